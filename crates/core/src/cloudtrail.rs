@@ -1,0 +1,629 @@
+//! The CloudTrail record reader: delivery files, NDJSON, JSON arrays, with
+//! projection (only the columns a query uses are built; the rest are skipped
+//! at scanner speed).
+//!
+//! Input handling, in order:
+//! - gzip is recognised by its magic bytes, whatever the file name;
+//! - a `{"Records":[…]}` object is a delivery file; its events are read in
+//!   place, without a second pass;
+//! - an object with digest keys (`digestStartTime`, …) is a digest file and is
+//!   counted, not read;
+//! - events whose `eventType` is `AwsCloudTrailInsight` are counted, not read;
+//! - any other object is one event (NDJSON, concatenated JSON, or a single
+//!   event), and a top-level array is a list of events;
+//! - Logstash-processed events without `eventTime` take it from `@timestamp`.
+//!
+//! A syntax error in a delivery file or a JSON array makes the whole file
+//! unreadable (reported with its byte offset; nothing of it is kept). In NDJSON
+//! the bad line alone is skipped. A record that is not an object, holds
+//! invalid UTF-8, or exceeds [`MAX_RECORD_BYTES`] is skipped and reported.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_schema::SchemaRef;
+
+use crate::build::ColBuilder;
+use crate::decompress;
+use crate::json::{self, skip_ws, SyntaxError};
+use crate::layout::CloudTrailPartitions;
+use crate::table::{self, TableDef};
+
+/// Largest accepted single record. CloudTrail never writes one near this; the
+/// limit keeps memory bounded on hostile input.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the reader must produce.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Indices into the table schema (columns then partitions) to build, in
+    /// output order. `None` = all.
+    pub projection: Option<Vec<usize>>,
+    /// Keep only events with `since <= eventtime < until` (canonical
+    /// `YYYY-MM-DDTHH:MM:SSZ` strings compare correctly as text).
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { projection: None, since: None, until: None }
+    }
+}
+
+/// Why a record or file was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Byte offset in the (decompressed) content.
+    pub offset: Option<usize>,
+    /// 0-based record index in the file, when known.
+    pub record: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.record, self.offset) {
+            (Some(r), Some(o)) => write!(f, "record {r} at byte {o}: {}", self.message),
+            (None, Some(o)) => write!(f, "byte {o}: {}", self.message),
+            (Some(r), None) => write!(f, "record {r}: {}", self.message),
+            (None, None) => write!(f, "{}", self.message),
+        }
+    }
+}
+
+/// What reading one file found.
+#[derive(Debug, Default)]
+pub struct FileOutcome {
+    pub batch: Option<RecordBatch>,
+    pub events: usize,
+    /// Events read but outside the time window.
+    pub filtered: usize,
+    pub insight_events: usize,
+    pub is_digest: bool,
+    /// Records skipped (the rest of the file was read).
+    pub record_problems: Vec<Problem>,
+    /// The file could not be read at all.
+    pub file_problem: Option<Problem>,
+}
+
+const EVENT_TIME: &[u8] = b"eventTime";
+const TIMESTAMP: &[u8] = b"@timestamp";
+const EVENT_TYPE: &[u8] = b"eventType";
+const RECIPIENT: &[u8] = b"recipientAccountId";
+const REGION: &[u8] = b"awsRegion";
+const DIGEST_KEYS: [&[u8]; 4] = [b"digestStartTime", b"digestEndTime", b"digestPublicKeyFingerprint", b"previousDigestSignature"];
+
+/// Reads CloudTrail content into Arrow batches of the `cloudtrail` table.
+pub struct CloudTrailReader {
+    table: TableDef,
+    schema: SchemaRef,
+    out_schema: SchemaRef,
+    /// For each output column: Some(column index) or a partition.
+    outputs: Vec<Output>,
+    /// JSON key -> slot, for every top-level column the output needs.
+    keys: Vec<(&'static [u8], usize)>,
+    opts: ReadOptions,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Output {
+    Column(usize),
+    Account,
+    Region,
+    Date,
+}
+
+impl CloudTrailReader {
+    pub fn new(opts: ReadOptions) -> Self {
+        let table = table::cloudtrail();
+        let schema = table.arrow_schema();
+        let ncols = table.columns.len();
+        let projection: Vec<usize> = opts.projection.clone().unwrap_or_else(|| (0..schema.fields().len()).collect());
+        let out_schema = Arc::new(schema.project(&projection).expect("projection indices come from the schema"));
+        let mut outputs = Vec::new();
+        for &ix in &projection {
+            outputs.push(if ix < ncols {
+                Output::Column(ix)
+            } else {
+                match table.partitions[ix - ncols].name {
+                    table::ACCOUNT_PARTITION => Output::Account,
+                    table::REGION_PARTITION => Output::Region,
+                    _ => Output::Date,
+                }
+            });
+        }
+        let keys = table.columns.iter().enumerate().map(|(i, c)| (c.source_key.as_bytes(), i)).collect();
+        CloudTrailReader { table, schema, out_schema, outputs, keys, opts }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn output_schema(&self) -> SchemaRef {
+        self.out_schema.clone()
+    }
+
+    /// Read one file's raw bytes (gzipped or not).
+    pub fn read_bytes(&self, raw: &[u8], partitions: Option<&CloudTrailPartitions>) -> FileOutcome {
+        match decompress::maybe_gunzip(raw) {
+            Ok(data) => self.read_json(&data, partitions),
+            Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
+        }
+    }
+
+    /// Read decompressed content.
+    pub fn read_json(&self, data: &[u8], partitions: Option<&CloudTrailPartitions>) -> FileOutcome {
+        let mut st = State::new(self, partitions);
+        let mut out = FileOutcome::default();
+        let mut b = data;
+        if b.starts_with(b"\xEF\xBB\xBF") {
+            b = &b[3..];
+        }
+        let first = skip_ws(b, 0);
+        if first >= b.len() {
+            out.file_problem = Some(Problem { offset: Some(0), record: None, message: "empty file: no JSON content".into() });
+            return out;
+        }
+        let res = match b[first] {
+            b'[' => self.read_array(b, first, &mut st, &mut out),
+            b'{' => self.read_objects(b, first, &mut st, &mut out),
+            _ => Err(SyntaxError { offset: first, msg: "not JSON: expected '{' or '['" }),
+        };
+        if let Err(e) = res {
+            out.file_problem = Some(Problem { offset: Some(e.offset), record: None, message: e.msg.to_string() });
+            out.events = 0;
+            out.filtered = 0;
+            return out;
+        }
+        out.events = st.rows;
+        if st.rows > 0 || !self.outputs.is_empty() {
+            out.batch = Some(st.finish(&self.out_schema));
+        }
+        out
+    }
+
+    fn read_array(&self, b: &[u8], at: usize, st: &mut State, out: &mut FileOutcome) -> json::Result<()> {
+        let mut rec = 0usize;
+        let end = json::for_each_element(b, at, |s, e| {
+            self.event(b, s, e, rec, st, out);
+            rec += 1;
+            Ok(())
+        })?;
+        let tail = skip_ws(b, end);
+        if tail < b.len() {
+            return Err(SyntaxError { offset: tail, msg: "trailing content after the JSON array" });
+        }
+        Ok(())
+    }
+
+    /// A stream of objects: a delivery file's single container, or NDJSON.
+    fn read_objects(&self, b: &[u8], mut at: usize, st: &mut State, out: &mut FileOutcome) -> json::Result<()> {
+        let mut rec = 0usize;
+        let mut container_seen = false;
+        while at < b.len() {
+            if b[at] != b'{' {
+                // Not an object where one should start: report the line, resync.
+                let nl = memchr::memchr(b'\n', &b[at..]).map(|o| at + o + 1).unwrap_or(b.len());
+                out.record_problems.push(Problem { offset: Some(at), record: Some(rec), message: "record is not a JSON object".into() });
+                rec += 1;
+                at = skip_ws(b, nl);
+                continue;
+            }
+            // The usual delivery file: `{"Records":[` read in place, one pass.
+            if let Some(arr) = records_array_start(b, at) {
+                let end_arr = json::for_each_element(b, arr, |s, e| {
+                    self.event(b, s, e, rec, st, out);
+                    rec += 1;
+                    Ok(())
+                })?;
+                at = skip_ws(b, finish_object(b, end_arr)?);
+                continue;
+            }
+            // Scan the top-level object; read Records in place if present.
+            let mut slots = st.take_slots();
+            let mut records: Option<(usize, usize)> = None;
+            let mut digest = false;
+            let scanned = scan_object(b, at, &self.keys, &mut slots, &mut records, &mut digest);
+            match scanned {
+                Ok(end) => {
+                    if let Some((rs, _re)) = records {
+                        container_seen = true;
+                        if json::kind_at(b, rs) == json::Kind::Array {
+                            json::for_each_element(b, rs, |s, e| {
+                                self.event(b, s, e, rec, st, out);
+                                rec += 1;
+                                Ok(())
+                            })?;
+                        } else {
+                            out.record_problems.push(Problem { offset: Some(rs), record: None, message: "\"Records\" is not an array".into() });
+                        }
+                    } else if digest {
+                        out.is_digest = true;
+                    } else {
+                        self.event_from_slots(b, at, end, rec, &slots, st, out);
+                        rec += 1;
+                    }
+                    st.put_slots(slots);
+                    at = skip_ws(b, end);
+                }
+                Err(e) => {
+                    st.put_slots(slots);
+                    if container_seen || records.is_some() || rec == 0 && !has_newline_before_end(b, at) {
+                        // A delivery file (one object) is broken: nothing of it is kept.
+                        return Err(e);
+                    }
+                    // NDJSON: skip the broken line only.
+                    out.record_problems.push(Problem { offset: Some(e.offset), record: Some(rec), message: format!("invalid JSON: {}", e.msg) });
+                    rec += 1;
+                    let nl = memchr::memchr(b'\n', &b[at..]).map(|o| at + o + 1).unwrap_or(b.len());
+                    let next = if e.offset >= nl { memchr::memchr(b'\n', &b[e.offset..]).map(|o| e.offset + o + 1).unwrap_or(b.len()) } else { nl };
+                    at = skip_ws(b, next);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn event(&self, b: &[u8], s: usize, e: usize, rec: usize, st: &mut State, out: &mut FileOutcome) {
+        if json::kind_at(b, s) != json::Kind::Object {
+            out.record_problems.push(Problem { offset: Some(s), record: Some(rec), message: "record is not a JSON object".into() });
+            return;
+        }
+        let mut slots = st.take_slots();
+        let mut records = None;
+        let mut digest = false;
+        match scan_object(b, s, &self.keys, &mut slots, &mut records, &mut digest) {
+            Ok(end) => self.event_from_slots(b, s, end, rec, &slots, st, out),
+            Err(err) => out.record_problems.push(Problem { offset: Some(err.offset), record: Some(rec), message: format!("invalid JSON: {}", err.msg) }),
+        }
+        let _ = e;
+        st.put_slots(slots);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event_from_slots(&self, b: &[u8], s: usize, e: usize, rec: usize, slots: &Slots, st: &mut State, out: &mut FileOutcome) {
+        if e - s > MAX_RECORD_BYTES {
+            out.record_problems.push(Problem {
+                offset: Some(s),
+                record: Some(rec),
+                message: format!("record of {} bytes exceeds the {} MiB limit", e - s, MAX_RECORD_BYTES >> 20),
+            });
+            return;
+        }
+        if let Err(u) = std::str::from_utf8(&b[s..e]) {
+            out.record_problems.push(Problem {
+                offset: Some(s + u.valid_up_to()),
+                record: Some(rec),
+                message: "invalid UTF-8 byte".into(),
+            });
+            return;
+        }
+        if let Some((ts, te)) = slots.event_type {
+            if &b[ts..te] == b"\"AwsCloudTrailInsight\"" {
+                out.insight_events += 1;
+                return;
+            }
+        }
+        // Event time: eventTime, or Logstash's @timestamp.
+        let time = slots
+            .cols
+            .get(st.time_col)
+            .copied()
+            .flatten()
+            .or(slots.timestamp)
+            .filter(|(a, _)| json::kind_at(b, *a) == json::Kind::String)
+            .map(|(a, z)| canonical_time(&json::decode_string(&b[a..z])));
+        if self.opts.since.is_some() || self.opts.until.is_some() {
+            let t = time.as_deref().unwrap_or("");
+            let before = self.opts.since.as_deref().is_some_and(|since| t < since);
+            let after = self.opts.until.as_deref().is_some_and(|until| t >= until);
+            if before || after {
+                out.filtered += 1;
+                return;
+            }
+        }
+        for (oi, o) in self.outputs.iter().enumerate() {
+            let builder = &mut st.builders[oi];
+            match *o {
+                Output::Column(ci) => {
+                    if ci == st.time_col {
+                        match &time {
+                            Some(t) => builder.append_str(t),
+                            None => builder.append_null(),
+                        }
+                    } else {
+                        match slots.cols[ci] {
+                            Some((a, z)) => builder.append_json(b, a, z),
+                            None => builder.append_null(),
+                        }
+                    }
+                }
+                Output::Account => match st.partitions {
+                    Some(p) => builder.append_str(&p.account),
+                    None => append_string_slot(builder, b, slots.cols[st.account_col]),
+                },
+                Output::Region => match st.partitions {
+                    Some(p) => builder.append_str(&p.region),
+                    None => append_string_slot(builder, b, slots.cols[st.region_col]),
+                },
+                Output::Date => match st.partitions {
+                    Some(p) => builder.append_str(&p.date),
+                    None => match time.as_deref().filter(|t| t.len() >= 10) {
+                        Some(t) => builder.append_str(&t[..10].replace('-', "/")),
+                        None => builder.append_null(),
+                    },
+                },
+            }
+        }
+        st.rows += 1;
+    }
+
+    pub fn table(&self) -> &TableDef {
+        &self.table
+    }
+}
+
+fn append_string_slot(builder: &mut ColBuilder, b: &[u8], slot: Option<(usize, usize)>) {
+    match slot {
+        Some((a, z)) if json::kind_at(b, a) == json::Kind::String => builder.append_str(&json::decode_string(&b[a..z])),
+        _ => builder.append_null(),
+    }
+}
+
+/// If the object at `at` starts with `"Records": [`, the index of the `[`.
+fn records_array_start(b: &[u8], at: usize) -> Option<usize> {
+    let k = skip_ws(b, at + 1);
+    if b.get(k..k + 9)? != b"\"Records\"" {
+        return None;
+    }
+    let c = skip_ws(b, k + 9);
+    if b.get(c) != Some(&b':') {
+        return None;
+    }
+    let v = skip_ws(b, c + 1);
+    (b.get(v) == Some(&b'[')).then_some(v)
+}
+
+/// After a member value inside an object: skip any further members and the
+/// closing brace. Returns the index after `}`.
+fn finish_object(b: &[u8], mut j: usize) -> json::Result<usize> {
+    loop {
+        j = skip_ws(b, j);
+        match b.get(j) {
+            Some(b'}') => return Ok(j + 1),
+            Some(b',') => {
+                j = skip_ws(b, j + 1);
+                if b.get(j) != Some(&b'"') {
+                    return Err(SyntaxError { offset: j, msg: "expected an object key" });
+                }
+                j = skip_ws(b, json::skip_string_body(b, j + 1)?);
+                if b.get(j) != Some(&b':') {
+                    return Err(SyntaxError { offset: j, msg: "expected ':' after object key" });
+                }
+                j = json::skip_value(b, skip_ws(b, j + 1))?;
+            }
+            _ => return Err(SyntaxError { offset: j, msg: "expected ',' or '}' in object" }),
+        }
+    }
+}
+
+fn has_newline_before_end(b: &[u8], at: usize) -> bool {
+    // A file that is a single object (delivery file) has no newline between
+    // objects; NDJSON has at least one line break after the first record.
+    memchr::memchr(b'\n', &b[at..]).is_some_and(|o| at + o + 1 < b.len())
+}
+
+/// CloudTrail's own time format is `2023-07-10T11:42:36Z`; Logstash writes
+/// `2020-09-14T00:44:23.000Z`. Normalise to the former so text comparison and
+/// Athena-style queries behave the same on both.
+pub fn canonical_time(t: &str) -> String {
+    let t = t.trim();
+    if t.len() >= 20 && t.as_bytes()[10] == b'T' && t.as_bytes()[19] == b'.' && t.ends_with('Z') {
+        format!("{}Z", &t[..19])
+    } else {
+        t.to_string()
+    }
+}
+
+/// Value ranges of one record's top-level keys.
+struct Slots {
+    cols: Vec<Option<(usize, usize)>>,
+    timestamp: Option<(usize, usize)>,
+    event_type: Option<(usize, usize)>,
+}
+
+fn scan_object(
+    b: &[u8],
+    at: usize,
+    keys: &[(&'static [u8], usize)],
+    slots: &mut Slots,
+    records: &mut Option<(usize, usize)>,
+    digest: &mut bool,
+) -> json::Result<usize> {
+    json::for_each_member(b, at, |k, s, e| {
+        if let Some(&(_, ci)) = keys.iter().find(|(name, _)| *name == k) {
+            if slots.cols[ci].is_none() {
+                slots.cols[ci] = Some((s, e));
+            }
+            if k == EVENT_TYPE {
+                slots.event_type = Some((s, e));
+            }
+        } else if k == b"Records" {
+            *records = Some((s, e));
+        } else if k == TIMESTAMP {
+            slots.timestamp = Some((s, e));
+        } else if DIGEST_KEYS.contains(&k) {
+            *digest = true;
+        }
+        Ok(())
+    })
+}
+
+struct State<'p> {
+    builders: Vec<ColBuilder>,
+    rows: usize,
+    partitions: Option<&'p CloudTrailPartitions>,
+    spare: Option<Slots>,
+    ncols: usize,
+    time_col: usize,
+    account_col: usize,
+    region_col: usize,
+}
+
+impl<'p> State<'p> {
+    fn new(r: &CloudTrailReader, partitions: Option<&'p CloudTrailPartitions>) -> Self {
+        let builders = r
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Output::Column(ci) => ColBuilder::new(&r.table.columns[*ci].ty),
+                _ => ColBuilder::new(&table::ColType::String),
+            })
+            .collect();
+        let col = |key: &[u8]| r.keys.iter().find(|(k, _)| *k == key).map(|(_, i)| *i).unwrap_or(usize::MAX);
+        State {
+            builders,
+            rows: 0,
+            partitions,
+            spare: None,
+            ncols: r.table.columns.len(),
+            time_col: col(EVENT_TIME),
+            account_col: col(RECIPIENT),
+            region_col: col(REGION),
+        }
+    }
+
+    fn take_slots(&mut self) -> Slots {
+        match self.spare.take() {
+            Some(mut s) => {
+                s.cols.iter_mut().for_each(|c| *c = None);
+                s.timestamp = None;
+                s.event_type = None;
+                s
+            }
+            None => Slots { cols: vec![None; self.ncols], timestamp: None, event_type: None },
+        }
+    }
+
+    fn put_slots(&mut self, s: Slots) {
+        self.spare = Some(s);
+    }
+
+    fn finish(&mut self, schema: &SchemaRef) -> RecordBatch {
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        let opts = RecordBatchOptions::new().with_row_count(Some(self.rows));
+        RecordBatch::try_new_with_options(schema.clone(), arrays, &opts).expect("builders follow the schema")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, StringArray, StructArray};
+
+    fn reader(cols: &[&str]) -> CloudTrailReader {
+        let t = table::cloudtrail();
+        let proj = cols.iter().map(|c| t.index_of(c).unwrap()).collect();
+        CloudTrailReader::new(ReadOptions { projection: Some(proj), ..Default::default() })
+    }
+
+    fn strings(batch: &RecordBatch, i: usize) -> Vec<Option<String>> {
+        let a = batch.column(i).as_any().downcast_ref::<StringArray>().unwrap();
+        (0..a.len()).map(|r| a.is_valid(r).then(|| a.value(r).to_string())).collect()
+    }
+
+    const DELIVERY: &str = r#"{"Records":[
+      {"eventVersion":"1.08","eventTime":"2023-07-10T11:42:36Z","eventName":"StopLogging","awsRegion":"us-east-1",
+       "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a","sessionContext":{"sessionIssuer":{},"attributes":{"mfaAuthenticated":"false"}}},
+       "requestParameters":{"name":"trail"},"readOnly":false,"recipientAccountId":"111122223333","eventID":"e1",
+       "resources":[{"ARN":"arn:x","accountId":"1","type":"AWS::CloudTrail::Trail"}]},
+      {"eventTime":"2023-07-11T00:00:00Z","eventName":"ListBuckets","requestParameters":null,"eventID":"e2","eventName":"Dup"}
+    ]}"#;
+
+    #[test]
+    fn reads_delivery_file_with_projection() {
+        let r = reader(&["eventname", "requestparameters", "readonly", "useridentity", "date_partition", "resources"]);
+        let out = r.read_json(DELIVERY.as_bytes(), None);
+        assert!(out.file_problem.is_none(), "{:?}", out.file_problem);
+        let b = out.batch.unwrap();
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(strings(&b, 0), vec![Some("StopLogging".into()), Some("ListBuckets".into())]);
+        assert_eq!(strings(&b, 1), vec![Some(r#"{"name":"trail"}"#.into()), None]);
+        assert_eq!(strings(&b, 2), vec![Some("false".into()), None]);
+        assert_eq!(strings(&b, 4), vec![Some("2023/07/10".into()), Some("2023/07/11".into())]);
+        let ui = b.column(3).as_any().downcast_ref::<StructArray>().unwrap();
+        let arn = ui.column_by_name("arn").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(arn.value(0), "arn:aws:iam::1:user/a");
+        assert!(ui.is_null(1));
+    }
+
+    #[test]
+    fn partitions_from_path_win() {
+        let r = reader(&["account_partition", "region_partition", "date_partition"]);
+        let p = CloudTrailPartitions { account: "999".into(), region: "eu-west-1".into(), date: "2020/01/01".into(), org_id: None };
+        let b = r.read_json(DELIVERY.as_bytes(), Some(&p)).batch.unwrap();
+        assert_eq!(strings(&b, 0)[0].as_deref(), Some("999"));
+        assert_eq!(strings(&b, 2)[1].as_deref(), Some("2020/01/01"));
+    }
+
+    #[test]
+    fn ndjson_logstash_and_bad_lines() {
+        let text = "{\"eventName\":\"A\",\"@timestamp\":\"2020-09-14T00:44:23.000Z\",\"eventID\":\"1\"}\n{broken\n[1]\n{\"eventName\":\"B\",\"eventTime\":\"2020-09-14T00:45:00Z\"}\n";
+        let r = reader(&["eventname", "eventtime"]);
+        let out = r.read_json(text.as_bytes(), None);
+        let b = out.batch.unwrap();
+        assert_eq!(strings(&b, 0), vec![Some("A".into()), Some("B".into())]);
+        assert_eq!(strings(&b, 1)[0].as_deref(), Some("2020-09-14T00:44:23Z"));
+        assert_eq!(out.record_problems.len(), 2, "{:?}", out.record_problems);
+        assert_eq!(out.record_problems[0].record, Some(1));
+    }
+
+    #[test]
+    fn broken_delivery_file_is_skipped_whole() {
+        let text = &DELIVERY[..DELIVERY.len() - 20];
+        let out = reader(&["eventname"]).read_json(text.as_bytes(), None);
+        assert!(out.file_problem.is_some());
+        assert!(out.batch.is_none());
+        assert_eq!(out.events, 0);
+    }
+
+    #[test]
+    fn digest_insight_empty_array() {
+        let digest = r#"{"awsAccountId":"1","digestStartTime":"2020","logFiles":[]}"#;
+        let out = reader(&["eventname"]).read_json(digest.as_bytes(), None);
+        assert!(out.is_digest);
+        assert_eq!(out.events, 0);
+        let insight = r#"{"Records":[{"eventType":"AwsCloudTrailInsight","eventName":"x"}]}"#;
+        assert_eq!(reader(&["eventname"]).read_json(insight.as_bytes(), None).insight_events, 1);
+        assert!(reader(&["eventname"]).read_json(b"  \n", None).file_problem.is_some());
+        let arr = r#"[{"eventName":"X"}, 5, {"eventName":"Y"}]"#;
+        let out = reader(&["eventname"]).read_json(arr.as_bytes(), None);
+        assert_eq!(out.events, 2);
+        assert_eq!(out.record_problems[0].record, Some(1));
+    }
+
+    #[test]
+    fn invalid_utf8_record_skipped() {
+        let mut bytes = br#"{"Records":[{"eventName":"A"},{"eventName":"B"#.to_vec();
+        bytes.push(0xff);
+        bytes.extend_from_slice(br#""}]}"#);
+        let out = reader(&["eventname"]).read_json(&bytes, None);
+        assert_eq!(out.events, 1);
+        assert_eq!(out.record_problems[0].message, "invalid UTF-8 byte");
+        assert_eq!(out.record_problems[0].record, Some(1));
+    }
+
+    #[test]
+    fn time_window() {
+        let r = CloudTrailReader::new(ReadOptions {
+            projection: Some(vec![table::cloudtrail().index_of("eventname").unwrap()]),
+            since: Some("2023-07-11T00:00:00Z".into()),
+            until: None,
+        });
+        let out = r.read_json(DELIVERY.as_bytes(), None);
+        assert_eq!(out.events, 1);
+        assert_eq!(out.filtered, 1);
+    }
+}

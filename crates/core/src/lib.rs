@@ -1,0 +1,17 @@
+//! irprep's core: everything that can be tested and fuzzed without AWS.
+//!
+//! - [`table`]: one definition per log table (Arrow schema, Athena DDL, formats);
+//! - [`layout`]: S3 key layouts and the partition values they carry;
+//! - [`json`], [`build`], [`cloudtrail`], [`decompress`]: record readers;
+//!
+//! Nothing here depends on the AWS SDK or an async runtime.
+
+pub mod build;
+pub mod cloudtrail;
+pub mod decompress;
+pub mod json;
+pub mod layout;
+pub mod table;
+
+pub use arrow_array;
+pub use arrow_schema;
