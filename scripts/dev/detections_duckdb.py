@@ -501,6 +501,13 @@ def check_file(path, db, res, verbose, seen_ids):
         if ev is None:
             continue
         missing = [e for e in ids if e not in ev]
+        if verbose:
+            for e in ids:
+                if e in ev:
+                    print("    hit %s severity=%s" % (e, ev[e] or doc.get("severity")))
+            extra = sorted(set(ev) - set(ids))
+            if extra:
+                print("    (+%d other events in the evidence)" % len(extra))
         if missing:
             res.fail(det, "positive %s: %d/%d expected events missing: %s"
                      % (t.get("dataset") or t.get("fixture"), len(missing), len(ids), ", ".join(missing[:5])))

@@ -1,1 +1,102 @@
-//! placeholder
+//! irprep's embedded SQL engine: Athena (Trino) SQL over log files with
+//! Apache DataFusion.
+//!
+//! - [`source`]: local discovery and the remote-object interface;
+//! - [`provider`]: the `cloudtrail` table (partition pruning, projection into
+//!   the reader, parallel files);
+//! - [`athena`] and [`udf`]: the dialect layer;
+//! - [`diag`]: what happened to every input;
+//! - [`Engine`]: a session with the tables registered.
+
+pub mod athena;
+pub mod diag;
+pub mod provider;
+pub mod render;
+pub mod source;
+pub mod udf;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+
+pub use diag::{Diagnostics, InputIssue, SharedDiagnostics};
+pub use provider::{CloudTrailTable, TimeWindow};
+pub use source::{discover_local, Fetcher, Location, LogFile, RemoteFetcher};
+
+/// The result of one query.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+/// A DataFusion session speaking Athena SQL, with irprep's tables.
+pub struct Engine {
+    ctx: SessionContext,
+    pub diag: SharedDiagnostics,
+}
+
+impl Engine {
+    pub fn new(diag: SharedDiagnostics) -> Self {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let config = SessionConfig::new()
+            .with_target_partitions(threads)
+            .with_information_schema(true)
+            .with_batch_size(8192);
+        let ctx = SessionContext::new_with_config(config);
+        for f in udf::all() {
+            ctx.register_udf(f);
+        }
+        Engine { ctx, diag }
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Register the `cloudtrail` table over these files.
+    pub fn register_cloudtrail(&self, files: Vec<LogFile>, fetcher: Option<Fetcher>, window: TimeWindow) -> Result<()> {
+        self.register_cloudtrail_as("cloudtrail", files, fetcher, window)
+    }
+
+    pub fn register_cloudtrail_as(&self, name: &str, files: Vec<LogFile>, fetcher: Option<Fetcher>, window: TimeWindow) -> Result<()> {
+        let t = CloudTrailTable::new(files, fetcher, self.diag.clone(), window);
+        let _ = self.ctx.deregister_table(name)?;
+        self.ctx.register_table(name, Arc::new(t))?;
+        Ok(())
+    }
+
+    /// Plan one Athena SQL query (SELECT / WITH / EXPLAIN).
+    pub async fn plan(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+        let mut stmts = athena::parse(sql).map_err(|e| DataFusionError::Plan(format!("SQL syntax: {e}")))?;
+        if stmts.len() != 1 {
+            return Err(DataFusionError::Plan(format!("expected one SQL statement, found {}", stmts.len())));
+        }
+        let stmt = stmts.remove(0);
+        if !matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) {
+            return Err(DataFusionError::Plan("only queries (SELECT, WITH, EXPLAIN) run on the local engine".into()));
+        }
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt))).await?;
+        self.ctx.execute_logical_plan(plan).await
+    }
+
+    /// Run one query and collect its rows.
+    pub async fn query(&self, sql: &str) -> Result<QueryResult> {
+        let df = self.plan(sql).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        Ok(QueryResult { schema, batches })
+    }
+}

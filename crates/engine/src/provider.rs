@@ -1,0 +1,318 @@
+//! The `cloudtrail` table provider: partition pruning on the S3 layout before
+//! any byte is read, projection pushed into the record reader, files spread
+//! over the cores.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, DataFusionError, Result};
+use datafusion::datasource::TableType;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::ExecutionPlan;
+use irprep_core::cloudtrail::{CloudTrailReader, Problem, ReadOptions};
+use irprep_core::layout::KeyKind;
+use irprep_core::table::{self, TableDef};
+
+use crate::diag::{Diagnostics, InputIssue, SharedDiagnostics};
+use crate::source::{Fetcher, Location, LogFile};
+
+/// Rows per output batch (small files are coalesced up to this).
+const BATCH_ROWS: usize = 8192;
+
+/// A time window applied to every scan (`--since/--until`), as canonical
+/// CloudTrail time strings.
+#[derive(Debug, Clone, Default)]
+pub struct TimeWindow {
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+impl TimeWindow {
+    fn day(t: &Option<String>) -> Option<String> {
+        t.as_ref().filter(|t| t.len() >= 10).map(|t| t[..10].replace('-', "/"))
+    }
+}
+
+#[derive(Debug)]
+pub struct CloudTrailTable {
+    def: TableDef,
+    schema: SchemaRef,
+    files: Arc<Vec<LogFile>>,
+    fetcher: Option<Fetcher>,
+    diag: SharedDiagnostics,
+    window: TimeWindow,
+}
+
+impl CloudTrailTable {
+    pub fn new(files: Vec<LogFile>, fetcher: Option<Fetcher>, diag: SharedDiagnostics, window: TimeWindow) -> Self {
+        let def = table::cloudtrail();
+        let schema = def.arrow_schema();
+        CloudTrailTable { def, schema, files: Arc::new(files), fetcher, diag, window }
+    }
+
+    pub fn files(&self) -> &[LogFile] {
+        &self.files
+    }
+
+    fn partition_names(&self) -> Vec<&'static str> {
+        self.def.partitions.iter().map(|p| p.name).collect()
+    }
+
+    /// Files that survive the partition filters and the time window; digests
+    /// and Insights files are counted and dropped here, unread.
+    fn prune(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<LogFile>> {
+        let parts: HashSet<&str> = self.partition_names().into_iter().collect();
+        let part_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| {
+                let cols = f.column_refs();
+                !cols.is_empty() && cols.iter().all(|c| parts.contains(c.name.as_str()))
+            })
+            .map(|f| unqualify(f.clone()))
+            .collect::<Result<_>>()?;
+        let (since_day, until_day) = (TimeWindow::day(&self.window.since), TimeWindow::day(&self.window.until));
+
+        let mut keep = vec![];
+        let mut with_parts = vec![];
+        for f in self.files.iter() {
+            match f.kind {
+                KeyKind::CloudTrailDigest => {
+                    Diagnostics::add(&self.diag.digest_files, 1);
+                    continue;
+                }
+                KeyKind::CloudTrailInsight => {
+                    Diagnostics::add(&self.diag.insight_files, 1);
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(p) = &f.partitions {
+                if since_day.as_ref().is_some_and(|d| &p.date < d) || until_day.as_ref().is_some_and(|d| &p.date > d) {
+                    Diagnostics::add(&self.diag.files_pruned, 1);
+                    continue;
+                }
+                with_parts.push(f.clone());
+            } else {
+                keep.push(f.clone());
+            }
+        }
+        if part_filters.is_empty() || with_parts.is_empty() {
+            keep.extend(with_parts);
+            return Ok(keep);
+        }
+        // Evaluate the partition filters on one row per file.
+        let pschema = Arc::new(Schema::new(
+            self.partition_names().iter().map(|n| Field::new(*n, DataType::Utf8, true)).collect::<Vec<_>>(),
+        ));
+        let col = |get: fn(&irprep_core::layout::CloudTrailPartitions) -> &str| {
+            Arc::new(StringArray::from_iter_values(with_parts.iter().map(|f| get(f.partitions.as_ref().expect("filtered above")))))
+                as datafusion::arrow::array::ArrayRef
+        };
+        let mut cols = vec![];
+        for n in self.partition_names() {
+            cols.push(match n {
+                table::ACCOUNT_PARTITION => col(|p| p.account.as_str()),
+                table::REGION_PARTITION => col(|p| p.region.as_str()),
+                _ => col(|p| p.date.as_str()),
+            });
+        }
+        let batch = RecordBatch::try_new(pschema.clone(), cols)?;
+        let dfschema = DFSchema::try_from(pschema.as_ref().clone())?;
+        let mut mask = vec![true; with_parts.len()];
+        for f in part_filters {
+            let phys = state.create_physical_expr(f, &dfschema)?;
+            let v = phys.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let b = v
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::BooleanArray>()
+                .ok_or_else(|| DataFusionError::Internal("partition filter is not boolean".into()))?;
+            for (i, m) in mask.iter_mut().enumerate() {
+                *m = *m && b.is_valid(i) && b.value(i);
+            }
+        }
+        for (f, m) in with_parts.into_iter().zip(mask) {
+            if m {
+                keep.push(f);
+            } else {
+                Diagnostics::add(&self.diag.files_pruned, 1);
+            }
+        }
+        Ok(keep)
+    }
+}
+
+fn unqualify(e: Expr) -> Result<Expr> {
+    e.transform(|e| {
+        Ok(match e {
+            Expr::Column(c) if c.relation.is_some() => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+}
+
+#[async_trait]
+impl TableProvider for CloudTrailTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let files = self.prune(state, filters)?;
+        let proj: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let out_schema = Arc::new(self.schema.project(&proj)?);
+        let nparts = state.config().target_partitions().max(1).min(files.len().max(1));
+        // Greedy balance by size, largest first.
+        let mut order: Vec<&LogFile> = files.iter().collect();
+        order.sort_by(|a, b| b.size.cmp(&a.size));
+        let mut buckets: Vec<(u64, Vec<LogFile>)> = vec![(0, vec![]); nparts];
+        for f in order {
+            let b = buckets.iter_mut().min_by_key(|b| b.0).expect("at least one partition");
+            b.0 += f.size.max(1);
+            b.1.push(f.clone());
+        }
+        let opts = ReadOptions { projection: Some(proj), since: self.window.since.clone(), until: self.window.until.clone() };
+        let parts: Vec<Arc<dyn PartitionStream>> = buckets
+            .into_iter()
+            .map(|(_, files)| {
+                Arc::new(ScanPartition {
+                    schema: out_schema.clone(),
+                    files: Arc::new(files),
+                    opts: opts.clone(),
+                    fetcher: self.fetcher.clone(),
+                    diag: self.diag.clone(),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        Ok(Arc::new(StreamingTableExec::try_new(out_schema, parts, None, vec![], false, limit)?))
+    }
+}
+
+#[derive(Debug)]
+struct ScanPartition {
+    schema: SchemaRef,
+    files: Arc<Vec<LogFile>>,
+    opts: ReadOptions,
+    fetcher: Option<Fetcher>,
+    diag: SharedDiagnostics,
+}
+
+impl PartitionStream for ScanPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 4);
+        let tx = builder.tx();
+        let files = self.files.clone();
+        let opts = self.opts.clone();
+        let fetcher = self.fetcher.clone();
+        let diag = self.diag.clone();
+        let schema = self.schema.clone();
+        let handle = tokio::runtime::Handle::try_current().ok();
+        builder.spawn_blocking(move || {
+            let reader = CloudTrailReader::new(opts);
+            let mut pending: Vec<RecordBatch> = vec![];
+            let mut pending_rows = 0usize;
+            for f in files.iter() {
+                let name = f.to_string();
+                let raw = match &f.location {
+                    Location::Local(p) => std::fs::read(p).map_err(|e| e.to_string()),
+                    Location::Remote { bucket, key } => match (&fetcher, &handle) {
+                        (Some(fe), Some(h)) => h.block_on(fe.fetch(bucket, key)),
+                        _ => Err("no S3 client configured for remote objects".to_string()),
+                    },
+                };
+                diag.progress(f.size);
+                let raw = match raw {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let issue = InputIssue { file: name, problem: Problem { offset: None, record: None, message: format!("cannot read: {e}") }, whole_file: true };
+                        if fail(&diag, issue)? {
+                            continue;
+                        }
+                        continue;
+                    }
+                };
+                Diagnostics::add(&diag.bytes_read, raw.len() as u64);
+                let out = reader.read_bytes(&raw, f.partitions.as_ref());
+                drop(raw);
+                if out.is_digest {
+                    Diagnostics::add(&diag.digest_files, 1);
+                    continue;
+                }
+                if out.insight_events > 0 {
+                    Diagnostics::add(&diag.insight_events, out.insight_events as u64);
+                    if out.events == 0 {
+                        Diagnostics::add(&diag.insight_files, 1);
+                    }
+                }
+                if let Some(p) = out.file_problem {
+                    fail(&diag, InputIssue { file: name, problem: p, whole_file: true })?;
+                    continue;
+                }
+                for p in out.record_problems {
+                    fail(&diag, InputIssue { file: name.clone(), problem: p, whole_file: false })?;
+                }
+                Diagnostics::add(&diag.files_read, 1);
+                Diagnostics::add(&diag.events, out.events as u64);
+                if let Some(b) = out.batch {
+                    if b.num_rows() == 0 {
+                        continue;
+                    }
+                    pending_rows += b.num_rows();
+                    pending.push(b);
+                    if pending_rows >= BATCH_ROWS {
+                        let batch = concat_batches(&schema, &pending)?;
+                        pending.clear();
+                        pending_rows = 0;
+                        if tx.blocking_send(Ok(batch)).is_err() {
+                            return Ok(()); // the consumer stopped (LIMIT or error)
+                        }
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let batch = concat_batches(&schema, &pending)?;
+                let _ = tx.blocking_send(Ok(batch));
+            }
+            Ok(())
+        });
+        builder.build()
+    }
+}
+
+/// Record an issue; in strict mode turn it into the query's error.
+fn fail(diag: &Diagnostics, issue: InputIssue) -> Result<bool> {
+    let strict = diag.strict;
+    let msg = issue.to_string();
+    diag.report(issue);
+    if strict {
+        return Err(DataFusionError::External(format!("{msg} (--strict: stopping at the first bad input)").into()));
+    }
+    Ok(true)
+}
