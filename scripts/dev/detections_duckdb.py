@@ -405,6 +405,7 @@ def evidence(db, det_id, duck_sql, res):
 
 def check_file(path, db, res, verbose, seen_ids):
     rel = os.path.relpath(path, DETECTIONS)
+    failures_before = len(res.failures)
     try:
         with open(path, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
@@ -538,7 +539,8 @@ def check_file(path, db, res, verbose, seen_ids):
             s = s or doc.get("severity")
             sevs[s] = sevs.get(s, 0) + 1
         res.benign_hits.append((det, doc.get("severity"), sevs, sorted(ev)[:5]))
-    print("  ok   %-60s pos=%d neg-events=%d benign-hits=%d" % (det, npos, nneg, len(ev or {})))
+    status = "ok  " if len(res.failures) == failures_before else "BAD "
+    print("  %s %-60s pos=%d neg-events=%d benign-hits=%d" % (status, det, npos, nneg, len(ev or {})))
 
 
 def main(argv):

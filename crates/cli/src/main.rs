@@ -1,1 +1,105 @@
-fn main() {}
+//! `irprep`: get an AWS estate ready for a security incident, and work one.
+
+mod commands;
+mod inputs;
+mod output;
+mod timeparse;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Exit codes scripts can rely on (documented in the README).
+pub mod exit {
+    /// The command ran; nothing to flag.
+    pub const OK: u8 = 0;
+    /// `--fail-on` severity reached (hunt), a drill scenario failed, a simulate
+    /// verification found missing events.
+    pub const FINDINGS: u8 = 1;
+    /// Usage error (bad flags or arguments).
+    pub const USAGE: u8 = 2;
+    /// The command ran, but some input was skipped (file or record), or some
+    /// account/region failed; details on stderr.
+    pub const PARTIAL: u8 = 3;
+    /// The command failed (bad SQL, AWS error, --strict input error, …).
+    pub const ERROR: u8 = 4;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "irprep",
+    version,
+    about = "Get an AWS estate ready for a security incident, and work one.",
+    long_about = "irprep turns on the logs an incident needs, makes them queryable with Athena SQL \
+(locally or on Athena), rehearses attacks safely, and hunts through CloudTrail with a tested \
+detection catalogue.\n\nRun `irprep drill` for an offline end-to-end rehearsal with no AWS account.",
+    after_help = "Exit codes: 0 ok, 1 findings at --fail-on / drill failure, 2 usage, 3 some input skipped, 4 error."
+)]
+pub struct Cli {
+    /// No progress bars or notes on stderr (errors still print).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Athena SQL over CloudTrail files or an S3 prefix with the embedded engine.
+    Query(commands::query::QueryArgs),
+    /// Run the detection catalogue over the logs, in one scan, and report findings.
+    Hunt(commands::hunt::HuntArgs),
+    /// List or show the detections (built-in, --detections DIR, --sigma DIR).
+    #[command(subcommand)]
+    Detections(commands::detections::DetectionsCmd),
+    /// The chronological events of one actor (principal, key, IP, session, event).
+    Timeline(commands::timeline::TimelineArgs),
+    /// Investigation queries (the Security Analytics Bootstrap's, fixed): list, show, run.
+    #[command(subcommand)]
+    Queries(commands::queries::QueriesCmd),
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("irprep: error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    let quiet = cli.quiet;
+    let res = rt.block_on(async move {
+        match cli.command {
+            Command::Query(a) => commands::query::run(a, quiet).await,
+            Command::Hunt(a) => commands::hunt::run(a, quiet).await,
+            Command::Detections(c) => commands::detections::run(c, quiet).await,
+            Command::Timeline(a) => commands::timeline::run(a, quiet).await,
+            Command::Queries(c) => commands::queries::run(c, quiet).await,
+            Command::Completions { shell } => {
+                clap_complete::generate(shell, &mut Cli::command(), "irprep", &mut std::io::stdout());
+                Ok(exit::OK)
+            }
+        }
+    });
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("irprep: error: {e:#}");
+            let code = if e.downcast_ref::<commands::UsageError>().is_some() { exit::USAGE } else { exit::ERROR };
+            ExitCode::from(code)
+        }
+    }
+}

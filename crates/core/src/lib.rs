@@ -9,9 +9,17 @@
 pub mod build;
 pub mod cloudtrail;
 pub mod decompress;
+pub mod detect;
 pub mod json;
 pub mod layout;
+pub mod queries;
+pub mod sigma;
 pub mod table;
 
 pub use arrow_array;
 pub use arrow_schema;
+
+/// The content catalogue embedded at build time (see build.rs).
+pub mod content {
+    include!(concat!(env!("OUT_DIR"), "/content.rs"));
+}

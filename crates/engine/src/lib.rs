@@ -10,6 +10,7 @@
 
 pub mod athena;
 pub mod diag;
+pub mod hunt;
 pub mod provider;
 pub mod render;
 pub mod source;

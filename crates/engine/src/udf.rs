@@ -164,15 +164,19 @@ fn parse_path(p: &str) -> Option<Vec<PathStep>> {
     Some(steps)
 }
 
-fn walk<'v>(mut v: &'v Value, steps: &[PathStep]) -> Option<&'v Value> {
-    for s in steps {
-        v = match (s, v) {
-            (PathStep::Key(k), Value::Object(m)) => m.get(k)?,
-            (PathStep::Index(i), Value::Array(a)) if *i >= 0 => a.get(*i as usize)?,
-            _ => return None,
-        };
+/// Follow a path; a key step on an array maps over its elements (so
+/// `$.items.name` reaches every item's name, as Sigma paths expect).
+fn walk(v: &Value, steps: &[PathStep]) -> Option<Value> {
+    let Some((first, rest)) = steps.split_first() else { return Some(v.clone()) };
+    match (first, v) {
+        (PathStep::Key(k), Value::Object(m)) => walk(m.get(k)?, rest),
+        (PathStep::Index(i), Value::Array(a)) if *i >= 0 => walk(a.get(*i as usize)?, rest),
+        (PathStep::Key(_), Value::Array(a)) => {
+            let found: Vec<Value> = a.iter().filter_map(|e| walk(e, steps)).collect();
+            (!found.is_empty()).then_some(Value::Array(found))
+        }
+        _ => None,
     }
-    Some(v)
 }
 
 fn json_path_apply(args: &[ArrayRef], f: impl Fn(&Value) -> Option<String>) -> Result<ArrayRef> {
@@ -193,7 +197,7 @@ fn json_path_apply(args: &[ArrayRef], f: impl Fn(&Value) -> Option<String>) -> R
             return exec_err!("invalid JSON path: {p}");
         };
         let v: Option<Value> = serde_json::from_str(docs.value(i)).ok();
-        match v.as_ref().and_then(|v| walk(v, steps)).and_then(&f) {
+        match v.as_ref().and_then(|v| walk(v, steps)).as_ref().and_then(&f) {
             Some(s) => out.append_value(s),
             None => out.append_null(),
         }

@@ -1,0 +1,97 @@
+//! `irprep queries list|show|run`: the investigation query catalogue.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use irprep_core::queries::{self, InvestigationQuery};
+
+use crate::inputs::{self, AwsArgs, LogArgs};
+use crate::output::{self, Format};
+
+#[derive(Debug, Subcommand)]
+pub enum QueriesCmd {
+    /// List the investigation queries.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show one query: description, parameters, SQL.
+    Show {
+        name: String,
+        /// Parameter values (k=v), to see the SQL as it would run.
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+    },
+    /// Run one query over the logs.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub name: String,
+    /// Parameter values (k=v), repeatable.
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    #[command(flatten)]
+    pub logs: LogArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+fn find(name: &str) -> Result<InvestigationQuery> {
+    let all = queries::builtin().map_err(anyhow::Error::msg)?;
+    all.into_iter().find(|q| q.name == name).ok_or_else(|| super::usage(format!("no query named '{name}' (see `irprep queries list`)")))
+}
+
+fn params(kv: &[String]) -> Result<BTreeMap<String, String>> {
+    kv.iter()
+        .map(|s| s.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| super::usage(format!("--param expects K=V, got '{s}'"))))
+        .collect()
+}
+
+pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
+    match cmd {
+        QueriesCmd::List { format } => {
+            let all = queries::builtin().map_err(anyhow::Error::msg)?;
+            let mut objects = vec![];
+            for q in &all {
+                let mut o = serde_json::Map::new();
+                o.insert("name".into(), q.name.clone().into());
+                o.insert("table".into(), q.table.clone().into());
+                o.insert("title".into(), q.title.clone().into());
+                o.insert("params".into(), q.params.keys().cloned().collect::<Vec<_>>().join(",").into());
+                o.insert("sql".into(), q.render(&BTreeMap::new(), None).map_err(anyhow::Error::msg)?.into());
+                objects.push(o);
+            }
+            let headers: Vec<String> = if format == Format::Table { vec!["name".into(), "table".into(), "title".into(), "params".into()] } else { vec!["name".into(), "table".into(), "title".into(), "params".into(), "sql".into()] };
+            output::write_objects(&mut std::io::stdout().lock(), format, &headers, &objects)?;
+            Ok(crate::exit::OK)
+        }
+        QueriesCmd::Show { name, params: p } => {
+            let q = find(&name)?;
+            println!("{}\n{}\n\n{}\n", q.name, q.title, q.description.trim());
+            if !q.params.is_empty() {
+                println!("Parameters (--param k=v):");
+                for (k, p) in &q.params {
+                    println!("  {k:<12} default '{}'  {}", p.default, p.description);
+                }
+                println!();
+            }
+            println!("{}", q.render(&params(&p)?, None).map_err(|e| super::usage(e))?);
+            Ok(crate::exit::OK)
+        }
+        QueriesCmd::Run(a) => {
+            let q = find(&a.name)?;
+            let sql = q.render(&params(&a.params)?, None).map_err(|e| super::usage(e))?;
+            let (engine, pb) = inputs::engine(&a.logs, &a.aws, quiet).await?;
+            let res = engine.query(&sql).await;
+            pb.finish_and_clear();
+            output::write_result(&mut std::io::stdout().lock(), a.format, &res?)?;
+            inputs::summary(&engine, quiet);
+            Ok(super::scan_code(&engine))
+        }
+    }
+}

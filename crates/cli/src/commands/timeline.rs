@@ -1,0 +1,91 @@
+//! `irprep timeline`: what one actor did, in order.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::inputs::{self, AwsArgs, LogArgs};
+use crate::output::{self, Format};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  irprep timeline --logs ./AWSLogs --principal arn:aws:iam::111122223333:user/alice\n  irprep timeline --logs ./AWSLogs --around 0f1b... --window 30m")]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub logs: LogArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Events of this principal ARN (user, role session, root).
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Events signed with this access key id.
+    #[arg(long)]
+    pub access_key: Option<String>,
+    /// Events from this source IP address.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Events of this role session name (the last part of an assumed-role ARN).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// One event by its eventID.
+    #[arg(long)]
+    pub event_id: Option<String>,
+    /// Every event within --window of this eventID (context around it).
+    #[arg(long)]
+    pub around: Option<String>,
+    /// Half-width of the --around window (e.g. 30m, 2h).
+    #[arg(long, default_value = "30m")]
+    pub window: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn minutes(w: &str) -> Result<i64> {
+    let (n, unit) = w.trim().split_at(w.trim().len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| super::usage(format!("invalid --window '{w}' (e.g. 30m, 2h)")))?;
+    Ok(match unit {
+        "m" => n,
+        "h" => n * 60,
+        "d" => n * 1440,
+        _ => return Err(super::usage(format!("invalid --window '{w}' (e.g. 30m, 2h)"))),
+    })
+}
+
+/// The SQL of a timeline for the selector given.
+pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
+    let cols = "eventtime, awsregion AS region, sourceipaddress AS source_ip, useridentity.arn AS principal, eventsource, eventname, errorcode, \
+                substr(coalesce(requestparameters, ''), 1, 160) AS request, useragent, eventid";
+    let cond = if let Some(p) = &a.principal {
+        format!("useridentity.arn = {0} OR useridentity.sessioncontext.sessionissuer.arn = {0}", lit(p))
+    } else if let Some(k) = &a.access_key {
+        format!("useridentity.accesskeyid = {}", lit(k))
+    } else if let Some(ip) = &a.ip {
+        format!("sourceipaddress = {}", lit(ip))
+    } else if let Some(s) = &a.session {
+        format!("useridentity.arn LIKE {}", lit(&format!("%/{s}")))
+    } else if let Some(e) = &a.event_id {
+        format!("eventid = {}", lit(e))
+    } else if let Some(e) = &a.around {
+        let m = minutes(&a.window)?;
+        format!(
+            "from_iso8601_timestamp(eventtime) BETWEEN (SELECT date_add('minute', -{m}, from_iso8601_timestamp(eventtime)) FROM cloudtrail WHERE eventid = {0} LIMIT 1) \
+             AND (SELECT date_add('minute', {m}, from_iso8601_timestamp(eventtime)) FROM cloudtrail WHERE eventid = {0} LIMIT 1)",
+            lit(e)
+        )
+    } else {
+        return Err(super::usage("choose one of --principal, --access-key, --ip, --session, --event-id, --around"));
+    };
+    Ok(format!("SELECT {cols} FROM cloudtrail WHERE {cond} ORDER BY eventtime, eventid"))
+}
+
+pub async fn run(a: TimelineArgs, quiet: bool) -> Result<u8> {
+    let sql = timeline_sql(&a)?;
+    let (engine, pb) = inputs::engine(&a.logs, &a.aws, quiet).await?;
+    let res = engine.query(&sql).await;
+    pb.finish_and_clear();
+    output::write_result(&mut std::io::stdout().lock(), a.format, &res?)?;
+    inputs::summary(&engine, quiet);
+    Ok(super::scan_code(&engine))
+}

@@ -1,0 +1,148 @@
+//! Turning `--logs` arguments into a ready engine: local paths are walked,
+//! `s3://` prefixes listed with the AWS credential chain; input problems are
+//! printed as they happen and counted for the exit code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use irprep_aws::{s3, AwsOptions};
+use irprep_engine::{discover_local, Diagnostics, Engine, Fetcher, LogFile, TimeWindow};
+
+use crate::timeparse::parse_time;
+
+/// Options of every AWS-facing command.
+#[derive(Debug, Clone, Args, Default)]
+pub struct AwsArgs {
+    /// Named profile from the AWS config files (SSO profiles included).
+    #[arg(long, env = "AWS_PROFILE", help_heading = "AWS")]
+    pub profile: Option<String>,
+    /// Region for API calls (default: the profile's or the environment's).
+    #[arg(long, help_heading = "AWS")]
+    pub region: Option<String>,
+    /// Send every AWS request to this endpoint (an emulator, a VPC endpoint).
+    #[arg(long, env = "IRPREP_ENDPOINT_URL", help_heading = "AWS")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    pub fn options(&self) -> AwsOptions {
+        AwsOptions { profile: self.profile.clone(), region: self.region.clone(), endpoint_url: self.endpoint_url.clone() }
+    }
+}
+
+/// Options of every command that reads logs.
+#[derive(Debug, Clone, Args, Default)]
+pub struct LogArgs {
+    /// Log files, directories (walked recursively) or s3://bucket/prefix. Repeatable.
+    #[arg(long = "logs", value_name = "PATH|s3://…", required = false)]
+    pub logs: Vec<String>,
+    /// Only events at or after this time: RFC 3339, a date, or a span back from now (7d, 12h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this time (same forms as --since).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Stop at the first unreadable file or record instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl LogArgs {
+    pub fn window(&self) -> Result<TimeWindow> {
+        let now = chrono::Utc::now();
+        let conv = |s: &Option<String>| -> Result<Option<String>> {
+            s.as_deref().map(|s| parse_time(s, now).map_err(anyhow::Error::msg)).transpose()
+        };
+        Ok(TimeWindow { since: conv(&self.since)?, until: conv(&self.until)? })
+    }
+}
+
+/// Discovered inputs.
+pub struct Inputs {
+    pub files: Vec<LogFile>,
+    pub fetcher: Option<Fetcher>,
+}
+
+pub async fn discover(logs: &[String], aws: &AwsArgs) -> Result<Inputs> {
+    if logs.is_empty() {
+        bail!("no logs given: pass --logs PATH or --logs s3://bucket/prefix");
+    }
+    let mut files = vec![];
+    let mut s3f: Option<s3::S3Fetcher> = None;
+    let mut local = vec![];
+    for l in logs {
+        if let Some((bucket, prefix)) = s3::parse_s3_url(l) {
+            if s3f.is_none() {
+                let conf = aws.options().load().await;
+                s3f = Some(s3::S3Fetcher { client: s3::client(&conf, aws.endpoint_url.is_some()) });
+            }
+            let client = &s3f.as_ref().expect("set above").client;
+            files.extend(s3::list(client, &bucket, &prefix).await?);
+        } else {
+            local.push(PathBuf::from(l));
+        }
+    }
+    let (lf, _ignored) = discover_local(&local).map_err(|e| anyhow::anyhow!("reading --logs: {e}"))?;
+    files.extend(lf);
+    let fetcher = s3f.map(|f| Arc::new(f) as Fetcher);
+    Ok(Inputs { files, fetcher })
+}
+
+/// A progress bar on stderr for long scans; hidden off a TTY or with --quiet.
+pub fn progress(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} scanning {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+/// An engine over the inputs, reporting problems on stderr.
+pub async fn engine(args: &LogArgs, aws: &AwsArgs, quiet: bool) -> Result<(Engine, ProgressBar)> {
+    let inputs = discover(&args.logs, aws).await?;
+    let total: u64 = inputs.files.iter().map(|f| f.size).sum();
+    let pb = progress(total, quiet);
+    let pb2 = pb.clone();
+    let pb3 = pb.clone();
+    let diag = Diagnostics::new(args.strict)
+        .with_progress(move |n| pb2.inc(n))
+        .with_issue_sink(move |i| {
+            if !quiet {
+                pb3.suspend(|| eprintln!("irprep: warning: {i}"));
+            }
+        });
+    let engine = Engine::new(Arc::new(diag));
+    engine.register_cloudtrail(inputs.files, inputs.fetcher, args.window()?)?;
+    Ok((engine, pb))
+}
+
+/// Notes after a scan: digests/Insights counted, inputs skipped.
+pub fn summary(engine: &Engine, quiet: bool) {
+    let d = &engine.diag;
+    let issues = d.issues();
+    if quiet {
+        return;
+    }
+    let digests = Diagnostics::get(&d.digest_files);
+    let insights = Diagnostics::get(&d.insight_files);
+    if digests + insights > 0 {
+        eprintln!("irprep: note: skipped {digests} CloudTrail digest file(s) and {insights} Insights file(s) (not API events)");
+    }
+    if !issues.is_empty() {
+        let files = issues.iter().filter(|i| i.whole_file).count();
+        eprintln!(
+            "irprep: warning: {} input problem(s): {files} file(s) and {} record(s) skipped; the rest was analysed (exit code 3)",
+            issues.len(),
+            issues.len() - files
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Investigation queries: named Athena SQL with parameters (`{{name}}`),
+//! compiled into the binary from `content/queries/`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Param {
+    #[serde(default)]
+    pub default: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvestigationQuery {
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "ct")]
+    pub table: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, Param>,
+    pub sql: String,
+}
+
+fn ct() -> String {
+    "cloudtrail".into()
+}
+
+/// Parameters that go into SQL unquoted and must be plain numbers.
+const NUMERIC: [&str; 3] = ["limit", "days", "hours"];
+
+impl InvestigationQuery {
+    /// The SQL with parameters substituted (defaults, overridden by `values`).
+    /// Values are escaped for the string literals they sit in; numeric
+    /// parameters must be non-negative integers. `table` renames the table.
+    pub fn render(&self, values: &BTreeMap<String, String>, table: Option<&str>) -> Result<String, String> {
+        for k in values.keys() {
+            if !self.params.contains_key(k) {
+                return Err(format!("query {} has no parameter '{k}' (it has: {})", self.name, self.params.keys().cloned().collect::<Vec<_>>().join(", ")));
+            }
+        }
+        let mut sql = self.sql.clone();
+        for (k, p) in &self.params {
+            let v = values.get(k).unwrap_or(&p.default);
+            if NUMERIC.contains(&k.as_str()) && !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("parameter {k} must be a non-negative integer, got '{v}'"));
+            }
+            sql = sql.replace(&format!("{{{{{k}}}}}"), &v.replace('\'', "''"));
+        }
+        if let Some(t) = table {
+            sql = replace_table(&sql, &self.table, t);
+        }
+        Ok(sql)
+    }
+}
+
+/// Replace whole-word occurrences of a table name (outside string literals).
+pub fn replace_table(sql: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let b = sql.as_bytes();
+    let mut i = 0;
+    let mut in_str = false;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\'' {
+            in_str = !in_str;
+            out.push('\'');
+            i += 1;
+            continue;
+        }
+        if !in_str && sql[i..].len() >= from.len() && sql[i..i + from.len()].eq_ignore_ascii_case(from) {
+            let before = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
+            let j = i + from.len();
+            let after = j >= b.len() || !(b[j].is_ascii_alphanumeric() || b[j] == b'_');
+            if before && after {
+                out.push_str(to);
+                i = j;
+                continue;
+            }
+        }
+        let ch = sql[i..].chars().next().expect("in bounds");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// The built-in investigation queries.
+pub fn builtin() -> Result<Vec<InvestigationQuery>, String> {
+    let mut out = vec![];
+    for (path, text) in crate::content::QUERIES {
+        let q: InvestigationQuery = serde_yaml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
+        out.push(q);
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_and_renders() {
+        let qs = builtin().unwrap();
+        assert!(qs.len() >= 12);
+        let q = qs.iter().find(|q| q.name == "cloudtrail-user-login-summary").unwrap();
+        let mut v = BTreeMap::new();
+        v.insert("accounts".to_string(), "1'2".to_string());
+        let sql = q.render(&v, Some("my_trail")).unwrap();
+        assert!(sql.contains("'1''2'"));
+        assert!(sql.contains("FROM my_trail"));
+        assert!(!sql.contains("{{"));
+        v.insert("nope".into(), "x".into());
+        assert!(q.render(&v, None).is_err());
+        assert_eq!(replace_table("SELECT 'cloudtrail' FROM cloudtrail c, x.cloudtrail", "cloudtrail", "t"), "SELECT 'cloudtrail' FROM t c, x.cloudtrail");
+    }
+}

@@ -1,0 +1,445 @@
+//! SigmaHQ rules for CloudTrail, compiled to the same Athena SQL as the
+//! catalogue's own detections.
+//!
+//! Supported: `logsource: {product: aws, service: cloudtrail}`; selections as
+//! maps (AND) or lists of maps (OR); value lists (OR); modifiers `contains`,
+//! `startswith`, `endswith`, `all`, `re`, `cidr`, `exists`, `fieldref`;
+//! wildcards `*` `?`; `null`; conditions with `and`, `or`, `not`, parentheses,
+//! `1 of X*`, `all of X*`, `1 of them`, `all of them`. Field paths follow the
+//! record: `eventName` → `eventname`, `userIdentity.arn` → `useridentity.arn`,
+//! `requestParameters.x.y` → `json_extract_scalar(requestparameters, '$.x.y')`
+//! (or the JSON text of the node). Matching is case-insensitive, as Sigma's.
+//! Anything else makes the rule *skipped with a reason*, never silently dropped.
+
+use std::path::Path;
+
+use serde_yaml::Value;
+
+use crate::detect::{Catalogue, Detection, Origin, Severity, Skipped, Tests};
+use crate::table::{self, ColType, Column};
+
+/// Compile a Sigma rule to a detection, or say why it cannot be.
+pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
+    let doc: Value = serde_yaml::from_str(text).map_err(|e| (String::new(), format!("invalid YAML: {e}")))?;
+    let id = doc.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+    let sid = if id.is_empty() { Path::new(path).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default() } else { id.clone() };
+    let fail = |msg: String| (format!("sigma.{sid}"), msg);
+    let ls = doc.get("logsource").ok_or_else(|| fail("no logsource".into()))?;
+    let product = ls.get("product").and_then(Value::as_str).unwrap_or("");
+    let service = ls.get("service").and_then(Value::as_str).unwrap_or("");
+    if !product.eq_ignore_ascii_case("aws") || !service.eq_ignore_ascii_case("cloudtrail") {
+        return Err(fail(format!("logsource {product}/{service} is not aws/cloudtrail")));
+    }
+    if doc.get("correlation").is_some() {
+        return Err(fail("Sigma correlation rules are not supported".into()));
+    }
+    let det = doc.get("detection").and_then(Value::as_mapping).ok_or_else(|| fail("no detection section".into()))?;
+    if det.contains_key("timeframe") {
+        return Err(fail("timeframe/aggregation is not supported".into()));
+    }
+    let cond = match det.get("condition") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Sequence(v)) if v.len() == 1 => v[0].as_str().unwrap_or("").to_string(),
+        Some(Value::Sequence(_)) => return Err(fail("multiple conditions are not supported".into())),
+        _ => return Err(fail("no condition".into())),
+    };
+    let mut selections: Vec<(String, String)> = vec![];
+    for (k, v) in det {
+        let Some(name) = k.as_str() else { continue };
+        if name == "condition" {
+            continue;
+        }
+        let sql = selection_sql(v).map_err(|e| fail(format!("selection '{name}': {e}")))?;
+        selections.push((name.to_string(), sql));
+    }
+    let where_sql = condition_sql(&cond, &selections).map_err(|e| fail(format!("condition '{cond}': {e}")))?;
+    let level = doc.get("level").and_then(Value::as_str).unwrap_or("medium");
+    let severity = Severity::parse(level).unwrap_or(Severity::Medium);
+    let mut attack = vec![];
+    let mut tactics = vec![];
+    if let Some(tags) = doc.get("tags").and_then(Value::as_sequence) {
+        for t in tags.iter().filter_map(Value::as_str) {
+            if let Some(rest) = t.strip_prefix("attack.") {
+                if rest.len() > 1 && rest.starts_with('t') && rest[1..2].chars().all(|c| c.is_ascii_digit()) {
+                    attack.push(rest.to_uppercase());
+                } else {
+                    tactics.push(rest.to_string());
+                }
+            }
+        }
+    }
+    let list = |k: &str| -> Vec<String> {
+        doc.get(k).and_then(Value::as_sequence).map(|s| s.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    Ok(Detection {
+        id: format!("sigma.{sid}"),
+        title: doc.get("title").and_then(Value::as_str).unwrap_or(&sid).to_string(),
+        description: doc.get("description").and_then(Value::as_str).unwrap_or("").trim().to_string(),
+        severity,
+        attack,
+        tactics,
+        source: "cloudtrail".into(),
+        sql: format!("SELECT eventid\nFROM cloudtrail\nWHERE {where_sql}"),
+        false_positives: list("falsepositives"),
+        references: list("references"),
+        tests: Tests::default(),
+        origin: Origin::Sigma,
+        path: path.to_string(),
+    })
+}
+
+/// Add every Sigma rule (`*.yml`, `*.yaml`) under a directory.
+pub fn add_dir(c: &mut Catalogue, dir: &Path) -> Result<(), String> {
+    let mut files = vec![];
+    crate::detect::walk_yaml(dir, &mut files).map_err(|e| format!("{}: {e}", dir.display()))?;
+    files.sort();
+    for f in files {
+        let path = f.display().to_string();
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) => {
+                c.skipped.push(Skipped { id: String::new(), origin: Origin::Sigma, path, reason: e.to_string() });
+                continue;
+            }
+        };
+        match compile(&text, &path) {
+            Ok(d) if c.get(&d.id).is_some() => c.skipped.push(Skipped { id: d.id, origin: Origin::Sigma, path, reason: "duplicate id".into() }),
+            Ok(d) => c.detections.push(d),
+            Err((id, reason)) => c.skipped.push(Skipped { id, origin: Origin::Sigma, path, reason }),
+        }
+    }
+    Ok(())
+}
+
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Resolve a Sigma field path to a SQL expression over the table.
+pub fn field_sql(field: &str) -> Result<String, String> {
+    let t = table::cloudtrail();
+    let mut parts = field.split('.');
+    let head = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    let col = t
+        .columns
+        .iter()
+        .find(|c| c.source_key.eq_ignore_ascii_case(head) || c.name.eq_ignore_ascii_case(head))
+        .ok_or_else(|| format!("unknown CloudTrail field '{field}'"))?;
+    match &col.ty {
+        ColType::JsonText if !rest.is_empty() => {
+            let path = format!("$.{}", rest.join("."));
+            Ok(format!("coalesce(json_extract_scalar({0}, {1}), json_format(json_extract({0}, {1})))", col.name, q(&path)))
+        }
+        ColType::Struct(fields) if !rest.is_empty() => {
+            let mut expr = col.name.to_string();
+            let mut cur: &Vec<Column> = fields;
+            for (i, seg) in rest.iter().enumerate() {
+                let f = cur.iter().find(|c| c.source_key.eq_ignore_ascii_case(seg) || c.name.eq_ignore_ascii_case(seg)).ok_or_else(|| format!("unknown field '{field}'"))?;
+                expr = format!("{expr}.{}", f.name);
+                match &f.ty {
+                    ColType::Struct(sub) => cur = sub,
+                    ColType::JsonText if i + 1 < rest.len() => {
+                        let path = format!("$.{}", rest[i + 1..].join("."));
+                        return Ok(format!("json_extract_scalar({expr}, {})", q(&path)));
+                    }
+                    _ if i + 1 < rest.len() => return Err(format!("'{field}' goes below a scalar")),
+                    _ => {}
+                }
+            }
+            Ok(expr)
+        }
+        ColType::Array(_) => Err(format!("field '{field}' is an array; not supported")),
+        _ if !rest.is_empty() => Err(format!("'{field}' goes below a scalar")),
+        _ => Ok(col.name.to_string()),
+    }
+}
+
+fn like_pattern(v: &str, prefix: bool, suffix: bool) -> String {
+    let mut p = String::new();
+    if prefix {
+        p.push('%');
+    }
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some('*') | Some('?') | Some('\\')) => {
+                let n = chars.next().unwrap_or('\\');
+                p.push('\\');
+                p.push(n);
+            }
+            '*' => p.push('%'),
+            '?' => p.push('_'),
+            '%' | '_' => {
+                p.push('\\');
+                p.push(c);
+            }
+            c => p.push(c),
+        }
+    }
+    if suffix {
+        p.push('%');
+    }
+    p
+}
+
+fn scalar_text(v: &Value) -> Result<Option<String>, String> {
+    Ok(match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        _ => return Err("values must be scalars".into()),
+    })
+}
+
+fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
+    let Some(text) = scalar_text(v)? else {
+        return Ok(format!("{expr} IS NULL"));
+    };
+    let has = |m: &str| mods.contains(&m);
+    if has("re") {
+        return Ok(format!("regexp_like({expr}, {})", q(&text)));
+    }
+    if has("cidr") {
+        return Ok(format!("contains({}, CAST({expr} AS IPADDRESS))", q(&text)));
+    }
+    if has("exists") {
+        let yes = text.eq_ignore_ascii_case("true");
+        return Ok(format!("{expr} IS {}NULL", if yes { "NOT " } else { "" }));
+    }
+    if has("fieldref") {
+        let other = field_sql(&text)?;
+        return Ok(format!("lower({expr}) = lower({other})"));
+    }
+    let (pre, suf) = (has("contains") || has("endswith"), has("contains") || has("startswith"));
+    let wild = text.contains('*') || text.contains('?');
+    if !pre && !suf && !wild {
+        return Ok(format!("lower({expr}) = lower({})", q(&text)));
+    }
+    Ok(format!("lower({expr}) LIKE lower({}) ESCAPE '\\'", q(&like_pattern(&text, pre, suf))))
+}
+
+const KNOWN_MODS: [&str; 9] = ["contains", "startswith", "endswith", "all", "re", "cidr", "exists", "fieldref", "i"];
+
+fn map_sql(m: &serde_yaml::Mapping) -> Result<String, String> {
+    let mut ands = vec![];
+    for (k, v) in m {
+        let key = k.as_str().ok_or("field names must be strings")?;
+        let mut it = key.split('|');
+        let field = it.next().unwrap_or("");
+        let mods: Vec<&str> = it.collect();
+        for m in &mods {
+            if !KNOWN_MODS.contains(m) {
+                return Err(format!("modifier '{m}' is not supported"));
+            }
+        }
+        if field.is_empty() {
+            return Err("keyword (field-less) matches are not supported".into());
+        }
+        let expr = field_sql(field)?;
+        let parts: Vec<String> = match v {
+            Value::Sequence(vs) => vs.iter().map(|x| value_sql(&expr, &mods, x)).collect::<Result<_, _>>()?,
+            other => vec![value_sql(&expr, &mods, other)?],
+        };
+        if parts.is_empty() {
+            return Err(format!("field '{field}' has an empty value list"));
+        }
+        let joiner = if mods.contains(&"all") { " AND " } else { " OR " };
+        ands.push(if parts.len() == 1 { parts[0].clone() } else { format!("({})", parts.join(joiner)) });
+    }
+    if ands.is_empty() {
+        return Err("empty selection".into());
+    }
+    Ok(ands.join(" AND "))
+}
+
+fn selection_sql(v: &Value) -> Result<String, String> {
+    match v {
+        Value::Mapping(m) => map_sql(m),
+        Value::Sequence(items) => {
+            let mut ors = vec![];
+            for i in items {
+                match i {
+                    Value::Mapping(m) => ors.push(format!("({})", map_sql(m)?)),
+                    _ => return Err("keyword (field-less) matches are not supported".into()),
+                }
+            }
+            if ors.is_empty() {
+                return Err("empty selection".into());
+            }
+            Ok(format!("({})", ors.join(" OR ")))
+        }
+        _ => Err("a selection must be a map or a list of maps".into()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    And,
+    Or,
+    Not,
+    Open,
+    Close,
+    OneOf,
+    AllOf,
+}
+
+fn tokenize(cond: &str) -> Result<Vec<Tok>, String> {
+    if cond.contains('|') {
+        return Err("aggregations in the condition are not supported".into());
+    }
+    let spaced = cond.replace('(', " ( ").replace(')', " ) ");
+    let words: Vec<&str> = spaced.split_whitespace().collect();
+    let mut out = vec![];
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        let lw = w.to_ascii_lowercase();
+        match lw.as_str() {
+            "and" => out.push(Tok::And),
+            "or" => out.push(Tok::Or),
+            "not" => out.push(Tok::Not),
+            "(" => out.push(Tok::Open),
+            ")" => out.push(Tok::Close),
+            "1" | "any" | "all" if words.get(i + 1).is_some_and(|n| n.eq_ignore_ascii_case("of")) => {
+                out.push(if lw == "all" { Tok::AllOf } else { Tok::OneOf });
+                i += 1;
+            }
+            _ => out.push(Tok::Ident(w.to_string())),
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn glob_match(pat: &str, name: &str) -> bool {
+    if pat == "them" {
+        return true;
+    }
+    match pat.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pat == name,
+    }
+}
+
+struct CondParser<'a> {
+    toks: Vec<Tok>,
+    pos: usize,
+    sels: &'a [(String, String)],
+}
+
+impl CondParser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+    fn or(&mut self) -> Result<String, String> {
+        let mut parts = vec![self.and()?];
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            parts.push(self.and()?);
+        }
+        Ok(if parts.len() == 1 { parts.remove(0) } else { format!("({})", parts.join(" OR ")) })
+    }
+    fn and(&mut self) -> Result<String, String> {
+        let mut parts = vec![self.not()?];
+        while self.peek() == Some(&Tok::And) {
+            self.pos += 1;
+            parts.push(self.not()?);
+        }
+        Ok(if parts.len() == 1 { parts.remove(0) } else { format!("({})", parts.join(" AND ")) })
+    }
+    fn not(&mut self) -> Result<String, String> {
+        if self.peek() == Some(&Tok::Not) {
+            self.pos += 1;
+            let inner = self.not()?;
+            // Sigma: a filter on an absent field does not match, so NOT of it holds.
+            return Ok(format!("NOT coalesce({inner}, false)"));
+        }
+        self.atom()
+    }
+    fn atom(&mut self) -> Result<String, String> {
+        let t = self.peek().cloned().ok_or("unexpected end of condition")?;
+        self.pos += 1;
+        match t {
+            Tok::Open => {
+                let e = self.or()?;
+                if self.peek() != Some(&Tok::Close) {
+                    return Err("missing ')'".into());
+                }
+                self.pos += 1;
+                Ok(e)
+            }
+            Tok::OneOf | Tok::AllOf => {
+                let Some(Tok::Ident(pat)) = self.peek().cloned() else { return Err("expected a selection pattern after 'of'".into()) };
+                self.pos += 1;
+                let matched: Vec<String> = self.sels.iter().filter(|(n, _)| glob_match(&pat, n)).map(|(_, s)| format!("coalesce(({s}), false)")).collect();
+                if matched.is_empty() {
+                    return Err(format!("no selection matches '{pat}'"));
+                }
+                let j = if t == Tok::AllOf { " AND " } else { " OR " };
+                Ok(format!("({})", matched.join(j)))
+            }
+            Tok::Ident(name) => {
+                let s = self.sels.iter().find(|(n, _)| *n == name).ok_or_else(|| format!("unknown selection '{name}'"))?;
+                Ok(format!("({})", s.1))
+            }
+            other => Err(format!("unexpected {other:?}")),
+        }
+    }
+}
+
+fn condition_sql(cond: &str, sels: &[(String, String)]) -> Result<String, String> {
+    let toks = tokenize(cond)?;
+    let mut p = CondParser { toks, pos: 0, sels };
+    let e = p.or()?;
+    if p.pos != p.toks.len() {
+        return Err("trailing tokens".into());
+    }
+    Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_common_shapes() {
+        let r = r#"
+title: T
+id: abc
+logsource: {product: aws, service: cloudtrail}
+level: high
+tags: [attack.defense-evasion, attack.t1562.008]
+detection:
+  selection:
+    eventSource: cloudtrail.amazonaws.com
+    eventName: [StopLogging, DeleteTrail]
+  filter_main_a:
+    userIdentity.arn|contains: 'admin'
+  filter_main_b:
+    - requestParameters.enable: 'false'
+    - errorCode: null
+  condition: selection and not 1 of filter_main_*
+"#;
+        let d = compile(r, "x.yml").unwrap();
+        assert_eq!(d.id, "sigma.abc");
+        assert_eq!(d.attack, vec!["T1562.008"]);
+        assert_eq!(d.severity, Severity::High);
+        assert!(d.sql.contains("lower(eventname) = lower('StopLogging') OR lower(eventname) = lower('DeleteTrail')"), "{}", d.sql);
+        assert!(d.sql.contains("lower(useridentity.arn) LIKE lower('%admin%')"), "{}", d.sql);
+        assert!(d.sql.contains("json_extract_scalar(requestparameters, '$.enable')"), "{}", d.sql);
+        assert!(d.sql.contains("errorcode IS NULL"));
+    }
+
+    #[test]
+    fn skips_with_reasons() {
+        let base = "title: T\nid: x\nlogsource: {product: aws, service: cloudtrail}\n";
+        assert!(compile(&format!("{base}detection:\n  s: {{eventName|base64: x}}\n  condition: s\n"), "a").unwrap_err().1.contains("base64"));
+        assert!(compile(&format!("{base}detection:\n  s: {{eventName: x}}\n  condition: s | count() > 5\n"), "a").unwrap_err().1.contains("aggregation"));
+        assert!(compile("title: T\nlogsource: {product: windows}\ndetection: {s: {a: b}, condition: s}\n", "a").is_err());
+        assert!(compile(&format!("{base}detection:\n  s: [foo, bar]\n  condition: s\n"), "a").unwrap_err().1.contains("keyword"));
+        assert_eq!(like_pattern("a*b?c%", true, false), "%a%b_c\\%");
+    }
+}

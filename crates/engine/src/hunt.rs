@@ -1,0 +1,408 @@
+//! The hunt: every detection over the logs in one scan.
+//!
+//! 1. Each detection's SQL is parsed; every SELECT that reads `cloudtrail`
+//!    contributes its row-local WHERE conjuncts (subqueries dropped, which only
+//!    widens the filter). A detection's prefilter is the OR of those; the scan
+//!    filter is the OR over all detections. A detection whose reads cannot be
+//!    narrowed (a SELECT on `cloudtrail` without WHERE, or with joins) keeps
+//!    every row.
+//! 2. One scan of the logs keeps only the rows some detection may need, and
+//!    only the columns some detection (or a finding) uses, in memory.
+//! 3. Every detection runs, unchanged, against that in-memory `cloudtrail`.
+//!    Its rows name evidence events (`eventid`, optional `severity`,
+//!    `principal`), which are grouped into findings: one per detection ×
+//!    principal.
+//!
+//! The result equals running each detection on the full table, because each
+//! read of `cloudtrail` is filtered by its own WHERE before anything else.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, StructArray};
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::sql::sqlparser::ast::{self, Expr, SetExpr, Statement, TableFactor, Visit, Visitor};
+use irprep_core::detect::{Detection, Severity};
+use irprep_core::table;
+use serde::Serialize;
+
+use crate::athena;
+use crate::Engine;
+
+/// One finding: a detection × a principal.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub detection_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub attack: Vec<String>,
+    pub tactics: Vec<String>,
+    pub principal: String,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub event_count: usize,
+    pub source_ips: Vec<String>,
+    pub user_agents: Vec<String>,
+    pub event_names: Vec<String>,
+    /// Every matching CloudTrail eventID, in time order.
+    pub event_ids: Vec<String>,
+}
+
+/// What a hunt found, plus what it could not run.
+#[derive(Debug, Default)]
+pub struct HuntReport {
+    pub findings: Vec<Finding>,
+    /// Detections that failed to plan or run, with the error.
+    pub errors: Vec<(String, String)>,
+    pub detections_run: usize,
+    pub rows_scanned_into_memory: usize,
+    /// Whether the single scan was narrowed by a combined prefilter.
+    pub prefiltered: bool,
+}
+
+/// Event facts needed to build findings.
+#[derive(Debug, Clone, Default)]
+struct EventMeta {
+    time: String,
+    arn: Option<String>,
+    access_key: Option<String>,
+    ip: Option<String>,
+    ua: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
+    name: Option<String>,
+}
+
+/// The row-local filter of one detection, as SQL text, or `None` when the
+/// detection needs every row.
+pub fn prefilter(sql: &str) -> Option<String> {
+    let stmts = athena::parse(sql).ok()?;
+    if stmts.len() != 1 {
+        return None;
+    }
+    let mut v = Collector { parts: vec![], unbounded: false };
+    let _ = stmts[0].visit(&mut v);
+    if v.unbounded || v.parts.is_empty() {
+        return None;
+    }
+    Some(v.parts.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" OR "))
+}
+
+struct Collector {
+    parts: Vec<String>,
+    unbounded: bool,
+}
+
+fn is_cloudtrail(tf: &TableFactor) -> Option<Option<String>> {
+    if let TableFactor::Table { name, alias, .. } = tf {
+        if let Some(ast::ObjectNamePart::Identifier(i)) = name.0.last() {
+            if i.value.eq_ignore_ascii_case("cloudtrail") {
+                return Some(alias.as_ref().map(|a| a.name.value.to_lowercase()));
+            }
+        }
+    }
+    None
+}
+
+fn has_subquery(e: &Expr) -> bool {
+    struct F(bool);
+    impl Visitor for F {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &ast::Query) -> ControlFlow<()> {
+            self.0 = true;
+            ControlFlow::Break(())
+        }
+    }
+    let mut f = F(false);
+    let _ = e.visit(&mut f);
+    f.0
+}
+
+fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryOp { left, op: ast::BinaryOperator::And, right } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner) => {
+            if let Expr::BinaryOp { op: ast::BinaryOperator::And, .. } = inner.as_ref() {
+                conjuncts(inner, out)
+            } else {
+                out.push(e.clone())
+            }
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+/// Drop the table alias from column references (`c.eventname` → `eventname`).
+fn strip_alias(e: &mut Expr, alias: &str) {
+    struct S<'a>(&'a str);
+    impl ast::VisitorMut for S<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(parts) = e {
+                if parts.len() > 1 && (parts[0].value == self.0 || parts[0].value == "cloudtrail") {
+                    let rest: Vec<ast::Ident> = parts[1..].to_vec();
+                    *e = if rest.len() == 1 { Expr::Identifier(rest[0].clone()) } else { Expr::CompoundIdentifier(rest) };
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(e, &mut S(alias));
+}
+
+impl Visitor for Collector {
+    type Break = ();
+    fn pre_visit_query(&mut self, q: &ast::Query) -> ControlFlow<()> {
+        let mut selects = vec![];
+        collect_selects(&q.body, &mut selects);
+        for s in selects {
+            for twj in &s.from {
+                let reads = is_cloudtrail(&twj.relation).is_some() || twj.joins.iter().any(|j| is_cloudtrail(&j.relation).is_some());
+                if !reads {
+                    continue;
+                }
+                if !twj.joins.is_empty() || s.from.len() > 1 {
+                    self.unbounded = true;
+                    continue;
+                }
+                let alias = is_cloudtrail(&twj.relation).flatten().unwrap_or_else(|| "cloudtrail".into());
+                let Some(w) = &s.selection else {
+                    self.unbounded = true;
+                    continue;
+                };
+                let mut cs = vec![];
+                conjuncts(w, &mut cs);
+                let mut kept: Vec<String> = vec![];
+                for mut c in cs.into_iter().filter(|c| !has_subquery(c)) {
+                    strip_alias(&mut c, &alias);
+                    kept.push(c.to_string());
+                }
+                if kept.is_empty() {
+                    self.unbounded = true;
+                } else {
+                    self.parts.push(kept.join(" AND "));
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn collect_selects<'a>(body: &'a SetExpr, out: &mut Vec<&'a ast::Select>) {
+    match body {
+        SetExpr::Select(s) => out.push(s),
+        SetExpr::SetOperation { left, right, .. } => {
+            collect_selects(left, out);
+            collect_selects(right, out);
+        }
+        _ => {}
+    }
+}
+
+/// Columns of the `cloudtrail` table a set of SQL texts mention.
+fn used_columns(sqls: &[&str]) -> Vec<String> {
+    let t = table::cloudtrail();
+    let names: HashSet<String> = t.columns.iter().map(|c| c.name.to_string()).chain(t.partitions.iter().map(|p| p.name.to_string())).collect();
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for sql in sqls {
+        let lower = sql.to_lowercase();
+        for n in &names {
+            if lower.contains(n.as_str()) {
+                used.insert(n.clone());
+            }
+        }
+    }
+    for must in ["eventid", "eventtime", "useridentity", "sourceipaddress", "useragent", "recipientaccountid", "awsregion", "eventname"] {
+        used.insert(must.into());
+    }
+    // Keep the table's column order.
+    t.columns.iter().map(|c| c.name.to_string()).chain(t.partitions.iter().map(|p| p.name.to_string())).filter(|c| used.contains(c)).collect()
+}
+
+fn str_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {
+    b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>())
+}
+
+fn opt(a: Option<&StringArray>, i: usize) -> Option<String> {
+    a.and_then(|a| a.is_valid(i).then(|| a.value(i).to_string()))
+}
+
+fn event_meta(batches: &[RecordBatch]) -> HashMap<String, EventMeta> {
+    let mut m = HashMap::new();
+    for b in batches {
+        let ids = str_col(b, "eventid");
+        let ui = b.column_by_name("useridentity").and_then(|c| c.as_any().downcast_ref::<StructArray>());
+        let arn = ui.and_then(|u| u.column_by_name("arn")).map(|c| c.as_string::<i32>());
+        let key = ui.and_then(|u| u.column_by_name("accesskeyid")).map(|c| c.as_string::<i32>());
+        for i in 0..b.num_rows() {
+            let Some(id) = opt(ids, i) else { continue };
+            let ui_valid = ui.is_some_and(|u| u.is_valid(i));
+            m.insert(
+                id,
+                EventMeta {
+                    time: opt(str_col(b, "eventtime"), i).unwrap_or_default(),
+                    arn: if ui_valid { opt(arn, i) } else { None },
+                    access_key: if ui_valid { opt(key, i) } else { None },
+                    ip: opt(str_col(b, "sourceipaddress"), i),
+                    ua: opt(str_col(b, "useragent"), i),
+                    account: opt(str_col(b, "recipientaccountid"), i),
+                    region: opt(str_col(b, "awsregion"), i),
+                    name: opt(str_col(b, "eventname"), i),
+                },
+            );
+        }
+    }
+    m
+}
+
+/// Run the detections over the engine's `cloudtrail` table in one scan.
+pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntReport> {
+    let mut report = HuntReport::default();
+    let ct: Vec<&Detection> = detections.iter().filter(|d| d.source == "cloudtrail").collect();
+    let mut filters = vec![];
+    let mut unbounded = false;
+    for d in &ct {
+        match prefilter(&d.sql) {
+            Some(f) => filters.push(f),
+            None => unbounded = true,
+        }
+    }
+    let sqls: Vec<&str> = ct.iter().map(|d| d.sql.as_str()).collect();
+    let cols = used_columns(&sqls);
+    let select = cols.join(", ");
+    let mut scan_sql = format!("SELECT {select} FROM cloudtrail");
+    if !unbounded && !filters.is_empty() {
+        scan_sql.push_str(" WHERE ");
+        scan_sql.push_str(&filters.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" OR "));
+        report.prefiltered = true;
+    }
+    let scanned = match engine.query(&scan_sql).await {
+        Ok(r) => r,
+        Err(e) if report.prefiltered => {
+            // A prefilter that does not plan on its own (e.g. a correlated
+            // reference): fall back to keeping every row.
+            report.prefiltered = false;
+            let _ = e;
+            engine.query(&format!("SELECT {select} FROM cloudtrail")).await?
+        }
+        Err(e) => return Err(e),
+    };
+    report.rows_scanned_into_memory = scanned.num_rows();
+    let meta = event_meta(&scanned.batches);
+
+    // A second session over the in-memory rows, named `cloudtrail`.
+    let mem = Engine::new(engine.diag.clone());
+    let table = MemTable::try_new(scanned.schema.clone(), vec![scanned.batches.clone()])?;
+    mem.context().register_table("cloudtrail", Arc::new(table))?;
+
+    for d in ct {
+        report.detections_run += 1;
+        let res = match mem.query(&d.sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                report.errors.push((d.id.clone(), e.to_string()));
+                continue;
+            }
+        };
+        if let Err(e) = collect_findings(d, &res.batches, &meta, &mut report.findings) {
+            report.errors.push((d.id.clone(), e.to_string()));
+        }
+    }
+    report.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
+    Ok(report)
+}
+
+fn collect_findings(d: &Detection, batches: &[RecordBatch], meta: &HashMap<String, EventMeta>, out: &mut Vec<Finding>) -> Result<()> {
+    // principal -> (severity, event ids)
+    let mut groups: BTreeMap<String, (Severity, BTreeSet<String>)> = BTreeMap::new();
+    for b in batches {
+        let ids = b
+            .column_by_name("eventid")
+            .ok_or_else(|| DataFusionError::Plan(format!("detection {} returns no eventid column", d.id)))?;
+        let ids = datafusion::arrow::compute::cast(ids, &datafusion::arrow::datatypes::DataType::Utf8)?;
+        let ids = ids.as_string::<i32>();
+        let sev = b.column_by_name("severity").map(|c| datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)).transpose()?;
+        let pri = b.column_by_name("principal").map(|c| datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)).transpose()?;
+        for i in 0..b.num_rows() {
+            if !ids.is_valid(i) {
+                continue;
+            }
+            let id = ids.value(i).to_string();
+            let s = sev
+                .as_ref()
+                .and_then(|s| {
+                    let s = s.as_string::<i32>();
+                    s.is_valid(i).then(|| Severity::parse(s.value(i))).flatten()
+                })
+                .unwrap_or(d.severity);
+            let m = meta.get(&id);
+            let p = pri
+                .as_ref()
+                .and_then(|p| {
+                    let p = p.as_string::<i32>();
+                    p.is_valid(i).then(|| p.value(i).to_string())
+                })
+                .or_else(|| m.and_then(|m| m.arn.clone().or_else(|| m.access_key.clone()).or_else(|| m.ip.clone())))
+                .unwrap_or_else(|| "unknown".into());
+            let g = groups.entry(p).or_insert((s, BTreeSet::new()));
+            g.0 = g.0.max(s);
+            g.1.insert(id);
+        }
+    }
+    for (principal, (severity, ids)) in groups {
+        let mut events: Vec<(&String, Option<&EventMeta>)> = ids.iter().map(|i| (i, meta.get(i))).collect();
+        events.sort_by(|a, b| a.1.map(|m| m.time.as_str()).cmp(&b.1.map(|m| m.time.as_str())).then(a.0.cmp(b.0)));
+        let set = |f: fn(&EventMeta) -> Option<String>| -> Vec<String> {
+            events.iter().filter_map(|(_, m)| m.and_then(f)).collect::<BTreeSet<_>>().into_iter().collect()
+        };
+        let times: Vec<&str> = events.iter().filter_map(|(_, m)| m.map(|m| m.time.as_str())).filter(|t| !t.is_empty()).collect();
+        out.push(Finding {
+            detection_id: d.id.clone(),
+            title: d.title.clone(),
+            severity,
+            attack: d.attack.clone(),
+            tactics: d.tactics.clone(),
+            principal,
+            accounts: set(|m| m.account.clone()),
+            regions: set(|m| m.region.clone()),
+            first_seen: times.iter().min().map(|s| s.to_string()).unwrap_or_default(),
+            last_seen: times.iter().max().map(|s| s.to_string()).unwrap_or_default(),
+            event_count: events.len(),
+            source_ips: set(|m| m.ip.clone()),
+            user_agents: set(|m| m.ua.clone()),
+            event_names: set(|m| m.name.clone()),
+            event_ids: events.iter().map(|(i, _)| (*i).clone()).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// Does this statement parse as Athena SQL we can run?
+pub fn check_sql(sql: &str) -> std::result::Result<(), String> {
+    let stmts = athena::parse(sql)?;
+    match stmts.as_slice() {
+        [Statement::Query(_)] => Ok(()),
+        _ => Err("a detection must be exactly one SELECT/WITH query".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefilters() {
+        assert_eq!(prefilter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND errorcode IS NULL").unwrap(), "(eventname = 'X' AND errorcode IS NULL)");
+        assert_eq!(prefilter("SELECT eventid FROM cloudtrail"), None);
+        let p = prefilter("WITH a AS (SELECT eventid, useridentity.arn AS arn FROM cloudtrail c WHERE c.eventname = 'A'), b AS (SELECT * FROM cloudtrail WHERE eventname='B' AND eventid IN (SELECT eventid FROM a)) SELECT eventid FROM b").unwrap();
+        assert_eq!(p, "(eventname = 'A') OR (eventname = 'B')");
+        assert_eq!(prefilter("SELECT a.eventid FROM cloudtrail a JOIN cloudtrail b ON a.eventid = b.eventid WHERE a.eventname='x'"), None);
+    }
+}
