@@ -1,0 +1,196 @@
+//! Every detection fires on its positive events and stays silent on its
+//! negative ones and on the benign set; the invictus and OTRF acceptance.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use common::*;
+use irprep_core::detect::{Catalogue, Detection, Severity};
+use irprep_engine::hunt::{Finding, HuntReport};
+
+fn evidence(r: &HuntReport) -> HashMap<String, HashSet<String>> {
+    let mut m: HashMap<String, HashSet<String>> = HashMap::new();
+    for f in &r.findings {
+        m.entry(f.detection_id.clone()).or_default().extend(f.event_ids.iter().cloned());
+    }
+    m
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    root().join("content/detections/fixtures").join(name)
+}
+
+#[test]
+fn every_detection_has_tests_that_pass() {
+    let cat = Catalogue::builtin();
+    assert!(cat.skipped.is_empty(), "{:#?}", cat.skipped);
+    assert!(cat.detections.len() >= 60, "{} detections", cat.detections.len());
+    let all = &cat.detections;
+    let on_invictus = evidence(&hunt_paths(&[invictus()], all));
+    let on_otrf = evidence(&hunt_paths(&[otrf()], all));
+    let mut failures = vec![];
+    for d in all {
+        if d.tests.positive.is_empty() {
+            failures.push(format!("{}: no positive test", d.id));
+        }
+        for t in &d.tests.positive {
+            let (ev, expected): (HashSet<String>, Vec<String>) = if let Some(ds) = &t.dataset {
+                let ev = match ds.as_str() {
+                    "invictus" => on_invictus.get(&d.id).cloned().unwrap_or_default(),
+                    "otrf" => on_otrf.get(&d.id).cloned().unwrap_or_default(),
+                    other => {
+                        failures.push(format!("{}: unknown dataset {other}", d.id));
+                        continue;
+                    }
+                };
+                (ev, t.event_ids.clone())
+            } else if let Some(fx) = &t.fixture {
+                let path = fixture(fx);
+                let r = hunt_paths(&[path.clone()], std::slice::from_ref(d));
+                let ids = if t.event_ids.is_empty() {
+                    read_events(&path).iter().map(|e| e["eventID"].as_str().unwrap().to_string()).collect()
+                } else {
+                    t.event_ids.clone()
+                };
+                (evidence(&r).remove(&d.id).unwrap_or_default(), ids)
+            } else {
+                failures.push(format!("{}: positive test names no dataset or fixture", d.id));
+                continue;
+            };
+            if expected.is_empty() {
+                failures.push(format!("{}: positive test lists no events", d.id));
+            }
+            for id in expected {
+                if !ev.contains(&id) {
+                    failures.push(format!("{}: expected event {id} not in evidence", d.id));
+                }
+            }
+        }
+        for t in &d.tests.negative {
+            let Some(fx) = &t.fixture else { continue };
+            let r = hunt_paths(&[fixture(fx)], std::slice::from_ref(d));
+            if let Some(ev) = evidence(&r).get(&d.id) {
+                failures.push(format!("{}: fired on negative fixture {fx}: {ev:?}", d.id));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The benign set: invictus background/analyst events and the OTRF operator.
+fn benign_set(dir: &std::path::Path) -> std::path::PathBuf {
+    let labels: HashMap<String, String> = invictus_labels().into_iter().map(|(id, label, _, _)| (id, label)).collect();
+    let mut events: Vec<serde_json::Value> = read_events(&invictus())
+        .into_iter()
+        .filter(|e| labels.get(e["eventID"].as_str().unwrap_or("")).map(String::as_str) == Some("benign"))
+        .collect();
+    events.extend(read_events(&otrf()).into_iter().filter(|e| {
+        !e["userIdentity"]["arn"].as_str().unwrap_or("").contains("MordorNginxStack-BankingWAFRole")
+    }));
+    assert!(events.len() > 800, "benign set has {} events", events.len());
+    let p = dir.join("benign.ndjson");
+    write_events(&p, &events);
+    p
+}
+
+#[test]
+fn quiet_on_the_benign_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = benign_set(tmp.path());
+    let cat = Catalogue::builtin();
+    let r = hunt_paths(&[p], &cat.detections);
+    let loud: Vec<&Finding> = r.findings.iter().filter(|f| f.severity >= Severity::Medium).collect();
+    for f in &loud {
+        let d = cat.get(&f.detection_id).unwrap();
+        assert!(!d.false_positives.is_empty(), "{} fires on benign events without false-positive notes", d.id);
+    }
+    println!("benign set: {} findings, {} at medium or above: {:?}", r.findings.len(), loud.len(), loud.iter().map(|f| &f.detection_id).collect::<Vec<_>>());
+    assert!(loud.len() <= 3, "{} medium+ findings on benign events", loud.len());
+}
+
+#[test]
+fn invictus_acceptance() {
+    let cat = Catalogue::builtin();
+    let r = hunt_paths(&[invictus()], &cat.detections);
+    let labels = invictus_labels();
+    let label_of: HashMap<&str, &str> = labels.iter().map(|(id, l, _, _)| (id.as_str(), l.as_str())).collect();
+    let mut by_technique: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stolen = BTreeSet::new();
+    for (id, label, phase, tech) in &labels {
+        if label == "malicious" && phase == "detonation" {
+            by_technique.entry(tech.clone()).or_default().insert(id.clone());
+        }
+        if phase == "stolen-credential-use" {
+            stolen.insert(id.clone());
+        }
+    }
+    assert_eq!(by_technique.len(), 26, "{:?}", by_technique.keys());
+    let all_evidence: HashSet<&String> = r.findings.iter().flat_map(|f| f.event_ids.iter()).collect();
+    let mut missing = vec![];
+    for (tech, ids) in &by_technique {
+        if !ids.iter().any(|i| all_evidence.contains(i)) {
+            missing.push(tech.clone());
+        }
+    }
+    let inst: HashSet<&String> = r.findings.iter().filter(|f| f.detection_id == "aws.cloudtrail.ec2-instance-credentials-off-instance").flat_map(|f| f.event_ids.iter()).collect();
+    assert_eq!(stolen.len(), 2);
+    for s in &stolen {
+        assert!(inst.contains(s), "stolen-credential event {s} not in the instance-credential evidence");
+    }
+    let mut benign_only: BTreeMap<Severity, usize> = BTreeMap::new();
+    for f in &r.findings {
+        if f.event_ids.iter().all(|i| label_of.get(i.as_str()) == Some(&"benign")) {
+            *benign_only.entry(f.severity).or_default() += 1;
+        }
+    }
+    println!(
+        "invictus: {}/{} techniques found; {} findings; findings resting only on benign events by severity: {:?}",
+        by_technique.len() - missing.len(),
+        by_technique.len(),
+        r.findings.len(),
+        benign_only
+    );
+    assert!(missing.is_empty(), "techniques without a finding: {missing:?}");
+    let loud: usize = benign_only.iter().filter(|(s, _)| **s >= Severity::Medium).map(|(_, n)| n).sum();
+    assert!(loud <= 3, "{loud} medium+ findings rest only on benign events");
+}
+
+#[test]
+fn otrf_stolen_credential_s3_access_found() {
+    let cat = Catalogue::builtin();
+    let r = hunt_paths(&[otrf()], &cat.detections);
+    let malicious: HashSet<String> = read_events(&otrf())
+        .into_iter()
+        .filter(|e| e["userIdentity"]["arn"].as_str().unwrap_or("").contains("MordorNginxStack-BankingWAFRole") && e["userAgent"].as_str().unwrap_or("").contains("Darwin"))
+        .map(|e| e["eventID"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(malicious.len(), 11);
+    let found: HashSet<String> = r.findings.iter().filter(|f| f.severity >= Severity::Medium).flat_map(|f| f.event_ids.iter().cloned()).collect();
+    let s3_reads: Vec<&String> = malicious.iter().filter(|i| found.contains(*i)).collect();
+    assert!(s3_reads.len() >= 9, "only {} of the 11 malicious events found", s3_reads.len());
+}
+
+#[test]
+fn prefilter_keeps_results_identical() {
+    // The one-pass hunt must give the same evidence as running each detection
+    // on the whole table.
+    let cat = Catalogue::builtin();
+    let one_pass = evidence(&hunt_paths(&[invictus()], &cat.detections));
+    let e = engine_on(&[invictus()]);
+    let rt = rt();
+    for d in &cat.detections {
+        let res = rt.block_on(e.query(&d.sql)).unwrap_or_else(|err| panic!("{}: {err}", d.id));
+        let mut ids = HashSet::new();
+        for b in &res.batches {
+            let col = b.column_by_name("eventid").unwrap();
+            let col = datafusion::arrow::compute::cast(col, &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+            let s = col.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+            ids.extend(s.iter().flatten().map(String::from));
+        }
+        assert_eq!(one_pass.get(&d.id).cloned().unwrap_or_default(), ids, "{}", d.id);
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(_: &Detection) {}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: a Python venv with the emulator and the
+# SQL checker, moto_server on a free loopback port, then cargo test.
+#
+#   scripts/test.sh [extra cargo test args]
+#
+# Environment given to the tests:
+#   IRPREP_TEST_MOTO_URL  http://127.0.0.1:<port> of the running moto_server
+#   IRPREP_TEST_PYTHON    the venv's python (sqlglot, boto3, the Python reference)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV=${IRPREP_VENV:-$ROOT/.venv}
+PY=python3
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== creating Python venv at $VENV"
+  $PY -m venv "$VENV"
+fi
+# Pinned to the versions the project was checked with (see ../shared/reference/feasibility.md).
+if ! "$VENV/bin/python" -c 'import moto, sqlglot, boto3' 2>/dev/null; then
+  echo "== installing moto[server], sqlglot, boto3"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5' 'sqlglot==30.30.0' 'boto3'
+fi
+
+PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+LOG=$(mktemp -t moto.XXXXXX.log)
+echo "== starting moto_server on 127.0.0.1:$PORT (log: $LOG)"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+MOTO_PID=$!
+cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  if "$VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" 2>/dev/null; then break; fi
+  if ! kill -0 "$MOTO_PID" 2>/dev/null; then echo "moto_server died:"; cat "$LOG"; exit 1; fi
+  sleep 0.2
+done
+
+export IRPREP_TEST_MOTO_URL="http://127.0.0.1:$PORT"
+export IRPREP_TEST_PYTHON="$VENV/bin/python"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN || true
+
+echo "== cargo test"
+cargo test --workspace --no-fail-fast "$@"
