@@ -13,7 +13,9 @@ pub mod detect;
 pub mod json;
 pub mod layout;
 pub mod queries;
+pub mod scenario;
 pub mod sigma;
+pub mod synth;
 pub mod table;
 
 pub use arrow_array;

@@ -1,0 +1,595 @@
+//! Synthetic CloudTrail: background activity modelled on real accounts, plus
+//! the events each scenario's calls would leave, written as gzipped delivery
+//! files in the real S3 layout with a `labels.csv`. Deterministic for a seed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::scenario::{fill, RegionRule, Scenario, Step};
+
+/// A small, fast, deterministic PRNG (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    pub fn uuid(&mut self) -> String {
+        let a = self.next_u64();
+        let b = self.next_u64();
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            (a >> 32) as u32,
+            (a >> 16) as u16,
+            (a & 0xfff) as u16,
+            ((b >> 48) as u16 & 0x3fff) | 0x8000,
+            b & 0xffff_ffff_ffff
+        )
+    }
+    pub fn upper_alnum(&mut self, n: usize) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        (0..n).map(|_| A[self.below(A.len() as u64) as usize] as char).collect()
+    }
+    pub fn alnum(&mut self, n: usize) -> String {
+        const A: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        (0..n).map(|_| A[self.below(A.len() as u64) as usize] as char).collect()
+    }
+    pub fn hex(&mut self, n: usize) -> String {
+        (0..n).map(|_| char::from_digit(self.below(16) as u32, 16).unwrap_or('0')).collect()
+    }
+}
+
+/// What to synthesise.
+#[derive(Debug, Clone)]
+pub struct SynthConfig {
+    pub seed: u64,
+    pub accounts: Vec<String>,
+    /// The first region is the home region; background activity uses the
+    /// first two, so the rest are "unused" regions.
+    pub regions: Vec<String>,
+    pub days: u32,
+    /// Background events in total.
+    pub background: usize,
+    pub start: DateTime<Utc>,
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        SynthConfig {
+            seed: 1,
+            accounts: vec!["111122223333".into()],
+            regions: vec!["us-east-1".into(), "us-west-2".into(), "eu-west-1".into(), "ap-southeast-2".into()],
+            days: 1,
+            background: 5000,
+            start: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().expect("valid date"),
+            scenarios: vec![],
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Default)]
+pub struct SynthSummary {
+    pub files: usize,
+    pub events: usize,
+    pub background_events: usize,
+    /// scenario id -> event ids
+    pub scenario_events: BTreeMap<String, Vec<String>>,
+    pub out_dir: PathBuf,
+}
+
+/// A synthetic event with where it goes and its label.
+struct Ev {
+    account: String,
+    region: String,
+    time: DateTime<Utc>,
+    label: String,
+    json: Value,
+}
+
+/// Actor identities.
+#[derive(Clone)]
+struct Actor {
+    identity: Value,
+    ip: String,
+    ua: String,
+    console: bool,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn iam_user(rng: &mut Rng, account: &str, name: &str, long_term: bool, console: bool, mfa: bool, start: DateTime<Utc>) -> Value {
+    let mut m = Map::new();
+    m.insert("type".into(), "IAMUser".into());
+    m.insert("principalId".into(), format!("AIDA{}", rng.upper_alnum(17)).into());
+    m.insert("arn".into(), format!("arn:aws:iam::{account}:user/{name}").into());
+    m.insert("accountId".into(), account.into());
+    m.insert("accessKeyId".into(), format!("{}{}", if long_term { "AKIA" } else { "ASIA" }, rng.upper_alnum(16)).into());
+    m.insert("userName".into(), name.into());
+    if console {
+        m.insert(
+            "sessionContext".into(),
+            json!({"sessionIssuer": {}, "webIdFederationData": {}, "attributes": {"creationDate": ts(start), "mfaAuthenticated": if mfa {"true"} else {"false"}}}),
+        );
+    }
+    Value::Object(m)
+}
+
+fn assumed_role(rng: &mut Rng, account: &str, role: &str, session: &str, start: DateTime<Utc>) -> Value {
+    let rid = format!("AROA{}", rng.upper_alnum(17));
+    json!({
+        "type": "AssumedRole",
+        "principalId": format!("{rid}:{session}"),
+        "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"),
+        "accountId": account,
+        "accessKeyId": format!("ASIA{}", rng.upper_alnum(16)),
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "principalId": rid, "arn": format!("arn:aws:iam::{account}:role/{role}"), "accountId": account, "userName": role},
+            "webIdFederationData": {},
+            "attributes": {"creationDate": ts(start), "mfaAuthenticated": "false"}
+        }
+    })
+}
+
+fn tls(host: &str) -> Value {
+    json!({"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256", "clientProvidedHostHeader": host})
+}
+
+fn host_of(source: &str, region: &str) -> String {
+    let svc = source.trim_end_matches(".amazonaws.com");
+    match svc {
+        "iam" => "iam.amazonaws.com".into(),
+        "sts" => "sts.amazonaws.com".into(),
+        "s3" => format!("s3.{region}.amazonaws.com"),
+        "signin" => "signin.aws.amazon.com".into(),
+        "lambda" => format!("lambda.{region}.amazonaws.com"),
+        other => format!("{other}.{region}.amazonaws.com"),
+    }
+}
+
+/// A management API call event, with CloudTrail's key order.
+#[allow(clippy::too_many_arguments)]
+fn api_event(
+    rng: &mut Rng,
+    actor: &Actor,
+    t: DateTime<Utc>,
+    account: &str,
+    region: &str,
+    source: &str,
+    name: &str,
+    read_only: bool,
+    request: Value,
+    response: Value,
+    error: Option<(&str, &str)>,
+    extra: &[(&str, Value)],
+) -> Value {
+    let mut m = Map::new();
+    m.insert("eventVersion".into(), "1.09".into());
+    m.insert("userIdentity".into(), actor.identity.clone());
+    m.insert("eventTime".into(), ts(t).into());
+    m.insert("eventSource".into(), source.into());
+    m.insert("eventName".into(), name.into());
+    m.insert("awsRegion".into(), region.into());
+    m.insert("sourceIPAddress".into(), actor.ip.clone().into());
+    m.insert("userAgent".into(), actor.ua.clone().into());
+    if let Some((code, msg)) = error {
+        m.insert("errorCode".into(), code.into());
+        m.insert("errorMessage".into(), msg.into());
+    }
+    m.insert("requestParameters".into(), request);
+    m.insert("responseElements".into(), response);
+    for (k, v) in extra.iter().filter(|(k, _)| *k == "additionalEventData") {
+        m.insert((*k).into(), v.clone());
+    }
+    m.insert("requestID".into(), rng.uuid().into());
+    m.insert("eventID".into(), rng.uuid().into());
+    m.insert("readOnly".into(), read_only.into());
+    for (k, v) in extra.iter().filter(|(k, _)| *k == "resources") {
+        m.insert((*k).into(), v.clone());
+    }
+    m.insert("eventType".into(), "AwsApiCall".into());
+    for (k, v) in extra.iter().filter(|(k, _)| *k == "apiVersion") {
+        m.insert((*k).into(), v.clone());
+    }
+    m.insert("managementEvent".into(), true.into());
+    m.insert("recipientAccountId".into(), account.into());
+    m.insert("eventCategory".into(), "Management".into());
+    m.insert("tlsDetails".into(), tls(&host_of(source, region)));
+    if actor.console {
+        m.insert("sessionCredentialFromConsole".into(), "true".into());
+    }
+    Value::Object(m)
+}
+
+/// Background call templates: (eventSource, eventName, readOnly, request parameters).
+fn background_calls(rng: &mut Rng, region: &str, account: &str) -> (String, String, bool, Value) {
+    let bucket = format!("{}-{}", rng.pick(&["app-assets", "build-artifacts", "data-lake", "web-logs"]), account);
+    let choices: [(&str, &str, bool, Value); 18] = [
+        ("ec2.amazonaws.com", "DescribeInstances", true, json!({"instancesSet": {}, "filterSet": {}})),
+        ("ec2.amazonaws.com", "DescribeVpcs", true, json!({"vpcSet": {}, "filterSet": {}})),
+        ("ec2.amazonaws.com", "DescribeSecurityGroups", true, json!({"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {}})),
+        ("ec2.amazonaws.com", "DescribeSubnets", true, json!({"subnetSet": {}, "filterSet": {}})),
+        ("ec2.amazonaws.com", "DescribeRouteTables", true, json!({"routeTableIdSet": {}, "filterSet": {}})),
+        ("ec2.amazonaws.com", "DescribeAvailabilityZones", true, json!({"availabilityZoneSet": {}, "availabilityZoneIdSet": {}})),
+        ("s3.amazonaws.com", "GetBucketAcl", true, json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "acl": ""})),
+        ("s3.amazonaws.com", "GetBucketPolicy", true, json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "policy": ""})),
+        ("s3.amazonaws.com", "ListBuckets", true, json!({"Host": format!("s3.{region}.amazonaws.com")})),
+        ("kms.amazonaws.com", "Decrypt", true, json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT"})),
+        ("kms.amazonaws.com", "GenerateDataKey", true, json!({"keyId": format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid()), "keySpec": "AES_256"})),
+        ("iam.amazonaws.com", "GetUser", true, Value::Null),
+        ("iam.amazonaws.com", "ListRoles", true, Value::Null),
+        ("ssm.amazonaws.com", "DescribeParameters", true, json!({"maxResults": 50})),
+        ("ssm.amazonaws.com", "GetParameter", true, json!({"name": format!("/app/{}/config", rng.pick(&["web", "api", "worker"]))})),
+        ("rds.amazonaws.com", "DescribeDBInstances", true, Value::Null),
+        ("monitoring.amazonaws.com", "DescribeAlarms", true, json!({"maxRecords": 100})),
+        ("secretsmanager.amazonaws.com", "DescribeSecret", true, json!({"secretId": format!("prod/{}/db", rng.pick(&["web", "api"]))})),
+    ];
+    let (s, n, r, p) = rng.pick(&choices).clone();
+    (s.to_string(), n.to_string(), r, p)
+}
+
+fn service_assume_role(rng: &mut Rng, t: DateTime<Utc>, account: &str, region: &str) -> Value {
+    let svc = rng.pick(&["lambda.amazonaws.com", "ec2.amazonaws.com", "config.amazonaws.com", "ecs-tasks.amazonaws.com"]).to_string();
+    let role = format!("arn:aws:iam::{account}:role/{}", svc.split('.').next().unwrap_or("svc"));
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "AWSService", "invokedBy": svc},
+        "eventTime": ts(t),
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole",
+        "awsRegion": region,
+        "sourceIPAddress": svc,
+        "userAgent": svc,
+        "requestParameters": {"roleArn": role, "roleSessionName": rng.alnum(12), "durationSeconds": 3600},
+        "responseElements": {"credentials": {"accessKeyId": format!("ASIA{}", rng.upper_alnum(16)), "sessionToken": rng.alnum(64), "expiration": (t + Duration::hours(1)).format("%b %-d, %Y, %-I:%M:%S %p").to_string()}},
+        "requestID": rng.uuid(),
+        "eventID": rng.uuid(),
+        "readOnly": true,
+        "resources": [{"accountId": account, "type": "AWS::IAM::Role", "ARN": role}],
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "sharedEventID": rng.uuid(),
+        "eventCategory": "Management"
+    })
+}
+
+fn service_event(rng: &mut Rng, t: DateTime<Utc>, account: &str, region: &str) -> Value {
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"accountId": account, "invokedBy": "secretsmanager.amazonaws.com"},
+        "eventTime": ts(t),
+        "eventSource": "secretsmanager.amazonaws.com",
+        "eventName": "RotationSucceeded",
+        "awsRegion": region,
+        "sourceIPAddress": "secretsmanager.amazonaws.com",
+        "userAgent": "secretsmanager.amazonaws.com",
+        "requestParameters": null,
+        "responseElements": null,
+        "eventID": rng.uuid(),
+        "readOnly": false,
+        "eventType": "AwsServiceEvent",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "serviceEventDetails": {"arn": format!("arn:aws:secretsmanager:{region}:{account}:secret:prod/api/db-{}", rng.alnum(6))},
+        "eventCategory": "Management"
+    })
+}
+
+fn console_login(rng: &mut Rng, actor: &Actor, t: DateTime<Utc>, account: &str) -> Value {
+    let mut identity = actor.identity.clone();
+    if let Some(o) = identity.as_object_mut() {
+        o.remove("accessKeyId");
+        o.remove("sessionContext");
+    }
+    json!({
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": ts(t),
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": actor.ip,
+        "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+        "requestParameters": null,
+        "responseElements": {"ConsoleLogin": "Success"},
+        "additionalEventData": {"LoginTo": "https://console.aws.amazon.com/console/home", "MobileVersion": "No", "MFAIdentifier": format!("arn:aws:iam::{account}:mfa/phone"), "MFAUsed": "Yes"},
+        "eventID": rng.uuid(),
+        "readOnly": false,
+        "eventType": "AwsConsoleSignIn",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+        "tlsDetails": tls("signin.aws.amazon.com")
+    })
+}
+
+/// Background activity of one account over the window.
+fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &mut Vec<Ev>) {
+    let span = (cfg.days.max(1) as i64) * 86_400;
+    let used: Vec<&String> = cfg.regions.iter().take(2).collect();
+    let home = cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+    let start = cfg.start;
+    let analyst = Actor {
+        identity: iam_user(rng, account, "alice", false, true, true, start),
+        ip: "198.51.100.24".into(),
+        ua: "AWS Internal".into(),
+        console: true,
+    };
+    let terraform = Actor {
+        identity: iam_user(rng, account, "ci-deploy", true, false, false, start),
+        ip: "198.51.100.77".into(),
+        ua: "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.51.0 (go1.22.1; linux; amd64)".into(),
+        console: false,
+    };
+    let app = Actor {
+        identity: assumed_role(rng, account, "app-server-role", "i-0a1b2c3d4e5f60718", start),
+        ip: "10.20.1.15".into(),
+        ua: "aws-sdk-java/2.25.6 Linux/5.10.210-201.852.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. md/internal exec-env/AWS_EC2".into(),
+        console: false,
+    };
+    let agent = Actor { ua: "amazon-ssm-agent/3.3.40.0".into(), ..app.clone() };
+    let lambda = Actor {
+        identity: assumed_role(rng, account, "report-builder-lambda", "report-builder", start),
+        ip: "3.80.12.34".into(),
+        ua: "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#5.10.214-223.836.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.2 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.34.51".into(),
+        console: false,
+    };
+    let mut produced = 0;
+    // The analyst logs in once a day.
+    for d in 0..cfg.days.max(1) {
+        let t = start + Duration::seconds(d as i64 * 86_400 + 8 * 3600 + rng.below(3600) as i64);
+        out.push(Ev { account: account.into(), region: "us-east-1".into(), time: t, label: "benign".into(), json: console_login(rng, &analyst, t, account) });
+        produced += 1;
+    }
+    while produced < n {
+        let t = start + Duration::seconds(rng.below(span as u64) as i64);
+        let region = rng.pick(&used).to_string();
+        let kind = rng.below(100);
+        if kind < 8 {
+            out.push(Ev { account: account.into(), region: region.clone(), time: t, label: "benign".into(), json: service_assume_role(rng, t, account, &region) });
+            produced += 1;
+            continue;
+        }
+        if kind < 10 {
+            out.push(Ev { account: account.into(), region: region.clone(), time: t, label: "benign".into(), json: service_event(rng, t, account, &region) });
+            produced += 1;
+            continue;
+        }
+        if kind < 14 {
+            // A Terraform plan: a burst of reads.
+            let burst = 10 + rng.below(25) as usize;
+            for i in 0..burst.min(n - produced) {
+                let (src, name, ro, req) = background_calls(rng, &region, account);
+                let ev = api_event(rng, &terraform, t + Duration::milliseconds(i as i64 * 180), account, &region, &src, &name, ro, req, Value::Null, None, &[]);
+                out.push(Ev { account: account.into(), region: region.clone(), time: t + Duration::milliseconds(i as i64 * 180), label: "benign".into(), json: ev });
+                produced += 1;
+            }
+            continue;
+        }
+        if kind < 20 {
+            let ev = api_event(rng, &agent, t, account, &home, "ssm.amazonaws.com", "UpdateInstanceInformation", false, json!({"instanceId": "i-0a1b2c3d4e5f60718", "agentVersion": "3.3.40.0", "agentStatus": "Active", "platformType": "Linux", "platformName": "Amazon Linux", "platformVersion": "2023"}), Value::Null, None, &[]);
+            out.push(Ev { account: account.into(), region: home.clone(), time: t, label: "benign".into(), json: ev });
+            produced += 1;
+            continue;
+        }
+        let actor = match kind {
+            20..=49 => &app,
+            50..=69 => &lambda,
+            _ => &analyst,
+        };
+        let (src, name, ro, req) = background_calls(rng, &region, account);
+        let denied = rng.chance(0.02);
+        let err = if denied {
+            let a = actor.identity["arn"].as_str().unwrap_or("").to_string();
+            Some(("AccessDenied".to_string(), format!("User: {a} is not authorized to perform: {}:{name} because no identity-based policy allows the action", src.trim_end_matches(".amazonaws.com"))))
+        } else {
+            None
+        };
+        let ev = api_event(rng, actor, t, account, &region, &src, &name, ro, req, Value::Null, err.as_ref().map(|(c, m)| (c.as_str(), m.as_str())), &[]);
+        out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: ev });
+        produced += 1;
+    }
+}
+
+/// Placeholder values for one scenario in one account and region.
+pub fn placeholders(rng: &mut Rng, run_id: &str, account: &str, region: &str) -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    v.insert("account".into(), account.into());
+    v.insert("region".into(), region.into());
+    v.insert("run_id".into(), run_id.into());
+    v.insert("foreign_account".into(), "999999999999".into());
+    v.insert("random".into(), (0..8).map(|_| (b'a' + rng.below(26) as u8) as char).collect());
+    v.insert("nonexistent".into(), format!("irprep-sim-{run_id}-does-not-exist"));
+    let h = |rng: &mut Rng, n| rng.hex(n);
+    v.insert("nonexistent_snapshot".into(), format!("snap-0{}", h(rng, 16)));
+    v.insert("nonexistent_ami".into(), format!("ami-0{}", h(rng, 16)));
+    v.insert("nonexistent_detector".into(), h(rng, 32));
+    v.insert("nonexistent_resolver_config".into(), format!("rqlc-{}", h(rng, 16)));
+    v.insert("nonexistent_flow_log".into(), format!("fl-0{}", h(rng, 16)));
+    v.insert("nonexistent_key".into(), rng.uuid());
+    v.insert("nonexistent_user".into(), format!("irprep-sim-{run_id}-nouser"));
+    v.insert("nonexistent_sg".into(), format!("sg-0{}", h(rng, 16)));
+    v.insert("nonexistent_instance".into(), format!("i-0{}", h(rng, 16)));
+    v
+}
+
+/// The CloudTrail event one step's call leaves.
+#[allow(clippy::too_many_arguments)]
+pub fn step_event(rng: &mut Rng, step: &Step, vars: &BTreeMap<String, String>, identity: &Value, ip: &str, ua: &str, t: DateTime<Utc>, account: &str, region: &str) -> Value {
+    let ct = &step.cloudtrail;
+    let actor = Actor { identity: identity.clone(), ip: ip.into(), ua: ua.into(), console: false };
+    let req = fill(&ct.request_parameters, vars);
+    let resp = fill(&ct.response_elements, vars);
+    let read_only = ct.read_only.unwrap_or(matches!(step.safety, crate::scenario::Safety::ReadOnly));
+    let err = ct.error_code.as_ref().map(|c| (fill(&Value::String(c.clone()), vars), fill(&Value::String(ct.error_message.clone().unwrap_or_default()), vars)));
+    let err_ref = err.as_ref().map(|(c, m)| (c.as_str().unwrap_or(""), m.as_str().unwrap_or("")));
+    let mut extra: Vec<(&str, Value)> = vec![];
+    if !ct.additional_event_data.is_null() {
+        extra.push(("additionalEventData", fill(&ct.additional_event_data, vars)));
+    }
+    if !ct.resources.is_null() {
+        extra.push(("resources", fill(&ct.resources, vars)));
+    }
+    if let Some(v) = &ct.api_version {
+        extra.push(("apiVersion", Value::String(v.clone())));
+    }
+    api_event(rng, &actor, t, account, region, &ct.event_source, step.event_name(), read_only, req, resp, err_ref, &extra)
+}
+
+/// The events of one scenario, as the compromised identity performs it.
+fn scenario_events(rng: &mut Rng, cfg: &SynthConfig, s: &Scenario, account: &str, at: DateTime<Utc>, out: &mut Vec<Ev>) {
+    let home = cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+    let identity = iam_user(rng, account, "svc-backup", true, false, false, at);
+    let ip = format!("203.0.113.{}", 10 + rng.below(200));
+    let ua = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22 prompt/off".to_string();
+    let run_id = format!("synth{}", rng.hex(6));
+    let mut t = at;
+    for step in &s.steps {
+        let regions: Vec<String> = match step.region {
+            RegionRule::Home => vec![home.clone()],
+            RegionRule::Global => vec!["us-east-1".into()],
+            RegionRule::Each => cfg.regions.clone(),
+            RegionRule::Unused => cfg.regions.iter().skip(2).cloned().collect(),
+        };
+        let fanout = if step.foreach.is_some() { 2 } else { 1 };
+        for region in regions {
+            for k in 0..fanout {
+                for _ in 0..step.times() {
+                    let mut vars = placeholders(rng, &run_id, account, &region);
+                    vars.insert("ami".into(), format!("ami-0{}", rng.hex(16)));
+                    vars.insert("vpc".into(), format!("vpc-0{}{k}", rng.hex(15)));
+                    vars.insert("instance".into(), format!("i-0{}{k}", rng.hex(15)));
+                    t += Duration::milliseconds(300 + rng.below(1500) as i64);
+                    let ev = step_event(rng, step, &vars, &identity, &ip, &ua, t, account, &region);
+                    out.push(Ev { account: account.into(), region: region.clone(), time: t, label: s.id.clone(), json: ev });
+                }
+            }
+        }
+    }
+}
+
+fn file_name(rng: &mut Rng, account: &str, region: &str, t: DateTime<Utc>) -> String {
+    format!("{account}_CloudTrail_{region}_{}_{}.json.gz", t.format("%Y%m%dT%H%MZ"), rng.alnum(16))
+}
+
+/// Synthesise into `out_dir` (which must be empty or new).
+pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSummary> {
+    let mut rng = Rng::new(cfg.seed);
+    let mut events: Vec<Ev> = Vec::with_capacity(cfg.background + 1000);
+    let per_account = cfg.background / cfg.accounts.len().max(1);
+    for a in &cfg.accounts {
+        background(&mut rng, cfg, a, per_account, &mut events);
+    }
+    let background_events = events.len();
+    let span = (cfg.days.max(1) as i64) * 86_400;
+    for (i, s) in cfg.scenarios.iter().enumerate() {
+        let account = &cfg.accounts[i % cfg.accounts.len().max(1)];
+        // Spread scenarios over the window, away from its edges.
+        let offset = span / 10 + (span * 8 / 10) * (i as i64 + 1) / (cfg.scenarios.len() as i64 + 1);
+        scenario_events(&mut rng, cfg, s, account, cfg.start + Duration::seconds(offset), &mut events);
+    }
+    // Group into ~5-minute delivery files per account and region.
+    let mut files: BTreeMap<(String, String, i64), Vec<usize>> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        let bucket = e.time.timestamp().div_euclid(300);
+        files.entry((e.account.clone(), e.region.clone(), bucket)).or_default().push(i);
+    }
+    std::fs::create_dir_all(out_dir)?;
+    let mut labels = String::from("eventid,label\n");
+    let mut summary = SynthSummary { background_events, out_dir: out_dir.to_path_buf(), ..Default::default() };
+    for ((account, region, bucket), mut idx) in files {
+        idx.sort_by_key(|&i| events[i].time);
+        let t0 = Utc.timestamp_opt(bucket * 300, 0).single().unwrap_or(cfg.start);
+        let deliver = t0 + Duration::minutes(5);
+        let dir = out_dir.join(format!("AWSLogs/{account}/CloudTrail/{region}/{}", t0.format("%Y/%m/%d")));
+        std::fs::create_dir_all(&dir)?;
+        let name = file_name(&mut rng, &account, &region, deliver.with_second(0).unwrap_or(deliver));
+        let records: Vec<&Value> = idx.iter().map(|&i| &events[i].json).collect();
+        let body = serde_json::to_vec(&json!({ "Records": records }))?;
+        let f = std::fs::File::create(dir.join(name))?;
+        let mut gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::fast());
+        gz.write_all(&body)?;
+        gz.finish()?.flush()?;
+        summary.files += 1;
+        for &i in &idx {
+            let id = events[i].json["eventID"].as_str().unwrap_or("");
+            labels.push_str(&format!("{id},{}\n", events[i].label));
+            if events[i].label != "benign" {
+                summary.scenario_events.entry(events[i].label.clone()).or_default().push(id.to_string());
+            }
+        }
+    }
+    summary.events = events.len();
+    std::fs::write(out_dir.join("labels.csv"), labels)?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_laid_out() {
+        let cfg = SynthConfig { background: 300, scenarios: crate::scenario::builtin().unwrap().into_iter().take(2).collect(), ..Default::default() };
+        let a = tempdir("a");
+        let b = tempdir("b");
+        let sa = synthesize(&cfg, &a).unwrap();
+        let sb = synthesize(&cfg, &b).unwrap();
+        assert_eq!(std::fs::read_to_string(a.join("labels.csv")).unwrap(), std::fs::read_to_string(b.join("labels.csv")).unwrap());
+        assert_eq!(sa.files, sb.files);
+        assert!(sa.scenario_events.len() == 2);
+        let mut found = 0;
+        let mut stack = vec![a.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "gz") {
+                    let c = crate::layout::classify(&p.to_string_lossy());
+                    assert_eq!(c.kind, crate::layout::KeyKind::CloudTrail);
+                    assert!(c.partitions.is_some());
+                    found += 1;
+                }
+            }
+        }
+        assert_eq!(found, sa.files);
+        let _ = std::fs::remove_dir_all(&a);
+        let _ = std::fs::remove_dir_all(&b);
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("irprep-synth-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+}
