@@ -3,6 +3,8 @@
 //! and the S3 log source. Nothing in `irprep-core` sees these types.
 
 pub mod s3;
+pub mod simulate;
+pub mod wire;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 

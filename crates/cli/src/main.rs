@@ -57,6 +57,11 @@ pub enum Command {
     /// Investigation queries (the Security Analytics Bootstrap's, fixed): list, show, run.
     #[command(subcommand)]
     Queries(commands::queries::QueriesCmd),
+    /// Safe attack scenarios: list, show, run on AWS, verify, synthesise CloudTrail.
+    #[command(subcommand)]
+    Simulate(commands::simulate::SimulateCmd),
+    /// Rehearse: simulate scenarios, hunt, and prove each was detected.
+    Drill(commands::drill::DrillArgs),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -88,6 +93,8 @@ fn main() -> ExitCode {
             Command::Detections(c) => commands::detections::run(c, quiet).await,
             Command::Timeline(a) => commands::timeline::run(a, quiet).await,
             Command::Queries(c) => commands::queries::run(c, quiet).await,
+            Command::Simulate(c) => commands::simulate::run(c, quiet).await,
+            Command::Drill(a) => commands::drill::run(a, quiet).await,
             Command::Completions { shell } => {
                 clap_complete::generate(shell, &mut Cli::command(), "irprep", &mut std::io::stdout());
                 Ok(exit::OK)

@@ -149,6 +149,9 @@ pub fn field_sql(field: &str) -> Result<String, String> {
             }
             Ok(expr)
         }
+        // A whole JSON field: its text with embedded JSON strings unescaped,
+        // so `contains '"Allow"'` matches a policy document logged as a string.
+        ColType::JsonText => Ok(format!("replace({}, '\\\"', '\"')", col.name)),
         ColType::Array(_) => Err(format!("field '{field}' is an array; not supported")),
         _ if !rest.is_empty() => Err(format!("'{field}' goes below a scalar")),
         _ => Ok(col.name.to_string()),

@@ -84,7 +84,7 @@ impl Default for SynthConfig {
         SynthConfig {
             seed: 1,
             accounts: vec!["111122223333".into()],
-            regions: vec!["us-east-1".into(), "us-west-2".into(), "eu-west-1".into(), "ap-southeast-2".into()],
+            regions: ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "eu-central-1", "ap-northeast-1"].iter().map(|s| s.to_string()).collect(),
             days: 1,
             background: 5000,
             start: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().expect("valid date"),

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod detections;
+pub mod drill;
 pub mod hunt;
 pub mod queries;
+pub mod simulate;
 pub mod query;
 pub mod timeline;
 
