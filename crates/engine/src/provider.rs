@@ -96,7 +96,10 @@ impl CloudTrailTable {
                 _ => {}
             }
             if let Some(p) = &f.partitions {
-                if since_day.as_ref().is_some_and(|d| &p.date < d) || until_day.as_ref().is_some_and(|d| &p.date > d) {
+                // `until` is exclusive: a window ending at midnight excludes that day.
+                let until_midnight = self.window.until.as_deref().is_some_and(|u| u.ends_with("T00:00:00Z"));
+                let after = until_day.as_ref().is_some_and(|d| &p.date > d || (until_midnight && &p.date == d));
+                if since_day.as_ref().is_some_and(|d| &p.date < d) || after {
                     Diagnostics::add(&self.diag.files_pruned, 1);
                     continue;
                 }

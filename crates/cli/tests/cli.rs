@@ -1,0 +1,207 @@
+//! The `irprep` binary: bad input, exit codes, output formats, datasets,
+//! partition pruning, completions.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::*;
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn event(id: &str, name: &str) -> String {
+    format!(r#"{{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","eventID":"{id}","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a"}}}}"#)
+}
+
+fn delivery(events: &[String]) -> String {
+    format!("{{\"Records\":[{}]}}", events.join(","))
+}
+
+/// A directory with one good file and one of each kind of bad input.
+fn corrupt_corpus(dir: &Path) {
+    let good = delivery(&[event("good-1", "ListUsers"), event("good-2", "CreateUser")]);
+    std::fs::write(dir.join("good.json"), &good).unwrap();
+    let full = gz(delivery(&[event("trunc-1", "X")]).as_bytes());
+    std::fs::write(dir.join("truncated.json.gz"), &full[..full.len() - 12]).unwrap();
+    std::fs::write(dir.join("invalid.json"), "{\"Records\":[{\"eventName\": \"A\", }").unwrap();
+    std::fs::write(dir.join("wrong-shape.json"), delivery(&["42".into(), event("shape-ok", "Y")])).unwrap();
+    let mut bad = delivery(&[event("utf-ok", "Z")]).into_bytes();
+    let pos = bad.len() - 4;
+    bad.insert(pos, 0xff);
+    std::fs::write(dir.join("non-utf8.json"), bad).unwrap();
+    std::fs::write(dir.join("empty.json"), "").unwrap();
+    // A record over 16 MiB.
+    let huge = format!(r#"{{"eventName":"Huge","eventID":"huge","requestParameters":{{"blob":"{}"}}}}"#, "a".repeat(17 << 20));
+    std::fs::write(dir.join("huge.json"), delivery(&[huge, event("after-huge", "W")])).unwrap();
+    let unreadable = dir.join("unreadable.json");
+    std::fs::write(&unreadable, "{}").unwrap();
+    // Not readable: a directory named like a file is the portable way (root ignores permissions).
+    std::fs::remove_file(&unreadable).unwrap();
+    std::os::unix::fs::symlink(dir.join("does-not-exist"), &unreadable).unwrap();
+}
+
+#[test]
+fn corrupt_inputs_are_reported_and_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    corrupt_corpus(tmp.path());
+    let out = irprep().args(["query", "--format", "csv", "--logs"]).arg(tmp.path()).arg("SELECT eventid FROM cloudtrail ORDER BY eventid").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    // Everything readable is still queried.
+    let ids: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(ids, vec!["after-huge", "good-1", "good-2", "shape-ok"], "stderr: {stderr}");
+    for (file, what) in [
+        ("truncated.json.gz", "gzip"),
+        ("invalid.json", "byte"),
+        ("wrong-shape.json", "record 0"),
+        ("non-utf8.json", "invalid UTF-8"),
+        ("empty.json", "empty file"),
+        ("huge.json", "16 MiB"),
+        ("unreadable.json", "cannot read"),
+    ] {
+        assert!(stderr.lines().any(|l| l.contains(file) && l.contains(what)), "no report for {file} ({what}) in:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn strict_makes_bad_input_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    corrupt_corpus(tmp.path());
+    let out = irprep().args(["query", "--strict", "--logs"]).arg(tmp.path()).arg("SELECT count(*) FROM cloudtrail").output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--strict"), "{stderr}");
+}
+
+#[test]
+fn exit_codes_and_formats() {
+    // Usage error.
+    let out = irprep().args(["query", "--format", "xml", "SELECT 1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = irprep().args(["query", "--logs", "/nonexistent/path", "SELECT 1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    // SQL error.
+    let out = irprep().args(["query", "--logs"]).arg(invictus()).arg("SELEC nonsense").output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SQL"));
+    // JSON, JSONL, CSV.
+    let sql = "SELECT eventname, count(*) AS n FROM cloudtrail WHERE eventname IN ('CreateUser', 'DeleteUser') GROUP BY 1 ORDER BY 1";
+    let out = irprep().args(["query", "--format", "json", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["eventname"], "CreateUser");
+    assert!(v[0]["n"].is_i64());
+    let out = irprep().args(["query", "--format", "jsonl", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let out = irprep().args(["query", "--format", "csv", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("eventname,n\n"));
+    // Table by default, with a row count.
+    let out = irprep().args(["query", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(2 rows)"));
+    // Schema.
+    let out = irprep().args(["query", "--schema", "--format", "jsonl"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.contains("\"date_partition\"") && l.contains("\"partition\":true")));
+}
+
+#[test]
+fn hunt_exit_codes_and_jsonl_contract() {
+    let out = irprep().args(["hunt", "--format", "jsonl", "--fail-on", "high", "--logs"]).arg(invictus()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut n = 0;
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        for k in ["detection_id", "title", "severity", "attack", "principal", "accounts", "regions", "first_seen", "last_seen", "event_count", "source_ips", "user_agents", "event_ids"] {
+            assert!(v.get(k).is_some(), "missing {k} in {l}");
+        }
+        assert_eq!(v["event_ids"].as_array().unwrap().len() as u64, v["event_count"].as_u64().unwrap());
+        n += 1;
+    }
+    assert!(n > 20);
+    let out = irprep().args(["hunt", "-q", "--min-severity", "critical", "--logs"]).arg(invictus()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn datasets_load_and_layout_prunes() {
+    // Every shared dataset loads (digests are counted, not read).
+    let out = irprep()
+        .args(["query", "--format", "csv", "--logs"])
+        .arg(invictus())
+        .arg("--logs")
+        .arg(otrf())
+        .arg("--logs")
+        .arg(datasets().join("elastic-integrations-aws-fixtures/cloudtrail"))
+        .arg("SELECT count(*) AS n FROM cloudtrail")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1), Some("3003"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 CloudTrail digest"));
+
+    // A gzipped copy in the S3 layout: partitions from the keys; a filter on
+    // them prunes files before reading (the pruned file is corrupt, and no
+    // error is reported).
+    let tmp = tempfile::tempdir().unwrap();
+    let day = |d: &str| tmp.path().join(format!("cloudtrail/AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/{d}"));
+    std::fs::create_dir_all(day("01")).unwrap();
+    std::fs::create_dir_all(day("02")).unwrap();
+    std::fs::write(day("01").join("a.json.gz"), gz(delivery(&[event("d1", "A")]).as_bytes())).unwrap();
+    std::fs::write(day("02").join("b.json.gz"), b"\x1f\x8bnot really gzip").unwrap();
+    let out = irprep()
+        .args(["query", "--format", "csv", "--logs"])
+        .arg(tmp.path())
+        .arg("SELECT eventid, account_partition, region_partition, date_partition FROM cloudtrail WHERE date_partition = '2024/05/01'")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1), Some("d1,111122223333,eu-west-1,2024/05/01"));
+    // --since prunes the same way.
+    let out = irprep().args(["query", "--since", "2024-05-02", "--format", "csv", "--logs"]).arg(tmp.path()).arg("SELECT count(*) FROM cloudtrail").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "the corrupt day-2 file is read and reported");
+    let out = irprep().args(["query", "--until", "2024-05-02", "--format", "csv", "--logs"]).arg(tmp.path()).arg("SELECT count(*) AS n FROM cloudtrail").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn timeline_and_queries() {
+    let out = irprep()
+        .args(["timeline", "--format", "jsonl", "--principal", "arn:aws:sts::123837392027:assumed-role/stratus-red-team-ec2-steal-credentials-role/i-0dbc91f429e48eeed", "--logs"])
+        .arg(invictus())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.len() >= 3);
+    let times: Vec<&str> = rows.iter().map(|r| r["eventtime"].as_str().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    assert!(rows.iter().any(|r| r["source_ip"] == "192.168.10.20"));
+    let out = irprep().args(["queries", "list", "--format", "json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.as_array().unwrap().len() >= 12);
+    assert!(v[0]["sql"].as_str().unwrap().contains("cloudtrail"));
+}
+
+#[test]
+fn completions_and_help() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = irprep().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("hunt"));
+    }
+    let out = irprep().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["query", "hunt", "detections", "timeline", "simulate", "drill", "completions"] {
+        assert!(text.contains(cmd), "{cmd} missing from --help");
+    }
+}
