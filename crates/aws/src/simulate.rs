@@ -120,6 +120,8 @@ fn classify(step: &Step, ok: bool, code: Option<&str>) -> &'static str {
         Safety::DryRun => match code {
             Some("DryRunOperation") => "expected",
             _ if denied => "denied",
+            // A read call that ignored DryRun changed nothing either.
+            None if ok && irprep_core::scenario::READ_ONLY_PREFIXES.iter().any(|p| step.operation.starts_with(p)) => "ok",
             None if ok => "safety-violation",
             _ => "unexpected-error",
         },
@@ -144,7 +146,11 @@ fn classify(step: &Step, ok: bool, code: Option<&str>) -> &'static str {
 }
 
 /// Run one scenario.
-pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, run_id: &str, mut progress: impl FnMut(&CallRecord)) -> Result<Manifest> {
+///
+/// A safety violation stops the scenario unless `keep_going` (meant for
+/// emulators that ignore DryRun on some actions; the violation is still
+/// reported).
+pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, run_id: &str, keep_going: bool, mut progress: impl FnMut(&CallRecord)) -> Result<Manifest> {
     let started = Utc::now();
     let mut rng = Rng::new(started.timestamp_nanos_opt().unwrap_or(1) as u64);
     let mut calls = vec![];
@@ -241,14 +247,17 @@ pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, r
                     calls.push(rec);
                     if outcome == "safety-violation" {
                         violations.push(format!(
-                            "step {} {}:{} in {region} succeeded (HTTP {}); a {:?} step must not. Scenario stopped.",
+                            "step {} {}:{} in {region} succeeded (HTTP {}); a {:?} step must not{}",
                             si + 1,
                             step.service,
                             step.operation,
                             resp.status,
-                            step.safety
+                            step.safety,
+                            if keep_going { "" } else { ". Scenario stopped." }
                         ));
-                        break 'steps;
+                        if !keep_going {
+                            break 'steps;
+                        }
                     }
                 }
             }

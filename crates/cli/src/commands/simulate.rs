@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// Run without asking.
     #[arg(long)]
     pub yes: bool,
+    /// Report a step that unexpectedly succeeded and go on (for emulators that
+    /// ignore DryRun on some actions); by default the scenario stops there.
+    #[arg(long)]
+    pub keep_going: bool,
     /// Directory for the run manifests.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
@@ -160,7 +164,7 @@ pub async fn run(cmd: SimulateCmd, quiet: bool) -> Result<u8> {
         }
         SimulateCmd::Run(a) => {
             let scenarios = drill::select_scenarios(&a.scenarios)?;
-            let manifests = run_live(&scenarios, &a.aws, &a.regions, a.yes, quiet).await?;
+            let manifests = run_live(&scenarios, &a.aws, &a.regions, a.yes, a.keep_going, quiet).await?;
             std::fs::create_dir_all(&a.out)?;
             let mut violations = 0;
             for m in &manifests {
@@ -266,7 +270,7 @@ async fn verify_in_logs(m: &Manifest, logs: &[String], aws: &AwsArgs, quiet: boo
 }
 
 /// Run scenarios on AWS (shared by `simulate run` and `drill --live`).
-pub async fn run_live(scenarios: &[Scenario], aws: &AwsArgs, regions: &[String], yes: bool, quiet: bool) -> Result<Vec<Manifest>> {
+pub async fn run_live(scenarios: &[Scenario], aws: &AwsArgs, regions: &[String], yes: bool, keep_going: bool, quiet: bool) -> Result<Vec<Manifest>> {
     let conf = aws.options().load().await;
     let run_id = simulate::new_run_id();
     let client = WireClient::new(&conf, aws.endpoint_url.clone(), Some(&simulate::marker(&run_id))).await?;
@@ -284,7 +288,7 @@ pub async fn run_live(scenarios: &[Scenario], aws: &AwsArgs, regions: &[String],
     }
     let mut out = vec![];
     for s in scenarios {
-        let m = simulate::run_scenario(&client, &ctx, s, &run_id, |c| {
+        let m = simulate::run_scenario(&client, &ctx, s, &run_id, keep_going, |c| {
             if !quiet {
                 eprintln!("    {} {}:{} {} -> {} {}", c.region, c.service, c.operation, c.http_status, c.error_code.as_deref().unwrap_or("OK"), c.outcome);
             }
@@ -298,7 +302,7 @@ pub async fn run_live(scenarios: &[Scenario], aws: &AwsArgs, regions: &[String],
 /// `drill --live`: run, wait for delivery, hunt, score.
 pub async fn live_drill(a: DrillArgs, quiet: bool) -> Result<u8> {
     let scenarios = drill::select_scenarios(&a.scenarios)?;
-    let manifests = run_live(&scenarios, &a.aws, &a.regions, a.yes, quiet).await?;
+    let manifests = run_live(&scenarios, &a.aws, &a.regions, a.yes, false, quiet).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait_minutes * 60);
     let conf = a.aws.options().load().await;
     let client = WireClient::new(&conf, a.aws.endpoint_url.clone(), None).await?;

@@ -1,0 +1,280 @@
+//! Every scenario against moto_server: what irprep really sent (the
+//! emulator's request recorder) is safe, the estate is unchanged wherever the
+//! emulator honours DryRun, and the manifests list the calls and events.
+//! Also: `simulate verify --logs` and S3 as a log source, on moto's S3.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::*;
+use irprep_core::scenario::{self, Safety, READ_ONLY_PREFIXES};
+use serde_json::Value;
+
+/// The emulator is shared: tests that reset it run one at a time.
+static MOTO: Mutex<()> = Mutex::new(());
+
+fn estate(args: &[&str]) -> String {
+    let out = Command::new(python()).arg(root().join("tests/emulator/estate.py")).args(args).output().unwrap();
+    assert!(out.status.success(), "estate.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn reset(url: &str) {
+    let out = Command::new(python())
+        .args(["-c", &format!("import urllib.request; urllib.request.urlopen(urllib.request.Request('{url}/moto-api/reset', method='POST')).read()")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+fn form(body: &str) -> BTreeMap<String, String> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), urlish_decode(v)))
+        .collect()
+}
+
+fn urlish_decode(s: &str) -> String {
+    let b = s.replace('+', " ");
+    let bytes = b.as_bytes();
+    let mut out = vec![];
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&b[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            for part in s.split(['/', '?', '&', '=', ',', '"', ':']) {
+                out.push(part.to_string());
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Operations moto performs despite DryRun=true, or lets succeed on names that
+/// cannot exist (its quirks, see ../shared/reference/feasibility.md), and the
+/// estate keys they may touch there.
+const EMULATOR_QUIRKS: &[(&str, &[&str])] = &[
+    ("CreateVpc", &["vpcs", "security_groups"]),
+    ("CreateSecurityGroup", &["security_groups"]),
+    ("AuthorizeSecurityGroupIngress", &["security_groups"]),
+    ("ModifyInstanceAttribute", &["user_data"]),
+    ("SendCommand", &["ssm_commands"]),
+    ("DeleteTrail", &[]),
+    ("DeleteDetector", &[]),
+    ("StopLogging", &[]),
+];
+
+#[test]
+fn every_scenario_is_safe_on_the_emulator() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&["seed", &url]);
+    let before: Value = serde_json::from_str(&estate(&["snapshot", &url])).unwrap();
+    let before_text = before.to_string();
+    estate(&["recording", &url, "reset"]);
+    estate(&["recording", &url, "start"]);
+    let all = scenario::builtin().unwrap();
+    let ids: Vec<String> = all.iter().map(|s| s.id.clone()).collect();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = irprep()
+        .args(["simulate", "run", "--yes", "--keep-going", "--format", "json", "--region", "us-east-1", "--regions", "us-east-1,us-west-2", "--endpoint-url", &url, "--out"])
+        .arg(out_dir.path())
+        .args(&ids)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    estate(&["recording", &url, "stop"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(matches!(out.status.code(), Some(0) | Some(4)), "{stderr}");
+    let manifests: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(manifests.len(), all.len());
+    let after: Value = serde_json::from_str(&estate(&["snapshot", &url])).unwrap();
+    let recording: Vec<Value> = estate(&["recording", &url, "download"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+
+    // 1. What irprep sent, from the recording.
+    let ours: Vec<&Value> = recording.iter().filter(|r| r["headers"]["User-Agent"].as_str().unwrap_or("").contains("irprep-sim/")).collect();
+    let total_calls: usize = manifests.iter().map(|m| m["calls"].as_array().unwrap().len()).sum();
+    assert!(ours.len() >= total_calls, "recorded {} requests for {total_calls} calls", ours.len());
+    let mut ec2_mutating = 0;
+    let mut problems = vec![];
+    for r in &ours {
+        let body = r["body"].as_str().unwrap_or("");
+        let target = r["headers"]["X-Amz-Target"].as_str().unwrap_or("");
+        let f = form(body);
+        let auth = r["headers"]["Authorization"].as_str().unwrap_or("");
+        let service = auth.split('/').nth(3).unwrap_or("");
+        let action = if let Some(a) = f.get("Action") { a.clone() } else { target.rsplit('.').next().unwrap_or("").to_string() };
+        if service == "ec2" {
+            let read = READ_ONLY_PREFIXES.iter().any(|p| action.starts_with(p));
+            if !read {
+                ec2_mutating += 1;
+                if f.get("DryRun").map(String::as_str) != Some("true") {
+                    problems.push(format!("EC2 {action} sent without DryRun=true"));
+                }
+            }
+        }
+    }
+    assert!(ec2_mutating >= 10, "only {ec2_mutating} mutating EC2 calls recorded");
+
+    // 2. Every call is one its scenario declares, and harmless failures name
+    //    resources the estate does not have.
+    let mut violations_ops = BTreeSet::new();
+    for (m, s) in manifests.iter().zip(&all) {
+        assert_eq!(m["scenario"], s.id.as_str());
+        let calls = m["calls"].as_array().unwrap();
+        assert!(!calls.is_empty(), "{}: no calls", s.id);
+        assert_eq!(calls.len(), m["expected_events"].as_array().unwrap().len(), "{}", s.id);
+        for c in calls {
+            let step = &s.steps[c["step"].as_u64().unwrap() as usize - 1];
+            assert_eq!(c["operation"], step.operation.as_str());
+            assert_eq!(c["service"], step.service.as_str());
+            assert!(c["http_status"].as_u64().unwrap() > 0);
+            match step.safety {
+                Safety::DryRun => assert_eq!(c["params"]["DryRun"], "true", "{}: {c}", s.id),
+                Safety::HarmlessFailure => {
+                    let mut vals = vec![];
+                    strings(&c["params"], &mut vals);
+                    let novel = vals.iter().any(|v| v.len() >= 8 && !before_text.contains(v.as_str()) && v.chars().any(|ch| ch.is_ascii_digit() || ch == '-'));
+                    if !novel {
+                        problems.push(format!("{}: {} names nothing absent from the estate: {}", s.id, step.operation, c["params"]));
+                    }
+                }
+                Safety::ReadOnly => {}
+            }
+            // Recorded: an EC2 call with its DryRun flag.
+            if step.service == "ec2" {
+                let found = ours.iter().any(|r| {
+                    let f = form(r["body"].as_str().unwrap_or(""));
+                    f.get("Action").map(String::as_str) == Some(step.operation.as_str()) && (step.safety != Safety::DryRun || f.get("DryRun").map(String::as_str) == Some("true"))
+                });
+                assert!(found, "{}: {} not in the recording", s.id, step.operation);
+            }
+            if c["outcome"] == "safety-violation" {
+                violations_ops.insert(step.operation.clone());
+            }
+        }
+        for e in m["expected_events"].as_array().unwrap() {
+            assert!(e["event_source"].as_str().unwrap().ends_with(".amazonaws.com"));
+            assert!(!e["event_name"].as_str().unwrap().is_empty());
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // 3. The estate: unchanged, except where the emulator ignored DryRun (or
+    //    let a call on a nonexistent name succeed), which the runner reported.
+    for op in &violations_ops {
+        assert!(EMULATOR_QUIRKS.iter().any(|(q, _)| q == op), "unexpected success of {op} (not a known emulator quirk)");
+    }
+    let allowed: BTreeSet<&str> = EMULATOR_QUIRKS.iter().filter(|(q, _)| violations_ops.contains(*q)).flat_map(|(_, keys)| keys.iter().copied()).collect();
+    let mut changed = vec![];
+    for (k, v) in before.as_object().unwrap() {
+        match v {
+            Value::Object(region) => {
+                for (rk, rv) in region {
+                    if after[k][rk] != *rv && !allowed.contains(rk.as_str()) {
+                        changed.push(format!("{k}.{rk}: {rv} -> {}", after[k][rk]));
+                    }
+                }
+            }
+            other => {
+                if after[k] != *other {
+                    changed.push(format!("{k}: {other} -> {}", after[k]));
+                }
+            }
+        }
+    }
+    println!("{} requests recorded, {ec2_mutating} mutating EC2 calls all with DryRun=true; emulator quirks seen: {violations_ops:?}", ours.len());
+    assert!(changed.is_empty(), "the estate changed:\n{}", changed.join("\n"));
+}
+
+#[test]
+fn verify_and_query_on_emulator_s3() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    // A manifest from a real run (one scenario), then the events AWS would
+    // deliver for it, uploaded to the emulator's S3 in the CloudTrail layout.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = irprep()
+        .args(["simulate", "run", "--yes", "--format", "json", "--region", "us-east-1", "--regions", "us-east-1", "--endpoint-url", &url, "--out"])
+        .arg(out_dir.path())
+        .arg("iam-persistence")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifests: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &manifests[0];
+    let marker = m["marker"].as_str().unwrap();
+    let expected = m["expected_events"].as_array().unwrap();
+    // Deliver all but the last expected event.
+    let records: Vec<Value> = expected[..expected.len() - 1]
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            serde_json::json!({
+                "eventVersion": "1.09", "eventTime": "2026-01-05T10:00:00Z",
+                "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/moto", "accountId": "123456789012", "accessKeyId": "AKIAEXAMPLE", "userName": "moto"},
+                "eventSource": e["event_source"], "eventName": e["event_name"], "awsRegion": e["region"], "errorCode": e["error_code"],
+                "sourceIPAddress": "203.0.113.5", "userAgent": format!("irprep/0.1.0 {marker}"),
+                "eventID": format!("00000000-0000-4000-8000-{i:012}"), "recipientAccountId": "123456789012"
+            })
+        })
+        .collect();
+    let body = serde_json::to_string(&serde_json::json!({"Records": records})).unwrap();
+    let key = "trail/AWSLogs/123456789012/CloudTrail/us-east-1/2026/01/05/123456789012_CloudTrail_us-east-1_20260105T1005Z_x.json.gz";
+    let script = format!(
+        "import boto3,gzip,sys\ns3=boto3.client('s3',endpoint_url='{url}',region_name='us-east-1',aws_access_key_id='testing',aws_secret_access_key='testing')\n\
+         s3.create_bucket(Bucket='verify-trail')\ns3.put_object(Bucket='verify-trail',Key='{key}',Body=gzip.compress(sys.stdin.buffer.read()))\n\
+         s3.put_object(Bucket='verify-trail',Key='trail/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/01/05/d.json.gz',Body=gzip.compress(b'{{}}'))\n"
+    );
+    let mut child = Command::new(python()).args(["-c", &script]).stdin(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let manifest_path = std::fs::read_dir(out_dir.path()).unwrap().next().unwrap().unwrap().path();
+    let out = irprep()
+        .args(["simulate", "verify", "--format", "json", "--endpoint-url", &url, "--region", "us-east-1", "--logs", "s3://verify-trail/trail/"])
+        .arg(&manifest_path)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one event is missing: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.len(), expected.len());
+    assert_eq!(v.iter().filter(|x| x["seen"] == true).count(), expected.len() - 1);
+    assert_eq!(v.last().unwrap()["seen"], false);
+
+    // The same bucket as a query source, with partitions from the keys.
+    let out = irprep()
+        .args(["query", "--format", "csv", "--endpoint-url", &url, "--region", "us-east-1", "--logs", "s3://verify-trail/trail/"])
+        .arg("SELECT count(*) AS n, max(account_partition) AS a, max(date_partition) AS d FROM cloudtrail WHERE date_partition = '2026/01/05'")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap(), format!("{},123456789012,2026/01/05", expected.len() - 1));
+}
