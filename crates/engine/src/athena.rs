@@ -212,14 +212,17 @@ impl VisitorMut for Rewriter {
                 let args = plain_args(f);
                 let renamed = match (name.as_str(), args) {
                     ("contains", Some(a)) if a.len() == 2 => {
-                        // contains(cidr, CAST(ip AS IPADDRESS)), after the cast rewrite.
-                        if let Expr::Function(inner) = &a[1] {
-                            if inner.name.to_string() == "irprep_ip" {
-                                let ip = plain_args(inner).unwrap_or_default();
-                                Some(call("irprep_ip_in_cidr", vec![a[0].clone(), ip.into_iter().next().unwrap_or(Expr::value(ast::Value::Null))]))
-                            } else {
-                                Some(call("array_has", a))
-                            }
+                        // contains(IPPREFIX, IPADDRESS): the prefix is a string
+                        // literal ('10.0.0.0/8'); the address an IPADDRESS cast
+                        // (or a column holding one). Otherwise an array.
+                        let is_prefix = matches!(&a[0], Expr::Value(v) if matches!(v.value, ast::Value::SingleQuotedString(_)))
+                            || matches!(&a[1], Expr::Function(inner) if inner.name.to_string() == "irprep_ip");
+                        if is_prefix {
+                            let ip = match &a[1] {
+                                Expr::Function(inner) if inner.name.to_string() == "irprep_ip" => plain_args(inner).unwrap_or_default().into_iter().next().unwrap_or(Expr::value(ast::Value::Null)),
+                                other => other.clone(),
+                            };
+                            Some(call("irprep_ip_in_cidr", vec![a[0].clone(), ip]))
                         } else {
                             Some(call("array_has", a))
                         }

@@ -555,7 +555,16 @@ fn regexp_extract(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
 // ---------- IP addresses ----------
 
 fn ip_bytes(s: &str) -> Option<[u8; 16]> {
-    let ip: std::net::IpAddr = s.trim().parse().ok()?;
+    let s = s.trim();
+    // Already an address key (the result of CAST(x AS IPADDRESS)).
+    if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut b = [0u8; 16];
+        for (i, byte) in b.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        return Some(b);
+    }
+    let ip: std::net::IpAddr = s.parse().ok()?;
     Some(match ip {
         std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         std::net::IpAddr::V6(v6) => v6.octets(),

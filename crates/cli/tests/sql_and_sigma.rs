@@ -1,0 +1,174 @@
+//! Athena SQL is checked with sqlglot; the Security Analytics Bootstrap's
+//! queries return what an independent Python reference computes; Sigma rules
+//! load (or are skipped with a reason) and fire on their positive events.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::*;
+use irprep_core::detect::{Catalogue, Origin};
+use irprep_core::queries;
+use irprep_core::sigma;
+use serde_json::Value;
+
+fn sigma_dir() -> std::path::PathBuf {
+    datasets().join("sigmahq-aws/rules")
+}
+
+/// Every SQL statement irprep can send to Athena.
+fn all_athena_sql() -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut cat = Catalogue::builtin();
+    sigma::add_dir(&mut cat, &sigma_dir()).unwrap();
+    for d in &cat.detections {
+        out.push((d.id.clone(), d.sql.clone()));
+    }
+    for q in queries::builtin().unwrap() {
+        out.push((q.name.clone(), q.render(&BTreeMap::new(), None).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn every_athena_statement_parses_with_sqlglot() {
+    let stmts = all_athena_sql();
+    assert!(stmts.len() > 100);
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    let json: Vec<Value> = stmts.iter().map(|(n, s)| serde_json::json!({"name": n, "sql": s})).collect();
+    std::fs::write(tmp.path(), serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = Command::new(python()).arg(root().join("scripts/sqlglot_check.py")).arg(tmp.path()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("{} statements parsed", stmts.len())), "{text}");
+    // The checker itself rejects what it must.
+    let bad = serde_json::json!([{"name": "typo", "sql": "SELEC 1"}, {"name": "ddl", "sql": "CREATE EXTERNAL TABLE t (a string) LOCATON 's3://b/'"}]);
+    std::fs::write(tmp.path(), bad.to_string()).unwrap();
+    let out = Command::new(python()).arg(root().join("scripts/sqlglot_check.py")).arg(tmp.path()).output().unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn sigma_rules_load_and_fire_on_their_events() {
+    let mut cat = Catalogue::default();
+    sigma::add_dir(&mut cat, &sigma_dir()).unwrap();
+    let loaded = cat.detections.len();
+    let skipped = cat.skipped.len();
+    for s in &cat.skipped {
+        assert!(!s.reason.is_empty());
+        println!("skipped {}: {}", s.path, s.reason);
+    }
+    assert_eq!(loaded + skipped, 57);
+    assert!(loaded * 10 >= 57 * 9, "only {loaded}/57 Sigma rules load");
+    let fixtures = root().join("tests/fixtures/sigma");
+    let mut failures = vec![];
+    for d in &cat.detections {
+        assert_eq!(d.origin, Origin::Sigma);
+        let stem = std::path::Path::new(&d.path).file_stem().unwrap().to_string_lossy().to_string();
+        let fx = fixtures.join(format!("{stem}.json"));
+        assert!(fx.exists(), "no positive fixture for Sigma rule {stem}");
+        let ids: Vec<String> = read_events(&fx).iter().map(|e| e["eventID"].as_str().unwrap().to_string()).collect();
+        let r = hunt_paths(&[fx.clone()], std::slice::from_ref(d));
+        let ev: Vec<&String> = r.findings.iter().flat_map(|f| f.event_ids.iter()).collect();
+        for id in &ids {
+            if !ev.contains(&id) {
+                failures.push(format!("{stem}: event {id} not matched"));
+            }
+        }
+    }
+    println!("Sigma: {loaded} loaded, {skipped} skipped");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The CLI lists every rule with origin/status/reason/sql.
+    let out = irprep().args(["detections", "list", "--format", "json", "--sigma"]).arg(sigma_dir()).output().unwrap();
+    let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let sig: Vec<&Value> = v.iter().filter(|x| x["origin"] == "sigma").collect();
+    assert_eq!(sig.len(), 57);
+    assert!(sig.iter().all(|x| x["status"] == "loaded" && x["sql"].is_string() || x["status"] == "skipped" && x["reason"].is_string()));
+    assert!(v.iter().filter(|x| x["origin"] == "builtin").count() >= 60);
+}
+
+fn canonical_json(s: &str) -> String {
+    match serde_json::from_str::<Value>(s) {
+        Ok(v) => v.to_string(),
+        Err(_) => s.to_string(),
+    }
+}
+
+#[test]
+fn bootstrap_queries_match_the_python_reference() {
+    let paths = [invictus(), otrf()];
+    let out = Command::new(python()).arg(root().join("tests/reference/cloudtrail_reference.py")).args(&paths).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let qs = queries::builtin().unwrap();
+    assert!(expected.len() >= 12);
+    let e = engine_on(&paths);
+    let rt = rt();
+    let mut checked = 0;
+    for q in &qs {
+        let Some(exp) = expected.get(&q.name) else { continue };
+        let sql = q.render(&BTreeMap::new(), None).unwrap();
+        let res = rt.block_on(e.query(&sql)).unwrap_or_else(|err| panic!("{}: {err}\n{sql}", q.name));
+        let got = irprep_engine::render::rows(&res.batches).unwrap();
+        let exp_rows = exp["rows"].as_array().unwrap();
+        assert_eq!(got.len(), exp_rows.len(), "{}: row count", q.name);
+        for (g, x) in got.iter().zip(exp_rows) {
+            let x = x.as_array().unwrap();
+            assert_eq!(g.len(), x.len(), "{}", q.name);
+            for (gc, xc) in g.iter().zip(x) {
+                let xs = xc.as_str().map(String::from);
+                let (a, b) = match (gc, &xs) {
+                    (Some(a), Some(b)) if (a.starts_with('[') || a.starts_with('{')) && serde_json::from_str::<Value>(a).is_ok() && serde_json::from_str::<Value>(b).is_ok() => {
+                        let mut av: Value = serde_json::from_str(a).unwrap_or(Value::String(a.clone()));
+                        if let Value::Array(items) = &mut av {
+                            items.sort_by(|p, q| match (p.as_str(), q.as_str()) {
+                                (Some(p), Some(q)) => p.cmp(q),
+                                (Some(_), None) => std::cmp::Ordering::Less,
+                                (None, Some(_)) => std::cmp::Ordering::Greater,
+                                _ => std::cmp::Ordering::Equal,
+                            });
+                        }
+                        (Some(av.to_string()), Some(canonical_json(b)))
+                    }
+                    _ => (gc.clone(), xs),
+                };
+                assert_eq!(a, b, "{}: row {g:?} vs {x:?}", q.name);
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} queries compared");
+}
+
+#[test]
+fn benchmark_queries_match_the_python_reference() {
+    let paths = [invictus(), otrf()];
+    let out = Command::new(python())
+        .arg(root().join("tests/reference/cloudtrail_reference.py"))
+        .args(["--bench-queries", "--d2", "2020/01/01", "--d3", "2023/12/31"])
+        .args(&paths)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let e = engine_on(&paths);
+    let rt = rt();
+    for (name, sql) in irprep_bench_queries("2020/01/01", "2023/12/31") {
+        let res = rt.block_on(e.query(&sql)).unwrap();
+        let got = irprep_engine::render::rows(&res.batches).unwrap();
+        let exp: Vec<Vec<Option<String>>> = expected[&name]["rows"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|c| c.as_str().map(String::from)).collect()).collect();
+        assert_eq!(got, exp, "{name}");
+    }
+}
+
+/// The five benchmark queries of BENCHMARKS.md.
+fn irprep_bench_queries(d2: &str, d3: &str) -> Vec<(String, String)> {
+    vec![
+        ("Q1".into(), "SELECT eventname, count(*) AS n FROM cloudtrail WHERE errorcode = 'Client.DryRunOperation' GROUP BY eventname ORDER BY n DESC, eventname".into()),
+        ("Q2".into(), "SELECT useridentity.arn AS arn, eventname, count(*) AS n FROM cloudtrail WHERE eventsource = 'iam.amazonaws.com' AND eventname NOT LIKE 'Get%' AND eventname NOT LIKE 'List%' AND errorcode IS NULL GROUP BY 1, 2 ORDER BY n DESC, arn, eventname".into()),
+        ("Q3".into(), "SELECT eventid, eventtime, json_extract_scalar(responseelements, '$.accessKey.userName') AS user_name, json_extract_scalar(responseelements, '$.accessKey.accessKeyId') AS key_id FROM cloudtrail WHERE eventname = 'CreateAccessKey' AND errorcode IS NULL ORDER BY eventtime, eventid".into()),
+        ("Q4".into(), "SELECT useridentity.arn AS arn, count(DISTINCT sourceipaddress) AS ips, count(*) AS n FROM cloudtrail WHERE useridentity.arn IS NOT NULL GROUP BY 1 ORDER BY n DESC, arn LIMIT 20".into()),
+        ("Q5".into(), format!("SELECT region_partition, count(*) AS n FROM cloudtrail WHERE date_partition BETWEEN '{d2}' AND '{d3}' GROUP BY 1 ORDER BY 1")),
+    ]
+}
