@@ -206,33 +206,83 @@ fn api_event(
     }
     m.insert("requestParameters".into(), request);
     m.insert("responseElements".into(), response);
-    for (k, v) in extra.iter().filter(|(k, _)| *k == "additionalEventData") {
-        m.insert((*k).into(), v.clone());
+    let auto = service_extras(rng, source, name, &m["requestParameters"], account, region);
+    let pick = |key: &str| extra.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).or_else(|| auto.get(key).cloned());
+    if let Some(v) = pick("additionalEventData") {
+        m.insert("additionalEventData".into(), v);
     }
     m.insert("requestID".into(), rng.uuid().into());
     m.insert("eventID".into(), rng.uuid().into());
     m.insert("readOnly".into(), read_only.into());
-    for (k, v) in extra.iter().filter(|(k, _)| *k == "resources") {
-        m.insert((*k).into(), v.clone());
+    if let Some(v) = pick("resources") {
+        m.insert("resources".into(), v);
     }
     m.insert("eventType".into(), "AwsApiCall".into());
-    for (k, v) in extra.iter().filter(|(k, _)| *k == "apiVersion") {
-        m.insert((*k).into(), v.clone());
+    if let Some(v) = pick("apiVersion") {
+        m.insert("apiVersion".into(), v);
     }
     m.insert("managementEvent".into(), true.into());
     m.insert("recipientAccountId".into(), account.into());
     m.insert("eventCategory".into(), "Management".into());
-    m.insert("tlsDetails".into(), tls(&host_of(source, region)));
-    if actor.console {
+    // Console calls are made by the console's own servers, and calls a
+    // service makes on a principal's behalf come from the service: no client
+    // TLS details then (the console sets its session flag instead).
+    if actor.identity.get("invokedBy").is_some() {
+    } else if actor.console {
         m.insert("sessionCredentialFromConsole".into(), "true".into());
+    } else {
+        m.insert("tlsDetails".into(), tls(&host_of(source, region)));
     }
     Value::Object(m)
+}
+
+/// The fields a service always adds to its events, when the template or
+/// scenario does not give them: S3's request details and bucket resource,
+/// KMS's key, SSM's parameter, CloudWatch Logs' API version.
+fn service_extras(rng: &mut Rng, source: &str, name: &str, req: &Value, account: &str, region: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    match source {
+        "s3.amazonaws.com" => {
+            m.insert(
+                "additionalEventData".into(),
+                json!({"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256", "bytesTransferredIn": 0, "AuthenticationMethod": "AuthHeader", "x-amz-id-2": format!("{}=", rng.alnum(76)), "bytesTransferredOut": 0}),
+            );
+            if let Some(b) = req.get("bucketName").and_then(Value::as_str) {
+                m.insert("resources".into(), json!([{"accountId": account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{b}")}]));
+            }
+        }
+        "kms.amazonaws.com" => {
+            let key = req
+                .get("keyId")
+                .and_then(Value::as_str)
+                .filter(|k| k.starts_with("arn:"))
+                .map(String::from)
+                .unwrap_or_else(|| format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid()));
+            m.insert("resources".into(), json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": key}]));
+        }
+        "ssm.amazonaws.com" if name == "GetParameter" || name == "GetParameters" => {
+            let names: Vec<String> = match (req.get("name"), req.get("names")) {
+                (Some(Value::String(n)), _) => vec![n.clone()],
+                (_, Some(Value::Array(a))) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+                _ => vec![],
+            };
+            let res: Vec<Value> = names.iter().map(|n| json!({"accountId": account, "ARN": format!("arn:aws:ssm:{region}:{account}:parameter/{}", n.trim_start_matches('/'))})).collect();
+            if !res.is_empty() {
+                m.insert("resources".into(), Value::Array(res));
+            }
+        }
+        "logs.amazonaws.com" => {
+            m.insert("apiVersion".into(), "20140328".into());
+        }
+        _ => {}
+    }
+    m
 }
 
 /// Background call templates: (eventSource, eventName, readOnly, request parameters).
 fn background_calls(rng: &mut Rng, region: &str, account: &str) -> (String, String, bool, Value) {
     let bucket = format!("{}-{}", rng.pick(&["app-assets", "build-artifacts", "data-lake", "web-logs"]), account);
-    let choices: [(&str, &str, bool, Value); 18] = [
+    let choices: [(&str, &str, bool, Value); 15] = [
         ("ec2.amazonaws.com", "DescribeInstances", true, json!({"instancesSet": {}, "filterSet": {}})),
         ("ec2.amazonaws.com", "DescribeVpcs", true, json!({"vpcSet": {}, "filterSet": {}})),
         ("ec2.amazonaws.com", "DescribeSecurityGroups", true, json!({"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {}})),
@@ -242,18 +292,41 @@ fn background_calls(rng: &mut Rng, region: &str, account: &str) -> (String, Stri
         ("s3.amazonaws.com", "GetBucketAcl", true, json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "acl": ""})),
         ("s3.amazonaws.com", "GetBucketPolicy", true, json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "policy": ""})),
         ("s3.amazonaws.com", "ListBuckets", true, json!({"Host": format!("s3.{region}.amazonaws.com")})),
-        ("kms.amazonaws.com", "Decrypt", true, json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT"})),
-        ("kms.amazonaws.com", "GenerateDataKey", true, json!({"keyId": format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid()), "keySpec": "AES_256"})),
         ("iam.amazonaws.com", "GetUser", true, Value::Null),
         ("iam.amazonaws.com", "ListRoles", true, Value::Null),
         ("ssm.amazonaws.com", "DescribeParameters", true, json!({"maxResults": 50})),
         ("ssm.amazonaws.com", "GetParameter", true, json!({"name": format!("/app/{}/config", rng.pick(&["web", "api", "worker"]))})),
         ("rds.amazonaws.com", "DescribeDBInstances", true, Value::Null),
-        ("monitoring.amazonaws.com", "DescribeAlarms", true, json!({"maxRecords": 100})),
         ("secretsmanager.amazonaws.com", "DescribeSecret", true, json!({"secretId": format!("prod/{}/db", rng.pick(&["web", "api"]))})),
     ];
     let (s, n, r, p) = rng.pick(&choices).clone();
     (s.to_string(), n.to_string(), r, p)
+}
+
+fn with_invoked_by(identity: &Value, by: &str) -> Value {
+    let mut i = identity.clone();
+    if let Some(o) = i.as_object_mut() {
+        o.insert("invokedBy".into(), by.into());
+    }
+    i
+}
+
+/// What an analyst's console session calls (the console's read pattern).
+fn console_calls(rng: &mut Rng) -> (String, String, bool, Value) {
+    let (s, n, p): (&str, &str, Value) = rng
+        .pick(&[
+            ("ec2.amazonaws.com", "DescribeVpcs", json!({"vpcSet": {}, "filterSet": {}})),
+            ("ec2.amazonaws.com", "DescribeRouteTables", json!({"routeTableIdSet": {}, "filterSet": {}})),
+            ("ec2.amazonaws.com", "DescribeSubnets", json!({"subnetSet": {}, "filterSet": {}})),
+            ("ec2.amazonaws.com", "DescribeSecurityGroups", json!({"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {}})),
+            ("ec2.amazonaws.com", "DescribeInstances", json!({"instancesSet": {}, "filterSet": {}})),
+            ("ec2.amazonaws.com", "DescribeRegions", json!({"regionSet": {}})),
+            ("rds.amazonaws.com", "DescribeDBInstances", Value::Null),
+            ("cloudtrail.amazonaws.com", "DescribeTrails", json!({"includeShadowTrails": false})),
+            ("monitoring.amazonaws.com", "DescribeAlarms", json!({"maxRecords": 100})),
+        ])
+        .clone();
+    (s.to_string(), n.to_string(), true, p)
 }
 
 fn service_assume_role(rng: &mut Rng, t: DateTime<Utc>, account: &str, region: &str) -> Value {
@@ -357,6 +430,8 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
         console: false,
     };
     let agent = Actor { ua: "amazon-ssm-agent/3.3.40.0".into(), ..app.clone() };
+    // The deployer's temporary session, on whose behalf Secrets Manager calls KMS.
+    let deployer_session = iam_user(rng, account, "ci-deploy", false, true, false, start);
     let lambda = Actor {
         identity: assumed_role(rng, account, "report-builder-lambda", "report-builder", start),
         ip: "3.80.12.34".into(),
@@ -401,12 +476,23 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
             produced += 1;
             continue;
         }
+        if kind < 26 {
+            // Secrets Manager decrypting for the app: KMS calls a service makes on its behalf.
+            let name = if rng.chance(0.7) { "Decrypt" } else { "GenerateDataKey" };
+            let via = Actor { identity: with_invoked_by(&deployer_session, "secretsmanager.amazonaws.com"), ip: "secretsmanager.amazonaws.com".into(), ua: "secretsmanager.amazonaws.com".into(), console: false };
+            let key = format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid());
+            let req = if name == "Decrypt" { json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:prod/api/db"), "SecretVersionId": rng.uuid()}}) } else { json!({"keyId": key, "keySpec": "AES_256"}) };
+            let ev = api_event(rng, &via, t, account, &region, "kms.amazonaws.com", name, true, req, Value::Null, None, &[]);
+            out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: ev });
+            produced += 1;
+            continue;
+        }
         let actor = match kind {
-            20..=49 => &app,
+            26..=49 => &app,
             50..=69 => &lambda,
             _ => &analyst,
         };
-        let (src, name, ro, req) = background_calls(rng, &region, account);
+        let (src, name, ro, req) = if actor.console { console_calls(rng) } else { background_calls(rng, &region, account) };
         let denied = rng.chance(0.02);
         let err = if denied {
             let a = actor.identity["arn"].as_str().unwrap_or("").to_string();
