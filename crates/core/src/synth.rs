@@ -75,6 +75,9 @@ pub struct SynthConfig {
     pub days: u32,
     /// Background events in total.
     pub background: usize,
+    /// How many of the regions carry background activity (the rest stay
+    /// unused, as attackers like them).
+    pub background_regions: usize,
     pub start: DateTime<Utc>,
     pub scenarios: Vec<Scenario>,
 }
@@ -87,6 +90,7 @@ impl Default for SynthConfig {
             regions: ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "eu-central-1", "ap-northeast-1"].iter().map(|s| s.to_string()).collect(),
             days: 1,
             background: 5000,
+            background_regions: 2,
             start: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().expect("valid date"),
             scenarios: vec![],
         }
@@ -408,7 +412,7 @@ fn console_login(rng: &mut Rng, actor: &Actor, t: DateTime<Utc>, account: &str) 
 /// Background activity of one account over the window.
 fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &mut Vec<Ev>) {
     let span = (cfg.days.max(1) as i64) * 86_400;
-    let used: Vec<&String> = cfg.regions.iter().take(2).collect();
+    let used: Vec<&String> = cfg.regions.iter().take(cfg.background_regions.max(1)).collect();
     let home = cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
     let start = cfg.start;
     let analyst = Actor {
@@ -473,6 +477,26 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
         if kind < 20 {
             let ev = api_event(rng, &agent, t, account, &home, "ssm.amazonaws.com", "UpdateInstanceInformation", false, json!({"instanceId": "i-0a1b2c3d4e5f60718", "agentVersion": "3.3.40.0", "agentStatus": "Active", "platformType": "Linux", "platformName": "Amazon Linux", "platformVersion": "2023"}), Value::Null, None, &[]);
             out.push(Ev { account: account.into(), region: home.clone(), time: t, label: "benign".into(), json: ev });
+            produced += 1;
+            continue;
+        }
+        if kind == 25 && rng.chance(0.3) {
+            // Infrastructure changes by the deploy pipeline: IAM writes, and a
+            // compliance tool's DryRun permission checks.
+            let (src, name, ro, req, resp, err): (&str, &str, bool, Value, Value, Option<(&str, &str)>) = match rng.below(4) {
+                0 => {
+                    let key = format!("AKIA{}", rng.upper_alnum(16));
+                    ("iam.amazonaws.com", "CreateAccessKey", false, Value::Null,
+                     json!({"accessKey": {"userName": "ci-deploy", "accessKeyId": key, "status": "Active", "createDate": t.format("%b %-d, %Y, %-I:%M:%S %p").to_string()}}), None)
+                }
+                1 => ("iam.amazonaws.com", "PutRolePolicy", false, json!({"roleName": "app-server-role", "policyName": "app-s3-read", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::app-assets/*\"}]}"}), Value::Null, None),
+                2 => ("iam.amazonaws.com", "TagRole", false, json!({"roleName": "app-server-role", "tags": [{"key": "team", "value": "platform"}]}), Value::Null, None),
+                _ => ("ec2.amazonaws.com", "StopInstances", false, json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718"}]}, "force": false}), Value::Null,
+                      Some(("Client.DryRunOperation", "Request would have succeeded, but DryRun flag is set."))),
+            };
+            let region = if src == "iam.amazonaws.com" { "us-east-1".to_string() } else { region.clone() };
+            let ev = api_event(rng, &terraform, t, account, &region, src, name, ro, req, resp, err, &[]);
+            out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: ev });
             produced += 1;
             continue;
         }
@@ -564,7 +588,7 @@ fn scenario_events(rng: &mut Rng, cfg: &SynthConfig, s: &Scenario, account: &str
             RegionRule::Home => vec![home.clone()],
             RegionRule::Global => vec!["us-east-1".into()],
             RegionRule::Each => cfg.regions.clone(),
-            RegionRule::Unused => cfg.regions.iter().skip(2).cloned().collect(),
+            RegionRule::Unused => cfg.regions.iter().skip(cfg.background_regions.max(1)).cloned().collect(),
         };
         let fanout = if step.foreach.is_some() { 2 } else { 1 };
         for region in regions {

@@ -96,6 +96,9 @@ pub struct SynthArgs {
     pub regions: Vec<String>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// How many of the regions carry background activity (the rest stay unused).
+    #[arg(long, default_value_t = 2)]
+    pub background_regions: usize,
     /// First day (YYYY-MM-DD).
     #[arg(long, default_value = "2026-01-05")]
     pub start: String,
@@ -211,6 +214,7 @@ pub async fn run(cmd: SimulateCmd, quiet: bool) -> Result<u8> {
                 regions: a.regions.clone(),
                 days: a.days,
                 background: a.background,
+                background_regions: a.background_regions,
                 start: start.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
                 scenarios,
             };
