@@ -101,8 +101,8 @@ pub struct CloudTrailReader {
     out_schema: SchemaRef,
     /// For each output column: Some(column index) or a partition.
     outputs: Vec<Output>,
-    /// JSON key -> slot, for every top-level column the output needs.
-    keys: Vec<(&'static [u8], usize)>,
+    /// JSON key -> column slot, bucketed by key length for a fast lookup.
+    keys: KeyIndex,
     opts: ReadOptions,
 }
 
@@ -133,7 +133,7 @@ impl CloudTrailReader {
                 }
             });
         }
-        let keys = table.columns.iter().enumerate().map(|(i, c)| (c.source_key.as_bytes(), i)).collect();
+        let keys = KeyIndex::new(table.columns.iter().enumerate().map(|(i, c)| (c.source_key.as_bytes(), i)));
         CloudTrailReader { table, schema, out_schema, outputs, keys, opts }
     }
 
@@ -434,16 +434,40 @@ struct Slots {
     event_type: Option<(usize, usize)>,
 }
 
+/// Top-level keys by length: a record's keys are matched with one or two
+/// slice comparisons instead of a scan of every column name.
+struct KeyIndex {
+    by_len: Vec<Vec<(&'static [u8], usize)>>,
+}
+
+impl KeyIndex {
+    fn new(keys: impl Iterator<Item = (&'static [u8], usize)>) -> Self {
+        let mut by_len: Vec<Vec<(&'static [u8], usize)>> = vec![];
+        for (k, i) in keys {
+            if by_len.len() <= k.len() {
+                by_len.resize(k.len() + 1, vec![]);
+            }
+            by_len[k.len()].push((k, i));
+        }
+        KeyIndex { by_len }
+    }
+
+    #[inline]
+    fn get(&self, k: &[u8]) -> Option<usize> {
+        self.by_len.get(k.len())?.iter().find(|(name, _)| *name == k).map(|(_, i)| *i)
+    }
+}
+
 fn scan_object(
     b: &[u8],
     at: usize,
-    keys: &[(&'static [u8], usize)],
+    keys: &KeyIndex,
     slots: &mut Slots,
     records: &mut Option<(usize, usize)>,
     digest: &mut bool,
 ) -> json::Result<usize> {
     json::for_each_member(b, at, |k, s, e| {
-        if let Some(&(_, ci)) = keys.iter().find(|(name, _)| *name == k) {
+        if let Some(ci) = keys.get(k) {
             if slots.cols[ci].is_none() {
                 slots.cols[ci] = Some((s, e));
             }
@@ -482,7 +506,7 @@ impl<'p> State<'p> {
                 _ => ColBuilder::new(&table::ColType::String),
             })
             .collect();
-        let col = |key: &[u8]| r.keys.iter().find(|(k, _)| *k == key).map(|(_, i)| *i).unwrap_or(usize::MAX);
+        let col = |key: &[u8]| r.keys.get(key).unwrap_or(usize::MAX);
         State {
             builders,
             rows: 0,

@@ -96,6 +96,16 @@ pub fn skip_value(b: &[u8], i: usize) -> Result<usize> {
     }
 }
 
+const INTERESTING: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
+
 /// Skip an object or array, checking bracket balance and string termination
 /// (not every grammar rule: commas and colons are not verified inside skipped
 /// values, which the reader never looks at).
@@ -105,6 +115,13 @@ fn skip_container(b: &[u8], start: usize) -> Result<usize> {
     let mut depth = 0usize;
     let mut i = start;
     while i < b.len() {
+        // Jump to the next byte that matters (quote or bracket).
+        while i < b.len() && !INTERESTING[b[i] as usize] {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
         match b[i] {
             b'"' => {
                 i = skip_string_body(b, i + 1)?;
