@@ -1,0 +1,21 @@
+//! The record reader on arbitrary bytes (gzipped or not): it must never
+//! panic, and every batch it returns must be internally consistent.
+#![no_main]
+
+use irprep_core::cloudtrail::{CloudTrailReader, ReadOptions};
+use irprep_core::layout::CloudTrailPartitions;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let n = irprep_core::table::cloudtrail().arrow_schema().fields().len();
+    // All columns, and a narrow projection with a partition.
+    for projection in [None, Some(vec![4usize, 1, 10, n - 1])] {
+        let r = CloudTrailReader::new(ReadOptions { projection, since: Some("2020-01-01T00:00:00Z".into()), until: None });
+        let out = r.read_bytes(data, None);
+        if let Some(b) = &out.batch {
+            assert_eq!(b.num_rows(), out.events);
+        }
+        let p = CloudTrailPartitions { account: "111122223333".into(), region: "us-east-1".into(), date: "2024/01/01".into(), org_id: None };
+        let _ = r.read_bytes(data, Some(&p));
+    }
+});
