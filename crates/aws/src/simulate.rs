@@ -72,7 +72,8 @@ pub struct RunContext {
 pub fn new_run_id() -> String {
     let now = Utc::now();
     let mut rng = Rng::new(now.timestamp_nanos_opt().unwrap_or(0) as u64 ^ std::process::id() as u64);
-    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), rng.hex(6))
+    // Lower case, no double hyphen: it goes into S3 bucket and RDS names.
+    format!("{}-{}", now.format("%Y%m%d%H%M%S"), rng.hex(6))
 }
 
 pub fn marker(run_id: &str) -> String {
@@ -179,7 +180,7 @@ pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, r
             }
         };
         for region in regions {
-            let mut base = placeholders(&mut rng, run_id, &ctx.account, &region);
+            let mut base: BTreeMap<String, String> = BTreeMap::new();
             let needs_ami = serde_json::to_string(&step.params).unwrap_or_default().contains("{ami}");
             if needs_ami {
                 if !ami_cache.contains_key(&region) {
@@ -210,7 +211,11 @@ pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, r
                     vars.insert(k, v);
                 }
                 for _ in 0..step.times() {
-                    let mut params = fill(&step.params, &vars);
+                    // Fresh placeholders per call ({random}, nonexistent ids), then
+                    // the per-region and per-item values.
+                    let mut call_vars = placeholders(&mut rng, run_id, &ctx.account, &region);
+                    call_vars.extend(vars.clone());
+                    let mut params = fill(&step.params, &call_vars);
                     if step.safety == Safety::DryRun {
                         if let Value::Object(m) = &mut params {
                             m.insert("DryRun".into(), Value::String("true".into()));

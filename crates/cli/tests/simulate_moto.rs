@@ -278,3 +278,35 @@ fn verify_and_query_on_emulator_s3() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap(), format!("{},123456789012,2026/01/05", expected.len() - 1));
 }
+
+#[test]
+fn invictus_on_emulator_s3() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    // The dataset gzipped into the CloudTrail layout of a bucket on the emulator.
+    let script = format!(
+        "import boto3,gzip,os,sys\ns3=boto3.client('s3',endpoint_url='{url}',region_name='us-east-1',aws_access_key_id='testing',aws_secret_access_key='testing')\n\
+         s3.create_bucket(Bucket='invictus-trail')\nd=sys.argv[1]\n\
+         for f in sorted(os.listdir(d)):\n    s3.put_object(Bucket='invictus-trail',Key='cloudtrail/AWSLogs/123837392027/CloudTrail/us-east-1/2023/07/10/'+f+'.gz',Body=gzip.compress(open(os.path.join(d,f),'rb').read()))\n"
+    );
+    let out = Command::new(python()).args(["-c", &script]).arg(invictus()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sql = "SELECT eventname, count(*) AS n FROM cloudtrail WHERE date_partition = '2023/07/10' GROUP BY 1 ORDER BY n DESC, eventname LIMIT 10";
+    let remote = irprep()
+        .args(["query", "--format", "csv", "--endpoint-url", &url, "--region", "us-east-1", "--logs", "s3://invictus-trail/cloudtrail/"])
+        .arg(sql)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert_eq!(remote.status.code(), Some(0), "{}", String::from_utf8_lossy(&remote.stderr));
+    let local = irprep().args(["query", "--format", "csv", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&remote.stdout), String::from_utf8_lossy(&local.stdout));
+    let count = irprep()
+        .args(["query", "--format", "csv", "--endpoint-url", &url, "--region", "us-east-1", "--logs", "s3://invictus-trail/cloudtrail/", "SELECT count(*) FROM cloudtrail"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&count.stdout).lines().nth(1), Some("2900"));
+}

@@ -297,6 +297,45 @@ fn json_array_varchar(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     json_array_elements_impl(args, true)
 }
 
+/// `irprep_request_summary(json)`: a one-line summary of a request's
+/// parameters for timelines (`key=value, …`, nested values elided).
+fn request_summary(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
+    let docs = strings(&args[0])?;
+    let mut out = StringBuilder::new();
+    for d in docs.iter() {
+        let Some(d) = d else {
+            out.append_null();
+            continue;
+        };
+        let text = match serde_json::from_str::<Value>(d) {
+            Ok(Value::Object(m)) => {
+                let mut parts = vec![];
+                for (k, v) in &m {
+                    let val = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Null => continue,
+                        Value::Object(o) if o.is_empty() => continue,
+                        Value::Object(_) => "{…}".into(),
+                        Value::Array(a) if a.is_empty() => continue,
+                        Value::Array(a) => format!("[{} item{}]", a.len(), if a.len() == 1 { "" } else { "s" }),
+                        other => other.to_string(),
+                    };
+                    parts.push(format!("{k}={val}"));
+                }
+                parts.join(", ")
+            }
+            Ok(Value::Null) | Err(_) => String::new(),
+            Ok(other) => other.to_string(),
+        };
+        let mut t: String = text.chars().take(160).collect();
+        if text.chars().count() > 160 {
+            t.push('…');
+        }
+        out.append_value(t);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 // ---------- time ----------
 
 fn from_iso8601_timestamp(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
@@ -630,6 +669,7 @@ pub fn all() -> Vec<ScalarUDF> {
         udf("element_at", any(2), element_at_ret, element_at),
         udf("regexp_extract", Signature::variadic_any(Volatility::Immutable), utf8, regexp_extract),
         udf("irprep_ip", any(1), utf8, ip_sortable),
+        udf("irprep_request_summary", any(1), utf8, request_summary),
         udf("irprep_ip_in_cidr", any(2), boolean, ip_in_cidr),
     ]
 }

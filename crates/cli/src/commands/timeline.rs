@@ -56,7 +56,7 @@ fn minutes(w: &str) -> Result<i64> {
 /// The SQL of a timeline for the selector given.
 pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
     let cols = "eventtime, awsregion AS region, sourceipaddress AS source_ip, useridentity.arn AS principal, eventsource, eventname, errorcode, \
-                substr(coalesce(requestparameters, ''), 1, 160) AS request, useragent, eventid";
+                irprep_request_summary(requestparameters) AS request, useragent, eventid";
     let cond = if let Some(p) = &a.principal {
         format!("useridentity.arn = {0} OR useridentity.sessioncontext.sessionissuer.arn = {0}", lit(p))
     } else if let Some(k) = &a.access_key {
