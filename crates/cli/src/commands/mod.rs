@@ -31,3 +31,20 @@ pub fn scan_code(engine: &irprep_engine::Engine) -> u8 {
         crate::exit::OK
     }
 }
+
+/// Run one SQL query over the logs and print it: the shared body of `query`,
+/// `queries run` and `timeline`. Returns the exit code.
+pub async fn query_and_print(
+    logs: &crate::inputs::LogArgs,
+    aws: &crate::inputs::AwsArgs,
+    quiet: bool,
+    format: crate::output::Format,
+    sql: &str,
+) -> anyhow::Result<u8> {
+    let (engine, pb) = crate::inputs::engine(logs, aws, quiet).await?;
+    let res = engine.query(sql).await;
+    pb.finish_and_clear();
+    crate::output::write_result(&mut std::io::stdout().lock(), format, &res?)?;
+    crate::inputs::summary(&engine, quiet);
+    Ok(scan_code(&engine))
+}

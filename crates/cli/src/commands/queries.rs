@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use irprep_core::queries::{self, InvestigationQuery};
 
-use crate::inputs::{self, AwsArgs, LogArgs};
+use crate::inputs::{AwsArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Subcommand)]
@@ -86,12 +86,7 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
         QueriesCmd::Run(a) => {
             let q = find(&a.name)?;
             let sql = q.render(&params(&a.params)?, None).map_err(|e| super::usage(e))?;
-            let (engine, pb) = inputs::engine(&a.logs, &a.aws, quiet).await?;
-            let res = engine.query(&sql).await;
-            pb.finish_and_clear();
-            output::write_result(&mut std::io::stdout().lock(), a.format, &res?)?;
-            inputs::summary(&engine, quiet);
-            Ok(super::scan_code(&engine))
+            super::query_and_print(&a.logs, &a.aws, quiet, a.format, &sql).await
         }
     }
 }

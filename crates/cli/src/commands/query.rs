@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use irprep_core::table;
 
-use crate::inputs::{self, AwsArgs, LogArgs};
+use crate::inputs::{AwsArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -32,13 +32,7 @@ pub async fn run(a: QueryArgs, quiet: bool) -> Result<u8> {
     let Some(sql) = a.sql.as_deref() else {
         return Err(super::usage("no SQL given (or use --schema)"));
     };
-    let (engine, pb) = inputs::engine(&a.logs, &a.aws, quiet).await?;
-    let res = engine.query(sql).await;
-    pb.finish_and_clear();
-    let res = res?;
-    output::write_result(&mut std::io::stdout().lock(), a.format, &res)?;
-    inputs::summary(&engine, quiet);
-    Ok(super::scan_code(&engine))
+    super::query_and_print(&a.logs, &a.aws, quiet, a.format, sql).await
 }
 
 fn print_schema(format: Format) -> Result<()> {

@@ -3,8 +3,8 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::inputs::{self, AwsArgs, LogArgs};
-use crate::output::{self, Format};
+use crate::inputs::{AwsArgs, LogArgs};
+use crate::output::Format;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  irprep timeline --logs ./AWSLogs --principal arn:aws:iam::111122223333:user/alice\n  irprep timeline --logs ./AWSLogs --around 0f1b... --window 30m")]
@@ -82,10 +82,5 @@ pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
 
 pub async fn run(a: TimelineArgs, quiet: bool) -> Result<u8> {
     let sql = timeline_sql(&a)?;
-    let (engine, pb) = inputs::engine(&a.logs, &a.aws, quiet).await?;
-    let res = engine.query(&sql).await;
-    pb.finish_and_clear();
-    output::write_result(&mut std::io::stdout().lock(), a.format, &res?)?;
-    inputs::summary(&engine, quiet);
-    Ok(super::scan_code(&engine))
+    super::query_and_print(&a.logs, &a.aws, quiet, a.format, &sql).await
 }
