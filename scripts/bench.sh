@@ -16,7 +16,8 @@ VENV=${IRPREP_BENCH_VENV:-$PWD/.venv-bench}
 "$VENV/bin/python" -c 'import duckdb' 2>/dev/null || "$VENV/bin/pip" install --quiet 'duckdb==2.0.1'
 
 echo "== release build" >&2
-cargo build --release -p irprep -p irprep-engine --example decompress_floor >&2
+# One invocation, so features unify and DataFusion is built once.
+cargo build --release -p irprep -p irprep-engine --bin irprep --example decompress_floor >&2
 BIN=target/release/irprep
 
 if [ ! -f "$CORPUS/labels.csv" ]; then
@@ -25,7 +26,7 @@ if [ ! -f "$CORPUS/labels.csv" ]; then
   /usr/bin/time -f '%e s %M KB' -o $OUT/synth.time \
     $BIN simulate synth --out "$CORPUS" --background "$EVENTS" --days 7 \
       --accounts 111122223333,222233334444,333344445555 --regions us-east-1,eu-west-1,us-west-2,ap-southeast-2 \
-      --background-regions 4 --seed 42 --scenario all
+      --background-regions 4 --file-minutes 15 --seed 42 --scenario all
 fi
 UNCOMP=$(./target/release/examples/decompress_floor "$CORPUS/AWSLogs")
 echo "floor: $UNCOMP" >&2

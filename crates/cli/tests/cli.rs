@@ -30,8 +30,9 @@ fn corrupt_corpus(dir: &Path) {
     std::fs::write(dir.join("truncated.json.gz"), &full[..full.len() - 12]).unwrap();
     std::fs::write(dir.join("invalid.json"), "{\"Records\":[{\"eventName\": \"A\", }").unwrap();
     std::fs::write(dir.join("wrong-shape.json"), delivery(&["42".into(), event("shape-ok", "Y")])).unwrap();
-    let mut bad = delivery(&[event("utf-ok", "Z")]).into_bytes();
-    let pos = bad.len() - 4;
+    // A non-UTF-8 byte inside the second record's eventID (a value the query reads).
+    let mut bad = delivery(&[event("utf-ok", "Z"), event("utf-bad", "Z")]).into_bytes();
+    let pos = bad.windows(7).position(|w| w == b"utf-bad").unwrap() + 3;
     bad.insert(pos, 0xff);
     std::fs::write(dir.join("non-utf8.json"), bad).unwrap();
     std::fs::write(dir.join("empty.json"), "").unwrap();
@@ -55,11 +56,12 @@ fn corrupt_inputs_are_reported_and_skipped() {
     assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
     // Everything readable is still queried.
     let ids: Vec<&str> = stdout.lines().skip(1).collect();
-    assert_eq!(ids, vec!["after-huge", "good-1", "good-2", "shape-ok"], "stderr: {stderr}");
+    assert_eq!(ids, vec!["after-huge", "good-1", "good-2", "shape-ok", "utf-ok"], "stderr: {stderr}");
     for (file, what) in [
         ("truncated.json.gz", "gzip"),
         ("invalid.json", "byte"),
         ("wrong-shape.json", "record 0"),
+        ("non-utf8.json", "record 1 at byte"),
         ("non-utf8.json", "invalid UTF-8"),
         ("empty.json", "empty file"),
         ("huge.json", "16 MiB"),

@@ -88,28 +88,43 @@ impl ColBuilder {
     /// scanner (balanced, UTF-8 validated); malformed content degrades to NULL
     /// rather than failing.
     pub fn append_json(&mut self, buf: &[u8], start: usize, end: usize) {
-        let raw = &buf[start..end];
+        let _ = end;
+        self.append_value(buf, start);
+    }
+
+    /// Append the JSON value starting at `start` and return the index just
+    /// after it. Nested objects are parsed in one pass: a struct's members are
+    /// built as they are met, never skipped first and parsed again.
+    pub fn append_value(&mut self, buf: &[u8], start: usize) -> usize {
         let kind = json::kind_at(buf, start);
         if kind == Kind::Null {
             self.append_null();
-            return;
+            return (start + 4).min(buf.len());
         }
         match self {
             ColBuilder::Utf8 { b, json } => {
+                let end = match json::skip_value(buf, start) {
+                    Ok(e) => e,
+                    Err(_) => {
+                        b.append_null();
+                        return buf.len();
+                    }
+                };
+                let raw = &buf[start..end];
                 if !*json && kind == Kind::String {
                     b.append_value(json::decode_string(raw));
                 } else {
                     // Objects/arrays/numbers/booleans: their JSON text.
                     b.append_value(std::str::from_utf8(raw).unwrap_or("\u{FFFD}"));
                 }
+                end
             }
             ColBuilder::I16(_) | ColBuilder::I32(_) | ColBuilder::I64(_) | ColBuilder::F32(_) => {
-                let text = if kind == Kind::String {
-                    json::decode_string(raw).into_owned()
-                } else {
-                    String::from_utf8_lossy(raw).into_owned()
-                };
+                let end = json::skip_value(buf, start).unwrap_or(buf.len());
+                let raw = &buf[start..end];
+                let text = if kind == Kind::String { json::decode_string(raw).into_owned() } else { String::from_utf8_lossy(raw).into_owned() };
                 self.append_str(&text);
+                end
             }
             ColBuilder::Struct { cols, children, nulls, len } => {
                 if kind != Kind::Object {
@@ -118,41 +133,43 @@ impl ColBuilder {
                     }
                     nulls.append_null();
                     *len += 1;
-                    return;
+                    return json::skip_value(buf, start).unwrap_or(buf.len());
                 }
-                let mut slots: [Option<(usize, usize)>; 16] = [None; 16];
-                let n = cols.len().min(16);
-                let _ = json::for_each_member(buf, start, |k, s, e| {
-                    if let Some(ix) = cols[..n].iter().position(|c| c.source_key.as_bytes() == k) {
-                        if slots[ix].is_none() {
-                            slots[ix] = Some((s, e));
+                let mut filled = [false; 32];
+                let n = cols.len().min(32);
+                let end = parse_members(buf, start, |key, vstart| {
+                    match cols[..n].iter().position(|c| c.source_key.as_bytes() == key) {
+                        Some(ix) if !filled[ix] => {
+                            filled[ix] = true;
+                            Ok(children[ix].append_value(buf, vstart))
                         }
+                        _ => json::skip_value(buf, vstart),
                     }
-                    Ok(())
                 });
                 for (ix, child) in children.iter_mut().enumerate() {
-                    match slots.get(ix).copied().flatten() {
-                        Some((s, e)) => child.append_json(buf, s, e),
-                        None => child.append_null(),
+                    if !filled.get(ix).copied().unwrap_or(false) {
+                        child.append_null();
                     }
                 }
                 nulls.append_non_null();
                 *len += 1;
+                end.unwrap_or(buf.len())
             }
             ColBuilder::List { child, offsets, nulls, .. } => {
                 if kind != Kind::Array {
+                    let end = json::skip_value(buf, start).unwrap_or(buf.len());
                     self.append_null();
-                    return;
+                    return end;
                 }
                 let mut count = 0i32;
-                let _ = json::for_each_element(buf, start, |s, e| {
-                    child.append_json(buf, s, e);
+                let end = parse_elements(buf, start, |vstart| {
                     count += 1;
-                    Ok(())
+                    Ok(child.append_value(buf, vstart))
                 });
                 let last = *offsets.last().unwrap_or(&0);
                 offsets.push(last + count);
                 nulls.append_non_null();
+                end.unwrap_or(buf.len())
             }
         }
     }
@@ -178,6 +195,51 @@ impl ColBuilder {
                 let field = Arc::new(Field::new("item", item.arrow_type(), true));
                 Arc::new(ListArray::new(field, OffsetBuffer::new(ScalarBuffer::from(offs)), values, nb))
             }
+        }
+    }
+}
+
+/// Walk an object's members, letting `f` consume each value (it returns the
+/// index after the value). Returns the index after the closing brace.
+fn parse_members(b: &[u8], i: usize, mut f: impl FnMut(&[u8], usize) -> json::Result<usize>) -> json::Result<usize> {
+    let mut j = json::skip_ws(b, i + 1);
+    if b.get(j) == Some(&b'}') {
+        return Ok(j + 1);
+    }
+    loop {
+        if b.get(j) != Some(&b'"') {
+            return Err(json::SyntaxError { offset: j, msg: "expected an object key" });
+        }
+        let kend = json::skip_string_body(b, j + 1)?;
+        let key = &b[j + 1..kend - 1];
+        j = json::skip_ws(b, kend);
+        if b.get(j) != Some(&b':') {
+            return Err(json::SyntaxError { offset: j, msg: "expected ':' after object key" });
+        }
+        let vstart = json::skip_ws(b, j + 1);
+        let vend = f(key, vstart)?;
+        j = json::skip_ws(b, vend);
+        match b.get(j) {
+            Some(b',') => j = json::skip_ws(b, j + 1),
+            Some(b'}') => return Ok(j + 1),
+            _ => return Err(json::SyntaxError { offset: j, msg: "expected ',' or '}' in object" }),
+        }
+    }
+}
+
+/// Walk an array's elements the same way.
+fn parse_elements(b: &[u8], i: usize, mut f: impl FnMut(usize) -> json::Result<usize>) -> json::Result<usize> {
+    let mut j = json::skip_ws(b, i + 1);
+    if b.get(j) == Some(&b']') {
+        return Ok(j + 1);
+    }
+    loop {
+        let vend = f(j)?;
+        j = json::skip_ws(b, vend);
+        match b.get(j) {
+            Some(b',') => j = json::skip_ws(b, j + 1),
+            Some(b']') => return Ok(j + 1),
+            _ => return Err(json::SyntaxError { offset: j, msg: "expected ',' or ']' in array" }),
         }
     }
 }

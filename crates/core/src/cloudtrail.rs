@@ -103,6 +103,9 @@ pub struct CloudTrailReader {
     outputs: Vec<Output>,
     /// JSON key -> column slot, bucketed by key length for a fast lookup.
     keys: KeyIndex,
+    /// Columns whose values this read decodes (outputs, plus what partitions
+    /// and the time window need).
+    used_cols: Vec<usize>,
     opts: ReadOptions,
 }
 
@@ -134,7 +137,15 @@ impl CloudTrailReader {
             });
         }
         let keys = KeyIndex::new(table.columns.iter().enumerate().map(|(i, c)| (c.source_key.as_bytes(), i)));
-        CloudTrailReader { table, schema, out_schema, outputs, keys, opts }
+        let mut used_cols: Vec<usize> = outputs.iter().filter_map(|o| if let Output::Column(ci) = o { Some(*ci) } else { None }).collect();
+        for k in [EVENT_TIME, RECIPIENT, REGION, EVENT_TYPE] {
+            if let Some(ci) = keys.get(k) {
+                used_cols.push(ci);
+            }
+        }
+        used_cols.sort_unstable();
+        used_cols.dedup();
+        CloudTrailReader { table, schema, out_schema, outputs, keys, used_cols, opts }
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -149,6 +160,15 @@ impl CloudTrailReader {
     pub fn read_bytes(&self, raw: &[u8], partitions: Option<&CloudTrailPartitions>) -> FileOutcome {
         match decompress::maybe_gunzip(raw) {
             Ok(data) => self.read_json(&data, partitions),
+            Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
+        }
+    }
+
+    /// Like [`Self::read_bytes`], decompressing into a buffer the caller
+    /// keeps between files.
+    pub fn read_bytes_reusing(&self, raw: &[u8], partitions: Option<&CloudTrailPartitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome {
+        match decompress::gunzip_into(raw, buf, d) {
+            Ok(len) => self.read_json(&buf[..len], partitions),
             Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
         }
     }
@@ -292,13 +312,17 @@ impl CloudTrailReader {
             });
             return;
         }
-        if let Err(u) = std::str::from_utf8(&b[s..e]) {
-            out.record_problems.push(Problem {
-                offset: Some(s + u.valid_up_to()),
-                record: Some(rec),
-                message: "invalid UTF-8 byte".into(),
-            });
-            return;
+        // Only the values this read uses must be text: check those (the rest
+        // of the record was skipped without being decoded).
+        for &(a, z) in self.used_cols.iter().filter_map(|&ci| slots.cols[ci].as_ref()).chain(slots.timestamp.as_ref()) {
+            if let Err(u) = std::str::from_utf8(&b[a..z]) {
+                out.record_problems.push(Problem {
+                    offset: Some(a + u.valid_up_to()),
+                    record: Some(rec),
+                    message: "invalid UTF-8 byte".into(),
+                });
+                return;
+            }
         }
         if let Some((ts, te)) = slots.event_type {
             if &b[ts..te] == b"\"AwsCloudTrailInsight\"" {

@@ -14,6 +14,32 @@ pub fn is_gzip(raw: &[u8]) -> bool {
     raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b
 }
 
+/// Decompress gzip content into a reusable buffer (no zeroing once it has
+/// grown), returning the content's length; anything not gzip is copied.
+pub fn gunzip_into(raw: &[u8], buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> Result<usize, Problem> {
+    if is_gzip(raw) && raw.len() >= 18 {
+        let n = raw.len();
+        let isize = u32::from_le_bytes([raw[n - 4], raw[n - 3], raw[n - 2], raw[n - 1]]) as usize;
+        if isize <= MAX_FILE_BYTES {
+            if buf.len() < isize.max(1) {
+                buf.resize(isize.max(1), 0);
+            }
+            if let Ok(len) = d.gzip_decompress(raw, &mut buf[..isize.max(1)]) {
+                if len == isize {
+                    return Ok(len);
+                }
+            }
+        }
+    }
+    let out = maybe_gunzip(raw)?;
+    let len = out.len();
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    buf[..len].copy_from_slice(&out);
+    Ok(len)
+}
+
 /// Decompress gzip content (recognised by its magic bytes); anything else is
 /// returned as it is.
 pub fn maybe_gunzip(raw: &[u8]) -> Result<Cow<'_, [u8]>, Problem> {

@@ -3,7 +3,6 @@
 //! files in the real S3 layout with a `labels.csv`. Deterministic for a seed.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
@@ -78,6 +77,8 @@ pub struct SynthConfig {
     /// How many of the regions carry background activity (the rest stay
     /// unused, as attackers like them).
     pub background_regions: usize,
+    /// Minutes of events per delivery file (CloudTrail delivers about every 5).
+    pub file_minutes: u32,
     pub start: DateTime<Utc>,
     pub scenarios: Vec<Scenario>,
 }
@@ -91,6 +92,7 @@ impl Default for SynthConfig {
             days: 1,
             background: 5000,
             background_regions: 2,
+            file_minutes: 5,
             start: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().expect("valid date"),
             scenarios: vec![],
         }
@@ -114,7 +116,20 @@ struct Ev {
     region: String,
     time: DateTime<Utc>,
     label: String,
-    json: Value,
+    json: Packed,
+}
+
+/// An event serialised as soon as it is made (a tree of JSON values per
+/// event would cost several KB each for a million events).
+struct Packed {
+    bytes: Vec<u8>,
+    id: String,
+}
+
+impl Packed {
+    fn new(v: &Value) -> Self {
+        Packed { bytes: serde_json::to_vec(v).unwrap_or_default(), id: v["eventID"].as_str().unwrap_or("").to_string() }
+    }
 }
 
 /// Actor identities.
@@ -446,7 +461,7 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
     // The analyst logs in once a day.
     for d in 0..cfg.days.max(1) {
         let t = start + Duration::seconds(d as i64 * 86_400 + 8 * 3600 + rng.below(3600) as i64);
-        out.push(Ev { account: account.into(), region: "us-east-1".into(), time: t, label: "benign".into(), json: console_login(rng, &analyst, t, account) });
+        out.push(Ev { account: account.into(), region: "us-east-1".into(), time: t, label: "benign".into(), json: Packed::new(&console_login(rng, &analyst, t, account)) });
         produced += 1;
     }
     while produced < n {
@@ -454,12 +469,12 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
         let region = rng.pick(&used).to_string();
         let kind = rng.below(100);
         if kind < 8 {
-            out.push(Ev { account: account.into(), region: region.clone(), time: t, label: "benign".into(), json: service_assume_role(rng, t, account, &region) });
+            out.push(Ev { account: account.into(), region: region.clone(), time: t, label: "benign".into(), json: Packed::new(&service_assume_role(rng, t, account, &region)) });
             produced += 1;
             continue;
         }
         if kind < 10 {
-            out.push(Ev { account: account.into(), region: region.clone(), time: t, label: "benign".into(), json: service_event(rng, t, account, &region) });
+            out.push(Ev { account: account.into(), region: region.clone(), time: t, label: "benign".into(), json: Packed::new(&service_event(rng, t, account, &region)) });
             produced += 1;
             continue;
         }
@@ -469,14 +484,14 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
             for i in 0..burst.min(n - produced) {
                 let (src, name, ro, req) = background_calls(rng, &region, account);
                 let ev = api_event(rng, &terraform, t + Duration::milliseconds(i as i64 * 180), account, &region, &src, &name, ro, req, Value::Null, None, &[]);
-                out.push(Ev { account: account.into(), region: region.clone(), time: t + Duration::milliseconds(i as i64 * 180), label: "benign".into(), json: ev });
+                out.push(Ev { account: account.into(), region: region.clone(), time: t + Duration::milliseconds(i as i64 * 180), label: "benign".into(), json: Packed::new(&ev) });
                 produced += 1;
             }
             continue;
         }
         if kind < 20 {
             let ev = api_event(rng, &agent, t, account, &home, "ssm.amazonaws.com", "UpdateInstanceInformation", false, json!({"instanceId": "i-0a1b2c3d4e5f60718", "agentVersion": "3.3.40.0", "agentStatus": "Active", "platformType": "Linux", "platformName": "Amazon Linux", "platformVersion": "2023"}), Value::Null, None, &[]);
-            out.push(Ev { account: account.into(), region: home.clone(), time: t, label: "benign".into(), json: ev });
+            out.push(Ev { account: account.into(), region: home.clone(), time: t, label: "benign".into(), json: Packed::new(&ev) });
             produced += 1;
             continue;
         }
@@ -496,7 +511,7 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
             };
             let region = if src == "iam.amazonaws.com" { "us-east-1".to_string() } else { region.clone() };
             let ev = api_event(rng, &terraform, t, account, &region, src, name, ro, req, resp, err, &[]);
-            out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: ev });
+            out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: Packed::new(&ev) });
             produced += 1;
             continue;
         }
@@ -507,7 +522,7 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
             let key = format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid());
             let req = if name == "Decrypt" { json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:prod/api/db"), "SecretVersionId": rng.uuid()}}) } else { json!({"keyId": key, "keySpec": "AES_256"}) };
             let ev = api_event(rng, &via, t, account, &region, "kms.amazonaws.com", name, true, req, Value::Null, None, &[]);
-            out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: ev });
+            out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: Packed::new(&ev) });
             produced += 1;
             continue;
         }
@@ -525,7 +540,7 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
             None
         };
         let ev = api_event(rng, actor, t, account, &region, &src, &name, ro, req, Value::Null, err.as_ref().map(|(c, m)| (c.as_str(), m.as_str())), &[]);
-        out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: ev });
+        out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: Packed::new(&ev) });
         produced += 1;
     }
 }
@@ -600,7 +615,7 @@ fn scenario_events(rng: &mut Rng, cfg: &SynthConfig, s: &Scenario, account: &str
                     vars.insert("instance".into(), format!("i-0{}{k}", rng.hex(15)));
                     t += Duration::milliseconds(300 + rng.below(1500) as i64);
                     let ev = step_event(rng, step, &vars, &identity, &ip, &ua, t, account, &region);
-                    out.push(Ev { account: account.into(), region: region.clone(), time: t, label: s.id.clone(), json: ev });
+                    out.push(Ev { account: account.into(), region: region.clone(), time: t, label: s.id.clone(), json: Packed::new(&ev) });
                 }
             }
         }
@@ -627,37 +642,79 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
         let offset = span / 10 + (span * 8 / 10) * (i as i64 + 1) / (cfg.scenarios.len() as i64 + 1);
         scenario_events(&mut rng, cfg, s, account, cfg.start + Duration::seconds(offset), &mut events);
     }
-    // Group into ~5-minute delivery files per account and region.
+    // Group into delivery files per account, region and delivery window.
+    let window = (cfg.file_minutes.max(1) as i64) * 60;
     let mut files: BTreeMap<(String, String, i64), Vec<usize>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
-        let bucket = e.time.timestamp().div_euclid(300);
+        let bucket = e.time.timestamp().div_euclid(window);
         files.entry((e.account.clone(), e.region.clone(), bucket)).or_default().push(i);
     }
     std::fs::create_dir_all(out_dir)?;
     let mut labels = String::from("eventid,label\n");
     let mut summary = SynthSummary { background_events, out_dir: out_dir.to_path_buf(), ..Default::default() };
+    // Names first (deterministic), then compress and write on every core.
+    let mut jobs: Vec<(PathBuf, Vec<usize>)> = Vec::with_capacity(files.len());
     for ((account, region, bucket), mut idx) in files {
         idx.sort_by_key(|&i| events[i].time);
-        let t0 = Utc.timestamp_opt(bucket * 300, 0).single().unwrap_or(cfg.start);
-        let deliver = t0 + Duration::minutes(5);
+        let t0 = Utc.timestamp_opt(bucket * window, 0).single().unwrap_or(cfg.start);
+        let deliver = t0 + Duration::seconds(window);
         let dir = out_dir.join(format!("AWSLogs/{account}/CloudTrail/{region}/{}", t0.format("%Y/%m/%d")));
-        std::fs::create_dir_all(&dir)?;
         let name = file_name(&mut rng, &account, &region, deliver.with_second(0).unwrap_or(deliver));
-        let records: Vec<&Value> = idx.iter().map(|&i| &events[i].json).collect();
-        let body = serde_json::to_vec(&json!({ "Records": records }))?;
-        let f = std::fs::File::create(dir.join(name))?;
-        let mut gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::fast());
-        gz.write_all(&body)?;
-        gz.finish()?.flush()?;
-        summary.files += 1;
         for &i in &idx {
-            let id = events[i].json["eventID"].as_str().unwrap_or("");
-            labels.push_str(&format!("{id},{}\n", events[i].label));
-            if events[i].label != "benign" {
-                summary.scenario_events.entry(events[i].label.clone()).or_default().push(id.to_string());
+            let e = &events[i];
+            labels.push_str(&e.json.id);
+            labels.push(',');
+            labels.push_str(&e.label);
+            labels.push('\n');
+            if e.label != "benign" {
+                summary.scenario_events.entry(e.label.clone()).or_default().push(e.json.id.clone());
             }
         }
+        jobs.push((dir.join(name), idx));
     }
+    let mut dirs: Vec<&Path> = jobs.iter().filter_map(|(p, _)| p.parent()).collect();
+    dirs.dedup();
+    for d in dirs {
+        std::fs::create_dir_all(d)?;
+    }
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
+    std::thread::scope(|sc| {
+        for _ in 0..threads {
+            sc.spawn(|| {
+                let mut comp = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(4).unwrap_or_default());
+                let mut body: Vec<u8> = Vec::new();
+                let mut out: Vec<u8> = Vec::new();
+                loop {
+                    let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((path, idx)) = jobs.get(j) else { break };
+                    body.clear();
+                    body.extend_from_slice(b"{\"Records\":[");
+                    for (k, &i) in idx.iter().enumerate() {
+                        if k > 0 {
+                            body.push(b',');
+                        }
+                        body.extend_from_slice(&events[i].json.bytes);
+                    }
+                    body.extend_from_slice(b"]}");
+                    out.resize(comp.gzip_compress_bound(body.len()), 0);
+                    let res = comp
+                        .gzip_compress(&body, &mut out)
+                        .map_err(|e| std::io::Error::other(format!("gzip: {e:?}")))
+                        .and_then(|n| std::fs::write(path, &out[..n]));
+                    if let Err(e) = res {
+                        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    summary.files = jobs.len();
     summary.events = events.len();
     std::fs::write(out_dir.join("labels.csv"), labels)?;
     Ok(summary)

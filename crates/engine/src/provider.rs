@@ -239,6 +239,8 @@ impl PartitionStream for ScanPartition {
         let handle = tokio::runtime::Handle::try_current().ok();
         builder.spawn_blocking(move || {
             let reader = CloudTrailReader::new(opts);
+            let mut buf: Vec<u8> = Vec::new();
+            let mut inflater = libdeflater::Decompressor::new();
             let mut pending: Vec<RecordBatch> = vec![];
             let mut pending_rows = 0usize;
             for f in files.iter() {
@@ -262,7 +264,7 @@ impl PartitionStream for ScanPartition {
                     }
                 };
                 Diagnostics::add(&diag.bytes_read, raw.len() as u64);
-                let out = reader.read_bytes(&raw, f.partitions.as_ref());
+                let out = reader.read_bytes_reusing(&raw, f.partitions.as_ref(), &mut buf, &mut inflater);
                 drop(raw);
                 if out.is_digest {
                     Diagnostics::add(&diag.digest_files, 1);

@@ -99,6 +99,9 @@ pub struct SynthArgs {
     /// How many of the regions carry background activity (the rest stay unused).
     #[arg(long, default_value_t = 2)]
     pub background_regions: usize,
+    /// Minutes of events per delivery file (CloudTrail delivers about every 5).
+    #[arg(long, default_value_t = 5)]
+    pub file_minutes: u32,
     /// First day (YYYY-MM-DD).
     #[arg(long, default_value = "2026-01-05")]
     pub start: String,
@@ -215,6 +218,7 @@ pub async fn run(cmd: SimulateCmd, quiet: bool) -> Result<u8> {
                 days: a.days,
                 background: a.background,
                 background_regions: a.background_regions,
+                file_minutes: a.file_minutes,
                 start: start.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
                 scenarios,
             };
