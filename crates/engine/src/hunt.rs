@@ -21,6 +21,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, StructArray};
+use futures::StreamExt;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::sqlparser::ast::{self, Expr, SetExpr, Statement, TableFactor, Visit, Visitor};
@@ -122,6 +123,29 @@ fn has_subquery(e: &Expr) -> bool {
     f.0
 }
 
+/// Does the expression parse JSON? Such conjuncts are left out of the scan
+/// filter: evaluated on every row of the logs they would cost more than the
+/// rows they save (the detection applies them itself, in memory).
+fn has_json_call(e: &Expr) -> bool {
+    struct F(bool);
+    impl Visitor for F {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                let n = f.name.to_string().to_lowercase();
+                if n.starts_with("json_") || n.starts_with("irprep_json") {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = F(false);
+    let _ = e.visit(&mut f);
+    f.0
+}
+
 fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::BinaryOp { left, op: ast::BinaryOperator::And, right } => {
@@ -180,7 +204,7 @@ impl Visitor for Collector {
                 let mut cs = vec![];
                 conjuncts(w, &mut cs);
                 let mut kept: Vec<String> = vec![];
-                for mut c in cs.into_iter().filter(|c| !has_subquery(c)) {
+                for mut c in cs.into_iter().filter(|c| !has_subquery(c) && !has_json_call(c)) {
                     strip_alias(&mut c, &alias);
                     kept.push(c.to_string());
                 }
@@ -234,7 +258,7 @@ fn opt(a: Option<&StringArray>, i: usize) -> Option<String> {
     a.and_then(|a| a.is_valid(i).then(|| a.value(i).to_string()))
 }
 
-fn event_meta(batches: &[RecordBatch]) -> HashMap<String, EventMeta> {
+fn event_meta(batches: &[RecordBatch], wanted: &HashSet<String>) -> HashMap<String, EventMeta> {
     let mut m = HashMap::new();
     for b in batches {
         let ids = str_col(b, "eventid");
@@ -242,7 +266,11 @@ fn event_meta(batches: &[RecordBatch]) -> HashMap<String, EventMeta> {
         let arn = ui.and_then(|u| u.column_by_name("arn")).map(|c| c.as_string::<i32>());
         let key = ui.and_then(|u| u.column_by_name("accesskeyid")).map(|c| c.as_string::<i32>());
         for i in 0..b.num_rows() {
-            let Some(id) = opt(ids, i) else { continue };
+            let Some(id) = ids.and_then(|a| a.is_valid(i).then(|| a.value(i))) else { continue };
+            if !wanted.contains(id) {
+                continue;
+            }
+            let id = id.to_string();
             let ui_valid = ui.is_some_and(|u| u.is_valid(i));
             m.insert(
                 id,
@@ -263,47 +291,77 @@ fn event_meta(batches: &[RecordBatch]) -> HashMap<String, EventMeta> {
 }
 
 /// Run the detections over the engine's `cloudtrail` table in one scan.
+///
+/// The scan computes, per row, each detection's row filter as a boolean
+/// column. Every detection then gets its own in-memory table: the rows its
+/// filter keeps (every row for a detection without one), with only the
+/// columns it uses. Memory follows what the detections need, not the size of
+/// the logs times the number of detections.
 pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntReport> {
     let mut report = HuntReport::default();
+    // IRPREP_HUNT_PROFILE=1 prints where the time goes (scan, each detection).
+    let profile = std::env::var_os("IRPREP_HUNT_PROFILE").is_some();
+    let t0 = std::time::Instant::now();
     let ct: Vec<&Detection> = detections.iter().filter(|d| d.source == "cloudtrail").collect();
-    let mut filters = vec![];
-    let mut unbounded = false;
-    for d in &ct {
-        match prefilter(&d.sql) {
-            Some(f) => filters.push(f),
-            None => unbounded = true,
-        }
+    let filters: Vec<Option<String>> = ct.iter().map(|d| prefilter(&d.sql)).collect();
+    let cols: Vec<Vec<String>> = ct.iter().map(|d| used_columns(&[d.sql.as_str()])).collect();
+    let t = table::cloudtrail();
+    let all: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| c.name.to_string())
+        .chain(t.partitions.iter().map(|p| p.name.to_string()))
+        .filter(|c| cols.iter().any(|cs| cs.contains(c)))
+        .collect();
+    let keeps: Vec<String> = filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("coalesce(({}), false) AS irprep_keep_{i}", f.as_deref().unwrap_or("true")))
+        .collect();
+    let any_broad = filters.iter().any(Option::is_none);
+    let mut sql = format!("SELECT {}, {} FROM cloudtrail", all.join(", "), keeps.join(", "));
+    if !any_broad && !filters.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&filters.iter().flatten().map(|f| format!("({f})")).collect::<Vec<_>>().join(" OR "));
     }
-    let sqls: Vec<&str> = ct.iter().map(|d| d.sql.as_str()).collect();
-    let cols = used_columns(&sqls);
-    let select = cols.join(", ");
-    let mut scan_sql = format!("SELECT {select} FROM cloudtrail");
-    if !unbounded && !filters.is_empty() {
-        scan_sql.push_str(" WHERE ");
-        scan_sql.push_str(&filters.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" OR "));
-        report.prefiltered = true;
-    }
-    let scanned = match engine.query(&scan_sql).await {
-        Ok(r) => r,
-        Err(e) if report.prefiltered => {
-            // A prefilter that does not plan on its own (e.g. a correlated
-            // reference): fall back to keeping every row.
+    report.prefiltered = !any_broad;
+    let df = match engine.plan(&sql).await {
+        Ok(df) => df,
+        Err(_) => {
+            // Some filter does not plan on its own: every detection reads every row.
             report.prefiltered = false;
-            let _ = e;
-            engine.query(&format!("SELECT {select} FROM cloudtrail")).await?
+            let keeps: Vec<String> = (0..ct.len()).map(|i| format!("true AS irprep_keep_{i}")).collect();
+            engine.plan(&format!("SELECT {}, {} FROM cloudtrail", all.join(", "), keeps.join(", "))).await?
         }
-        Err(e) => return Err(e),
     };
-    report.rows_scanned_into_memory = scanned.num_rows();
-    let meta = event_meta(&scanned.batches);
-
-    // A second session over the in-memory rows, named `cloudtrail`.
-    let mem = Engine::new(engine.diag.clone());
-    let table = MemTable::try_new(scanned.schema.clone(), vec![scanned.batches.clone()])?;
-    mem.context().register_table("cloudtrail", Arc::new(table))?;
-
-    for d in ct {
+    let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let idx: Vec<Vec<usize>> = cols.iter().map(|cs| cs.iter().filter_map(|c| schema.index_of(c).ok()).collect()).collect();
+    let keep_idx: Vec<usize> = (0..ct.len()).map(|i| schema.index_of(&format!("irprep_keep_{i}"))).collect::<std::result::Result<_, _>>()?;
+    let mut tables: Vec<Vec<RecordBatch>> = vec![vec![]; ct.len()];
+    let mut stream = df.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        for i in 0..ct.len() {
+            let mask = batch.column(keep_idx[i]).as_boolean();
+            if mask.true_count() == 0 {
+                continue;
+            }
+            let projected = batch.project(&idx[i])?;
+            let kept = if mask.true_count() == batch.num_rows() { projected } else { datafusion::arrow::compute::filter_record_batch(&projected, mask)? };
+            tables[i].push(kept);
+        }
+    }
+    if profile {
+        eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
+    }
+    for (i, d) in ct.iter().enumerate() {
         report.detections_run += 1;
+        let batches = std::mem::take(&mut tables[i]);
+        report.rows_scanned_into_memory += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        let td = std::time::Instant::now();
+        let tschema = Arc::new(schema.project(&idx[i])?);
+        let mem = Engine::new(engine.diag.clone());
+        mem.context().register_table("cloudtrail", Arc::new(MemTable::try_new(tschema, vec![batches.clone()])?))?;
         let res = match mem.query(&d.sql).await {
             Ok(r) => r,
             Err(e) => {
@@ -311,12 +369,36 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
                 continue;
             }
         };
+        if profile {
+            eprintln!("hunt: {:.3}s {} ({} rows in memory)", td.elapsed().as_secs_f64(), d.id, batches.iter().map(|b| b.num_rows()).sum::<usize>());
+        }
+        // Facts of the evidence events only, from this detection's own rows.
+        let tm = std::time::Instant::now();
+        let ids = evidence_ids(&res.batches)?;
+        let meta = event_meta(&batches, &ids);
+        if profile && tm.elapsed().as_millis() > 50 {
+            eprintln!("hunt: {:.3}s building evidence facts for {}", tm.elapsed().as_secs_f64(), d.id);
+        }
         if let Err(e) = collect_findings(d, &res.batches, &meta, &mut report.findings) {
             report.errors.push((d.id.clone(), e.to_string()));
         }
     }
     report.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
+    if profile {
+        eprintln!("hunt: total {:.2}s", t0.elapsed().as_secs_f64());
+    }
     Ok(report)
+}
+
+fn evidence_ids(batches: &[RecordBatch]) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for b in batches {
+        if let Some(c) = b.column_by_name("eventid") {
+            let c = datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)?;
+            out.extend(c.as_string::<i32>().iter().flatten().map(String::from));
+        }
+    }
+    Ok(out)
 }
 
 fn collect_findings(d: &Detection, batches: &[RecordBatch], meta: &HashMap<String, EventMeta>, out: &mut Vec<Finding>) -> Result<()> {
