@@ -354,13 +354,15 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     if profile {
         eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
     }
+    // One session for all detections; each registers its own rows as `cloudtrail`.
+    let mem = Engine::new(engine.diag.clone());
     for (i, d) in ct.iter().enumerate() {
         report.detections_run += 1;
         let batches = std::mem::take(&mut tables[i]);
         report.rows_scanned_into_memory += batches.iter().map(|b| b.num_rows()).sum::<usize>();
         let td = std::time::Instant::now();
         let tschema = Arc::new(schema.project(&idx[i])?);
-        let mem = Engine::new(engine.diag.clone());
+        let _ = mem.context().deregister_table("cloudtrail")?;
         mem.context().register_table("cloudtrail", Arc::new(MemTable::try_new(tschema, vec![batches.clone()])?))?;
         let res = match mem.query(&d.sql).await {
             Ok(r) => r,
