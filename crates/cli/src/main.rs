@@ -62,6 +62,9 @@ pub enum Command {
     Simulate(commands::simulate::SimulateCmd),
     /// Rehearse: simulate scenarios, hunt, and prove each was detected.
     Drill(commands::drill::DrillArgs),
+    /// Athena side: the table DDL generated from irprep's table definitions.
+    #[command(subcommand)]
+    Analytics(commands::analytics::AnalyticsCmd),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
             Command::Queries(c) => commands::queries::run(c, quiet).await,
             Command::Simulate(c) => commands::simulate::run(c, quiet).await,
             Command::Drill(a) => commands::drill::run(a, quiet).await,
+            Command::Analytics(c) => commands::analytics::run(c, quiet).await,
             Command::Completions { shell } => {
                 clap_complete::generate(shell, &mut Cli::command(), "irprep", &mut std::io::stdout());
                 Ok(exit::OK)

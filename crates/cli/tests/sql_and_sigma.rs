@@ -28,6 +28,10 @@ fn all_athena_sql() -> Vec<(String, String)> {
     for q in queries::builtin().unwrap() {
         out.push((q.name.clone(), q.render(&BTreeMap::new(), None).unwrap()));
     }
+    // The generated table DDL.
+    let out_ddl = irprep().args(["analytics", "ddl", "--location", "s3://trail-bucket/AWSLogs/", "--accounts", "111122223333", "--regions", "us-east-1,eu-west-1"]).output().unwrap();
+    assert!(out_ddl.status.success());
+    out.push(("cloudtrail DDL".into(), String::from_utf8(out_ddl.stdout).unwrap()));
     out
 }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod analytics;
 pub mod detections;
 pub mod drill;
 pub mod hunt;
