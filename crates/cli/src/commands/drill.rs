@@ -5,7 +5,7 @@
 //! Live (`--live`): run the scenarios against AWS, wait for their events, hunt
 //! over what arrived, and score the same way.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -203,12 +203,14 @@ pub async fn run(a: DrillArgs, quiet: bool) -> Result<u8> {
     let engine = Engine::new(Arc::new(Diagnostics::new(true)));
     let (files, _) = discover_local(&[dir.join("AWSLogs")]).map_err(anyhow::Error::msg)?;
     engine.register_cloudtrail(files, None, TimeWindow::default())?;
-    let report = hunt::hunt(&engine, &dets).await?;
+    // Which scenario events the logs hold is answered in the same single
+    // scan, by a check that rides along with the detections.
+    let all_ids: Vec<String> = summary.scenario_events.values().flatten().cloned().collect();
+    let (report, found) = hunt_with_presence(&engine, dets, &format!("eventid IN ({})", sql_list(&all_ids))).await?;
+    let present: HashSet<String> = found.into_keys().collect();
     for (id, e) in &report.errors {
         eprintln!("irprep: error: detection {id} failed: {e}");
     }
-    // Which scenario events are in the logs (read back through the engine).
-    let present = present_ids(&engine, &summary.scenario_events).await?;
     let s = score("offline", dir.display().to_string(), &scenarios, &summary.scenario_events, &present, &report);
     print_score(a.format, &s)?;
     if let Some(prefix) = &a.report {
@@ -226,18 +228,44 @@ pub fn write_report(prefix: &std::path::Path, s: &DrillScore) -> Result<()> {
     Ok(())
 }
 
-/// The event ids (of those given) that the logs hold.
-pub async fn present_ids(engine: &Engine, events: &BTreeMap<String, Vec<String>>) -> Result<HashSet<String>> {
-    let all: Vec<&String> = events.values().flatten().collect();
-    let mut present = HashSet::new();
-    for chunk in all.chunks(500) {
-        let list = chunk.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect::<Vec<_>>().join(",");
-        let r = engine.query(&format!("SELECT eventid FROM cloudtrail WHERE eventid IN ({list})")).await?;
-        for row in irprep_engine::render::rows(&r.batches)? {
-            if let Some(Some(id)) = row.into_iter().next() {
-                present.insert(id);
-            }
-        }
+/// A quoted SQL list of strings.
+pub fn sql_list(items: &[String]) -> String {
+    if items.is_empty() {
+        return "''".into();
     }
-    Ok(present)
+    items.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect::<Vec<_>>().join(",")
+}
+
+/// The id of the check that finds the rehearsal's own events during the hunt.
+const PRESENCE: &str = "irprep.drill.events-present";
+
+/// Hunt, and in the same scan find the events matching `condition` (the
+/// rehearsal's events). Returns the report (without that check) and, for each
+/// event found, its user agent.
+pub async fn hunt_with_presence(engine: &Engine, mut dets: Vec<irprep_core::detect::Detection>, condition: &str) -> Result<(HuntReport, HashMap<String, String>)> {
+    dets.push(irprep_core::detect::Detection {
+        id: PRESENCE.into(),
+        title: "rehearsal events present".into(),
+        description: String::new(),
+        severity: irprep_core::detect::Severity::Info,
+        attack: vec![],
+        tactics: vec![],
+        source: "cloudtrail".into(),
+        sql: format!("SELECT eventid, eventid AS principal FROM cloudtrail WHERE {condition}"),
+        false_positives: vec![],
+        references: vec![],
+        tests: Default::default(),
+        origin: irprep_core::detect::Origin::Builtin,
+        path: String::new(),
+    });
+    let mut report = hunt::hunt(engine, &dets).await?;
+    report.detections_run -= 1;
+    let (present, findings): (Vec<_>, Vec<_>) = report.findings.into_iter().partition(|f| f.detection_id == PRESENCE);
+    report.findings = findings;
+    // One finding per event (the check names each event its own principal).
+    let found = present.into_iter().flat_map(|f| {
+        let ua = f.user_agents.first().cloned().unwrap_or_default();
+        f.event_ids.into_iter().map(move |id| (id, ua.clone()))
+    });
+    Ok((report, found.collect()))
 }

@@ -12,7 +12,6 @@ use irprep_aws::simulate::{self, Manifest, RunContext, Verification};
 use irprep_aws::wire::WireClient;
 use irprep_core::scenario::Scenario;
 use irprep_core::synth::{self, SynthConfig};
-use irprep_engine::hunt;
 
 use super::drill::{self, DrillArgs};
 use crate::inputs::{self, AwsArgs, LogArgs};
@@ -348,15 +347,19 @@ pub async fn live_drill(a: DrillArgs, quiet: bool) -> Result<u8> {
     };
     let args = LogArgs { logs: logs.clone(), ..Default::default() };
     let (engine, _pb) = inputs::engine(&args, &a.aws, true).await?;
-    let report = hunt::hunt(&engine, &dets).await?;
-    // The scenario's events: those carrying its run's marker.
-    let mut events: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for m in &manifests {
-        let r = engine.query(&format!("SELECT eventid FROM cloudtrail WHERE strpos(useragent, '{}') > 0", m.marker)).await?;
-        let ids = irprep_engine::render::rows(&r.batches)?.into_iter().filter_map(|r| r[0].clone()).collect();
-        events.insert(m.scenario.clone(), ids);
+    // The scenarios' events (those carrying a run's marker) are found in the
+    // hunt's own scan.
+    let markers: Vec<String> = manifests.iter().map(|m| m.marker.clone()).collect();
+    let cond = markers.iter().map(|m| format!("strpos(useragent, '{}') > 0", m.replace('\'', "''"))).collect::<Vec<_>>().join(" OR ");
+    let (report, found) = drill::hunt_with_presence(&engine, dets, &cond).await?;
+    // Attribute each event to its run's scenario by the marker in its user agent.
+    let mut events: BTreeMap<String, Vec<String>> = manifests.iter().map(|m| (m.scenario.clone(), vec![])).collect();
+    for (id, ua) in &found {
+        if let Some(m) = manifests.iter().find(|m| ua.contains(&m.marker)) {
+            events.entry(m.scenario.clone()).or_default().push(id.clone());
+        }
     }
-    let present: HashSet<String> = events.values().flatten().cloned().collect();
+    let present: HashSet<String> = found.into_keys().collect();
     let mut s = drill::score("live", logs.join(" "), &scenarios, &events, &present, &report);
     for (sc, m) in s.scenarios.iter_mut().zip(&manifests) {
         sc.expected_events = m.expected_events.len();
