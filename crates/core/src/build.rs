@@ -84,14 +84,6 @@ impl ColBuilder {
         }
     }
 
-    /// Append the JSON value `buf[start..end]`. The range must come from the
-    /// scanner (balanced, UTF-8 validated); malformed content degrades to NULL
-    /// rather than failing.
-    pub fn append_json(&mut self, buf: &[u8], start: usize, end: usize) {
-        let _ = end;
-        self.append_value(buf, start);
-    }
-
     /// Append the JSON value starting at `start` and return the index just
     /// after it. Nested objects are parsed in one pass: a struct's members are
     /// built as they are met, never skipped first and parsed again.

@@ -359,7 +359,9 @@ impl CloudTrailReader {
                         }
                     } else {
                         match slots.cols[ci] {
-                            Some((a, z)) => builder.append_json(b, a, z),
+                            Some((a, _)) => {
+                                builder.append_value(b, a);
+                            }
                             None => builder.append_null(),
                         }
                     }

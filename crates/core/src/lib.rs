@@ -15,6 +15,7 @@ pub mod layout;
 pub mod queries;
 pub mod scenario;
 pub mod sigma;
+pub mod sql;
 pub mod synth;
 pub mod table;
 

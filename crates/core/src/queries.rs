@@ -49,7 +49,7 @@ impl InvestigationQuery {
             if NUMERIC.contains(&k.as_str()) && !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("parameter {k} must be a non-negative integer, got '{v}'"));
             }
-            sql = sql.replace(&format!("{{{{{k}}}}}"), &v.replace('\'', "''"));
+            sql = sql.replace(&format!("{{{{{k}}}}}"), &crate::sql::escape(v));
         }
         if let Some(t) = table {
             sql = replace_table(&sql, &self.table, t);

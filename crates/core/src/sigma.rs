@@ -111,9 +111,7 @@ pub fn add_dir(c: &mut Catalogue, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use crate::sql::quote as q;
 
 /// Resolve a Sigma field path to a SQL expression over the table.
 pub fn field_sql(field: &str) -> Result<String, String> {

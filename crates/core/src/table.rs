@@ -328,9 +328,7 @@ pub struct DdlOptions {
     pub regions: Vec<String>,
 }
 
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use crate::sql::quote as q;
 
 /// The Athena DDL of the CloudTrail table, with partition projection over the
 /// CloudTrail S3 layout, generated from [`cloudtrail`]'s columns.

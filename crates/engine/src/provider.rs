@@ -257,9 +257,7 @@ impl PartitionStream for ScanPartition {
                     Ok(r) => r,
                     Err(e) => {
                         let issue = InputIssue { file: name, problem: Problem { offset: None, record: None, message: format!("cannot read: {e}") }, whole_file: true };
-                        if fail(&diag, issue)? {
-                            continue;
-                        }
+                        fail(&diag, issue)?;
                         continue;
                     }
                 };
@@ -312,12 +310,12 @@ impl PartitionStream for ScanPartition {
 }
 
 /// Record an issue; in strict mode turn it into the query's error.
-fn fail(diag: &Diagnostics, issue: InputIssue) -> Result<bool> {
+fn fail(diag: &Diagnostics, issue: InputIssue) -> Result<()> {
     let strict = diag.strict;
     let msg = issue.to_string();
     diag.report(issue);
     if strict {
         return Err(DataFusionError::External(format!("{msg} (--strict: stopping at the first bad input)").into()));
     }
-    Ok(true)
+    Ok(())
 }

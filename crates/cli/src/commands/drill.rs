@@ -233,7 +233,7 @@ pub fn sql_list(items: &[String]) -> String {
     if items.is_empty() {
         return "''".into();
     }
-    items.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect::<Vec<_>>().join(",")
+    items.iter().map(|i| irprep_core::sql::quote(i)).collect::<Vec<_>>().join(",")
 }
 
 /// The id of the check that finds the rehearsal's own events during the hunt.

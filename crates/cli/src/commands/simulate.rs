@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
@@ -263,8 +262,8 @@ async fn verify_in_logs(m: &Manifest, logs: &[String], aws: &AwsArgs, quiet: boo
     let args = LogArgs { logs: logs.to_vec(), ..Default::default() };
     let (engine, pb) = inputs::engine(&args, aws, quiet).await?;
     let sql = format!(
-        "SELECT eventsource, eventname, errorcode, awsregion, eventtime FROM cloudtrail WHERE strpos(useragent, '{}') > 0 ORDER BY eventtime",
-        m.marker.replace('\'', "''")
+        "SELECT eventsource, eventname, errorcode, awsregion, eventtime FROM cloudtrail WHERE strpos(useragent, {}) > 0 ORDER BY eventtime",
+        irprep_core::sql::quote(&m.marker)
     );
     let r = engine.query(&sql).await;
     pb.finish_and_clear();
@@ -350,7 +349,7 @@ pub async fn live_drill(a: DrillArgs, quiet: bool) -> Result<u8> {
     // The scenarios' events (those carrying a run's marker) are found in the
     // hunt's own scan.
     let markers: Vec<String> = manifests.iter().map(|m| m.marker.clone()).collect();
-    let cond = markers.iter().map(|m| format!("strpos(useragent, '{}') > 0", m.replace('\'', "''"))).collect::<Vec<_>>().join(" OR ");
+    let cond = markers.iter().map(|m| format!("strpos(useragent, {}) > 0", irprep_core::sql::quote(m))).collect::<Vec<_>>().join(" OR ");
     let (report, found) = drill::hunt_with_presence(&engine, dets, &cond).await?;
     // Attribute each event to its run's scenario by the marker in its user agent.
     let mut events: BTreeMap<String, Vec<String>> = manifests.iter().map(|m| (m.scenario.clone(), vec![])).collect();
@@ -371,7 +370,6 @@ pub async fn live_drill(a: DrillArgs, quiet: bool) -> Result<u8> {
     drill::print_score(a.format, &s)?;
     let prefix = a.report.clone().unwrap_or_else(|| PathBuf::from(format!("irprep-drill-{}", manifests.first().map(|m| m.run_id.clone()).unwrap_or_default())));
     drill::write_report(&prefix, &s)?;
-    let _ = Arc::new(());
     Ok(if s.detected == s.total { crate::exit::OK } else { crate::exit::FINDINGS })
 }
 

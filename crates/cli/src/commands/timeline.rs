@@ -38,9 +38,7 @@ pub struct TimelineArgs {
     pub format: Format,
 }
 
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use irprep_core::sql::quote as lit;
 
 fn minutes(w: &str) -> Result<i64> {
     let (n, unit) = w.trim().split_at(w.trim().len().saturating_sub(1));
