@@ -26,7 +26,9 @@ fi
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 LOG=$(mktemp -t moto.XXXXXX.log)
 echo "== starting moto_server on 127.0.0.1:$PORT (log: $LOG)"
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+# Run it in a scratch directory: its request recorder writes ./moto_recording.
+MOTO_DIR=$(mktemp -d -t moto.XXXXXX)
+(cd "$MOTO_DIR" && exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT") >"$LOG" 2>&1 &
 MOTO_PID=$!
 cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
 trap cleanup EXIT

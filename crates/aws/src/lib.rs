@@ -2,6 +2,8 @@
 //! (profiles, SSO, environment, IMDS) with `--profile/--region/--endpoint-url`,
 //! and the S3 log source. Nothing in `irprep-core` sees these types.
 
+pub mod analytics;
+pub mod athena;
 pub mod s3;
 pub mod simulate;
 pub mod wire;

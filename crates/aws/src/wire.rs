@@ -254,7 +254,7 @@ fn normalise_query(url: &str) -> String {
     format!("{base}?{}", parts.join("&"))
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub fn sha256_hex(b: &[u8]) -> String {
     // aws-sigv4 computes the payload hash itself when asked; this header must
     // carry the same value for S3.
     use std::fmt::Write;

@@ -121,7 +121,7 @@ pub async fn engine(args: &LogArgs, aws: &AwsArgs, quiet: bool) -> Result<(Engin
             }
         });
     let engine = Engine::new(Arc::new(diag));
-    engine.register_cloudtrail(inputs.files, inputs.fetcher, args.window()?)?;
+    engine.register_logs(inputs.files, inputs.fetcher, args.window()?)?;
     Ok((engine, pb))
 }
 

@@ -28,10 +28,30 @@ fn all_athena_sql() -> Vec<(String, String)> {
     for q in queries::builtin().unwrap() {
         out.push((q.name.clone(), q.render(&BTreeMap::new(), None).unwrap()));
     }
-    // The generated table DDL.
-    let out_ddl = irprep().args(["analytics", "ddl", "--location", "s3://trail-bucket/AWSLogs/", "--accounts", "111122223333", "--regions", "us-east-1,eu-west-1"]).output().unwrap();
-    assert!(out_ddl.status.success());
-    out.push(("cloudtrail DDL".into(), String::from_utf8(out_ddl.stdout).unwrap()));
+    // The generated table DDL, every layout variant.
+    let variants: [&[&str]; 4] = [
+        &["--accounts", "111122223333", "--regions", "us-east-1,eu-west-1", "--vpcs", "vpc-0a1b2c3d"],
+        &["--flow-format", "parquet", "--flow-hive", "--flow-hourly"],
+        &["--flow-hourly", "--flow-log-format", "${version} ${srcaddr} ${dstaddr} ${start} ${end} ${action}"],
+        &["--cloudtrail-table", "org_trail", "--accounts", "111122223333"],
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        let out_ddl = irprep()
+            .args(["analytics", "ddl", "--cloudtrail", "s3://trail-bucket/AWSLogs/o-abc123def4/", "--vpcflow", "s3://logs/vpcflowlogs/AWSLogs/", "--dns", "s3://logs/r53querylogs/AWSLogs"])
+            .args(*v)
+            .output()
+            .unwrap();
+        assert!(out_ddl.status.success(), "{}", String::from_utf8_lossy(&out_ddl.stderr));
+        out.push((format!("DDL variant {i}"), String::from_utf8(out_ddl.stdout).unwrap()));
+    }
+    // What `--engine athena --since/--until` sends: the window as CTEs.
+    let windowed: Vec<(String, String)> = out
+        .iter()
+        .filter(|(n, _)| !n.starts_with("DDL"))
+        .take(40)
+        .map(|(n, sql)| (format!("{n} windowed"), irprep_aws::athena::with_window(sql, "security_analysis", Some("2024-03-01T00:00:00Z"), Some("2024-03-08T00:00:00Z"))))
+        .collect();
+    out.extend(windowed);
     out
 }
 
@@ -45,7 +65,9 @@ fn every_athena_statement_parses_with_sqlglot() {
     let out = Command::new(python()).arg(root().join("scripts/sqlglot_check.py")).arg(tmp.path()).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
-    assert!(text.contains(&format!("{} statements parsed", stmts.len())), "{text}");
+    // One statement per item, except the DDL items (one per table).
+    let expected: usize = stmts.iter().map(|(n, s)| if n.starts_with("DDL") { s.matches("CREATE EXTERNAL TABLE").count() } else { 1 }).sum();
+    assert!(text.contains(&format!("{expected} statements parsed")), "{text}");
     // The checker itself rejects what it must.
     let bad = serde_json::json!([{"name": "typo", "sql": "SELEC 1"}, {"name": "ddl", "sql": "CREATE EXTERNAL TABLE t (a string) LOCATON 's3://b/'"}]);
     std::fs::write(tmp.path(), bad.to_string()).unwrap();
@@ -114,35 +136,108 @@ fn bootstrap_queries_match_the_python_reference() {
         let Some(exp) = expected.get(&q.name) else { continue };
         let sql = q.render(&BTreeMap::new(), None).unwrap();
         let res = rt.block_on(e.query(&sql)).unwrap_or_else(|err| panic!("{}: {err}\n{sql}", q.name));
-        let got = irprep_engine::render::rows(&res.batches).unwrap();
-        let exp_rows = exp["rows"].as_array().unwrap();
-        assert_eq!(got.len(), exp_rows.len(), "{}: row count", q.name);
-        for (g, x) in got.iter().zip(exp_rows) {
-            let x = x.as_array().unwrap();
-            assert_eq!(g.len(), x.len(), "{}", q.name);
-            for (gc, xc) in g.iter().zip(x) {
-                let xs = xc.as_str().map(String::from);
-                let (a, b) = match (gc, &xs) {
-                    (Some(a), Some(b)) if (a.starts_with('[') || a.starts_with('{')) && serde_json::from_str::<Value>(a).is_ok() && serde_json::from_str::<Value>(b).is_ok() => {
-                        let mut av: Value = serde_json::from_str(a).unwrap_or(Value::String(a.clone()));
-                        if let Value::Array(items) = &mut av {
-                            items.sort_by(|p, q| match (p.as_str(), q.as_str()) {
-                                (Some(p), Some(q)) => p.cmp(q),
-                                (Some(_), None) => std::cmp::Ordering::Less,
-                                (None, Some(_)) => std::cmp::Ordering::Greater,
-                                _ => std::cmp::Ordering::Equal,
-                            });
-                        }
-                        (Some(av.to_string()), Some(canonical_json(b)))
-                    }
-                    _ => (gc.clone(), xs),
-                };
-                assert_eq!(a, b, "{}: row {g:?} vs {x:?}", q.name);
-            }
-        }
+        assert_rows_equal(&q.name, &res.batches, exp);
         checked += 1;
     }
     assert!(checked >= 12, "only {checked} queries compared");
+}
+
+/// Engine rows equal the reference's rows, cell by cell (arrays compared
+/// as sorted JSON, as the reference renders them).
+fn assert_rows_equal(name: &str, batches: &[irprep_core::arrow_array::RecordBatch], exp: &Value) {
+    let got = irprep_engine::render::rows(batches).unwrap();
+    let exp_rows = exp["rows"].as_array().unwrap();
+    assert_eq!(got.len(), exp_rows.len(), "{name}: row count");
+    for (g, x) in got.iter().zip(exp_rows) {
+        let x = x.as_array().unwrap();
+        assert_eq!(g.len(), x.len(), "{name}");
+        for (gc, xc) in g.iter().zip(x) {
+            let xs = xc.as_str().map(String::from);
+            let (a, b) = match (gc, &xs) {
+                (Some(a), Some(b)) if (a.starts_with('[') || a.starts_with('{')) && serde_json::from_str::<Value>(a).is_ok() && serde_json::from_str::<Value>(b).is_ok() => {
+                    let mut av: Value = serde_json::from_str(a).unwrap_or(Value::String(a.clone()));
+                    if let Value::Array(items) = &mut av {
+                        items.sort_by(|p, q| match (p.as_str(), q.as_str()) {
+                            (Some(p), Some(q)) => p.cmp(q),
+                            (Some(_), None) => std::cmp::Ordering::Less,
+                            (None, Some(_)) => std::cmp::Ordering::Greater,
+                            _ => p.as_f64().partial_cmp(&q.as_f64()).unwrap_or(std::cmp::Ordering::Equal),
+                        });
+                    }
+                    (Some(av.to_string()), Some(canonical_json(b)))
+                }
+                _ => (gc.clone(), xs),
+            };
+            assert_eq!(a, b, "{name}: row {g:?} vs {x:?}");
+        }
+    }
+}
+
+#[test]
+fn flow_and_dns_queries_match_the_python_reference() {
+    let elastic = datasets().join("elastic-integrations-aws-fixtures");
+    let runs = [
+        ("vpcflow", vec![root().join("tests/fixtures/vpcflow"), elastic.join("vpcflow")]),
+        ("dns", vec![root().join("tests/fixtures/dns"), elastic.join("route53_resolver")]),
+    ];
+    let qs = queries::builtin().unwrap();
+    let rt = rt();
+    for (table, paths) in runs {
+        let out = Command::new(python())
+            .arg(root().join("tests/reference/flow_dns_reference.py"))
+            .args(["--table", table, "--param", "days=100000"])
+            .args(&paths)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let expected: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let e = engine_logs(&paths);
+        let mut checked = 0;
+        for q in qs.iter().filter(|q| q.table == table) {
+            let exp = expected.get(&q.name).unwrap_or_else(|| panic!("reference has no {}", q.name));
+            let mut params = BTreeMap::new();
+            if q.params.contains_key("days") {
+                params.insert("days".to_string(), "100000".to_string());
+            }
+            let sql = q.render(&params, None).unwrap();
+            let res = rt.block_on(e.query(&sql)).unwrap_or_else(|err| panic!("{}: {err}\n{sql}", q.name));
+            assert!(res.num_rows() > 0, "{}: the fixtures exercise every query", q.name);
+            assert_rows_equal(&q.name, &res.batches, exp);
+            checked += 1;
+        }
+        assert!(checked >= 12, "{table}: only {checked} queries compared");
+        // Bad records are reported and skipped; the Elastic transit-gateway file is skipped whole.
+        if table == "vpcflow" {
+            let issues = e.diag.issues();
+            assert!(issues.iter().any(|i| i.whole_file && i.file.ends_with("test-tgw-samples.log")), "{issues:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_flow_and_dns_records_are_reported_and_the_rest_read() {
+    let out = irprep()
+        .args(["query", "--logs"])
+        .arg(root().join("tests/fixtures/vpcflow-bad"))
+        .arg("--logs")
+        .arg(root().join("tests/fixtures/dns-bad"))
+        .args(["--format", "json", "SELECT (SELECT count(*) FROM vpcflow) AS flows, (SELECT count(*) FROM dns) AS queries"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("line 4: field packets is not a number"), "{err}");
+    assert!(err.contains("line 7: 13 fields where the header names 14"), "{err}");
+    assert!(err.contains("line 3: invalid JSON"), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["flows"].as_i64().unwrap() > 0 && v[0]["queries"].as_i64().unwrap() > 0, "{v}");
+    let strict = irprep()
+        .args(["query", "--strict", "--logs"])
+        .arg(root().join("tests/fixtures/vpcflow-bad"))
+        .args(["SELECT count(*) FROM vpcflow"])
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(4), "{}", String::from_utf8_lossy(&strict.stderr));
 }
 
 #[test]

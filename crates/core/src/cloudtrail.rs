@@ -612,7 +612,7 @@ mod tests {
     #[test]
     fn partitions_from_path_win() {
         let r = reader(&["account_partition", "region_partition", "date_partition"]);
-        let p = CloudTrailPartitions { account: "999".into(), region: "eu-west-1".into(), date: "2020/01/01".into(), org_id: None };
+        let p = CloudTrailPartitions { account: "999".into(), region: "eu-west-1".into(), date: "2020/01/01".into(), org_id: None, ..Default::default() };
         let b = r.read_json(DELIVERY.as_bytes(), Some(&p)).batch.unwrap();
         assert_eq!(strings(&b, 0)[0].as_deref(), Some("999"));
         assert_eq!(strings(&b, 2)[1].as_deref(), Some("2020/01/01"));

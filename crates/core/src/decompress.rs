@@ -104,3 +104,14 @@ mod tests {
         assert_eq!(&*maybe_gunzip(b"plain").unwrap(), b"plain");
     }
 }
+
+/// The first `max` decompressed bytes of a file's head (gzip or not), for
+/// telling what it holds; errors give what could be read.
+pub fn head(raw: &[u8], max: usize) -> Vec<u8> {
+    if !is_gzip(raw) {
+        return raw[..raw.len().min(max)].to_vec();
+    }
+    let mut out = Vec::with_capacity(max);
+    let _ = flate2::read::MultiGzDecoder::new(raw).take(max as u64).read_to_end(&mut out);
+    out
+}

@@ -6,6 +6,10 @@
 //! digests go to `CloudTrail-Digest/` and Insights events to
 //! `CloudTrail-Insight/` beside it. The same rules apply to local paths, so a
 //! bucket copied to disk keeps its partitions.
+//!
+//! VPC Flow Logs deliver to `<prefix>/AWSLogs/<account>/vpcflowlogs/<region>/<yyyy>/<mm>/<dd>/[<HH>/]<file>`
+//! or, Hive-compatible, to `<prefix>/AWSLogs/aws-account-id=<account>/aws-service=vpcflowlogs/aws-region=<region>/year=<yyyy>/month=<mm>/day=<dd>/[hour=<HH>/]<file>`;
+//! Route 53 Resolver query logs to `<prefix>/AWSLogs/<account>/vpcdnsquerylogs/<vpc>/<yyyy>/<mm>/<dd>/<file>`.
 
 /// What a key holds, judged by its path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,25 +20,51 @@ pub enum KeyKind {
     CloudTrailDigest,
     /// CloudTrail Insights file (not API events).
     CloudTrailInsight,
+    /// VPC flow-log file (text or Parquet).
+    VpcFlow,
+    /// Route 53 Resolver query-log file.
+    Dns,
     /// Not in a known layout: the content decides.
     Unknown,
 }
 
-/// Partition values of a CloudTrail key.
+/// Partition values a key carries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CloudTrailPartitions {
+pub struct Partitions {
     pub account: String,
+    /// Region (empty for DNS query logs, whose keys name the VPC instead).
     pub region: String,
     /// `yyyy/MM/dd`.
     pub date: String,
     pub org_id: Option<String>,
+    /// VPC id (DNS query logs).
+    pub vpc: Option<String>,
+    /// `HH` of an hourly flow-log key.
+    pub hour: Option<String>,
+}
+
+pub type CloudTrailPartitions = Partitions;
+
+impl Partitions {
+    /// The value of a partition column by its name.
+    pub fn value(&self, column: &str) -> Option<&str> {
+        use crate::table::*;
+        match column {
+            ACCOUNT_PARTITION => Some(&self.account),
+            REGION_PARTITION => Some(&self.region).filter(|r| !r.is_empty()).map(|s| s.as_str()),
+            DATE_PARTITION => Some(&self.date),
+            VPC_PARTITION => self.vpc.as_deref(),
+            HOUR_PARTITION => self.hour.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// The result of classifying one key or path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
     pub kind: KeyKind,
-    pub partitions: Option<CloudTrailPartitions>,
+    pub partitions: Option<Partitions>,
 }
 
 fn is_account(s: &str) -> bool {
@@ -69,6 +99,9 @@ pub fn classify(key: &str) -> Classified {
         return unknown;
     };
     let mut i = pos + 1;
+    if let Some(c) = classify_hive(&segs[i..]) {
+        return c;
+    }
     let mut org_id = None;
     if let Some(seg) = segs.get(i) {
         if seg.starts_with("o-") && !is_account(seg) {
@@ -86,27 +119,79 @@ pub fn classify(key: &str) -> Classified {
         "CloudTrail" => KeyKind::CloudTrail,
         "CloudTrail-Digest" => KeyKind::CloudTrailDigest,
         "CloudTrail-Insight" => KeyKind::CloudTrailInsight,
+        "vpcflowlogs" => KeyKind::VpcFlow,
+        "vpcdnsquerylogs" => KeyKind::Dns,
         _ => return unknown,
     };
     let rest = &segs[i + 2..];
-    // region / yyyy / mm / dd / file
-    if rest.len() >= 5
-        && is_region(rest[0])
-        && is_num(rest[1], 4)
-        && is_num(rest[2], 2)
-        && is_num(rest[3], 2)
-    {
+    // region-or-vpc / yyyy / mm / dd / [HH /] file
+    let place_ok = match kind {
+        KeyKind::Dns => rest.first().is_some_and(|v| v.starts_with("vpc-")),
+        _ => rest.first().is_some_and(|r| is_region(r)),
+    };
+    if rest.len() >= 5 && place_ok && is_num(rest[1], 4) && is_num(rest[2], 2) && is_num(rest[3], 2) {
+        let hour = (kind == KeyKind::VpcFlow && rest.len() >= 6 && is_num(rest[4], 2)).then(|| rest[4].to_string());
+        let (region, vpc) = if kind == KeyKind::Dns { (String::new(), Some(rest[0].to_string())) } else { (rest[0].to_string(), None) };
         return Classified {
             kind,
-            partitions: Some(CloudTrailPartitions {
+            partitions: Some(Partitions {
                 account: account.to_string(),
-                region: rest[0].to_string(),
+                region,
                 date: format!("{}/{}/{}", rest[1], rest[2], rest[3]),
                 org_id,
+                vpc,
+                hour,
             }),
         };
     }
     Classified { kind, partitions: None }
+}
+
+/// The Hive-compatible flow-log layout:
+/// `aws-account-id=…/aws-service=vpcflowlogs/aws-region=…/year=…/month=…/day=…/[hour=…/]file`.
+fn classify_hive(segs: &[&str]) -> Option<Classified> {
+    let kv = |s: Option<&&str>, k: &str| s.and_then(|s| s.strip_prefix(k)).map(str::to_string);
+    let account = kv(segs.first(), "aws-account-id=")?;
+    let service = kv(segs.get(1), "aws-service=")?;
+    if !is_account(&account) || service != "vpcflowlogs" {
+        return None;
+    }
+    let region = kv(segs.get(2), "aws-region=");
+    let (y, m, d) = (kv(segs.get(3), "year="), kv(segs.get(4), "month="), kv(segs.get(5), "day="));
+    let partitions = match (region, y, m, d) {
+        (Some(r), Some(y), Some(m), Some(d)) if segs.len() >= 7 && is_region(&r) && is_num(&y, 4) && is_num(&m, 2) && is_num(&d, 2) => {
+            let hour = kv(segs.get(6), "hour=").filter(|h| is_num(h, 2) && segs.len() >= 8);
+            Some(Partitions { account, region: r, date: format!("{y}/{m}/{d}"), org_id: None, vpc: None, hour })
+        }
+        _ => None,
+    };
+    Some(Classified { kind: KeyKind::VpcFlow, partitions })
+}
+
+/// What a file outside the S3 layout holds, judged by its first bytes
+/// (decompressed): Parquet or flow-log text is `VpcFlow`, a JSON line with
+/// `query_name` is `Dns`, anything else is left to the CloudTrail reader.
+pub fn sniff(head: &[u8]) -> KeyKind {
+    if head.starts_with(b"PAR1") {
+        return KeyKind::VpcFlow;
+    }
+    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    let first_line = t.lines().next().unwrap_or("");
+    if t.starts_with('{') {
+        if first_line.contains("\"query_name\"") && first_line.contains("\"query_timestamp\"") {
+            return KeyKind::Dns;
+        }
+        if first_line.starts_with("{\"message\"") && !first_line.contains("\"eventName\"") {
+            return KeyKind::VpcFlow;
+        }
+        return KeyKind::Unknown;
+    }
+    let first = first_line.split_ascii_whitespace().next().unwrap_or("");
+    if first == "version" || (!first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) && first_line.split_ascii_whitespace().count() >= 10) {
+        return KeyKind::VpcFlow;
+    }
+    KeyKind::Unknown
 }
 
 /// The key prefix under which one day of one account and region lives, for
@@ -146,6 +231,33 @@ mod tests {
         assert_eq!(c.kind, KeyKind::CloudTrail);
         assert!(c.partitions.is_none());
         assert_eq!(classify(r"C:\logs\AWSLogs\111122223333\CloudTrail\us-gov-west-1\2024\01\02\f.json").partitions.unwrap().region, "us-gov-west-1");
+    }
+
+    #[test]
+    fn flow_and_dns_layouts() {
+        let c = classify("vpcflowlogs/AWSLogs/111122223333/vpcflowlogs/eu-west-1/2024/03/05/111122223333_vpcflowlogs_eu-west-1_fl-1_20240305T1200Z_a.log.gz");
+        assert_eq!(c.kind, KeyKind::VpcFlow);
+        let p = c.partitions.unwrap();
+        assert_eq!((p.account.as_str(), p.region.as_str(), p.date.as_str(), p.hour.as_deref()), ("111122223333", "eu-west-1", "2024/03/05", None));
+        let p = classify("AWSLogs/111122223333/vpcflowlogs/eu-west-1/2024/03/05/13/f.log.gz").partitions.unwrap();
+        assert_eq!(p.hour.as_deref(), Some("13"));
+        let c = classify("x/AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=05/hour=07/f.parquet");
+        assert_eq!(c.kind, KeyKind::VpcFlow);
+        let p = c.partitions.unwrap();
+        assert_eq!((p.region.as_str(), p.date.as_str(), p.hour.as_deref()), ("us-east-1", "2024/03/05", Some("07")));
+        let c = classify("r53querylogs/AWSLogs/111122223333/vpcdnsquerylogs/vpc-0a1b2c3d/2024/03/05/f.log.gz");
+        assert_eq!(c.kind, KeyKind::Dns);
+        let p = c.partitions.unwrap();
+        assert_eq!((p.vpc.as_deref(), p.value("vpc_partition"), p.value("region_partition")), (Some("vpc-0a1b2c3d"), Some("vpc-0a1b2c3d"), None));
+    }
+
+    #[test]
+    fn sniffs_content() {
+        assert_eq!(sniff(b"version account-id interface-id srcaddr\n2 1 eni-1 10.0.0.1"), KeyKind::VpcFlow);
+        assert_eq!(sniff(b"2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK\n"), KeyKind::VpcFlow);
+        assert_eq!(sniff(br#"{"version":"1.100000","account_id":"1","query_timestamp":"x","query_name":"a."}"#), KeyKind::Dns);
+        assert_eq!(sniff(br#"{"Records":[{"eventName":"x"}]}"#), KeyKind::Unknown);
+        assert_eq!(sniff(b"PAR1...."), KeyKind::VpcFlow);
     }
 
     #[test]

@@ -2,13 +2,18 @@
 //!
 //! - [`table`]: one definition per log table (Arrow schema, Athena DDL, formats);
 //! - [`layout`]: S3 key layouts and the partition values they carry;
-//! - [`json`], [`build`], [`cloudtrail`], [`decompress`]: record readers;
+//! - [`ddl`]: Athena/Glue tables generated from those definitions;
+//! - [`json`], [`build`], [`cloudtrail`], [`flow`], [`dns`], [`decompress`]: record readers;
 //!
 //! Nothing here depends on the AWS SDK or an async runtime.
 
+pub mod analytics;
 pub mod build;
 pub mod cloudtrail;
+pub mod ddl;
 pub mod decompress;
+pub mod dns;
+pub mod flow;
 pub mod detect;
 pub mod json;
 pub mod layout;

@@ -272,9 +272,213 @@ pub fn cloudtrail() -> TableDef {
     }
 }
 
+/// One VPC flow-log field: its name in `LogFormat` (`${pkt-srcaddr}`), the
+/// flow-log version that introduced it, and its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FlowField {
+    pub field: &'static str,
+    pub version: u8,
+    pub ty: FlowType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum FlowType {
+    Str,
+    Int,
+    BigInt,
+}
+
+const fn ff(field: &'static str, version: u8, ty: FlowType) -> FlowField {
+    FlowField { field, version, ty }
+}
+
+/// Every documented VPC flow-log field, v2 to v8, in the order of the AWS
+/// documentation. This list is the `vpcflow` table, the default `LogFormat`
+/// that `irprep logs enable` writes, and the positional layout of headerless
+/// files: the three cannot disagree.
+pub const FLOW_FIELDS: &[FlowField] = &[
+    ff("version", 2, FlowType::Int),
+    ff("account-id", 2, FlowType::Str),
+    ff("interface-id", 2, FlowType::Str),
+    ff("srcaddr", 2, FlowType::Str),
+    ff("dstaddr", 2, FlowType::Str),
+    ff("srcport", 2, FlowType::Int),
+    ff("dstport", 2, FlowType::Int),
+    ff("protocol", 2, FlowType::BigInt),
+    ff("packets", 2, FlowType::BigInt),
+    ff("bytes", 2, FlowType::BigInt),
+    ff("start", 2, FlowType::BigInt),
+    ff("end", 2, FlowType::BigInt),
+    ff("action", 2, FlowType::Str),
+    ff("log-status", 2, FlowType::Str),
+    ff("vpc-id", 3, FlowType::Str),
+    ff("subnet-id", 3, FlowType::Str),
+    ff("instance-id", 3, FlowType::Str),
+    ff("tcp-flags", 3, FlowType::Int),
+    ff("type", 3, FlowType::Str),
+    ff("pkt-srcaddr", 3, FlowType::Str),
+    ff("pkt-dstaddr", 3, FlowType::Str),
+    ff("region", 4, FlowType::Str),
+    ff("az-id", 4, FlowType::Str),
+    ff("sublocation-type", 4, FlowType::Str),
+    ff("sublocation-id", 4, FlowType::Str),
+    ff("pkt-src-aws-service", 5, FlowType::Str),
+    ff("pkt-dst-aws-service", 5, FlowType::Str),
+    ff("flow-direction", 5, FlowType::Str),
+    ff("traffic-path", 5, FlowType::Int),
+    ff("ecs-cluster-arn", 7, FlowType::Str),
+    ff("ecs-cluster-name", 7, FlowType::Str),
+    ff("ecs-container-instance-arn", 7, FlowType::Str),
+    ff("ecs-container-instance-id", 7, FlowType::Str),
+    ff("ecs-container-id", 7, FlowType::Str),
+    ff("ecs-second-container-id", 7, FlowType::Str),
+    ff("ecs-service-name", 7, FlowType::Str),
+    ff("ecs-task-definition-arn", 7, FlowType::Str),
+    ff("ecs-task-arn", 7, FlowType::Str),
+    ff("ecs-task-id", 7, FlowType::Str),
+    ff("reject-reason", 8, FlowType::Str),
+];
+
+/// Field counts of the headerless layouts AWS writes in documentation order:
+/// the default (v2) format, all v5 fields, all v7 fields, all v8 fields.
+pub const POSITIONAL_FIELD_COUNTS: [usize; 4] = [14, 29, 39, 40];
+
+impl FlowField {
+    /// The column name: the field name with `-` replaced by `_`.
+    pub fn column(&self) -> &'static str {
+        flow_column_name(self.field)
+    }
+
+    pub fn col_type(&self) -> ColType {
+        match self.ty {
+            FlowType::Str => ColType::String,
+            FlowType::Int => ColType::Int,
+            FlowType::BigInt => ColType::BigInt,
+        }
+    }
+}
+
+/// `pkt-srcaddr` -> `pkt_srcaddr` (static, for the known fields).
+fn flow_column_name(field: &str) -> &'static str {
+    const NAMES: &[&str] = &[
+        "version", "account_id", "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets",
+        "bytes", "start", "end", "action", "log_status", "vpc_id", "subnet_id", "instance_id", "tcp_flags", "type",
+        "pkt_srcaddr", "pkt_dstaddr", "region", "az_id", "sublocation_type", "sublocation_id", "pkt_src_aws_service",
+        "pkt_dst_aws_service", "flow_direction", "traffic_path", "ecs_cluster_arn", "ecs_cluster_name",
+        "ecs_container_instance_arn", "ecs_container_instance_id", "ecs_container_id", "ecs_second_container_id",
+        "ecs_service_name", "ecs_task_definition_arn", "ecs_task_arn", "ecs_task_id", "reject_reason",
+    ];
+    let want = field.replace('-', "_");
+    NAMES.iter().find(|n| **n == want).copied().unwrap_or("")
+}
+
+/// The flow field with this name (`srcaddr`, `pkt-srcaddr`, or the column
+/// spelling `pkt_srcaddr`).
+pub fn flow_field(name: &str) -> Option<&'static FlowField> {
+    let n = name.trim().trim_start_matches("${").trim_end_matches('}').replace('_', "-");
+    FLOW_FIELDS.iter().find(|f| f.field == n)
+}
+
+/// The `LogFormat` string for these fields (`${version} ${account-id} …`).
+pub fn flow_log_format(fields: &[&FlowField]) -> String {
+    fields.iter().map(|f| format!("${{{}}}", f.field)).collect::<Vec<_>>().join(" ")
+}
+
+/// The format irprep enables by default: every field, documentation order.
+pub fn default_flow_log_format() -> String {
+    flow_log_format(&FLOW_FIELDS.iter().collect::<Vec<_>>())
+}
+
+/// Parse a `LogFormat` (`${a} ${b}`) or a file's header line (`a b`) into
+/// fields, in order. Unknown names are an error naming them.
+pub fn parse_flow_format(format: &str) -> Result<Vec<&'static FlowField>, String> {
+    let mut out = vec![];
+    let mut unknown = vec![];
+    for tok in format.split_ascii_whitespace() {
+        match flow_field(tok) {
+            Some(f) => out.push(f),
+            None => unknown.push(tok.to_string()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(format!("unknown flow-log field(s): {}", unknown.join(", ")));
+    }
+    if out.is_empty() {
+        return Err("empty flow-log format".into());
+    }
+    Ok(out)
+}
+
+pub const VPC_PARTITION: &str = "vpc_partition";
+pub const HOUR_PARTITION: &str = "hour_partition";
+
+/// The `vpcflow` table: every flow-log field as a column named after it.
+pub fn vpcflow() -> TableDef {
+    vpcflow_with(&FLOW_FIELDS.iter().collect::<Vec<_>>())
+}
+
+/// A `vpcflow` table whose columns follow a given field order (an existing
+/// flow log's `LogFormat`, or a file's header line).
+pub fn vpcflow_with(fields: &[&FlowField]) -> TableDef {
+    TableDef {
+        name: "vpcflow",
+        description: "Amazon VPC Flow Logs, one row per flow record",
+        columns: fields.iter().map(|f| Column::new(f.column(), f.field, f.col_type())).collect(),
+        partitions: vec![
+            Partition { name: ACCOUNT_PARTITION, description: "account id from the S3 key (or account-id)" },
+            Partition { name: REGION_PARTITION, description: "region from the S3 key (or region)" },
+            Partition { name: DATE_PARTITION, description: "yyyy/MM/dd from the S3 key (or start)" },
+            Partition { name: HOUR_PARTITION, description: "HH from an hourly S3 key, else NULL" },
+        ],
+    }
+}
+
+/// The `dns` table: Route 53 Resolver query logs, with the struct types the
+/// Bootstrap got wrong (`answers`, `srcids`) and the DNS Firewall columns.
+pub fn dns() -> TableDef {
+    let answers = Column::new(
+        "answers",
+        "answers",
+        ColType::Array(Box::new(ColType::Struct(vec![s("rdata", "Rdata"), s("type", "Type"), s("class", "Class")]))),
+    );
+    TableDef {
+        name: "dns",
+        description: "Route 53 Resolver query logs, one row per DNS query",
+        columns: vec![
+            Column::new("version", "version", ColType::Float),
+            s("account_id", "account_id"),
+            s("region", "region"),
+            s("vpc_id", "vpc_id"),
+            s("query_timestamp", "query_timestamp"),
+            s("query_name", "query_name"),
+            s("query_type", "query_type"),
+            s("query_class", "query_class"),
+            s("rcode", "rcode"),
+            answers,
+            s("srcaddr", "srcaddr"),
+            Column::new("srcport", "srcport", ColType::Int),
+            s("transport", "transport"),
+            st("srcids", "srcids", vec![s("instance", "instance"), s("resolver_endpoint", "resolver_endpoint")]),
+            s("firewall_rule_action", "firewall_rule_action"),
+            s("firewall_rule_group_id", "firewall_rule_group_id"),
+            s("firewall_domain_list_id", "firewall_domain_list_id"),
+        ],
+        partitions: vec![
+            Partition { name: ACCOUNT_PARTITION, description: "account id from the S3 key (or account_id)" },
+            Partition { name: VPC_PARTITION, description: "VPC id from the S3 key (or vpc_id)" },
+            Partition { name: DATE_PARTITION, description: "yyyy/MM/dd from the S3 key (or query_timestamp)" },
+        ],
+    }
+}
+
 /// Every table irprep knows, by name.
 pub fn all_tables() -> Vec<TableDef> {
-    vec![cloudtrail()]
+    vec![cloudtrail(), vpcflow(), dns()]
+}
+
+/// A table by name (`cloudtrail`, `vpcflow`, `dns`).
+pub fn by_name(name: &str) -> Option<TableDef> {
+    all_tables().into_iter().find(|t| t.name.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -314,72 +518,3 @@ mod tests {
     }
 }
 
-/// Where and how an Athena table reads its logs (partition projection).
-#[derive(Debug, Clone)]
-pub struct DdlOptions {
-    /// Table name in the Glue database.
-    pub name: String,
-    /// `s3://bucket/prefix/AWSLogs/` (with `o-org/` appended for an Organization trail).
-    pub location: String,
-    /// First date of the logs, `yyyy/MM/dd`.
-    pub start_date: String,
-    /// Accounts and regions for the enum projections.
-    pub accounts: Vec<String>,
-    pub regions: Vec<String>,
-}
-
-use crate::sql::quote as q;
-
-/// The Athena DDL of the CloudTrail table, with partition projection over the
-/// CloudTrail S3 layout, generated from [`cloudtrail`]'s columns.
-pub fn cloudtrail_athena_ddl(o: &DdlOptions) -> String {
-    let t = cloudtrail();
-    let cols: Vec<String> = t.hive_columns().iter().map(|(n, ty)| format!("  `{n}` {ty}")).collect();
-    let parts: Vec<String> = t.partitions.iter().map(|p| format!("`{}` string", p.name)).collect();
-    let loc = if o.location.ends_with('/') { o.location.clone() } else { format!("{}/", o.location) };
-    let template = format!("{loc}${{{ACCOUNT_PARTITION}}}/CloudTrail/${{{REGION_PARTITION}}}/${{{DATE_PARTITION}}}");
-    let props = [
-        ("projection.enabled", "true".to_string()),
-        (concat!("projection.", "date_partition", ".type"), "date".into()),
-        ("projection.date_partition.range", format!("{},NOW", o.start_date)),
-        ("projection.date_partition.format", "yyyy/MM/dd".into()),
-        ("projection.date_partition.interval", "1".into()),
-        ("projection.date_partition.interval.unit", "DAYS".into()),
-        ("projection.region_partition.type", "enum".into()),
-        ("projection.region_partition.values", o.regions.join(",")),
-        ("projection.account_partition.type", "enum".into()),
-        ("projection.account_partition.values", o.accounts.join(",")),
-        ("storage.location.template", template),
-        ("classification", "cloudtrail".into()),
-    ];
-    let props: Vec<String> = props.iter().map(|(k, v)| format!("  {} = {}", q(k), q(v))).collect();
-    format!(
-        "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n{}\n)\nCOMMENT 'AWS CloudTrail events (generated by irprep)'\nPARTITIONED BY ({})\nROW FORMAT SERDE 'com.amazon.emr.hive.serde.CloudTrailSerde'\nSTORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'\nOUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\nLOCATION {}\nTBLPROPERTIES (\n{}\n)",
-        o.name,
-        cols.join(",\n"),
-        parts.join(", "),
-        q(&loc),
-        props.join(",\n")
-    )
-}
-
-#[cfg(test)]
-mod ddl_tests {
-    use super::*;
-
-    #[test]
-    fn ddl_follows_the_table_definition() {
-        let ddl = cloudtrail_athena_ddl(&DdlOptions {
-            name: "cloudtrail".into(),
-            location: "s3://trail-bucket/AWSLogs".into(),
-            start_date: "2024/01/01".into(),
-            accounts: vec!["111122223333".into()],
-            regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        });
-        for c in &cloudtrail().columns {
-            assert!(ddl.contains(&format!("`{}` {}", c.name, c.ty.hive_type())), "{}", c.name);
-        }
-        assert!(ddl.contains("'storage.location.template' = 's3://trail-bucket/AWSLogs/${account_partition}/CloudTrail/${region_partition}/${date_partition}'"));
-        assert!(ddl.contains("PARTITIONED BY (`account_partition` string, `region_partition` string, `date_partition` string)"));
-    }
-}

@@ -2,8 +2,8 @@
 //! Apache DataFusion.
 //!
 //! - [`source`]: local discovery and the remote-object interface;
-//! - [`provider`]: the `cloudtrail` table (partition pruning, projection into
-//!   the reader, parallel files);
+//! - [`provider`]: the log tables `cloudtrail`, `vpcflow`, `dns` (partition
+//!   pruning, projection into the reader, parallel files; Parquet flow logs);
 //! - [`athena`] and [`udf`]: the dialect layer;
 //! - [`diag`]: what happened to every input;
 //! - [`Engine`]: a session with the tables registered.
@@ -11,6 +11,7 @@
 pub mod athena;
 pub mod diag;
 pub mod hunt;
+mod parquet_flow;
 pub mod provider;
 pub mod render;
 pub mod source;
@@ -24,9 +25,10 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
+use irprep_core::layout::KeyKind;
 
 pub use diag::{Diagnostics, InputIssue, SharedDiagnostics};
-pub use provider::{CloudTrailTable, TimeWindow};
+pub use provider::{CloudTrailTable, LogKind, LogTable, TimeWindow};
 pub use source::{discover_local, Fetcher, Location, LogFile, RemoteFetcher};
 
 /// The result of one query.
@@ -75,6 +77,27 @@ impl Engine {
         let t = CloudTrailTable::new(files, fetcher, self.diag.clone(), window);
         let _ = self.ctx.deregister_table(name)?;
         self.ctx.register_table(name, Arc::new(t))?;
+        Ok(())
+    }
+
+    /// Register `cloudtrail`, `vpcflow` and `dns` over a mixed set of files,
+    /// each file going to the table its layout (or content) says it holds.
+    pub fn register_logs(&self, files: Vec<LogFile>, fetcher: Option<Fetcher>, window: TimeWindow) -> Result<()> {
+        let mut by_kind: [Vec<LogFile>; 3] = Default::default();
+        for f in files {
+            let k = match f.kind {
+                KeyKind::VpcFlow => 1,
+                KeyKind::Dns => 2,
+                _ => 0,
+            };
+            by_kind[k].push(f);
+        }
+        let [ct, flow, dns] = by_kind;
+        for (kind, files) in [(LogKind::CloudTrail, ct), (LogKind::VpcFlow, flow), (LogKind::Dns, dns)] {
+            let t = LogTable::of_kind(kind, files, fetcher.clone(), self.diag.clone(), window.clone());
+            let _ = self.ctx.deregister_table(kind.name())?;
+            self.ctx.register_table(kind.name(), Arc::new(t))?;
+        }
         Ok(())
     }
 

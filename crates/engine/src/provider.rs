@@ -1,6 +1,6 @@
-//! The `cloudtrail` table provider: partition pruning on the S3 layout before
-//! any byte is read, projection pushed into the record reader, files spread
-//! over the cores.
+//! The log table provider (`cloudtrail`, `vpcflow`, `dns`): partition pruning
+//! on the S3 layout before any byte is read, projection pushed into the
+//! record reader, files spread over the cores.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
 use irprep_core::cloudtrail::{CloudTrailReader, Problem, ReadOptions};
+use irprep_core::dns::DnsReader;
+use irprep_core::flow::{FlowReader, LogReader};
 use irprep_core::layout::KeyKind;
 use irprep_core::table::{self, TableDef};
 
@@ -42,8 +44,46 @@ impl TimeWindow {
     }
 }
 
+/// Which log table a provider serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    CloudTrail,
+    VpcFlow,
+    Dns,
+}
+
+impl LogKind {
+    pub fn table(self) -> TableDef {
+        match self {
+            LogKind::CloudTrail => table::cloudtrail(),
+            LogKind::VpcFlow => table::vpcflow(),
+            LogKind::Dns => table::dns(),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogKind::CloudTrail => "cloudtrail",
+            LogKind::VpcFlow => "vpcflow",
+            LogKind::Dns => "dns",
+        }
+    }
+
+    fn reader(self, opts: ReadOptions) -> Box<dyn LogReader> {
+        match self {
+            LogKind::CloudTrail => Box::new(CloudTrailReader::new(opts)),
+            LogKind::VpcFlow => Box::new(FlowReader::new(opts)),
+            LogKind::Dns => Box::new(DnsReader::new(opts)),
+        }
+    }
+}
+
+/// The `cloudtrail` table (the name the rest of the code knew first).
+pub type CloudTrailTable = LogTable;
+
 #[derive(Debug)]
-pub struct CloudTrailTable {
+pub struct LogTable {
+    kind: LogKind,
     def: TableDef,
     schema: SchemaRef,
     files: Arc<Vec<LogFile>>,
@@ -52,11 +92,15 @@ pub struct CloudTrailTable {
     window: TimeWindow,
 }
 
-impl CloudTrailTable {
+impl LogTable {
     pub fn new(files: Vec<LogFile>, fetcher: Option<Fetcher>, diag: SharedDiagnostics, window: TimeWindow) -> Self {
-        let def = table::cloudtrail();
+        Self::of_kind(LogKind::CloudTrail, files, fetcher, diag, window)
+    }
+
+    pub fn of_kind(kind: LogKind, files: Vec<LogFile>, fetcher: Option<Fetcher>, diag: SharedDiagnostics, window: TimeWindow) -> Self {
+        let def = kind.table();
         let schema = def.arrow_schema();
-        CloudTrailTable { def, schema, files: Arc::new(files), fetcher, diag, window }
+        LogTable { kind, def, schema, files: Arc::new(files), fetcher, diag, window }
     }
 
     pub fn files(&self) -> &[LogFile] {
@@ -116,17 +160,11 @@ impl CloudTrailTable {
         let pschema = Arc::new(Schema::new(
             self.partition_names().iter().map(|n| Field::new(*n, DataType::Utf8, true)).collect::<Vec<_>>(),
         ));
-        let col = |get: fn(&irprep_core::layout::CloudTrailPartitions) -> &str| {
-            Arc::new(StringArray::from_iter_values(with_parts.iter().map(|f| get(f.partitions.as_ref().expect("filtered above")))))
-                as datafusion::arrow::array::ArrayRef
-        };
         let mut cols = vec![];
         for n in self.partition_names() {
-            cols.push(match n {
-                table::ACCOUNT_PARTITION => col(|p| p.account.as_str()),
-                table::REGION_PARTITION => col(|p| p.region.as_str()),
-                _ => col(|p| p.date.as_str()),
-            });
+            cols.push(Arc::new(StringArray::from_iter(
+                with_parts.iter().map(|f| f.partitions.as_ref().expect("filtered above").value(n)),
+            )) as datafusion::arrow::array::ArrayRef);
         }
         let batch = RecordBatch::try_new(pschema.clone(), cols)?;
         let dfschema = DFSchema::try_from(pschema.as_ref().clone())?;
@@ -164,7 +202,7 @@ fn unqualify(e: Expr) -> Result<Expr> {
 }
 
 #[async_trait]
-impl TableProvider for CloudTrailTable {
+impl TableProvider for LogTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -198,10 +236,12 @@ impl TableProvider for CloudTrailTable {
             b.1.push(f.clone());
         }
         let opts = ReadOptions { projection: Some(proj), since: self.window.since.clone(), until: self.window.until.clone() };
+        let kind = self.kind;
         let parts: Vec<Arc<dyn PartitionStream>> = buckets
             .into_iter()
             .map(|(_, files)| {
                 Arc::new(ScanPartition {
+                    kind,
                     schema: out_schema.clone(),
                     files: Arc::new(files),
                     opts: opts.clone(),
@@ -216,6 +256,7 @@ impl TableProvider for CloudTrailTable {
 
 #[derive(Debug)]
 struct ScanPartition {
+    kind: LogKind,
     schema: SchemaRef,
     files: Arc<Vec<LogFile>>,
     opts: ReadOptions,
@@ -237,8 +278,9 @@ impl PartitionStream for ScanPartition {
         let diag = self.diag.clone();
         let schema = self.schema.clone();
         let handle = tokio::runtime::Handle::try_current().ok();
+        let kind = self.kind;
         builder.spawn_blocking(move || {
-            let reader = CloudTrailReader::new(opts);
+            let reader = kind.reader(opts.clone());
             let mut buf: Vec<u8> = Vec::new();
             let mut inflater = libdeflater::Decompressor::new();
             let mut pending: Vec<RecordBatch> = vec![];
@@ -262,7 +304,11 @@ impl PartitionStream for ScanPartition {
                     }
                 };
                 Diagnostics::add(&diag.bytes_read, raw.len() as u64);
-                let out = reader.read_bytes_reusing(&raw, f.partitions.as_ref(), &mut buf, &mut inflater);
+                let out = if kind == LogKind::VpcFlow && is_parquet(&raw) {
+                    crate::parquet_flow::read(&raw, f.partitions.as_ref(), &opts, &schema)
+                } else {
+                    reader.read_file(&raw, f.partitions.as_ref(), &mut buf, &mut inflater)
+                };
                 drop(raw);
                 if out.is_digest {
                     Diagnostics::add(&diag.digest_files, 1);
@@ -307,6 +353,10 @@ impl PartitionStream for ScanPartition {
         });
         builder.build()
     }
+}
+
+fn is_parquet(raw: &[u8]) -> bool {
+    raw.len() >= 8 && raw.starts_with(b"PAR1") && raw.ends_with(b"PAR1")
 }
 
 /// Record an issue; in strict mode turn it into the query's error.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use irprep_core::layout::{self, CloudTrailPartitions, KeyKind};
+use irprep_core::layout::{self, Partitions, KeyKind};
 
 /// Where one file lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +22,16 @@ pub struct LogFile {
     pub location: Location,
     pub size: u64,
     pub kind: KeyKind,
-    pub partitions: Option<CloudTrailPartitions>,
+    pub partitions: Option<Partitions>,
 }
 
 impl LogFile {
+    /// A local file, classified by its path and, outside the S3 layouts, by
+    /// its first bytes.
     pub fn local(path: PathBuf, size: u64) -> Self {
         let c = layout::classify(&path.to_string_lossy());
-        LogFile { location: Location::Local(path), size, kind: c.kind, partitions: c.partitions }
+        let kind = if c.kind == KeyKind::Unknown { sniff_file(&path) } else { c.kind };
+        LogFile { location: Location::Local(path), size, kind, partitions: c.partitions }
     }
 
     pub fn remote(bucket: &str, key: &str, size: u64) -> Self {
@@ -51,6 +54,15 @@ impl fmt::Display for LogFile {
     }
 }
 
+/// The kind of a local file outside the layouts, from its first bytes.
+fn sniff_file(path: &Path) -> KeyKind {
+    use std::io::Read;
+    let mut head = vec![0u8; 16 * 1024];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    head.truncate(n);
+    layout::sniff(&irprep_core::decompress::head(&head, 8 * 1024))
+}
+
 /// Reads remote objects (implemented for S3 by `irprep-aws`).
 #[async_trait]
 pub trait RemoteFetcher: Send + Sync + fmt::Debug {
@@ -67,7 +79,7 @@ pub fn looks_like_log(path: &Path) -> bool {
     if name.starts_with('.') {
         return false;
     }
-    [".json", ".json.gz", ".gz", ".jsonl", ".ndjson", ".log", ".log.gz", ".jsonl.gz", ".ndjson.gz"]
+    [".json", ".json.gz", ".gz", ".jsonl", ".ndjson", ".log", ".log.gz", ".jsonl.gz", ".ndjson.gz", ".parquet", ".txt"]
         .iter()
         .any(|ext| name.ends_with(ext))
         || !name.contains('.')

@@ -1,44 +1,390 @@
-//! `irprep analytics ddl`: the Athena table over the trail bucket, with
-//! partition projection, generated from the same table definition the local
-//! engine reads with. (Deploying it to Glue/Athena is issue 6's next step.)
+//! `irprep analytics`: the Athena side. `ddl` prints the tables (generated
+//! from the same definitions the local engine reads with), `deploy` creates
+//! or updates the Glue database and tables, the Athena workgroup and the
+//! named queries (plan first, apply with --yes), `destroy` removes what
+//! deploy made, `cfn` prints the same deployment as CloudFormation.
 
-use anyhow::Result;
-use clap::Subcommand;
-use irprep_core::table::{cloudtrail_athena_ddl, DdlOptions};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use irprep_aws::analytics::{self as aa, Change, Clients};
+use irprep_aws::s3;
+use irprep_core::analytics::{named_queries, Deployment, TableNames, Workgroup};
+use irprep_core::ddl::{athena_table, AthenaTable, FlowLayout, Projection, TableKind, TableSpec};
+use irprep_core::detect::Catalogue;
+use irprep_core::table;
+
+use crate::inputs::AwsArgs;
+use crate::output::{write_objects, Format};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum FlowFileFormat {
+    #[default]
+    Text,
+    Parquet,
+}
+
+/// Which tables, over which logs.
+#[derive(Debug, Clone, Args)]
+pub struct TableArgs {
+    /// CloudTrail logs: s3://bucket/prefix/AWSLogs/ (end with o-<org id>/ for an Organization trail).
+    #[arg(long, value_name = "S3_URL")]
+    pub cloudtrail: Option<String>,
+    /// VPC flow logs: s3://bucket/prefix/AWSLogs/.
+    #[arg(long, value_name = "S3_URL")]
+    pub vpcflow: Option<String>,
+    /// Route 53 Resolver query logs: s3://bucket/prefix/AWSLogs/.
+    #[arg(long, value_name = "S3_URL")]
+    pub dns: Option<String>,
+    /// Table names (the named queries use them).
+    #[arg(long, default_value = "cloudtrail")]
+    pub cloudtrail_table: String,
+    #[arg(long, default_value = "vpcflow")]
+    pub vpcflow_table: String,
+    #[arg(long, default_value = "dns")]
+    pub dns_table: String,
+    /// First date of the logs (yyyy/MM/dd), the start of the date projection.
+    #[arg(long, default_value = "2024/01/01")]
+    pub start_date: String,
+    /// Accounts (comma-separated), or `auto` to read them off the bucket layout. Empty: any account (injected projection: queries must name one).
+    #[arg(long, value_delimiter = ',')]
+    pub accounts: Vec<String>,
+    /// Regions (comma-separated), or `auto`. Empty: injected projection.
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// VPC ids of the DNS logs (comma-separated), or `auto`. Empty: injected projection (no VPC list to keep up to date).
+    #[arg(long, value_delimiter = ',')]
+    pub vpcs: Vec<String>,
+    /// Flow-log file format.
+    #[arg(long, value_enum, default_value_t = FlowFileFormat::Text)]
+    pub flow_format: FlowFileFormat,
+    /// Flow logs use Hive-compatible S3 prefixes.
+    #[arg(long)]
+    pub flow_hive: bool,
+    /// Flow logs use hourly prefixes.
+    #[arg(long)]
+    pub flow_hourly: bool,
+    /// The flow log's LogFormat (`${version} ${srcaddr} …`) or a header line; default: every field in documented order (what `irprep logs enable` writes).
+    #[arg(long, value_name = "FORMAT")]
+    pub flow_log_format: Option<String>,
+    /// Take the flow-log field order from this file's header line (gzip or text).
+    #[arg(long, value_name = "FILE", conflicts_with = "flow_log_format")]
+    pub flow_header_from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkgroupArgs {
+    /// Glue database (no hyphens).
+    #[arg(long, default_value = "security_analysis")]
+    pub database: String,
+    /// Athena workgroup irprep creates and manages.
+    #[arg(long, default_value = "irprep")]
+    pub workgroup: String,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum AnalyticsCmd {
-    /// Print the Athena DDL of the `cloudtrail` table (partition projection over the CloudTrail S3 layout).
+    /// Print the Athena DDL of the tables (partition projection over the S3 layouts).
     Ddl {
-        /// Table name.
+        /// Which table `--location` describes (cloudtrail, vpcflow, dns).
         #[arg(long, default_value = "cloudtrail")]
-        name: String,
-        /// s3://bucket/prefix/AWSLogs/ (end with o-<org id>/ for an Organization trail).
+        table: String,
+        /// The S3 location of that table (same as --cloudtrail/--vpcflow/--dns).
+        #[arg(long, value_name = "S3_URL")]
+        location: Option<String>,
+        /// Table name for --table (default: the table's own name).
         #[arg(long)]
-        location: String,
-        /// First date of the logs (yyyy/MM/dd).
-        #[arg(long, default_value = "2024/01/01")]
-        start_date: String,
-        /// Accounts, comma-separated.
-        #[arg(long, value_delimiter = ',', required = true)]
-        accounts: Vec<String>,
-        /// Regions, comma-separated.
-        #[arg(long, value_delimiter = ',', required = true)]
-        regions: Vec<String>,
+        name: Option<String>,
+        #[command(flatten)]
+        tables: TableArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Create or update the Glue database and tables, the Athena workgroup and the named queries.
+    Deploy {
+        #[command(flatten)]
+        tables: TableArgs,
+        #[command(flatten)]
+        wg: WorkgroupArgs,
+        /// Where Athena writes query results: s3://bucket/prefix/.
+        #[arg(long, value_name = "S3_URL")]
+        results: String,
+        /// Encrypt query results with this KMS key (default SSE-S3).
+        #[arg(long)]
+        results_kms_key: Option<String>,
+        /// Cancel any query that would scan more than this many bytes.
+        #[arg(long)]
+        bytes_scanned_cutoff: Option<i64>,
+        /// Show the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Plan output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Remove what deploy made (tables and database it created, its workgroup and named queries). Logs stay.
+    Destroy {
+        #[command(flatten)]
+        wg: WorkgroupArgs,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Print the deployment as a CloudFormation template (JSON).
+    Cfn {
+        #[command(flatten)]
+        tables: TableArgs,
+        #[command(flatten)]
+        wg: WorkgroupArgs,
+        #[arg(long, value_name = "S3_URL")]
+        results: String,
+        #[arg(long)]
+        results_kms_key: Option<String>,
+        #[arg(long)]
+        bytes_scanned_cutoff: Option<i64>,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        aws: AwsArgs,
     },
 }
 
-pub async fn run(cmd: AnalyticsCmd, _quiet: bool) -> Result<u8> {
+fn valid_date(d: &str) -> bool {
+    d.len() == 10 && d.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'/' } else { b.is_ascii_digit() })
+}
+
+fn awslogs_dir(url: &str) -> Result<String> {
+    if !url.starts_with("s3://") {
+        return Err(super::usage(&format!("{url}: log locations must be s3:// URLs")));
+    }
+    Ok(if url.ends_with('/') { url.to_string() } else { format!("{url}/") })
+}
+
+/// The flow-log field order asked for.
+fn flow_fields(a: &TableArgs) -> Result<Vec<&'static table::FlowField>> {
+    if let Some(f) = &a.flow_log_format {
+        return table::parse_flow_format(f).map_err(|e| super::usage(&format!("--flow-log-format: {e}")));
+    }
+    if let Some(p) = &a.flow_header_from {
+        let raw = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let head = irprep_core::decompress::head(&raw, 64 * 1024);
+        let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
+        return table::parse_flow_format(&line).map_err(|e| super::usage(&format!("{}: first line is not a flow-log header: {e}", p.display())));
+    }
+    Ok(table::FLOW_FIELDS.iter().collect())
+}
+
+/// Resolve `auto` lists by listing the bucket layout.
+async fn projection(values: &[String], url: &str, service: &str, want_places: bool, aws: &AwsArgs) -> Result<Projection> {
+    if values.len() == 1 && values[0] == "auto" {
+        let (bucket, prefix) = s3::parse_s3_url(url).context("bad S3 URL")?;
+        let conf = aws.options().load().await;
+        let client = s3::client(&conf, aws.endpoint_url.is_some());
+        let (accounts, places) = aa::discover_layout(&client, &bucket, &prefix, service).await?;
+        let found = if want_places { places } else { accounts };
+        if found.is_empty() {
+            bail!("--{} auto: nothing found under {url} (is it the AWSLogs/ prefix?)", if want_places { "regions/--vpcs" } else { "accounts" });
+        }
+        return Ok(Projection::Enum(found));
+    }
+    Ok(Projection::from_list(values.to_vec()))
+}
+
+/// The tables asked for, generated from the table definitions.
+async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
+    if !valid_date(&a.start_date) {
+        return Err(super::usage("--start-date must be yyyy/MM/dd"));
+    }
+    let mut out = vec![];
+    let sources: [(&Option<String>, &str, &str); 3] =
+        [(&a.cloudtrail, "cloudtrail", "CloudTrail"), (&a.vpcflow, "vpcflow", "vpcflowlogs"), (&a.dns, "dns", "vpcdnsquerylogs")];
+    for (url, which, service) in sources {
+        let Some(url) = url else { continue };
+        let location = awslogs_dir(url)?;
+        let (kind, name, places) = match which {
+            "cloudtrail" => (TableKind::CloudTrail, a.cloudtrail_table.clone(), &a.regions),
+            "vpcflow" => {
+                let l = FlowLayout { parquet: a.flow_format == FlowFileFormat::Parquet, hive: a.flow_hive, hourly: a.flow_hourly, fields: flow_fields(a)? };
+                (TableKind::VpcFlow(l), a.vpcflow_table.clone(), &a.regions)
+            }
+            _ => (TableKind::Dns, a.dns_table.clone(), &a.vpcs),
+        };
+        // An Organization trail's accounts sit under AWSLogs/o-…/.
+        let accounts = projection(&a.accounts, &location, service, false, aws).await?;
+        let regions = projection(places, &location, service, true, aws).await?;
+        out.push(athena_table(&TableSpec { kind, name, location, start_date: a.start_date.clone(), accounts, regions }));
+    }
+    if out.is_empty() {
+        return Err(super::usage("name at least one log location: --cloudtrail, --vpcflow or --dns s3://bucket/prefix/AWSLogs/"));
+    }
+    Ok(out)
+}
+
+fn table_names(a: &TableArgs) -> TableNames {
+    let mut m = BTreeMap::new();
+    if a.cloudtrail.is_some() {
+        m.insert("cloudtrail".to_string(), a.cloudtrail_table.clone());
+    }
+    if a.vpcflow.is_some() {
+        m.insert("vpcflow".to_string(), a.vpcflow_table.clone());
+    }
+    if a.dns.is_some() {
+        m.insert("dns".to_string(), a.dns_table.clone());
+    }
+    m
+}
+
+async fn deployment(a: &TableArgs, wg: &WorkgroupArgs, results: &str, kms: &Option<String>, cutoff: Option<i64>, aws: &AwsArgs) -> Result<Deployment> {
+    if wg.database.contains('-') {
+        return Err(super::usage("--database cannot contain '-' (Athena database names)"));
+    }
+    if !results.starts_with("s3://") {
+        return Err(super::usage("--results must be an s3:// URL"));
+    }
+    let tables = tables(a, aws).await?;
+    let qs = named_queries(&table_names(a), &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
+    Ok(Deployment {
+        database: wg.database.clone(),
+        workgroup: Workgroup {
+            name: wg.workgroup.clone(),
+            description: "Security investigations over AWS logs (managed by irprep)".into(),
+            results: if results.ends_with('/') { results.to_string() } else { format!("{results}/") },
+            kms_key: kms.clone(),
+            bytes_scanned_cutoff: cutoff,
+        },
+        tables,
+        named_queries: qs,
+    })
+}
+
+/// Print a plan in the chosen format.
+pub fn print_plan(changes: &[Change], format: Format, quiet: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, changes)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if changes.is_empty() {
+        if format == Format::Table {
+            if !quiet {
+                writeln!(out, "Nothing to do: everything is in place.")?;
+            }
+        } else if format == Format::Jsonl {
+            // No lines.
+        } else {
+            write_objects(&mut out, format, &["action".into(), "resource".into(), "name".into(), "detail".into()], &[])?;
+        }
+        return Ok(());
+    }
+    let headers: Vec<String> = ["action", "resource", "name", "detail"].iter().map(|s| s.to_string()).collect();
+    let objs: Vec<serde_json::Map<String, serde_json::Value>> = changes
+        .iter()
+        .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default())
+        .collect();
+    write_objects(&mut out, format, &headers, &objs)?;
+    if format == Format::Table {
+        let count = |a: &str| changes.iter().filter(|c| c.action == a).count();
+        writeln!(out, "Plan: {} to create, {} to update, {} to delete.", count("create"), count("update"), count("delete"))?;
+    }
+    Ok(())
+}
+
+/// `--yes`, or ask on a terminal; never apply silently without a terminal.
+pub fn confirm(yes: bool, what: &str) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!("irprep: not applied: pass --yes to {what} without a terminal (or --dry-run to only plan)");
+        return Ok(false);
+    }
+    eprint!("Apply these changes? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
     match cmd {
-        AnalyticsCmd::Ddl { name, location, start_date, accounts, regions } => {
-            if !location.starts_with("s3://") {
-                return Err(super::usage("--location must be an s3:// URL"));
+        AnalyticsCmd::Ddl { table: which, location, name, mut tables, aws } => {
+            if let Some(loc) = location {
+                match which.as_str() {
+                    "cloudtrail" => tables.cloudtrail = Some(loc),
+                    "vpcflow" => tables.vpcflow = Some(loc),
+                    "dns" => tables.dns = Some(loc),
+                    other => return Err(super::usage(&format!("--table {other}: expected cloudtrail, vpcflow or dns"))),
+                }
+                if let Some(n) = name {
+                    match which.as_str() {
+                        "cloudtrail" => tables.cloudtrail_table = n,
+                        "vpcflow" => tables.vpcflow_table = n,
+                        _ => tables.dns_table = n,
+                    }
+                }
             }
-            let valid_date = start_date.len() == 10 && start_date.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'/' } else { b.is_ascii_digit() });
-            if !valid_date {
-                return Err(super::usage("--start-date must be yyyy/MM/dd"));
+            let ts = self::tables(&tables, &aws).await?;
+            let ddl: Vec<String> = ts.iter().map(|t| format!("{};", t.ddl())).collect();
+            println!("{}", ddl.join("\n\n"));
+            Ok(crate::exit::OK)
+        }
+        AnalyticsCmd::Cfn { tables, wg, results, results_kms_key, bytes_scanned_cutoff, output, aws } => {
+            let d = deployment(&tables, &wg, &results, &results_kms_key, bytes_scanned_cutoff, &aws).await?;
+            let text = serde_json::to_string_pretty(&d.cloudformation())?;
+            match output {
+                Some(p) => std::fs::write(&p, text + "\n").with_context(|| format!("writing {}", p.display()))?,
+                None => println!("{text}"),
             }
-            println!("{}", cloudtrail_athena_ddl(&DdlOptions { name, location, start_date, accounts, regions }));
+            Ok(crate::exit::OK)
+        }
+        AnalyticsCmd::Deploy { tables, wg, results, results_kms_key, bytes_scanned_cutoff, dry_run, yes, format, aws } => {
+            let d = deployment(&tables, &wg, &results, &results_kms_key, bytes_scanned_cutoff, &aws).await?;
+            let conf = aws.options().load().await;
+            let account = aws.options().account_id(&conf).await?;
+            let c = Clients::new(&conf, account).await;
+            let changes = aa::plan(&c, &d).await?;
+            print_plan(&changes, format, quiet)?;
+            if dry_run || changes.is_empty() || !confirm(yes, "deploy")? {
+                return Ok(crate::exit::OK);
+            }
+            aa::apply(&c, &d, &changes).await?;
+            if !quiet {
+                eprintln!(
+                    "irprep: deployed: database {}, workgroup {}, {} table(s), {} named queries. Hunt on Athena with: irprep hunt --engine athena --workgroup {} --database {}",
+                    d.database,
+                    d.workgroup.name,
+                    d.tables.len(),
+                    d.named_queries.len(),
+                    d.workgroup.name,
+                    d.database
+                );
+            }
+            Ok(crate::exit::OK)
+        }
+        AnalyticsCmd::Destroy { wg, dry_run, yes, format, aws } => {
+            let conf = aws.options().load().await;
+            let account = aws.options().account_id(&conf).await?;
+            let c = Clients::new(&conf, account).await;
+            let changes = aa::plan_destroy(&c, &wg.database, &[], &wg.workgroup).await?;
+            print_plan(&changes, format, quiet)?;
+            if dry_run || changes.is_empty() || !confirm(yes, "destroy")? {
+                return Ok(crate::exit::OK);
+            }
+            aa::apply_destroy(&c, &wg.database, &wg.workgroup, &changes).await?;
             Ok(crate::exit::OK)
         }
     }

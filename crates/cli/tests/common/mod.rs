@@ -49,6 +49,14 @@ pub fn engine_on(paths: &[PathBuf]) -> Engine {
     e
 }
 
+/// An engine with `cloudtrail`, `vpcflow` and `dns` over mixed inputs.
+pub fn engine_logs(paths: &[PathBuf]) -> Engine {
+    let e = Engine::new(Arc::new(Diagnostics::new(false)));
+    let (files, _) = discover_local(paths).unwrap();
+    e.register_logs(files, None, TimeWindow::default()).unwrap();
+    e
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
