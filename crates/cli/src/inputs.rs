@@ -34,6 +34,38 @@ impl AwsArgs {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum EngineKind {
+    /// The embedded engine over --logs (files or an S3 prefix).
+    #[default]
+    Local,
+    /// Amazon Athena, over the tables `irprep analytics deploy` made.
+    Athena,
+}
+
+/// Where queries run.
+#[derive(Debug, Clone, Args, Default)]
+pub struct EngineArgs {
+    /// Run on the embedded engine (default) or on Athena.
+    #[arg(long, value_enum, default_value_t = EngineKind::Local, help_heading = "Engine")]
+    pub engine: EngineKind,
+    /// Athena workgroup (--engine athena).
+    #[arg(long, default_value = "irprep", help_heading = "Engine")]
+    pub workgroup: String,
+    /// Glue database holding the tables (--engine athena).
+    #[arg(long, default_value = "security_analysis", help_heading = "Engine")]
+    pub database: String,
+    /// Query result location, if the workgroup does not enforce its own (--engine athena).
+    #[arg(long, value_name = "S3_URL", help_heading = "Engine")]
+    pub athena_output: Option<String>,
+}
+
+impl EngineArgs {
+    pub fn target(&self) -> irprep_aws::athena::Target {
+        irprep_aws::athena::Target { workgroup: self.workgroup.clone(), database: self.database.clone(), output: self.athena_output.clone() }
+    }
+}
+
 /// Options of every command that reads logs.
 #[derive(Debug, Clone, Args, Default)]
 pub struct LogArgs {

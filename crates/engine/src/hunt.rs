@@ -263,15 +263,17 @@ fn event_meta(batches: &[RecordBatch], wanted: &HashSet<String>) -> HashMap<Stri
     for b in batches {
         let ids = str_col(b, "eventid");
         let ui = b.column_by_name("useridentity").and_then(|c| c.as_any().downcast_ref::<StructArray>());
-        let arn = ui.and_then(|u| u.column_by_name("arn")).map(|c| c.as_string::<i32>());
-        let key = ui.and_then(|u| u.column_by_name("accesskeyid")).map(|c| c.as_string::<i32>());
+        // The identity struct (local engine), or flat `arn`/`accesskeyid`
+        // columns (results that came back from Athena as text).
+        let arn = ui.and_then(|u| u.column_by_name("arn")).map(|c| c.as_string::<i32>()).or_else(|| str_col(b, "arn"));
+        let key = ui.and_then(|u| u.column_by_name("accesskeyid")).map(|c| c.as_string::<i32>()).or_else(|| str_col(b, "accesskeyid"));
         for i in 0..b.num_rows() {
             let Some(id) = ids.and_then(|a| a.is_valid(i).then(|| a.value(i))) else { continue };
             if !wanted.contains(id) {
                 continue;
             }
             let id = id.to_string();
-            let ui_valid = ui.is_some_and(|u| u.is_valid(i));
+            let ui_valid = ui.is_none_or(|u| u.is_valid(i));
             m.insert(
                 id,
                 EventMeta {
@@ -392,7 +394,26 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     Ok(report)
 }
 
-fn evidence_ids(batches: &[RecordBatch]) -> Result<HashSet<String>> {
+/// Findings from detection results computed elsewhere (on Athena): each
+/// detection's rows, and the evidence events' facts (`eventid`, `eventtime`,
+/// `arn`, `accesskeyid`, `sourceipaddress`, `useragent`,
+/// `recipientaccountid`, `awsregion`, `eventname`).
+pub fn findings_from(results: &[(&Detection, Vec<RecordBatch>)], evidence: &[RecordBatch]) -> Result<Vec<Finding>> {
+    let mut wanted = HashSet::new();
+    for (_, b) in results {
+        wanted.extend(evidence_ids(b)?);
+    }
+    let meta = event_meta(evidence, &wanted);
+    let mut out = vec![];
+    for (d, b) in results {
+        collect_findings(d, b, &meta, &mut out)?;
+    }
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
+    Ok(out)
+}
+
+/// The evidence event ids in detection results.
+pub fn evidence_ids(batches: &[RecordBatch]) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
     for b in batches {
         if let Some(c) = b.column_by_name("eventid") {

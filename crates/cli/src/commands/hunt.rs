@@ -8,7 +8,7 @@ use irprep_core::detect::Severity;
 use irprep_engine::hunt::{self, Finding, HuntReport};
 
 use super::detections::CatalogueArgs;
-use crate::inputs::{self, AwsArgs, LogArgs};
+use crate::inputs::{self, AwsArgs, EngineArgs, EngineKind, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -19,6 +19,8 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
     pub catalogue: CatalogueArgs,
     /// Report only findings at or above this severity (info, low, medium, high, critical).
     #[arg(long, value_parser = parse_severity)]
@@ -26,6 +28,9 @@ pub struct HuntArgs {
     /// Exit with code 1 when a finding at or above this severity is reported.
     #[arg(long, value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
+    /// Run only these detections (repeatable; a trailing `*` matches a prefix, e.g. `aws.cloudtrail.s3-*`).
+    #[arg(long = "only", value_name = "ID")]
+    pub only: Vec<String>,
     /// Leave this detection out (repeatable).
     #[arg(long = "exclude-detection", value_name = "ID")]
     pub exclude: Vec<String>,
@@ -113,7 +118,14 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<u8> {
             eprintln!("irprep: note: rule skipped: {} ({}): {}", s.id, s.path, s.reason);
         }
     }
-    let dets: Vec<_> = cat.detections.into_iter().filter(|d| !a.exclude.contains(&d.id)).collect();
+    let selected = |id: &str| a.only.is_empty() || a.only.iter().any(|p| p.strip_suffix('*').map_or(p == id, |pre| id.starts_with(pre)));
+    let dets: Vec<_> = cat.detections.into_iter().filter(|d| !a.exclude.contains(&d.id) && selected(&d.id)).collect();
+    if dets.is_empty() {
+        return Err(super::usage("no detection selected (check --only / --exclude-detection)"));
+    }
+    if a.engine.engine == EngineKind::Athena {
+        return hunt_athena(&a, &dets, quiet).await;
+    }
     let (engine, pb) = inputs::engine(&a.logs, &a.aws, quiet).await?;
     let report = hunt::hunt(&engine, &dets).await;
     pb.finish_and_clear();
@@ -134,4 +146,84 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<u8> {
         return Ok(crate::exit::ERROR);
     }
     Ok(super::scan_code(&engine))
+}
+
+/// The hunt on Athena: each detection is one query (Athena bills by bytes
+/// scanned per query, so they run at most four at a time and each one's
+/// cost is reported), then one query per 2,000 evidence events fetches the
+/// facts findings are built from.
+async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quiet: bool) -> Result<u8> {
+    use futures::StreamExt;
+    use irprep_aws::athena;
+    if !a.logs.logs.is_empty() {
+        return Err(super::usage("--logs is for the local engine; on Athena the tables come from --database"));
+    }
+    let w = a.logs.window()?;
+    let (since, until) = (w.since.as_deref(), w.until.as_deref());
+    let conf = a.aws.options().load().await;
+    let client = athena::client(&conf);
+    let target = a.engine.target();
+    let dets: Vec<&irprep_core::detect::Detection> = dets.iter().filter(|d| d.source == "cloudtrail").collect();
+    let runs = futures::stream::iter(dets.iter().map(|d| {
+        let sql = athena::with_window(&d.sql, &target.database, since, until);
+        let (client, target) = (&client, &target);
+        async move { (*d, athena::run(client, target, &sql).await) }
+    }))
+    .buffered(4)
+    .collect::<Vec<_>>()
+    .await;
+    let mut results = vec![];
+    let mut errors = vec![];
+    let mut scanned = 0i64;
+    let mut cost = 0f64;
+    for (d, r) in runs {
+        match r {
+            Ok(r) => {
+                scanned += r.bytes_scanned;
+                cost += r.cost_usd();
+                results.push((d, r.batches));
+            }
+            Err(e) => errors.push((d.id.clone(), format!("{e:#}"))),
+        }
+    }
+    let mut ids: Vec<String> = vec![];
+    for (_, b) in &results {
+        ids.extend(hunt::evidence_ids(b)?);
+    }
+    ids.sort();
+    ids.dedup();
+    let mut evidence = vec![];
+    for chunk in ids.chunks(2000) {
+        let list: Vec<String> = chunk.iter().map(|i| irprep_core::sql::quote(i)).collect();
+        let sql = format!(
+            "SELECT eventid, eventtime, useridentity.arn AS arn, useridentity.accesskeyid AS accesskeyid, sourceipaddress, useragent, recipientaccountid, awsregion, eventname FROM cloudtrail WHERE eventid IN ({})",
+            list.join(", ")
+        );
+        let r = athena::run(&client, &target, &athena::with_window(&sql, &target.database, since, until)).await?;
+        scanned += r.bytes_scanned;
+        cost += r.cost_usd();
+        evidence.extend(r.batches);
+    }
+    let findings = hunt::findings_from(&results, &evidence)?;
+    for (id, e) in &errors {
+        eprintln!("irprep: error: detection {id} failed on Athena: {e}");
+    }
+    let findings: Vec<Finding> = findings.into_iter().filter(|f| a.min_severity.is_none_or(|m| f.severity >= m)).collect();
+    write_findings(&mut std::io::stdout().lock(), a.format, &findings)?;
+    if !quiet {
+        eprintln!(
+            "irprep: {} finding(s) from {} detection(s) on Athena ({}); {} scanned, about ${cost:.4}",
+            findings.len(),
+            results.len(),
+            target.workgroup,
+            super::human_bytes(scanned)
+        );
+    }
+    if a.fail_on.is_some_and(|t| findings.iter().any(|f| f.severity >= t)) {
+        return Ok(crate::exit::FINDINGS);
+    }
+    if !errors.is_empty() {
+        return Ok(crate::exit::ERROR);
+    }
+    Ok(crate::exit::OK)
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use irprep_core::queries::{self, InvestigationQuery};
 
-use crate::inputs::{AwsArgs, LogArgs};
+use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +37,11 @@ pub struct RunArgs {
     pub logs: LogArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The query's table under another name (as deployed on Athena).
+    #[arg(long, value_name = "NAME")]
+    pub table_name: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -85,8 +90,8 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
         }
         QueriesCmd::Run(a) => {
             let q = find(&a.name)?;
-            let sql = q.render(&params(&a.params)?, None).map_err(|e| super::usage(e))?;
-            super::query_and_print(&a.logs, &a.aws, quiet, a.format, &sql).await
+            let sql = q.render(&params(&a.params)?, a.table_name.as_deref()).map_err(|e| super::usage(e))?;
+            super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, &sql).await
         }
     }
 }

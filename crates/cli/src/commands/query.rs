@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use irprep_core::table;
 
-use crate::inputs::{AwsArgs, LogArgs};
+use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -14,6 +14,8 @@ pub struct QueryArgs {
     pub logs: LogArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -32,7 +34,7 @@ pub async fn run(a: QueryArgs, quiet: bool) -> Result<u8> {
     let Some(sql) = a.sql.as_deref() else {
         return Err(super::usage("no SQL given (or use --schema)"));
     };
-    super::query_and_print(&a.logs, &a.aws, quiet, a.format, sql).await
+    super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, sql).await
 }
 
 fn print_schema(format: Format) -> Result<()> {

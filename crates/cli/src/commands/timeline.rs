@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::inputs::{AwsArgs, LogArgs};
+use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::Format;
 
 #[derive(Debug, Args)]
@@ -13,6 +13,8 @@ pub struct TimelineArgs {
     pub logs: LogArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Events of this principal ARN (user, role session, root).
     #[arg(long)]
     pub principal: Option<String>,
@@ -80,5 +82,5 @@ pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
 
 pub async fn run(a: TimelineArgs, quiet: bool) -> Result<u8> {
     let sql = timeline_sql(&a)?;
-    super::query_and_print(&a.logs, &a.aws, quiet, a.format, &sql).await
+    super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, &sql).await
 }
