@@ -78,3 +78,71 @@ async fn otrf_logstash_and_digest() {
     assert_eq!(Diagnostics::get(&e.diag.digest_files), 1);
     assert!(!e.diag.any_skipped());
 }
+
+/// Flow logs delivered as Parquet (AWS names the columns after the fields,
+/// with `_`): read by name, cast to the table's types, partitions from the
+/// Hive-compatible key, absent fields NULL, a broken Parquet file reported.
+#[tokio::test]
+async fn parquet_flow_logs_read_by_name() {
+    use datafusion::arrow::array::{Int32Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=03/day=05/hour=09");
+    std::fs::create_dir_all(&sub).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("version", DataType::Int32, true),
+        Field::new("account_id", DataType::Utf8, true),
+        Field::new("srcaddr", DataType::Utf8, true),
+        Field::new("dstaddr", DataType::Utf8, true),
+        Field::new("dstport", DataType::Int32, true),
+        Field::new("packets", DataType::Int64, true),
+        Field::new("bytes", DataType::Int64, true),
+        Field::new("start", DataType::Int64, true),
+        Field::new("end", DataType::Int64, true),
+        Field::new("action", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int32Array::from(vec![5, 5])),
+            Arc::new(StringArray::from(vec!["111122223333", "111122223333"])),
+            Arc::new(StringArray::from(vec!["10.0.0.5", "198.51.100.7"])),
+            Arc::new(StringArray::from(vec!["198.51.100.7", "10.0.0.5"])),
+            Arc::new(Int32Array::from(vec![Some(443), None])),
+            Arc::new(Int64Array::from(vec![10, 3])),
+            Arc::new(Int64Array::from(vec![8400, 180])),
+            Arc::new(Int64Array::from(vec![1709629200, 1709629260])),
+            Arc::new(Int64Array::from(vec![1709629260, 1709629320])),
+            Arc::new(StringArray::from(vec!["ACCEPT", "REJECT"])),
+        ],
+    )
+    .unwrap();
+    let f = std::fs::File::create(sub.join("111122223333_vpcflowlogs_eu-west-1_fl-1_20240305T0900Z_a.log.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    std::fs::write(sub.join("broken.parquet"), b"PAR1 not really PAR1").unwrap();
+
+    let diag = Arc::new(Diagnostics::new(false));
+    let e = Engine::new(diag.clone());
+    let (files, _) = discover_local(&[dir.path().to_path_buf()]).unwrap();
+    e.register_logs(files, None, TimeWindow::default()).unwrap();
+    let r = rows(&e, "SELECT srcaddr, dstport, packets, \"end\", protocol, account_partition, region_partition, date_partition, hour_partition FROM vpcflow ORDER BY srcaddr").await;
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        r,
+        vec![
+            vec![s("10.0.0.5"), s("443"), s("10"), s("1709629260"), None, s("111122223333"), s("eu-west-1"), s("2024/03/05"), s("09")],
+            vec![s("198.51.100.7"), None, s("3"), s("1709629320"), None, s("111122223333"), s("eu-west-1"), s("2024/03/05"), s("09")],
+        ]
+    );
+    let issues = diag.issues();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(issues[0].file.ends_with("broken.parquet") && issues[0].whole_file);
+    // The time window applies to Parquet records too.
+    let e = Engine::new(Arc::new(Diagnostics::new(false)));
+    let (files, _) = discover_local(&[dir.path().to_path_buf()]).unwrap();
+    e.register_logs(files, None, TimeWindow { since: Some("2024-03-05T09:00:30Z".into()), until: None }).unwrap();
+    assert_eq!(rows(&e, "SELECT count(*) FROM vpcflow").await, vec![vec![s("1")]]);
+}
