@@ -3,6 +3,7 @@
 //! and the S3 log source. Nothing in `irprep-core` sees these types.
 
 pub mod analytics;
+pub mod logs;
 pub mod athena;
 pub mod s3;
 pub mod simulate;

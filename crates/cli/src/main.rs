@@ -62,9 +62,17 @@ pub enum Command {
     Simulate(commands::simulate::SimulateCmd),
     /// Rehearse: simulate scenarios, hunt, and prove each was detected.
     Drill(commands::drill::DrillArgs),
-    /// Athena side: the table DDL generated from irprep's table definitions.
+    /// Security logs of an account or Organization: status, enable (plan first), cleanup.
+    #[command(subcommand)]
+    Logs(commands::logs::LogsCmd),
+    /// Athena: table DDL, deploy/destroy of the Glue tables, workgroup and named queries, CloudFormation.
     #[command(subcommand)]
     Analytics(commands::analytics::AnalyticsCmd),
+    /// Print the least-privilege IAM policy a command needs (no argument: the list).
+    IamPolicy {
+        /// logs-status, logs-enable, logs-cleanup, logs-org, analytics-deploy, analytics-destroy, athena-engine, s3-logs.
+        command: Option<String>,
+    },
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -98,7 +106,9 @@ fn main() -> ExitCode {
             Command::Queries(c) => commands::queries::run(c, quiet).await,
             Command::Simulate(c) => commands::simulate::run(c, quiet).await,
             Command::Drill(a) => commands::drill::run(a, quiet).await,
+            Command::Logs(c) => commands::logs::run(c, quiet).await,
             Command::Analytics(c) => commands::analytics::run(c, quiet).await,
+            Command::IamPolicy { command } => commands::logs::iam_policy(command),
             Command::Completions { shell } => {
                 clap_complete::generate(shell, &mut Cli::command(), "irprep", &mut std::io::stdout());
                 Ok(exit::OK)

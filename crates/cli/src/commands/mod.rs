@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod detections;
 pub mod drill;
 pub mod hunt;
+pub mod logs;
 pub mod queries;
 pub mod simulate;
 pub mod query;

@@ -1,0 +1,497 @@
+//! Log buckets: the central one (CloudTrail, flow logs, Resolver query logs;
+//! the user's with `--bucket`), and, only where a source needs one, a bucket
+//! per account × region for S3 server access logs and ELB logs (both must be
+//! in the same region as what they log) and one for WAF (`aws-waf-logs-…`).
+//!
+//! Each is set up the same way, and checked the same way on the next run:
+//! Block Public Access on; default encryption (SSE-S3, or SSE-KMS with
+//! `--kms-key` where every writer supports it); a bucket policy whose
+//! statements irprep owns by their `Irprep` Sid prefix, *merged* into
+//! whatever policy is there; a TLS-only deny; `aws:SourceAccount` (and
+//! `aws:SourceArn` where the service sets it) on every delivery principal;
+//! lifecycle: Intelligent-Tiering after 90 days, expiry after
+//! `--retention-days`, added beside existing rules, and an existing rule
+//! that expires sooner is reported, never changed.
+
+use anyhow::{anyhow, Result};
+use aws_config::SdkConfig;
+use aws_sdk_s3::types as st;
+use serde_json::{json, Value};
+
+use super::{change, Change, Op, Source, Target, TAG_KEY, TAG_VALUE};
+
+/// What a bucket is for (a bucket can be several).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub cloudtrail: bool,
+    pub delivery: bool,
+    pub s3_access: bool,
+    pub elb: bool,
+    pub waf: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum BucketOp {
+    Create { name: String, region: String },
+    PutPolicy { name: String, policy: String },
+    PutPublicAccessBlock { name: String },
+    PutEncryption { name: String, kms_key: Option<String> },
+    PutLifecycle { name: String, rules: Vec<st::LifecycleRule> },
+}
+
+pub const SID_PREFIX: &str = "Irprep";
+pub const LIFECYCLE_ID: &str = "irprep-retention";
+
+/// The ELB account of regions that predate the ELB log-delivery service
+/// principal (AWS documentation, "Enable access logs for your load balancer").
+fn elb_account(region: &str) -> Option<&'static str> {
+    Some(match region {
+        "us-east-1" => "127311923021",
+        "us-east-2" => "033677994240",
+        "us-west-1" => "027434742980",
+        "us-west-2" => "797873946194",
+        "af-south-1" => "098369216593",
+        "ap-east-1" => "754344448648",
+        "ap-southeast-3" => "589379963580",
+        "ap-south-1" => "718504428378",
+        "ap-northeast-3" => "383597477331",
+        "ap-northeast-2" => "600734575887",
+        "ap-southeast-1" => "114774131450",
+        "ap-southeast-2" => "783225319266",
+        "ap-northeast-1" => "582318560864",
+        "ca-central-1" => "985666609251",
+        "eu-central-1" => "054676820928",
+        "eu-west-1" => "156460612806",
+        "eu-west-2" => "652711504416",
+        "eu-south-1" => "635631232127",
+        "eu-west-3" => "009996457667",
+        "eu-north-1" => "897822967062",
+        "me-south-1" => "076674570225",
+        "sa-east-1" => "507241528517",
+        "us-gov-west-1" => "048591011584",
+        "us-gov-east-1" => "190560391635",
+        "cn-north-1" => "638102146993",
+        "cn-northwest-1" => "037604701340",
+        _ => return None,
+    })
+}
+
+/// The statements irprep needs on a bucket.
+pub fn statements(bucket: &str, partition: &str, region: &str, roles: Roles, accounts: &[String]) -> Vec<Value> {
+    let b = format!("arn:{partition}:s3:::{bucket}");
+    let accts: Value = accounts.iter().cloned().collect::<Vec<_>>().into();
+    let mut out = vec![json!({
+        "Sid": "IrprepDenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:*",
+        "Resource": [b, format!("{b}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    })];
+    if roles.cloudtrail {
+        let trails: Vec<String> = accounts.iter().map(|a| format!("arn:{partition}:cloudtrail:*:{a}:trail/*")).collect();
+        out.push(json!({
+            "Sid": "IrprepCloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": b,
+            "Condition": {"ArnLike": {"aws:SourceArn": trails}},
+        }));
+        out.push(json!({
+            "Sid": "IrprepCloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": format!("{b}/AWSLogs/*"),
+            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}, "ArnLike": {"aws:SourceArn": trails}},
+        }));
+    }
+    if roles.delivery || roles.waf {
+        // Flow logs, Resolver query logs and WAF write under AWSLogs/<account>/.
+        let resources: Vec<String> = accounts.iter().map(|a| format!("{b}/AWSLogs/{a}/*")).collect();
+        let logs_arns: Vec<String> = accounts.iter().map(|a| format!("arn:{partition}:logs:*:{a}:*")).collect();
+        out.push(json!({
+            "Sid": "IrprepLogDeliveryAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": b,
+            "Condition": {"StringEquals": {"aws:SourceAccount": accts}, "ArnLike": {"aws:SourceArn": logs_arns}},
+        }));
+        out.push(json!({
+            "Sid": "IrprepLogDeliveryWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": resources,
+            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": accts}, "ArnLike": {"aws:SourceArn": logs_arns}},
+        }));
+    }
+    if roles.s3_access {
+        out.push(json!({
+            "Sid": "IrprepS3ServerAccessLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            // The bucket's objects (the AWS documentation's form); the
+            // source-account condition binds the writer.
+            "Resource": format!("{b}/*"),
+            "Condition": {"StringEquals": {"aws:SourceAccount": accts}},
+        }));
+    }
+    if roles.elb {
+        let resources: Vec<String> = accounts.iter().map(|a| format!("{b}/elb/AWSLogs/{a}/*")).collect();
+        // Older regions deliver as the regional ELB account (which carries no
+        // source-account context; the resource path binds the account);
+        // newer ones as the log-delivery service principal.
+        out.push(match elb_account(region) {
+            Some(acct) => json!({
+                "Sid": "IrprepElbAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:{partition}:iam::{acct}:root")},
+                "Action": "s3:PutObject",
+                "Resource": resources,
+            }),
+            None => json!({
+                "Sid": "IrprepElbAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": resources,
+                "Condition": {"StringEquals": {"aws:SourceAccount": accts}},
+            }),
+        });
+    }
+    out
+}
+
+/// Merge irprep's statements into a policy: every other statement stays as
+/// it is, in order (the user's, and irprep's from runs for other sources);
+/// a statement with the same Sid as one of ours is replaced.
+pub fn merge_policy(existing: Option<&str>, ours: &[Value]) -> Result<Value> {
+    let mut doc: Value = match existing {
+        Some(s) if !s.trim().is_empty() => serde_json::from_str(s).map_err(|e| anyhow!("the bucket's policy is not JSON: {e}"))?,
+        _ => json!({"Version": "2012-10-17", "Statement": []}),
+    };
+    let stmts = match doc.get_mut("Statement") {
+        Some(Value::Array(a)) => a,
+        Some(single @ Value::Object(_)) => {
+            let one = single.take();
+            *single = Value::Array(vec![one]);
+            single.as_array_mut().expect("just made")
+        }
+        _ => {
+            doc["Statement"] = json!([]);
+            doc["Statement"].as_array_mut().expect("just made")
+        }
+    };
+    let ours_sids: Vec<&str> = ours.iter().filter_map(|s| s.get("Sid").and_then(|v| v.as_str())).collect();
+    stmts.retain(|s| !s.get("Sid").and_then(|v| v.as_str()).is_some_and(|sid| ours_sids.contains(&sid)));
+    stmts.extend(ours.iter().cloned());
+    if doc.get("Version").is_none() {
+        doc["Version"] = json!("2012-10-17");
+    }
+    Ok(doc)
+}
+
+fn s3(conf: &SdkConfig) -> aws_sdk_s3::Client {
+    crate::s3::client(conf, conf.endpoint_url().is_some())
+}
+
+fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("").to_string()
+}
+
+/// An S3 error as one line: code and message, or the HTTP status.
+pub(crate) fn s3err<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata as _;
+    let status = e.raw_response().map(|r| r.status_code()).unwrap_or(0);
+    match e.code() {
+        Some(c) => anyhow!("{what}: {c} {}", e.message().unwrap_or("")),
+        None if status > 0 => anyhow!("{what}: HTTP {status} with no error code"),
+        None => anyhow!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+    }
+}
+
+pub(crate) trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn our_rule(days: u32) -> Result<st::LifecycleRule> {
+    st::LifecycleRule::builder()
+        .id(LIFECYCLE_ID)
+        .status(st::ExpirationStatus::Enabled)
+        .filter(st::LifecycleRuleFilter::builder().prefix("").build())
+        .transitions(st::Transition::builder().days(90).storage_class(st::TransitionStorageClass::IntelligentTiering).build())
+        .expiration(st::LifecycleExpiration::builder().days(days as i32).build())
+        .build()
+        .map_err(|e| anyhow!("{e}"))
+}
+
+/// The changes that bring one bucket to its desired state (empty when it is
+/// there already). `owned`: a bucket irprep names and may create.
+#[allow(clippy::too_many_arguments)]
+pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms_key: Option<&str>, retention_days: u32, owned: bool, source: Source) -> Result<Vec<Change>> {
+    let c = s3(&t.conf);
+    let mut out = vec![];
+    let op = |o: BucketOp| Op::Bucket(o);
+    let exists = match c.head_bucket().bucket(name).send().await {
+        Ok(_) => true,
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            match status {
+                Some(404) => false,
+                Some(403) => return Err(anyhow!("bucket {name} exists but this account cannot use it (403): it may belong to another account")),
+                _ => return Err(s3err(&format!("s3:HeadBucket {name}"), e)),
+            }
+        }
+    };
+    let kms = if roles.s3_access || roles.elb { None } else { kms_key };
+    let policy = statements(name, &t.partition, &t.region, roles, accounts);
+    if !exists {
+        if !owned {
+            return Err(anyhow!("--bucket {name} does not exist (irprep creates only its own buckets)"));
+        }
+        out.push(change(t, source, "create", format!("s3://{name}"), format!("log bucket in {}, tagged {TAG_KEY}={TAG_VALUE}", t.region), op(BucketOp::Create { name: name.into(), region: t.region.clone() })));
+        out.push(change(t, source, "update", format!("s3://{name}"), "Block Public Access: all four settings on", op(BucketOp::PutPublicAccessBlock { name: name.into() })));
+        out.push(change(t, source, "update", format!("s3://{name}"), format!("default encryption {}", if kms.is_some() { "SSE-KMS" } else { "SSE-S3" }), op(BucketOp::PutEncryption { name: name.into(), kms_key: kms.map(String::from) })));
+        out.push(change(t, source, "update", format!("s3://{name}"), format!("lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days"), op(BucketOp::PutLifecycle { name: name.into(), rules: vec![our_rule(retention_days)?] })));
+        let doc = merge_policy(None, &policy)?;
+        out.push(change(t, source, "update", format!("s3://{name}"), format!("bucket policy: {} irprep statement(s)", policy.len()), op(BucketOp::PutPolicy { name: name.into(), policy: doc.to_string() })));
+        return Ok(out);
+    }
+    // Block Public Access.
+    let pab_on = match c.get_public_access_block().bucket(name).send().await {
+        Ok(o) => o.public_access_block_configuration().is_some_and(|p| {
+            p.block_public_acls() == Some(true) && p.ignore_public_acls() == Some(true) && p.block_public_policy() == Some(true) && p.restrict_public_buckets() == Some(true)
+        }),
+        Err(e) if code(&e) == "NoSuchPublicAccessBlockConfiguration" => false,
+        Err(e) => return Err(s3err(&format!("s3:GetPublicAccessBlock {name}"), e)),
+    };
+    if !pab_on {
+        out.push(change(t, source, "update", format!("s3://{name}"), "Block Public Access: all four settings on", op(BucketOp::PutPublicAccessBlock { name: name.into() })));
+    }
+    // Default encryption: only set when absent, or when --kms-key asks for another key.
+    let enc = match c.get_bucket_encryption().bucket(name).send().await {
+        Ok(o) => o
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first().cloned())
+            .and_then(|r| r.apply_server_side_encryption_by_default().cloned()),
+        Err(e) if code(&e) == "ServerSideEncryptionConfigurationNotFoundError" => None,
+        Err(e) => return Err(s3err(&format!("s3:GetBucketEncryption {name}"), e)),
+    };
+    let enc_ok = match (&enc, kms) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(d), Some(k)) => d.kms_master_key_id() == Some(k),
+    };
+    if !enc_ok {
+        out.push(change(t, source, "update", format!("s3://{name}"), format!("default encryption {}", if kms.is_some() { "SSE-KMS" } else { "SSE-S3" }), op(BucketOp::PutEncryption { name: name.into(), kms_key: kms.map(String::from) })));
+    }
+    // Lifecycle, merged.
+    let rules: Vec<st::LifecycleRule> = match c.get_bucket_lifecycle_configuration().bucket(name).send().await {
+        Ok(o) => o.rules().to_vec(),
+        Err(e) if code(&e) == "NoSuchLifecycleConfiguration" => vec![],
+        Err(e) => return Err(s3err(&format!("s3:GetBucketLifecycleConfiguration {name}"), e)),
+    };
+    let ours = rules.iter().find(|r| r.id() == Some(LIFECYCLE_ID));
+    let want = our_rule(retention_days)?;
+    let ours_ok = ours.is_some_and(|r| {
+        r.expiration().and_then(|e| e.days()) == Some(retention_days as i32)
+            && r.transitions().iter().any(|t| t.days() == Some(90))
+            && r.status() == &st::ExpirationStatus::Enabled
+    });
+    if !ours_ok {
+        let mut detail = format!("lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days");
+        if let Some(old) = ours.and_then(|r| r.expiration()).and_then(|e| e.days()) {
+            if old > retention_days as i32 {
+                detail.push_str(&format!(" (SHORTENS irprep's rule from {old} days)"));
+            }
+        }
+        for r in rules.iter().filter(|r| r.id() != Some(LIFECYCLE_ID)) {
+            if let Some(d) = r.expiration().and_then(|e| e.days()) {
+                if d < retention_days as i32 && r.status() == &st::ExpirationStatus::Enabled {
+                    detail.push_str(&format!("; note: existing rule {} expires objects after {d} days and is left as it is", r.id().unwrap_or("(unnamed)")));
+                }
+            }
+        }
+        let mut new_rules: Vec<st::LifecycleRule> = rules.iter().filter(|r| r.id() != Some(LIFECYCLE_ID)).cloned().collect();
+        new_rules.push(want);
+        out.push(change(t, source, "update", format!("s3://{name}"), detail, op(BucketOp::PutLifecycle { name: name.into(), rules: new_rules })));
+    }
+    // Policy, merged.
+    let current = match c.get_bucket_policy().bucket(name).send().await {
+        Ok(o) => o.policy().map(String::from),
+        Err(e) if code(&e) == "NoSuchBucketPolicy" => None,
+        Err(e) => return Err(s3err(&format!("s3:GetBucketPolicy {name}"), e)),
+    };
+    let merged = merge_policy(current.as_deref(), &policy)?;
+    let same = current.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()).is_some_and(|c| c == merged);
+    if !same {
+        let kept = merged["Statement"].as_array().map(|a| a.len()).unwrap_or(0) - policy.len();
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
+            format!("bucket policy: {} irprep statement(s) merged, {kept} existing statement(s) kept", policy.len()),
+            op(BucketOp::PutPolicy { name: name.into(), policy: merged.to_string() }),
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
+    let c = s3(conf);
+    match o {
+        BucketOp::Create { name, region } => {
+            let mut req = c.create_bucket().bucket(name);
+            if region != "us-east-1" {
+                req = req.create_bucket_configuration(st::CreateBucketConfiguration::builder().location_constraint(st::BucketLocationConstraint::from(region.as_str())).build());
+            }
+            req.send().await.map_err(|x| s3err(&format!("s3:CreateBucket {name}"), x))?;
+            let tag = st::Tag::builder().key(TAG_KEY).value(TAG_VALUE).build().map_err(|x| anyhow!("{x}"))?;
+            c.put_bucket_tagging()
+                .bucket(name)
+                .tagging(st::Tagging::builder().tag_set(tag).build().map_err(|x| anyhow!("{x}"))?)
+                .send()
+                .await
+                .map_err(|x| s3err(&format!("s3:PutBucketTagging {name}"), x))?;
+        }
+        BucketOp::PutPublicAccessBlock { name } => {
+            let pab = st::PublicAccessBlockConfiguration::builder().block_public_acls(true).ignore_public_acls(true).block_public_policy(true).restrict_public_buckets(true).build();
+            c.put_public_access_block()
+                .bucket(name)
+                .public_access_block_configuration(pab)
+                .send()
+                .await
+                .map_err(|x| s3err(&format!("s3:PutPublicAccessBlock {name}"), x))?;
+        }
+        BucketOp::PutEncryption { name, kms_key } => {
+            let d = match kms_key {
+                Some(k) => st::ServerSideEncryptionByDefault::builder().sse_algorithm(st::ServerSideEncryption::AwsKms).kms_master_key_id(k).build(),
+                None => st::ServerSideEncryptionByDefault::builder().sse_algorithm(st::ServerSideEncryption::Aes256).build(),
+            }
+            .map_err(|x| anyhow!("{x}"))?;
+            let rule = st::ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(d).bucket_key_enabled(kms_key.is_some()).build();
+            let conf = st::ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|x| anyhow!("{x}"))?;
+            c.put_bucket_encryption()
+                .bucket(name)
+                .server_side_encryption_configuration(conf)
+                .send()
+                .await
+                .map_err(|x| s3err(&format!("s3:PutBucketEncryption {name}"), x))?;
+        }
+        BucketOp::PutLifecycle { name, rules } => {
+            let conf = st::BucketLifecycleConfiguration::builder().set_rules(Some(rules.clone())).build().map_err(|x| anyhow!("{x}"))?;
+            c.put_bucket_lifecycle_configuration()
+                .bucket(name)
+                .lifecycle_configuration(conf)
+                .send()
+                .await
+                .map_err(|x| s3err(&format!("s3:PutBucketLifecycleConfiguration {name}"), x))?;
+        }
+        BucketOp::PutPolicy { name, policy } => {
+            c.put_bucket_policy()
+                .bucket(name)
+                .policy(policy)
+                .send()
+                .await
+                .map_err(|x| s3err(&format!("s3:PutBucketPolicy {name}"), x))?;
+        }
+    }
+    Ok(())
+}
+
+/// irprep's buckets in the target's account (by name and tag), with their regions.
+pub async fn owned_buckets(t: &Target) -> Result<Vec<(String, String)>> {
+    let c = s3(&t.conf);
+    let list = c.list_buckets().send().await.map_err(|e| s3err("s3:ListBuckets", e))?;
+    let mut out = vec![];
+    for b in list.buckets() {
+        let Some(name) = b.name() else { continue };
+        if !(name.starts_with(&format!("irprep-logs-{}-", t.account)) || name.starts_with(&format!("aws-waf-logs-irprep-{}-", t.account))) {
+            continue;
+        }
+        let tags = match c.get_bucket_tagging().bucket(name).send().await {
+            Ok(o) => o.tag_set().to_vec(),
+            Err(_) => vec![],
+        };
+        if tags.iter().any(|x| x.key() == TAG_KEY && x.value() == TAG_VALUE) {
+            let region = name.rsplit_once(&format!("-{}-", t.account)).map(|(_, r)| r.to_string()).unwrap_or_else(|| t.region.clone());
+            out.push((name.to_string(), region));
+        }
+    }
+    Ok(out)
+}
+
+/// Empty and delete an irprep bucket (cleanup --delete-buckets).
+pub async fn delete_bucket(conf: &SdkConfig, name: &str) -> Result<()> {
+    let c = s3(conf);
+    loop {
+        let v = c.list_object_versions().bucket(name).send().await.map_err(|x| s3err(&format!("s3:ListObjectVersions {name}"), x))?;
+        let mut ids = vec![];
+        for o in v.versions() {
+            ids.push(st::ObjectIdentifier::builder().key(o.key().unwrap_or_default()).set_version_id(o.version_id().map(String::from)).build().map_err(|x| anyhow!("{x}"))?);
+        }
+        for o in v.delete_markers() {
+            ids.push(st::ObjectIdentifier::builder().key(o.key().unwrap_or_default()).set_version_id(o.version_id().map(String::from)).build().map_err(|x| anyhow!("{x}"))?);
+        }
+        if ids.is_empty() {
+            break;
+        }
+        for chunk in ids.chunks(1000) {
+            let del = st::Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build().map_err(|x| anyhow!("{x}"))?;
+            c.delete_objects().bucket(name).delete(del).send().await.map_err(|x| s3err(&format!("s3:DeleteObjects {name}"), x))?;
+        }
+    }
+    c.delete_bucket().bucket(name).send().await.map_err(|x| s3err(&format!("s3:DeleteBucket {name}"), x))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_foreign_statements_and_replaces_ours() {
+        let existing = r#"{"Version":"2012-10-17","Statement":[{"Sid":"TheirRead","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},{"Sid":"IrprepCloudTrailWrite","Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"},{"Sid":"IrprepElbAccessLogs","Effect":"Allow","Principal":{"Service":"x"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+        let ours = statements("b", "aws", "eu-west-1", Roles { cloudtrail: true, delivery: true, ..Default::default() }, &["111122223333".into()]);
+        let merged = merge_policy(Some(existing), &ours).unwrap();
+        let sids: Vec<&str> = merged["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()).collect();
+        assert_eq!(sids[0], "TheirRead");
+        // An irprep statement of another source (an earlier run) stays; ours replace theirs by Sid.
+        assert_eq!(sids[1], "IrprepElbAccessLogs");
+        assert_eq!(sids.iter().filter(|s| **s == "IrprepCloudTrailWrite").count(), 1);
+        let ct = merged["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "IrprepCloudTrailWrite").unwrap();
+        assert_eq!(ct["Principal"]["Service"], "cloudtrail.amazonaws.com");
+        assert!(sids.contains(&"IrprepDenyInsecureTransport") && sids.contains(&"IrprepCloudTrailWrite") && sids.contains(&"IrprepLogDeliveryWrite"));
+        // Every delivery principal is bound to the accounts.
+        for s in merged["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Allow" && s["Sid"].as_str().unwrap().starts_with("Irprep")) {
+            let cond = s["Condition"].to_string();
+            assert!(cond.contains("111122223333"), "{s}");
+        }
+        // Merging again changes nothing.
+        let again = merge_policy(Some(&merged.to_string()), &ours).unwrap();
+        assert_eq!(again, merged);
+    }
+
+    #[test]
+    fn elb_principal_by_region_age() {
+        let old = statements("b", "aws", "eu-west-1", Roles { elb: true, ..Default::default() }, &["1".into()]);
+        assert!(old.to_owned().iter().any(|s| s["Principal"]["AWS"] == "arn:aws:iam::156460612806:root"));
+        let new = statements("b", "aws", "ap-southeast-5", Roles { elb: true, ..Default::default() }, &["1".into()]);
+        assert!(new.iter().any(|s| s["Principal"]["Service"] == "logdelivery.elasticloadbalancing.amazonaws.com"));
+    }
+}

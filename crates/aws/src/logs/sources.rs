@@ -1,0 +1,1063 @@
+//! Each log source: how its coverage of one account × region is judged, what
+//! `enable` changes, what `cleanup` removes, and how a change is applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::SdkConfig;
+
+use super::bucket::{self, Roles};
+use super::{change, err, regional, row, Change, EnableOptions, Layout, Op, ResolverConfig, Source, State, StatusRow, Target, EKS_TAG, TAG_KEY, TAG_VALUE, TRAIL_NAME};
+
+/// A bucket some change of a target writes to.
+#[derive(Debug, Clone)]
+pub struct BucketNeed {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub roles: Roles,
+    pub source: Source,
+}
+
+/// What inspecting one target found.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub rows: Vec<StatusRow>,
+    pub changes: Vec<Change>,
+    pub buckets: Vec<BucketNeed>,
+}
+
+fn need(t: &Target, name: &str, roles: Roles, source: Source) -> BucketNeed {
+    BucketNeed { account: t.account.clone(), region: t.region.clone(), name: name.into(), roles, source }
+}
+
+/// Inspect one account × region: a row per source, and with `enable` the
+/// changes that would close the gaps.
+pub async fn inspect_target(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, sources: &[Source]) -> Result<Found> {
+    let mut f = Found::default();
+    for &s in sources {
+        let r = match s {
+            Source::CloudTrail => cloudtrail(t, layout, enable, &mut f).await,
+            Source::VpcFlow => flow_logs(t, layout, enable, &mut f).await,
+            Source::Dns => resolver(t, layout, enable, &mut f).await,
+            Source::S3Access => s3_access(t, layout, enable, &mut f).await,
+            Source::Elb => elb(t, enable, &mut f).await,
+            Source::Waf => waf(t, enable, &mut f).await,
+            Source::Eks => eks(t, enable, &mut f).await,
+            Source::GuardDuty => guardduty(t, enable, &mut f).await,
+        };
+        if let Err(e) = r {
+            f.rows.push(row(t, s, State::Error, format!("{e:#}")));
+        }
+    }
+    Ok(f)
+}
+
+fn tag_is_ours<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    tags.any(|(k, v)| k == TAG_KEY && v == TAG_VALUE)
+}
+
+/// Flow logs and Resolver query logs go to the bucket's root: AWS adds
+/// `AWSLogs/<account>/vpcflowlogs|vpcdnsquerylogs/…`, beside CloudTrail's
+/// `AWSLogs/<account>/CloudTrail/…`, so one `s3://bucket/AWSLogs/` holds
+/// every table's layout.
+fn central_dest(layout: &Layout, partition: &str) -> String {
+    format!("arn:{partition}:s3:::{}", layout.central_bucket)
+}
+
+// ---------------------------------------------------------------- CloudTrail
+
+struct TrailFacts {
+    name: String,
+    arn: String,
+    multi_region: bool,
+    org: bool,
+    home_region: String,
+    logging: Option<bool>,
+    management: Option<&'static str>,
+    ours: bool,
+}
+
+/// How a trail's event selectors treat management events: Some("all"),
+/// Some("read-only")/Some("write-only"), or None (not recorded).
+fn management_events(out: &aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput) -> Option<&'static str> {
+    use aws_sdk_cloudtrail::types::ReadWriteType;
+    if out.event_selectors().is_empty() && out.advanced_event_selectors().is_empty() {
+        // No selectors reported: the trail's default, management read+write.
+        return Some("all");
+    }
+    let mut best: Option<&'static str> = None;
+    for s in out.event_selectors() {
+        if s.include_management_events() == Some(false) {
+            continue;
+        }
+        let kind = match s.read_write_type() {
+            Some(ReadWriteType::ReadOnly) => "read-only",
+            Some(ReadWriteType::WriteOnly) => "write-only",
+            _ => "all",
+        };
+        if kind == "all" {
+            return Some("all");
+        }
+        best = Some(kind);
+    }
+    for a in out.advanced_event_selectors() {
+        let fields = a.field_selectors();
+        let mgmt = fields.iter().any(|f| f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management"));
+        if !mgmt {
+            continue;
+        }
+        match fields.iter().find(|f| f.field() == "readOnly") {
+            None => return Some("all"),
+            Some(f) => best = Some(if f.equals().iter().any(|v| v == "true") { "read-only" } else { "write-only" }),
+        }
+    }
+    best
+}
+
+async fn trails(t: &Target) -> Result<Vec<TrailFacts>> {
+    let ct = aws_sdk_cloudtrail::Client::new(&t.conf);
+    let d = ct.describe_trails().include_shadow_trails(true).send().await.map_err(|e| err("cloudtrail:DescribeTrails", e))?;
+    let mut out = vec![];
+    for tr in d.trail_list() {
+        let (Some(name), Some(arn)) = (tr.name(), tr.trail_arn()) else { continue };
+        let home = tr.home_region().unwrap_or(&t.region).to_string();
+        let hc = aws_sdk_cloudtrail::Client::new(&regional(&t.conf, &home));
+        let logging = hc.get_trail_status().name(arn).send().await.ok().and_then(|s| s.is_logging());
+        let management = match hc.get_event_selectors().trail_name(arn).send().await {
+            Ok(o) => management_events(&o),
+            Err(_) => None,
+        };
+        let ours = match hc.list_tags().resource_id_list(arn).send().await {
+            Ok(o) => o.resource_tag_list().iter().any(|r| tag_is_ours(r.tags_list().iter().map(|t| (t.key(), t.value().unwrap_or(""))))),
+            Err(_) => false,
+        };
+        out.push(TrailFacts {
+            name: name.into(),
+            arn: arn.into(),
+            multi_region: tr.is_multi_region_trail().unwrap_or(false),
+            org: tr.is_organization_trail().unwrap_or(false),
+            home_region: home,
+            logging,
+            management,
+            ours,
+        });
+    }
+    Ok(out)
+}
+
+async fn cloudtrail(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+    let all = trails(t).await?;
+    let covers_here = |tr: &TrailFacts| tr.multi_region || tr.home_region == t.region;
+    // A trail counts when it logs, records management events read and write,
+    // and covers this region (an Organization trail counts for members).
+    let good = all.iter().find(|tr| covers_here(tr) && tr.management == Some("all") && (tr.logging == Some(true) || (tr.org && tr.logging.is_none())));
+    let state;
+    let reason;
+    if let Some(g) = good {
+        state = State::On;
+        reason = format!("{}trail {}{}", if g.org { "organization " } else { "" }, g.name, if g.multi_region { " (multi-region)" } else { "" });
+    } else if let Some(p) = all.iter().find(|tr| covers_here(tr) && tr.logging == Some(true) && tr.management.is_some()) {
+        state = State::Partial;
+        reason = format!("trail {} records {} management events only", p.name, p.management.unwrap_or("no"));
+    } else if let Some(s) = all.iter().find(|tr| covers_here(tr) && tr.logging == Some(false)) {
+        state = State::Off;
+        reason = format!("trail {} stopped", s.name);
+    } else if let Some(n) = all.iter().find(|tr| covers_here(tr) && tr.management.is_none()) {
+        state = State::Off;
+        reason = format!("trail {} records no management events", n.name);
+    } else if !all.is_empty() {
+        state = State::Off;
+        reason = format!("no trail covers {} ({} single-region trail(s) elsewhere)", t.region, all.len());
+    } else {
+        state = State::Off;
+        reason = "no trail".into();
+    }
+    f.rows.push(row(t, Source::CloudTrail, state, reason));
+    let Some(o) = enable else { return Ok(()) };
+    // One multi-region trail per account, planned in its home region; with
+    // --org one Organization trail in the management account covers all.
+    let org = layout.org_id.is_some();
+    if !t.home || (org && !t.management) {
+        return Ok(());
+    }
+    let good_multi = all.iter().any(|tr| tr.multi_region && tr.management == Some("all") && tr.logging == Some(true) && (!org || tr.org));
+    if good_multi {
+        return Ok(());
+    }
+    if let Some(mine) = all.iter().find(|tr| tr.ours && tr.home_region == t.region) {
+        if mine.logging != Some(true) {
+            f.changes.push(change(t, Source::CloudTrail, "enable", &mine.arn, "start logging (irprep's trail is stopped)", Op::StartLogging { trail_arn: mine.arn.clone() }));
+        }
+        return Ok(());
+    }
+    let arn = format!("arn:{}:cloudtrail:{}:{}:trail/{TRAIL_NAME}", t.partition, t.region, t.account);
+    f.changes.push(change(
+        t,
+        Source::CloudTrail,
+        "create",
+        &arn,
+        format!(
+            "{}multi-region trail, management events read+write, log file validation, to s3://{}/AWSLogs/{}",
+            if org { "organization " } else { "" },
+            layout.central_bucket,
+            if o.kms_key.is_some() { ", SSE-KMS" } else { "" }
+        ),
+        Op::CreateTrail { name: TRAIL_NAME.into(), bucket: layout.central_bucket.clone(), org, kms_key: o.kms_key.clone() },
+    ));
+    f.changes.push(change(t, Source::CloudTrail, "enable", &arn, "start logging", Op::StartLogging { trail_arn: arn.clone() }));
+    f.buckets.push(need(t, &layout.central_bucket, Roles { cloudtrail: true, ..Default::default() }, Source::CloudTrail));
+    Ok(())
+}
+
+// ----------------------------------------------------------- VPC Flow Logs
+
+async fn vpcs(t: &Target) -> Result<Vec<String>> {
+    let ec2 = aws_sdk_ec2::Client::new(&t.conf);
+    let mut out = vec![];
+    let mut next = None;
+    loop {
+        let p = ec2.describe_vpcs().set_next_token(next).send().await.map_err(|e| err("ec2:DescribeVpcs", e))?;
+        out.extend(p.vpcs().iter().filter_map(|v| v.vpc_id().map(String::from)));
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+async fn flow_logs_of(t: &Target, filter: Option<aws_sdk_ec2::types::Filter>) -> Result<Vec<aws_sdk_ec2::types::FlowLog>> {
+    let ec2 = aws_sdk_ec2::Client::new(&t.conf);
+    let mut out = vec![];
+    let mut next = None;
+    loop {
+        let p = ec2.describe_flow_logs().set_filter(filter.clone().map(|f| vec![f])).set_next_token(next).send().await.map_err(|e| err("ec2:DescribeFlowLogs", e))?;
+        out.extend(p.flow_logs().iter().cloned());
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+async fn flow_logs(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+    use aws_sdk_ec2::types::TrafficType;
+    let vpcs = vpcs(t).await?;
+    if vpcs.is_empty() {
+        f.rows.push(row(t, Source::VpcFlow, State::None, "no VPCs"));
+        return Ok(());
+    }
+    let logs = flow_logs_of(t, None).await?;
+    let mut uncovered = vec![];
+    let mut why = vec![];
+    for v in &vpcs {
+        let mine: Vec<_> = logs.iter().filter(|l| l.resource_id() == Some(v.as_str())).collect();
+        let all_active = mine.iter().any(|l| l.traffic_type() == Some(&TrafficType::All) && l.flow_log_status().is_none_or(|s| s == "ACTIVE"));
+        if all_active {
+            continue;
+        }
+        uncovered.push(v.clone());
+        why.push(if mine.is_empty() {
+            format!("{v}: no flow log")
+        } else if mine.iter().any(|l| l.traffic_type() == Some(&TrafficType::Reject)) {
+            format!("{v}: REJECT-only flow log")
+        } else if mine.iter().any(|l| l.traffic_type() == Some(&TrafficType::Accept)) {
+            format!("{v}: ACCEPT-only flow log")
+        } else {
+            format!("{v}: flow log not active")
+        });
+    }
+    let state = if uncovered.is_empty() {
+        State::On
+    } else if uncovered.len() == vpcs.len() {
+        State::Off
+    } else {
+        State::Partial
+    };
+    let reason = if uncovered.is_empty() { format!("{} VPC(s), all with an active ALL flow log", vpcs.len()) } else { why.join("; ") };
+    f.rows.push(row(t, Source::VpcFlow, state, reason));
+    let Some(o) = enable else { return Ok(()) };
+    if uncovered.is_empty() {
+        return Ok(());
+    }
+    let fmt = irprep_core::table::default_flow_log_format();
+    f.changes.push(change(
+        t,
+        Source::VpcFlow,
+        "create",
+        format!("flow logs for {}", uncovered.join(", ")),
+        format!(
+            "traffic ALL, {} to s3://{}/AWSLogs/{}{}, every field v2-v8 (the vpcflow table's order)",
+            if o.flow_parquet { "Parquet" } else { "text" },
+            layout.central_bucket,
+            if o.flow_hive { ", Hive-compatible" } else { "" },
+            if o.flow_hourly { ", hourly" } else { "" }
+        ),
+        Op::CreateFlowLogs {
+            vpcs: uncovered,
+            destination: central_dest(layout, &t.partition),
+            log_format: fmt,
+            parquet: o.flow_parquet,
+            hive: o.flow_hive,
+            hourly: o.flow_hourly,
+        },
+    ));
+    f.buckets.push(need(t, &layout.central_bucket, Roles { delivery: true, ..Default::default() }, Source::VpcFlow));
+    Ok(())
+}
+
+// ----------------------------------------------- Route 53 Resolver query logs
+
+fn resolver_config_name(region: &str) -> String {
+    format!("irprep-query-logs-{region}")
+}
+
+async fn resolver(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+    let vpcs = vpcs(t).await?;
+    if vpcs.is_empty() {
+        f.rows.push(row(t, Source::Dns, State::None, "no VPCs"));
+        return Ok(());
+    }
+    let r = aws_sdk_route53resolver::Client::new(&t.conf);
+    let mut covered = BTreeSet::new();
+    let mut next = None;
+    loop {
+        let p = r.list_resolver_query_log_config_associations().set_next_token(next).send().await.map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
+        for a in p.resolver_query_log_config_associations() {
+            let live = a.status().is_none_or(|s| matches!(s.as_str(), "ACTIVE" | "CREATING"));
+            if live {
+                if let Some(v) = a.resource_id() {
+                    covered.insert(v.to_string());
+                }
+            }
+        }
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    let uncovered: Vec<String> = vpcs.iter().filter(|v| !covered.contains(*v)).cloned().collect();
+    let state = if uncovered.is_empty() {
+        State::On
+    } else if uncovered.len() == vpcs.len() {
+        State::Off
+    } else {
+        State::Partial
+    };
+    let reason = if uncovered.is_empty() { format!("{} VPC(s) associated with a query-log config", vpcs.len()) } else { format!("not logged: {}", uncovered.join(", ")) };
+    f.rows.push(row(t, Source::Dns, state, reason));
+    if enable.is_none() || uncovered.is_empty() {
+        return Ok(());
+    }
+    // One config per region, and only where a VPC needs it: reuse irprep's.
+    let name = resolver_config_name(&t.region);
+    let existing = find_resolver_config(&r, &name).await?;
+    let config = match existing {
+        Some(id) => ResolverConfig::Existing(id),
+        None => {
+            let dest = central_dest(layout, &t.partition);
+            f.changes.push(change(t, Source::Dns, "create", format!("query-log config {name}"), format!("to {dest}"), Op::CreateResolverConfig { name: name.clone(), destination: dest }));
+            ResolverConfig::Planned(name.clone())
+        }
+    };
+    for v in uncovered {
+        f.changes.push(change(t, Source::Dns, "associate", format!("{v} -> {name}"), "log this VPC's DNS queries", Op::AssociateResolver { config: config.clone(), vpc: v }));
+    }
+    f.buckets.push(need(t, &layout.central_bucket, Roles { delivery: true, ..Default::default() }, Source::Dns));
+    Ok(())
+}
+
+async fn find_resolver_config(r: &aws_sdk_route53resolver::Client, name: &str) -> Result<Option<String>> {
+    let mut next = None;
+    loop {
+        let p = r.list_resolver_query_log_configs().set_next_token(next).send().await.map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
+        for c in p.resolver_query_log_configs() {
+            if c.name() == Some(name) {
+                return Ok(c.id().map(String::from));
+            }
+        }
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+// ------------------------------------------------------- S3 server access
+
+fn is_irprep_bucket(name: &str) -> bool {
+    name.starts_with("irprep-logs-") || name.starts_with("aws-waf-logs-irprep-")
+}
+
+/// The account's buckets in this target's region.
+async fn buckets_here(t: &Target) -> Result<Vec<String>> {
+    let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
+    let list = c.list_buckets().send().await.map_err(|e| bucket::s3err("s3:ListBuckets", e))?;
+    let mut out = vec![];
+    for b in list.buckets() {
+        let Some(name) = b.name() else { continue };
+        let region = match b.bucket_region() {
+            Some(r) => r.to_string(),
+            None => {
+                let loc = c.get_bucket_location().bucket(name).send().await.map_err(|e| bucket::s3err(&format!("s3:GetBucketLocation {name}"), e))?;
+                match loc.location_constraint().map(|l| l.as_str().to_string()) {
+                    None => "us-east-1".into(),
+                    Some(s) if s.is_empty() => "us-east-1".into(),
+                    Some(s) if s == "EU" => "eu-west-1".into(),
+                    Some(s) => s,
+                }
+            }
+        };
+        if region == t.region {
+            out.push(name.to_string());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+async fn s3_access(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+    let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
+    let all = buckets_here(t).await?;
+    let subjects: Vec<&String> = all.iter().filter(|b| !is_irprep_bucket(b) && **b != layout.central_bucket).collect();
+    if subjects.is_empty() {
+        f.rows.push(row(t, Source::S3Access, State::None, "no buckets (log buckets are not logged into themselves)"));
+        return Ok(());
+    }
+    let mut missing = vec![];
+    for b in &subjects {
+        let l = c.get_bucket_logging().bucket(b.as_str()).send().await.map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
+        if l.logging_enabled().is_none() {
+            missing.push((*b).clone());
+        }
+    }
+    let state = if missing.is_empty() {
+        State::On
+    } else if missing.len() == subjects.len() {
+        State::Off
+    } else {
+        State::Partial
+    };
+    let reason = if missing.is_empty() { format!("{} bucket(s) logged", subjects.len()) } else { format!("not logged: {}", missing.join(", ")) };
+    f.rows.push(row(t, Source::S3Access, state, reason));
+    if enable.is_none() || missing.is_empty() {
+        return Ok(());
+    }
+    // The target must be in the same account and region.
+    let target = Layout::regional_bucket(&t.account, &t.region);
+    for b in missing {
+        f.changes.push(change(t, Source::S3Access, "enable", format!("s3://{b}"), format!("server access logs to s3://{target}/s3-access/{b}/"), Op::PutBucketLogging { prefix: format!("s3-access/{b}/"), bucket: b, target_bucket: target.clone() }));
+    }
+    f.buckets.push(need(t, &target, Roles { s3_access: true, ..Default::default() }, Source::S3Access));
+    Ok(())
+}
+
+// ------------------------------------------------------------------- ELB
+
+async fn elb(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+    let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
+    let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
+    let mut lbs: Vec<(String, String, bool)> = vec![]; // (id, name, classic)
+    let mut marker = None;
+    loop {
+        let p = v2.describe_load_balancers().set_marker(marker).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
+        for lb in p.load_balancers() {
+            // Gateway Load Balancers have no access logs.
+            if lb.r#type().is_some_and(|ty| ty.as_str() == "gateway") {
+                continue;
+            }
+            if let (Some(arn), Some(name)) = (lb.load_balancer_arn(), lb.load_balancer_name()) {
+                lbs.push((arn.into(), name.into(), false));
+            }
+        }
+        marker = p.next_marker().map(String::from);
+        if marker.is_none() {
+            break;
+        }
+    }
+    let mut marker = None;
+    loop {
+        let p = classic.describe_load_balancers().set_marker(marker).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
+        for lb in p.load_balancer_descriptions() {
+            if let Some(name) = lb.load_balancer_name() {
+                lbs.push((name.into(), name.into(), true));
+            }
+        }
+        marker = p.next_marker().map(String::from);
+        if marker.is_none() {
+            break;
+        }
+    }
+    if lbs.is_empty() {
+        f.rows.push(row(t, Source::Elb, State::None, "no load balancers"));
+        return Ok(());
+    }
+    let mut missing = vec![];
+    for (id, name, is_classic) in &lbs {
+        let on = if *is_classic {
+            let a = classic.describe_load_balancer_attributes().load_balancer_name(id).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+            a.load_balancer_attributes().and_then(|x| x.access_log()).is_some_and(|l| l.enabled())
+        } else {
+            let a = v2.describe_load_balancer_attributes().load_balancer_arn(id).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+            a.attributes().iter().any(|x| x.key() == Some("access_logs.s3.enabled") && x.value() == Some("true"))
+        };
+        if !on {
+            missing.push((id.clone(), name.clone(), *is_classic));
+        }
+    }
+    let state = if missing.is_empty() {
+        State::On
+    } else if missing.len() == lbs.len() {
+        State::Off
+    } else {
+        State::Partial
+    };
+    let names: Vec<&str> = missing.iter().map(|m| m.1.as_str()).collect();
+    let reason = if missing.is_empty() { format!("{} load balancer(s) logging", lbs.len()) } else { format!("not logging: {}", names.join(", ")) };
+    f.rows.push(row(t, Source::Elb, state, reason));
+    if enable.is_none() || missing.is_empty() {
+        return Ok(());
+    }
+    let bucket = Layout::regional_bucket(&t.account, &t.region);
+    for (id, name, is_classic) in missing {
+        let op = if is_classic {
+            Op::ElbClassicLogs { name: id, bucket: bucket.clone(), prefix: "elb".into() }
+        } else {
+            Op::ElbV2Logs { arn: id, bucket: bucket.clone(), prefix: "elb".into() }
+        };
+        f.changes.push(change(t, Source::Elb, "enable", format!("load balancer {name}"), format!("access logs to s3://{bucket}/elb/"), op));
+    }
+    f.buckets.push(need(t, &bucket, Roles { elb: true, ..Default::default() }, Source::Elb));
+    Ok(())
+}
+
+// ------------------------------------------------------------------- WAF
+
+async fn web_acls(t: &Target) -> Result<Vec<(String, String, bool)>> {
+    use aws_sdk_wafv2::types::Scope;
+    let w = aws_sdk_wafv2::Client::new(&t.conf);
+    let mut out = vec![];
+    let mut scopes = vec![Scope::Regional];
+    if t.region == "us-east-1" {
+        scopes.push(Scope::Cloudfront);
+    }
+    for scope in scopes {
+        let mut marker = None;
+        loop {
+            let p = w.list_web_acls().scope(scope.clone()).set_next_marker(marker).limit(100).send().await.map_err(|e| err("wafv2:ListWebACLs", e))?;
+            for a in p.web_acls() {
+                if let (Some(arn), Some(name)) = (a.arn(), a.name()) {
+                    out.push((arn.to_string(), name.to_string(), scope == Scope::Cloudfront));
+                }
+            }
+            marker = p.next_marker().map(String::from);
+            if marker.is_none() || p.web_acls().is_empty() {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn waf_logging(t: &Target, arn: &str) -> Result<Option<Vec<String>>> {
+    let w = aws_sdk_wafv2::Client::new(&t.conf);
+    match w.get_logging_configuration().resource_arn(arn).send().await {
+        Ok(o) => Ok(o.logging_configuration().map(|c| c.log_destination_configs().to_vec())),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_waf_nonexistent_item_exception()) => Ok(None),
+        Err(e) => Err(err("wafv2:GetLoggingConfiguration", e)),
+    }
+}
+
+async fn waf(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+    let acls = web_acls(t).await?;
+    if acls.is_empty() {
+        f.rows.push(row(t, Source::Waf, State::None, "no web ACLs"));
+        return Ok(());
+    }
+    let mut missing = vec![];
+    for (arn, name, cf) in &acls {
+        if waf_logging(t, arn).await?.is_none() {
+            missing.push((arn.clone(), name.clone(), *cf));
+        }
+    }
+    let state = if missing.is_empty() {
+        State::On
+    } else if missing.len() == acls.len() {
+        State::Off
+    } else {
+        State::Partial
+    };
+    let names: Vec<&str> = missing.iter().map(|m| m.1.as_str()).collect();
+    let reason = if missing.is_empty() { format!("{} web ACL(s) logging", acls.len()) } else { format!("not logging: {}", names.join(", ")) };
+    f.rows.push(row(t, Source::Waf, state, reason));
+    if enable.is_none() || missing.is_empty() {
+        return Ok(());
+    }
+    // WAF needs an `aws-waf-logs-` bucket; CloudFront ACLs live in us-east-1.
+    let bucket = Layout::waf_bucket(&t.account, &t.region);
+    for (arn, name, cf) in missing {
+        f.changes.push(change(
+            t,
+            Source::Waf,
+            "enable",
+            format!("web ACL {name}{}", if cf { " (CloudFront)" } else { "" }),
+            format!("logging to s3://{bucket}/"),
+            Op::WafLogging { acl_arn: arn, destination: format!("arn:{}:s3:::{bucket}", t.partition) },
+        ));
+    }
+    f.buckets.push(need(t, &bucket, Roles { waf: true, ..Default::default() }, Source::Waf));
+    Ok(())
+}
+
+// ------------------------------------------------------------------- EKS
+
+const EKS_TYPES: [&str; 2] = ["audit", "authenticator"];
+
+async fn eks_clusters(t: &Target) -> Result<Vec<aws_sdk_eks::types::Cluster>> {
+    let e = aws_sdk_eks::Client::new(&t.conf);
+    let mut names = vec![];
+    let mut next = None;
+    loop {
+        let p = e.list_clusters().set_next_token(next).send().await.map_err(|x| err("eks:ListClusters", x))?;
+        names.extend(p.clusters().iter().cloned());
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    let mut out = vec![];
+    for n in names {
+        let d = e.describe_cluster().name(&n).send().await.map_err(|x| err("eks:DescribeCluster", x))?;
+        if let Some(c) = d.cluster() {
+            out.push(c.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn eks_enabled(c: &aws_sdk_eks::types::Cluster) -> BTreeSet<String> {
+    c.logging()
+        .map(|l| l.cluster_logging().iter().filter(|s| s.enabled() == Some(true)).flat_map(|s| s.types().iter().map(|t| t.as_str().to_string())).collect())
+        .unwrap_or_default()
+}
+
+async fn eks(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+    let clusters = eks_clusters(t).await?;
+    if clusters.is_empty() {
+        f.rows.push(row(t, Source::Eks, State::None, "no clusters"));
+        return Ok(());
+    }
+    let mut gaps: Vec<(String, Vec<String>)> = vec![];
+    for c in &clusters {
+        let on = eks_enabled(c);
+        let want: Vec<String> = EKS_TYPES.iter().filter(|ty| !on.contains(**ty)).map(|s| s.to_string()).collect();
+        if !want.is_empty() {
+            gaps.push((c.name().unwrap_or_default().to_string(), want));
+        }
+    }
+    let state = if gaps.is_empty() {
+        State::On
+    } else if gaps.len() == clusters.len() && gaps.iter().all(|g| g.1.len() == EKS_TYPES.len()) {
+        State::Off
+    } else {
+        State::Partial
+    };
+    let reason = if gaps.is_empty() {
+        format!("{} cluster(s) with audit and authenticator logs", clusters.len())
+    } else {
+        gaps.iter().map(|(n, w)| format!("{n}: {} off", w.join("+"))).collect::<Vec<_>>().join("; ")
+    };
+    f.rows.push(row(t, Source::Eks, state, reason));
+    if enable.is_none() {
+        return Ok(());
+    }
+    // Only the types not already on; the cluster is tagged with them so
+    // cleanup turns off exactly those.
+    for (name, types) in gaps {
+        f.changes.push(change(t, Source::Eks, "enable", format!("EKS cluster {name}"), format!("control-plane logs {} (to CloudWatch Logs /aws/eks/{name}/cluster)", types.join(", ")), Op::EksLogging { cluster: name, types, enable: true }));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------- GuardDuty
+
+async fn guardduty(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+    let g = aws_sdk_guardduty::Client::new(&t.conf);
+    let ids = g.list_detectors().send().await.map_err(|e| err("guardduty:ListDetectors", e))?.detector_ids().to_vec();
+    let Some(id) = ids.first() else {
+        f.rows.push(row(t, Source::GuardDuty, State::Off, "no detector"));
+        if enable.is_some() {
+            f.changes.push(change(t, Source::GuardDuty, "create", "GuardDuty detector", format!("enabled, tagged {TAG_KEY}={TAG_VALUE}"), Op::CreateDetector));
+        }
+        return Ok(());
+    };
+    let d = g.get_detector().detector_id(id).send().await.map_err(|e| err("guardduty:GetDetector", e))?;
+    let enabled = d.status().is_some_and(|s| s.as_str() == "ENABLED");
+    if enabled {
+        f.rows.push(row(t, Source::GuardDuty, State::On, format!("detector {id}")));
+    } else {
+        f.rows.push(row(t, Source::GuardDuty, State::Off, format!("detector {id} suspended")));
+        if enable.is_some() {
+            f.changes.push(change(t, Source::GuardDuty, "enable", format!("GuardDuty detector {id}"), "resume the suspended detector", Op::EnableDetector { id: id.clone() }));
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ cleanup
+
+/// What irprep made in one account × region, to remove.
+pub async fn cleanup_target(t: &Target, sources: &[Source]) -> Result<Found> {
+    let mut f = Found::default();
+    for &s in sources {
+        let r = match s {
+            Source::CloudTrail => cleanup_trails(t, &mut f).await,
+            Source::VpcFlow => cleanup_flow_logs(t, &mut f).await,
+            Source::Dns => cleanup_resolver(t, &mut f).await,
+            Source::S3Access => cleanup_s3_access(t, &mut f).await,
+            Source::Elb => cleanup_elb(t, &mut f).await,
+            Source::Waf => cleanup_waf(t, &mut f).await,
+            Source::Eks => cleanup_eks(t, &mut f).await,
+            Source::GuardDuty => cleanup_guardduty(t, &mut f).await,
+        };
+        if let Err(e) = r {
+            f.rows.push(row(t, s, State::Error, format!("{e:#}")));
+        }
+    }
+    Ok(f)
+}
+
+async fn cleanup_trails(t: &Target, f: &mut Found) -> Result<()> {
+    for tr in trails(t).await? {
+        if tr.ours && tr.home_region == t.region {
+            f.changes.push(change(t, Source::CloudTrail, "delete", &tr.arn, "irprep's trail (its logs stay in the bucket)", Op::DeleteTrail { arn: tr.arn.clone() }));
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup_flow_logs(t: &Target, f: &mut Found) -> Result<()> {
+    let filter = aws_sdk_ec2::types::Filter::builder().name(format!("tag:{TAG_KEY}")).values(TAG_VALUE).build();
+    // The tag filter narrows; the tags are checked again here.
+    let ours: Vec<String> = flow_logs_of(t, Some(filter))
+        .await?
+        .into_iter()
+        .filter(|l| tag_is_ours(l.tags().iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))))
+        .filter_map(|l| l.flow_log_id().map(String::from))
+        .collect();
+    if !ours.is_empty() {
+        f.changes.push(change(t, Source::VpcFlow, "delete", format!("flow logs {}", ours.join(", ")), "irprep's flow logs", Op::DeleteFlowLogs { ids: ours }));
+    }
+    Ok(())
+}
+
+async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
+    let r = aws_sdk_route53resolver::Client::new(&t.conf);
+    let mut configs = vec![];
+    let mut next = None;
+    loop {
+        let p = r.list_resolver_query_log_configs().set_next_token(next).send().await.map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
+        configs.extend(p.resolver_query_log_configs().iter().cloned());
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    for c in configs {
+        let (Some(id), Some(arn)) = (c.id(), c.arn()) else { continue };
+        let tags = r.list_tags_for_resource().resource_arn(arn).send().await.map_err(|e| err("route53resolver:ListTagsForResource", e))?;
+        if !tag_is_ours(tags.tags().iter().map(|t| (t.key(), t.value()))) {
+            continue;
+        }
+        let assoc = r
+            .list_resolver_query_log_config_associations()
+            .filters(aws_sdk_route53resolver::types::Filter::builder().name("ResolverQueryLogConfigId").values(id).build())
+            .send()
+            .await
+            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
+        for a in assoc.resolver_query_log_config_associations() {
+            if a.resolver_query_log_config_id() != Some(id) {
+                continue;
+            }
+            if let Some(v) = a.resource_id() {
+                f.changes.push(change(t, Source::Dns, "disassociate", format!("{v} -> {}", c.name().unwrap_or(id)), "", Op::DisassociateResolver { config_id: id.into(), vpc: v.into() }));
+            }
+        }
+        f.changes.push(change(t, Source::Dns, "delete", format!("query-log config {}", c.name().unwrap_or(id)), "irprep's config", Op::DeleteResolverConfig { id: id.into() }));
+    }
+    Ok(())
+}
+
+async fn cleanup_s3_access(t: &Target, f: &mut Found) -> Result<()> {
+    let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
+    for b in buckets_here(t).await? {
+        let l = c.get_bucket_logging().bucket(&b).send().await.map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
+        if let Some(le) = l.logging_enabled() {
+            // Logging irprep turned on points at irprep's bucket, under s3-access/.
+            if le.target_bucket() == Layout::regional_bucket(&t.account, &t.region) && le.target_prefix().starts_with("s3-access/") {
+                f.changes.push(change(t, Source::S3Access, "disable", format!("s3://{b}"), "server access logging irprep turned on", Op::DisableBucketLogging { bucket: b.clone() }));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup_elb(t: &Target, f: &mut Found) -> Result<()> {
+    let ours = Layout::regional_bucket(&t.account, &t.region);
+    let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
+    let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
+    let p = v2.describe_load_balancers().send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
+    for lb in p.load_balancers() {
+        let Some(arn) = lb.load_balancer_arn() else { continue };
+        let a = v2.describe_load_balancer_attributes().load_balancer_arn(arn).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let get = |k: &str| a.attributes().iter().find(|x| x.key() == Some(k)).and_then(|x| x.value()).unwrap_or("");
+        if get("access_logs.s3.enabled") == "true" && get("access_logs.s3.bucket") == ours {
+            f.changes.push(change(t, Source::Elb, "disable", format!("load balancer {}", lb.load_balancer_name().unwrap_or(arn)), "access logs irprep turned on", Op::ElbV2LogsOff { arn: arn.into() }));
+        }
+    }
+    let p = classic.describe_load_balancers().send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
+    for lb in p.load_balancer_descriptions() {
+        let Some(name) = lb.load_balancer_name() else { continue };
+        let a = classic.describe_load_balancer_attributes().load_balancer_name(name).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let log = a.load_balancer_attributes().and_then(|x| x.access_log());
+        if log.is_some_and(|l| l.enabled() && l.s3_bucket_name() == Some(ours.as_str())) {
+            f.changes.push(change(t, Source::Elb, "disable", format!("load balancer {name}"), "access logs irprep turned on", Op::ElbClassicLogsOff { name: name.into() }));
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup_waf(t: &Target, f: &mut Found) -> Result<()> {
+    let ours = format!("arn:{}:s3:::{}", t.partition, Layout::waf_bucket(&t.account, &t.region));
+    for (arn, name, _) in web_acls(t).await? {
+        if let Some(dests) = waf_logging(t, &arn).await? {
+            if !dests.is_empty() && dests.iter().all(|d| *d == ours) {
+                f.changes.push(change(t, Source::Waf, "delete", format!("web ACL {name} logging"), "logging irprep turned on", Op::DeleteWafLogging { acl_arn: arn.clone() }));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup_eks(t: &Target, f: &mut Found) -> Result<()> {
+    for c in eks_clusters(t).await? {
+        let Some(types) = c.tags().and_then(|tags| tags.get(EKS_TAG)) else { continue };
+        let types: Vec<String> = types.split(['+', ',', ' ']).filter(|s| !s.is_empty()).map(String::from).collect();
+        let name = c.name().unwrap_or_default().to_string();
+        f.changes.push(change(t, Source::Eks, "disable", format!("EKS cluster {name}"), format!("control-plane logs irprep turned on: {}", types.join(", ")), Op::EksLogging { cluster: name, types, enable: false }));
+    }
+    Ok(())
+}
+
+async fn cleanup_guardduty(t: &Target, f: &mut Found) -> Result<()> {
+    let g = aws_sdk_guardduty::Client::new(&t.conf);
+    for id in g.list_detectors().send().await.map_err(|e| err("guardduty:ListDetectors", e))?.detector_ids() {
+        let d = g.get_detector().detector_id(id).send().await.map_err(|e| err("guardduty:GetDetector", e))?;
+        if d.tags().is_some_and(|tags| tags.get(TAG_KEY).map(String::as_str) == Some(TAG_VALUE)) {
+            f.changes.push(change(t, Source::GuardDuty, "delete", format!("GuardDuty detector {id}"), "the detector irprep created", Op::DeleteDetector { id: id.clone() }));
+        }
+    }
+    Ok(())
+}
+
+// -------------------------------------------------------------------- apply
+
+fn ec2_tag_spec(rt: aws_sdk_ec2::types::ResourceType) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder().resource_type(rt).tags(aws_sdk_ec2::types::Tag::builder().key(TAG_KEY).value(TAG_VALUE).build()).build()
+}
+
+/// Make one change.
+pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<(String, String, String), String>) -> Result<()> {
+    match &c.op {
+        Op::Bucket(b) => bucket::apply(conf, b).await?,
+        Op::CreateTrail { name, bucket, org, kms_key } => {
+            let ct = aws_sdk_cloudtrail::Client::new(conf);
+            let tag = aws_sdk_cloudtrail::types::Tag::builder().key(TAG_KEY).value(TAG_VALUE).build().map_err(|e| anyhow!("{e}"))?;
+            ct.create_trail()
+                .name(name)
+                .s3_bucket_name(bucket)
+                .is_multi_region_trail(true)
+                .include_global_service_events(true)
+                .enable_log_file_validation(true)
+                .is_organization_trail(*org)
+                .set_kms_key_id(kms_key.clone())
+                .tags_list(tag)
+                .send()
+                .await
+                .map_err(|e| err("cloudtrail:CreateTrail", e))?;
+        }
+        Op::StartLogging { trail_arn } => {
+            aws_sdk_cloudtrail::Client::new(conf).start_logging().name(trail_arn).send().await.map_err(|e| err("cloudtrail:StartLogging", e))?;
+        }
+        Op::CreateFlowLogs { vpcs, destination, log_format, parquet, hive, hourly } => {
+            use aws_sdk_ec2::types::{DestinationFileFormat, DestinationOptionsRequest, FlowLogsResourceType, LogDestinationType, ResourceType, TrafficType};
+            let ec2 = aws_sdk_ec2::Client::new(conf);
+            let opts = DestinationOptionsRequest::builder()
+                .file_format(if *parquet { DestinationFileFormat::Parquet } else { DestinationFileFormat::PlainText })
+                .hive_compatible_partitions(*hive)
+                .per_hour_partition(*hourly)
+                .build();
+            let out = ec2
+                .create_flow_logs()
+                .set_resource_ids(Some(vpcs.clone()))
+                .resource_type(FlowLogsResourceType::Vpc)
+                .traffic_type(TrafficType::All)
+                .log_destination_type(LogDestinationType::S3)
+                .log_destination(destination)
+                .log_format(log_format)
+                .max_aggregation_interval(60)
+                .destination_options(opts)
+                .tag_specifications(ec2_tag_spec(ResourceType::VpcFlowLog))
+                .send()
+                .await
+                .map_err(|e| err("ec2:CreateFlowLogs", e))?;
+            let failed: Vec<String> = out.unsuccessful().iter().map(|u| format!("{}: {}", u.resource_id().unwrap_or("?"), u.error().and_then(|e| e.message()).unwrap_or("failed"))).collect();
+            if !failed.is_empty() {
+                bail!("ec2:CreateFlowLogs: {}", failed.join("; "));
+            }
+        }
+        Op::CreateResolverConfig { name, destination } => {
+            let r = aws_sdk_route53resolver::Client::new(conf);
+            let tag = aws_sdk_route53resolver::types::Tag::builder().key(TAG_KEY).value(TAG_VALUE).build().map_err(|e| anyhow!("{e}"))?;
+            let out = r
+                .create_resolver_query_log_config()
+                .name(name)
+                .destination_arn(destination)
+                .creator_request_id(format!("irprep-{name}"))
+                .tags(tag)
+                .send()
+                .await
+                .map_err(|e| err("route53resolver:CreateResolverQueryLogConfig", e))?;
+            let id = out.resolver_query_log_config().and_then(|c| c.id()).context("no config id returned")?;
+            resolver_ids.insert((c.account.clone(), c.region.clone(), name.clone()), id.to_string());
+        }
+        Op::AssociateResolver { config, vpc } => {
+            let id = match config {
+                ResolverConfig::Existing(id) => id.clone(),
+                ResolverConfig::Planned(name) => resolver_ids.get(&(c.account.clone(), c.region.clone(), name.clone())).cloned().context("the query-log config was not created")?,
+            };
+            aws_sdk_route53resolver::Client::new(conf)
+                .associate_resolver_query_log_config()
+                .resolver_query_log_config_id(id)
+                .resource_id(vpc)
+                .send()
+                .await
+                .map_err(|e| err("route53resolver:AssociateResolverQueryLogConfig", e))?;
+        }
+        Op::PutBucketLogging { bucket, target_bucket, prefix } => {
+            use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
+            let s = crate::s3::client(conf, conf.endpoint_url().is_some());
+            let le = LoggingEnabled::builder().target_bucket(target_bucket).target_prefix(prefix).build().map_err(|e| anyhow!("{e}"))?;
+            s.put_bucket_logging()
+                .bucket(bucket)
+                .bucket_logging_status(BucketLoggingStatus::builder().logging_enabled(le).build())
+                .send()
+                .await
+                .map_err(|e| bucket::s3err(&format!("s3:PutBucketLogging {bucket}"), e))?;
+        }
+        Op::DisableBucketLogging { bucket } => {
+            let s = crate::s3::client(conf, conf.endpoint_url().is_some());
+            s.put_bucket_logging()
+                .bucket(bucket)
+                .bucket_logging_status(aws_sdk_s3::types::BucketLoggingStatus::builder().build())
+                .send()
+                .await
+                .map_err(|e| bucket::s3err(&format!("s3:PutBucketLogging {bucket}"), e))?;
+        }
+        Op::ElbV2Logs { arn, bucket, prefix } => {
+            use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute as A;
+            aws_sdk_elasticloadbalancingv2::Client::new(conf)
+                .modify_load_balancer_attributes()
+                .load_balancer_arn(arn)
+                .attributes(A::builder().key("access_logs.s3.enabled").value("true").build())
+                .attributes(A::builder().key("access_logs.s3.bucket").value(bucket).build())
+                .attributes(A::builder().key("access_logs.s3.prefix").value(prefix).build())
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+        }
+        Op::ElbV2LogsOff { arn } => {
+            use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute as A;
+            aws_sdk_elasticloadbalancingv2::Client::new(conf)
+                .modify_load_balancer_attributes()
+                .load_balancer_arn(arn)
+                .attributes(A::builder().key("access_logs.s3.enabled").value("false").build())
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+        }
+        Op::ElbClassicLogs { name, bucket, prefix } => {
+            use aws_sdk_elasticloadbalancing::types::{AccessLog, LoadBalancerAttributes};
+            let log = AccessLog::builder().enabled(true).s3_bucket_name(bucket).s3_bucket_prefix(prefix).emit_interval(5).build();
+            aws_sdk_elasticloadbalancing::Client::new(conf)
+                .modify_load_balancer_attributes()
+                .load_balancer_name(name)
+                .load_balancer_attributes(LoadBalancerAttributes::builder().access_log(log).build())
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+        }
+        Op::ElbClassicLogsOff { name } => {
+            use aws_sdk_elasticloadbalancing::types::{AccessLog, LoadBalancerAttributes};
+            let log = AccessLog::builder().enabled(false).build();
+            aws_sdk_elasticloadbalancing::Client::new(conf)
+                .modify_load_balancer_attributes()
+                .load_balancer_name(name)
+                .load_balancer_attributes(LoadBalancerAttributes::builder().access_log(log).build())
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+        }
+        Op::WafLogging { acl_arn, destination } => {
+            let lc = aws_sdk_wafv2::types::LoggingConfiguration::builder().resource_arn(acl_arn).log_destination_configs(destination).build().map_err(|e| anyhow!("{e}"))?;
+            aws_sdk_wafv2::Client::new(conf).put_logging_configuration().logging_configuration(lc).send().await.map_err(|e| err("wafv2:PutLoggingConfiguration", e))?;
+        }
+        Op::DeleteWafLogging { acl_arn } => {
+            aws_sdk_wafv2::Client::new(conf).delete_logging_configuration().resource_arn(acl_arn).send().await.map_err(|e| err("wafv2:DeleteLoggingConfiguration", e))?;
+        }
+        Op::EksLogging { cluster, types, enable } => {
+            use aws_sdk_eks::types::{LogSetup, LogType, Logging};
+            let e = aws_sdk_eks::Client::new(conf);
+            let setup = LogSetup::builder().set_types(Some(types.iter().map(|t| LogType::from(t.as_str())).collect())).enabled(*enable).build();
+            e.update_cluster_config().name(cluster).logging(Logging::builder().cluster_logging(setup).build()).send().await.map_err(|x| err("eks:UpdateClusterConfig", x))?;
+            let arn = e.describe_cluster().name(cluster).send().await.map_err(|x| err("eks:DescribeCluster", x))?.cluster().and_then(|c| c.arn()).map(String::from).context("cluster has no ARN")?;
+            if *enable {
+                e.tag_resource().resource_arn(&arn).tags(EKS_TAG, types.join("+")).send().await.map_err(|x| err("eks:TagResource", x))?;
+            } else {
+                e.untag_resource().resource_arn(&arn).tag_keys(EKS_TAG).send().await.map_err(|x| err("eks:UntagResource", x))?;
+            }
+        }
+        Op::CreateDetector => {
+            aws_sdk_guardduty::Client::new(conf).create_detector().enable(true).tags(TAG_KEY, TAG_VALUE).send().await.map_err(|e| err("guardduty:CreateDetector", e))?;
+        }
+        Op::EnableDetector { id } => {
+            aws_sdk_guardduty::Client::new(conf).update_detector().detector_id(id).enable(true).send().await.map_err(|e| err("guardduty:UpdateDetector", e))?;
+        }
+        Op::DeleteDetector { id } => {
+            aws_sdk_guardduty::Client::new(conf).delete_detector().detector_id(id).send().await.map_err(|e| err("guardduty:DeleteDetector", e))?;
+        }
+        Op::DeleteBucket { name } => bucket::delete_bucket(conf, name).await?,
+        Op::DeleteTrail { arn } => {
+            aws_sdk_cloudtrail::Client::new(conf).delete_trail().name(arn).send().await.map_err(|e| err("cloudtrail:DeleteTrail", e))?;
+        }
+        Op::DeleteFlowLogs { ids } => {
+            aws_sdk_ec2::Client::new(conf).delete_flow_logs().set_flow_log_ids(Some(ids.clone())).send().await.map_err(|e| err("ec2:DeleteFlowLogs", e))?;
+        }
+        Op::DisassociateResolver { config_id, vpc } => {
+            aws_sdk_route53resolver::Client::new(conf)
+                .disassociate_resolver_query_log_config()
+                .resolver_query_log_config_id(config_id)
+                .resource_id(vpc)
+                .send()
+                .await
+                .map_err(|e| err("route53resolver:DisassociateResolverQueryLogConfig", e))?;
+        }
+        Op::DeleteResolverConfig { id } => {
+            aws_sdk_route53resolver::Client::new(conf).delete_resolver_query_log_config().resolver_query_log_config_id(id).send().await.map_err(|e| err("route53resolver:DeleteResolverQueryLogConfig", e))?;
+        }
+    }
+    Ok(())
+}
