@@ -134,10 +134,13 @@ pub enum Op {
     ElbV2Logs { arn: String, bucket: String, prefix: String },
     ElbClassicLogs { name: String, bucket: String, prefix: String },
     WafLogging { acl_arn: String, destination: String },
-    EksLogging { cluster: String, types: Vec<String>, enable: bool },
+    /// `types`: irprep's (tagged on the cluster); `after`: every type enabled
+    /// once applied (the whole set is sent, which both EKS and emulators honour).
+    EksLogging { cluster: String, types: Vec<String>, enable: bool, after: Vec<String> },
     CreateDetector,
     EnableDetector { id: String },
     // Cleanup.
+    /// By name, in the trail's home region (the API takes a name or an ARN).
     DeleteTrail { arn: String },
     DeleteFlowLogs { ids: Vec<String> },
     DisassociateResolver { config_id: String, vpc: String },

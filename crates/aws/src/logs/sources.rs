@@ -650,12 +650,13 @@ async fn eks(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
         f.rows.push(row(t, Source::Eks, State::None, "no clusters"));
         return Ok(());
     }
-    let mut gaps: Vec<(String, Vec<String>)> = vec![];
+    let mut gaps: Vec<(String, Vec<String>, Vec<String>)> = vec![];
     for c in &clusters {
         let on = eks_enabled(c);
         let want: Vec<String> = EKS_TYPES.iter().filter(|ty| !on.contains(**ty)).map(|s| s.to_string()).collect();
         if !want.is_empty() {
-            gaps.push((c.name().unwrap_or_default().to_string(), want));
+            let after: Vec<String> = on.iter().cloned().chain(want.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+            gaps.push((c.name().unwrap_or_default().to_string(), want, after));
         }
     }
     let state = if gaps.is_empty() {
@@ -668,7 +669,7 @@ async fn eks(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     let reason = if gaps.is_empty() {
         format!("{} cluster(s) with audit and authenticator logs", clusters.len())
     } else {
-        gaps.iter().map(|(n, w)| format!("{n}: {} off", w.join("+"))).collect::<Vec<_>>().join("; ")
+        gaps.iter().map(|(n, w, _)| format!("{n}: {} off", w.join("+"))).collect::<Vec<_>>().join("; ")
     };
     f.rows.push(row(t, Source::Eks, state, reason));
     if enable.is_none() {
@@ -676,8 +677,8 @@ async fn eks(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     }
     // Only the types not already on; the cluster is tagged with them so
     // cleanup turns off exactly those.
-    for (name, types) in gaps {
-        f.changes.push(change(t, Source::Eks, "enable", format!("EKS cluster {name}"), format!("control-plane logs {} (to CloudWatch Logs /aws/eks/{name}/cluster)", types.join(", ")), Op::EksLogging { cluster: name, types, enable: true }));
+    for (name, types, after) in gaps {
+        f.changes.push(change(t, Source::Eks, "enable", format!("EKS cluster {name}"), format!("control-plane logs {} (to CloudWatch Logs /aws/eks/{name}/cluster)", types.join(", ")), Op::EksLogging { cluster: name, types, enable: true, after }));
     }
     Ok(())
 }
@@ -733,7 +734,7 @@ pub async fn cleanup_target(t: &Target, sources: &[Source]) -> Result<Found> {
 async fn cleanup_trails(t: &Target, f: &mut Found) -> Result<()> {
     for tr in trails(t).await? {
         if tr.ours && tr.home_region == t.region {
-            f.changes.push(change(t, Source::CloudTrail, "delete", &tr.arn, "irprep's trail (its logs stay in the bucket)", Op::DeleteTrail { arn: tr.arn.clone() }));
+            f.changes.push(change(t, Source::CloudTrail, "delete", &tr.arn, "irprep's trail (its logs stay in the bucket)", Op::DeleteTrail { arn: tr.name.clone() }));
         }
     }
     Ok(())
@@ -768,8 +769,13 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
     }
     for c in configs {
         let (Some(id), Some(arn)) = (c.id(), c.arn()) else { continue };
-        let tags = r.list_tags_for_resource().resource_arn(arn).send().await.map_err(|e| err("route53resolver:ListTagsForResource", e))?;
-        if !tag_is_ours(tags.tags().iter().map(|t| (t.key(), t.value()))) {
+        // Ours by tag; where the tag cannot be read (some emulators), by both
+        // irprep's name for the region and a destination in irprep's bucket.
+        let ours = match r.list_tags_for_resource().resource_arn(arn).send().await {
+            Ok(tags) => tag_is_ours(tags.tags().iter().map(|t| (t.key(), t.value()))),
+            Err(_) => c.name() == Some(resolver_config_name(&t.region).as_str()) && c.destination_arn().is_some_and(|d| d.contains(":::irprep-logs-")),
+        };
+        if !ours {
             continue;
         }
         let assoc = r
@@ -847,7 +853,8 @@ async fn cleanup_eks(t: &Target, f: &mut Found) -> Result<()> {
         let Some(types) = c.tags().and_then(|tags| tags.get(EKS_TAG)) else { continue };
         let types: Vec<String> = types.split(['+', ',', ' ']).filter(|s| !s.is_empty()).map(String::from).collect();
         let name = c.name().unwrap_or_default().to_string();
-        f.changes.push(change(t, Source::Eks, "disable", format!("EKS cluster {name}"), format!("control-plane logs irprep turned on: {}", types.join(", ")), Op::EksLogging { cluster: name, types, enable: false }));
+        let after: Vec<String> = eks_enabled(&c).into_iter().filter(|x| !types.contains(x)).collect();
+        f.changes.push(change(t, Source::Eks, "disable", format!("EKS cluster {name}"), format!("control-plane logs irprep turned on: {}", types.join(", ")), Op::EksLogging { cluster: name, types, enable: false, after }));
     }
     Ok(())
 }
@@ -1018,11 +1025,20 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
         Op::DeleteWafLogging { acl_arn } => {
             aws_sdk_wafv2::Client::new(conf).delete_logging_configuration().resource_arn(acl_arn).send().await.map_err(|e| err("wafv2:DeleteLoggingConfiguration", e))?;
         }
-        Op::EksLogging { cluster, types, enable } => {
+        Op::EksLogging { cluster, types, enable, after } => {
             use aws_sdk_eks::types::{LogSetup, LogType, Logging};
+            const ALL: [&str; 5] = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
             let e = aws_sdk_eks::Client::new(conf);
-            let setup = LogSetup::builder().set_types(Some(types.iter().map(|t| LogType::from(t.as_str())).collect())).enabled(*enable).build();
-            e.update_cluster_config().name(cluster).logging(Logging::builder().cluster_logging(setup).build()).send().await.map_err(|x| err("eks:UpdateClusterConfig", x))?;
+            let on: Vec<LogType> = after.iter().map(|t| LogType::from(t.as_str())).collect();
+            let off: Vec<LogType> = ALL.iter().filter(|t| !after.iter().any(|a| a == *t)).map(|t| LogType::from(*t)).collect();
+            let mut logging = Logging::builder();
+            if !on.is_empty() {
+                logging = logging.cluster_logging(LogSetup::builder().set_types(Some(on)).enabled(true).build());
+            }
+            if !off.is_empty() {
+                logging = logging.cluster_logging(LogSetup::builder().set_types(Some(off)).enabled(false).build());
+            }
+            e.update_cluster_config().name(cluster).logging(logging.build()).send().await.map_err(|x| err("eks:UpdateClusterConfig", x))?;
             let arn = e.describe_cluster().name(cluster).send().await.map_err(|x| err("eks:DescribeCluster", x))?.cluster().and_then(|c| c.arn()).map(String::from).context("cluster has no ARN")?;
             if *enable {
                 e.tag_resource().resource_arn(&arn).tags(EKS_TAG, types.join("+")).send().await.map_err(|x| err("eks:TagResource", x))?;

@@ -1,0 +1,161 @@
+"""An estate for `irprep logs` on moto_server, and its state, with boto3.
+
+    python logs_estate.py seed URL          resources irprep must judge, and foreign ones it must never touch
+    python logs_estate.py state URL         everything log-related, as JSON
+    python logs_estate.py iam-user URL POLICY_FILE
+                                            (on a server with INITIAL_NO_AUTH_ACTION_COUNT) a user holding only
+                                            that policy; prints {"key": ..., "secret": ...}
+    python logs_estate.py org URL N         create an Organization with N member accounts; prints their ids
+
+Used by crates/cli/tests/logs_moto.rs.
+"""
+import json
+import sys
+
+import boto3
+
+ACCOUNT = "123456789012"
+
+
+def c(svc, url, region="us-east-1", **kw):
+    args = dict(endpoint_url=url, region_name=region, aws_access_key_id=kw.get("key", "testing"),
+                aws_secret_access_key=kw.get("secret", "testing"))
+    return boto3.client(svc, **args)
+
+
+def seed(url):
+    out = {}
+    for region in ["us-east-1", "us-west-2"]:
+        ec2 = c("ec2", url, region)
+        vpc = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+        out[f"vpc-{region}"] = vpc
+        if region == "us-east-1":
+            vpc2 = ec2.create_vpc(CidrBlock="10.61.0.0/16")["Vpc"]["VpcId"]
+            out["vpc2-us-east-1"] = vpc2
+            s3 = c("s3", url)
+            for b in ["their-data", "their-flow-logs", "their-trail-logs"]:
+                s3.create_bucket(Bucket=b)
+            # A foreign, REJECT-only flow log: does not count, is never touched.
+            fl = ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="REJECT",
+                                      LogDestinationType="s3", LogDestination="arn:aws:s3:::their-flow-logs")
+            out["their-flow-log"] = fl["FlowLogIds"][0]
+            # A stopped single-region trail of theirs.
+            ct = c("cloudtrail", url)
+            ct.create_trail(Name="their-trail", S3BucketName="their-trail-logs")
+            # Subnets in two AZs, a v2 and a classic load balancer.
+            s1 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.60.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+            s2 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.60.2.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+            alb = c("elbv2", url).create_load_balancer(Name="their-alb", Subnets=[s1, s2])["LoadBalancers"][0]
+            out["alb"] = alb["LoadBalancerArn"]
+            c("elb", url).create_load_balancer(LoadBalancerName="their-clb", AvailabilityZones=["us-east-1a"],
+                                                Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+            acl = c("wafv2", url).create_web_acl(Name="their-acl", Scope="REGIONAL", DefaultAction={"Allow": {}},
+                                                  VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "m"})
+            out["acl"] = acl["Summary"]["ARN"]
+            eks = c("eks", url)
+            eks.create_cluster(name="their-cluster", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
+                               resourcesVpcConfig={"subnetIds": [s1, s2]})
+            eks.update_cluster_config(name="their-cluster", logging={"clusterLogging": [{"types": ["api", "audit"], "enabled": True}]})
+            # Their own GuardDuty detector.
+            out["their-detector"] = c("guardduty", url).create_detector(Enable=True)["DetectorId"]
+    print(json.dumps(out))
+
+
+def state(url):
+    out = {}
+    s3 = c("s3", url)
+    out["buckets"] = {}
+    for b in s3.list_buckets()["Buckets"]:
+        n = b["Name"]
+        d = {}
+        try:
+            d["policy"] = json.loads(s3.get_bucket_policy(Bucket=n)["Policy"])
+        except Exception:
+            d["policy"] = None
+        try:
+            d["lifecycle"] = s3.get_bucket_lifecycle_configuration(Bucket=n)["Rules"]
+        except Exception:
+            d["lifecycle"] = None
+        try:
+            d["pab"] = s3.get_public_access_block(Bucket=n)["PublicAccessBlockConfiguration"]
+        except Exception:
+            d["pab"] = None
+        try:
+            d["encryption"] = s3.get_bucket_encryption(Bucket=n)["ServerSideEncryptionConfiguration"]["Rules"]
+        except Exception:
+            d["encryption"] = None
+        try:
+            d["tags"] = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=n)["TagSet"]}
+        except Exception:
+            d["tags"] = {}
+        d["logging"] = s3.get_bucket_logging(Bucket=n).get("LoggingEnabled")
+        out["buckets"][n] = d
+    for region in ["us-east-1", "us-west-2"]:
+        r = {}
+        ec2 = c("ec2", url, region)
+        r["flow_logs"] = [{k: f.get(k) for k in ["FlowLogId", "ResourceId", "TrafficType", "LogDestination", "LogFormat", "Tags", "DestinationOptions", "MaxAggregationInterval"]}
+                          for f in ec2.describe_flow_logs()["FlowLogs"]]
+        ct = c("cloudtrail", url, region)
+        trails = []
+        for t in ct.describe_trails(includeShadowTrails=False)["trailList"]:
+            st = ct.get_trail_status(Name=t["TrailARN"])
+            tags = ct.list_tags(ResourceIdList=[t["TrailARN"]])["ResourceTagList"][0].get("TagsList", [])
+            trails.append({"Name": t["Name"], "IsMultiRegionTrail": t.get("IsMultiRegionTrail"), "LogFileValidationEnabled": t.get("LogFileValidationEnabled"),
+                           "S3BucketName": t.get("S3BucketName"), "IsLogging": st.get("IsLogging"), "Tags": {x["Key"]: x["Value"] for x in tags},
+                           "IsOrganizationTrail": t.get("IsOrganizationTrail")})
+        r["trails"] = trails
+        rr = c("route53resolver", url, region)
+        def tags_of(arn):
+            try:
+                return {t["Key"]: t["Value"] for t in rr.list_tags_for_resource(ResourceArn=arn).get("Tags", [])}
+            except Exception:
+                return None  # moto cannot list tags of query-log configs
+        r["query_log_configs"] = [{"Name": q["Name"], "DestinationArn": q["DestinationArn"], "Tags": tags_of(q["Arn"])}
+                                  for q in rr.list_resolver_query_log_configs()["ResolverQueryLogConfigs"]]
+        r["query_log_associations"] = sorted(a["ResourceId"] for a in rr.list_resolver_query_log_config_associations()["ResolverQueryLogConfigAssociations"])
+        gd = c("guardduty", url, region)
+        r["detectors"] = {d: gd.get_detector(DetectorId=d).get("Tags", {}) for d in gd.list_detectors()["DetectorIds"]}
+        if region == "us-east-1":
+            v2 = c("elbv2", url)
+            r["alb_attributes"] = {a["Key"]: a["Value"] for lb in v2.describe_load_balancers()["LoadBalancers"]
+                                   for a in v2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"] if a["Key"].startswith("access_logs")}
+            r["clb_access_log"] = c("elb", url).describe_load_balancer_attributes(LoadBalancerName="their-clb")["LoadBalancerAttributes"]["AccessLog"]
+            w = c("wafv2", url)
+            acls = w.list_web_acls(Scope="REGIONAL")["WebACLs"]
+            r["waf_logging"] = {}
+            for a in acls:
+                try:
+                    r["waf_logging"][a["Name"]] = w.get_logging_configuration(ResourceArn=a["ARN"])["LoggingConfiguration"]["LogDestinationConfigs"]
+                except Exception:
+                    r["waf_logging"][a["Name"]] = None
+            cl = c("eks", url).describe_cluster(name="their-cluster")["cluster"]
+            r["eks_logging"] = sorted(t for s in cl["logging"]["clusterLogging"] if s["enabled"] for t in s["types"])
+            r["eks_tags"] = cl.get("tags", {})
+        out[region] = r
+    print(json.dumps(out, sort_keys=True, default=str))
+
+
+def iam_user(url, policy_file):
+    iam = c("iam", url)
+    iam.create_user(UserName="irprep-least")
+    with open(policy_file) as f:
+        doc = f.read()
+    iam.put_user_policy(UserName="irprep-least", PolicyName="irprep", PolicyDocument=doc)
+    k = iam.create_access_key(UserName="irprep-least")["AccessKey"]
+    print(json.dumps({"key": k["AccessKeyId"], "secret": k["SecretAccessKey"]}))
+
+
+def org(url, n):
+    o = c("organizations", url)
+    o.create_organization(FeatureSet="ALL")
+    ids = []
+    for i in range(int(n)):
+        a = o.create_account(AccountName=f"member{i}", Email=f"member{i}@example.com")["CreateAccountStatus"]
+        ids.append(a["AccountId"])
+    print(json.dumps(ids))
+
+
+if __name__ == "__main__":
+    cmd, url = sys.argv[1], sys.argv[2]
+    {"seed": lambda: seed(url), "state": lambda: state(url),
+     "iam-user": lambda: iam_user(url, sys.argv[3]), "org": lambda: org(url, sys.argv[3])}[cmd]()
