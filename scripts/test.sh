@@ -30,7 +30,13 @@ echo "== starting moto_server on 127.0.0.1:$PORT (log: $LOG)"
 MOTO_DIR=$(mktemp -d -t moto.XXXXXX)
 (cd "$MOTO_DIR" && exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT") >"$LOG" 2>&1 &
 MOTO_PID=$!
-cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
+# A second emulator that enforces IAM after the 16 set-up calls of
+# tests/emulator/logs_estate.py auth-setup (least-privilege and Organization tests).
+AUTH_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+AUTH_DIR=$(mktemp -d -t moto-auth.XXXXXX)
+(cd "$AUTH_DIR" && INITIAL_NO_AUTH_ACTION_COUNT=16 exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$AUTH_PORT") >"$LOG.auth" 2>&1 &
+AUTH_PID=$!
+cleanup() { kill "$MOTO_PID" "$AUTH_PID" 2>/dev/null || true; wait "$MOTO_PID" "$AUTH_PID" 2>/dev/null || true; }
 trap cleanup EXIT
 for _ in $(seq 1 100); do
   if "$VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" 2>/dev/null; then break; fi
@@ -38,7 +44,12 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
+for _ in $(seq 1 100); do
+  if "$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $AUTH_PORT), 1)" 2>/dev/null; then break; fi
+  sleep 0.2
+done
 export IRPREP_TEST_MOTO_URL="http://127.0.0.1:$PORT"
+export IRPREP_TEST_MOTO_AUTH_URL="http://127.0.0.1:$AUTH_PORT"
 export IRPREP_TEST_PYTHON="$VENV/bin/python"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN || true

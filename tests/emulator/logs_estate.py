@@ -6,6 +6,8 @@
                                             (on a server with INITIAL_NO_AUTH_ACTION_COUNT) a user holding only
                                             that policy; prints {"key": ..., "secret": ...}
     python logs_estate.py org URL N         create an Organization with N member accounts; prints their ids
+    python logs_estate.py auth-setup URL LEAST_POLICY ORG_POLICIES
+                                            (on the IAM-enforcing server) users and an Organization, see auth_setup
 
 Used by crates/cli/tests/logs_moto.rs.
 """
@@ -15,6 +17,7 @@ import sys
 import boto3
 
 ACCOUNT = "123456789012"
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 
 
 def c(svc, url, region="us-east-1", **kw):
@@ -52,6 +55,23 @@ def seed(url):
             acl = c("wafv2", url).create_web_acl(Name="their-acl", Scope="REGIONAL", DefaultAction={"Allow": {}},
                                                   VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "m"})
             out["acl"] = acl["Summary"]["ARN"]
+            cf = c("wafv2", url).create_web_acl(Name="their-cf-acl", Scope="CLOUDFRONT", DefaultAction={"Allow": {}},
+                                                 VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "m"})
+            out["cf-acl"] = cf["Summary"]["ARN"]
+            # A bucket already logged by its owner (to a bucket of theirs).
+            s3.create_bucket(Bucket="their-logged")
+            s3.create_bucket(Bucket="their-access-target")
+            s3.put_bucket_policy(Bucket="their-access-target", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Sid": "S3Logs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+                 "Action": "s3:PutObject", "Resource": "arn:aws:s3:::their-access-target/*"}]}))
+            s3.put_bucket_logging(Bucket="their-logged", BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": "their-access-target", "TargetPrefix": "logs/"}})
+            # The user's central bucket: a policy statement and a short lifecycle rule of theirs.
+            s3.create_bucket(Bucket="their-central")
+            s3.put_bucket_policy(Bucket="their-central", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Sid": "TheirAuditorRead", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+                 "Action": "s3:GetObject", "Resource": "arn:aws:s3:::their-central/*"}]}))
+            s3.put_bucket_lifecycle_configuration(Bucket="their-central", LifecycleConfiguration={"Rules": [
+                {"ID": "their-tmp-expiry", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 30}}]})
             eks = c("eks", url)
             eks.create_cluster(name="their-cluster", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
                                resourcesVpcConfig={"subnetIds": [s1, s2]})
@@ -90,7 +110,7 @@ def state(url):
             d["tags"] = {}
         d["logging"] = s3.get_bucket_logging(Bucket=n).get("LoggingEnabled")
         out["buckets"][n] = d
-    for region in ["us-east-1", "us-west-2"]:
+    for region in REGIONS:
         r = {}
         ec2 = c("ec2", url, region)
         r["flow_logs"] = [{k: f.get(k) for k in ["FlowLogId", "ResourceId", "TrafficType", "LogDestination", "LogFormat", "Tags", "DestinationOptions", "MaxAggregationInterval"]}
@@ -121,7 +141,7 @@ def state(url):
                                    for a in v2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"] if a["Key"].startswith("access_logs")}
             r["clb_access_log"] = c("elb", url).describe_load_balancer_attributes(LoadBalancerName="their-clb")["LoadBalancerAttributes"]["AccessLog"]
             w = c("wafv2", url)
-            acls = w.list_web_acls(Scope="REGIONAL")["WebACLs"]
+            acls = w.list_web_acls(Scope="REGIONAL")["WebACLs"] + w.list_web_acls(Scope="CLOUDFRONT")["WebACLs"]
             r["waf_logging"] = {}
             for a in acls:
                 try:
@@ -145,6 +165,47 @@ def iam_user(url, policy_file):
     print(json.dumps({"key": k["AccessKeyId"], "secret": k["SecretAccessKey"]}))
 
 
+def auth_setup(url, least_policy_file, org_policy_file):
+    """On a server started with INITIAL_NO_AUTH_ACTION_COUNT=16: exactly 16
+    unauthenticated calls build two users and an Organization of three
+    member accounts, two of which have the member role (IrprepLogsRole with
+    the role-template policy); after them every call is authorised."""
+    iam = c("iam", url)
+    out = {}
+    with open(least_policy_file) as f:
+        least = f.read()
+    with open(org_policy_file) as f:
+        org_policy = json.load(f)
+    # 1-3: a user with only `irprep iam-policy logs-enable`.
+    iam.create_user(UserName="irprep-least")
+    iam.put_user_policy(UserName="irprep-least", PolicyName="irprep", PolicyDocument=least)
+    k = iam.create_access_key(UserName="irprep-least")["AccessKey"]
+    out["least"] = {"key": k["AccessKeyId"], "secret": k["SecretAccessKey"]}
+    # 4-7: the Organization.
+    o = c("organizations", url)
+    o.create_organization(FeatureSet="ALL")
+    members = [o.create_account(AccountName=f"member{i}", Email=f"member{i}@example.com")["CreateAccountStatus"]["AccountId"] for i in range(3)]
+    out["members"] = members
+    role_doc = org_policy["role_policy"]
+    # 8-13: the member role in the first two accounts only.
+    sts = c("sts", url)
+    for m in members[:2]:
+        cr = sts.assume_role(RoleArn=f"arn:aws:iam::{m}:role/OrganizationAccountAccessRole", RoleSessionName="setup")["Credentials"]
+        miam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id=cr["AccessKeyId"],
+                            aws_secret_access_key=cr["SecretAccessKey"], aws_session_token=cr["SessionToken"])
+        miam.create_role(RoleName="IrprepLogsRole", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]}))
+        miam.put_role_policy(RoleName="IrprepLogsRole", PolicyName="irprep-logs", PolicyDocument=json.dumps(role_doc))
+    out["with_role"] = members[:2]
+    out["without_role"] = members[2]
+    # 14-16: the operator: logs policies plus AssumeRole on the member role.
+    iam.create_user(UserName="irprep-org")
+    iam.put_user_policy(UserName="irprep-org", PolicyName="irprep", PolicyDocument=json.dumps(org_policy["user_policy"]))
+    k = iam.create_access_key(UserName="irprep-org")["AccessKey"]
+    out["org"] = {"key": k["AccessKeyId"], "secret": k["SecretAccessKey"]}
+    print(json.dumps(out))
+
+
 def org(url, n):
     o = c("organizations", url)
     o.create_organization(FeatureSet="ALL")
@@ -158,4 +219,5 @@ def org(url, n):
 if __name__ == "__main__":
     cmd, url = sys.argv[1], sys.argv[2]
     {"seed": lambda: seed(url), "state": lambda: state(url),
-     "iam-user": lambda: iam_user(url, sys.argv[3]), "org": lambda: org(url, sys.argv[3])}[cmd]()
+     "iam-user": lambda: iam_user(url, sys.argv[3]), "org": lambda: org(url, sys.argv[3]),
+     "auth-setup": lambda: auth_setup(url, sys.argv[3], sys.argv[4])}[cmd]()

@@ -199,6 +199,10 @@ fn s3(conf: &SdkConfig) -> aws_sdk_s3::Client {
     crate::s3::client(conf, conf.endpoint_url().is_some())
 }
 
+fn code_of<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("").to_string()
+}
+
 fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("").to_string()
 }
@@ -246,14 +250,16 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
     let c = s3(&t.conf);
     let mut out = vec![];
     let op = |o: BucketOp| Op::Bucket(o);
-    let exists = match c.head_bucket().bucket(name).send().await {
+    // GetBucketLocation rather than HeadBucket: same answer (404 absent, 403
+    // someone else's), and its IAM action is one the policy already grants.
+    let exists = match c.get_bucket_location().bucket(name).send().await {
         Ok(_) => true,
         Err(e) => {
             let status = e.raw_response().map(|r| r.status().as_u16());
-            match status {
-                Some(404) => false,
-                Some(403) => return Err(anyhow!("bucket {name} exists but this account cannot use it (403): it may belong to another account")),
-                _ => return Err(s3err(&format!("s3:HeadBucket {name}"), e)),
+            match (status, code_of(&e).as_str()) {
+                (Some(404), _) | (_, "NoSuchBucket") => false,
+                (Some(403), _) | (_, "AccessDenied") => return Err(anyhow!("bucket {name} exists but this account cannot use it (403): it may belong to another account")),
+                _ => return Err(s3err(&format!("s3:GetBucketLocation {name}"), e)),
             }
         }
     };

@@ -32,7 +32,6 @@ const LOGS_STATUS: &[&str] = &[
 const LOGS_ENABLE: &[&str] = &[
     // Log buckets.
     "s3:CreateBucket",
-    "s3:ListBucket",
     "s3:PutBucketTagging",
     "s3:GetBucketTagging",
     "s3:GetBucketPublicAccessBlock",
@@ -47,6 +46,7 @@ const LOGS_ENABLE: &[&str] = &[
     "cloudtrail:CreateTrail",
     "cloudtrail:AddTags",
     "cloudtrail:StartLogging",
+    "cloudtrail:UpdateTrail",
     "ec2:CreateFlowLogs",
     "ec2:CreateTags",
     "logs:CreateLogDelivery",

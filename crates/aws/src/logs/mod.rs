@@ -127,6 +127,7 @@ pub enum Op {
     Bucket(bucket::BucketOp),
     CreateTrail { name: String, bucket: String, org: bool, kms_key: Option<String> },
     StartLogging { trail_arn: String },
+    TrailToOrganization { name: String },
     CreateFlowLogs { vpcs: Vec<String>, destination: String, log_format: String, parquet: bool, hive: bool, hourly: bool },
     CreateResolverConfig { name: String, destination: String },
     AssociateResolver { config: ResolverConfig, vpc: String },
@@ -215,6 +216,28 @@ pub fn partition(region: &str) -> &'static str {
     crate::analytics::partition_of(region)
 }
 
+/// Answers shared by every account × region of a run, so that no request
+/// is sent twice (a bucket's region, a trail's status and selectors).
+#[derive(Debug, Default)]
+pub struct Cache {
+    cells: std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<serde_json::Value>>>>,
+}
+
+impl Cache {
+    /// The value under `key`, computed once (concurrent callers wait for it).
+    pub async fn get_or_try<F, Fut>(&self, key: &str, f: F) -> Result<serde_json::Value>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<serde_json::Value>>,
+    {
+        let cell = {
+            let mut m = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry(key.to_string()).or_default().clone()
+        };
+        cell.get_or_try_init(f).await.cloned()
+    }
+}
+
 /// Everything a run needs to know about where logs go.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -226,6 +249,7 @@ pub struct Layout {
     pub accounts: Vec<String>,
     /// The Organization id, with `--org`.
     pub org_id: Option<String>,
+    pub cache: std::sync::Arc<Cache>,
 }
 
 impl Layout {
@@ -302,7 +326,9 @@ pub async fn plan_cleanup(targets: &Targets, sources: &[Source], delete_buckets:
     use futures::StreamExt;
     let mut out = Inspection::default();
     out.failures.extend(targets.failures.iter().cloned());
-    let jobs = targets.list.iter().map(|t| async move { (t, sources::cleanup_target(t, sources).await) });
+    let cache = Cache::default();
+    let cache = &cache;
+    let jobs = targets.list.iter().map(|t| async move { (t, sources::cleanup_target(t, sources, cache).await) });
     let mut results: Vec<_> = futures::stream::iter(jobs).buffer_unordered(concurrency.max(1)).collect().await;
     results.sort_by(|a, b| (&a.0.account, &a.0.region).cmp(&(&b.0.account, &b.0.region)));
     for (t, r) in results {

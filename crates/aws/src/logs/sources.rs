@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_config::SdkConfig;
 
 use super::bucket::{self, Roles};
-use super::{change, err, regional, row, Change, EnableOptions, Layout, Op, ResolverConfig, Source, State, StatusRow, Target, EKS_TAG, TAG_KEY, TAG_VALUE, TRAIL_NAME};
+use super::{change, err, regional, row, Cache, Change, EnableOptions, Layout, Op, ResolverConfig, Source, State, StatusRow, Target, EKS_TAG, TAG_KEY, TAG_VALUE, TRAIL_NAME};
 
 /// A bucket some change of a target writes to.
 #[derive(Debug, Clone)]
@@ -115,22 +115,34 @@ fn management_events(out: &aws_sdk_cloudtrail::operation::get_event_selectors::G
     best
 }
 
-async fn trails(t: &Target) -> Result<Vec<TrailFacts>> {
+async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
     let ct = aws_sdk_cloudtrail::Client::new(&t.conf);
     let d = ct.describe_trails().include_shadow_trails(true).send().await.map_err(|e| err("cloudtrail:DescribeTrails", e))?;
     let mut out = vec![];
     for tr in d.trail_list() {
         let (Some(name), Some(arn)) = (tr.name(), tr.trail_arn()) else { continue };
         let home = tr.home_region().unwrap_or(&t.region).to_string();
-        let hc = aws_sdk_cloudtrail::Client::new(&regional(&t.conf, &home));
-        let logging = hc.get_trail_status().name(arn).send().await.ok().and_then(|s| s.is_logging());
-        let management = match hc.get_event_selectors().trail_name(arn).send().await {
-            Ok(o) => management_events(&o),
-            Err(_) => None,
-        };
-        let ours = match hc.list_tags().resource_id_list(arn).send().await {
-            Ok(o) => o.resource_tag_list().iter().any(|r| tag_is_ours(r.tags_list().iter().map(|t| (t.key(), t.value().unwrap_or(""))))),
-            Err(_) => false,
+        // A multi-region trail shows in every region: ask about it once.
+        let facts = cache
+            .get_or_try(&format!("trail:{arn}"), || async {
+                let hc = aws_sdk_cloudtrail::Client::new(&regional(&t.conf, &home));
+                let logging = hc.get_trail_status().name(arn).send().await.ok().and_then(|s| s.is_logging());
+                let management = match hc.get_event_selectors().trail_name(arn).send().await {
+                    Ok(o) => management_events(&o),
+                    Err(_) => None,
+                };
+                let ours = match hc.list_tags().resource_id_list(arn).send().await {
+                    Ok(o) => o.resource_tag_list().iter().any(|r| tag_is_ours(r.tags_list().iter().map(|t| (t.key(), t.value().unwrap_or(""))))),
+                    Err(_) => false,
+                };
+                Ok(serde_json::json!({"logging": logging, "management": management, "ours": ours}))
+            })
+            .await?;
+        let management = match facts["management"].as_str() {
+            Some("all") => Some("all"),
+            Some("read-only") => Some("read-only"),
+            Some("write-only") => Some("write-only"),
+            _ => None,
         };
         out.push(TrailFacts {
             name: name.into(),
@@ -138,16 +150,16 @@ async fn trails(t: &Target) -> Result<Vec<TrailFacts>> {
             multi_region: tr.is_multi_region_trail().unwrap_or(false),
             org: tr.is_organization_trail().unwrap_or(false),
             home_region: home,
-            logging,
+            logging: facts["logging"].as_bool(),
             management,
-            ours,
+            ours: facts["ours"].as_bool().unwrap_or(false),
         });
     }
     Ok(out)
 }
 
 async fn cloudtrail(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
-    let all = trails(t).await?;
+    let all = trails(t, &layout.cache).await?;
     let covers_here = |tr: &TrailFacts| tr.multi_region || tr.home_region == t.region;
     // A trail counts when it logs, records management events read and write,
     // and covers this region (an Organization trail counts for members).
@@ -186,6 +198,9 @@ async fn cloudtrail(t: &Target, layout: &Layout, enable: Option<&EnableOptions>,
         return Ok(());
     }
     if let Some(mine) = all.iter().find(|tr| tr.ours && tr.home_region == t.region) {
+        if org && !mine.org {
+            f.changes.push(change(t, Source::CloudTrail, "update", &mine.arn, "organization multi-region trail: irprep's trail becomes the Organization's", Op::TrailToOrganization { name: mine.name.clone() }));
+        }
         if mine.logging != Some(true) {
             f.changes.push(change(t, Source::CloudTrail, "enable", &mine.arn, "start logging (irprep's trail is stopped)", Op::StartLogging { trail_arn: mine.arn.clone() }));
         }
@@ -212,7 +227,12 @@ async fn cloudtrail(t: &Target, layout: &Layout, enable: Option<&EnableOptions>,
 
 // ----------------------------------------------------------- VPC Flow Logs
 
-async fn vpcs(t: &Target) -> Result<Vec<String>> {
+async fn vpcs(t: &Target, cache: &Cache) -> Result<Vec<String>> {
+    let v = cache.get_or_try(&format!("vpcs:{}:{}", t.account, t.region), || async { Ok(serde_json::json!(list_vpcs(t).await?)) }).await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+async fn list_vpcs(t: &Target) -> Result<Vec<String>> {
     let ec2 = aws_sdk_ec2::Client::new(&t.conf);
     let mut out = vec![];
     let mut next = None;
@@ -245,7 +265,7 @@ async fn flow_logs_of(t: &Target, filter: Option<aws_sdk_ec2::types::Filter>) ->
 
 async fn flow_logs(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
     use aws_sdk_ec2::types::TrafficType;
-    let vpcs = vpcs(t).await?;
+    let vpcs = vpcs(t, &layout.cache).await?;
     if vpcs.is_empty() {
         f.rows.push(row(t, Source::VpcFlow, State::None, "no VPCs"));
         return Ok(());
@@ -316,7 +336,7 @@ fn resolver_config_name(region: &str) -> String {
 }
 
 async fn resolver(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
-    let vpcs = vpcs(t).await?;
+    let vpcs = vpcs(t, &layout.cache).await?;
     if vpcs.is_empty() {
         f.rows.push(row(t, Source::Dns, State::None, "no VPCs"));
         return Ok(());
@@ -392,8 +412,15 @@ fn is_irprep_bucket(name: &str) -> bool {
     name.starts_with("irprep-logs-") || name.starts_with("aws-waf-logs-irprep-")
 }
 
-/// The account's buckets in this target's region.
-async fn buckets_here(t: &Target) -> Result<Vec<String>> {
+/// The account's buckets in this target's region (the account's bucket list
+/// and each bucket's region are asked once per run, not once per region).
+async fn buckets_here(t: &Target, cache: &Cache) -> Result<Vec<String>> {
+    let all = cache.get_or_try(&format!("buckets:{}", t.account), || async { Ok(serde_json::json!(bucket_regions(t).await?)) }).await?;
+    let all: Vec<(String, String)> = serde_json::from_value(all)?;
+    Ok(all.into_iter().filter(|(_, r)| *r == t.region).map(|(n, _)| n).collect())
+}
+
+async fn bucket_regions(t: &Target) -> Result<Vec<(String, String)>> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
     let list = c.list_buckets().send().await.map_err(|e| bucket::s3err("s3:ListBuckets", e))?;
     let mut out = vec![];
@@ -411,9 +438,7 @@ async fn buckets_here(t: &Target) -> Result<Vec<String>> {
                 }
             }
         };
-        if region == t.region {
-            out.push(name.to_string());
-        }
+        out.push((name.to_string(), region));
     }
     out.sort();
     Ok(out)
@@ -421,7 +446,7 @@ async fn buckets_here(t: &Target) -> Result<Vec<String>> {
 
 async fn s3_access(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
-    let all = buckets_here(t).await?;
+    let all = buckets_here(t, &layout.cache).await?;
     let subjects: Vec<&String> = all.iter().filter(|b| !is_irprep_bucket(b) && **b != layout.central_bucket).collect();
     if subjects.is_empty() {
         f.rows.push(row(t, Source::S3Access, State::None, "no buckets (log buckets are not logged into themselves)"));
@@ -711,14 +736,14 @@ async fn guardduty(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) ->
 // ------------------------------------------------------------------ cleanup
 
 /// What irprep made in one account × region, to remove.
-pub async fn cleanup_target(t: &Target, sources: &[Source]) -> Result<Found> {
+pub async fn cleanup_target(t: &Target, sources: &[Source], cache: &Cache) -> Result<Found> {
     let mut f = Found::default();
     for &s in sources {
         let r = match s {
-            Source::CloudTrail => cleanup_trails(t, &mut f).await,
+            Source::CloudTrail => cleanup_trails(t, cache, &mut f).await,
             Source::VpcFlow => cleanup_flow_logs(t, &mut f).await,
             Source::Dns => cleanup_resolver(t, &mut f).await,
-            Source::S3Access => cleanup_s3_access(t, &mut f).await,
+            Source::S3Access => cleanup_s3_access(t, cache, &mut f).await,
             Source::Elb => cleanup_elb(t, &mut f).await,
             Source::Waf => cleanup_waf(t, &mut f).await,
             Source::Eks => cleanup_eks(t, &mut f).await,
@@ -731,8 +756,8 @@ pub async fn cleanup_target(t: &Target, sources: &[Source]) -> Result<Found> {
     Ok(f)
 }
 
-async fn cleanup_trails(t: &Target, f: &mut Found) -> Result<()> {
-    for tr in trails(t).await? {
+async fn cleanup_trails(t: &Target, cache: &Cache, f: &mut Found) -> Result<()> {
+    for tr in trails(t, cache).await? {
         if tr.ours && tr.home_region == t.region {
             f.changes.push(change(t, Source::CloudTrail, "delete", &tr.arn, "irprep's trail (its logs stay in the bucket)", Op::DeleteTrail { arn: tr.name.clone() }));
         }
@@ -770,10 +795,13 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
     for c in configs {
         let (Some(id), Some(arn)) = (c.id(), c.arn()) else { continue };
         // Ours by tag; where the tag cannot be read (some emulators), by both
-        // irprep's name for the region and a destination in irprep's bucket.
+        // irprep's name for the region and the creator request id irprep gave it.
         let ours = match r.list_tags_for_resource().resource_arn(arn).send().await {
             Ok(tags) => tag_is_ours(tags.tags().iter().map(|t| (t.key(), t.value()))),
-            Err(_) => c.name() == Some(resolver_config_name(&t.region).as_str()) && c.destination_arn().is_some_and(|d| d.contains(":::irprep-logs-")),
+            Err(_) => {
+                let name = resolver_config_name(&t.region);
+                c.name() == Some(name.as_str()) && c.creator_request_id() == Some(format!("irprep-{name}").as_str())
+            }
         };
         if !ours {
             continue;
@@ -797,9 +825,9 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
     Ok(())
 }
 
-async fn cleanup_s3_access(t: &Target, f: &mut Found) -> Result<()> {
+async fn cleanup_s3_access(t: &Target, cache: &Cache, f: &mut Found) -> Result<()> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
-    for b in buckets_here(t).await? {
+    for b in buckets_here(t, cache).await? {
         let l = c.get_bucket_logging().bucket(&b).send().await.map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
         if let Some(le) = l.logging_enabled() {
             // Logging irprep turned on points at irprep's bucket, under s3-access/.
@@ -895,6 +923,9 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .send()
                 .await
                 .map_err(|e| err("cloudtrail:CreateTrail", e))?;
+        }
+        Op::TrailToOrganization { name } => {
+            aws_sdk_cloudtrail::Client::new(conf).update_trail().name(name).is_organization_trail(true).is_multi_region_trail(true).send().await.map_err(|e| err("cloudtrail:UpdateTrail", e))?;
         }
         Op::StartLogging { trail_arn } => {
             aws_sdk_cloudtrail::Client::new(conf).start_logging().name(trail_arn).send().await.map_err(|e| err("cloudtrail:StartLogging", e))?;
@@ -992,6 +1023,8 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .modify_load_balancer_attributes()
                 .load_balancer_arn(arn)
                 .attributes(A::builder().key("access_logs.s3.enabled").value("false").build())
+                .attributes(A::builder().key("access_logs.s3.bucket").value("").build())
+                .attributes(A::builder().key("access_logs.s3.prefix").value("").build())
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;

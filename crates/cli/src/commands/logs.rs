@@ -78,6 +78,7 @@ impl ScopeArgs {
             home_region,
             accounts,
             org_id,
+            cache: Default::default(),
         };
         Ok((targets, layout))
     }
