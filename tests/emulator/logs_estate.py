@@ -165,6 +165,31 @@ def iam_user(url, policy_file):
     print(json.dumps({"key": k["AccessKeyId"], "secret": k["SecretAccessKey"]}))
 
 
+BENCH_REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-west-3",
+                 "eu-central-1", "eu-north-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1",
+                 "ap-northeast-2", "ap-northeast-3", "sa-east-1"]
+
+
+def bench_seed(url):
+    """The speed estate of issue 5: 17 regions, each with 2 VPCs (one is the
+    default), 2 buckets, an ALB and a WAF ACL; EKS clusters in 3 regions."""
+    s3 = c("s3", url)
+    for i, region in enumerate(BENCH_REGIONS):
+        ec2 = c("ec2", url, region)
+        vpc = ec2.create_vpc(CidrBlock="10.70.0.0/16")["Vpc"]["VpcId"]
+        azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.70.{k}.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"] for k, az in enumerate(azs)]
+        for b in range(2):
+            kw = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            s3.create_bucket(Bucket=f"bench-{region}-{b}", **kw)
+        c("elbv2", url, region).create_load_balancer(Name=f"alb-{i}", Subnets=subnets)
+        c("wafv2", url, region).create_web_acl(Name=f"acl-{i}", Scope="REGIONAL", DefaultAction={"Allow": {}},
+                                                VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "m"})
+        if i < 3:
+            c("eks", url, region).create_cluster(name=f"eks-{i}", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={"subnetIds": subnets})
+    print(json.dumps({"regions": BENCH_REGIONS}))
+
+
 def auth_setup(url, least_policy_file, org_policy_file):
     """On a server started with INITIAL_NO_AUTH_ACTION_COUNT=16: exactly 16
     unauthenticated calls build two users and an Organization of three
@@ -220,4 +245,4 @@ if __name__ == "__main__":
     cmd, url = sys.argv[1], sys.argv[2]
     {"seed": lambda: seed(url), "state": lambda: state(url),
      "iam-user": lambda: iam_user(url, sys.argv[3]), "org": lambda: org(url, sys.argv[3]),
-     "auth-setup": lambda: auth_setup(url, sys.argv[3], sys.argv[4])}[cmd]()
+     "auth-setup": lambda: auth_setup(url, sys.argv[3], sys.argv[4]), "bench-seed": lambda: bench_seed(url)}[cmd]()

@@ -238,6 +238,14 @@ fn workgroup_differs(d: &Deployment, wg: &at::WorkGroup) -> Vec<&'static str> {
     out
 }
 
+/// The first date of an existing table's date projection (so a later run
+/// keeps it rather than moving the start to its own day).
+pub async fn existing_start_date(c: &Clients, database: &str, table: &str) -> Option<String> {
+    let t = c.glue.get_table().database_name(database).name(table).send().await.ok()?;
+    let range = t.table()?.parameters()?.get("projection.date_partition.range")?.clone();
+    range.split(',').next().map(String::from)
+}
+
 /// What deploying `d` would change.
 pub async fn plan(c: &Clients, d: &Deployment) -> Result<Vec<Change>> {
     let mut changes = vec![];

@@ -68,6 +68,8 @@ pub enum Command {
     /// Athena: table DDL, deploy/destroy of the Glue tables, workgroup and named queries, CloudFormation.
     #[command(subcommand)]
     Analytics(commands::analytics::AnalyticsCmd),
+    /// Get ready in one plan: turn the logs on, make them queryable on Athena, say how to hunt.
+    Prepare(commands::prepare::PrepareArgs),
     /// Print the least-privilege IAM policy a command needs (no argument: the list).
     IamPolicy {
         /// logs-status, logs-enable, logs-cleanup, logs-org, analytics-deploy, analytics-destroy, athena-engine, s3-logs.
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
             Command::Simulate(c) => commands::simulate::run(c, quiet).await,
             Command::Drill(a) => commands::drill::run(a, quiet).await,
             Command::Logs(c) => commands::logs::run(c, quiet).await,
+            Command::Prepare(a) => commands::prepare::run(a, quiet).await,
             Command::Analytics(c) => commands::analytics::run(c, quiet).await,
             Command::IamPolicy { command } => commands::logs::iam_policy(command),
             Command::Completions { shell } => {

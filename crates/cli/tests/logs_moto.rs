@@ -17,6 +17,9 @@ use serde_json::Value;
 
 const REGIONS: &str = "us-east-1,us-west-2,eu-west-1";
 
+/// Tests that reset the shared emulator run one at a time.
+static MOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn estate(url: &str, args: &[&str]) -> Value {
     let out = Command::new(python()).arg(root().join("tests/emulator/logs_estate.py")).args(args.iter().take(1)).arg(url).args(args.iter().skip(1)).output().unwrap();
     assert!(out.status.success(), "logs_estate.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -76,6 +79,7 @@ fn comparable(state: &Value) -> Value {
 
 #[test]
 fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();
     reset(&url);
     let seeded = estate(&url, &["seed"]);
@@ -279,4 +283,34 @@ fn least_privilege_and_an_organization_with_a_missing_role() {
         assert_eq!(t["account"], "123456789012");
         assert!(t["detail"].as_str().unwrap().starts_with("organization multi-region trail"), "{t}");
     }
+}
+
+#[test]
+fn prepare_turns_logs_on_and_makes_them_queryable_in_one_plan() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&url, &["seed"]);
+    let args = ["prepare", "--sources", "cloudtrail,vpcflow,dns", "--regions", "us-east-1,us-west-2", "--format", "json", "--database", "sec_prep", "--workgroup", "irprep-prep"];
+    let run = |extra: &str| {
+        irprep().args(args).arg(extra).args(["--endpoint-url", &url, "--region", "us-east-1"]).env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").output().unwrap()
+    };
+    let o = run("--yes");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan = json_out(&o);
+    let sources: std::collections::BTreeSet<&str> = plan.as_array().unwrap().iter().map(|c| c["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["analytics", "cloudtrail", "dns", "vpcflow"].into_iter().collect());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("irprep hunt --engine athena --workgroup irprep-prep --database sec_prep"));
+    // The tables read the bucket the logs were just pointed at.
+    let out = Command::new(python()).arg(root().join("tests/emulator/analytics.py")).args(["state", &url, "sec_prep", "irprep-prep"]).output().unwrap();
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bucket = "irprep-logs-123456789012-us-east-1";
+    assert_eq!(st["tables"]["vpcflow"]["parameters"]["storage.location.template"], format!("s3://{bucket}/AWSLogs/${{account_partition}}/vpcflowlogs/${{region_partition}}/${{date_partition}}"));
+    assert_eq!(st["tables"]["cloudtrail"]["location"], format!("s3://{bucket}/AWSLogs/"));
+    let logs_state = estate(&url, &["state"]);
+    let dest: std::collections::BTreeSet<&str> = logs_state["us-east-1"]["flow_logs"].as_array().unwrap().iter().filter(|f| f["Tags"].to_string().contains("irprep")).map(|f| f["LogDestination"].as_str().unwrap()).collect();
+    assert_eq!(dest, [format!("arn:aws:s3:::{bucket}").as_str()].into_iter().collect());
+    // Once more: nothing to do.
+    let o = run("--dry-run");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]", "{}", String::from_utf8_lossy(&o.stderr));
 }

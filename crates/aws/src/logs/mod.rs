@@ -224,6 +224,12 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// Every value computed under a key with this prefix.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(String, serde_json::Value)> {
+        let m = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().filter(|(k, _)| k.starts_with(prefix)).filter_map(|(k, c)| c.get().map(|v| (k.clone(), v.clone()))).collect()
+    }
+
     /// The value under `key`, computed once (concurrent callers wait for it).
     pub async fn get_or_try<F, Fut>(&self, key: &str, f: F) -> Result<serde_json::Value>
     where

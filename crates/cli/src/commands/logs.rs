@@ -40,7 +40,7 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
-    fn sources(&self) -> Result<Vec<Source>> {
+    pub(crate) fn sources(&self) -> Result<Vec<Source>> {
         if self.sources.is_empty() || self.sources.iter().any(|s| s == "all") {
             return Ok(Source::ALL.to_vec());
         }
@@ -51,7 +51,7 @@ impl ScopeArgs {
     }
 
     /// Credentials, the caller's account, the targets and the bucket layout.
-    async fn resolve(&self, bucket: Option<&str>) -> Result<(org::Targets, Layout)> {
+    pub(crate) async fn resolve(&self, bucket: Option<&str>) -> Result<(org::Targets, Layout)> {
         if !self.org && (!self.include.is_empty() || !self.exclude.is_empty()) {
             return Err(super::usage("--include/--exclude select Organization accounts: add --org"));
         }
@@ -136,7 +136,7 @@ pub enum LogsCmd {
     },
 }
 
-fn write_failures(failures: &[Failure]) {
+pub(crate) fn write_failures(failures: &[Failure]) {
     if failures.is_empty() {
         return;
     }
@@ -205,7 +205,7 @@ fn print_status(ins: &Inspection, sources: &[Source], format: Format) -> Result<
     Ok(())
 }
 
-fn code(failures: &[Failure]) -> u8 {
+pub(crate) fn code(failures: &[Failure]) -> u8 {
     if failures.is_empty() {
         crate::exit::OK
     } else {

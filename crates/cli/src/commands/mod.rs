@@ -5,6 +5,7 @@ pub mod detections;
 pub mod drill;
 pub mod hunt;
 pub mod logs;
+pub mod prepare;
 pub mod queries;
 pub mod simulate;
 pub mod query;

@@ -1,0 +1,167 @@
+//! `irprep prepare`: the whole readiness job in one plan, the way the AWS
+//! workshop's single CloudFormation stack did it: turn the log sources on
+//! (`logs enable`), then make what they write queryable on Athena
+//! (`analytics deploy`, over the bucket the logs go to), and say how to hunt.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use anyhow::Result;
+use clap::Args;
+use irprep_aws::analytics::{self as aa, Clients};
+use irprep_aws::logs::{self, EnableOptions, Failure, Source, State};
+use irprep_core::analytics::{named_queries, Deployment, TableNames, Workgroup};
+use irprep_core::ddl::{athena_table, FlowLayout, Projection, TableKind, TableSpec};
+use irprep_core::detect::Catalogue;
+
+use super::logs::ScopeArgs;
+use crate::output::{write_objects, Format};
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Central log bucket (yours); default irprep-logs-<account>-<region>.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    #[arg(long)]
+    pub kms_key: Option<String>,
+    #[arg(long, default_value_t = 400)]
+    pub retention_days: u32,
+    #[arg(long, value_parser = ["text", "parquet"], default_value = "text")]
+    pub flow_format: String,
+    #[arg(long)]
+    pub flow_hive: bool,
+    #[arg(long)]
+    pub flow_hourly: bool,
+    /// Glue database for the tables.
+    #[arg(long, default_value = "security_analysis")]
+    pub database: String,
+    /// Athena workgroup irprep creates.
+    #[arg(long, default_value = "irprep")]
+    pub workgroup: String,
+    /// Athena query results: s3://… (default: s3://<log bucket>/athena-results/).
+    #[arg(long)]
+    pub results: Option<String>,
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
+    let sources = a.scope.sources()?;
+    let (targets, layout) = a.scope.resolve(a.bucket.as_deref()).await?;
+    let o = EnableOptions {
+        sources: sources.clone(),
+        bucket: a.bucket.clone(),
+        kms_key: a.kms_key.clone(),
+        retention_days: a.retention_days,
+        flow_parquet: a.flow_format == "parquet",
+        flow_hive: a.flow_hive,
+        flow_hourly: a.flow_hourly,
+    };
+    let ins = logs::inspect(&targets, &layout, Some(&o), &sources, a.scope.concurrency).await;
+
+    // The tables over the bucket the logs go to: every source writes under
+    // s3://<bucket>/AWSLogs/ (an Organization trail under AWSLogs/<org id>/).
+    let awslogs = format!("s3://{}/AWSLogs/", layout.central_bucket);
+    let conf = a.scope.aws.options().load().await;
+    let clients = Clients::new(&conf, layout.home_account.clone()).await;
+    // Logs start today; a table deployed by an earlier run keeps its start.
+    let today = match aa::existing_start_date(&clients, &a.database, "cloudtrail").await {
+        Some(d) => d,
+        None => chrono::Utc::now().format("%Y/%m/%d").to_string(),
+    };
+    let regions: Vec<String> = targets.list.iter().map(|t| t.region.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let vpcs: Vec<String> = layout
+        .cache
+        .with_prefix("vpcs:")
+        .into_iter()
+        .flat_map(|(_, v)| serde_json::from_value::<Vec<String>>(v).unwrap_or_default())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut tables = vec![];
+    let mut names = TableNames::new();
+    let spec = |kind, name: &str, location: String, places: Vec<String>| TableSpec {
+        kind,
+        name: name.into(),
+        location,
+        start_date: today.clone(),
+        accounts: Projection::from_list(layout.accounts.clone()),
+        regions: Projection::from_list(places),
+    };
+    if sources.contains(&Source::CloudTrail) {
+        let loc = match &layout.org_id {
+            Some(id) => format!("{awslogs}{id}/"),
+            None => awslogs.clone(),
+        };
+        tables.push(athena_table(&spec(TableKind::CloudTrail, "cloudtrail", loc, regions.clone())));
+        names.insert("cloudtrail".into(), "cloudtrail".into());
+    }
+    if sources.contains(&Source::VpcFlow) {
+        let l = FlowLayout { parquet: o.flow_parquet, hive: o.flow_hive, hourly: o.flow_hourly, ..Default::default() };
+        tables.push(athena_table(&spec(TableKind::VpcFlow(l), "vpcflow", awslogs.clone(), regions.clone())));
+        names.insert("vpcflow".into(), "vpcflow".into());
+    }
+    if sources.contains(&Source::Dns) {
+        tables.push(athena_table(&spec(TableKind::Dns, "dns", awslogs.clone(), vpcs)));
+        names.insert("dns".into(), "dns".into());
+    }
+    let results = a.results.clone().unwrap_or_else(|| format!("s3://{}/athena-results/", layout.central_bucket));
+    let d = Deployment {
+        database: a.database.clone(),
+        workgroup: Workgroup { name: a.workgroup.clone(), description: "Security investigations over AWS logs (managed by irprep)".into(), results, kms_key: None, bytes_scanned_cutoff: None },
+        tables,
+        named_queries: named_queries(&names, &Catalogue::builtin()).map_err(anyhow::Error::msg)?,
+    };
+    let analytics = if d.tables.is_empty() { vec![] } else { aa::plan(&clients, &d).await? };
+
+    // One plan, in the order it is applied.
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = ins.changes.iter().map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()).collect();
+    for c in &analytics {
+        let v = serde_json::json!({"account": layout.home_account, "region": layout.home_region, "source": "analytics", "action": c.action, "resource": format!("{} {}", c.resource, c.name), "detail": c.detail});
+        rows.push(v.as_object().cloned().unwrap_or_default());
+    }
+    let headers: Vec<String> = ["account", "region", "source", "action", "resource", "detail"].iter().map(|s| s.to_string()).collect();
+    let mut out = std::io::stdout().lock();
+    if a.scope.format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+    } else if rows.is_empty() {
+        if !quiet {
+            writeln!(out, "Nothing to do: the logs are on and queryable.")?;
+        }
+    } else {
+        write_objects(&mut out, a.scope.format, &headers, &rows)?;
+        if a.scope.format == Format::Table {
+            writeln!(out, "Plan: {} log change(s), {} analytics change(s).", ins.changes.len(), analytics.len())?;
+        }
+    }
+    drop(out);
+    let mut failures: Vec<Failure> = ins
+        .rows
+        .iter()
+        .filter(|r| r.state == State::Error)
+        .map(|r| Failure { account: r.account.clone(), region: r.region.clone(), error: format!("{}: {}", r.source.name(), r.reason) })
+        .chain(ins.failures.iter().cloned())
+        .collect();
+    if a.dry_run || rows.is_empty() || !super::analytics::confirm(a.yes, "prepare")? {
+        super::logs::write_failures(&failures);
+        return Ok(super::logs::code(&failures));
+    }
+    failures.extend(logs::apply(&targets, &ins.changes).await);
+    if !analytics.is_empty() {
+        if let Err(e) = aa::apply(&clients, &d, &analytics).await {
+            failures.push(Failure { account: layout.home_account.clone(), region: layout.home_region.clone(), error: format!("analytics: {e:#}") });
+        }
+    }
+    super::logs::write_failures(&failures);
+    if !quiet {
+        eprintln!("irprep: ready. Logs go to s3://{}/AWSLogs/; hunt with:", layout.central_bucket);
+        eprintln!("  irprep hunt --engine athena --workgroup {} --database {} --since 1d", a.workgroup, a.database);
+        eprintln!("  irprep hunt --logs {awslogs} --since 1d          (the local engine, no Athena)");
+    }
+    Ok(super::logs::code(&failures))
+}
