@@ -299,7 +299,7 @@ fn prepare_turns_logs_on_and_makes_them_queryable_in_one_plan() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let plan = json_out(&o);
     let sources: std::collections::BTreeSet<&str> = plan.as_array().unwrap().iter().map(|c| c["source"].as_str().unwrap()).collect();
-    assert_eq!(sources, ["analytics", "cloudtrail", "dns", "vpcflow"].into_iter().collect());
+    assert_eq!(sources, ["analytics", "bucket", "cloudtrail", "dns", "vpcflow"].into_iter().collect());
     assert!(String::from_utf8_lossy(&o.stderr).contains("irprep hunt --engine athena --workgroup irprep-prep --database sec_prep"));
     // The tables read the bucket the logs were just pointed at.
     let out = Command::new(python()).arg(root().join("tests/emulator/analytics.py")).args(["state", &url, "sec_prep", "irprep-prep"]).output().unwrap();

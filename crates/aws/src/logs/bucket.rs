@@ -275,6 +275,9 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
         out.push(change(t, source, "update", format!("s3://{name}"), format!("lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days"), op(BucketOp::PutLifecycle { name: name.into(), rules: vec![our_rule(retention_days)?] })));
         let doc = merge_policy(None, &policy)?;
         out.push(change(t, source, "update", format!("s3://{name}"), format!("bucket policy: {} irprep statement(s)", policy.len()), op(BucketOp::PutPolicy { name: name.into(), policy: doc.to_string() })));
+        for c in out.iter_mut() {
+            c.source = "bucket".into();
+        }
         return Ok(out);
     }
     // Block Public Access.
@@ -354,6 +357,10 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
             format!("bucket policy: {} irprep statement(s) merged, {kept} existing statement(s) kept", policy.len()),
             op(BucketOp::PutPolicy { name: name.into(), policy: merged.to_string() }),
         ));
+    }
+    // Shown as the bucket's own lines of the plan, whichever source needed it.
+    for c in out.iter_mut() {
+        c.source = "bucket".into();
     }
     Ok(out)
 }

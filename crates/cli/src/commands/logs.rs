@@ -162,6 +162,9 @@ fn print_changes(changes: &[Change], format: Format, quiet: bool, empty: &str) -
         return Ok(());
     }
     let objs: Vec<serde_json::Map<String, serde_json::Value>> = changes.iter().map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()).collect();
+    if format == Format::Table && !quiet {
+        writeln!(out, "Planned changes (nothing has been changed yet):")?;
+    }
     write_objects(&mut out, format, &headers, &objs)?;
     if format == Format::Table {
         writeln!(out, "Plan: {} change(s) in {} account/region(s).", changes.len(), changes.iter().map(|c| (&c.account, &c.region)).collect::<std::collections::BTreeSet<_>>().len())?;
