@@ -209,3 +209,31 @@ fn query_and_hunt_run_on_athena() {
     let out = irprep().args(["query", "--engine", "athena", "--logs", "x", "SELECT 1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn table_follows_an_existing_flow_log() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    let script = format!(
+        "import boto3\ns3=boto3.client('s3',endpoint_url='{url}',region_name='us-east-1',aws_access_key_id='testing',aws_secret_access_key='testing')\n\
+         s3.create_bucket(Bucket='their-parquet-flows')\n\
+         e=boto3.client('ec2',endpoint_url='{url}',region_name='us-east-1',aws_access_key_id='testing',aws_secret_access_key='testing')\n\
+         v=e.create_vpc(CidrBlock='10.80.0.0/16')['Vpc']['VpcId']\n\
+         r=e.create_flow_logs(ResourceIds=[v],ResourceType='VPC',TrafficType='ALL',LogDestinationType='s3',LogDestination='arn:aws:s3:::their-parquet-flows',\n\
+           LogFormat='${{version}} ${{srcaddr}} ${{dstaddr}} ${{pkt-src-aws-service}} ${{start}} ${{end}} ${{action}}',\n\
+           DestinationOptions={{'FileFormat':'parquet','HiveCompatiblePartitions':True,'PerHourPartition':True}})\n\
+         print(r['FlowLogIds'][0])"
+    );
+    let out = Command::new(python()).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = aws(irprep().args(["analytics", "ddl", "--flow-log-id", &id, "--accounts", "123456789012", "--regions", "us-east-1"])).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ddl = String::from_utf8(out.stdout).unwrap();
+    let cols: Vec<&str> = ddl.lines().filter(|l| l.starts_with("  `")).map(|l| l.trim().split('`').nth(1).unwrap()).collect();
+    assert_eq!(cols, vec!["version", "srcaddr", "dstaddr", "pkt_src_aws_service", "start", "end", "action"]);
+    // The location comes from the flow log's destination. (The emulator does
+    // not return DestinationOptions, so file format and partitioning, which
+    // irprep also reads from there, cannot be checked here.)
+    assert!(ddl.contains("LOCATION 's3://their-parquet-flows/AWSLogs/'"), "{ddl}");
+}

@@ -73,6 +73,34 @@ pub struct TableArgs {
     /// Take the flow-log field order from this file's header line (gzip or text).
     #[arg(long, value_name = "FILE", conflicts_with = "flow_log_format")]
     pub flow_header_from: Option<PathBuf>,
+    /// Match an existing flow log (ec2:DescribeFlowLogs): its LogFormat, file format, partitioning and, without --vpcflow, its S3 location.
+    #[arg(long, value_name = "FLOW_LOG_ID", conflicts_with_all = ["flow_log_format", "flow_header_from"])]
+    pub flow_log_id: Option<String>,
+}
+
+/// Read an existing flow log's settings into the table arguments.
+async fn adopt_flow_log(a: &mut TableArgs, aws: &AwsArgs) -> Result<()> {
+    let Some(id) = a.flow_log_id.take() else { return Ok(()) };
+    let conf = aws.options().load().await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let out = ec2.describe_flow_logs().flow_log_ids(&id).send().await.map_err(|e| anyhow::anyhow!("ec2:DescribeFlowLogs {id}: {}", aws_sdk_ec2::error::DisplayErrorContext(e)))?;
+    let fl = out.flow_logs().first().with_context(|| format!("no flow log {id} in this region"))?;
+    if fl.log_destination_type().map(|t| t.as_str()) != Some("s3") {
+        bail!("flow log {id} does not deliver to S3; Athena reads only S3 flow logs");
+    }
+    a.flow_log_format = Some(fl.log_format().map(String::from).context("the flow log reports no LogFormat")?);
+    if let Some(o) = fl.destination_options() {
+        a.flow_format = if o.file_format().map(|f| f.as_str()) == Some("parquet") { FlowFileFormat::Parquet } else { FlowFileFormat::Text };
+        a.flow_hive = o.hive_compatible_partitions().unwrap_or(false);
+        a.flow_hourly = o.per_hour_partition().unwrap_or(false);
+    }
+    if a.vpcflow.is_none() {
+        // arn:aws:s3:::bucket[/prefix] -> s3://bucket[/prefix]/AWSLogs/
+        let dest = fl.log_destination().context("the flow log reports no destination")?;
+        let path = dest.split(":::").nth(1).context("unexpected destination ARN")?.trim_end_matches('/');
+        a.vpcflow = Some(format!("s3://{path}/AWSLogs/"));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +234,9 @@ async fn projection(values: &[String], url: &str, service: &str, want_places: bo
 
 /// The tables asked for, generated from the table definitions.
 async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
+    let mut owned = a.clone();
+    adopt_flow_log(&mut owned, aws).await?;
+    let a = &owned;
     if !valid_date(&a.start_date) {
         return Err(super::usage("--start-date must be yyyy/MM/dd"));
     }
@@ -255,8 +286,10 @@ async fn deployment(a: &TableArgs, wg: &WorkgroupArgs, results: &str, kms: &Opti
     if !results.starts_with("s3://") {
         return Err(super::usage("--results must be an s3:// URL"));
     }
-    let tables = tables(a, aws).await?;
-    let qs = named_queries(&table_names(a), &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
+    let mut a = a.clone();
+    adopt_flow_log(&mut a, aws).await?;
+    let tables = tables(&a, aws).await?;
+    let qs = named_queries(&table_names(&a), &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
     Ok(Deployment {
         database: wg.database.clone(),
         workgroup: Workgroup {
