@@ -15,7 +15,7 @@ PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 DIR=$(mktemp -d -t bench-logs.XXXXXX)
 (cd "$DIR" && exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT") >"$DIR/moto.log" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
+trap 'kill $PID 2>/dev/null || true; echo "recordings: $DIR" >&2' EXIT
 URL=http://127.0.0.1:$PORT
 for _ in $(seq 1 100); do "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('$URL/moto-api/')" 2>/dev/null && break; sleep 0.2; done
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
@@ -31,6 +31,7 @@ run() {
   "$BIN" logs "$@" --endpoint-url "$URL" --region us-east-1 --regions "$REGIONS" --quiet >/dev/null 2>"$DIR/$name.err" || true
   t1=$(date +%s.%N)
   rec stop
+  curl -s "$URL/moto-api/recorder/download-recording" > "$DIR/$(echo "$name" | tr -c 'a-z0-9' '_').rec"
   printf '| %s | %.2f s | %s |\n' "$name" "$(echo "$t1 - $t0" | bc)" "$(count)"
 }
 echo "| command | wall time | requests |"

@@ -39,6 +39,14 @@ pub enum BucketOp {
     PutLifecycle { name: String, rules: Vec<st::LifecycleRule> },
 }
 
+impl BucketOp {
+    pub fn name(&self) -> &str {
+        match self {
+            BucketOp::Create { name, .. } | BucketOp::PutPolicy { name, .. } | BucketOp::PutPublicAccessBlock { name } | BucketOp::PutEncryption { name, .. } | BucketOp::PutLifecycle { name, .. } => name,
+        }
+    }
+}
+
 pub const SID_PREFIX: &str = "Irprep";
 pub const LIFECYCLE_ID: &str = "irprep-retention";
 

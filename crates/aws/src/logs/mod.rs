@@ -364,12 +364,31 @@ pub async fn plan_cleanup(targets: &Targets, sources: &[Source], delete_buckets:
     out
 }
 
-/// Apply changes in order: buckets first (they are planned first), then the
-/// rest. A failing change is reported and the others still run.
-pub async fn apply(targets: &Targets, changes: &[Change]) -> Vec<Failure> {
+/// Apply changes: every bucket's changes first (buckets in parallel, each
+/// bucket's in order), then each account × region's changes in order, the
+/// account × regions in parallel (`concurrency` at a time). A failing change
+/// is reported and the others still run.
+pub async fn apply(targets: &Targets, changes: &[Change], concurrency: usize) -> Vec<Failure> {
+    use futures::StreamExt;
+    let mut buckets: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
+    let mut per_target: BTreeMap<(String, String), Vec<&Change>> = BTreeMap::new();
+    for c in changes {
+        match &c.op {
+            Op::Bucket(b) => buckets.entry(b.name().to_string()).or_default().push(c),
+            _ => per_target.entry((c.account.clone(), c.region.clone())).or_default().push(c),
+        }
+    }
+    let mut failures: Vec<Failure> = futures::stream::iter(buckets.into_values().map(|g| run_group(targets, g))).buffer_unordered(concurrency.max(1)).collect::<Vec<_>>().await.into_iter().flatten().collect();
+    let rest: Vec<Failure> = futures::stream::iter(per_target.into_values().map(|g| run_group(targets, g))).buffer_unordered(concurrency.max(1)).collect::<Vec<_>>().await.into_iter().flatten().collect();
+    failures.extend(rest);
+    failures
+}
+
+/// One group of changes, in order.
+async fn run_group(targets: &Targets, group: Vec<&Change>) -> Vec<Failure> {
     let mut failures = vec![];
     let mut resolver_ids: BTreeMap<(String, String, String), String> = BTreeMap::new();
-    for c in changes {
+    for c in group {
         let Some(conf) = targets.conf_for(&c.account, &c.region) else {
             failures.push(Failure { account: c.account.clone(), region: c.region.clone(), error: "no credentials for this account".into() });
             continue;

@@ -250,7 +250,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
                 write_failures(&errors);
                 return Ok(code(&errors));
             }
-            let mut failed = logs::apply(&targets, &ins.changes).await;
+            let mut failed = logs::apply(&targets, &ins.changes, scope.concurrency).await;
             if !quiet {
                 eprintln!("irprep: applied {} of {} change(s)", ins.changes.len() - failed.len(), ins.changes.len());
             }
@@ -274,7 +274,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
                 write_failures(&errors);
                 return Ok(code(&errors));
             }
-            let mut failed = logs::apply(&targets, &ins.changes).await;
+            let mut failed = logs::apply(&targets, &ins.changes, scope.concurrency).await;
             failed.extend(errors);
             write_failures(&failed);
             Ok(code(&failed))

@@ -151,7 +151,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
         super::logs::write_failures(&failures);
         return Ok(super::logs::code(&failures));
     }
-    failures.extend(logs::apply(&targets, &ins.changes).await);
+    failures.extend(logs::apply(&targets, &ins.changes, a.scope.concurrency).await);
     if !analytics.is_empty() {
         if let Err(e) = aa::apply(&clients, &d, &analytics).await {
             failures.push(Failure { account: layout.home_account.clone(), region: layout.home_region.clone(), error: format!("analytics: {e:#}") });
