@@ -356,52 +356,35 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     if profile {
         eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
     }
-    // Every detection in its own session over its own rows, as tasks: the
-    // runtime spreads planning and execution over the cores.
-    let mut tasks = tokio::task::JoinSet::new();
+    // One session for all detections; each registers its own rows as `cloudtrail`.
+    let mem = Engine::new(engine.diag.clone());
     for (i, d) in ct.iter().enumerate() {
         report.detections_run += 1;
         let batches = std::mem::take(&mut tables[i]);
         report.rows_scanned_into_memory += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        let td = std::time::Instant::now();
         let tschema = Arc::new(schema.project(&idx[i])?);
-        let d = (*d).clone();
-        let diag = engine.diag.clone();
-        tasks.spawn(async move {
-            let td = std::time::Instant::now();
-            let mem = Engine::new(diag);
-            let res = match MemTable::try_new(tschema, vec![batches.clone()]) {
-                Ok(t) => match mem.context().register_table("cloudtrail", Arc::new(t)) {
-                    Ok(_) => mem.query(&d.sql).await,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
-            let res = match res {
-                Ok(r) => r,
-                Err(e) => return (i, d, Err(e.to_string()), 0.0),
-            };
-            let secs = td.elapsed().as_secs_f64();
-            // Facts of the evidence events only, from this detection's own rows.
-            let mut findings = vec![];
-            let out = evidence_ids(&res.batches).and_then(|ids| {
-                let meta = event_meta(&batches, &ids);
-                collect_findings(&d, &res.batches, &meta, &mut findings)
-            });
-            (i, d, out.map(|_| findings).map_err(|e| e.to_string()), secs)
-        });
-    }
-    let mut done = vec![];
-    while let Some(r) = tasks.join_next().await {
-        done.push(r.map_err(|e| DataFusionError::Execution(format!("detection task failed: {e}")))?);
-    }
-    done.sort_by_key(|r| r.0);
-    for (_, d, out, secs) in done {
+        let _ = mem.context().deregister_table("cloudtrail")?;
+        mem.context().register_table("cloudtrail", Arc::new(MemTable::try_new(tschema, vec![batches.clone()])?))?;
+        let res = match mem.query(&d.sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                report.errors.push((d.id.clone(), e.to_string()));
+                continue;
+            }
+        };
         if profile {
-            eprintln!("hunt: {secs:.3}s {}", d.id);
+            eprintln!("hunt: {:.3}s {} ({} rows in memory)", td.elapsed().as_secs_f64(), d.id, batches.iter().map(|b| b.num_rows()).sum::<usize>());
         }
-        match out {
-            Ok(f) => report.findings.extend(f),
-            Err(e) => report.errors.push((d.id.clone(), e)),
+        // Facts of the evidence events only, from this detection's own rows.
+        let tm = std::time::Instant::now();
+        let ids = evidence_ids(&res.batches)?;
+        let meta = event_meta(&batches, &ids);
+        if profile && tm.elapsed().as_millis() > 50 {
+            eprintln!("hunt: {:.3}s building evidence facts for {}", tm.elapsed().as_secs_f64(), d.id);
+        }
+        if let Err(e) = collect_findings(d, &res.batches, &meta, &mut report.findings) {
+            report.errors.push((d.id.clone(), e.to_string()));
         }
     }
     report.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
