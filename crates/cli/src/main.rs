@@ -45,7 +45,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run Athena SQL over CloudTrail files or an S3 prefix with the embedded engine.
+    /// Run Athena SQL over log files or an S3 prefix (cloudtrail, vpcflow, dns), locally or on Athena.
     Query(commands::query::QueryArgs),
     /// Run the detection catalogue over the logs, in one scan, and report findings.
     Hunt(commands::hunt::HuntArgs),

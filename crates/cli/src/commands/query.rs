@@ -8,7 +8,7 @@ use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  irprep query --logs ./AWSLogs \"SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY n DESC\"\n  irprep query --logs s3://trail-bucket/AWSLogs/ --since 7d --format jsonl \"SELECT * FROM cloudtrail WHERE errorcode = 'AccessDenied'\"\n  irprep query --schema")]
+#[command(after_help = "Examples:\n  irprep query --logs ./AWSLogs \"SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY n DESC\"\n  irprep query --logs s3://trail-bucket/AWSLogs/ --since 7d --format jsonl \"SELECT * FROM cloudtrail WHERE errorcode = 'AccessDenied'\"\n  irprep query --logs ./flowlogs --logs ./AWSLogs \"SELECT srcaddr, sum(bytes) AS b FROM vpcflow GROUP BY 1 ORDER BY b DESC LIMIT 10\"\n  irprep query --engine athena --since 1d \"SELECT eventname, count(*) FROM cloudtrail GROUP BY 1\"\n  irprep query --schema")]
 pub struct QueryArgs {
     #[command(flatten)]
     pub logs: LogArgs,
@@ -22,7 +22,7 @@ pub struct QueryArgs {
     /// Print the tables and their columns instead of running a query.
     #[arg(long)]
     pub schema: bool,
-    /// The query, in Athena (Trino) SQL; the table is `cloudtrail`.
+    /// The query, in Athena (Trino) SQL; the tables are `cloudtrail`, `vpcflow` and `dns`.
     pub sql: Option<String>,
 }
 
