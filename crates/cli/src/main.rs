@@ -14,7 +14,8 @@ pub mod exit {
     /// The command ran; nothing to flag.
     pub const OK: u8 = 0;
     /// `--fail-on` severity reached (hunt), a drill scenario failed, a simulate
-    /// verification found missing events.
+    /// verification found missing events, `logs status --fail-on-gaps` found
+    /// a source off or partial.
     pub const FINDINGS: u8 = 1;
     /// Usage error (bad flags or arguments).
     pub const USAGE: u8 = 2;

@@ -99,6 +99,8 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     assert_eq!(status_of(&rows, "us-east-1", "guardduty")["state"], "on");
     assert_eq!(status_of(&rows, "eu-west-1", "guardduty")["reason"], "no detector");
     assert_eq!(status_of(&rows, "eu-west-1", "elb")["state"], "none");
+    let gate = logs(&url, "testing", "testing", &["status", "--fail-on-gaps", "--quiet", "--format", "json", "--regions", REGIONS]);
+    assert_eq!(gate.status.code(), Some(1), "gaps fail the readiness gate");
 
     // The plan alone changes nothing.
     let args = [&["enable", "--bucket", "their-central", "--format", "json"][..], &base[..]].concat();

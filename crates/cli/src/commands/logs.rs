@@ -87,7 +87,13 @@ impl ScopeArgs {
 #[derive(Debug, Subcommand)]
 pub enum LogsCmd {
     /// The matrix of account × region × source: on, partial, off (with the reason), none, error.
-    Status(ScopeArgs),
+    Status {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Exit with code 1 when any source is off or partial (a readiness gate for scripts).
+        #[arg(long)]
+        fail_on_gaps: bool,
+    },
     /// Plan the changes that turn every selected source on, show them, and apply them (with --yes or after confirmation).
     Enable {
         #[command(flatten)]
@@ -218,7 +224,7 @@ pub(crate) fn code(failures: &[Failure]) -> u8 {
 
 pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
     match cmd {
-        LogsCmd::Status(scope) => {
+        LogsCmd::Status { scope, fail_on_gaps } => {
             let sources = scope.sources()?;
             let (targets, layout) = scope.resolve(None).await?;
             let ins = logs::inspect(&targets, &layout, None, &sources, scope.concurrency).await;
@@ -228,7 +234,11 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
             if errors > 0 && !quiet {
                 eprintln!("irprep: {errors} source check(s) failed (state 'error'); see the reasons");
             }
-            Ok(if errors > 0 { crate::exit::PARTIAL } else { code(&ins.failures) })
+            if errors > 0 || !ins.failures.is_empty() {
+                return Ok(crate::exit::PARTIAL);
+            }
+            let gaps = ins.rows.iter().any(|r| matches!(r.state, State::Off | State::Partial));
+            Ok(if fail_on_gaps && gaps { crate::exit::FINDINGS } else { crate::exit::OK })
         }
         LogsCmd::Enable { scope, bucket, kms_key, retention_days, flow_format, flow_hive, flow_hourly, dry_run, yes } => {
             let sources = scope.sources()?;
