@@ -454,6 +454,7 @@ pub async fn owned_buckets(t: &Target) -> Result<Vec<(String, String)>> {
             out.push((name.to_string(), region));
         }
     }
+    out.sort();
     Ok(out)
 }
 
