@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz the record reader, the JSON scanner and the Sigma compiler for a bounded
+# Fuzz the record readers (CloudTrail, flow logs, DNS), the JSON scanner and the Sigma compiler for a bounded
 # time each (not part of CI). Needs cargo-fuzz (installed here if missing);
 # on a stable toolchain RUSTC_BOOTSTRAP enables the sanitizer flags it uses.
 #
@@ -10,7 +10,7 @@ SECS=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 cd fuzz
-for t in cloudtrail_reader json_scanner sigma_compile; do
+for t in cloudtrail_reader flow_dns_reader json_scanner sigma_compile; do
   mkdir -p corpus/$t
   [ -d seeds/$t ] && cp -n seeds/$t/* corpus/$t/ 2>/dev/null || true
   echo "== fuzzing $t for ${SECS}s"

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(b) = &out.batch {
             assert_eq!(b.num_rows(), out.events);
         }
-        let p = CloudTrailPartitions { account: "111122223333".into(), region: "us-east-1".into(), date: "2024/01/01".into(), org_id: None };
+        let p = CloudTrailPartitions { account: "111122223333".into(), region: "us-east-1".into(), date: "2024/01/01".into(), org_id: None, ..Default::default() };
         let _ = r.read_bytes(data, Some(&p));
     }
 });
