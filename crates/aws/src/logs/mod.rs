@@ -413,4 +413,3 @@ pub fn regional(conf: &SdkConfig, region: &str) -> SdkConfig {
     conf.to_builder().region(aws_config::Region::new(region.to_string())).build()
 }
 
-pub type Res<T> = Result<T>;
