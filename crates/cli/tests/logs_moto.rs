@@ -26,14 +26,6 @@ fn estate(url: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
-fn reset(url: &str) {
-    let out = Command::new(python())
-        .args(["-c", &format!("import urllib.request; urllib.request.urlopen(urllib.request.Request('{url}/moto-api/reset', method='POST')).read()")])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-}
-
 fn logs(url: &str, key: &str, secret: &str, args: &[&str]) -> std::process::Output {
     irprep()
         .arg("logs")

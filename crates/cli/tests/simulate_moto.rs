@@ -22,14 +22,6 @@ fn estate(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn reset(url: &str) {
-    let out = Command::new(python())
-        .args(["-c", &format!("import urllib.request; urllib.request.urlopen(urllib.request.Request('{url}/moto-api/reset', method='POST')).read()")])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-}
-
 fn form(body: &str) -> BTreeMap<String, String> {
     body.split('&')
         .filter_map(|kv| kv.split_once('='))

@@ -84,6 +84,14 @@ impl ColBuilder {
         }
     }
 
+    /// Append a plain string value, or NULL.
+    pub fn append_opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.append_str(s),
+            None => self.append_null(),
+        }
+    }
+
     /// Append the JSON value starting at `start` and return the index just
     /// after it. Nested objects are parsed in one pass: a struct's members are
     /// built as they are met, never skipped first and parsed again.

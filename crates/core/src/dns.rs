@@ -12,8 +12,7 @@ use arrow_schema::SchemaRef;
 
 use crate::build::ColBuilder;
 use crate::cloudtrail::{canonical_time, FileOutcome, Problem, ReadOptions};
-use crate::decompress;
-use crate::flow::{finish, outputs, LogReader, Output};
+use crate::flow::{finish, outputs, read_decompressed, LogReader, Output};
 use crate::json;
 use crate::layout::Partitions;
 use crate::table::{self, ColType, TableDef};
@@ -129,10 +128,7 @@ impl DnsReader {
                                 _ => None,
                             },
                         };
-                        match v {
-                            Some(v) => b.append_str(&v),
-                            None => b.append_null(),
-                        }
+                        b.append_opt_str(v.as_deref());
                     }
                 }
             }
@@ -146,10 +142,7 @@ impl DnsReader {
 
 impl LogReader for DnsReader {
     fn read_file(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome {
-        match decompress::gunzip_into(raw, buf, d) {
-            Ok(len) => self.read_text(&buf[..len], partitions),
-            Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
-        }
+        read_decompressed(raw, buf, d, |text| self.read_text(text, partitions))
     }
 }
 

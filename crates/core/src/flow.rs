@@ -196,10 +196,7 @@ impl FlowReader {
             }
             for (b, o) in builders.iter_mut().zip(&self.outputs) {
                 match o {
-                    Output::Column(ci) => match vals[*ci] {
-                        Some(v) => b.append_str(v),
-                        None => b.append_null(),
-                    },
+                    Output::Column(ci) => b.append_opt_str(vals[*ci]),
                     Output::Partition(name) => {
                         let v: Option<String> = match partitions {
                             Some(p) => p.value(name).map(String::from),
@@ -210,10 +207,7 @@ impl FlowReader {
                                 _ => None,
                             },
                         };
-                        match v {
-                            Some(v) => b.append_str(&v),
-                            None => b.append_null(),
-                        }
+                        b.append_opt_str(v.as_deref());
                     }
                 }
             }
@@ -225,12 +219,18 @@ impl FlowReader {
     }
 }
 
+/// Decompress a file (gzip or not) into `buf` and read its text; an
+/// undecompressable file is one whole-file problem.
+pub(crate) fn read_decompressed(raw: &[u8], buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor, read: impl FnOnce(&[u8]) -> FileOutcome) -> FileOutcome {
+    match decompress::gunzip_into(raw, buf, d) {
+        Ok(len) => read(&buf[..len]),
+        Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
+    }
+}
+
 impl LogReader for FlowReader {
     fn read_file(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome {
-        match decompress::gunzip_into(raw, buf, d) {
-            Ok(len) => self.read_text(&buf[..len], partitions),
-            Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
-        }
+        read_decompressed(raw, buf, d, |text| self.read_text(text, partitions))
     }
 }
 

@@ -196,6 +196,19 @@ pub struct Inspection {
     pub failures: Vec<Failure>,
 }
 
+impl Inspection {
+    /// Everything that could not be inspected: failed targets, and source
+    /// checks that ended in an error.
+    pub fn problems(&self) -> Vec<Failure> {
+        self.rows
+            .iter()
+            .filter(|r| r.state == State::Error)
+            .map(|r| Failure { account: r.account.clone(), region: r.region.clone(), error: format!("{}: {}", r.source.name(), r.reason) })
+            .chain(self.failures.iter().cloned())
+            .collect()
+    }
+}
+
 /// An SDK error as one line: the service's code and message when it sent
 /// them, else the whole error context (timeouts, credentials, DNS…).
 pub(crate) fn err<E>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> anyhow::Error

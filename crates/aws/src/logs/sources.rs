@@ -53,6 +53,15 @@ pub async fn inspect_target(t: &Target, layout: &Layout, enable: Option<&EnableO
     Ok(f)
 }
 
+/// On when nothing is missing, off when everything is, partial between.
+fn coverage(missing: usize, total: usize) -> State {
+    match missing {
+        0 => State::On,
+        m if m == total => State::Off,
+        _ => State::Partial,
+    }
+}
+
 fn tag_is_ours<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
     tags.any(|(k, v)| k == TAG_KEY && v == TAG_VALUE)
 }
@@ -290,13 +299,7 @@ async fn flow_logs(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, 
             format!("{v}: flow log not active")
         });
     }
-    let state = if uncovered.is_empty() {
-        State::On
-    } else if uncovered.len() == vpcs.len() {
-        State::Off
-    } else {
-        State::Partial
-    };
+    let state = coverage(uncovered.len(), vpcs.len());
     let reason = if uncovered.is_empty() { format!("{} VPC(s), all with an active ALL flow log", vpcs.len()) } else { why.join("; ") };
     f.rows.push(row(t, Source::VpcFlow, state, reason));
     let Some(o) = enable else { return Ok(()) };
@@ -360,13 +363,7 @@ async fn resolver(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f
         }
     }
     let uncovered: Vec<String> = vpcs.iter().filter(|v| !covered.contains(*v)).cloned().collect();
-    let state = if uncovered.is_empty() {
-        State::On
-    } else if uncovered.len() == vpcs.len() {
-        State::Off
-    } else {
-        State::Partial
-    };
+    let state = coverage(uncovered.len(), vpcs.len());
     let reason = if uncovered.is_empty() { format!("{} VPC(s) associated with a query-log config", vpcs.len()) } else { format!("not logged: {}", uncovered.join(", ")) };
     f.rows.push(row(t, Source::Dns, state, reason));
     if enable.is_none() || uncovered.is_empty() {
@@ -459,13 +456,7 @@ async fn s3_access(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, 
             missing.push((*b).clone());
         }
     }
-    let state = if missing.is_empty() {
-        State::On
-    } else if missing.len() == subjects.len() {
-        State::Off
-    } else {
-        State::Partial
-    };
+    let state = coverage(missing.len(), subjects.len());
     let reason = if missing.is_empty() { format!("{} bucket(s) logged", subjects.len()) } else { format!("not logged: {}", missing.join(", ")) };
     f.rows.push(row(t, Source::S3Access, state, reason));
     if enable.is_none() || missing.is_empty() {
@@ -533,13 +524,7 @@ async fn elb(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
             missing.push((id.clone(), name.clone(), *is_classic));
         }
     }
-    let state = if missing.is_empty() {
-        State::On
-    } else if missing.len() == lbs.len() {
-        State::Off
-    } else {
-        State::Partial
-    };
+    let state = coverage(missing.len(), lbs.len());
     let names: Vec<&str> = missing.iter().map(|m| m.1.as_str()).collect();
     let reason = if missing.is_empty() { format!("{} load balancer(s) logging", lbs.len()) } else { format!("not logging: {}", names.join(", ")) };
     f.rows.push(row(t, Source::Elb, state, reason));
@@ -608,13 +593,7 @@ async fn waf(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
             missing.push((arn.clone(), name.clone(), *cf));
         }
     }
-    let state = if missing.is_empty() {
-        State::On
-    } else if missing.len() == acls.len() {
-        State::Off
-    } else {
-        State::Partial
-    };
+    let state = coverage(missing.len(), acls.len());
     let names: Vec<&str> = missing.iter().map(|m| m.1.as_str()).collect();
     let reason = if missing.is_empty() { format!("{} web ACL(s) logging", acls.len()) } else { format!("not logging: {}", names.join(", ")) };
     f.rows.push(row(t, Source::Waf, state, reason));

@@ -249,13 +249,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
             let o = EnableOptions { sources: sources.clone(), bucket, kms_key, retention_days, flow_parquet: flow_format == "parquet", flow_hive, flow_hourly };
             let ins = logs::inspect(&targets, &layout, Some(&o), &sources, scope.concurrency).await;
             print_changes(&ins.changes, scope.format, quiet, "Nothing to do: every selected source is on.")?;
-            let errors: Vec<Failure> = ins
-                .rows
-                .iter()
-                .filter(|r| r.state == State::Error)
-                .map(|r| Failure { account: r.account.clone(), region: r.region.clone(), error: format!("{}: {}", r.source.name(), r.reason) })
-                .chain(ins.failures.iter().cloned())
-                .collect();
+            let errors = ins.problems();
             if dry_run || ins.changes.is_empty() || !super::analytics::confirm(yes, "enable")? {
                 write_failures(&errors);
                 return Ok(code(&errors));
@@ -273,13 +267,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
             let (targets, _layout) = scope.resolve(None).await?;
             let ins = logs::plan_cleanup(&targets, &sources, delete_buckets, scope.concurrency).await;
             print_changes(&ins.changes, scope.format, quiet, "Nothing to remove: irprep made nothing here.")?;
-            let errors: Vec<Failure> = ins
-                .rows
-                .iter()
-                .filter(|r| r.state == State::Error)
-                .map(|r| Failure { account: r.account.clone(), region: r.region.clone(), error: format!("{}: {}", r.source.name(), r.reason) })
-                .chain(ins.failures.iter().cloned())
-                .collect();
+            let errors = ins.problems();
             if dry_run || ins.changes.is_empty() || !super::analytics::confirm(yes, "clean up")? {
                 write_failures(&errors);
                 return Ok(code(&errors));

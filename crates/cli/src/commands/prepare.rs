@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::Result;
 use clap::Args;
 use irprep_aws::analytics::{self as aa, Clients};
-use irprep_aws::logs::{self, EnableOptions, Failure, Source, State};
+use irprep_aws::logs::{self, EnableOptions, Failure, Source};
 use irprep_core::analytics::{named_queries, Deployment, TableNames, Workgroup};
 use irprep_core::ddl::{athena_table, FlowLayout, Projection, TableKind, TableSpec};
 use irprep_core::detect::Catalogue;
@@ -140,13 +140,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
         }
     }
     drop(out);
-    let mut failures: Vec<Failure> = ins
-        .rows
-        .iter()
-        .filter(|r| r.state == State::Error)
-        .map(|r| Failure { account: r.account.clone(), region: r.region.clone(), error: format!("{}: {}", r.source.name(), r.reason) })
-        .chain(ins.failures.iter().cloned())
-        .collect();
+    let mut failures = ins.problems();
     if a.dry_run || rows.is_empty() || !super::analytics::confirm(a.yes, "prepare")? {
         super::logs::write_failures(&failures);
         return Ok(super::logs::code(&failures));

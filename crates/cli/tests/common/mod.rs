@@ -36,6 +36,15 @@ pub fn moto() -> String {
     std::env::var("IRPREP_TEST_MOTO_URL").expect("IRPREP_TEST_MOTO_URL is not set: run the suite with scripts/test.sh")
 }
 
+/// Empty the emulator (every service, every account).
+pub fn reset(url: &str) {
+    let out = Command::new(python())
+        .args(["-c", &format!("import urllib.request; urllib.request.urlopen(urllib.request.Request('{url}/moto-api/reset', method='POST')).read()")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
 pub fn irprep() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_irprep"));
     c.env("NO_COLOR", "1").env_remove("AWS_PROFILE");
