@@ -277,6 +277,8 @@ pub fn cloudtrail() -> TableDef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct FlowField {
     pub field: &'static str,
+    /// The column name: the field name with `-` as `_` (a test checks it).
+    pub column: &'static str,
     pub version: u8,
     pub ty: FlowType,
 }
@@ -288,8 +290,8 @@ pub enum FlowType {
     BigInt,
 }
 
-const fn ff(field: &'static str, version: u8, ty: FlowType) -> FlowField {
-    FlowField { field, version, ty }
+const fn ff(field: &'static str, column: &'static str, version: u8, ty: FlowType) -> FlowField {
+    FlowField { field, column, version, ty }
 }
 
 /// Every documented VPC flow-log field, v2 to v8, in the order of the AWS
@@ -297,46 +299,46 @@ const fn ff(field: &'static str, version: u8, ty: FlowType) -> FlowField {
 /// that `irprep logs enable` writes, and the positional layout of headerless
 /// files: the three cannot disagree.
 pub const FLOW_FIELDS: &[FlowField] = &[
-    ff("version", 2, FlowType::Int),
-    ff("account-id", 2, FlowType::Str),
-    ff("interface-id", 2, FlowType::Str),
-    ff("srcaddr", 2, FlowType::Str),
-    ff("dstaddr", 2, FlowType::Str),
-    ff("srcport", 2, FlowType::Int),
-    ff("dstport", 2, FlowType::Int),
-    ff("protocol", 2, FlowType::BigInt),
-    ff("packets", 2, FlowType::BigInt),
-    ff("bytes", 2, FlowType::BigInt),
-    ff("start", 2, FlowType::BigInt),
-    ff("end", 2, FlowType::BigInt),
-    ff("action", 2, FlowType::Str),
-    ff("log-status", 2, FlowType::Str),
-    ff("vpc-id", 3, FlowType::Str),
-    ff("subnet-id", 3, FlowType::Str),
-    ff("instance-id", 3, FlowType::Str),
-    ff("tcp-flags", 3, FlowType::Int),
-    ff("type", 3, FlowType::Str),
-    ff("pkt-srcaddr", 3, FlowType::Str),
-    ff("pkt-dstaddr", 3, FlowType::Str),
-    ff("region", 4, FlowType::Str),
-    ff("az-id", 4, FlowType::Str),
-    ff("sublocation-type", 4, FlowType::Str),
-    ff("sublocation-id", 4, FlowType::Str),
-    ff("pkt-src-aws-service", 5, FlowType::Str),
-    ff("pkt-dst-aws-service", 5, FlowType::Str),
-    ff("flow-direction", 5, FlowType::Str),
-    ff("traffic-path", 5, FlowType::Int),
-    ff("ecs-cluster-arn", 7, FlowType::Str),
-    ff("ecs-cluster-name", 7, FlowType::Str),
-    ff("ecs-container-instance-arn", 7, FlowType::Str),
-    ff("ecs-container-instance-id", 7, FlowType::Str),
-    ff("ecs-container-id", 7, FlowType::Str),
-    ff("ecs-second-container-id", 7, FlowType::Str),
-    ff("ecs-service-name", 7, FlowType::Str),
-    ff("ecs-task-definition-arn", 7, FlowType::Str),
-    ff("ecs-task-arn", 7, FlowType::Str),
-    ff("ecs-task-id", 7, FlowType::Str),
-    ff("reject-reason", 8, FlowType::Str),
+    ff("version", "version", 2, FlowType::Int),
+    ff("account-id", "account_id", 2, FlowType::Str),
+    ff("interface-id", "interface_id", 2, FlowType::Str),
+    ff("srcaddr", "srcaddr", 2, FlowType::Str),
+    ff("dstaddr", "dstaddr", 2, FlowType::Str),
+    ff("srcport", "srcport", 2, FlowType::Int),
+    ff("dstport", "dstport", 2, FlowType::Int),
+    ff("protocol", "protocol", 2, FlowType::BigInt),
+    ff("packets", "packets", 2, FlowType::BigInt),
+    ff("bytes", "bytes", 2, FlowType::BigInt),
+    ff("start", "start", 2, FlowType::BigInt),
+    ff("end", "end", 2, FlowType::BigInt),
+    ff("action", "action", 2, FlowType::Str),
+    ff("log-status", "log_status", 2, FlowType::Str),
+    ff("vpc-id", "vpc_id", 3, FlowType::Str),
+    ff("subnet-id", "subnet_id", 3, FlowType::Str),
+    ff("instance-id", "instance_id", 3, FlowType::Str),
+    ff("tcp-flags", "tcp_flags", 3, FlowType::Int),
+    ff("type", "type", 3, FlowType::Str),
+    ff("pkt-srcaddr", "pkt_srcaddr", 3, FlowType::Str),
+    ff("pkt-dstaddr", "pkt_dstaddr", 3, FlowType::Str),
+    ff("region", "region", 4, FlowType::Str),
+    ff("az-id", "az_id", 4, FlowType::Str),
+    ff("sublocation-type", "sublocation_type", 4, FlowType::Str),
+    ff("sublocation-id", "sublocation_id", 4, FlowType::Str),
+    ff("pkt-src-aws-service", "pkt_src_aws_service", 5, FlowType::Str),
+    ff("pkt-dst-aws-service", "pkt_dst_aws_service", 5, FlowType::Str),
+    ff("flow-direction", "flow_direction", 5, FlowType::Str),
+    ff("traffic-path", "traffic_path", 5, FlowType::Int),
+    ff("ecs-cluster-arn", "ecs_cluster_arn", 7, FlowType::Str),
+    ff("ecs-cluster-name", "ecs_cluster_name", 7, FlowType::Str),
+    ff("ecs-container-instance-arn", "ecs_container_instance_arn", 7, FlowType::Str),
+    ff("ecs-container-instance-id", "ecs_container_instance_id", 7, FlowType::Str),
+    ff("ecs-container-id", "ecs_container_id", 7, FlowType::Str),
+    ff("ecs-second-container-id", "ecs_second_container_id", 7, FlowType::Str),
+    ff("ecs-service-name", "ecs_service_name", 7, FlowType::Str),
+    ff("ecs-task-definition-arn", "ecs_task_definition_arn", 7, FlowType::Str),
+    ff("ecs-task-arn", "ecs_task_arn", 7, FlowType::Str),
+    ff("ecs-task-id", "ecs_task_id", 7, FlowType::Str),
+    ff("reject-reason", "reject_reason", 8, FlowType::Str),
 ];
 
 /// Field counts of the headerless layouts AWS writes in documentation order:
@@ -344,11 +346,6 @@ pub const FLOW_FIELDS: &[FlowField] = &[
 pub const POSITIONAL_FIELD_COUNTS: [usize; 4] = [14, 29, 39, 40];
 
 impl FlowField {
-    /// The column name: the field name with `-` replaced by `_`.
-    pub fn column(&self) -> &'static str {
-        flow_column_name(self.field)
-    }
-
     pub fn col_type(&self) -> ColType {
         match self.ty {
             FlowType::Str => ColType::String,
@@ -356,20 +353,6 @@ impl FlowField {
             FlowType::BigInt => ColType::BigInt,
         }
     }
-}
-
-/// `pkt-srcaddr` -> `pkt_srcaddr` (static, for the known fields).
-fn flow_column_name(field: &str) -> &'static str {
-    const NAMES: &[&str] = &[
-        "version", "account_id", "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets",
-        "bytes", "start", "end", "action", "log_status", "vpc_id", "subnet_id", "instance_id", "tcp_flags", "type",
-        "pkt_srcaddr", "pkt_dstaddr", "region", "az_id", "sublocation_type", "sublocation_id", "pkt_src_aws_service",
-        "pkt_dst_aws_service", "flow_direction", "traffic_path", "ecs_cluster_arn", "ecs_cluster_name",
-        "ecs_container_instance_arn", "ecs_container_instance_id", "ecs_container_id", "ecs_second_container_id",
-        "ecs_service_name", "ecs_task_definition_arn", "ecs_task_arn", "ecs_task_id", "reject_reason",
-    ];
-    let want = field.replace('-', "_");
-    NAMES.iter().find(|n| **n == want).copied().unwrap_or("")
 }
 
 /// The flow field with this name (`srcaddr`, `pkt-srcaddr`, or the column
@@ -423,7 +406,7 @@ pub fn vpcflow_with(fields: &[&FlowField]) -> TableDef {
     TableDef {
         name: "vpcflow",
         description: "Amazon VPC Flow Logs, one row per flow record",
-        columns: fields.iter().map(|f| Column::new(f.column(), f.field, f.col_type())).collect(),
+        columns: fields.iter().map(|f| Column::new(f.column, f.field, f.col_type())).collect(),
         partitions: vec![
             Partition { name: ACCOUNT_PARTITION, description: "account id from the S3 key (or account-id)" },
             Partition { name: REGION_PARTITION, description: "region from the S3 key (or region)" },
@@ -504,6 +487,14 @@ mod tests {
         let schema = t.arrow_schema();
         assert_eq!(schema.fields().len(), t.columns.len() + 3);
         assert_eq!(t.index_of("DATE_PARTITION"), Some(t.columns.len() + 2));
+    }
+
+    #[test]
+    fn flow_columns_are_the_field_names() {
+        for f in FLOW_FIELDS {
+            assert_eq!(f.column, f.field.replace('-', "_"));
+        }
+        assert_eq!(FLOW_FIELDS.len(), 40);
     }
 
     #[test]
