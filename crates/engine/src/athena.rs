@@ -265,6 +265,7 @@ impl VisitorMut for Rewriter {
                         format: None,
                     }),
                     ("json_parse", Some(mut a)) | ("json_format", Some(mut a)) if a.len() == 1 => Some(a.remove(0)),
+                    ("cardinality", Some(a)) if a.len() == 1 => windowed_distinct(&a[0]),
                     _ => None,
                 };
                 if let Some(r) = renamed {
@@ -275,6 +276,26 @@ impl VisitorMut for Rewriter {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `array_distinct(array_agg(x) OVER w)` → `irprep_count_distinct(x) OVER w`
+/// (the caller held `cardinality(...)` of it): same value, linear time.
+fn windowed_distinct(e: &Expr) -> Option<Expr> {
+    let Expr::Function(d) = e else { return None };
+    if !d.name.to_string().eq_ignore_ascii_case("array_distinct") || d.over.is_some() {
+        return None;
+    }
+    let args = plain_args(d)?;
+    let [Expr::Function(agg)] = args.as_slice() else { return None };
+    if !agg.name.to_string().eq_ignore_ascii_case("array_agg") || agg.over.is_none() || agg.filter.is_some() || !agg.within_group.is_empty() {
+        return None;
+    }
+    let [x] = plain_args(agg)?.try_into().ok()?;
+    let mut c = call(crate::window::COUNT_DISTINCT, vec![x]);
+    if let Expr::Function(cf) = &mut c {
+        cf.over = agg.over.clone();
+    }
+    Some(c)
 }
 
 #[cfg(test)]
@@ -296,6 +317,11 @@ mod tests {
         assert!(rw("SELECT element_at(split(q, '.'), -2) FROM t").contains("element_at(string_to_array(q, '.'), -2)"));
         assert!(rw("SELECT count_if(a > 1) FROM t").contains("count(CASE WHEN a > 1 THEN 1 END)"));
         assert!(rw("SELECT CAST(json_extract(x, '$.a') AS ARRAY(JSON)) FROM t").contains("irprep_json_array(json_extract(x, '$.a'))"));
+        assert_eq!(
+            rw("SELECT cardinality(array_distinct(array_agg(s) OVER (PARTITION BY p ORDER BY t RANGE BETWEEN CURRENT ROW AND 600 FOLLOWING))) FROM t"),
+            "SELECT irprep_count_distinct(s) OVER (PARTITION BY p ORDER BY t RANGE BETWEEN CURRENT ROW AND 600 FOLLOWING) FROM t"
+        );
+        assert!(rw("SELECT cardinality(array_distinct(array_agg(s))) FROM t").contains("cardinality(array_distinct(array_agg(s)))"));
         assert_eq!(tables(&parse("SELECT * FROM db.CloudTrail c JOIN x ON 1=1").unwrap()[0]), vec!["cloudtrail", "x"]);
     }
 }

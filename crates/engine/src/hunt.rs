@@ -16,11 +16,11 @@
 //! The result equals running each detection on the full table, because each
 //! read of `cloudtrail` is filtered by its own WHERE before anything else.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, StructArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StructArray};
 use futures::StreamExt;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
@@ -30,6 +30,11 @@ use irprep_core::table;
 use serde::Serialize;
 
 use crate::athena;
+
+/// Hash containers keyed by event ids and principals (a detection's evidence
+/// can be most of the logs; SipHash showed in the profile).
+type AHashMap<K, V> = HashMap<K, V, ahash::RandomState>;
+type AHashSet<K> = HashSet<K, ahash::RandomState>;
 use crate::Engine;
 
 /// One finding: a detection × a principal.
@@ -260,8 +265,8 @@ fn opt<'a>(a: Option<&'a StringArray>, i: usize) -> Option<&'a str> {
     a.and_then(|a| a.is_valid(i).then(|| a.value(i)))
 }
 
-fn event_meta<'a>(batches: &'a [RecordBatch], wanted: &HashSet<String>) -> HashMap<&'a str, EventMeta<'a>> {
-    let mut m = HashMap::with_capacity(wanted.len());
+fn event_meta<'a>(batches: &'a [RecordBatch], wanted: &AHashSet<&str>) -> AHashMap<&'a str, EventMeta<'a>> {
+    let mut m = AHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
     for b in batches {
         let ids = str_col(b, "eventid");
         let ui = b.column_by_name("useridentity").and_then(|c| c.as_any().downcast_ref::<StructArray>());
@@ -293,6 +298,31 @@ fn event_meta<'a>(batches: &'a [RecordBatch], wanted: &HashSet<String>) -> HashM
         }
     }
     m
+}
+
+/// A detection's result columns as text, cast once: findings borrow from them.
+pub struct ResultCols {
+    /// Per batch: `eventid`, and `severity` / `principal` when the detection returns them.
+    cols: Vec<(ArrayRef, Option<ArrayRef>, Option<ArrayRef>)>,
+}
+
+impl ResultCols {
+    pub fn new(detection: &str, batches: &[RecordBatch]) -> Result<Self> {
+        let text = |b: &RecordBatch, name: &str| -> Result<Option<ArrayRef>> {
+            b.column_by_name(name).map(|c| datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)).transpose().map_err(Into::into)
+        };
+        let mut cols = Vec::with_capacity(batches.len());
+        for b in batches {
+            let ids = text(b, "eventid")?.ok_or_else(|| DataFusionError::Plan(format!("detection {detection} returns no eventid column")))?;
+            cols.push((ids, text(b, "severity")?, text(b, "principal")?));
+        }
+        Ok(ResultCols { cols })
+    }
+
+    /// Every evidence event id.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.cols.iter().flat_map(|(ids, _, _)| ids.as_string::<i32>().iter().flatten())
+    }
 }
 
 /// Run the detections over the engine's `cloudtrail` table in one scan.
@@ -330,6 +360,9 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         sql.push_str(&filters.iter().flatten().map(|f| format!("({f})")).collect::<Vec<_>>().join(" OR "));
     }
     report.prefiltered = !any_broad;
+    if std::env::var_os("IRPREP_HUNT_SQL").is_some() {
+        eprintln!("{sql}");
+    }
     let df = match engine.plan(&sql).await {
         Ok(df) => df,
         Err(_) => {
@@ -381,13 +414,18 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         }
         // Facts of the evidence events only, from this detection's own rows.
         let tm = std::time::Instant::now();
-        let ids = evidence_ids(&res.batches)?;
+        let cols = match ResultCols::new(&d.id, &res.batches) {
+            Ok(c) => c,
+            Err(e) => {
+                report.errors.push((d.id.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let ids: AHashSet<&str> = cols.ids().collect();
         let t_ids = tm.elapsed().as_secs_f64();
         let meta = event_meta(&batches, &ids);
         let t_meta = tm.elapsed().as_secs_f64();
-        if let Err(e) = collect_findings(d, &res.batches, &meta, &mut report.findings) {
-            report.errors.push((d.id.clone(), e.to_string()));
-        }
+        collect_findings(d, &cols, &meta, &mut report.findings);
         if profile && tm.elapsed().as_millis() > 50 {
             eprintln!(
                 "hunt: {:.3}s evidence for {} (ids {t_ids:.3}s, facts {:.3}s, findings {:.3}s; {} events, {} batches)",
@@ -412,92 +450,93 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
 /// `arn`, `accesskeyid`, `sourceipaddress`, `useragent`,
 /// `recipientaccountid`, `awsregion`, `eventname`).
 pub fn findings_from(results: &[(&Detection, Vec<RecordBatch>)], evidence: &[RecordBatch]) -> Result<Vec<Finding>> {
-    let mut wanted = HashSet::new();
-    for (_, b) in results {
-        wanted.extend(evidence_ids(b)?);
-    }
+    let cols: Vec<ResultCols> = results.iter().map(|(d, b)| ResultCols::new(&d.id, b)).collect::<Result<_>>()?;
+    let wanted: AHashSet<&str> = cols.iter().flat_map(ResultCols::ids).collect();
     let meta = event_meta(evidence, &wanted);
     let mut out = vec![];
-    for (d, b) in results {
-        collect_findings(d, b, &meta, &mut out)?;
+    for ((d, _), c) in results.iter().zip(&cols) {
+        collect_findings(d, c, &meta, &mut out);
     }
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
     Ok(out)
 }
 
 /// The evidence event ids in detection results.
-pub fn evidence_ids(batches: &[RecordBatch]) -> Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    for b in batches {
-        if let Some(c) = b.column_by_name("eventid") {
-            let c = datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)?;
-            out.extend(c.as_string::<i32>().iter().flatten().map(String::from));
-        }
-    }
-    Ok(out)
+pub fn evidence_ids(batches: &[RecordBatch]) -> Result<Vec<String>> {
+    Ok(ResultCols::new("", batches)?.ids().map(String::from).collect())
 }
 
-fn collect_findings<'m>(d: &Detection, batches: &[RecordBatch], meta: &HashMap<&'m str, EventMeta<'m>>, out: &mut Vec<Finding>) -> Result<()> {
+fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, meta: &AHashMap<&'a str, EventMeta<'a>>, out: &mut Vec<Finding>) {
     // principal -> (severity, evidence event ids)
-    let mut groups: BTreeMap<String, (Severity, Vec<String>)> = BTreeMap::new();
-    for b in batches {
-        let ids = b
-            .column_by_name("eventid")
-            .ok_or_else(|| DataFusionError::Plan(format!("detection {} returns no eventid column", d.id)))?;
-        let ids = datafusion::arrow::compute::cast(ids, &datafusion::arrow::datatypes::DataType::Utf8)?;
+    let mut groups: AHashMap<&'a str, (Severity, Vec<&'a str>)> = AHashMap::default();
+    for (ids, sev, pri) in &cols.cols {
         let ids = ids.as_string::<i32>();
-        let sev = b.column_by_name("severity").map(|c| datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)).transpose()?;
-        let pri = b.column_by_name("principal").map(|c| datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)).transpose()?;
         let sev = sev.as_ref().map(|s| s.as_string::<i32>());
         let pri = pri.as_ref().map(|p| p.as_string::<i32>());
-        for i in 0..b.num_rows() {
+        for i in 0..ids.len() {
             if !ids.is_valid(i) {
                 continue;
             }
             let id = ids.value(i);
             let s = sev.and_then(|s| s.is_valid(i).then(|| Severity::parse(s.value(i))).flatten()).unwrap_or(d.severity);
             let m = meta.get(id);
-            let p: &str = pri
+            let p: &'a str = pri
                 .and_then(|p| p.is_valid(i).then(|| p.value(i)))
                 .or_else(|| m.and_then(|m| m.arn.or(m.access_key).or(m.ip)))
                 .unwrap_or("unknown");
-            let g = match groups.get_mut(p) {
-                Some(g) => g,
-                None => groups.entry(p.to_string()).or_insert((s, Vec::new())),
-            };
+            let g = groups.entry(p).or_insert((s, Vec::new()));
             g.0 = g.0.max(s);
-            g.1.push(id.to_string());
+            g.1.push(id);
         }
     }
-    for (principal, (severity, mut ids)) in groups {
-        ids.sort_unstable();
-        ids.dedup();
-        let mut events: Vec<(String, Option<&EventMeta<'m>>)> = ids.into_iter().map(|i| { let m = meta.get(i.as_str()); (i, m) }).collect();
-        events.sort_by(|a, b| a.1.map(|m| m.time).cmp(&b.1.map(|m| m.time)).then(a.0.cmp(&b.0)));
-        let set = |f: fn(&EventMeta<'m>) -> Option<&'m str>| -> Vec<String> {
-            events.iter().filter_map(|(_, m)| m.and_then(|m| f(m))).collect::<BTreeSet<&str>>().into_iter().map(String::from).collect()
-        };
-        let times = events.iter().filter_map(|(_, m)| m.map(|m| m.time)).filter(|t| !t.is_empty());
-        let (first, last) = times.fold((None::<&str>, None::<&str>), |(lo, hi), t| (Some(lo.map_or(t, |l| l.min(t))), Some(hi.map_or(t, |h| h.max(t)))));
+    for (principal, (severity, ids)) in groups {
+        // (time, id, facts): the sort compares the first two without
+        // following a pointer into the facts table.
+        let mut events: Vec<(&'a str, &'a str, Option<&EventMeta<'a>>)> = ids
+            .into_iter()
+            .map(|i| {
+                let m = meta.get(i);
+                (m.map_or("", |m| m.time), i, m)
+            })
+            .collect();
+        // Time order; an id listed twice has the same time, so it lands next to itself.
+        events.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1)));
+        events.dedup_by(|a, b| a.1 == b.1);
+        // One pass over the facts for all five sets.
+        let mut sets: [AHashSet<&'a str>; 5] = Default::default();
+        for m in events.iter().filter_map(|e| e.2) {
+            for (set, v) in sets.iter_mut().zip([m.account, m.region, m.ip, m.ua, m.name]) {
+                if let Some(v) = v {
+                    set.insert(v);
+                }
+            }
+        }
+        let [accounts, regions, ips, uas, names] = sets.map(|s| {
+            let mut v: Vec<&str> = s.into_iter().collect();
+            v.sort_unstable();
+            v.into_iter().map(String::from).collect::<Vec<String>>()
+        });
+        let mut times = events.iter().map(|e| e.0).filter(|t| !t.is_empty());
+        let first = times.next().unwrap_or_default();
+        let last = times.next_back().unwrap_or(first);
         out.push(Finding {
             detection_id: d.id.clone(),
             title: d.title.clone(),
             severity,
             attack: d.attack.clone(),
             tactics: d.tactics.clone(),
-            principal,
-            accounts: set(|m| m.account),
-            regions: set(|m| m.region),
-            first_seen: first.unwrap_or_default().to_string(),
-            last_seen: last.unwrap_or_default().to_string(),
+            principal: principal.to_string(),
+            accounts,
+            regions,
+            first_seen: first.to_string(),
+            last_seen: last.to_string(),
             event_count: events.len(),
-            source_ips: set(|m| m.ip),
-            user_agents: set(|m| m.ua),
-            event_names: set(|m| m.name),
-            event_ids: events.into_iter().map(|(i, _)| i).collect(),
+            source_ips: ips,
+            user_agents: uas,
+            event_names: names,
+            event_ids: events.into_iter().map(|e| e.1.to_string()).collect(),
         });
     }
-    Ok(())
 }
 
 /// Does this statement parse as Athena SQL we can run?

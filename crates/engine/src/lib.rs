@@ -16,6 +16,7 @@ pub mod provider;
 pub mod render;
 pub mod source;
 pub mod udf;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -60,6 +61,9 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config);
         for f in udf::all() {
             ctx.register_udf(f);
+        }
+        for f in window::all() {
+            ctx.register_udaf(f);
         }
         Engine { ctx, diag }
     }
