@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let n = irprep_core::table::cloudtrail().arrow_schema().fields().len();
     // All columns, and a narrow projection with a partition.
     for projection in [None, Some(vec![4usize, 1, 10, n - 1])] {
-        let r = CloudTrailReader::new(ReadOptions { projection, since: Some("2020-01-01T00:00:00Z".into()), until: None });
+        let r = CloudTrailReader::new(ReadOptions { projection, since: Some("2020-01-01T00:00:00Z".into()), ..Default::default() });
         let out = r.read_bytes(data, None);
         if let Some(b) = &out.batch {
             assert_eq!(b.num_rows(), out.events);

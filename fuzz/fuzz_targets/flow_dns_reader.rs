@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let mut d = libdeflater::Decompressor::new();
     let flow_n = irprep_core::table::vpcflow().arrow_schema().fields().len();
     for projection in [None, Some(vec![3usize, 9, 11, flow_n - 2])] {
-        let r = FlowReader::new(ReadOptions { projection, since: Some("2020-01-01T00:00:00Z".into()), until: None });
+        let r = FlowReader::new(ReadOptions { projection, since: Some("2020-01-01T00:00:00Z".into()), ..Default::default() });
         for out in [r.read_text(data, None), r.read_file(data, Some(&p), &mut buf, &mut d)] {
             if let Some(b) = &out.batch {
                 assert_eq!(b.num_rows(), out.events);
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let dns_n = irprep_core::table::dns().arrow_schema().fields().len();
     for projection in [None, Some(vec![5usize, 9, 13, dns_n - 1])] {
-        let r = DnsReader::new(ReadOptions { projection, since: None, until: Some("2030-01-01T00:00:00Z".into()) });
+        let r = DnsReader::new(ReadOptions { projection, until: Some("2030-01-01T00:00:00Z".into()), ..Default::default() });
         for out in [r.read_text(data, None), r.read_file(data, Some(&p), &mut buf, &mut d)] {
             if let Some(b) = &out.batch {
                 assert_eq!(b.num_rows(), out.events);

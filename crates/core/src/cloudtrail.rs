@@ -43,11 +43,15 @@ pub struct ReadOptions {
     /// `YYYY-MM-DDTHH:MM:SSZ` strings compare correctly as text).
     pub since: Option<String>,
     pub until: Option<String>,
+    /// Struct columns to build narrowed to some children (see
+    /// [`TableDef::with_struct_fields`]); the projection indices and the
+    /// output schema follow the narrowed table.
+    pub struct_fields: Vec<(String, Vec<String>)>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { projection: None, since: None, until: None }
+        ReadOptions { projection: None, since: None, until: None, struct_fields: vec![] }
     }
 }
 
@@ -119,7 +123,7 @@ enum Output {
 
 impl CloudTrailReader {
     pub fn new(opts: ReadOptions) -> Self {
-        let table = table::cloudtrail();
+        let table = table::cloudtrail().with_struct_fields(&opts.struct_fields);
         let schema = table.arrow_schema();
         let ncols = table.columns.len();
         let projection: Vec<usize> = opts.projection.clone().unwrap_or_else(|| (0..schema.fields().len()).collect());

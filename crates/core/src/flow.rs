@@ -321,7 +321,7 @@ version srcaddr start\n\
     fn window_and_projection() {
         let t = table::vpcflow();
         let proj = vec![t.index_of("srcaddr").unwrap(), t.index_of("region_partition").unwrap()];
-        let r = FlowReader::new(ReadOptions { projection: Some(proj), since: Some("2024-03-05T00:00:30Z".into()), until: None });
+        let r = FlowReader::new(ReadOptions { projection: Some(proj), since: Some("2024-03-05T00:00:30Z".into()), ..Default::default() });
         let text = b"version srcaddr start\n2 10.0.0.1 1709596800\n2 10.0.0.2 1709596900\n";
         let p = Partitions { account: "111122223333".into(), region: "eu-west-1".into(), date: "2024/03/05".into(), ..Default::default() };
         let out = r.read_text(text, Some(&p));

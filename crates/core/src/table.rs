@@ -65,6 +65,23 @@ pub struct TableDef {
     pub partitions: Vec<Partition>,
 }
 
+impl TableDef {
+    /// The same table with some struct columns narrowed: for each named
+    /// column, only the listed children (by SQL name) are kept. A reader given
+    /// the narrowed table skips the other children like any unused field; a
+    /// query that names only kept children sees the same values.
+    pub fn with_struct_fields(mut self, keep: &[(String, Vec<String>)]) -> Self {
+        for (col, children) in keep {
+            if let Some(c) = self.columns.iter_mut().find(|c| c.name == col.as_str()) {
+                if let ColType::Struct(fields) = &mut c.ty {
+                    fields.retain(|f| children.iter().any(|k| k == f.name));
+                }
+            }
+        }
+        self
+    }
+}
+
 impl ColType {
     /// The Arrow type used by the local engine.
     pub fn arrow_type(&self) -> DataType {

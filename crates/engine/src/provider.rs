@@ -86,6 +86,8 @@ pub struct LogTable {
     kind: LogKind,
     def: TableDef,
     schema: SchemaRef,
+    /// Struct columns narrowed to some children (CloudTrail only).
+    struct_fields: Vec<(String, Vec<String>)>,
     files: Arc<Vec<LogFile>>,
     fetcher: Option<Fetcher>,
     diag: SharedDiagnostics,
@@ -100,7 +102,28 @@ impl LogTable {
     pub fn of_kind(kind: LogKind, files: Vec<LogFile>, fetcher: Option<Fetcher>, diag: SharedDiagnostics, window: TimeWindow) -> Self {
         let def = kind.table();
         let schema = def.arrow_schema();
-        LogTable { kind, def, schema, files: Arc::new(files), fetcher, diag, window }
+        LogTable { kind, def, schema, struct_fields: vec![], files: Arc::new(files), fetcher, diag, window }
+    }
+
+    /// The same files as a table whose struct columns are narrowed to the
+    /// named children (see [`TableDef::with_struct_fields`]): a query that
+    /// reads `useridentity.arn` only then does not build the whole identity.
+    /// Only CloudTrail has struct columns worth narrowing; other kinds are
+    /// returned unchanged.
+    pub fn with_struct_fields(&self, keep: Vec<(String, Vec<String>)>) -> Self {
+        let keep = if self.kind == LogKind::CloudTrail { keep } else { vec![] };
+        let def = self.kind.table().with_struct_fields(&keep);
+        let schema = def.arrow_schema();
+        LogTable {
+            kind: self.kind,
+            def,
+            schema,
+            struct_fields: keep,
+            files: self.files.clone(),
+            fetcher: self.fetcher.clone(),
+            diag: self.diag.clone(),
+            window: self.window.clone(),
+        }
     }
 
     pub fn files(&self) -> &[LogFile] {
@@ -235,7 +258,12 @@ impl TableProvider for LogTable {
             b.0 += f.size.max(1);
             b.1.push(f.clone());
         }
-        let opts = ReadOptions { projection: Some(proj), since: self.window.since.clone(), until: self.window.until.clone() };
+        let opts = ReadOptions {
+            projection: Some(proj),
+            since: self.window.since.clone(),
+            until: self.window.until.clone(),
+            struct_fields: self.struct_fields.clone(),
+        };
         let kind = self.kind;
         let parts: Vec<Arc<dyn PartitionStream>> = buckets
             .into_iter()
