@@ -111,7 +111,11 @@ impl Engine {
         if stmts.len() != 1 {
             return Err(DataFusionError::Plan(format!("expected one SQL statement, found {}", stmts.len())));
         }
-        let stmt = stmts.remove(0);
+        self.plan_statement(stmts.remove(0)).await
+    }
+
+    /// Plan one statement already parsed (and rewritten) by [`athena::parse`].
+    pub async fn plan_statement(&self, stmt: Statement) -> Result<datafusion::dataframe::DataFrame> {
         if !matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) {
             return Err(DataFusionError::Plan("only queries (SELECT, WITH, EXPLAIN) run on the local engine".into()));
         }
