@@ -326,39 +326,77 @@ fn opt<'a>(a: Option<&'a StringArray>, i: usize) -> Option<&'a str> {
     a.and_then(|a| a.is_valid(i).then(|| a.value(i)))
 }
 
-fn event_meta<'a>(batches: &'a [RecordBatch], wanted: &AHashSet<&str>) -> AHashMap<&'a str, EventMeta<'a>> {
-    let mut m = AHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
-    for b in batches {
+/// The columns of one batch that findings draw facts from.
+struct BatchFacts<'a> {
+    ui: Option<&'a StructArray>,
+    arn: Option<&'a StringArray>,
+    key: Option<&'a StringArray>,
+    time: Option<&'a StringArray>,
+    ip: Option<&'a StringArray>,
+    ua: Option<&'a StringArray>,
+    account: Option<&'a StringArray>,
+    region: Option<&'a StringArray>,
+    name: Option<&'a StringArray>,
+}
+
+/// Where each evidence event is among the rows (batch, row): a small index,
+/// and the facts read from the columns when a finding needs them (a
+/// detection's evidence can be most of the logs).
+struct Facts<'a> {
+    batches: Vec<BatchFacts<'a>>,
+    index: AHashMap<&'a str, (u32, u32)>,
+}
+
+impl<'a> Facts<'a> {
+    fn at(&self, (b, i): (u32, u32)) -> EventMeta<'a> {
+        let (f, i) = (&self.batches[b as usize], i as usize);
+        let ui_valid = f.ui.is_none_or(|u| u.is_valid(i));
+        EventMeta {
+            time: opt(f.time, i).unwrap_or_default(),
+            arn: if ui_valid { opt(f.arn, i) } else { None },
+            access_key: if ui_valid { opt(f.key, i) } else { None },
+            ip: opt(f.ip, i),
+            ua: opt(f.ua, i),
+            account: opt(f.account, i),
+            region: opt(f.region, i),
+            name: opt(f.name, i),
+        }
+    }
+
+    fn locate(&self, id: &str) -> Option<(u32, u32)> {
+        self.index.get(id).copied()
+    }
+}
+
+fn event_meta<'a>(batches: &'a [RecordBatch], wanted: &AHashSet<&str>) -> Facts<'a> {
+    let mut index = AHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
+    let mut facts = Vec::with_capacity(batches.len());
+    for (bi, b) in batches.iter().enumerate() {
         let ids = str_col(b, "eventid");
         let ui = b.column_by_name("useridentity").and_then(|c| c.as_any().downcast_ref::<StructArray>());
         // The identity struct (local engine), or flat `arn`/`accesskeyid`
         // columns (results that came back from Athena as text).
         let arn = ui.and_then(|u| u.column_by_name("arn")).map(|c| c.as_string::<i32>()).or_else(|| str_col(b, "arn"));
         let key = ui.and_then(|u| u.column_by_name("accesskeyid")).map(|c| c.as_string::<i32>()).or_else(|| str_col(b, "accesskeyid"));
-        let (time, ip, ua) = (str_col(b, "eventtime"), str_col(b, "sourceipaddress"), str_col(b, "useragent"));
-        let (account, region, name) = (str_col(b, "recipientaccountid"), str_col(b, "awsregion"), str_col(b, "eventname"));
+        facts.push(BatchFacts {
+            ui,
+            arn,
+            key,
+            time: str_col(b, "eventtime"),
+            ip: str_col(b, "sourceipaddress"),
+            ua: str_col(b, "useragent"),
+            account: str_col(b, "recipientaccountid"),
+            region: str_col(b, "awsregion"),
+            name: str_col(b, "eventname"),
+        });
         for i in 0..b.num_rows() {
             let Some(id) = opt(ids, i) else { continue };
-            if !wanted.contains(id) {
-                continue;
+            if wanted.contains(id) {
+                index.insert(id, (bi as u32, i as u32));
             }
-            let ui_valid = ui.is_none_or(|u| u.is_valid(i));
-            m.insert(
-                id,
-                EventMeta {
-                    time: opt(time, i).unwrap_or_default(),
-                    arn: if ui_valid { opt(arn, i) } else { None },
-                    access_key: if ui_valid { opt(key, i) } else { None },
-                    ip: opt(ip, i),
-                    ua: opt(ua, i),
-                    account: opt(account, i),
-                    region: opt(region, i),
-                    name: opt(name, i),
-                },
-            );
         }
     }
-    m
+    Facts { batches: facts, index }
 }
 
 /// A detection's result columns as text, cast once: findings borrow from them.
@@ -471,6 +509,7 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     }
     // One session for all detections; each registers its own rows as `cloudtrail`.
     let mem = Engine::new(engine.diag.clone());
+    let mut evidence = vec![];
     for (i, d) in ct.iter().enumerate() {
         report.detections_run += 1;
         let batches = std::mem::take(&mut tables[i]);
@@ -497,30 +536,17 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         if profile {
             eprintln!("hunt: {:.3}s {} ({} rows in memory)", td.elapsed().as_secs_f64(), d.id, batches.iter().map(|b| b.num_rows()).sum::<usize>());
         }
-        // Facts of the evidence events only, from this detection's own rows.
-        let tm = std::time::Instant::now();
-        let cols = match ResultCols::new(&d.id, &res.batches) {
-            Ok(c) => c,
-            Err(e) => {
-                report.errors.push((d.id.clone(), e.to_string()));
-                continue;
-            }
-        };
-        let ids: AHashSet<&str> = cols.ids().collect();
-        let t_ids = tm.elapsed().as_secs_f64();
-        let meta = event_meta(&batches, &ids);
-        let t_meta = tm.elapsed().as_secs_f64();
-        collect_findings(d, &cols, &meta, &mut report.findings);
-        if profile && tm.elapsed().as_millis() > 50 {
-            eprintln!(
-                "hunt: {:.3}s evidence for {} (ids {t_ids:.3}s, facts {:.3}s, findings {:.3}s; {} events, {} batches)",
-                tm.elapsed().as_secs_f64(),
-                d.id,
-                t_meta - t_ids,
-                tm.elapsed().as_secs_f64() - t_meta,
-                ids.len(),
-                batches.len()
-            );
+        // Findings from the evidence events' facts, read from this
+        // detection's own rows, on a blocking thread: the next detections
+        // run meanwhile (a broad detection's evidence is most of the logs).
+        let d = (*d).clone();
+        evidence.push(tokio::task::spawn_blocking(move || findings_of(&d, &batches, &res.batches, profile).map_err(|e| (d.id.clone(), e.to_string()))));
+    }
+    for e in evidence {
+        match e.await {
+            Ok(Ok(f)) => report.findings.extend(f),
+            Ok(Err(e)) => report.errors.push(e),
+            Err(e) => return Err(DataFusionError::External(Box::new(e))),
         }
     }
     report.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
@@ -528,6 +554,30 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         eprintln!("hunt: total {:.2}s", t0.elapsed().as_secs_f64());
     }
     Ok(report)
+}
+
+/// One detection's findings: its result rows name the evidence events, whose
+/// facts come from `table` (the rows it ran on).
+fn findings_of(d: &Detection, table: &[RecordBatch], results: &[RecordBatch], profile: bool) -> Result<Vec<Finding>> {
+    let tm = std::time::Instant::now();
+    let cols = ResultCols::new(&d.id, results)?;
+    let ids: AHashSet<&str> = cols.ids().collect();
+    let t_ids = tm.elapsed().as_secs_f64();
+    let facts = event_meta(table, &ids);
+    let t_facts = tm.elapsed().as_secs_f64();
+    let mut out = vec![];
+    collect_findings(d, &cols, &facts, &mut out);
+    if profile && tm.elapsed().as_millis() > 50 {
+        eprintln!(
+            "hunt: {:.3}s evidence for {} (ids {t_ids:.3}s, facts {:.3}s, findings {:.3}s; {} events)",
+            tm.elapsed().as_secs_f64(),
+            d.id,
+            t_facts - t_ids,
+            tm.elapsed().as_secs_f64() - t_facts,
+            ids.len(),
+        );
+    }
+    Ok(out)
 }
 
 /// Findings from detection results computed elsewhere (on Athena): each
@@ -551,45 +601,48 @@ pub fn evidence_ids(batches: &[RecordBatch]) -> Result<Vec<String>> {
     Ok(ResultCols::new("", batches)?.ids().map(String::from).collect())
 }
 
-fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, meta: &AHashMap<&'a str, EventMeta<'a>>, out: &mut Vec<Finding>) {
-    // principal -> (severity, evidence event ids)
-    let mut groups: AHashMap<&'a str, (Severity, Vec<&'a str>)> = AHashMap::default();
+fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, out: &mut Vec<Finding>) {
+    // principal -> (severity, evidence: id and where its facts are)
+    type Group<'a> = (Severity, Vec<(&'a str, Option<(u32, u32)>)>);
+    let mut groups: AHashMap<&'a str, Group<'a>> = AHashMap::default();
     for (ids, sev, pri) in &cols.cols {
         let ids = ids.as_string::<i32>();
         let sev = sev.as_ref().map(|s| s.as_string::<i32>());
         let pri = pri.as_ref().map(|p| p.as_string::<i32>());
+        // Results come grouped by principal more often than not: reuse the
+        // last group instead of hashing the principal again.
+        let mut last: Option<(&'a str, &mut Group<'a>)> = None;
         for i in 0..ids.len() {
             if !ids.is_valid(i) {
                 continue;
             }
             let id = ids.value(i);
             let s = sev.and_then(|s| s.is_valid(i).then(|| Severity::parse(s.value(i))).flatten()).unwrap_or(d.severity);
-            let m = meta.get(id);
-            let p: &'a str = pri
-                .and_then(|p| p.is_valid(i).then(|| p.value(i)))
-                .or_else(|| m.and_then(|m| m.arn.or(m.access_key).or(m.ip)))
-                .unwrap_or("unknown");
-            let g = groups.entry(p).or_insert((s, Vec::new()));
+            let loc = facts.locate(id);
+            let p: &'a str = match pri.and_then(|p| p.is_valid(i).then(|| p.value(i))) {
+                Some(p) => p,
+                None => loc.map(|l| facts.at(l)).and_then(|m| m.arn.or(m.access_key).or(m.ip)).unwrap_or("unknown"),
+            };
+            let g = match last.take() {
+                Some((lp, g)) if lp == p => g,
+                _ => groups.entry(p).or_insert((s, Vec::new())),
+            };
             g.0 = g.0.max(s);
-            g.1.push(id);
+            g.1.push((id, loc));
+            last = Some((p, g));
         }
     }
     for (principal, (severity, ids)) in groups {
-        // (time, id, facts): the sort compares the first two without
-        // following a pointer into the facts table.
-        let mut events: Vec<(&'a str, &'a str, Option<&EventMeta<'a>>)> = ids
-            .into_iter()
-            .map(|i| {
-                let m = meta.get(i);
-                (m.map_or("", |m| m.time), i, m)
-            })
-            .collect();
+        // (time, id, where): the sort compares the first two without
+        // following a pointer into the columns.
+        let mut events: Vec<(&'a str, &'a str, Option<(u32, u32)>)> = ids.into_iter().map(|(i, l)| (l.map_or("", |l| facts.at(l).time), i, l)).collect();
         // Time order; an id listed twice has the same time, so it lands next to itself.
         events.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1)));
         events.dedup_by(|a, b| a.1 == b.1);
         // One pass over the facts for all five sets.
         let mut sets: [AHashSet<&'a str>; 5] = Default::default();
-        for m in events.iter().filter_map(|e| e.2) {
+        for l in events.iter().filter_map(|e| e.2) {
+            let m = facts.at(l);
             for (set, v) in sets.iter_mut().zip([m.account, m.region, m.ip, m.ua, m.name]) {
                 if let Some(v) = v {
                     set.insert(v);
