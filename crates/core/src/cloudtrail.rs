@@ -614,6 +614,24 @@ mod tests {
     }
 
     #[test]
+    fn narrowed_identity_has_only_the_named_fields() {
+        let t = table::cloudtrail();
+        let r = CloudTrailReader::new(ReadOptions {
+            projection: Some(vec![t.index_of("useridentity").unwrap(), t.index_of("eventid").unwrap()]),
+            struct_fields: vec![("useridentity".into(), vec!["type".into(), "arn".into()])],
+            ..Default::default()
+        });
+        let b = r.read_json(DELIVERY.as_bytes(), None).batch.unwrap();
+        let ui = b.column(0).as_any().downcast_ref::<StructArray>().unwrap();
+        let names: Vec<&str> = ui.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, vec!["type", "arn"]);
+        assert_eq!(ui.column(0).as_any().downcast_ref::<StringArray>().unwrap().value(0), "IAMUser");
+        assert_eq!(ui.column(1).as_any().downcast_ref::<StringArray>().unwrap().value(0), "arn:aws:iam::1:user/a");
+        assert!(ui.is_null(1));
+        assert_eq!(strings(&b, 1), vec![Some("e1".into()), Some("e2".into())]);
+    }
+
+    #[test]
     fn partitions_from_path_win() {
         let r = reader(&["account_partition", "region_partition", "date_partition"]);
         let p = CloudTrailPartitions { account: "999".into(), region: "eu-west-1".into(), date: "2020/01/01".into(), org_id: None, ..Default::default() };
@@ -674,7 +692,7 @@ mod tests {
         let r = CloudTrailReader::new(ReadOptions {
             projection: Some(vec![table::cloudtrail().index_of("eventname").unwrap()]),
             since: Some("2023-07-11T00:00:00Z".into()),
-            until: None,
+            ..Default::default()
         });
         let out = r.read_json(DELIVERY.as_bytes(), None);
         assert_eq!(out.events, 1);
