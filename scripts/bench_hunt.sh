@@ -29,4 +29,5 @@ Q=$(printf '%s\n' "${qs[@]}" | median); H=$(printf '%s\n' "${hs[@]}" | median)
 echo "Q4 runs: ${qs[*]} s (median $Q)"
 echo "hunt runs: ${hs[*]} s (median $H), peak RSS $((hm/1024)) MB, $(wc -l < $OUT/hunt.1.jsonl) findings, identical in every run"
 echo "hunt / Q4 = $(awk -v h="$H" -v q="$Q" 'BEGIN {printf "%.2f", h/q}')x"
-grep -E "scan|total|evidence for|rows in memory" $OUT/hunt.profile | sort -t' ' -k2 -rn | head -8
+grep -E "hunt: (scan|total)" $OUT/hunt.profile
+grep -E "evidence for|rows in memory" $OUT/hunt.profile | sort -t" " -k2 -rn | head -6
