@@ -71,20 +71,38 @@ pub struct HuntReport {
     pub prefiltered: bool,
 }
 
-/// Event facts needed to build findings, borrowed from the rows in memory
-/// (a detection's evidence can be most of the logs: nothing is copied per
-/// event until the finding is written).
+/// The facts a finding draws from each evidence event, by name. The same
+/// shape holds one batch's columns and one event's values, borrowed from the
+/// rows in memory (a detection's evidence can be most of the logs: nothing
+/// is copied per event until the finding is written).
 #[derive(Debug, Clone, Copy, Default)]
-struct EventMeta<'a> {
-    time: &'a str,
-    arn: Option<&'a str>,
-    access_key: Option<&'a str>,
-    ip: Option<&'a str>,
-    ua: Option<&'a str>,
-    account: Option<&'a str>,
-    region: Option<&'a str>,
-    name: Option<&'a str>,
+struct EventFields<T> {
+    time: T,
+    arn: T,
+    access_key: T,
+    ip: T,
+    ua: T,
+    account: T,
+    region: T,
+    name: T,
 }
+
+impl<T> EventFields<T> {
+    fn map<U>(self, f: impl Fn(T) -> U) -> EventFields<U> {
+        EventFields {
+            time: f(self.time),
+            arn: f(self.arn),
+            access_key: f(self.access_key),
+            ip: f(self.ip),
+            ua: f(self.ua),
+            account: f(self.account),
+            region: f(self.region),
+            name: f(self.name),
+        }
+    }
+}
+
+type EventMeta<'a> = EventFields<Option<&'a str>>;
 
 /// The row-local filter of one detection, as SQL text, or `None` when the
 /// detection needs every row.
@@ -328,15 +346,9 @@ fn opt<'a>(a: Option<&'a StringArray>, i: usize) -> Option<&'a str> {
 
 /// The columns of one batch that findings draw facts from.
 struct BatchFacts<'a> {
+    /// The identity struct, whose NULL hides its `arn` and `accesskeyid`.
     ui: Option<&'a StructArray>,
-    arn: Option<&'a StringArray>,
-    key: Option<&'a StringArray>,
-    time: Option<&'a StringArray>,
-    ip: Option<&'a StringArray>,
-    ua: Option<&'a StringArray>,
-    account: Option<&'a StringArray>,
-    region: Option<&'a StringArray>,
-    name: Option<&'a StringArray>,
+    cols: EventFields<Option<&'a StringArray>>,
 }
 
 /// Where each evidence event is among the rows (batch, row): a small index,
@@ -350,17 +362,11 @@ struct Facts<'a> {
 impl<'a> Facts<'a> {
     fn at(&self, (b, i): (u32, u32)) -> EventMeta<'a> {
         let (f, i) = (&self.batches[b as usize], i as usize);
-        let ui_valid = f.ui.is_none_or(|u| u.is_valid(i));
-        EventMeta {
-            time: opt(f.time, i).unwrap_or_default(),
-            arn: if ui_valid { opt(f.arn, i) } else { None },
-            access_key: if ui_valid { opt(f.key, i) } else { None },
-            ip: opt(f.ip, i),
-            ua: opt(f.ua, i),
-            account: opt(f.account, i),
-            region: opt(f.region, i),
-            name: opt(f.name, i),
+        let mut m = f.cols.map(|c| opt(c, i));
+        if f.ui.is_some_and(|u| !u.is_valid(i)) {
+            (m.arn, m.access_key) = (None, None);
         }
+        m
     }
 
     fn locate(&self, id: &str) -> Option<(u32, u32)> {
@@ -378,17 +384,17 @@ fn event_meta<'a>(batches: &'a [RecordBatch], wanted: &AHashSet<&str>) -> Facts<
         // columns (results that came back from Athena as text).
         let arn = ui.and_then(|u| u.column_by_name("arn")).map(|c| c.as_string::<i32>()).or_else(|| str_col(b, "arn"));
         let key = ui.and_then(|u| u.column_by_name("accesskeyid")).map(|c| c.as_string::<i32>()).or_else(|| str_col(b, "accesskeyid"));
-        facts.push(BatchFacts {
-            ui,
-            arn,
-            key,
+        let cols = EventFields {
             time: str_col(b, "eventtime"),
+            arn,
+            access_key: key,
             ip: str_col(b, "sourceipaddress"),
             ua: str_col(b, "useragent"),
             account: str_col(b, "recipientaccountid"),
             region: str_col(b, "awsregion"),
             name: str_col(b, "eventname"),
-        });
+        };
+        facts.push(BatchFacts { ui, cols });
         for i in 0..b.num_rows() {
             let Some(id) = opt(ids, i) else { continue };
             if wanted.contains(id) {
@@ -635,7 +641,7 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
     for (principal, (severity, ids)) in groups {
         // (time, id, where): the sort compares the first two without
         // following a pointer into the columns.
-        let mut events: Vec<(&'a str, &'a str, Option<(u32, u32)>)> = ids.into_iter().map(|(i, l)| (l.map_or("", |l| facts.at(l).time), i, l)).collect();
+        let mut events: Vec<(&'a str, &'a str, Option<(u32, u32)>)> = ids.into_iter().map(|(i, l)| (l.and_then(|l| facts.at(l).time).unwrap_or_default(), i, l)).collect();
         // Time order; an id listed twice has the same time, so it lands next to itself.
         events.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1)));
         events.dedup_by(|a, b| a.1 == b.1);
