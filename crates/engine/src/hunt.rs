@@ -513,53 +513,70 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     if profile {
         eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
     }
-    // One session for all detections; each registers its own rows as `cloudtrail`.
-    let mem = Engine::new(engine.diag.clone());
-    let mut evidence = vec![];
+    // Each detection runs in its own session on its own rows, two at a time
+    // (the heaviest first): most detections use one core, and the findings of
+    // a broad one take as long as its query.
+    let mut jobs = vec![];
     for (i, d) in ct.iter().enumerate() {
         report.detections_run += 1;
         let batches = std::mem::take(&mut tables[i]);
-        report.rows_scanned_into_memory += batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        let td = std::time::Instant::now();
-        let tschema = Arc::new(schema.project(&idx[i])?);
-        let _ = mem.context().deregister_table("cloudtrail")?;
-        mem.context().register_table("cloudtrail", Arc::new(MemTable::try_new(tschema, vec![batches.clone()])?))?;
-        let run = async {
-            let df = match without_row_filter(&d.sql).filter(|_| exact_keeps && filters[i].is_some()) {
-                Some(stmt) => mem.plan_statement(stmt).await?,
-                None => mem.plan(&d.sql).await?,
-            };
-            let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            Ok::<_, DataFusionError>(crate::QueryResult { schema, batches: df.collect().await? })
-        };
-        let res = match run.await {
-            Ok(r) => r,
-            Err(e) => {
-                report.errors.push((d.id.clone(), e.to_string()));
-                continue;
-            }
-        };
-        if profile {
-            eprintln!("hunt: {:.3}s {} ({} rows in memory)", td.elapsed().as_secs_f64(), d.id, batches.iter().map(|b| b.num_rows()).sum::<usize>());
-        }
-        // Findings from the evidence events' facts, read from this
-        // detection's own rows, on a blocking thread: the next detections
-        // run meanwhile (a broad detection's evidence is most of the logs).
-        let d = (*d).clone();
-        evidence.push(tokio::task::spawn_blocking(move || findings_of(&d, &batches, &res.batches, profile).map_err(|e| (d.id.clone(), e.to_string()))));
+        let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        report.rows_scanned_into_memory += rows;
+        let stmt = without_row_filter(&d.sql).filter(|_| exact_keeps && filters[i].is_some());
+        jobs.push((rows, Job { detection: (*d).clone(), schema: Arc::new(schema.project(&idx[i])?), batches, stmt }));
     }
-    for e in evidence {
-        match e.await {
+    jobs.sort_by_key(|(rows, _)| std::cmp::Reverse(*rows));
+    let diag = engine.diag.clone();
+    let mut runs = futures::stream::iter(jobs.into_iter().map(|(_, job)| tokio::spawn(run_detection(job, diag.clone(), profile)))).buffer_unordered(2);
+    while let Some(r) = runs.next().await {
+        match r {
             Ok(Ok(f)) => report.findings.extend(f),
             Ok(Err(e)) => report.errors.push(e),
             Err(e) => return Err(DataFusionError::External(Box::new(e))),
         }
     }
+    report.errors.sort();
     report.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
     if profile {
         eprintln!("hunt: total {:.2}s", t0.elapsed().as_secs_f64());
     }
     Ok(report)
+}
+
+/// One detection, ready to run on its own rows.
+struct Job {
+    detection: Detection,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batches: Vec<RecordBatch>,
+    /// The detection without its row filter (see [`without_row_filter`]), or
+    /// `None` to run its SQL as written.
+    stmt: Option<Statement>,
+}
+
+/// Run one detection on its rows and build its findings; an error names the
+/// detection.
+async fn run_detection(job: Job, diag: crate::diag::SharedDiagnostics, profile: bool) -> std::result::Result<Vec<Finding>, (String, String)> {
+    let Job { detection: d, schema, batches, stmt } = job;
+    let td = std::time::Instant::now();
+    let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    let run = async {
+        let mem = Engine::new(diag);
+        mem.context().register_table("cloudtrail", Arc::new(MemTable::try_new(schema, vec![batches.clone()])?))?;
+        let df = match stmt {
+            Some(stmt) => mem.plan_statement(stmt).await?,
+            None => mem.plan(&d.sql).await?,
+        };
+        df.collect().await
+    };
+    let results = run.await.map_err(|e| (d.id.clone(), e.to_string()))?;
+    if profile {
+        eprintln!("hunt: {:.3}s {} ({rows} rows in memory)", td.elapsed().as_secs_f64(), d.id);
+    }
+    // Findings from the evidence events' facts, read from this detection's
+    // own rows, off the runtime's workers.
+    tokio::task::spawn_blocking(move || findings_of(&d, &batches, &results, profile).map_err(|e| (d.id.clone(), e.to_string())))
+        .await
+        .map_err(|e| ("hunt".to_string(), e.to_string()))?
 }
 
 /// One detection's findings: its result rows name the evidence events, whose
