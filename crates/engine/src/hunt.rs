@@ -1,20 +1,23 @@
 //! The hunt: every detection over the logs in one scan.
 //!
 //! 1. Each detection's SQL is parsed; every SELECT that reads `cloudtrail`
-//!    contributes its row-local WHERE conjuncts (subqueries dropped, which only
-//!    widens the filter). A detection's prefilter is the OR of those; the scan
-//!    filter is the OR over all detections. A detection whose reads cannot be
-//!    narrowed (a SELECT on `cloudtrail` without WHERE, or with joins) keeps
-//!    every row.
-//! 2. One scan of the logs keeps only the rows some detection may need, and
-//!    only the columns some detection (or a finding) uses, in memory.
-//! 3. Every detection runs, unchanged, against that in-memory `cloudtrail`.
-//!    Its rows name evidence events (`eventid`, optional `severity`,
-//!    `principal`), which are grouped into findings: one per detection ×
-//!    principal.
+//!    contributes its row-local WHERE conjuncts (subqueries and JSON calls
+//!    left out, which only widens the filter). A detection's row filter is the
+//!    OR of those. A detection whose reads cannot be narrowed (a SELECT on
+//!    `cloudtrail` without WHERE, or with joins) keeps every row.
+//! 2. One scan of the logs builds the columns some detection (or a finding)
+//!    uses, `useridentity` narrowed to the fields they name, and one boolean
+//!    column per detection: its row filter, evaluated once per row.
+//! 3. Each batch is split per detection (its rows, its columns), and every
+//!    detection runs on its own rows in its own session, several at a time.
+//!    A detection whose only read's whole WHERE is its row filter runs
+//!    without that WHERE; the others run unchanged. Its rows name evidence
+//!    events (`eventid`, optional `severity`, `principal`), which are grouped
+//!    into findings: one per detection × principal.
 //!
 //! The result equals running each detection on the full table, because each
-//! read of `cloudtrail` is filtered by its own WHERE before anything else.
+//! read of `cloudtrail` sees every row its own WHERE keeps, and applies that
+//! WHERE itself unless the rows are exactly those.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -31,12 +34,12 @@ use serde::Serialize;
 
 use crate::athena;
 use crate::provider::LogTable;
+use crate::Engine;
 
 /// Hash containers keyed by event ids and principals (a detection's evidence
 /// can be most of the logs; SipHash showed in the profile).
 type AHashMap<K, V> = HashMap<K, V, ahash::RandomState>;
 type AHashSet<K> = HashSet<K, ahash::RandomState>;
-use crate::Engine;
 
 /// One finding: a detection × a principal.
 #[derive(Debug, Clone, Serialize)]
@@ -513,9 +516,10 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     if profile {
         eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
     }
-    // Each detection runs in its own session on its own rows, two at a time
-    // (the heaviest first): most detections use one core, and the findings of
-    // a broad one take as long as its query.
+    // Each detection runs in its own session on its own rows, as many at a
+    // time as there are cores (at least two, at most eight), the heaviest
+    // first: most detections use one core, and the findings of a broad one
+    // take as long as its query.
     let mut jobs = vec![];
     for (i, d) in ct.iter().enumerate() {
         report.detections_run += 1;
@@ -527,7 +531,8 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     }
     jobs.sort_by_key(|(rows, _)| std::cmp::Reverse(*rows));
     let diag = engine.diag.clone();
-    let mut runs = futures::stream::iter(jobs.into_iter().map(|(_, job)| tokio::spawn(run_detection(job, diag.clone(), profile)))).buffer_unordered(2);
+    let at_once = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
+    let mut runs = futures::stream::iter(jobs.into_iter().map(|(_, job)| tokio::spawn(run_detection(job, diag.clone(), profile)))).buffer_unordered(at_once);
     while let Some(r) = runs.next().await {
         match r {
             Ok(Ok(f)) => report.findings.extend(f),
