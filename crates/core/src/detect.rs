@@ -106,6 +106,10 @@ pub struct Detection {
     pub path: String,
 }
 
+/// The tables a detection can read: CloudTrail (hunted in one pass), VPC
+/// flow logs and Route 53 Resolver query logs (each detection run as written).
+pub const SOURCES: [&str; 3] = ["cloudtrail", "vpcflow", "dns"];
+
 fn default_source() -> String {
     "cloudtrail".into()
 }
@@ -135,6 +139,9 @@ fn validate(d: &Detection) -> Result<(), String> {
     }
     if d.sql.trim().is_empty() {
         return Err("sql is empty".into());
+    }
+    if !SOURCES.contains(&d.source.as_str()) {
+        return Err(format!("unknown source '{}' (one of {})", d.source, SOURCES.join(", ")));
     }
     for a in &d.attack {
         let ok = a.starts_with('T') && a[1..].split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
@@ -227,6 +234,8 @@ mod tests {
     fn bad_files_are_reported() {
         assert!(parse_detection("id: x\ntitle: t\nseverity: high\nsql: SELECT 1\nattack: [X1]\n", "x.yaml", Origin::User).is_err());
         assert!(parse_detection("id: x\ntitle: t\nseverity: extreme\nsql: SELECT 1\n", "x.yaml", Origin::User).is_err());
+        let e = parse_detection("id: x\ntitle: t\nseverity: high\nsource: s3access\nsql: SELECT 1\n", "x.yaml", Origin::User).unwrap_err();
+        assert!(e.contains("unknown source 's3access'"), "{e}");
         assert!(Severity::High > Severity::Medium);
     }
 }

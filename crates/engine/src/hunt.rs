@@ -446,6 +446,26 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     let profile = std::env::var_os("IRPREP_HUNT_PROFILE").is_some();
     let t0 = std::time::Instant::now();
     let ct: Vec<&Detection> = detections.iter().filter(|d| d.source == "cloudtrail").collect();
+    // Detections over the other tables (flow logs, Resolver query logs) run
+    // as written on the engine's tables; their rows carry their own facts
+    // (`eventid` is a record key they build, `eventtime`, `sourceipaddress`,
+    // `recipientaccountid`, `awsregion`, `eventname`, `principal`).
+    for d in detections.iter().filter(|d| d.source != "cloudtrail") {
+        report.detections_run += 1;
+        let found = match engine.query(&d.sql).await {
+            Ok(r) => findings_from(&[(d, r.batches.clone())], &r.batches),
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(f) => report.findings.extend(f),
+            Err(e) => report.errors.push((d.id.clone(), e.to_string())),
+        }
+    }
+    if ct.is_empty() {
+        report.errors.sort();
+        sort_findings(&mut report.findings);
+        return Ok(report);
+    }
     let filters: Vec<Option<String>> = ct.iter().map(|d| prefilter(&d.sql)).collect();
     let cols: Vec<Vec<String>> = ct.iter().map(|d| used_columns(&[d.sql.as_str()])).collect();
     let t = table::cloudtrail();
@@ -541,11 +561,17 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         }
     }
     report.errors.sort();
-    report.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
+    sort_findings(&mut report.findings);
     if profile {
         eprintln!("hunt: total {:.2}s", t0.elapsed().as_secs_f64());
     }
     Ok(report)
+}
+
+/// Findings in report order: severity (highest first), then first seen,
+/// detection, principal.
+pub fn sort_findings(f: &mut [Finding]) {
+    f.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
 }
 
 /// One detection, ready to run on its own rows.
@@ -615,12 +641,38 @@ fn findings_of(d: &Detection, table: &[RecordBatch], results: &[RecordBatch], pr
 pub fn findings_from(results: &[(&Detection, Vec<RecordBatch>)], evidence: &[RecordBatch]) -> Result<Vec<Finding>> {
     let cols: Vec<ResultCols> = results.iter().map(|(d, b)| ResultCols::new(&d.id, b)).collect::<Result<_>>()?;
     let wanted: AHashSet<&str> = cols.iter().flat_map(ResultCols::ids).collect();
-    let meta = event_meta(evidence, &wanted);
+    let evidence = fact_columns_as_text(evidence)?;
+    let meta = event_meta(&evidence, &wanted);
     let mut out = vec![];
     for ((d, _), c) in results.iter().zip(&cols) {
         collect_findings(d, c, &meta, &mut out);
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
+    sort_findings(&mut out);
+    Ok(out)
+}
+
+/// The fact columns of evidence rows as plain text (`Utf8`): rows a
+/// detection computed (a flow-log record key built with `concat`, an
+/// address) may come as other string or number types.
+fn fact_columns_as_text(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    const FACTS: [&str; 9] = ["eventid", "eventtime", "arn", "accesskeyid", "sourceipaddress", "useragent", "recipientaccountid", "awsregion", "eventname"];
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let schema = b.schema();
+        let mut fields = Vec::with_capacity(schema.fields().len());
+        let mut cols = Vec::with_capacity(schema.fields().len());
+        for (f, c) in schema.fields().iter().zip(b.columns()) {
+            if FACTS.contains(&f.name().as_str()) && f.data_type() != &DataType::Utf8 && !matches!(f.data_type(), DataType::Struct(_)) {
+                cols.push(datafusion::arrow::compute::cast(c, &DataType::Utf8)?);
+                fields.push(Arc::new(Field::new(f.name(), DataType::Utf8, true)));
+            } else {
+                cols.push(c.clone());
+                fields.push(f.clone());
+            }
+        }
+        out.push(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?);
+    }
     Ok(out)
 }
 

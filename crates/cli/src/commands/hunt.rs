@@ -163,7 +163,7 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
     let conf = a.aws.options().load().await;
     let client = athena::client(&conf);
     let target = a.engine.target();
-    let dets: Vec<&irprep_core::detect::Detection> = dets.iter().filter(|d| d.source == "cloudtrail").collect();
+    let dets: Vec<&irprep_core::detect::Detection> = dets.iter().collect();
     let runs = futures::stream::iter(dets.iter().map(|d| {
         let sql = athena::with_window(&d.sql, &target.database, since, until);
         let (client, target) = (&client, &target);
@@ -186,6 +186,9 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
             Err(e) => errors.push((d.id.clone(), format!("{e:#}"))),
         }
     }
+    // CloudTrail detections name events whose facts are fetched below; the
+    // others (flow logs, Resolver query logs) return their facts in their rows.
+    let (results, others): (Vec<_>, Vec<_>) = results.into_iter().partition(|(d, _)| d.source == "cloudtrail");
     let mut ids: Vec<String> = vec![];
     for (_, b) in &results {
         ids.extend(hunt::evidence_ids(b)?);
@@ -204,7 +207,11 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
         cost += r.cost_usd();
         evidence.extend(r.batches);
     }
-    let findings = hunt::findings_from(&results, &evidence)?;
+    let mut findings = hunt::findings_from(&results, &evidence)?;
+    for (d, b) in &others {
+        findings.extend(hunt::findings_from(&[(*d, b.clone())], b)?);
+    }
+    hunt::sort_findings(&mut findings);
     for (id, e) in &errors {
         eprintln!("irprep: error: detection {id} failed on Athena: {e}");
     }

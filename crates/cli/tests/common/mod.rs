@@ -70,8 +70,10 @@ pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
+/// The hunt over files of any kind (CloudTrail, flow logs, Resolver query
+/// logs), as `irprep hunt --logs` runs it.
 pub fn hunt_paths(paths: &[PathBuf], dets: &[Detection]) -> HuntReport {
-    let e = engine_on(paths);
+    let e = engine_logs(paths);
     let r = rt().block_on(hunt::hunt(&e, dets)).unwrap();
     assert!(r.errors.is_empty(), "detections failed: {:#?}", r.errors);
     r
