@@ -202,7 +202,9 @@ pub async fn run(a: DrillArgs, quiet: bool) -> Result<u8> {
     let dets: Vec<_> = cat.detections.into_iter().filter(|d| !a.exclude.contains(&d.id)).collect();
     let engine = Engine::new(Arc::new(Diagnostics::new(true)));
     let (files, _) = discover_local(&[dir.join("AWSLogs")]).map_err(anyhow::Error::msg)?;
-    engine.register_cloudtrail(files, None, TimeWindow::default())?;
+    // Every table the catalogue reads (the flow-log and query-log ones are
+    // empty here: the drill's logs are CloudTrail).
+    engine.register_logs(files, None, TimeWindow::default())?;
     // Which scenario events the logs hold is answered in the same single
     // scan, by a check that rides along with the detections.
     let all_ids: Vec<String> = summary.scenario_events.values().flatten().cloned().collect();
