@@ -34,7 +34,7 @@ use crate::table::{self, TableDef};
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the reader must produce.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
     /// Indices into the table schema (columns then partitions) to build, in
     /// output order. `None` = all.
@@ -49,11 +49,6 @@ pub struct ReadOptions {
     pub struct_fields: Vec<(String, Vec<String>)>,
 }
 
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions { projection: None, since: None, until: None, struct_fields: vec![] }
-    }
-}
 
 /// Why a record or file was not read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -343,7 +343,7 @@ fn str_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {
     b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>())
 }
 
-fn opt<'a>(a: Option<&'a StringArray>, i: usize) -> Option<&'a str> {
+fn opt(a: Option<&StringArray>, i: usize) -> Option<&str> {
     a.and_then(|a| a.is_valid(i).then(|| a.value(i)))
 }
 
@@ -681,6 +681,9 @@ pub fn evidence_ids(batches: &[RecordBatch]) -> Result<Vec<String>> {
     Ok(ResultCols::new("", batches)?.ids().map(String::from).collect())
 }
 
+/// One evidence event of a finding: (time, id, where its facts are).
+type Event<'a> = (&'a str, &'a str, Option<(u32, u32)>);
+
 fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, out: &mut Vec<Finding>) {
     // principal -> (severity, evidence: id and where its facts are)
     type Group<'a> = (Severity, Vec<(&'a str, Option<(u32, u32)>)>);
@@ -715,7 +718,7 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
     for (principal, (severity, ids)) in groups {
         // (time, id, where): the sort compares the first two without
         // following a pointer into the columns.
-        let mut events: Vec<(&'a str, &'a str, Option<(u32, u32)>)> = ids.into_iter().map(|(i, l)| (l.and_then(|l| facts.at(l).time).unwrap_or_default(), i, l)).collect();
+        let mut events: Vec<Event<'a>> = ids.into_iter().map(|(i, l)| (l.and_then(|l| facts.at(l).time).unwrap_or_default(), i, l)).collect();
         // Time order; an id listed twice has the same time, so it lands next to itself.
         events.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1)));
         events.dedup_by(|a, b| a.1 == b.1);
