@@ -233,3 +233,46 @@ fn gzipped_bucket_copy_gives_the_same_answers() {
     assert_eq!(a, b);
     assert!(a.lines().nth(1).unwrap().starts_with("123837392027,us-east-1,2023/07/10,"));
 }
+
+#[test]
+fn user_detections_run_fail_alone_or_are_skipped_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let det = |id: &str, source: &str, sql: &str| {
+        format!("id: {id}\ntitle: {id}\nseverity: high\nattack: [T1562.008]\nsource: {source}\nsql: |\n  {sql}\n")
+    };
+    std::fs::write(tmp.path().join("ok.yaml"), det("user.console-login", "cloudtrail", "SELECT eventid FROM cloudtrail WHERE eventname = 'ConsoleLogin'")).unwrap();
+    std::fs::write(tmp.path().join("broken.yaml"), det("user.broken", "cloudtrail", "SELECT eventid FROM cloudtrail WHERE no_such_column = 'x'")).unwrap();
+    std::fs::write(tmp.path().join("elsewhere.yaml"), det("user.elsewhere", "s3access", "SELECT 1")).unwrap();
+    let fx = root().join("content/detections/fixtures/console-login-without-mfa.json");
+    let events: Vec<String> = read_events(&fx).iter().filter(|e| e["eventName"] == "ConsoleLogin").map(|e| e["eventID"].as_str().unwrap().to_string()).collect();
+    assert!(!events.is_empty());
+
+    // The working detection's findings are written; the broken one is
+    // reported and makes the exit code 4; the unknown source is skipped.
+    let out = irprep().args(["hunt", "--format", "jsonl", "--only", "user.*", "--detections"]).arg(tmp.path()).arg("--logs").arg(&fx).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("detection user.broken failed"), "{err}");
+    assert!(err.contains("unknown source 's3access'"), "{err}");
+    let found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|f| f["detection_id"] == "user.console-login")
+        .flat_map(|f| f["event_ids"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().to_string()).collect::<Vec<_>>())
+        .collect();
+    let mut want = events.clone();
+    want.sort();
+    let mut got = found.clone();
+    got.sort();
+    assert_eq!(got, want);
+
+    // The listing says where each rule came from and why one was skipped.
+    let out = irprep().args(["detections", "list", "--format", "json", "--detections"]).arg(tmp.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let by_id = |id: &str| list.iter().find(|d| d["id"] == id).unwrap_or_else(|| panic!("{id} not listed")).clone();
+    assert_eq!(by_id("user.console-login")["origin"], "user");
+    assert_eq!(by_id("user.console-login")["status"], "loaded");
+    let skipped = list.iter().find(|d| d["status"] == "skipped" && d["origin"] == "user").expect("the s3access rule is listed as skipped");
+    assert!(skipped["reason"].as_str().unwrap().contains("unknown source"), "{skipped}");
+}
