@@ -238,6 +238,16 @@ fn workgroup_differs(d: &Deployment, wg: &at::WorkGroup) -> Vec<&'static str> {
     out
 }
 
+/// Whether a table is in the Glue catalogue: `Some(false)` only when Glue
+/// says it is not; `None` when Glue could not be asked.
+pub async fn table_exists(conf: &SdkConfig, database: &str, table: &str) -> Option<bool> {
+    match aws_sdk_glue::Client::new(conf).get_table().database_name(database).name(table).send().await {
+        Ok(_) => Some(true),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => Some(false),
+        Err(_) => None,
+    }
+}
+
 /// The first date of an existing table's date projection (so a later run
 /// keeps it rather than moving the start to its own day).
 pub async fn existing_start_date(c: &Clients, database: &str, table: &str) -> Option<String> {

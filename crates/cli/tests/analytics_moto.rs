@@ -173,6 +173,15 @@ fn queue(results: Value) {
     py(&["queue", &moto(), f.path().to_str().unwrap()]);
 }
 
+fn det_rows_one(ev: &str) -> Value {
+    serde_json::json!({"columns": [["eventid", "varchar"], ["severity", "varchar"]], "rows": [[ev, "high"]]})
+}
+
+fn evidence_one(ev: &str) -> Value {
+    serde_json::json!({"columns": [["eventid", "varchar"], ["eventtime", "varchar"], ["arn", "varchar"], ["accesskeyid", "varchar"], ["sourceipaddress", "varchar"], ["useragent", "varchar"], ["recipientaccountid", "varchar"], ["awsregion", "varchar"], ["eventname", "varchar"]],
+        "rows": [[ev, "2024-03-05T10:00:00Z", "arn:aws:iam::111122223333:user/mallory", "AKIAEXAMPLE", "203.0.113.9", "aws-cli/2.15", "111122223333", "us-east-1", "StopLogging"]]})
+}
+
 #[test]
 fn query_and_hunt_run_on_athena() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
@@ -190,9 +199,7 @@ fn query_and_hunt_run_on_athena() {
 
     // Hunt: two detections (each one query), then one evidence query.
     let ev = "11111111-2222-3333-4444-555555555555";
-    let det_rows = serde_json::json!({"columns": [["eventid", "varchar"], ["severity", "varchar"]], "rows": [[ev, "high"]]});
-    let evidence = serde_json::json!({"columns": [["eventid", "varchar"], ["eventtime", "varchar"], ["arn", "varchar"], ["accesskeyid", "varchar"], ["sourceipaddress", "varchar"], ["useragent", "varchar"], ["recipientaccountid", "varchar"], ["awsregion", "varchar"], ["eventname", "varchar"]],
-        "rows": [[ev, "2024-03-05T10:00:00Z", "arn:aws:iam::111122223333:user/mallory", "AKIAEXAMPLE", "203.0.113.9", "aws-cli/2.15", "111122223333", "us-east-1", "StopLogging"]]});
+    let (det_rows, evidence) = (det_rows_one(ev), evidence_one(ev));
     queue(serde_json::json!([det_rows.clone(), det_rows, evidence]));
     let out = aws(irprep().args(["hunt", "--engine", "athena", "--database", db, "--workgroup", wg, "--only", "aws.cloudtrail.stop-logging", "--only", "aws.cloudtrail.delete-trail", "--format", "json", "--fail-on", "high"])).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -207,6 +214,16 @@ fn query_and_hunt_run_on_athena() {
         assert_eq!(x["first_seen"], "2024-03-05T10:00:00Z");
     }
     assert!(err.contains("2 finding(s) from 2 detection(s) on Athena"), "{err}");
+    // This database has no dns table: its detections are skipped with a
+    // note, the CloudTrail one still runs (one query, then its evidence).
+    queue(serde_json::json!([det_rows_one(ev), evidence_one(ev)]));
+    let out = aws(irprep().args(["hunt", "--engine", "athena", "--database", db, "--workgroup", wg, "--only", "aws.cloudtrail.stop-logging", "--only", "aws.dns.*", "--format", "json"])).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("2 detection(s) on dns skipped: database sec_engine has no dns table"), "{err}");
+    let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["detection_id"], "aws.cloudtrail.stop-logging");
     // --logs belongs to the local engine.
     let out = irprep().args(["query", "--engine", "athena", "--logs", "x", "SELECT 1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -163,7 +163,21 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
     let conf = a.aws.options().load().await;
     let client = athena::client(&conf);
     let target = a.engine.target();
-    let dets: Vec<&irprep_core::detect::Detection> = dets.iter().collect();
+    // A detection on a table the database does not have (flow logs or query
+    // logs not deployed) is skipped with a note, not run into an error.
+    let mut missing = std::collections::BTreeSet::new();
+    for source in dets.iter().map(|d| d.source.as_str()).collect::<std::collections::BTreeSet<_>>() {
+        if irprep_aws::analytics::table_exists(&conf, &target.database, source).await == Some(false) {
+            missing.insert(source);
+        }
+    }
+    for source in &missing {
+        let n = dets.iter().filter(|d| d.source == *source).count();
+        if !quiet {
+            eprintln!("irprep: note: {n} detection(s) on {source} skipped: database {} has no {source} table", target.database);
+        }
+    }
+    let dets: Vec<&irprep_core::detect::Detection> = dets.iter().filter(|d| !missing.contains(d.source.as_str())).collect();
     let runs = futures::stream::iter(dets.iter().map(|d| {
         let sql = athena::with_window(&d.sql, &target.database, since, until);
         let (client, target) = (&client, &target);
