@@ -224,6 +224,11 @@ fn query_and_hunt_run_on_athena() {
     let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["detection_id"], "aws.cloudtrail.stop-logging");
+    // Nothing the selection reads is there: an error, not an empty success.
+    let out = aws(irprep().args(["hunt", "--engine", "athena", "--database", db, "--workgroup", wg, "--only", "aws.dns.*"])).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("database sec_engine has none of the tables the selected detections read (dns)"), "{err}");
     // --logs belongs to the local engine.
     let out = irprep().args(["query", "--engine", "athena", "--logs", "x", "SELECT 1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

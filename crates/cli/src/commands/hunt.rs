@@ -178,6 +178,9 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
         }
     }
     let dets: Vec<&irprep_core::detect::Detection> = dets.iter().filter(|d| !missing.contains(d.source.as_str())).collect();
+    if dets.is_empty() {
+        anyhow::bail!("database {} has none of the tables the selected detections read ({})", target.database, missing.into_iter().collect::<Vec<_>>().join(", "));
+    }
     let runs = futures::stream::iter(dets.iter().map(|d| {
         let sql = athena::with_window(&d.sql, &target.database, since, until);
         let (client, target) = (&client, &target);
