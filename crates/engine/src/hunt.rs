@@ -70,8 +70,6 @@ pub struct HuntReport {
     pub errors: Vec<(String, String)>,
     pub detections_run: usize,
     pub rows_scanned_into_memory: usize,
-    /// Whether every detection got only the rows its own row filter keeps.
-    pub prefiltered: bool,
 }
 
 /// The facts a finding draws from each evidence event, by name. The same
@@ -107,36 +105,45 @@ impl<T> EventFields<T> {
 
 type EventMeta<'a> = EventFields<Option<&'a str>>;
 
-/// The row-local filter of one detection, as SQL text, or `None` when the
-/// detection needs every row.
-pub fn prefilter(sql: &str) -> Option<String> {
-    let stmts = athena::parse(sql).ok()?;
+/// What the hunt needs from a detection's SQL, from one parse of it.
+struct RowFilter {
+    /// The row-local filter, as SQL text, or `None` when the detection needs
+    /// every row.
+    filter: Option<String>,
+    /// The detection as it runs on its own in-memory rows (see
+    /// [`without_row_filter`]), when that differs from its SQL.
+    without: Option<Statement>,
+}
+
+fn row_filter(sql: &str) -> RowFilter {
+    let none = RowFilter { filter: None, without: None };
+    let Ok(mut stmts) = athena::parse(sql) else { return none };
     if stmts.len() != 1 {
-        return None;
+        return none;
     }
     let mut v = Collector { parts: vec![], unbounded: false };
     let _ = stmts[0].visit(&mut v);
     if v.unbounded || v.parts.is_empty() {
-        return None;
+        return none;
     }
-    Some(v.parts.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" OR "))
+    let filter = Some(v.parts.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" OR "));
+    let without = if v.parts.len() == 1 { without_row_filter(stmts.remove(0)) } else { None };
+    RowFilter { filter, without }
+}
+
+/// The row-local filter of one detection, as SQL text, or `None` when the
+/// detection needs every row.
+pub fn prefilter(sql: &str) -> Option<String> {
+    row_filter(sql).filter
 }
 
 /// The detection as it runs on its own in-memory rows. When it reads
-/// `cloudtrail` in exactly one SELECT, and that SELECT's whole WHERE went
-/// into its row filter, the WHERE is dropped: the rows in memory are exactly
-/// those it keeps, and evaluating it again cost as much as the rest of the
-/// query (0.56 s of 1.8 s for the burst detection on the benchmark corpus).
-fn without_row_filter(sql: &str) -> Option<Statement> {
-    let mut stmts = athena::parse(sql).ok()?;
-    if stmts.len() != 1 {
-        return None;
-    }
-    let mut c = Collector { parts: vec![], unbounded: false };
-    let _ = stmts[0].visit(&mut c);
-    if c.unbounded || c.parts.len() != 1 {
-        return None;
-    }
+/// `cloudtrail` in exactly one SELECT (the caller checked that its row filter
+/// has one part), and that SELECT's whole WHERE went into its row filter, the
+/// WHERE is dropped: the rows in memory are exactly those it keeps, and
+/// evaluating it again cost as much as the rest of the query (0.56 s of 1.8 s
+/// for the burst detection on the benchmark corpus).
+fn without_row_filter(mut stmt: Statement) -> Option<Statement> {
     struct Drop {
         reads: usize,
         whole: bool,
@@ -163,8 +170,8 @@ fn without_row_filter(sql: &str) -> Option<Statement> {
         }
     }
     let mut d = Drop { reads: 0, whole: false };
-    let _ = ast::VisitMut::visit(&mut stmts[0], &mut d);
-    (d.reads == 1 && d.whole).then(|| stmts.remove(0))
+    let _ = ast::VisitMut::visit(&mut stmt, &mut d);
+    (d.reads == 1 && d.whole).then_some(stmt)
 }
 
 struct Collector {
@@ -466,7 +473,7 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         sort_findings(&mut report.findings);
         return Ok(report);
     }
-    let filters: Vec<Option<String>> = ct.iter().map(|d| prefilter(&d.sql)).collect();
+    let (filters, mut withouts): (Vec<Option<String>>, Vec<Option<Statement>>) = ct.iter().map(|d| row_filter(&d.sql)).map(|r| (r.filter, r.without)).unzip();
     let cols: Vec<Vec<String>> = ct.iter().map(|d| used_columns(&[d.sql.as_str()])).collect();
     let t = table::cloudtrail();
     let all: Vec<String> = t
@@ -481,13 +488,6 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         .enumerate()
         .map(|(i, f)| format!("coalesce(({}), false) AS irprep_keep_{i}", f.as_deref().unwrap_or("true")))
         .collect();
-    // No WHERE: the keep columns are the filter. A WHERE (the OR of every
-    // filter) would evaluate each filter twice, and a broad detection keeps
-    // most rows anyway (measured: 1.1 s of 6 s on the benchmark corpus).
-    report.prefiltered = filters.iter().all(Option::is_some);
-    // Whether the keep columns are the detections' own row filters (not the
-    // every-row fallback below).
-    let mut exact_keeps = true;
     // The scan builds only the identity fields some detection names (the
     // whole struct cost more than any other column, and the detections read
     // six of its twenty fields).
@@ -506,14 +506,18 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         }
         None => engine,
     };
-    let df = match engine.plan(&format!("SELECT {}, {} FROM cloudtrail", all.join(", "), keeps.join(", "))).await {
-        Ok(df) => df,
+    // No WHERE: the keep columns are the filter. A WHERE (the OR of every
+    // filter) would evaluate each filter twice, and a broad detection keeps
+    // most rows anyway (measured: 1.1 s of 6 s on the benchmark corpus).
+    let scan = |keeps: &[String]| format!("SELECT {}, {} FROM cloudtrail", all.join(", "), keeps.join(", "));
+    // `exact_keeps`: the keep columns are the detections' own row filters,
+    // not the every-row fallback.
+    let (df, exact_keeps) = match engine.plan(&scan(&keeps)).await {
+        Ok(df) => (df, true),
         Err(_) => {
             // Some filter does not plan on its own: every detection reads every row.
-            report.prefiltered = false;
-            exact_keeps = false;
             let keeps: Vec<String> = (0..ct.len()).map(|i| format!("true AS irprep_keep_{i}")).collect();
-            engine.plan(&format!("SELECT {}, {} FROM cloudtrail", all.join(", "), keeps.join(", "))).await?
+            (engine.plan(&scan(&keeps)).await?, false)
         }
     };
     let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
@@ -546,7 +550,7 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         let batches = std::mem::take(&mut tables[i]);
         let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
         report.rows_scanned_into_memory += rows;
-        let stmt = without_row_filter(&d.sql).filter(|_| exact_keeps && filters[i].is_some());
+        let stmt = withouts[i].take().filter(|_| exact_keeps);
         jobs.push((rows, Job { detection: (*d).clone(), schema: Arc::new(schema.project(&idx[i])?), batches, stmt }));
     }
     jobs.sort_by_key(|(rows, _)| std::cmp::Reverse(*rows));
@@ -676,9 +680,10 @@ fn fact_columns_as_text(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
     Ok(out)
 }
 
-/// The evidence event ids in detection results.
-pub fn evidence_ids(batches: &[RecordBatch]) -> Result<Vec<String>> {
-    Ok(ResultCols::new("", batches)?.ids().map(String::from).collect())
+/// The evidence event ids in one detection's results (an error names the
+/// detection when they have no `eventid` column).
+pub fn evidence_ids(detection: &str, batches: &[RecordBatch]) -> Result<Vec<String>> {
+    Ok(ResultCols::new(detection, batches)?.ids().map(String::from).collect())
 }
 
 /// One evidence event of a finding: (time, id, where its facts are).
@@ -784,14 +789,14 @@ mod tests {
 
     #[test]
     fn row_filter_dropped_only_when_whole() {
-        let s = without_row_filter("SELECT eventid FROM (SELECT eventid, eventname FROM cloudtrail WHERE eventname = 'X' AND errorcode IS NULL) e WHERE eventid <> ''").unwrap();
+        let s = row_filter("SELECT eventid FROM (SELECT eventid, eventname FROM cloudtrail WHERE eventname = 'X' AND errorcode IS NULL) e WHERE eventid <> ''").without.unwrap();
         assert_eq!(s.to_string(), "SELECT eventid FROM (SELECT eventid, eventname FROM cloudtrail) e WHERE eventid <> ''");
         // A conjunct left out of the row filter (JSON, subquery) keeps the WHERE.
-        assert!(without_row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND json_extract_scalar(requestparameters, '$.a') = 'b'").is_none());
-        assert!(without_row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND eventid IN (SELECT eventid FROM cloudtrail WHERE eventname = 'Y')").is_none());
+        assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND json_extract_scalar(requestparameters, '$.a') = 'b'").without.is_none());
+        assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND eventid IN (SELECT eventid FROM cloudtrail WHERE eventname = 'Y')").without.is_none());
         // Two reads: the rows in memory are the union, each WHERE is needed.
-        assert!(without_row_filter("WITH a AS (SELECT eventid FROM cloudtrail WHERE eventname = 'A'), b AS (SELECT eventid FROM cloudtrail WHERE eventname = 'B') SELECT eventid FROM a UNION ALL SELECT eventid FROM b").is_none());
-        assert!(without_row_filter("SELECT eventid FROM cloudtrail").is_none());
+        assert!(row_filter("WITH a AS (SELECT eventid FROM cloudtrail WHERE eventname = 'A'), b AS (SELECT eventid FROM cloudtrail WHERE eventname = 'B') SELECT eventid FROM a UNION ALL SELECT eventid FROM b").without.is_none());
+        assert!(row_filter("SELECT eventid FROM cloudtrail").without.is_none());
     }
 
     #[test]

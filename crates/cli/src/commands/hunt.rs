@@ -207,8 +207,8 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
     // others (flow logs, Resolver query logs) return their facts in their rows.
     let (results, others): (Vec<_>, Vec<_>) = results.into_iter().partition(|(d, _)| d.source == "cloudtrail");
     let mut ids: Vec<String> = vec![];
-    for (_, b) in &results {
-        ids.extend(hunt::evidence_ids(b)?);
+    for (d, b) in &results {
+        ids.extend(hunt::evidence_ids(&d.id, b)?);
     }
     ids.sort();
     ids.dedup();
