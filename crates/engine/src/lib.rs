@@ -10,6 +10,7 @@
 
 pub mod athena;
 pub mod diag;
+pub mod frames;
 pub mod hunt;
 mod parquet_flow;
 pub mod provider;
@@ -65,6 +66,7 @@ impl Engine {
         for f in window::all() {
             ctx.register_udaf(f);
         }
+        ctx.add_optimizer_rule(Arc::new(frames::RangeFrames));
         Engine { ctx, diag }
     }
 
