@@ -34,6 +34,7 @@ use serde::Serialize;
 
 use crate::athena;
 use crate::provider::LogTable;
+use crate::split::{Piece, Splitter};
 use crate::Engine;
 
 /// Hash containers keyed by event ids and principals (a detection's evidence
@@ -384,10 +385,12 @@ impl<'a> Facts<'a> {
     }
 }
 
-fn event_meta<'a>(batches: &'a [RecordBatch], wanted: &AHashSet<&str>) -> Facts<'a> {
+/// The facts of the `wanted` events among some batches' rows (all of a
+/// batch, or the rows its mask keeps).
+fn event_meta<'a>(batches: impl IntoIterator<Item = (&'a RecordBatch, Option<&'a datafusion::arrow::array::BooleanArray>)>, wanted: &AHashSet<&str>) -> Facts<'a> {
     let mut index = AHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
-    let mut facts = Vec::with_capacity(batches.len());
-    for (bi, b) in batches.iter().enumerate() {
+    let mut facts = Vec::new();
+    for (bi, (b, keep)) in batches.into_iter().enumerate() {
         let ids = str_col(b, "eventid");
         let ui = b.column_by_name("useridentity").and_then(|c| c.as_any().downcast_ref::<StructArray>());
         // The identity struct (local engine), or flat `arn`/`accesskeyid`
@@ -405,11 +408,15 @@ fn event_meta<'a>(batches: &'a [RecordBatch], wanted: &AHashSet<&str>) -> Facts<
             name: str_col(b, "eventname"),
         };
         facts.push(BatchFacts { ui, cols });
-        for i in 0..b.num_rows() {
-            let Some(id) = opt(ids, i) else { continue };
+        let mut look = |i: usize| {
+            let Some(id) = opt(ids, i) else { return };
             if wanted.contains(id) {
                 index.insert(id, (bi as u32, i as u32));
             }
+        };
+        match keep {
+            None => (0..b.num_rows()).for_each(&mut look),
+            Some(k) => k.values().set_indices().for_each(&mut look),
         }
     }
     Facts { batches: facts, index }
@@ -483,11 +490,6 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         .chain(t.partitions.iter().map(|p| p.name.to_string()))
         .filter(|c| cols.iter().any(|cs| cs.contains(c)))
         .collect();
-    let keeps: Vec<String> = filters
-        .iter()
-        .enumerate()
-        .map(|(i, f)| format!("coalesce(({}), false) AS irprep_keep_{i}", f.as_deref().unwrap_or("true")))
-        .collect();
     // The scan builds only the identity fields some detection names (the
     // whole struct cost more than any other column, and the detections read
     // six of its twenty fields).
@@ -506,38 +508,51 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         }
         None => engine,
     };
-    // No WHERE: the keep columns are the filter. A WHERE (the OR of every
-    // filter) would evaluate each filter twice, and a broad detection keeps
-    // most rows anyway (measured: 1.1 s of 6 s on the benchmark corpus).
-    let scan = |keeps: &[String]| format!("SELECT {}, {} FROM cloudtrail", all.join(", "), keeps.join(", "));
-    // `exact_keeps`: the keep columns are the detections' own row filters,
-    // not the every-row fallback.
-    let (df, exact_keeps) = match engine.plan(&scan(&keeps)).await {
-        Ok(df) => (df, true),
-        Err(_) => {
-            // Some filter does not plan on its own: every detection reads every row.
-            let keeps: Vec<String> = (0..ct.len()).map(|i| format!("true AS irprep_keep_{i}")).collect();
-            (engine.plan(&scan(&keeps)).await?, false)
-        }
-    };
+    // The scan has no WHERE: each batch is split by the detections' own
+    // filters (see [`crate::split`]).
+    let df = engine.plan(&format!("SELECT {} FROM cloudtrail", all.join(", "))).await?;
     let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let idx: Vec<Vec<usize>> = cols.iter().map(|cs| cs.iter().filter_map(|c| schema.index_of(c).ok()).collect()).collect();
-    let keep_idx: Vec<usize> = (0..ct.len()).map(|i| schema.index_of(&format!("irprep_keep_{i}"))).collect::<std::result::Result<_, _>>()?;
-    let mut tables: Vec<Vec<RecordBatch>> = vec![vec![]; ct.len()];
-    let mut stream = df.execute_stream().await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        for i in 0..ct.len() {
-            let mask = batch.column(keep_idx[i]).as_boolean();
-            if mask.true_count() == 0 {
-                continue;
+    let (splitter, exact) = Splitter::new(engine, &schema, &filters, idx.clone()).await?;
+    let splitter = Arc::new(splitter);
+    // One worker per scan partition, each splitting the batches it reads.
+    let workers: Vec<_> = df
+        .execute_stream_partitioned()
+        .await?
+        .into_iter()
+        .map(|mut stream| {
+            let splitter = splitter.clone();
+            tokio::spawn(async move {
+                let mut out = splitter.start();
+                while let Some(batch) = stream.next().await {
+                    splitter.split(&batch?, &mut out)?;
+                }
+                Ok::<_, DataFusionError>(out)
+            })
+        })
+        .collect();
+    let mut tables: Vec<Vec<Piece>> = vec![vec![]; ct.len()];
+    let mut failed: Vec<Option<String>> = vec![None; ct.len()];
+    let mut cost = vec![0f64; ct.len()];
+    let mut dispatch_cost = 0f64;
+    for w in workers {
+        let out = w.await.map_err(|e| DataFusionError::External(Box::new(e)))??;
+        dispatch_cost += out.dispatch_cost;
+        for (c, o) in cost.iter_mut().zip(&out.cost) {
+            *c += o;
+        }
+        for (i, (pieces, f)) in out.pieces.into_iter().zip(out.failed).enumerate() {
+            tables[i].extend(pieces);
+            if failed[i].is_none() {
+                failed[i] = f;
             }
-            let projected = batch.project(&idx[i])?;
-            let kept = if mask.true_count() == batch.num_rows() { projected } else { datafusion::arrow::compute::filter_record_batch(&projected, mask)? };
-            tables[i].push(kept);
         }
     }
     if profile {
+        let mut by_cost: Vec<(f64, &str)> = cost.iter().zip(&ct).map(|(c, d)| (*c, d.id.as_str())).collect();
+        by_cost.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let top: Vec<String> = by_cost.iter().take(8).map(|(c, id)| format!("{id} {c:.3}s")).collect();
+        eprintln!("hunt: split {:.2}s in all (dispatch {dispatch_cost:.2}s; costliest filters: {})", cost.iter().sum::<f64>() + dispatch_cost, top.join(", "));
         eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
     }
     // Each detection runs in its own session on its own rows, as many at a
@@ -547,10 +562,14 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     let mut jobs = vec![];
     for (i, d) in ct.iter().enumerate() {
         report.detections_run += 1;
+        if let Some(e) = failed[i].take() {
+            report.errors.push((d.id.clone(), e));
+            continue;
+        }
         let batches = std::mem::take(&mut tables[i]);
-        let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        let rows = batches.iter().map(Piece::kept).sum::<usize>();
         report.rows_scanned_into_memory += rows;
-        let stmt = withouts[i].take().filter(|_| exact_keeps);
+        let stmt = withouts[i].take().filter(|_| exact[i]);
         jobs.push((rows, Job { detection: (*d).clone(), schema: Arc::new(schema.project(&idx[i])?), batches, stmt }));
     }
     jobs.sort_by_key(|(rows, _)| std::cmp::Reverse(*rows));
@@ -578,11 +597,14 @@ pub fn sort_findings(f: &mut [Finding]) {
     f.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
 }
 
+/// The column a detection's shared rows are filtered on.
+const KEEP: &str = "irprep_keep";
+
 /// One detection, ready to run on its own rows.
 struct Job {
     detection: Detection,
     schema: datafusion::arrow::datatypes::SchemaRef,
-    batches: Vec<RecordBatch>,
+    batches: Vec<Piece>,
     /// The detection without its row filter (see [`without_row_filter`]), or
     /// `None` to run its SQL as written.
     stmt: Option<Statement>,
@@ -593,10 +615,10 @@ struct Job {
 async fn run_detection(job: Job, diag: crate::diag::SharedDiagnostics, profile: bool) -> std::result::Result<Vec<Finding>, (String, String)> {
     let Job { detection: d, schema, batches, stmt } = job;
     let td = std::time::Instant::now();
-    let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    let rows = batches.iter().map(Piece::kept).sum::<usize>();
     let run = async {
         let mem = Engine::new(diag);
-        mem.context().register_table("cloudtrail", Arc::new(MemTable::try_new(schema, vec![batches.clone()])?))?;
+        register_pieces(&mem, schema, &batches).await?;
         let df = match stmt {
             Some(stmt) => mem.plan_statement(stmt).await?,
             None => mem.plan(&d.sql).await?,
@@ -614,14 +636,52 @@ async fn run_detection(job: Job, diag: crate::diag::SharedDiagnostics, profile: 
         .map_err(|e| ("hunt".to_string(), e.to_string()))?
 }
 
+/// Register a detection's rows as its session's `cloudtrail`: the pieces as
+/// they are when none is shared, else a view filtering them on their keep
+/// column (true for the copied pieces). The table has two partitions, so the
+/// filter runs on two cores.
+async fn register_pieces(mem: &Engine, schema: datafusion::arrow::datatypes::SchemaRef, pieces: &[Piece]) -> Result<()> {
+    use datafusion::arrow::array::BooleanArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let parts = |batches: Vec<RecordBatch>| -> Vec<Vec<RecordBatch>> {
+        let mut parts = vec![vec![], vec![]];
+        for (i, b) in batches.into_iter().enumerate() {
+            parts[i % 2].push(b);
+        }
+        parts
+    };
+    if pieces.iter().all(|p| p.keep.is_none()) {
+        let table = MemTable::try_new(schema, parts(pieces.iter().map(|p| p.rows.clone()).collect()))?;
+        mem.context().register_table("cloudtrail", Arc::new(table))?;
+        return Ok(());
+    }
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(KEEP, datafusion::arrow::datatypes::DataType::Boolean, false)));
+    let with_keep = Arc::new(Schema::new(fields));
+    let batches = pieces
+        .iter()
+        .map(|p| {
+            let keep = p.keep.clone().unwrap_or_else(|| BooleanArray::from(vec![true; p.rows.num_rows()]));
+            let mut cols = p.rows.columns().to_vec();
+            cols.push(Arc::new(keep));
+            RecordBatch::try_new(with_keep.clone(), cols)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    mem.context().register_table("irprep_rows", Arc::new(MemTable::try_new(with_keep, parts(batches))?))?;
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let view = mem.context().table("irprep_rows").await?.filter(datafusion::prelude::col(KEEP))?.select_columns(&names)?.into_view();
+    mem.context().register_table("cloudtrail", view)?;
+    Ok(())
+}
+
 /// One detection's findings: its result rows name the evidence events, whose
 /// facts come from `table` (the rows it ran on).
-fn findings_of(d: &Detection, table: &[RecordBatch], results: &[RecordBatch], profile: bool) -> Result<Vec<Finding>> {
+fn findings_of(d: &Detection, table: &[Piece], results: &[RecordBatch], profile: bool) -> Result<Vec<Finding>> {
     let tm = std::time::Instant::now();
     let cols = ResultCols::new(&d.id, results)?;
     let ids: AHashSet<&str> = cols.ids().collect();
     let t_ids = tm.elapsed().as_secs_f64();
-    let facts = event_meta(table, &ids);
+    let facts = event_meta(table.iter().map(|p| (&p.rows, p.keep.as_ref())), &ids);
     let t_facts = tm.elapsed().as_secs_f64();
     let mut out = vec![];
     collect_findings(d, &cols, &facts, &mut out);
@@ -646,7 +706,7 @@ pub fn findings_from(results: &[(&Detection, Vec<RecordBatch>)], evidence: &[Rec
     let cols: Vec<ResultCols> = results.iter().map(|(d, b)| ResultCols::new(&d.id, b)).collect::<Result<_>>()?;
     let wanted: AHashSet<&str> = cols.iter().flat_map(ResultCols::ids).collect();
     let evidence = fact_columns_as_text(evidence)?;
-    let meta = event_meta(&evidence, &wanted);
+    let meta = event_meta(evidence.iter().map(|b| (b, None)), &wanted);
     let mut out = vec![];
     for ((d, _), c) in results.iter().zip(&cols) {
         collect_findings(d, c, &meta, &mut out);

@@ -16,6 +16,7 @@ mod parquet_flow;
 pub mod provider;
 pub mod render;
 pub mod source;
+mod split;
 pub mod udf;
 pub mod window;
 

@@ -1,0 +1,299 @@
+//! The hunt's scan, batch by batch: which rows each detection keeps.
+//!
+//! Each detection's row filter (see [`crate::hunt`]) is planned once, as
+//! Athena SQL, into an expression over the scan's columns. Most filters name
+//! the API calls they are about (`eventname = 'StopLogging'`, `eventname IN
+//! (…)`), and on a real account nearly every row is some other call. So the
+//! filters are not all evaluated on every row: a table from event name to
+//! the detections whose filter can hold for it ("guards", found in the
+//! filter's SQL) sends each row only to those, and a filter is evaluated on
+//! its candidate rows alone. Filters without a guard run on the whole batch.
+//! The result is exactly each filter's own: a guard is a condition the
+//! filter implies.
+//!
+//! A detection keeping most of a batch shares the batch's columns (no copy)
+//! with a mask; one keeping a few rows gets them copied.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter, take_record_batch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::DFSchema;
+use datafusion::error::Result;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{Expr as LExpr, LogicalPlan};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::sql::sqlparser::ast::{self, BinaryOperator, Expr, SetExpr, Statement};
+
+use crate::{athena, Engine};
+
+type AHashMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// A detection keeping at least one row in this many of a batch shares the
+/// batch instead of copying its rows; a guarded filter with candidates in at
+/// least one row in this many is evaluated on the whole batch.
+const SHARE_ABOVE: usize = 4;
+
+/// Some of a detection's rows: a batch of the scan (the detection's
+/// columns), all of it or the rows `keep` marks.
+#[derive(Clone)]
+pub(crate) struct Piece {
+    pub rows: RecordBatch,
+    pub keep: Option<BooleanArray>,
+}
+
+impl Piece {
+    pub fn kept(&self) -> usize {
+        self.keep.as_ref().map_or(self.rows.num_rows(), |k| k.true_count())
+    }
+}
+
+/// One detection's row filter, ready for the scan's batches.
+struct Filter {
+    /// The scan columns the expression reads, in its input order.
+    cols: Vec<usize>,
+    /// `None`: the detection keeps every row.
+    expr: Option<Arc<dyn PhysicalExpr>>,
+    /// Event names outside which the filter is false, when it says so.
+    guard: Option<BTreeSet<String>>,
+}
+
+/// Splits the scan's batches into each detection's rows.
+pub(crate) struct Splitter {
+    filters: Vec<Filter>,
+    /// The scan columns each detection's rows carry.
+    columns: Vec<Vec<usize>>,
+    /// Event name -> detections whose guard includes it.
+    dispatch: AHashMap<String, Vec<u32>>,
+    eventname: Option<usize>,
+}
+
+/// What one worker has split so far.
+pub(crate) struct Split {
+    pub pieces: Vec<Vec<Piece>>,
+    /// A filter that failed on some batch: the detection is reported with
+    /// this error and gets no more rows.
+    pub failed: Vec<Option<String>>,
+    candidates: Vec<Vec<u32>>,
+    /// Seconds spent per filter (evaluating and copying), and in dispatch.
+    pub cost: Vec<f64>,
+    pub dispatch_cost: f64,
+}
+
+impl Splitter {
+    /// Plan each filter (`None` keeps every row) over the scan's schema.
+    /// Returns the splitter and, per detection, whether its rows are exactly
+    /// its filter's (false when the filter could not be planned alone and
+    /// the detection gets every row).
+    pub async fn new(engine: &Engine, scan: &SchemaRef, filters: &[Option<String>], columns: Vec<Vec<usize>>) -> Result<(Splitter, Vec<bool>)> {
+        let mut compiled = Vec::with_capacity(filters.len());
+        let mut exact = Vec::with_capacity(filters.len());
+        for f in filters {
+            let planned = match f {
+                Some(sql) => plan_filter(engine, scan, sql).await.ok(),
+                None => None,
+            };
+            exact.push(f.is_none() || planned.is_some());
+            compiled.push(match planned {
+                Some((cols, expr)) => Filter { cols, expr: Some(expr), guard: f.as_deref().and_then(guard_of) },
+                None => Filter { cols: vec![], expr: None, guard: None },
+            });
+        }
+        let mut dispatch: AHashMap<String, Vec<u32>> = AHashMap::default();
+        for (i, f) in compiled.iter().enumerate() {
+            for name in f.guard.iter().flatten() {
+                dispatch.entry(name.clone()).or_default().push(i as u32);
+            }
+        }
+        let eventname = scan.index_of("eventname").ok();
+        Ok((Splitter { filters: compiled, columns, dispatch, eventname }, exact))
+    }
+
+    pub fn start(&self) -> Split {
+        let n = self.filters.len();
+        Split { pieces: vec![vec![]; n], failed: vec![None; n], candidates: vec![vec![]; n], cost: vec![0.0; n], dispatch_cost: 0.0 }
+    }
+
+    /// Add one scan batch's rows to each detection's pieces.
+    pub fn split(&self, batch: &RecordBatch, out: &mut Split) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        // Guarded filters: their candidate rows, by event name.
+        let names = match self.eventname {
+            Some(i) if !self.dispatch.is_empty() => Some(batch.column(i).as_string::<i32>()),
+            _ => None,
+        };
+        let t0 = std::time::Instant::now();
+        for c in out.candidates.iter_mut() {
+            c.clear();
+        }
+        if let Some(names) = names {
+            let mut last: Option<(&str, &Vec<u32>)> = None;
+            for r in 0..n {
+                if !names.is_valid(r) {
+                    continue;
+                }
+                let name = names.value(r);
+                // Runs of the same call are common: skip the lookup.
+                let ds = match last {
+                    Some((l, ds)) if l == name => Some(ds),
+                    _ => {
+                        let ds = self.dispatch.get(name);
+                        last = ds.map(|ds| (name, ds));
+                        ds
+                    }
+                };
+                for &d in ds.into_iter().flatten() {
+                    out.candidates[d as usize].push(r as u32);
+                }
+            }
+        }
+        out.dispatch_cost += t0.elapsed().as_secs_f64();
+        for (i, f) in self.filters.iter().enumerate() {
+            if out.failed[i].is_some() {
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            let guarded = names.is_some() && f.guard.is_some();
+            let cands = &out.candidates[i];
+            if guarded && cands.is_empty() {
+                continue;
+            }
+            let piece = match &f.expr {
+                None => Some(Piece { rows: batch.project(&self.columns[i])?, keep: None }),
+                Some(e) if guarded && cands.len() * SHARE_ABOVE < n => match eval_on(e, &batch.project(&f.cols)?, Some(cands)) {
+                    Err(err) => {
+                        out.failed[i] = Some(err.to_string());
+                        None
+                    }
+                    Ok(mask) => {
+                        let kept: Vec<u32> = cands.iter().zip(mask.iter()).filter(|(_, k)| *k == Some(true)).map(|(r, _)| *r).collect();
+                        if kept.is_empty() {
+                            None
+                        } else {
+                            Some(Piece { rows: take_record_batch(&batch.project(&self.columns[i])?, &UInt32Array::from(kept))?, keep: None })
+                        }
+                    }
+                },
+                Some(e) => match eval_on(e, &batch.project(&f.cols)?, None) {
+                    Err(err) => {
+                        out.failed[i] = Some(err.to_string());
+                        None
+                    }
+                    Ok(mask) => piece_of(batch.project(&self.columns[i])?, mask)?,
+                },
+            };
+            if let Some(p) = piece {
+                out.pieces[i].push(p);
+            }
+            out.cost[i] += t0.elapsed().as_secs_f64();
+        }
+        Ok(())
+    }
+}
+
+/// A detection's rows of one batch from its filter's mask over the batch.
+fn piece_of(rows: RecordBatch, mask: BooleanArray) -> Result<Option<Piece>> {
+    let mask = if mask.null_count() > 0 { prep_null_mask_filter(&mask) } else { mask };
+    let kept = mask.true_count();
+    Ok(if kept == 0 {
+        None
+    } else if kept == rows.num_rows() {
+        Some(Piece { rows, keep: None })
+    } else if kept * SHARE_ABOVE >= rows.num_rows() {
+        Some(Piece { rows, keep: Some(mask) })
+    } else {
+        Some(Piece { rows: filter_record_batch(&rows, &mask)?, keep: None })
+    })
+}
+
+/// Evaluate a filter on a batch's rows (or only on `rows` of it).
+fn eval_on(e: &Arc<dyn PhysicalExpr>, batch: &RecordBatch, rows: Option<&[u32]>) -> Result<BooleanArray> {
+    let input = match rows {
+        Some(r) => take_record_batch(batch, &UInt32Array::from(r.to_vec()))?,
+        None => batch.clone(),
+    };
+    let v = e.evaluate(&input)?.into_array(input.num_rows())?;
+    match v.as_boolean_opt() {
+        Some(b) => Ok(b.clone()),
+        None => Err(datafusion::error::DataFusionError::Plan(format!("row filter returned {} instead of boolean", v.data_type()))),
+    }
+}
+
+/// Plan one filter as Athena SQL on the scan's columns: the columns it reads
+/// and its expression over just those.
+async fn plan_filter(engine: &Engine, scan: &SchemaRef, sql: &str) -> Result<(Vec<usize>, Arc<dyn PhysicalExpr>)> {
+    let df = engine.plan(&format!("SELECT coalesce(({sql}), false) FROM cloudtrail")).await?;
+    let LogicalPlan::Projection(p) = df.logical_plan() else {
+        return Err(datafusion::error::DataFusionError::Plan("unexpected filter plan".into()));
+    };
+    let expr: LExpr = p.expr[0].clone().unalias();
+    let mut cols: Vec<usize> = expr.column_refs().iter().map(|c| scan.index_of(&c.name)).collect::<std::result::Result<_, _>>()?;
+    cols.sort_unstable();
+    cols.dedup();
+    let schema = Arc::new(DFSchema::try_from_qualified_schema("cloudtrail", &scan.project(&cols)?)?);
+    let state = engine.context().state();
+    // Coerced and simplified as the optimizer would (some functions, such
+    // as `coalesce`, only run in their simplified form).
+    let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(schema.clone()).with_config_options(state.config_options().clone()).build());
+    let expr = simplifier.simplify(simplifier.coerce(expr, &schema)?)?;
+    let phys = state.create_physical_expr(expr, &schema)?;
+    Ok((cols, phys))
+}
+
+/// The event names a filter can hold for, when its SQL says
+/// (`eventname = 'X'`, `eventname IN (…)`, combined with AND and OR).
+fn guard_of(sql: &str) -> Option<BTreeSet<String>> {
+    let stmts = athena::parse(&format!("SELECT 1 FROM cloudtrail WHERE {sql}")).ok()?;
+    let Some(Statement::Query(q)) = stmts.first() else { return None };
+    let SetExpr::Select(s) = q.body.as_ref() else { return None };
+    guard(s.selection.as_ref()?)
+}
+
+fn guard(e: &Expr) -> Option<BTreeSet<String>> {
+    let is_name = |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("eventname"));
+    let text = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match e {
+        Expr::Nested(inner) => guard(inner),
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => match (guard(left), guard(right)) {
+            (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
+            (a, b) => a.or(b),
+        },
+        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => Some(guard(left)?.union(&guard(right)?).cloned().collect()),
+        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } if is_name(left) => text(right).map(|t| BTreeSet::from([t])),
+        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } if is_name(right) => text(left).map(|t| BTreeSet::from([t])),
+        Expr::InList { expr, list, negated: false } if is_name(expr) => list.iter().map(text).collect(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards() {
+        let g = |s: &str| guard_of(s).map(|g| g.into_iter().collect::<Vec<_>>().join(","));
+        assert_eq!(g("eventsource = 'iam.amazonaws.com' AND eventname IN ('A', 'B')").as_deref(), Some("A,B"));
+        assert_eq!(g("(eventname = 'A' AND x = 1) OR (eventName = 'C')").as_deref(), Some("A,C"));
+        assert_eq!(g("eventname IN ('A', 'B') AND eventname = 'B'").as_deref(), Some("B"));
+        // Not a guard: a disjunct without one, negation, patterns, other columns.
+        assert_eq!(g("eventname = 'A' OR errorcode = 'X'"), None);
+        assert_eq!(g("eventname NOT IN ('A')"), None);
+        assert_eq!(g("NOT eventname = 'A'"), None);
+        assert_eq!(g("regexp_like(eventname, '^Describe')"), None);
+        assert_eq!(g("eventsource = 'A'"), None);
+        assert_eq!(g("eventname = lower('A')"), None);
+    }
+}
