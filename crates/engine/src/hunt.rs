@@ -385,10 +385,10 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// The facts of the `wanted` events among some batches' rows (all of a
-/// batch, or the rows its mask keeps).
-fn event_meta<'a>(batches: impl IntoIterator<Item = (&'a RecordBatch, Option<&'a datafusion::arrow::array::BooleanArray>)>, wanted: &AHashSet<&str>) -> Facts<'a> {
-    let mut index = AHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
+/// The facts of the `wanted` events (`None`: every event) among some
+/// batches' rows (all of a batch, or the rows its mask keeps).
+fn event_meta<'a>(batches: impl IntoIterator<Item = (&'a RecordBatch, Option<&'a datafusion::arrow::array::BooleanArray>)>, wanted: Option<&AHashSet<&str>>) -> Facts<'a> {
+    let mut index = AHashMap::with_capacity_and_hasher(wanted.map_or(0, |w| w.len()), Default::default());
     let mut facts = Vec::new();
     for (bi, (b, keep)) in batches.into_iter().enumerate() {
         let ids = str_col(b, "eventid");
@@ -410,7 +410,7 @@ fn event_meta<'a>(batches: impl IntoIterator<Item = (&'a RecordBatch, Option<&'a
         facts.push(BatchFacts { ui, cols });
         let mut look = |i: usize| {
             let Some(id) = opt(ids, i) else { return };
-            if wanted.contains(id) {
+            if wanted.is_none_or(|w| w.contains(id)) {
                 index.insert(id, (bi as u32, i as u32));
             }
         };
@@ -514,6 +514,10 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let idx: Vec<Vec<usize>> = cols.iter().map(|cs| cs.iter().filter_map(|c| schema.index_of(c).ok()).collect()).collect();
     let (splitter, exact) = Splitter::new(engine, &schema, &filters, idx.clone()).await?;
+    if profile {
+        let open: Vec<&str> = ct.iter().enumerate().filter(|(i, _)| !splitter.guarded(*i)).map(|(_, d)| d.id.as_str()).collect();
+        eprintln!("hunt: {} of {} row filters without an event-name guard: {}", open.len(), ct.len(), open.join(", "));
+    }
     let splitter = Arc::new(splitter);
     // One worker per scan partition, each splitting the batches it reads.
     let workers: Vec<_> = df
@@ -679,20 +683,23 @@ async fn register_pieces(mem: &Engine, schema: datafusion::arrow::datatypes::Sch
 fn findings_of(d: &Detection, table: &[Piece], results: &[RecordBatch], profile: bool) -> Result<Vec<Finding>> {
     let tm = std::time::Instant::now();
     let cols = ResultCols::new(&d.id, results)?;
-    let ids: AHashSet<&str> = cols.ids().collect();
+    // When the evidence is most of the rows, every row is indexed rather
+    // than the evidence ids gathered first.
+    let (evidence, rows) = (results.iter().map(|b| b.num_rows()).sum::<usize>(), table.iter().map(Piece::kept).sum::<usize>());
+    let ids: Option<AHashSet<&str>> = (evidence * 2 < rows).then(|| cols.ids().collect());
     let t_ids = tm.elapsed().as_secs_f64();
-    let facts = event_meta(table.iter().map(|p| (&p.rows, p.keep.as_ref())), &ids);
+    let facts = event_meta(table.iter().map(|p| (&p.rows, p.keep.as_ref())), ids.as_ref());
     let t_facts = tm.elapsed().as_secs_f64();
     let mut out = vec![];
     collect_findings(d, &cols, &facts, &mut out);
     if profile && tm.elapsed().as_millis() > 50 {
         eprintln!(
-            "hunt: {:.3}s evidence for {} (ids {t_ids:.3}s, facts {:.3}s, findings {:.3}s; {} events)",
+            "hunt: {:.3}s evidence for {} (ids {t_ids:.3}s, facts {:.3}s, findings {:.3}s; {} result rows)",
             tm.elapsed().as_secs_f64(),
             d.id,
             t_facts - t_ids,
             tm.elapsed().as_secs_f64() - t_facts,
-            ids.len(),
+            evidence,
         );
     }
     Ok(out)
@@ -706,7 +713,7 @@ pub fn findings_from(results: &[(&Detection, Vec<RecordBatch>)], evidence: &[Rec
     let cols: Vec<ResultCols> = results.iter().map(|(d, b)| ResultCols::new(&d.id, b)).collect::<Result<_>>()?;
     let wanted: AHashSet<&str> = cols.iter().flat_map(ResultCols::ids).collect();
     let evidence = fact_columns_as_text(evidence)?;
-    let meta = event_meta(evidence.iter().map(|b| (b, None)), &wanted);
+    let meta = event_meta(evidence.iter().map(|b| (b, None)), Some(&wanted));
     let mut out = vec![];
     for ((d, _), c) in results.iter().zip(&cols) {
         collect_findings(d, c, &meta, &mut out);
@@ -784,16 +791,31 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
         // (time, id, where): the sort compares the first two without
         // following a pointer into the columns.
         let mut events: Vec<Event<'a>> = ids.into_iter().map(|(i, l)| (l.and_then(|l| facts.at(l).time).unwrap_or_default(), i, l)).collect();
-        // Time order; an id listed twice has the same time, so it lands next to itself.
-        events.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1)));
+        // Time order; an id listed twice has the same time, so it lands next
+        // to itself. CloudTrail's times are `YYYY-MM-DDTHH:MM:SSZ`, whose text
+        // order is the order of their digits as one number: when every time
+        // has that form, the sort compares numbers.
+        match events.iter().map(|e| packed_time(e.0)).collect::<Option<Vec<u64>>>() {
+            Some(keys) => {
+                let mut keyed: Vec<(u64, Event<'a>)> = keys.into_iter().zip(events).collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1 .1.cmp(b.1 .1)));
+                events = keyed.into_iter().map(|(_, e)| e).collect();
+            }
+            None => events.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1))),
+        }
         events.dedup_by(|a, b| a.1 == b.1);
-        // One pass over the facts for all five sets.
+        // One pass over the facts for all five sets; consecutive events
+        // mostly repeat a value, which is then not hashed again.
         let mut sets: [AHashSet<&'a str>; 5] = Default::default();
+        let mut last: [Option<&'a str>; 5] = [None; 5];
         for l in events.iter().filter_map(|e| e.2) {
             let m = facts.at(l);
-            for (set, v) in sets.iter_mut().zip([m.account, m.region, m.ip, m.ua, m.name]) {
+            for ((set, prev), v) in sets.iter_mut().zip(last.iter_mut()).zip([m.account, m.region, m.ip, m.ua, m.name]) {
                 if let Some(v) = v {
-                    set.insert(v);
+                    if *prev != Some(v) {
+                        set.insert(v);
+                        *prev = Some(v);
+                    }
                 }
             }
         }
@@ -823,6 +845,23 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
             event_ids: events.into_iter().map(|e| e.1.to_string()).collect(),
         });
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` as the number its digits spell, which orders
+/// such times as their text does; `None` for any other form.
+fn packed_time(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let mut n = 0u64;
+    for &c in b[..19].iter().filter(|c| !matches!(c, b'-' | b'T' | b':')) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(c - b'0');
+    }
+    Some(n)
 }
 
 /// Does this statement parse as Athena SQL we can run?
@@ -857,6 +896,19 @@ mod tests {
         // Two reads: the rows in memory are the union, each WHERE is needed.
         assert!(row_filter("WITH a AS (SELECT eventid FROM cloudtrail WHERE eventname = 'A'), b AS (SELECT eventid FROM cloudtrail WHERE eventname = 'B') SELECT eventid FROM a UNION ALL SELECT eventid FROM b").without.is_none());
         assert!(row_filter("SELECT eventid FROM cloudtrail").without.is_none());
+    }
+
+    #[test]
+    fn packed_times_order_as_text() {
+        let times = ["2026-01-11T23:15:02Z", "2026-01-11T23:15:10Z", "2026-01-12T00:00:00Z", "2025-12-31T23:59:59Z", "1999-01-01T00:00:00Z"];
+        for a in times {
+            for b in times {
+                assert_eq!(packed_time(a).unwrap().cmp(&packed_time(b).unwrap()), a.cmp(b), "{a} {b}");
+            }
+        }
+        for odd in ["2026-01-11T23:15:02.123Z", "2026-01-11 23:15:02Z", "", "2026-0a-11T23:15:02Z"] {
+            assert_eq!(packed_time(odd), None, "{odd}");
+        }
     }
 
     #[test]

@@ -112,6 +112,12 @@ impl Splitter {
         Ok((Splitter { filters: compiled, columns, dispatch, eventname }, exact))
     }
 
+    /// Whether detection `i`'s filter is evaluated only on the rows its
+    /// event names admit.
+    pub fn guarded(&self, i: usize) -> bool {
+        self.filters[i].guard.is_some()
+    }
+
     pub fn start(&self) -> Split {
         let n = self.filters.len();
         Split { pieces: vec![vec![]; n], failed: vec![None; n], candidates: vec![vec![]; n], cost: vec![0.0; n], dispatch_cost: 0.0 }

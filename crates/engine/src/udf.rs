@@ -654,6 +654,7 @@ fn ip_in_cidr(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
 pub fn all() -> Vec<ScalarUDF> {
     let any = |n| Signature::any(n, Volatility::Immutable);
     vec![
+        ScalarUDF::new_from_impl(Coalesce::default()),
         udf("json_extract_scalar", any(2), utf8, json_extract_scalar),
         udf("json_extract", any(2), utf8, json_extract),
         udf("json_array_length", any(1), int64, json_array_length),
@@ -678,6 +679,50 @@ pub fn all() -> Vec<ScalarUDF> {
 mod tests {
     use super::*;
 
+    /// The copy-free `coalesce` gives what DataFusion's CASE form gives, with
+    /// columns, constants, NULL-free columns and three arguments; and a call
+    /// with an expression after the first argument keeps the lazy form.
+    #[tokio::test]
+    async fn coalesce_as_case() {
+        use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+        use datafusion::arrow::datatypes::{Field, Schema};
+        use datafusion::arrow::util::pretty::pretty_format_batches;
+        use datafusion::datasource::MemTable;
+        use datafusion::prelude::SessionContext;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8, true),
+            Field::new("b", DataType::Utf8, true),
+            Field::new("full", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![Some("x"), None, None, Some("y"), None])),
+                Arc::new(StringArray::from(vec![None, Some("b1"), None, Some("b3"), Some("b4")])),
+                Arc::new(StringArray::from(vec!["f0", "f1", "f2", "f3", "f4"])),
+                Arc::new(Int64Array::from(vec![None, Some(1), None, Some(3), Some(4)])),
+            ],
+        )
+        .unwrap();
+        let table = Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap());
+        let (plain, fast) = (SessionContext::new(), SessionContext::new());
+        fast.register_udf(ScalarUDF::new_from_impl(Coalesce::default()));
+        plain.register_table("t", table.clone()).unwrap();
+        fast.register_table("t", table).unwrap();
+        let sql = "SELECT coalesce(a, ''), coalesce(a, b), coalesce(a, b, 'z'), coalesce(full, 'never'), coalesce(n, 0), coalesce(a, NULL), coalesce(NULL, b), coalesce(a, b) = 'b1' FROM t";
+        let want = pretty_format_batches(&plain.sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+        let got = pretty_format_batches(&fast.sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+        assert_eq!(want, got);
+        assert!(want.contains("| b4 "), "{want}");
+        let plan = |sql: &'static str| {
+            let fast = &fast;
+            async move { pretty_format_batches(&fast.sql(&format!("EXPLAIN {sql}")).await.unwrap().collect().await.unwrap()).unwrap().to_string() }
+        };
+        assert!(plan("SELECT coalesce(a, b) FROM t").await.contains("coalesce("));
+        assert!(plan("SELECT coalesce(a, upper(b)) FROM t").await.contains("CASE"));
+    }
+
     #[test]
     fn paths() {
         assert_eq!(parse_path("$.a.b[0]").unwrap(), vec![PathStep::Key("a".into()), PathStep::Key("b".into()), PathStep::Index(0)]);
@@ -699,5 +744,69 @@ mod tests {
         assert_eq!(mysql_to_chrono("%Y/%m/%d %H:%i:%s"), "%Y/%m/%d %H:%M:%S");
         assert_eq!(parse_iso8601("2023-07-10T11:42:36Z"), Some(1688989356_000_000_000));
         assert_eq!(parse_iso8601("2020-09-14T00:44:23.000Z"), Some(1600044263_000_000_000));
+    }
+}
+
+/// `coalesce` without copies where it can: DataFusion rewrites `coalesce(a,
+/// b)` into `CASE WHEN a IS NOT NULL THEN a ELSE b END`, which copies `a`'s
+/// values twice on every batch (and the detections' filters use it a lot:
+/// `coalesce(useragent, '')`). Here, when every argument after the first is a
+/// column or a constant (nothing to evaluate lazily), the first argument is
+/// returned as it is when it holds no NULL, and otherwise its NULLs are
+/// filled from the next argument in one pass. Other calls (an expression that
+/// might fail where it is not needed) keep DataFusion's lazy CASE form.
+#[derive(Debug, PartialEq, Eq, Hash, Default)]
+pub struct Coalesce {
+    inner: datafusion::functions::core::coalesce::CoalesceFunc,
+}
+
+impl ScalarUDFImpl for Coalesce {
+    fn name(&self) -> &str {
+        "coalesce"
+    }
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn return_type(&self, t: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(t)
+    }
+    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+    fn coerce_types(&self, t: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(t)
+    }
+    fn simplify(&self, args: Vec<datafusion::logical_expr::Expr>, info: &datafusion::logical_expr::simplify::SimplifyContext) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+        use datafusion::logical_expr::Expr;
+        if args.len() >= 2 && args[1..].iter().all(|a| matches!(a, Expr::Column(_) | Expr::Literal(..))) {
+            return Ok(datafusion::logical_expr::simplify::ExprSimplifyResult::Original(args));
+        }
+        self.inner.simplify(args, info)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let mut it = args.args.into_iter();
+        let Some(mut acc) = it.next() else {
+            return datafusion::common::exec_err!("coalesce needs an argument");
+        };
+        for next in it {
+            acc = match acc {
+                ColumnarValue::Scalar(s) if s.is_null() => next,
+                ColumnarValue::Scalar(s) => return Ok(ColumnarValue::Scalar(s)),
+                ColumnarValue::Array(a) if a.null_count() == 0 => return Ok(ColumnarValue::Array(a)),
+                ColumnarValue::Array(a) => {
+                    let present = datafusion::arrow::compute::is_not_null(&a)?;
+                    let filled = match &next {
+                        ColumnarValue::Scalar(s) => datafusion::arrow::compute::kernels::zip::zip(&present, &a, &s.to_scalar()?)?,
+                        ColumnarValue::Array(b) => datafusion::arrow::compute::kernels::zip::zip(&present, &a, b)?,
+                    };
+                    ColumnarValue::Array(filled)
+                }
+            };
+        }
+        Ok(match acc {
+            ColumnarValue::Scalar(s) => ColumnarValue::Array(s.to_array_of_size(n)?),
+            a => a,
+        })
     }
 }
