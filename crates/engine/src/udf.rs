@@ -1,6 +1,7 @@
 //! Athena engine v3 (Trino) functions that DataFusion lacks or names
 //! differently, implemented with Trino's semantics.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -11,7 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
-use datafusion::common::{exec_err, plan_err, Result};
+use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use serde_json::Value;
 
@@ -655,6 +656,7 @@ pub fn all() -> Vec<ScalarUDF> {
     let any = |n| Signature::any(n, Volatility::Immutable);
     vec![
         ScalarUDF::new_from_impl(Coalesce::default()),
+        ScalarUDF::new_from_impl(RegexpLike::default()),
         udf("json_extract_scalar", any(2), utf8, json_extract_scalar),
         udf("json_extract", any(2), utf8, json_extract),
         udf("json_array_length", any(1), int64, json_array_length),
@@ -721,6 +723,33 @@ mod tests {
         };
         assert!(plan("SELECT coalesce(a, b) FROM t").await.contains("coalesce("));
         assert!(plan("SELECT coalesce(a, upper(b)) FROM t").await.contains("CASE"));
+    }
+
+    /// The memoised `regexp_like` matches as DataFusion's does, on repeated
+    /// values, NULLs and a column whose values never repeat.
+    #[tokio::test]
+    async fn regexp_like_memo_as_datafusion() {
+        use datafusion::arrow::array::RecordBatch;
+        use datafusion::arrow::datatypes::Schema;
+        use datafusion::arrow::util::pretty::pretty_format_batches;
+        use datafusion::datasource::MemTable;
+        use datafusion::prelude::SessionContext;
+        let arns = ["arn:aws:sts::111122223333:assumed-role/web/i-0123456789abcdef0", "arn:aws:iam::111122223333:user/alice", "arn:aws:sts::111122223333:assumed-role/ops/bob"];
+        let s: Vec<Option<String>> = (0..3000).map(|i| if i % 17 == 0 { None } else if i % 5 == 0 { Some(format!("unique-{i}")) } else { Some(arns[(i * 7 / 3) % 3].to_string()) }).collect();
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(s))]).unwrap();
+        let table = Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap());
+        let (plain, fast) = (SessionContext::new(), SessionContext::new());
+        fast.register_udf(ScalarUDF::new_from_impl(RegexpLike::default()));
+        plain.register_table("t", table.clone()).unwrap();
+        fast.register_table("t", table).unwrap();
+        let sql = "SELECT s, regexp_like(s, ':assumed-role/[^/]+/i-[0-9a-f]{8,17}$'), regexp_like(s, '^(arn|unique)'), regexp_like(s, 'alice'), regexp_like(s, '-[0-9]+$'), NOT regexp_like(s, 'user/') FROM t";
+        let want = pretty_format_batches(&plain.sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+        let got = pretty_format_batches(&fast.sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+        assert_eq!(want.lines().count(), 3004);
+        assert_eq!(want, got);
+        let explain = pretty_format_batches(&fast.sql(&format!("EXPLAIN {sql}")).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+        assert!(explain.contains("regexp_like("), "{explain}");
     }
 
     #[test]
@@ -809,4 +838,95 @@ impl ScalarUDFImpl for Coalesce {
             a => a,
         })
     }
+}
+
+/// `regexp_like` that evaluates a pattern once per distinct value of a
+/// batch. Log columns repeat: the same principal ARN, user agent or event
+/// name recurs through a batch, and the detections match regular
+/// expressions against them on every row. DataFusion's own form is kept
+/// where it turns the pattern into something cheaper (`LIKE`, equality),
+/// and for every other argument shape. Results are those of the same
+/// `regex` match; NULL stays NULL. The memo gives up on a column whose
+/// values do not repeat (a JSON document per row).
+#[derive(Debug, PartialEq, Eq, Hash, Default)]
+pub struct RegexpLike {
+    inner: datafusion::functions::regex::regexplike::RegexpLikeFunc,
+}
+
+impl ScalarUDFImpl for RegexpLike {
+    fn name(&self) -> &str {
+        "regexp_like"
+    }
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn return_type(&self, t: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(t)
+    }
+    fn simplify(&self, args: Vec<datafusion::logical_expr::Expr>, info: &datafusion::logical_expr::simplify::SimplifyContext) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+        use datafusion::logical_expr::simplify::ExprSimplifyResult;
+        use datafusion::logical_expr::{Expr, Operator};
+        if args.len() != 2 {
+            return self.inner.simplify(args, info);
+        }
+        match self.inner.simplify(args.clone(), info)? {
+            ExprSimplifyResult::Simplified(e) => {
+                let e = datafusion::optimizer::simplify_expressions::ExprSimplifier::new(info.clone()).simplify(e)?;
+                Ok(match &e {
+                    Expr::BinaryExpr(b) if b.op == Operator::RegexMatch => ExprSimplifyResult::Original(args),
+                    _ => ExprSimplifyResult::Simplified(e),
+                })
+            }
+            other => Ok(other),
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let [ColumnarValue::Array(values), ColumnarValue::Scalar(ScalarValue::Utf8(Some(p)))] = args.args.as_slice() {
+            if values.data_type() == &DataType::Utf8 && !p.is_empty() {
+                if let Ok(re) = regex::Regex::new(p) {
+                    return Ok(ColumnarValue::Array(Arc::new(memo_match(values.as_string::<i32>(), &re))));
+                }
+            }
+        }
+        self.inner.invoke_with_args(args)
+    }
+}
+
+fn memo_match(a: &StringArray, re: &regex::Regex) -> BooleanArray {
+    let mut memo: HashMap<&str, bool, ahash::RandomState> = HashMap::default();
+    let (mut lookups, mut hits, mut memoize) = (0usize, 0usize, true);
+    let mut prev: Option<(&str, bool)> = None;
+    let mut out = datafusion::arrow::array::BooleanBufferBuilder::new(a.len());
+    for i in 0..a.len() {
+        if a.is_null(i) {
+            out.append(false);
+            continue;
+        }
+        let v = a.value(i);
+        let m = match prev {
+            Some((p, m)) if p == v => m,
+            _ if !memoize => re.is_match(v),
+            _ => {
+                lookups += 1;
+                let m = match memo.get(v) {
+                    Some(&m) => {
+                        hits += 1;
+                        m
+                    }
+                    None => {
+                        let m = re.is_match(v);
+                        memo.insert(v, m);
+                        m
+                    }
+                };
+                if lookups == 512 && hits < 256 {
+                    memoize = false;
+                }
+                m
+            }
+        };
+        prev = Some((v, m));
+        out.append(m);
+    }
+    BooleanArray::new(out.finish(), a.nulls().cloned())
 }
