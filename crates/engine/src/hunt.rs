@@ -228,6 +228,28 @@ fn has_json_call(e: &Expr) -> bool {
     f.0
 }
 
+/// A condition implied by `e` without its JSON calls and subqueries (`None`:
+/// nothing is left, any row may pass). `(name IN (…) AND regexp_like(
+/// json_extract_scalar(…), …)) OR (name = 'X' AND …)` keeps its event names:
+/// the scan narrows the rows to them, and the detection applies its whole
+/// WHERE itself.
+fn relax(e: &Expr) -> Option<Expr> {
+    if !has_subquery(e) && !has_json_call(e) {
+        return Some(e.clone());
+    }
+    match e {
+        Expr::Nested(inner) => relax(inner).map(|i| Expr::Nested(Box::new(i))),
+        Expr::BinaryOp { left, op: ast::BinaryOperator::And, right } => match (relax(left), relax(right)) {
+            (Some(l), Some(r)) => Some(Expr::BinaryOp { left: Box::new(l), op: ast::BinaryOperator::And, right: Box::new(r) }),
+            (l, r) => l.or(r),
+        },
+        Expr::BinaryOp { left, op: ast::BinaryOperator::Or, right } => {
+            Some(Expr::BinaryOp { left: Box::new(relax(left)?), op: ast::BinaryOperator::Or, right: Box::new(relax(right)?) })
+        }
+        _ => None,
+    }
+}
+
 fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::BinaryOp { left, op: ast::BinaryOperator::And, right } => {
@@ -286,7 +308,7 @@ impl Visitor for Collector {
                 let mut cs = vec![];
                 conjuncts(w, &mut cs);
                 let mut kept: Vec<String> = vec![];
-                for mut c in cs.into_iter().filter(|c| !has_subquery(c) && !has_json_call(c)) {
+                for mut c in cs.iter().filter_map(relax) {
                     strip_alias(&mut c, &alias);
                     kept.push(c.to_string());
                 }
@@ -884,6 +906,19 @@ mod tests {
         let p = prefilter("WITH a AS (SELECT eventid, useridentity.arn AS arn FROM cloudtrail c WHERE c.eventname = 'A'), b AS (SELECT * FROM cloudtrail WHERE eventname='B' AND eventid IN (SELECT eventid FROM a)) SELECT eventid FROM b").unwrap();
         assert_eq!(p, "(eventname = 'A') OR (eventname = 'B')");
         assert_eq!(prefilter("SELECT a.eventid FROM cloudtrail a JOIN cloudtrail b ON a.eventid = b.eventid WHERE a.eventname='x'"), None);
+    }
+
+    #[test]
+    fn json_conditions_relaxed() {
+        let p = prefilter("SELECT eventid FROM cloudtrail WHERE eventsource = 'iam.amazonaws.com' AND ((eventname IN ('A', 'B') AND regexp_like(json_extract_scalar(requestparameters, '$.p'), 'x')) OR (eventname = 'C' AND json_extract_scalar(requestparameters, '$.q') = 'y'))").unwrap();
+        assert_eq!(p, "(eventsource = 'iam.amazonaws.com' AND ((eventname IN ('A', 'B')) OR (eventname = 'C')))");
+        // A disjunct that is all JSON leaves nothing of the OR.
+        let p = prefilter("SELECT eventid FROM cloudtrail WHERE eventname = 'A' AND (json_extract_scalar(requestparameters, '$.p') = 'x' OR eventname = 'B')").unwrap();
+        assert_eq!(p, "(eventname = 'A')");
+        // NOT over JSON is not relaxed into anything.
+        assert_eq!(prefilter("SELECT eventid FROM cloudtrail WHERE NOT (eventname = 'A' AND json_extract_scalar(requestparameters, '$.p') = 'x')"), None);
+        // The detection keeps its WHERE: the rows in memory are a superset.
+        assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'A' AND (json_extract_scalar(requestparameters, '$.p') = 'x' OR eventname = 'B')").without.is_none());
     }
 
     #[test]
