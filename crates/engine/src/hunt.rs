@@ -1,19 +1,21 @@
 //! The hunt: every detection over the logs in one scan.
 //!
 //! 1. Each detection's SQL is parsed; every SELECT that reads `cloudtrail`
-//!    contributes its row-local WHERE conjuncts (subqueries and JSON calls
-//!    left out, which only widens the filter). A detection's row filter is the
-//!    OR of those. A detection whose reads cannot be narrowed (a SELECT on
-//!    `cloudtrail` without WHERE, or with joins) keeps every row.
+//!    contributes its row-local WHERE conjuncts (JSON calls and subqueries
+//!    relaxed into what they imply without them, which only widens the
+//!    filter). A detection's row filter is the OR of those. A detection whose
+//!    reads cannot be narrowed (a SELECT on `cloudtrail` without WHERE, or
+//!    with joins) keeps every row.
 //! 2. One scan of the logs builds the columns some detection (or a finding)
-//!    uses, `useridentity` narrowed to the fields they name, and one boolean
-//!    column per detection: its row filter, evaluated once per row.
-//! 3. Each batch is split per detection (its rows, its columns), and every
-//!    detection runs on its own rows in its own session, several at a time.
-//!    A detection whose only read's whole WHERE is its row filter runs
-//!    without that WHERE; the others run unchanged. Its rows name evidence
-//!    events (`eventid`, optional `severity`, `principal`), which are grouped
-//!    into findings: one per detection × principal.
+//!    uses, `useridentity` narrowed to the fields they name.
+//! 3. Each batch is split per detection as it is read ([`crate::split`]):
+//!    each row filter, compiled once, is evaluated on the rows its event-name
+//!    guard admits. Every detection then runs on its own rows in its own
+//!    session, several at a time. A detection whose only read's whole WHERE
+//!    is its row filter runs without that WHERE; the others run unchanged.
+//!    Its rows name evidence events (`eventid`, optional `severity`,
+//!    `principal`), which are grouped into findings: one per detection ×
+//!    principal.
 //!
 //! The result equals running each detection on the full table, because each
 //! read of `cloudtrail` sees every row its own WHERE keeps, and applies that
@@ -205,9 +207,10 @@ fn has_subquery(e: &Expr) -> bool {
     f.0
 }
 
-/// Does the expression parse JSON? Such conjuncts are left out of the scan
-/// filter: evaluated on every row of the logs they would cost more than the
-/// rows they save (the detection applies them itself, in memory).
+/// Does the expression parse JSON? Such conditions are relaxed out of the
+/// scan filter ([`relax`]): evaluated on every row of the logs they would
+/// cost more than the rows they save (the detection applies them itself, in
+/// memory).
 fn has_json_call(e: &Expr) -> bool {
     struct F(bool);
     impl Visitor for F {
@@ -539,8 +542,6 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     let (splitter, exact) = Splitter::new(engine, &schema, &filters, idx.clone()).await?;
     if profile {
         eprintln!("hunt: row filters planned in {:.3}s (setup before the scan {:.3}s)", tp.elapsed().as_secs_f64(), t0.elapsed().as_secs_f64());
-    }
-    if profile {
         let open: Vec<&str> = ct.iter().enumerate().filter(|(i, _)| !splitter.guarded(*i)).map(|(_, d)| d.id.as_str()).collect();
         eprintln!("hunt: {} of {} row filters without an event-name guard: {}", open.len(), ct.len(), open.join(", "));
     }

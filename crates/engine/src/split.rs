@@ -130,8 +130,10 @@ impl Splitter {
             return Ok(());
         }
         // Guarded filters: their candidate rows, by event name.
+        // Without a text event-name column every filter runs on the whole
+        // batch (the guards only save work).
         let names = match self.eventname {
-            Some(i) if !self.dispatch.is_empty() => Some(batch.column(i).as_string::<i32>()),
+            Some(i) if !self.dispatch.is_empty() => batch.column(i).as_string_opt::<i32>(),
             _ => None,
         };
         let t0 = std::time::Instant::now();
