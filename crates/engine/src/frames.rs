@@ -422,11 +422,7 @@ mod tests {
     #[tokio::test]
     async fn same_as_datafusion() {
         let n = 4000;
-        let mut seed = 11u64;
-        let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            seed >> 33
-        };
+        let mut next = crate::testing::lcg(11);
         let (mut p, mut t, mut f, mut s, mut v) = (vec![], vec![], vec![], vec![], vec![]);
         let mut clock = 0i64;
         for _ in 0..n {

@@ -669,15 +669,16 @@ async fn run_detection(job: Job, diag: crate::diag::SharedDiagnostics, profile: 
 
 /// Register a detection's rows as its session's `cloudtrail`: the pieces as
 /// they are when none is shared, else a view filtering them on their keep
-/// column (true for the copied pieces). The table has two partitions, so the
-/// filter runs on two cores.
+/// column (true for the copied pieces). The table has as many partitions as
+/// the session runs at once, so the filter uses every core.
 async fn register_pieces(mem: &Engine, schema: datafusion::arrow::datatypes::SchemaRef, pieces: &[Piece]) -> Result<()> {
     use datafusion::arrow::array::BooleanArray;
     use datafusion::arrow::datatypes::{Field, Schema};
+    let n = mem.context().state().config().target_partitions().max(1);
     let parts = |batches: Vec<RecordBatch>| -> Vec<Vec<RecordBatch>> {
-        let mut parts = vec![vec![], vec![]];
+        let mut parts = vec![vec![]; n];
         for (i, b) in batches.into_iter().enumerate() {
-            parts[i % 2].push(b);
+            parts[i % n].push(b);
         }
         parts
     };

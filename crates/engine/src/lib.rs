@@ -17,6 +17,8 @@ pub mod provider;
 pub mod render;
 pub mod source;
 mod split;
+#[cfg(test)]
+mod testing;
 pub mod udf;
 pub mod window;
 

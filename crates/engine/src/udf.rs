@@ -680,6 +680,7 @@ pub fn all() -> Vec<ScalarUDF> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::result_text;
 
     /// The copy-free `coalesce` gives what DataFusion's CASE form gives, with
     /// columns, constants, NULL-free columns and three arguments; and a call
@@ -688,7 +689,6 @@ mod tests {
     async fn coalesce_as_case() {
         use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
         use datafusion::arrow::datatypes::{Field, Schema};
-        use datafusion::arrow::util::pretty::pretty_format_batches;
         use datafusion::datasource::MemTable;
         use datafusion::prelude::SessionContext;
         let schema = Arc::new(Schema::new(vec![
@@ -713,16 +713,11 @@ mod tests {
         plain.register_table("t", table.clone()).unwrap();
         fast.register_table("t", table).unwrap();
         let sql = "SELECT coalesce(a, ''), coalesce(a, b), coalesce(a, b, 'z'), coalesce(full, 'never'), coalesce(n, 0), coalesce(a, NULL), coalesce(NULL, b), coalesce(a, b) = 'b1' FROM t";
-        let want = pretty_format_batches(&plain.sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
-        let got = pretty_format_batches(&fast.sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+        let (want, got) = (result_text(&plain, sql).await, result_text(&fast, sql).await);
         assert_eq!(want, got);
         assert!(want.contains("| b4 "), "{want}");
-        let plan = |sql: &'static str| {
-            let fast = &fast;
-            async move { pretty_format_batches(&fast.sql(&format!("EXPLAIN {sql}")).await.unwrap().collect().await.unwrap()).unwrap().to_string() }
-        };
-        assert!(plan("SELECT coalesce(a, b) FROM t").await.contains("coalesce("));
-        assert!(plan("SELECT coalesce(a, upper(b)) FROM t").await.contains("CASE"));
+        assert!(result_text(&fast, "EXPLAIN SELECT coalesce(a, b) FROM t").await.contains("coalesce("));
+        assert!(result_text(&fast, "EXPLAIN SELECT coalesce(a, upper(b)) FROM t").await.contains("CASE"));
     }
 
     /// The memoised `regexp_like` matches as DataFusion's does, on repeated
@@ -731,7 +726,6 @@ mod tests {
     async fn regexp_like_memo_as_datafusion() {
         use datafusion::arrow::array::RecordBatch;
         use datafusion::arrow::datatypes::Schema;
-        use datafusion::arrow::util::pretty::pretty_format_batches;
         use datafusion::datasource::MemTable;
         use datafusion::prelude::SessionContext;
         let arns = ["arn:aws:sts::111122223333:assumed-role/web/i-0123456789abcdef0", "arn:aws:iam::111122223333:user/alice", "arn:aws:sts::111122223333:assumed-role/ops/bob"];
@@ -744,11 +738,10 @@ mod tests {
         plain.register_table("t", table.clone()).unwrap();
         fast.register_table("t", table).unwrap();
         let sql = "SELECT s, regexp_like(s, ':assumed-role/[^/]+/i-[0-9a-f]{8,17}$'), regexp_like(s, '^(arn|unique)'), regexp_like(s, 'alice'), regexp_like(s, '-[0-9]+$'), NOT regexp_like(s, 'user/') FROM t";
-        let want = pretty_format_batches(&plain.sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
-        let got = pretty_format_batches(&fast.sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+        let (want, got) = (result_text(&plain, sql).await, result_text(&fast, sql).await);
         assert_eq!(want.lines().count(), 3004);
         assert_eq!(want, got);
-        let explain = pretty_format_batches(&fast.sql(&format!("EXPLAIN {sql}")).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+        let explain = result_text(&fast, &format!("EXPLAIN {sql}")).await;
         assert!(explain.contains("regexp_like("), "{explain}");
     }
 

@@ -164,11 +164,7 @@ mod tests {
     #[tokio::test]
     async fn same_as_array_distinct_of_array_agg() {
         let n = 3000;
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            seed >> 33
-        };
+        let mut next = crate::testing::lcg(7);
         let (mut p, mut t, mut s) = (vec![], vec![], vec![]);
         let mut clock = 0i64;
         for _ in 0..n {
