@@ -1,5 +1,6 @@
 //! The record reader on arbitrary bytes (gzipped or not): it must never
-//! panic, and every batch it returns must be internally consistent.
+//! panic, and every batch it returns must be internally consistent,
+//! including batches gathered over several files.
 #![no_main]
 
 use irprep_core::cloudtrail::{CloudTrailReader, ReadOptions};
@@ -17,5 +18,12 @@ fuzz_target!(|data: &[u8]| {
         }
         let p = CloudTrailPartitions { account: "111122223333".into(), region: "us-east-1".into(), date: "2024/01/01".into(), org_id: None, ..Default::default() };
         let _ = r.read_bytes(data, Some(&p));
+        // Twice into one batcher: the rows of both reads, nothing else.
+        let mut into = r.batcher(r.output_schema());
+        let a = r.read_json_into(data, Some(&p), &mut into);
+        let b = r.read_json_into(data, None, &mut into);
+        assert_eq!(into.rows(), a.events + b.events);
+        let batches = into.take().expect("batches follow the schema");
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), a.events + b.events);
     }
 });

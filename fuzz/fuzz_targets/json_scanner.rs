@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
         if data.get(i) == Some(&b'{') {
             let _ = json::for_each_member(data, i, |_, s, e| {
                 assert!(s <= e && e <= data.len());
-                let _ = json::decode_string(&data[s..e]);
+                let decoded = json::decode_string(&data[s..e]);
+                if data.get(s) == Some(&b'"') {
+                    assert_eq!(json::Src::new(data).string(s, e), decoded);
+                }
                 Ok(())
             });
         } else if data.get(i) == Some(&b'[') {

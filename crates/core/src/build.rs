@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{ArrayRef, Int16Array, Int32Array, Int64Array, Float32Array, ListArray, StructArray};
+use arrow_array::{ArrayRef, Float32Array, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch, RecordBatchOptions, StructArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
-use arrow_schema::Field;
+use arrow_schema::{ArrowError, Field, SchemaRef};
 
 use crate::json::{self, Kind};
 use crate::table::{struct_fields, ColType, Column};
@@ -95,7 +95,8 @@ impl ColBuilder {
     /// Append the JSON value starting at `start` and return the index just
     /// after it. Nested objects are parsed in one pass: a struct's members are
     /// built as they are met, never skipped first and parsed again.
-    pub fn append_value(&mut self, buf: &[u8], start: usize) -> usize {
+    pub fn append_value(&mut self, src: json::Src, start: usize) -> usize {
+        let buf = src.bytes;
         let kind = json::kind_at(buf, start);
         if kind == Kind::Null {
             self.append_null();
@@ -110,12 +111,11 @@ impl ColBuilder {
                         return buf.len();
                     }
                 };
-                let raw = &buf[start..end];
                 if !*json && kind == Kind::String {
-                    b.append_value(json::decode_string(raw));
+                    b.append_value(src.string(start, end));
                 } else {
                     // Objects/arrays/numbers/booleans: their JSON text.
-                    b.append_value(std::str::from_utf8(raw).unwrap_or("\u{FFFD}"));
+                    b.append_value(src.raw(start, end));
                 }
                 end
             }
@@ -141,7 +141,7 @@ impl ColBuilder {
                     match cols[..n].iter().position(|c| c.source_key.as_bytes() == key) {
                         Some(ix) if !filled[ix] => {
                             filled[ix] = true;
-                            Ok(children[ix].append_value(buf, vstart))
+                            Ok(children[ix].append_value(src, vstart))
                         }
                         _ => json::skip_value(buf, vstart),
                     }
@@ -164,7 +164,7 @@ impl ColBuilder {
                 let mut count = 0i32;
                 let end = parse_elements(buf, start, |vstart| {
                     count += 1;
-                    Ok(child.append_value(buf, vstart))
+                    Ok(child.append_value(src, vstart))
                 });
                 let last = *offsets.last().unwrap_or(&0);
                 offsets.push(last + count);
@@ -241,5 +241,111 @@ fn parse_elements(b: &[u8], i: usize, mut f: impl FnMut(usize) -> json::Result<u
             Some(b']') => return Ok(j + 1),
             _ => return Err(json::SyntaxError { offset: j, msg: "expected ',' or ']' in array" }),
         }
+    }
+}
+
+/// Rows of many files gathered into one batch.
+///
+/// A reader that builds Arrow columns itself appends each file's rows to
+/// the batcher's builders, so small files (CloudTrail delivers ~100 events
+/// per file) make batches of thousands of rows without a copy. Readers that
+/// make a batch per file [`push`](Self::push) it instead, and the batches are
+/// concatenated on [`take`](Self::take).
+///
+/// A file that turns out broken after some of its rows were appended is
+/// taken back with [`rollback`](Self::rollback): the rows before it are kept,
+/// the file's own are dropped.
+pub struct Batcher {
+    schema: SchemaRef,
+    /// Builders for the output columns (empty for readers that push batches).
+    pub(crate) builders: Vec<ColBuilder>,
+    /// Rows in the builders.
+    pub(crate) rows: usize,
+    /// Bytes of input behind the rows in the builders.
+    bytes: usize,
+    /// Finished batches waiting to be taken.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+}
+
+/// Input bytes one set of builders takes before it is sealed into a batch
+/// of its own: a file (at most [`crate::decompress::MAX_FILE_BYTES`]) can
+/// then never push a text column's 32-bit offsets past their range.
+const SEAL_BYTES: usize = 512 << 20;
+
+impl Batcher {
+    /// A batcher for readers that push whole batches.
+    pub fn of_batches(schema: SchemaRef) -> Self {
+        Batcher { schema, builders: vec![], rows: 0, bytes: 0, pending: vec![], pending_rows: 0 }
+    }
+
+    /// A batcher whose rows are appended to `builders` (one per field of
+    /// `schema`, in order).
+    pub fn of_builders(schema: SchemaRef, builders: Vec<ColBuilder>) -> Self {
+        Batcher { schema, builders, rows: 0, bytes: 0, pending: vec![], pending_rows: 0 }
+    }
+
+    /// Rows held, built or pending.
+    pub fn rows(&self) -> usize {
+        self.rows + self.pending_rows
+    }
+
+    /// Add a finished batch.
+    pub fn push(&mut self, b: RecordBatch) {
+        self.pending_rows += b.num_rows();
+        self.pending.push(b);
+    }
+
+    /// Before appending a file of `bytes` (decompressed): seal the rows
+    /// built so far into a batch when the builders have taken enough input.
+    pub(crate) fn make_room(&mut self, bytes: usize) -> Result<(), ArrowError> {
+        if self.rows > 0 && self.bytes + bytes > SEAL_BYTES {
+            self.seal()?;
+        }
+        self.bytes += bytes;
+        Ok(())
+    }
+
+    /// Drop the rows appended after the builders held `mark` rows.
+    pub(crate) fn rollback(&mut self, mark: usize) -> Result<(), ArrowError> {
+        if self.rows > mark {
+            // Rare (a broken file): finish what was built and keep its head.
+            let b = self.finish_builders()?;
+            if mark > 0 {
+                self.push(b.slice(0, mark));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish_builders(&mut self) -> Result<RecordBatch, ArrowError> {
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        let rows = std::mem::take(&mut self.rows);
+        self.bytes = 0;
+        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &RecordBatchOptions::new().with_row_count(Some(rows)))
+    }
+
+    fn seal(&mut self) -> Result<(), ArrowError> {
+        let b = self.finish_builders()?;
+        self.push(b);
+        Ok(())
+    }
+
+    /// Everything held, as batches (one, unless a broken file or a very
+    /// large input split it); empty when there are no rows.
+    pub fn take(&mut self) -> Result<Vec<RecordBatch>, ArrowError> {
+        if self.rows > 0 {
+            self.seal()?;
+        }
+        let batches = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+        // Batches pushed file by file are small: make one of them, unless
+        // the text could outgrow 32-bit offsets.
+        let size: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        if batches.len() > 1 && size < SEAL_BYTES {
+            return Ok(vec![arrow_select::concat::concat_batches(&self.schema, &batches)?]);
+        }
+        Ok(batches)
     }
 }

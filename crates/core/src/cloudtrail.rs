@@ -18,12 +18,13 @@
 //! the bad line alone is skipped. A record that is not an object, holds
 //! invalid UTF-8, or exceeds [`MAX_RECORD_BYTES`] is skipped and reported.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::build::ColBuilder;
+use crate::build::{Batcher, ColBuilder};
 use crate::decompress;
 use crate::json::{self, skip_ws, SyntaxError};
 use crate::layout::CloudTrailPartitions;
@@ -172,9 +173,37 @@ impl CloudTrailReader {
         }
     }
 
-    /// Read decompressed content.
+    /// Read decompressed content into a batch of its own.
     pub fn read_json(&self, data: &[u8], partitions: Option<&CloudTrailPartitions>) -> FileOutcome {
-        let mut st = State::new(self, partitions);
+        let mut into = self.batcher(self.out_schema.clone());
+        let mut out = self.read_json_into(data, partitions, &mut into);
+        if out.file_problem.is_none() && (out.events > 0 || !self.outputs.is_empty()) {
+            match into.finish_builders() {
+                Ok(b) => out.batch = Some(b),
+                Err(e) => out.file_problem = Some(Problem { offset: None, record: None, message: format!("cannot build the batch: {e}") }),
+            }
+        }
+        out
+    }
+
+    /// Builders for this read's output columns, gathered under `schema`
+    /// (the output schema, as the caller names it).
+    pub fn batcher(&self, schema: SchemaRef) -> Batcher {
+        let builders = self
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Output::Column(ci) => ColBuilder::new(&self.table.columns[*ci].ty),
+                _ => ColBuilder::new(&table::ColType::String),
+            })
+            .collect();
+        Batcher::of_builders(schema, builders)
+    }
+
+    /// Read decompressed content, appending its events to `into` (made by
+    /// [`Self::batcher`]). A file that cannot be read leaves `into` as it was.
+    pub fn read_json_into(&self, data: &[u8], partitions: Option<&CloudTrailPartitions>, into: &mut Batcher) -> FileOutcome {
+        let mark = into.rows;
         let mut out = FileOutcome::default();
         let mut b = data;
         if b.starts_with(b"\xEF\xBB\xBF") {
@@ -185,22 +214,36 @@ impl CloudTrailReader {
             out.file_problem = Some(Problem { offset: Some(0), record: None, message: "empty file: no JSON content".into() });
             return out;
         }
+        let mut st = State::new(self, partitions, &mut into.builders, json::Src::new(b));
         let res = match b[first] {
             b'[' => self.read_array(b, first, &mut st, &mut out),
             b'{' => self.read_objects(b, first, &mut st, &mut out),
             _ => Err(SyntaxError { offset: first, msg: "not JSON: expected '{' or '['" }),
         };
+        let rows = st.rows;
+        into.rows += rows;
         if let Err(e) = res {
             out.file_problem = Some(Problem { offset: Some(e.offset), record: None, message: e.msg.to_string() });
             out.events = 0;
             out.filtered = 0;
+            if let Err(e) = into.rollback(mark) {
+                out.file_problem = Some(Problem { offset: None, record: None, message: format!("cannot build the batch: {e}") });
+            }
             return out;
         }
-        out.events = st.rows;
-        if st.rows > 0 || !self.outputs.is_empty() {
-            out.batch = Some(st.finish(&self.out_schema));
-        }
+        out.events = rows;
         out
+    }
+
+    /// Like [`Self::read_bytes_reusing`], appending to `into`.
+    pub fn read_bytes_into(&self, raw: &[u8], partitions: Option<&CloudTrailPartitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor, into: &mut Batcher) -> FileOutcome {
+        match decompress::gunzip_into(raw, buf, d) {
+            Ok(len) => match into.make_room(len) {
+                Ok(()) => self.read_json_into(&buf[..len], partitions, into),
+                Err(e) => FileOutcome { file_problem: Some(Problem { offset: None, record: None, message: format!("cannot build the batch: {e}") }), ..Default::default() },
+            },
+            Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
+        }
     }
 
     fn read_array(&self, b: &[u8], at: usize, st: &mut State, out: &mut FileOutcome) -> json::Result<()> {
@@ -312,8 +355,10 @@ impl CloudTrailReader {
             return;
         }
         // Only the values this read uses must be text: check those (the rest
-        // of the record was skipped without being decoded).
-        for &(a, z) in self.used_cols.iter().filter_map(|&ci| slots.cols[ci].as_ref()).chain(slots.timestamp.as_ref()) {
+        // of the record was skipped without being decoded), unless the whole
+        // file is known to be.
+        let src = st.src;
+        for &(a, z) in self.used_cols.iter().filter(|_| src.text.is_none()).filter_map(|&ci| slots.cols[ci].as_ref()).chain(slots.timestamp.as_ref()) {
             if let Err(u) = std::str::from_utf8(&b[a..z]) {
                 out.record_problems.push(Problem {
                     offset: Some(a + u.valid_up_to()),
@@ -337,7 +382,7 @@ impl CloudTrailReader {
             .flatten()
             .or(slots.timestamp)
             .filter(|(a, _)| json::kind_at(b, *a) == json::Kind::String)
-            .map(|(a, z)| canonical_time(&json::decode_string(&b[a..z])));
+            .map(|(a, z)| canonical_time_of(src.string(a, z)));
         if self.opts.since.is_some() || self.opts.until.is_some() {
             let t = time.as_deref().unwrap_or("");
             let before = self.opts.since.as_deref().is_some_and(|since| t < since);
@@ -359,7 +404,7 @@ impl CloudTrailReader {
                     } else {
                         match slots.cols[ci] {
                             Some((a, _)) => {
-                                builder.append_value(b, a);
+                                builder.append_value(src, a);
                             }
                             None => builder.append_null(),
                         }
@@ -367,11 +412,11 @@ impl CloudTrailReader {
                 }
                 Output::Account => match st.partitions {
                     Some(p) => builder.append_str(&p.account),
-                    None => append_string_slot(builder, b, slots.cols[st.account_col]),
+                    None => append_string_slot(builder, src, slots.cols[st.account_col]),
                 },
                 Output::Region => match st.partitions {
                     Some(p) => builder.append_str(&p.region),
-                    None => append_string_slot(builder, b, slots.cols[st.region_col]),
+                    None => append_string_slot(builder, src, slots.cols[st.region_col]),
                 },
                 Output::Date => match st.partitions {
                     Some(p) => builder.append_str(&p.date),
@@ -390,9 +435,9 @@ impl CloudTrailReader {
     }
 }
 
-fn append_string_slot(builder: &mut ColBuilder, b: &[u8], slot: Option<(usize, usize)>) {
+fn append_string_slot(builder: &mut ColBuilder, src: json::Src, slot: Option<(usize, usize)>) {
     match slot {
-        Some((a, z)) if json::kind_at(b, a) == json::Kind::String => builder.append_str(&json::decode_string(&b[a..z])),
+        Some((a, z)) if json::kind_at(src.bytes, a) == json::Kind::String => builder.append_str(&src.string(a, z)),
         _ => builder.append_null(),
     }
 }
@@ -444,12 +489,19 @@ fn has_newline_before_end(b: &[u8], at: usize) -> bool {
 /// `2020-09-14T00:44:23.000Z`. Normalise to the former so text comparison and
 /// Athena-style queries behave the same on both.
 pub fn canonical_time(t: &str) -> String {
-    let t = t.trim();
-    if t.len() >= 20 && t.as_bytes()[10] == b'T' && t.as_bytes()[19] == b'.' && t.ends_with('Z') {
-        format!("{}Z", &t[..19])
-    } else {
-        t.to_string()
+    canonical_time_of(Cow::Borrowed(t)).into_owned()
+}
+
+/// [`canonical_time`] without a copy when the time is already canonical.
+fn canonical_time_of(t: Cow<'_, str>) -> Cow<'_, str> {
+    let trimmed = t.trim();
+    if trimmed.len() >= 20 && trimmed.as_bytes()[10] == b'T' && trimmed.as_bytes()[19] == b'.' && trimmed.ends_with('Z') {
+        return Cow::Owned(format!("{}Z", &trimmed[..19]));
     }
+    if trimmed.len() == t.len() {
+        return t;
+    }
+    Cow::Owned(trimmed.to_string())
 }
 
 /// Value ranges of one record's top-level keys.
@@ -510,8 +562,11 @@ fn scan_object(
     })
 }
 
-struct State<'p> {
-    builders: Vec<ColBuilder>,
+struct State<'p, 'b, 'd> {
+    builders: &'b mut [ColBuilder],
+    /// The file's content (and its text, when all of it is UTF-8).
+    src: json::Src<'d>,
+    /// Rows this file appended.
     rows: usize,
     partitions: Option<&'p CloudTrailPartitions>,
     spare: Option<Slots>,
@@ -521,19 +576,12 @@ struct State<'p> {
     region_col: usize,
 }
 
-impl<'p> State<'p> {
-    fn new(r: &CloudTrailReader, partitions: Option<&'p CloudTrailPartitions>) -> Self {
-        let builders = r
-            .outputs
-            .iter()
-            .map(|o| match o {
-                Output::Column(ci) => ColBuilder::new(&r.table.columns[*ci].ty),
-                _ => ColBuilder::new(&table::ColType::String),
-            })
-            .collect();
+impl<'p, 'b, 'd> State<'p, 'b, 'd> {
+    fn new(r: &CloudTrailReader, partitions: Option<&'p CloudTrailPartitions>, builders: &'b mut [ColBuilder], src: json::Src<'d>) -> Self {
         let col = |key: &[u8]| r.keys.get(key).unwrap_or(usize::MAX);
         State {
             builders,
+            src,
             rows: 0,
             partitions,
             spare: None,
@@ -558,12 +606,6 @@ impl<'p> State<'p> {
 
     fn put_slots(&mut self, s: Slots) {
         self.spare = Some(s);
-    }
-
-    fn finish(&mut self, schema: &SchemaRef) -> RecordBatch {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
-        let opts = RecordBatchOptions::new().with_row_count(Some(self.rows));
-        RecordBatch::try_new_with_options(schema.clone(), arrays, &opts).expect("builders follow the schema")
     }
 }
 
@@ -692,5 +734,54 @@ mod tests {
         let out = r.read_json(DELIVERY.as_bytes(), None);
         assert_eq!(out.events, 1);
         assert_eq!(out.filtered, 1);
+    }
+
+    /// Files read into one batcher make the batch their own reads make
+    /// together; a broken file in the middle adds nothing and takes nothing
+    /// from the files before it; a file that is not all UTF-8 still gets its
+    /// record-by-record check.
+    #[test]
+    fn batcher_gathers_files_and_rolls_back_a_broken_one() {
+        let r = reader(&["eventname", "eventtime", "useridentity", "requestparameters", "date_partition"]);
+        let good1 = DELIVERY.as_bytes().to_vec();
+        // Two events appended, then the file ends: the whole file is dropped.
+        let broken = br#"{"Records":[{"eventName":"X1","eventTime":"2023-07-12T00:00:00Z"},{"eventName":"X2"},{"eventName":"X3""#.to_vec();
+        let mut not_utf8 = br#"{"eventName":"N\u00e9\"q","eventTime":"2020-09-14T00:44:23.000Z","requestParameters":{"k":"v"}}
+{"eventName":"M"#.to_vec();
+        not_utf8.push(0xff);
+        not_utf8.extend_from_slice(b"\"}\n");
+        let files: [&[u8]; 4] = [&good1, &broken, &not_utf8, &good1];
+
+        let mut into = r.batcher(r.output_schema());
+        let mut alone = vec![];
+        for f in files {
+            let out = r.read_json_into(f, None, &mut into);
+            let single = r.read_json(f, None);
+            assert_eq!(out.events, single.events);
+            assert_eq!(out.file_problem, single.file_problem);
+            assert_eq!(out.record_problems, single.record_problems);
+            if let Some(b) = single.batch.filter(|b| b.num_rows() > 0) {
+                alone.push(b);
+            }
+        }
+        assert_eq!(into.rows(), 2 + 1 + 2);
+        let got = into.take().unwrap();
+        assert_eq!(got.len(), 1, "one batch");
+        let want = arrow_select::concat::concat_batches(&r.output_schema(), &alone).unwrap();
+        assert_eq!(got[0], want);
+        assert_eq!(strings(&got[0], 0), [Some("StopLogging"), Some("ListBuckets"), Some("Né\"q"), Some("StopLogging"), Some("ListBuckets")].map(|s| s.map(String::from)));
+        assert_eq!(strings(&got[0], 1)[2].as_deref(), Some("2020-09-14T00:44:23Z"));
+        assert_eq!(into.rows(), 0);
+        assert!(into.take().unwrap().is_empty());
+
+        // A broken file right after others: their rows stay, in one or two batches.
+        let mut into = r.batcher(r.output_schema());
+        r.read_json_into(&good1, None, &mut into);
+        let out = r.read_json_into(&broken, None, &mut into);
+        assert!(out.file_problem.is_some());
+        assert_eq!(into.rows(), 2);
+        let got = into.take().unwrap();
+        assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        assert_eq!(strings(&got[0], 0)[0].as_deref(), Some("StopLogging"));
     }
 }

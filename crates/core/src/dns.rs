@@ -114,7 +114,7 @@ impl DnsReader {
                 match o {
                     Output::Column(ci) => match slots[*ci] {
                         Some(vs) => {
-                            b.append_value(line, vs);
+                            b.append_value(json::Src::new(line), vs);
                         }
                         None => b.append_null(),
                     },

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 
-use crate::build::ColBuilder;
+use crate::build::{Batcher, ColBuilder};
 use crate::cloudtrail::{FileOutcome, Problem, ReadOptions};
 use crate::decompress;
 use crate::layout::Partitions;
@@ -33,6 +33,23 @@ pub trait LogReader: Send + Sync {
     /// Read one file's raw bytes (gzipped or not), decompressing into a
     /// buffer the caller keeps between files.
     fn read_file(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome;
+
+    /// Where [`Self::read_file_into`] gathers rows, under `schema` (the
+    /// output schema). By default, per-file batches are concatenated.
+    fn batcher(&self, schema: SchemaRef) -> Batcher {
+        Batcher::of_batches(schema)
+    }
+
+    /// Read one file like [`Self::read_file`], adding its rows to `into`
+    /// (made by [`Self::batcher`]) instead of returning a batch. A file that
+    /// cannot be read adds nothing.
+    fn read_file_into(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor, into: &mut Batcher) -> FileOutcome {
+        let mut out = self.read_file(raw, partitions, buf, d);
+        if let Some(b) = out.batch.take() {
+            into.push(b);
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +254,14 @@ impl LogReader for FlowReader {
 impl LogReader for crate::cloudtrail::CloudTrailReader {
     fn read_file(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome {
         self.read_bytes_reusing(raw, partitions, buf, d)
+    }
+
+    fn batcher(&self, schema: SchemaRef) -> Batcher {
+        crate::cloudtrail::CloudTrailReader::batcher(self, schema)
+    }
+
+    fn read_file_into(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor, into: &mut Batcher) -> FileOutcome {
+        self.read_bytes_into(raw, partitions, buf, d, into)
     }
 }
 

@@ -236,6 +236,44 @@ pub fn for_each_element(b: &[u8], i: usize, mut f: impl FnMut(usize, usize) -> R
     }
 }
 
+/// A buffer being read, with its text when the whole of it is UTF-8 (checked
+/// once, at SIMD speed): values are then sliced out of the text instead of
+/// being validated one by one.
+#[derive(Debug, Clone, Copy)]
+pub struct Src<'a> {
+    pub bytes: &'a [u8],
+    pub text: Option<&'a str>,
+}
+
+impl<'a> Src<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Src { bytes, text: simdutf8::basic::from_utf8(bytes).ok() }
+    }
+
+    /// The JSON string at `a..z` (quotes included), decoded as
+    /// [`decode_string`] does.
+    #[inline]
+    pub fn string(&self, a: usize, z: usize) -> Cow<'a, str> {
+        if let Some(t) = self.text {
+            if z >= a + 2 && memchr::memchr(b'\\', &self.bytes[a + 1..z - 1]).is_none() {
+                if let Some(s) = t.get(a + 1..z - 1) {
+                    return Cow::Borrowed(s);
+                }
+            }
+        }
+        decode_string(&self.bytes[a..z])
+    }
+
+    /// The text of `a..z` as it is (U+FFFD if it is not UTF-8).
+    #[inline]
+    pub fn raw(&self, a: usize, z: usize) -> &'a str {
+        match self.text.and_then(|t| t.get(a..z)) {
+            Some(s) => s,
+            None => std::str::from_utf8(&self.bytes[a..z]).unwrap_or("\u{FFFD}"),
+        }
+    }
+}
+
 /// Decode a JSON string value (the slice includes its quotes). Invalid
 /// escapes and lone surrogates become U+FFFD; the caller has validated UTF-8.
 pub fn decode_string(raw: &[u8]) -> Cow<'_, str> {

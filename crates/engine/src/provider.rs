@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -311,8 +310,8 @@ impl PartitionStream for ScanPartition {
             let reader = kind.reader(opts.clone());
             let mut buf: Vec<u8> = Vec::new();
             let mut inflater = libdeflater::Decompressor::new();
-            let mut pending: Vec<RecordBatch> = vec![];
-            let mut pending_rows = 0usize;
+            // Rows of many files gathered into batches of about BATCH_ROWS.
+            let mut batcher = reader.batcher(schema.clone());
             for f in files.iter() {
                 let name = f.to_string();
                 let raw = match &f.location {
@@ -332,10 +331,10 @@ impl PartitionStream for ScanPartition {
                     }
                 };
                 Diagnostics::add(&diag.bytes_read, raw.len() as u64);
-                let out = if kind == LogKind::VpcFlow && is_parquet(&raw) {
+                let mut out = if kind == LogKind::VpcFlow && is_parquet(&raw) {
                     crate::parquet_flow::read(&raw, f.partitions.as_ref(), &opts, &schema)
                 } else {
-                    reader.read_file(&raw, f.partitions.as_ref(), &mut buf, &mut inflater)
+                    reader.read_file_into(&raw, f.partitions.as_ref(), &mut buf, &mut inflater, &mut batcher)
                 };
                 drop(raw);
                 if out.is_digest {
@@ -357,25 +356,21 @@ impl PartitionStream for ScanPartition {
                 }
                 Diagnostics::add(&diag.files_read, 1);
                 Diagnostics::add(&diag.events, out.events as u64);
-                if let Some(b) = out.batch {
-                    if b.num_rows() == 0 {
-                        continue;
-                    }
-                    pending_rows += b.num_rows();
-                    pending.push(b);
-                    if pending_rows >= BATCH_ROWS {
-                        let batch = concat_batches(&schema, &pending)?;
-                        pending.clear();
-                        pending_rows = 0;
+                if let Some(b) = out.batch.take() {
+                    batcher.push(b);
+                }
+                if batcher.rows() >= BATCH_ROWS {
+                    for batch in batcher.take()? {
                         if tx.blocking_send(Ok(batch)).is_err() {
                             return Ok(()); // the consumer stopped (LIMIT or error)
                         }
                     }
                 }
             }
-            if !pending.is_empty() {
-                let batch = concat_batches(&schema, &pending)?;
-                let _ = tx.blocking_send(Ok(batch));
+            for batch in batcher.take()? {
+                if tx.blocking_send(Ok(batch)).is_err() {
+                    break;
+                }
             }
             Ok(())
         });
