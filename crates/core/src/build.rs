@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{ArrayRef, Float32Array, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch, RecordBatchOptions, StructArray};
+use arrow_array::{Array, ArrayRef, Float32Array, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch, RecordBatchOptions, StructArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, Field, SchemaRef};
 
@@ -175,22 +175,37 @@ impl ColBuilder {
     }
 
     pub fn finish(&mut self) -> ArrayRef {
+        self.finish_with(false)
+    }
+
+    /// Finish the column; with `reserve`, the builder starts again with
+    /// room for as much as it just held (plus an eighth), so that a batcher
+    /// filling batch after batch does not regrow its buffers, copying them,
+    /// from nothing each time.
+    pub fn finish_with(&mut self, reserve: bool) -> ArrayRef {
+        let room = |n: usize| if reserve { n + n / 8 } else { 0 };
         match self {
-            ColBuilder::Utf8 { b, .. } => Arc::new(b.finish()),
-            ColBuilder::I16(v) => Arc::new(Int16Array::from(std::mem::take(v))),
-            ColBuilder::I32(v) => Arc::new(Int32Array::from(std::mem::take(v))),
-            ColBuilder::I64(v) => Arc::new(Int64Array::from(std::mem::take(v))),
-            ColBuilder::F32(v) => Arc::new(Float32Array::from(std::mem::take(v))),
+            ColBuilder::Utf8 { b, .. } => {
+                let a = b.finish();
+                *b = StringBuilder::with_capacity(room(a.len()), room(a.value_data().len()));
+                Arc::new(a)
+            }
+            ColBuilder::I16(v) => Arc::new(Int16Array::from(std::mem::replace(v, Vec::with_capacity(room(v.len()))))),
+            ColBuilder::I32(v) => Arc::new(Int32Array::from(std::mem::replace(v, Vec::with_capacity(room(v.len()))))),
+            ColBuilder::I64(v) => Arc::new(Int64Array::from(std::mem::replace(v, Vec::with_capacity(room(v.len()))))),
+            ColBuilder::F32(v) => Arc::new(Float32Array::from(std::mem::replace(v, Vec::with_capacity(room(v.len()))))),
             ColBuilder::Struct { cols, children, nulls, len } => {
                 let fields = struct_fields(cols);
-                let arrays: Vec<ArrayRef> = children.iter_mut().map(|c| c.finish()).collect();
+                let arrays: Vec<ArrayRef> = children.iter_mut().map(|c| c.finish_with(reserve)).collect();
                 let nb = nulls.finish();
                 *len = 0;
                 Arc::new(StructArray::new(fields, arrays, nb))
             }
             ColBuilder::List { item, child, offsets, nulls } => {
-                let values = child.finish();
-                let offs = std::mem::replace(offsets, vec![0]);
+                let values = child.finish_with(reserve);
+                let mut fresh = Vec::with_capacity(room(offsets.len()).max(1));
+                fresh.push(0);
+                let offs = std::mem::replace(offsets, fresh);
                 let nb = nulls.finish();
                 let field = Arc::new(Field::new("item", item.arrow_type(), true));
                 Arc::new(ListArray::new(field, OffsetBuffer::new(ScalarBuffer::from(offs)), values, nb))
@@ -310,7 +325,7 @@ impl Batcher {
     pub(crate) fn rollback(&mut self, mark: usize) -> Result<(), ArrowError> {
         if self.rows > mark {
             // Rare (a broken file): finish what was built and keep its head.
-            let b = self.finish_builders()?;
+            let b = self.finish_builders(true)?;
             if mark > 0 {
                 self.push(b.slice(0, mark));
             }
@@ -318,15 +333,17 @@ impl Batcher {
         Ok(())
     }
 
-    pub(crate) fn finish_builders(&mut self) -> Result<RecordBatch, ArrowError> {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+    /// The rows built so far as a batch; with `reserve`, the builders keep
+    /// room for another such batch (see [`ColBuilder::finish_with`]).
+    pub(crate) fn finish_builders(&mut self, reserve: bool) -> Result<RecordBatch, ArrowError> {
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish_with(reserve)).collect();
         let rows = std::mem::take(&mut self.rows);
         self.bytes = 0;
         RecordBatch::try_new_with_options(self.schema.clone(), arrays, &RecordBatchOptions::new().with_row_count(Some(rows)))
     }
 
     fn seal(&mut self) -> Result<(), ArrowError> {
-        let b = self.finish_builders()?;
+        let b = self.finish_builders(true)?;
         self.push(b);
         Ok(())
     }

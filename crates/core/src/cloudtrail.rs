@@ -178,7 +178,7 @@ impl CloudTrailReader {
         let mut into = self.batcher(self.out_schema.clone());
         let mut out = self.read_json_into(data, partitions, &mut into);
         if out.file_problem.is_none() && (out.events > 0 || !self.outputs.is_empty()) {
-            match into.finish_builders() {
+            match into.finish_builders(false) {
                 Ok(b) => out.batch = Some(b),
                 Err(e) => out.file_problem = Some(Problem { offset: None, record: None, message: format!("cannot build the batch: {e}") }),
             }

@@ -585,6 +585,37 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         let top: Vec<String> = by_cost.iter().take(8).map(|(c, id)| format!("{id} {c:.3}s")).collect();
         eprintln!("hunt: split {:.2}s in all (dispatch {dispatch_cost:.2}s; costliest filters: {})", cost.iter().sum::<f64>() + dispatch_cost, top.join(", "));
         eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
+        // Memory the detections' rows hold, per scan column (buffers shared
+        // between detections counted once).
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut by_col: Vec<(usize, &str)> = vec![];
+        for (ci, field) in schema.fields().iter().enumerate() {
+            let mut bytes = 0usize;
+            for (i, pieces) in tables.iter().enumerate() {
+                let Some(pos) = idx[i].iter().position(|&c| c == ci) else { continue };
+                for p in pieces {
+                    let mut stack = vec![p.rows.column(pos).to_data()];
+                    while let Some(d) = stack.pop() {
+                        for b in d.buffers() {
+                            if seen.insert(b.as_ptr() as usize) {
+                                bytes += b.capacity();
+                            }
+                        }
+                        if let Some(n) = d.nulls() {
+                            if seen.insert(n.buffer().as_ptr() as usize) {
+                                bytes += n.buffer().capacity();
+                            }
+                        }
+                        stack.extend(d.child_data().iter().cloned());
+                    }
+                }
+            }
+            by_col.push((bytes, field.name().as_str()));
+        }
+        by_col.sort_by(|a, b| b.0.cmp(&a.0));
+        let total: usize = by_col.iter().map(|c| c.0).sum();
+        let cols: Vec<String> = by_col.iter().map(|(b, n)| format!("{n} {}MB", b >> 20)).collect();
+        eprintln!("hunt: detections' rows hold {}MB: {}", total >> 20, cols.join(", "));
     }
     // Each detection runs in its own session on its own rows, as many at a
     // time as there are cores (at least two, at most eight), the heaviest
@@ -625,7 +656,7 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
 /// Findings in report order: severity (highest first), then first seen,
 /// detection, principal.
 pub fn sort_findings(f: &mut [Finding]) {
-    f.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first_seen.cmp(&b.first_seen)).then(a.detection_id.cmp(&b.detection_id)).then(a.principal.cmp(&b.principal)));
+    f.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.first_seen.cmp(&b.first_seen)).then_with(|| a.detection_id.cmp(&b.detection_id)).then_with(|| a.principal.cmp(&b.principal)));
 }
 
 /// The column a detection's shared rows are filtered on.
@@ -826,12 +857,16 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
         match events.iter().map(|e| packed_time(e.0)).collect::<Option<Vec<u64>>>() {
             Some(keys) => {
                 let mut keyed: Vec<(u64, Event<'a>)> = keys.into_iter().zip(events).collect();
-                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1 .1.cmp(b.1 .1)));
+                // Ids are compared only between events of the same second.
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .1.cmp(b.1 .1)));
+                keyed.dedup_by(|a, b| a.0 == b.0 && a.1 .1 == b.1 .1);
                 events = keyed.into_iter().map(|(_, e)| e).collect();
             }
-            None => events.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1))),
+            None => {
+                events.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(b.1)));
+                events.dedup_by(|a, b| a.1 == b.1);
+            }
         }
-        events.dedup_by(|a, b| a.1 == b.1);
         // One pass over the facts for all five sets; consecutive events
         // mostly repeat a value, which is then not hashed again.
         let mut sets: [AHashSet<&'a str>; 5] = Default::default();
