@@ -284,9 +284,11 @@ pub struct Batcher {
 }
 
 /// Input bytes one set of builders takes before it is sealed into a batch
-/// of its own: a file (at most [`crate::decompress::MAX_FILE_BYTES`]) can
-/// then never push a text column's 32-bit offsets past their range.
-const SEAL_BYTES: usize = 512 << 20;
+/// of its own. A file is at most [`crate::decompress::MAX_FILE_BYTES`]
+/// (1 GiB), and decoding can grow text by half at most (an invalid
+/// two-byte escape becomes a three-byte U+FFFD): 1.5 × (256 MiB + 1 GiB)
+/// stays below what a text column's 32-bit offsets can address.
+const SEAL_BYTES: usize = 256 << 20;
 
 impl Batcher {
     /// A batcher for readers that push whole batches.
