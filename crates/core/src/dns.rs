@@ -92,13 +92,15 @@ impl DnsReader {
                 out.record_problems.push(problem(format!("invalid JSON: {}", e.msg)));
                 continue;
             }
+            // The line's text, checked for UTF-8 once for all its values.
+            let src = json::Src::new(line);
             let text = |ci: usize| -> Option<String> {
                 let vs = slots[ci]?;
                 if json::kind_at(line, vs) != json::Kind::String {
                     return None;
                 }
                 let ve = json::skip_value(line, vs).ok()?;
-                Some(json::decode_string(&line[vs..ve]).into_owned())
+                Some(src.string(vs, ve).into_owned())
             };
             let time = text(self.i_time).map(|t| canonical_time(&t));
             if self.opts.since.is_some() || self.opts.until.is_some() {
@@ -114,7 +116,7 @@ impl DnsReader {
                 match o {
                     Output::Column(ci) => match slots[*ci] {
                         Some(vs) => {
-                            b.append_value(json::Src::new(line), vs);
+                            b.append_value(src, vs);
                         }
                         None => b.append_null(),
                     },

@@ -585,36 +585,9 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         let top: Vec<String> = by_cost.iter().take(8).map(|(c, id)| format!("{id} {c:.3}s")).collect();
         eprintln!("hunt: split {:.2}s in all (dispatch {dispatch_cost:.2}s; costliest filters: {})", cost.iter().sum::<f64>() + dispatch_cost, top.join(", "));
         eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
-        // Memory the detections' rows hold, per scan column (buffers shared
-        // between detections counted once).
-        let mut seen: HashSet<usize> = HashSet::new();
-        let mut by_col: Vec<(usize, &str)> = vec![];
-        for (ci, field) in schema.fields().iter().enumerate() {
-            let mut bytes = 0usize;
-            for (i, pieces) in tables.iter().enumerate() {
-                let Some(pos) = idx[i].iter().position(|&c| c == ci) else { continue };
-                for p in pieces {
-                    let mut stack = vec![p.rows.column(pos).to_data()];
-                    while let Some(d) = stack.pop() {
-                        for b in d.buffers() {
-                            if seen.insert(b.as_ptr() as usize) {
-                                bytes += b.capacity();
-                            }
-                        }
-                        if let Some(n) = d.nulls() {
-                            if seen.insert(n.buffer().as_ptr() as usize) {
-                                bytes += n.buffer().capacity();
-                            }
-                        }
-                        stack.extend(d.child_data().iter().cloned());
-                    }
-                }
-            }
-            by_col.push((bytes, field.name().as_str()));
-        }
-        by_col.sort_by(|a, b| b.0.cmp(&a.0));
-        let total: usize = by_col.iter().map(|c| c.0).sum();
-        let cols: Vec<String> = by_col.iter().map(|(b, n)| format!("{n} {}MB", b >> 20)).collect();
+        let held = held_bytes(&schema, &tables, &idx);
+        let total: usize = held.iter().map(|c| c.0).sum();
+        let cols: Vec<String> = held.iter().map(|(b, n)| format!("{n} {}MB", b >> 20)).collect();
         eprintln!("hunt: detections' rows hold {}MB: {}", total >> 20, cols.join(", "));
     }
     // Each detection runs in its own session on its own rows, as many at a
@@ -651,6 +624,34 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         eprintln!("hunt: total {:.2}s", t0.elapsed().as_secs_f64());
     }
     Ok(report)
+}
+
+/// Memory the detections' rows hold, per scan column, largest first
+/// (buffers shared between detections counted once). For the profile.
+fn held_bytes<'s>(schema: &'s datafusion::arrow::datatypes::Schema, tables: &[Vec<Piece>], idx: &[Vec<usize>]) -> Vec<(usize, &'s str)> {
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut by_col: Vec<(usize, &str)> = vec![];
+    for (ci, field) in schema.fields().iter().enumerate() {
+        let mut bytes = 0usize;
+        for (pieces, cols) in tables.iter().zip(idx) {
+            let Some(pos) = cols.iter().position(|&c| c == ci) else { continue };
+            for p in pieces {
+                let mut stack = vec![p.rows.column(pos).to_data()];
+                while let Some(d) = stack.pop() {
+                    let buffers = d.buffers().iter().chain(d.nulls().map(|n| n.buffer()));
+                    for b in buffers {
+                        if seen.insert(b.as_ptr() as usize) {
+                            bytes += b.capacity();
+                        }
+                    }
+                    stack.extend(d.child_data().iter().cloned());
+                }
+            }
+        }
+        by_col.push((bytes, field.name().as_str()));
+    }
+    by_col.sort_by(|a, b| b.0.cmp(&a.0));
+    by_col
 }
 
 /// Findings in report order: severity (highest first), then first seen,
