@@ -838,8 +838,6 @@ pub fn evidence_ids(detection: &str, batches: &[RecordBatch]) -> Result<Vec<Stri
 type Event<'a> = (&'a str, &'a str, Option<(u32, u32)>);
 
 fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, out: &mut Vec<Finding>) {
-    // principal -> (severity, evidence: id and where its facts are)
-    type Group<'a> = (Severity, Vec<(&'a str, Option<(u32, u32)>)>);
     let mut groups: AHashMap<&'a str, Group<'a>> = AHashMap::default();
     for (ids, sev, pri) in &cols.cols {
         let ids = ids.as_string::<i32>();
@@ -868,36 +866,83 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
             last = Some((p, g));
         }
     }
-    for (principal, (severity, ids)) in groups {
-        let (events, sets) = match in_row_order(&ids, facts) {
-            Some(r) => r,
-            None => in_time_order(ids, facts),
-        };
-        let [accounts, regions, ips, uas, names] = sets.map(|s| {
-            let mut v: Vec<&str> = s.into_iter().collect();
-            v.sort_unstable();
-            v.into_iter().map(String::from).collect::<Vec<String>>()
-        });
-        let mut times = events.iter().map(|e| e.0).filter(|t| !t.is_empty());
-        let first = times.next().unwrap_or_default();
-        let last = times.next_back().unwrap_or(first);
-        out.push(Finding {
-            detection_id: d.id.clone(),
-            title: d.title.clone(),
-            severity,
-            attack: d.attack.clone(),
-            tactics: d.tactics.clone(),
-            principal: principal.to_string(),
-            accounts,
-            regions,
-            first_seen: first.to_string(),
-            last_seen: last.to_string(),
-            event_count: events.len(),
-            source_ips: ips,
-            user_agents: uas,
-            event_names: names,
-            event_ids: events.into_iter().map(|e| e.1.to_string()).collect(),
-        });
+    let groups: Vec<(&'a str, Group<'a>)> = groups.into_iter().collect();
+    let events: usize = groups.iter().map(|g| g.1 .1.len()).sum();
+    let threads = if events < PARALLEL_EVIDENCE { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    out.extend(findings_in(d, groups, facts, threads));
+}
+
+/// One finding per group. A broad detection's groups hold most of the logs'
+/// events: they are shared out, largest first, between `threads` threads
+/// (the other detections are mostly done by the time the broadest one's
+/// evidence is built). The findings come in no particular order.
+fn findings_in<'a>(d: &Detection, mut groups: Vec<(&'a str, Group<'a>)>, facts: &Facts<'a>, threads: usize) -> Vec<Finding> {
+    let threads = threads.min(groups.len());
+    if threads < 2 {
+        return groups.into_iter().map(|(p, (sev, ids))| finding_of(d, p, sev, ids, facts)).collect();
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1 .1.len()));
+    let mut shares: Vec<(usize, Vec<(&'a str, Group<'a>)>)> = (0..threads).map(|_| (0, vec![])).collect();
+    for g in groups {
+        if let Some(share) = shares.iter_mut().min_by_key(|s| s.0) {
+            share.0 += g.1 .1.len();
+            share.1.push(g);
+        }
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|(_, share)| scope.spawn(move || share.into_iter().map(|(p, (sev, ids))| finding_of(d, p, sev, ids, facts)).collect::<Vec<_>>()))
+            .collect();
+        let mut out = vec![];
+        for h in handles {
+            match h.join() {
+                Ok(f) => out.extend(f),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        out
+    })
+}
+
+/// A principal's evidence: the highest severity, and each event's id and
+/// where its facts are.
+type Group<'a> = (Severity, Vec<(&'a str, Option<(u32, u32)>)>);
+
+/// Evidence events from which a detection's findings are built on several
+/// threads.
+const PARALLEL_EVIDENCE: usize = 100_000;
+
+/// The finding of one detection × principal from its evidence events.
+fn finding_of<'a>(d: &Detection, principal: &str, severity: Severity, ids: Vec<(&'a str, Option<(u32, u32)>)>, facts: &Facts<'a>) -> Finding {
+    let (events, sets) = match in_row_order(&ids, facts) {
+        Some(r) => r,
+        None => in_time_order(ids, facts),
+    };
+    let [accounts, regions, ips, uas, names] = sets.map(|s| {
+        let mut v: Vec<&str> = s.into_iter().collect();
+        v.sort_unstable();
+        v.into_iter().map(String::from).collect::<Vec<String>>()
+    });
+    let mut times = events.iter().map(|e| e.0).filter(|t| !t.is_empty());
+    let first = times.next().unwrap_or_default();
+    let last = times.next_back().unwrap_or(first);
+    Finding {
+        detection_id: d.id.clone(),
+        title: d.title.clone(),
+        severity,
+        attack: d.attack.clone(),
+        tactics: d.tactics.clone(),
+        principal: principal.to_string(),
+        accounts,
+        regions,
+        first_seen: first.to_string(),
+        last_seen: last.to_string(),
+        event_count: events.len(),
+        source_ips: ips,
+        user_agents: uas,
+        event_names: names,
+        event_ids: events.into_iter().map(|e| e.1.to_string()).collect(),
     }
 }
 
@@ -1101,6 +1146,39 @@ mod tests {
         // order to the text comparison.
         ids.push(("not-an-event", None));
         assert!(in_row_order(&ids, &facts).is_none());
+    }
+
+    #[test]
+    fn findings_on_threads_equal_findings_on_one() {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(["eventid", "eventtime", "sourceipaddress"].map(|n| Field::new(n, DataType::Utf8, true)).to_vec()));
+        let n = 2000;
+        let ids: Vec<String> = (0..n).map(|i| format!("{:08x}-0000-4000-8000-{:012x}", i % 97, i)).collect();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(ids.clone())),
+            Arc::new(StringArray::from((0..n).map(|i| format!("2024-01-01T00:{:02}:{:02}Z", i % 60, (i * 7) % 60)).collect::<Vec<_>>())),
+            Arc::new(StringArray::from((0..n).map(|i| format!("10.0.{}.1", i % 5)).collect::<Vec<_>>())),
+        ];
+        let batch = RecordBatch::try_new(schema, cols).unwrap();
+        let facts = event_meta([(&batch, None)], None, n);
+        let d: Detection = serde_json::from_str(r#"{"id": "t", "title": "T", "severity": "low", "sql": "SELECT eventid FROM cloudtrail"}"#).unwrap();
+        // Five principals of unequal size, one event named twice.
+        let groups = || -> Vec<(&str, Group<'_>)> {
+            let names = ["a", "b", "c", "d", "e"];
+            names
+                .iter()
+                .enumerate()
+                .map(|(k, p)| (*p, (Severity::Low, ids.iter().enumerate().filter(|(i, _)| i % (k + 2) == 0).map(|(_, id)| (id.as_str(), facts.locate(id))).chain([(ids[0].as_str(), facts.locate(&ids[0]))]).collect())))
+                .collect()
+        };
+        let json = |mut f: Vec<Finding>| {
+            sort_findings(&mut f);
+            serde_json::to_string(&f).unwrap()
+        };
+        let one = json(findings_in(&d, groups(), &facts, 1));
+        assert_eq!(json(findings_in(&d, groups(), &facts, 2)), one);
+        assert_eq!(json(findings_in(&d, groups(), &facts, 3)), one);
+        assert!(one.contains("10.0.4.1") && one.matches("\"detection_id\"").count() == 5);
     }
 
     #[test]
