@@ -385,6 +385,7 @@ struct BatchFacts<'a> {
     /// The identity struct, whose NULL hides its `arn` and `accesskeyid`.
     ui: Option<&'a StructArray>,
     cols: EventFields<Option<&'a StringArray>>,
+    /// The event ids (a finding lists them as read from its rows).
     ids: Option<&'a StringArray>,
 }
 
