@@ -42,47 +42,12 @@ pub fn parse_severity(s: &str) -> Result<Severity, String> {
     Severity::parse(s).ok_or_else(|| format!("unknown severity '{s}' (info, low, medium, high, critical)"))
 }
 
-/// A finding as the stable JSONL object (documented in the README): its
-/// keys in alphabetical order, written straight from the finding (a broad
-/// detection's finding can name most of the logs' event ids).
-#[derive(serde::Serialize)]
-struct FindingLine<'a> {
-    accounts: &'a [String],
-    attack: &'a [String],
-    detection_id: &'a str,
-    event_count: usize,
-    event_ids: &'a [String],
-    event_names: &'a [String],
-    first_seen: &'a str,
-    last_seen: &'a str,
-    principal: &'a str,
-    regions: &'a [String],
-    severity: Severity,
-    source_ips: &'a [String],
-    tactics: &'a [String],
-    title: &'a str,
-    user_agents: &'a [String],
-}
-
-impl<'a> From<&'a Finding> for FindingLine<'a> {
-    fn from(f: &'a Finding) -> Self {
-        FindingLine {
-            accounts: &f.accounts,
-            attack: &f.attack,
-            detection_id: &f.detection_id,
-            event_count: f.event_count,
-            event_ids: &f.event_ids,
-            event_names: &f.event_names,
-            first_seen: &f.first_seen,
-            last_seen: &f.last_seen,
-            principal: &f.principal,
-            regions: &f.regions,
-            severity: f.severity,
-            source_ips: &f.source_ips,
-            tactics: &f.tactics,
-            title: &f.title,
-            user_agents: &f.user_agents,
-        }
+/// A finding as the stable JSON/JSONL object (documented in the README):
+/// its keys in alphabetical order, every field of [`Finding`].
+pub fn finding_json(f: &Finding) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(f) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
     }
 }
 
@@ -139,7 +104,7 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding])
         }
         Format::Jsonl => {
             for f in findings {
-                serde_json::to_writer(&mut *out, &FindingLine::from(f))?;
+                serde_json::to_writer(&mut *out, &finding_json(f))?;
                 writeln!(out)?;
             }
         }
