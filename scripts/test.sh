@@ -18,9 +18,20 @@ if [ ! -x "$VENV/bin/python" ]; then
   $PY -m venv "$VENV"
 fi
 # Pinned to the versions the project was checked with (see ../shared/reference/feasibility.md).
-if ! "$VENV/bin/python" -c 'import moto, sqlglot, boto3' 2>/dev/null; then
-  echo "== installing moto[server], sqlglot, boto3"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5' 'sqlglot==30.30.0' 'boto3'
+# boto3/botocore too: botocore 1.44.18 (December 2026) speaks REST-JSON to
+# Athena, which moto 5.2.5 does not route (every Athena call gets a 404); an
+# existing venv with other versions is brought to these.
+PINS=('moto[server]==5.2.5' 'sqlglot==30.30.0' 'boto3==1.44.13' 'botocore==1.44.13')
+if ! "$VENV/bin/python" - "${PINS[@]}" <<'PYEOF' 2>/dev/null
+import sys
+from importlib.metadata import version
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    assert version(name.split("[")[0]) == want, pin
+PYEOF
+then
+  echo "== installing ${PINS[*]}"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
 fi
 
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')

@@ -82,6 +82,52 @@ fn every_detection_has_tests_that_pass() {
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// The discovery burst reports a principal's sweep, not its habit: the
+/// positive fixture's 32 calls, repeated every 15 minutes by one principal,
+/// are reported while its burst windows number at most 72 (20 sweeps) and
+/// not past that (30 sweeps, seven and a half hours); another principal's
+/// single sweep among them is still reported.
+#[test]
+fn discovery_burst_reports_a_sweep_not_a_habit() {
+    let id = "aws.cloudtrail.discovery-burst-many-services";
+    let cat = Catalogue::builtin();
+    let d = cat.get(id).unwrap();
+    let sweep = read_events(&fixture("discovery-burst-many-services.json"));
+    let repeated = |sweeps: usize, arn: &str, tag: u32| -> Vec<serde_json::Value> {
+        let mut out = vec![];
+        for k in 0..sweeps {
+            for (i, e) in sweep.iter().enumerate() {
+                let mut e = e.clone();
+                let t = chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str().unwrap()).unwrap();
+                let t = t + chrono::Duration::minutes(15 * k as i64);
+                e["eventTime"] = t.format("%Y-%m-%dT%H:%M:%SZ").to_string().into();
+                e["eventID"] = format!("{tag:08x}-0000-4000-8000-{k:06}{i:06}").into();
+                e["userIdentity"]["arn"] = arn.into();
+                out.push(e);
+            }
+        }
+        out
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |events: &[serde_json::Value]| -> Vec<(String, usize)> {
+        let p = tmp.path().join("events.ndjson");
+        write_events(&p, events);
+        let r = hunt_paths(&[p], std::slice::from_ref(d));
+        r.findings.iter().map(|f| (f.principal.clone(), f.event_count)).collect()
+    };
+    let ci = "arn:aws:iam::111122223333:user/ci-deployer";
+    // 20 sweeps: rare enough, every call is evidence.
+    assert_eq!(run(&repeated(20, ci, 0)), vec![(ci.to_string(), 20 * sweep.len())]);
+    // 30 sweeps: a habit, not reported.
+    let habit = repeated(30, ci, 0);
+    assert_eq!(run(&habit), vec![]);
+    // An intruder's one sweep in the middle of the habit is.
+    let intruder = "arn:aws:iam::111122223333:user/intruder";
+    let mut mixed = habit.clone();
+    mixed.extend(repeated(1, intruder, 1));
+    assert_eq!(run(&mixed), vec![(intruder.to_string(), sweep.len())]);
+}
+
 /// The benign set: invictus background/analyst events and the OTRF operator.
 fn benign_set(dir: &std::path::Path) -> std::path::PathBuf {
     let labels: HashMap<String, String> = invictus_labels().into_iter().map(|(id, label, _, _)| (id, label)).collect();
