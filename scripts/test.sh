@@ -18,7 +18,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   $PY -m venv "$VENV"
 fi
 # Pinned to the versions the project was checked with (see ../shared/reference/feasibility.md).
-# boto3/botocore too: botocore 1.44.18 (December 2026) speaks REST-JSON to
+# boto3/botocore too: botocore 1.44.18 speaks REST-JSON to
 # Athena, which moto 5.2.5 does not route (every Athena call gets a 404); an
 # existing venv with other versions is brought to these.
 PINS=('moto[server]==5.2.5' 'sqlglot==30.30.0' 'boto3==1.44.13' 'botocore==1.44.13')
