@@ -47,7 +47,7 @@ fn every_detection_has_tests_that_pass() {
                 (ev, t.event_ids.clone())
             } else if let Some(fx) = &t.fixture {
                 let path = fixture(fx);
-                let r = hunt_paths(&[path.clone()], std::slice::from_ref(d));
+                let r = hunt_paths(std::slice::from_ref(&path), std::slice::from_ref(d));
                 if t.event_ids.is_empty() && d.source != "cloudtrail" {
                     failures.push(format!("{}: a {} fixture must list the record keys it expects", d.id, d.source));
                     continue;

@@ -95,7 +95,7 @@ fn sigma_rules_load_and_fire_on_their_events() {
         let fx = fixtures.join(format!("{stem}.json"));
         assert!(fx.exists(), "no positive fixture for Sigma rule {stem}");
         let ids: Vec<String> = read_events(&fx).iter().map(|e| e["eventID"].as_str().unwrap().to_string()).collect();
-        let r = hunt_paths(&[fx.clone()], std::slice::from_ref(d));
+        let r = hunt_paths(std::slice::from_ref(&fx), std::slice::from_ref(d));
         let ev: Vec<&String> = r.findings.iter().flat_map(|f| f.event_ids.iter()).collect();
         for id in &ids {
             if !ev.contains(&id) {

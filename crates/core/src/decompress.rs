@@ -63,7 +63,7 @@ pub fn maybe_gunzip(raw: &[u8]) -> Result<Cow<'_, [u8]>, Problem> {
     }
     // Fallback: streaming, multi-member aware, bounded.
     let mut dec = flate2::read::MultiGzDecoder::new(raw).take(MAX_FILE_BYTES as u64 + 1);
-    let mut out = Vec::with_capacity(isize.min(MAX_FILE_BYTES).max(4096));
+    let mut out = Vec::with_capacity(isize.clamp(4096, MAX_FILE_BYTES));
     match dec.read_to_end(&mut out) {
         Ok(_) if out.len() > MAX_FILE_BYTES => Err(Problem {
             offset: None,
@@ -77,6 +77,17 @@ pub fn maybe_gunzip(raw: &[u8]) -> Result<Cow<'_, [u8]>, Problem> {
             message: format!("corrupt or truncated gzip stream after {} decompressed bytes: {e}", out.len()),
         }),
     }
+}
+
+/// The first `max` decompressed bytes of a file's head (gzip or not), for
+/// telling what it holds; errors give what could be read.
+pub fn head(raw: &[u8], max: usize) -> Vec<u8> {
+    if !is_gzip(raw) {
+        return raw[..raw.len().min(max)].to_vec();
+    }
+    let mut out = Vec::with_capacity(max);
+    let _ = flate2::read::MultiGzDecoder::new(raw).take(max as u64).read_to_end(&mut out);
+    out
 }
 
 #[cfg(test)]
@@ -103,15 +114,4 @@ mod tests {
         assert!(e.message.contains("gzip"), "{}", e.message);
         assert_eq!(&*maybe_gunzip(b"plain").unwrap(), b"plain");
     }
-}
-
-/// The first `max` decompressed bytes of a file's head (gzip or not), for
-/// telling what it holds; errors give what could be read.
-pub fn head(raw: &[u8], max: usize) -> Vec<u8> {
-    if !is_gzip(raw) {
-        return raw[..raw.len().min(max)].to_vec();
-    }
-    let mut out = Vec::with_capacity(max);
-    let _ = flate2::read::MultiGzDecoder::new(raw).take(max as u64).read_to_end(&mut out);
-    out
 }

@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn unsafe_steps_do_not_load() {
         let ct = "    cloudtrail: {event_source: x.amazonaws.com}\n";
-        assert!(step(&format!("  - {{service: ec2, operation: CreateVpc, safety: read-only, region: home}}\n")).is_err());
+        assert!(step("  - {service: ec2, operation: CreateVpc, safety: read-only, region: home}\n").is_err());
         assert!(step(&format!("  - service: iam\n    operation: CreateUser\n    safety: read-only\n    region: global\n{ct}")).unwrap_err().contains("not a read-only"));
         assert!(step(&format!("  - service: iam\n    operation: DeleteUser\n    safety: harmless-failure\n    region: global\n    params: {{UserName: alice}}\n{ct}")).unwrap_err().contains("cannot exist"));
         assert!(step(&format!("  - service: s3\n    operation: PutBucketPolicy\n    safety: dry-run\n    region: home\n{ct}")).unwrap_err().contains("only for EC2"));

@@ -428,7 +428,7 @@ mod tests {
         for _ in 0..n {
             clock += (next() % 30) as i64;
             p.push(format!("p{}", next() % 5));
-            let null_key = next() % 17 == 0;
+            let null_key = next().is_multiple_of(17);
             t.push((!null_key).then_some(clock));
             f.push((!null_key).then_some(clock as f64 / 3.0));
             s.push(match next() % 11 {

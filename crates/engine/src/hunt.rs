@@ -672,7 +672,7 @@ fn held_bytes<'s>(schema: &'s datafusion::arrow::datatypes::Schema, tables: &[Ve
         }
         by_col.push((bytes, field.name().as_str()));
     }
-    by_col.sort_by(|a, b| b.0.cmp(&a.0));
+    by_col.sort_by_key(|c| std::cmp::Reverse(c.0));
     by_col
 }
 
@@ -969,13 +969,17 @@ impl<'a> Sets<'a> {
     }
 }
 
+/// A finding's events in time order, (time, id), and the sets of its
+/// accounts, regions, source IPs, user agents and event names.
+type Ordered<'a> = (Vec<(&'a str, &'a str)>, [AHashSet<&'a str>; 5]);
+
 /// A finding's evidence events as (time, id) in time order (ties by id, an
 /// event once), and its sets, with the facts read in the order of the rows:
 /// a broad detection's evidence is most of the logs, and reading its facts
 /// in time order would jump across them for every event. `None` when some
 /// event has no row or its time is not CloudTrail's `YYYY-MM-DDTHH:MM:SSZ`
 /// ([`in_time_order`] then orders them as text).
-fn in_row_order<'a>(ids: &[(&'a str, Option<(u32, u32)>)], facts: &Facts<'a>) -> Option<(Vec<(&'a str, &'a str)>, [AHashSet<&'a str>; 5])> {
+fn in_row_order<'a>(ids: &[(&'a str, Option<(u32, u32)>)], facts: &Facts<'a>) -> Option<Ordered<'a>> {
     let mut locs: Vec<u64> = Vec::with_capacity(ids.len());
     for (_, l) in ids {
         let (b, i) = (*l)?;
@@ -1012,7 +1016,7 @@ fn id_prefix(id: &str) -> u64 {
 
 /// [`in_row_order`] for any evidence: events without a row have no time,
 /// and times of another form are ordered as text.
-fn in_time_order<'a>(ids: Vec<(&'a str, Option<(u32, u32)>)>, facts: &Facts<'a>) -> (Vec<(&'a str, &'a str)>, [AHashSet<&'a str>; 5]) {
+fn in_time_order<'a>(ids: Vec<(&'a str, Option<(u32, u32)>)>, facts: &Facts<'a>) -> Ordered<'a> {
     // (time, id, where): the sort compares the first two without
     // following a pointer into the columns.
     let mut events: Vec<Event<'a>> = ids.into_iter().map(|(i, l)| (l.and_then(|l| facts.time(l)).unwrap_or_default(), i, l)).collect();
@@ -1135,7 +1139,7 @@ mod tests {
         let all: Vec<&str> = batches.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().flatten()).collect();
         let mut ids: Vec<(&str, Option<(u32, u32)>)> = all.iter().step_by(3).chain(all.iter().step_by(7)).map(|id| (*id, facts.locate(id))).collect();
         ids.reverse();
-        fn sorted<'a>(sets: [AHashSet<&'a str>; 5]) -> [BTreeSet<&'a str>; 5] {
+        fn sorted(sets: [AHashSet<&str>; 5]) -> [BTreeSet<&str>; 5] {
             sets.map(|s| s.into_iter().collect())
         }
         let (fast, fast_sets) = in_row_order(&ids, &facts).expect("every event has a row and a CloudTrail time");

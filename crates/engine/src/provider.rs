@@ -250,7 +250,7 @@ impl TableProvider for LogTable {
         let nparts = state.config().target_partitions().max(1).min(files.len().max(1));
         // Greedy balance by size, largest first.
         let mut order: Vec<&LogFile> = files.iter().collect();
-        order.sort_by(|a, b| b.size.cmp(&a.size));
+        order.sort_by_key(|f| std::cmp::Reverse(f.size));
         let mut buckets: Vec<(u64, Vec<LogFile>)> = vec![(0, vec![]); nparts];
         for f in order {
             let b = buckets.iter_mut().min_by_key(|b| b.0).expect("at least one partition");

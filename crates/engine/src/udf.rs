@@ -764,8 +764,8 @@ mod tests {
     #[test]
     fn mysql_formats() {
         assert_eq!(mysql_to_chrono("%Y/%m/%d %H:%i:%s"), "%Y/%m/%d %H:%M:%S");
-        assert_eq!(parse_iso8601("2023-07-10T11:42:36Z"), Some(1688989356_000_000_000));
-        assert_eq!(parse_iso8601("2020-09-14T00:44:23.000Z"), Some(1600044263_000_000_000));
+        assert_eq!(parse_iso8601("2023-07-10T11:42:36Z"), Some(1_688_989_356_000_000_000));
+        assert_eq!(parse_iso8601("2020-09-14T00:44:23.000Z"), Some(1_600_044_263_000_000_000));
     }
 }
 

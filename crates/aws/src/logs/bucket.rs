@@ -87,7 +87,7 @@ fn elb_account(region: &str) -> Option<&'static str> {
 /// The statements irprep needs on a bucket.
 pub fn statements(bucket: &str, partition: &str, region: &str, roles: Roles, accounts: &[String]) -> Vec<Value> {
     let b = format!("arn:{partition}:s3:::{bucket}");
-    let accts: Value = accounts.iter().cloned().collect::<Vec<_>>().into();
+    let accts: Value = accounts.to_vec().into();
     let mut out = vec![json!({
         "Sid": "IrprepDenyInsecureTransport",
         "Effect": "Deny",

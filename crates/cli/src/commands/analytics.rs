@@ -197,7 +197,7 @@ fn valid_date(d: &str) -> bool {
 
 fn awslogs_dir(url: &str) -> Result<String> {
     if !url.starts_with("s3://") {
-        return Err(super::usage(&format!("{url}: log locations must be s3:// URLs")));
+        return Err(super::usage(format!("{url}: log locations must be s3:// URLs")));
     }
     Ok(if url.ends_with('/') { url.to_string() } else { format!("{url}/") })
 }
@@ -205,13 +205,13 @@ fn awslogs_dir(url: &str) -> Result<String> {
 /// The flow-log field order asked for.
 fn flow_fields(a: &TableArgs) -> Result<Vec<&'static table::FlowField>> {
     if let Some(f) = &a.flow_log_format {
-        return table::parse_flow_format(f).map_err(|e| super::usage(&format!("--flow-log-format: {e}")));
+        return table::parse_flow_format(f).map_err(|e| super::usage(format!("--flow-log-format: {e}")));
     }
     if let Some(p) = &a.flow_header_from {
         let raw = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
         let head = irprep_core::decompress::head(&raw, 64 * 1024);
         let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
-        return table::parse_flow_format(&line).map_err(|e| super::usage(&format!("{}: first line is not a flow-log header: {e}", p.display())));
+        return table::parse_flow_format(&line).map_err(|e| super::usage(format!("{}: first line is not a flow-log header: {e}", p.display())));
     }
     Ok(table::FLOW_FIELDS.iter().collect())
 }
@@ -360,7 +360,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
                     "cloudtrail" => tables.cloudtrail = Some(loc),
                     "vpcflow" => tables.vpcflow = Some(loc),
                     "dns" => tables.dns = Some(loc),
-                    other => return Err(super::usage(&format!("--table {other}: expected cloudtrail, vpcflow or dns"))),
+                    other => return Err(super::usage(format!("--table {other}: expected cloudtrail, vpcflow or dns"))),
                 }
                 if let Some(n) = name {
                     match which.as_str() {

@@ -24,7 +24,7 @@ pub enum QueriesCmd {
         params: Vec<String>,
     },
     /// Run one query over the logs.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -85,12 +85,12 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
                 }
                 println!();
             }
-            println!("{}", q.render(&params(&p)?, None).map_err(|e| super::usage(e))?);
+            println!("{}", q.render(&params(&p)?, None).map_err(super::usage)?);
             Ok(crate::exit::OK)
         }
         QueriesCmd::Run(a) => {
             let q = find(&a.name)?;
-            let sql = q.render(&params(&a.params)?, a.table_name.as_deref()).map_err(|e| super::usage(e))?;
+            let sql = q.render(&params(&a.params)?, a.table_name.as_deref()).map_err(super::usage)?;
             super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, &sql).await
         }
     }
