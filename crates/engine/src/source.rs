@@ -113,7 +113,7 @@ pub fn discover_local(paths: &[PathBuf]) -> Result<(Vec<LogFile>, usize), String
                 }
             }
         }
-        found.sort_by_key(|a| a.to_string());
+        found.sort_by_cached_key(|a| a.to_string());
         out.extend(found);
     }
     Ok((out, ignored))
