@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -22,13 +24,21 @@ fn main() {
     let root = root.canonicalize().unwrap_or(root);
     println!("cargo:rerun-if-changed={}", root.display());
     let mut code = String::new();
-    for (name, sub) in [("DETECTIONS", "detections"), ("SCENARIOS", "scenarios"), ("QUERIES", "queries")] {
+    for (name, sub) in [
+        ("DETECTIONS", "detections"),
+        ("SCENARIOS", "scenarios"),
+        ("QUERIES", "queries"),
+    ] {
         let dir = root.join(sub);
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut files = vec![];
         collect(&dir, &mut files);
         files.sort();
-        writeln!(code, "/// Embedded `content/{sub}` files: (path relative to content/, text).").unwrap();
+        writeln!(
+            code,
+            "/// Embedded `content/{sub}` files: (path relative to content/, text)."
+        )
+        .unwrap();
         writeln!(code, "pub static {name}: &[(&str, &str)] = &[").unwrap();
         for f in files {
             // Directories are watched; list each file too so edits rebuild.
@@ -36,8 +46,17 @@ fn main() {
             if let Some(parent) = f.parent() {
                 println!("cargo:rerun-if-changed={}", parent.display());
             }
-            let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-            writeln!(code, "    ({rel:?}, include_str!({:?})),", f.display().to_string()).unwrap();
+            let rel = f
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            writeln!(
+                code,
+                "    ({rel:?}, include_str!({:?})),",
+                f.display().to_string()
+            )
+            .unwrap();
         }
         writeln!(code, "];").unwrap();
     }

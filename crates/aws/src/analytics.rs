@@ -30,7 +30,12 @@ pub struct Change {
 }
 
 fn change(action: &str, resource: &str, name: &str, detail: impl Into<String>) -> Change {
-    Change { action: action.into(), resource: resource.into(), name: name.into(), detail: detail.into() }
+    Change {
+        action: action.into(),
+        resource: resource.into(),
+        name: name.into(),
+        detail: detail.into(),
+    }
 }
 
 pub struct Clients {
@@ -43,7 +48,10 @@ pub struct Clients {
 
 impl Clients {
     pub async fn new(conf: &SdkConfig, account: String) -> Self {
-        let region = conf.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        let region = conf
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
         Clients {
             glue: aws_sdk_glue::Client::new(conf),
             athena: aws_sdk_athena::Client::new(conf),
@@ -54,7 +62,10 @@ impl Clients {
     }
 
     fn workgroup_arn(&self, name: &str) -> String {
-        format!("arn:{}:athena:{}:{}:workgroup/{name}", self.partition, self.region, self.account)
+        format!(
+            "arn:{}:athena:{}:{}:workgroup/{name}",
+            self.partition, self.region, self.account
+        )
     }
 }
 
@@ -70,11 +81,17 @@ pub fn partition_of(region: &str) -> &'static str {
 }
 
 fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: &E) -> anyhow::Error {
-    anyhow!("{what}: {} {}", e.code().unwrap_or("error"), e.message().unwrap_or(""))
+    anyhow!(
+        "{what}: {} {}",
+        e.code().unwrap_or("error"),
+        e.message().unwrap_or("")
+    )
 }
 
 fn is_managed(params: Option<&HashMap<String, String>>) -> bool {
-    params.and_then(|p| p.get(MANAGED_KEY)).is_some_and(|v| v == MANAGED_VALUE)
+    params
+        .and_then(|p| p.get(MANAGED_KEY))
+        .is_some_and(|v| v == MANAGED_VALUE)
 }
 
 /// What Glue holds for a table, in the terms we compare.
@@ -104,15 +121,37 @@ fn wanted_shape(t: &AthenaTable) -> TableShape {
 
 fn actual_shape(t: &gt::Table, wanted_keys: &[String]) -> TableShape {
     let sd = t.storage_descriptor();
-    let mut params: Vec<(String, String)> =
-        t.parameters().map(|p| p.iter().filter(|(k, _)| wanted_keys.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let mut params: Vec<(String, String)> = t
+        .parameters()
+        .map(|p| {
+            p.iter()
+                .filter(|(k, _)| wanted_keys.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
     params.sort();
     TableShape {
-        columns: sd.map(|s| s.columns().iter().map(|c| (c.name().to_string(), c.r#type().unwrap_or("").to_string())).collect()).unwrap_or_default(),
-        partitions: t.partition_keys().iter().map(|c| c.name().to_string()).collect(),
+        columns: sd
+            .map(|s| {
+                s.columns()
+                    .iter()
+                    .map(|c| (c.name().to_string(), c.r#type().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        partitions: t
+            .partition_keys()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect(),
         params,
         location: sd.and_then(|s| s.location()).unwrap_or("").to_string(),
-        serde_lib: sd.and_then(|s| s.serde_info()).and_then(|s| s.serialization_library()).unwrap_or("").to_string(),
+        serde_lib: sd
+            .and_then(|s| s.serde_info())
+            .and_then(|s| s.serialization_library())
+            .unwrap_or("")
+            .to_string(),
         input_format: sd.and_then(|s| s.input_format()).unwrap_or("").to_string(),
     }
 }
@@ -138,9 +177,19 @@ fn diff_detail(want: &TableShape, have: &TableShape) -> String {
 }
 
 fn table_input(t: &AthenaTable) -> Result<gt::TableInput> {
-    let col = |(n, ty): &(String, String)| gt::Column::builder().name(n).r#type(ty).build().map_err(|e| anyhow!("{e}"));
+    let col = |(n, ty): &(String, String)| {
+        gt::Column::builder()
+            .name(n)
+            .r#type(ty)
+            .build()
+            .map_err(|e| anyhow!("{e}"))
+    };
     let columns = t.columns.iter().map(col).collect::<Result<Vec<_>>>()?;
-    let parts = t.partition_keys.iter().map(|k| col(&(k.clone(), "string".into()))).collect::<Result<Vec<_>>>()?;
+    let parts = t
+        .partition_keys
+        .iter()
+        .map(|k| col(&(k.clone(), "string".into())))
+        .collect::<Result<Vec<_>>>()?;
     let mut params: HashMap<String, String> = t.table_params.iter().cloned().collect();
     params.insert(MANAGED_KEY.into(), MANAGED_VALUE.into());
     let serde = gt::SerDeInfo::builder()
@@ -166,7 +215,10 @@ fn table_input(t: &AthenaTable) -> Result<gt::TableInput> {
 }
 
 /// Named queries irprep made in a workgroup: name -> (id, sql, description).
-async fn existing_queries(c: &Clients, workgroup: &str) -> Result<HashMap<String, (String, String, String)>> {
+async fn existing_queries(
+    c: &Clients,
+    workgroup: &str,
+) -> Result<HashMap<String, (String, String, String)>> {
     let mut ids = vec![];
     let mut next: Option<String> = None;
     loop {
@@ -188,10 +240,23 @@ async fn existing_queries(c: &Clients, workgroup: &str) -> Result<HashMap<String
     // One GetNamedQuery per id (BatchGetNamedQuery would be fewer calls; the
     // emulator the tests use does not implement it).
     for id in ids {
-        let q = c.athena.get_named_query().named_query_id(&id).send().await.map_err(|e| sdk_err("athena:GetNamedQuery", &e))?;
+        let q = c
+            .athena
+            .get_named_query()
+            .named_query_id(&id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("athena:GetNamedQuery", &e))?;
         if let Some(nq) = q.named_query() {
             if nq.name().starts_with(QUERY_PREFIX) {
-                out.insert(nq.name().to_string(), (id.clone(), nq.query_string().to_string(), nq.description().unwrap_or("").to_string()));
+                out.insert(
+                    nq.name().to_string(),
+                    (
+                        id.clone(),
+                        nq.query_string().to_string(),
+                        nq.description().unwrap_or("").to_string(),
+                    ),
+                );
             }
         }
     }
@@ -204,7 +269,11 @@ async fn workgroup_state(c: &Clients, name: &str) -> Result<Option<(bool, at::Wo
         Ok(o) => o.work_group().cloned(),
         Err(e) => {
             let msg = e.message().unwrap_or("").to_lowercase();
-            if e.code() == Some("InvalidRequestException") && (msg.contains("not found") || msg.contains("is not found") || msg.contains("does not exist")) {
+            if e.code() == Some("InvalidRequestException")
+                && (msg.contains("not found")
+                    || msg.contains("is not found")
+                    || msg.contains("does not exist"))
+            {
                 None
             } else {
                 return Err(sdk_err("athena:GetWorkGroup", &e));
@@ -212,15 +281,27 @@ async fn workgroup_state(c: &Clients, name: &str) -> Result<Option<(bool, at::Wo
         }
     };
     let Some(wg) = wg else { return Ok(None) };
-    let tags = c.athena.list_tags_for_resource().resource_arn(c.workgroup_arn(name)).send().await.map_err(|e| sdk_err("athena:ListTagsForResource", &e))?;
-    let managed = tags.tags().iter().any(|t| t.key() == Some(MANAGED_KEY) && t.value() == Some(MANAGED_VALUE));
+    let tags = c
+        .athena
+        .list_tags_for_resource()
+        .resource_arn(c.workgroup_arn(name))
+        .send()
+        .await
+        .map_err(|e| sdk_err("athena:ListTagsForResource", &e))?;
+    let managed = tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some(MANAGED_KEY) && t.value() == Some(MANAGED_VALUE));
     Ok(Some((managed, wg)))
 }
 
 fn workgroup_differs(d: &Deployment, wg: &at::WorkGroup) -> Vec<&'static str> {
     let mut out = vec![];
     let conf = wg.configuration();
-    let loc = conf.and_then(|c| c.result_configuration()).and_then(|r| r.output_location()).unwrap_or("");
+    let loc = conf
+        .and_then(|c| c.result_configuration())
+        .and_then(|r| r.output_location())
+        .unwrap_or("");
     if loc != d.workgroup.results {
         out.push("result location");
     }
@@ -230,8 +311,14 @@ fn workgroup_differs(d: &Deployment, wg: &at::WorkGroup) -> Vec<&'static str> {
     if conf.and_then(|c| c.enforce_work_group_configuration()) != Some(true) {
         out.push("enforced configuration");
     }
-    let enc = conf.and_then(|c| c.result_configuration()).and_then(|r| r.encryption_configuration());
-    let want_enc = if d.workgroup.kms_key.is_some() { "SSE_KMS" } else { "SSE_S3" };
+    let enc = conf
+        .and_then(|c| c.result_configuration())
+        .and_then(|r| r.encryption_configuration());
+    let want_enc = if d.workgroup.kms_key.is_some() {
+        "SSE_KMS"
+    } else {
+        "SSE_S3"
+    };
     if enc.map(|e| e.encryption_option().as_str()) != Some(want_enc) {
         out.push("result encryption");
     }
@@ -241,9 +328,20 @@ fn workgroup_differs(d: &Deployment, wg: &at::WorkGroup) -> Vec<&'static str> {
 /// Whether a table is in the Glue catalogue: `Some(false)` only when Glue
 /// says it is not; `None` when Glue could not be asked.
 pub async fn table_exists(conf: &SdkConfig, database: &str, table: &str) -> Option<bool> {
-    match aws_sdk_glue::Client::new(conf).get_table().database_name(database).name(table).send().await {
+    match aws_sdk_glue::Client::new(conf)
+        .get_table()
+        .database_name(database)
+        .name(table)
+        .send()
+        .await
+    {
         Ok(_) => Some(true),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => Some(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_entity_not_found_exception()) =>
+        {
+            Some(false)
+        }
         Err(_) => None,
     }
 }
@@ -251,8 +349,19 @@ pub async fn table_exists(conf: &SdkConfig, database: &str, table: &str) -> Opti
 /// The first date of an existing table's date projection (so a later run
 /// keeps it rather than moving the start to its own day).
 pub async fn existing_start_date(c: &Clients, database: &str, table: &str) -> Option<String> {
-    let t = c.glue.get_table().database_name(database).name(table).send().await.ok()?;
-    let range = t.table()?.parameters()?.get("projection.date_partition.range")?.clone();
+    let t = c
+        .glue
+        .get_table()
+        .database_name(database)
+        .name(table)
+        .send()
+        .await
+        .ok()?;
+    let range = t
+        .table()?
+        .parameters()?
+        .get("projection.date_partition.range")?
+        .clone();
     range.split(',').next().map(String::from)
 }
 
@@ -261,33 +370,70 @@ pub async fn plan(c: &Clients, d: &Deployment) -> Result<Vec<Change>> {
     let mut changes = vec![];
     let db_exists = match c.glue.get_database().name(&d.database).send().await {
         Ok(_) => true,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => false,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_entity_not_found_exception()) =>
+        {
+            false
+        }
         Err(e) => return Err(sdk_err("glue:GetDatabase", &e)),
     };
     if !db_exists {
-        changes.push(change("create", "glue:database", &d.database, "Glue database for the log tables"));
+        changes.push(change(
+            "create",
+            "glue:database",
+            &d.database,
+            "Glue database for the log tables",
+        ));
     }
     for t in &d.tables {
         let want = wanted_shape(t);
         let keys: Vec<String> = want.params.iter().map(|(k, _)| k.clone()).collect();
         let existing = if db_exists {
-            match c.glue.get_table().database_name(&d.database).name(&t.name).send().await {
+            match c
+                .glue
+                .get_table()
+                .database_name(&d.database)
+                .name(&t.name)
+                .send()
+                .await
+            {
                 Ok(o) => o.table().cloned(),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => None,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_entity_not_found_exception()) =>
+                {
+                    None
+                }
                 Err(e) => return Err(sdk_err("glue:GetTable", &e)),
             }
         } else {
             None
         };
         match existing {
-            None => changes.push(change("create", "glue:table", &t.name, format!("{} columns, partitions {}, {}", t.columns.len(), t.partition_keys.join("/"), t.location))),
+            None => changes.push(change(
+                "create",
+                "glue:table",
+                &t.name,
+                format!(
+                    "{} columns, partitions {}, {}",
+                    t.columns.len(),
+                    t.partition_keys.join("/"),
+                    t.location
+                ),
+            )),
             Some(have) => {
                 if !is_managed(have.parameters()) {
                     bail!("Glue table {}.{} exists and was not created by irprep; choose another table name (irprep never overwrites it)", d.database, t.name);
                 }
                 let have = actual_shape(&have, &keys);
                 if have != want {
-                    changes.push(change("update", "glue:table", &t.name, diff_detail(&want, &have)));
+                    changes.push(change(
+                        "update",
+                        "glue:table",
+                        &t.name,
+                        diff_detail(&want, &have),
+                    ));
                 }
             }
         }
@@ -295,7 +441,20 @@ pub async fn plan(c: &Clients, d: &Deployment) -> Result<Vec<Change>> {
     let wg = workgroup_state(c, &d.workgroup.name).await?;
     let existing_q = match &wg {
         None => {
-            changes.push(change("create", "athena:workgroup", &d.workgroup.name, format!("engine v3, enforced, results {} ({})", d.workgroup.results, if d.workgroup.kms_key.is_some() { "SSE-KMS" } else { "SSE-S3" })));
+            changes.push(change(
+                "create",
+                "athena:workgroup",
+                &d.workgroup.name,
+                format!(
+                    "engine v3, enforced, results {} ({})",
+                    d.workgroup.results,
+                    if d.workgroup.kms_key.is_some() {
+                        "SSE-KMS"
+                    } else {
+                        "SSE-S3"
+                    }
+                ),
+            ));
             HashMap::new()
         }
         Some((managed, w)) => {
@@ -304,7 +463,12 @@ pub async fn plan(c: &Clients, d: &Deployment) -> Result<Vec<Change>> {
             }
             let diffs = workgroup_differs(d, w);
             if !diffs.is_empty() {
-                changes.push(change("update", "athena:workgroup", &d.workgroup.name, format!("changes {}", diffs.join(", "))));
+                changes.push(change(
+                    "update",
+                    "athena:workgroup",
+                    &d.workgroup.name,
+                    format!("changes {}", diffs.join(", ")),
+                ));
             }
             existing_queries(c, &d.workgroup.name).await?
         }
@@ -312,7 +476,14 @@ pub async fn plan(c: &Clients, d: &Deployment) -> Result<Vec<Change>> {
     for q in &d.named_queries {
         match existing_q.get(&q.name) {
             None => changes.push(change("create", "athena:named-query", &q.name, "")),
-            Some((_, sql, desc)) if sql != &q.sql || desc != &q.description => changes.push(change("update", "athena:named-query", &q.name, "query text changed")),
+            Some((_, sql, desc)) if sql != &q.sql || desc != &q.description => {
+                changes.push(change(
+                    "update",
+                    "athena:named-query",
+                    &q.name,
+                    "query text changed",
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -331,27 +502,58 @@ pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()
                     .parameters(MANAGED_KEY, MANAGED_VALUE)
                     .build()
                     .map_err(|e| anyhow!("{e}"))?;
-                c.glue.create_database().database_input(input).send().await.map_err(|e| sdk_err("glue:CreateDatabase", &e))?;
+                c.glue
+                    .create_database()
+                    .database_input(input)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("glue:CreateDatabase", &e))?;
             }
             ("glue:table", action) => {
-                let t = d.tables.iter().find(|t| t.name == ch.name).context("planned table")?;
+                let t = d
+                    .tables
+                    .iter()
+                    .find(|t| t.name == ch.name)
+                    .context("planned table")?;
                 let input = table_input(t)?;
                 if action == "create" {
-                    c.glue.create_table().database_name(&d.database).table_input(input).send().await.map_err(|e| sdk_err("glue:CreateTable", &e))?;
+                    c.glue
+                        .create_table()
+                        .database_name(&d.database)
+                        .table_input(input)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_err("glue:CreateTable", &e))?;
                 } else {
-                    c.glue.update_table().database_name(&d.database).table_input(input).send().await.map_err(|e| sdk_err("glue:UpdateTable", &e))?;
+                    c.glue
+                        .update_table()
+                        .database_name(&d.database)
+                        .table_input(input)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_err("glue:UpdateTable", &e))?;
                 }
             }
             ("athena:workgroup", action) => {
                 let w = &d.workgroup;
                 let enc = match &w.kms_key {
-                    Some(k) => at::EncryptionConfiguration::builder().encryption_option(at::EncryptionOption::SseKms).kms_key(k).build(),
-                    None => at::EncryptionConfiguration::builder().encryption_option(at::EncryptionOption::SseS3).build(),
+                    Some(k) => at::EncryptionConfiguration::builder()
+                        .encryption_option(at::EncryptionOption::SseKms)
+                        .kms_key(k)
+                        .build(),
+                    None => at::EncryptionConfiguration::builder()
+                        .encryption_option(at::EncryptionOption::SseS3)
+                        .build(),
                 }
                 .map_err(|e| anyhow!("{e}"))?;
-                let engine = at::EngineVersion::builder().selected_engine_version("Athena engine version 3").build();
+                let engine = at::EngineVersion::builder()
+                    .selected_engine_version("Athena engine version 3")
+                    .build();
                 if action == "create" {
-                    let rc = at::ResultConfiguration::builder().output_location(&w.results).encryption_configuration(enc).build();
+                    let rc = at::ResultConfiguration::builder()
+                        .output_location(&w.results)
+                        .encryption_configuration(enc)
+                        .build();
                     let conf = at::WorkGroupConfiguration::builder()
                         .result_configuration(rc)
                         .enforce_work_group_configuration(true)
@@ -360,7 +562,10 @@ pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()
                         .engine_version(engine)
                         .set_bytes_scanned_cutoff_per_query(w.bytes_scanned_cutoff)
                         .build();
-                    let tag = at::Tag::builder().key(MANAGED_KEY).value(MANAGED_VALUE).build();
+                    let tag = at::Tag::builder()
+                        .key(MANAGED_KEY)
+                        .value(MANAGED_VALUE)
+                        .build();
                     c.athena
                         .create_work_group()
                         .name(&w.name)
@@ -371,7 +576,10 @@ pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()
                         .await
                         .map_err(|e| sdk_err("athena:CreateWorkGroup", &e))?;
                 } else {
-                    let rc = at::ResultConfigurationUpdates::builder().output_location(&w.results).encryption_configuration(enc).build();
+                    let rc = at::ResultConfigurationUpdates::builder()
+                        .output_location(&w.results)
+                        .encryption_configuration(enc)
+                        .build();
                     let mut up = at::WorkGroupConfigurationUpdates::builder()
                         .result_configuration_updates(rc)
                         .enforce_work_group_configuration(true)
@@ -390,7 +598,11 @@ pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()
                 }
             }
             ("athena:named-query", action) => {
-                let q: &NamedQuery = d.named_queries.iter().find(|q| q.name == ch.name).context("planned query")?;
+                let q: &NamedQuery = d
+                    .named_queries
+                    .iter()
+                    .find(|q| q.name == ch.name)
+                    .context("planned query")?;
                 if action == "create" {
                     c.athena
                         .create_named_query()
@@ -407,7 +619,11 @@ pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()
                     if existing_q.is_none() {
                         existing_q = Some(existing_queries(c, &d.workgroup.name).await?);
                     }
-                    let id = existing_q.as_ref().and_then(|m| m.get(&q.name)).map(|x| x.0.clone()).context("named query to update")?;
+                    let id = existing_q
+                        .as_ref()
+                        .and_then(|m| m.get(&q.name))
+                        .map(|x| x.0.clone())
+                        .context("named query to update")?;
                     c.athena
                         .update_named_query()
                         .named_query_id(id)
@@ -434,18 +650,35 @@ fn token(name: &str, sql: &str) -> String {
 /// What `analytics destroy` would remove: the managed tables of the
 /// deployment, the database if irprep made it and nothing else is in it, and
 /// the managed workgroup (with its named queries).
-pub async fn plan_destroy(c: &Clients, database: &str, tables: &[String], workgroup: &str) -> Result<Vec<Change>> {
+pub async fn plan_destroy(
+    c: &Clients,
+    database: &str,
+    tables: &[String],
+    workgroup: &str,
+) -> Result<Vec<Change>> {
     let mut changes = vec![];
     let db = match c.glue.get_database().name(database).send().await {
         Ok(o) => o.database().cloned(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => None,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_entity_not_found_exception()) =>
+        {
+            None
+        }
         Err(e) => return Err(sdk_err("glue:GetDatabase", &e)),
     };
     if let Some(db) = db {
         let mut all = vec![];
         let mut next = None;
         loop {
-            let out = c.glue.get_tables().database_name(database).set_next_token(next).send().await.map_err(|e| sdk_err("glue:GetTables", &e))?;
+            let out = c
+                .glue
+                .get_tables()
+                .database_name(database)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| sdk_err("glue:GetTables", &e))?;
             all.extend(out.table_list().iter().cloned());
             next = out.next_token().map(String::from);
             if next.is_none() {
@@ -454,8 +687,15 @@ pub async fn plan_destroy(c: &Clients, database: &str, tables: &[String], workgr
         }
         let mut left = 0;
         for t in &all {
-            if is_managed(t.parameters()) && (tables.is_empty() || tables.iter().any(|n| n == t.name())) {
-                changes.push(change("delete", "glue:table", t.name(), format!("{database}.{}", t.name())));
+            if is_managed(t.parameters())
+                && (tables.is_empty() || tables.iter().any(|n| n == t.name()))
+            {
+                changes.push(change(
+                    "delete",
+                    "glue:table",
+                    t.name(),
+                    format!("{database}.{}", t.name()),
+                ));
             } else {
                 left += 1;
             }
@@ -465,22 +705,49 @@ pub async fn plan_destroy(c: &Clients, database: &str, tables: &[String], workgr
         }
     }
     if let Some((true, _)) = workgroup_state(c, workgroup).await? {
-        changes.push(change("delete", "athena:workgroup", workgroup, "with its named queries"));
+        changes.push(change(
+            "delete",
+            "athena:workgroup",
+            workgroup,
+            "with its named queries",
+        ));
     }
     Ok(changes)
 }
 
-pub async fn apply_destroy(c: &Clients, database: &str, workgroup: &str, changes: &[Change]) -> Result<()> {
+pub async fn apply_destroy(
+    c: &Clients,
+    database: &str,
+    workgroup: &str,
+    changes: &[Change],
+) -> Result<()> {
     for ch in changes {
         match ch.resource.as_str() {
             "glue:table" => {
-                c.glue.delete_table().database_name(database).name(&ch.name).send().await.map_err(|e| sdk_err("glue:DeleteTable", &e))?;
+                c.glue
+                    .delete_table()
+                    .database_name(database)
+                    .name(&ch.name)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("glue:DeleteTable", &e))?;
             }
             "glue:database" => {
-                c.glue.delete_database().name(database).send().await.map_err(|e| sdk_err("glue:DeleteDatabase", &e))?;
+                c.glue
+                    .delete_database()
+                    .name(database)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("glue:DeleteDatabase", &e))?;
             }
             "athena:workgroup" => {
-                c.athena.delete_work_group().work_group(workgroup).recursive_delete_option(true).send().await.map_err(|e| sdk_err("athena:DeleteWorkGroup", &e))?;
+                c.athena
+                    .delete_work_group()
+                    .work_group(workgroup)
+                    .recursive_delete_option(true)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("athena:DeleteWorkGroup", &e))?;
             }
             other => bail!("unknown resource {other}"),
         }
@@ -490,9 +757,17 @@ pub async fn apply_destroy(c: &Clients, database: &str, workgroup: &str, changes
 
 /// Accounts, regions and VPCs under `s3://bucket/prefix/AWSLogs/`, by listing
 /// the layout's levels (common prefixes only, no objects read).
-pub async fn discover_layout(s3: &aws_sdk_s3::Client, bucket: &str, awslogs_prefix: &str, service: &str) -> Result<(Vec<String>, Vec<String>)> {
+pub async fn discover_layout(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    awslogs_prefix: &str,
+    service: &str,
+) -> Result<(Vec<String>, Vec<String>)> {
     let accounts = list_dirs(s3, bucket, awslogs_prefix).await?;
-    let accounts: Vec<String> = accounts.into_iter().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())).collect();
+    let accounts: Vec<String> = accounts
+        .into_iter()
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
     let mut places = std::collections::BTreeSet::new();
     for a in &accounts {
         for p in list_dirs(s3, bucket, &format!("{awslogs_prefix}{a}/{service}/")).await? {
@@ -514,7 +789,12 @@ async fn list_dirs(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Resul
             .set_continuation_token(next)
             .send()
             .await
-            .map_err(|e| anyhow!("s3:ListObjectsV2 s3://{bucket}/{prefix}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "s3:ListObjectsV2 s3://{bucket}/{prefix}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            })?;
         for cp in r.common_prefixes() {
             if let Some(p) = cp.prefix() {
                 let name = p.trim_start_matches(prefix).trim_end_matches('/');

@@ -10,7 +10,9 @@ use anyhow::{anyhow, bail, Result};
 use aws_config::SdkConfig;
 use aws_sdk_athena::error::ProvideErrorMetadata;
 use aws_sdk_athena::types as at;
-use irprep_core::arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use irprep_core::arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+};
 use irprep_core::arrow_array::{ArrayRef, RecordBatch};
 use irprep_core::arrow_schema::{DataType, Field, Schema, SchemaRef};
 use irprep_core::queries::replace_table;
@@ -67,14 +69,20 @@ pub fn with_window(sql: &str, database: &str, since: Option<&str>, until: Option
     }
     let day = |t: &str| t.get(..10).unwrap_or(t).replace('-', "/");
     let mut ctes = vec![];
-    for (table, col, epoch) in [("cloudtrail", "eventtime", false), ("vpcflow", "start", true), ("dns", "query_timestamp", false)] {
+    for (table, col, epoch) in [
+        ("cloudtrail", "eventtime", false),
+        ("vpcflow", "start", true),
+        ("dns", "query_timestamp", false),
+    ] {
         if !mentions(sql, table) {
             continue;
         }
         let mut preds = vec![];
         let lit = |t: &str| -> String {
             if epoch {
-                chrono::DateTime::parse_from_rfc3339(t).map(|d| d.timestamp().to_string()).unwrap_or_else(|_| "0".into())
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|d| d.timestamp().to_string())
+                    .unwrap_or_else(|_| "0".into())
             } else {
                 format!("'{}'", escape(t))
             }
@@ -87,13 +95,20 @@ pub fn with_window(sql: &str, database: &str, since: Option<&str>, until: Option
             preds.push(format!("date_partition <= '{}'", escape(&day(u))));
             preds.push(format!("{} < {}", quote_col(col), lit(u)));
         }
-        ctes.push(format!("{table} AS (SELECT * FROM \"{}\".\"{table}\" WHERE {})", database.replace('"', "\"\""), preds.join(" AND ")));
+        ctes.push(format!(
+            "{table} AS (SELECT * FROM \"{}\".\"{table}\" WHERE {})",
+            database.replace('"', "\"\""),
+            preds.join(" AND ")
+        ));
     }
     if ctes.is_empty() {
         return sql.to_string();
     }
     let trimmed = sql.trim_start();
-    if trimmed.len() >= 4 && trimmed[..4].eq_ignore_ascii_case("with") && trimmed[4..].starts_with(|c: char| c.is_whitespace()) {
+    if trimmed.len() >= 4
+        && trimmed[..4].eq_ignore_ascii_case("with")
+        && trimmed[4..].starts_with(|c: char| c.is_whitespace())
+    {
         format!("WITH {},\n{}", ctes.join(",\n"), &trimmed[4..].trim_start())
     } else {
         format!("WITH {}\n{}", ctes.join(",\n"), trimmed)
@@ -109,17 +124,38 @@ fn mentions(sql: &str, table: &str) -> bool {
 }
 
 /// Run one statement and wait for it; Ctrl-C stops the query on Athena.
-pub async fn run(client: &aws_sdk_athena::Client, target: &Target, sql: &str) -> Result<AthenaResult> {
+pub async fn run(
+    client: &aws_sdk_athena::Client,
+    target: &Target,
+    sql: &str,
+) -> Result<AthenaResult> {
     let mut req = client
         .start_query_execution()
         .query_string(sql)
         .work_group(&target.workgroup)
-        .query_execution_context(at::QueryExecutionContext::builder().database(&target.database).build());
+        .query_execution_context(
+            at::QueryExecutionContext::builder()
+                .database(&target.database)
+                .build(),
+        );
     if let Some(o) = &target.output {
-        req = req.result_configuration(at::ResultConfiguration::builder().output_location(o).build());
+        req = req.result_configuration(
+            at::ResultConfiguration::builder()
+                .output_location(o)
+                .build(),
+        );
     }
-    let started = req.send().await.map_err(|e| anyhow!("athena:StartQueryExecution: {} {}", e.code().unwrap_or("error"), e.message().unwrap_or("")))?;
-    let id = started.query_execution_id().ok_or_else(|| anyhow!("Athena returned no query execution id"))?.to_string();
+    let started = req.send().await.map_err(|e| {
+        anyhow!(
+            "athena:StartQueryExecution: {} {}",
+            e.code().unwrap_or("error"),
+            e.message().unwrap_or("")
+        )
+    })?;
+    let id = started
+        .query_execution_id()
+        .ok_or_else(|| anyhow!("Athena returned no query execution id"))?
+        .to_string();
     let poll = wait(client, &id);
     let status = tokio::select! {
         s = poll => s?,
@@ -130,24 +166,51 @@ pub async fn run(client: &aws_sdk_athena::Client, target: &Target, sql: &str) ->
     };
     let (bytes, ms) = status;
     let (schema, batches) = results(client, &id).await?;
-    Ok(AthenaResult { execution_id: id, schema, batches, bytes_scanned: bytes, engine_ms: ms })
+    Ok(AthenaResult {
+        execution_id: id,
+        schema,
+        batches,
+        bytes_scanned: bytes,
+        engine_ms: ms,
+    })
 }
 
 /// Poll with exponential backoff (200 ms to 5 s) until the query ends.
 async fn wait(client: &aws_sdk_athena::Client, id: &str) -> Result<(i64, i64)> {
     let mut delay = Duration::from_millis(200);
     loop {
-        let out = client.get_query_execution().query_execution_id(id).send().await.map_err(|e| anyhow!("athena:GetQueryExecution: {} {}", e.code().unwrap_or("error"), e.message().unwrap_or("")))?;
-        let qe = out.query_execution().ok_or_else(|| anyhow!("no query execution {id}"))?;
+        let out = client
+            .get_query_execution()
+            .query_execution_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "athena:GetQueryExecution: {} {}",
+                    e.code().unwrap_or("error"),
+                    e.message().unwrap_or("")
+                )
+            })?;
+        let qe = out
+            .query_execution()
+            .ok_or_else(|| anyhow!("no query execution {id}"))?;
         let st = qe.status().and_then(|s| s.state()).cloned();
         let stats = qe.statistics();
         let bytes = stats.and_then(|s| s.data_scanned_in_bytes()).unwrap_or(0);
-        let ms = stats.and_then(|s| s.engine_execution_time_in_millis()).unwrap_or(0);
+        let ms = stats
+            .and_then(|s| s.engine_execution_time_in_millis())
+            .unwrap_or(0);
         match st {
             Some(at::QueryExecutionState::Succeeded) => return Ok((bytes, ms)),
             Some(at::QueryExecutionState::Failed) | Some(at::QueryExecutionState::Cancelled) => {
-                let why = qe.status().and_then(|s| s.state_change_reason()).unwrap_or("no reason given");
-                bail!("Athena query {id} {}: {why}", st.map(|s| s.as_str().to_lowercase()).unwrap_or_default());
+                let why = qe
+                    .status()
+                    .and_then(|s| s.state_change_reason())
+                    .unwrap_or("no reason given");
+                bail!(
+                    "Athena query {id} {}: {why}",
+                    st.map(|s| s.as_str().to_lowercase()).unwrap_or_default()
+                );
             }
             _ => {}
         }
@@ -166,7 +229,10 @@ fn arrow_type(athena: &str) -> DataType {
 }
 
 /// Page every result row into Arrow batches typed from Athena's column info.
-async fn results(client: &aws_sdk_athena::Client, id: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+async fn results(
+    client: &aws_sdk_athena::Client,
+    id: &str,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let mut next: Option<String> = None;
     let mut schema: Option<SchemaRef> = None;
     let mut rows: Vec<Vec<Option<String>>> = vec![];
@@ -179,20 +245,44 @@ async fn results(client: &aws_sdk_athena::Client, id: &str) -> Result<(SchemaRef
             .max_results(1000)
             .send()
             .await
-            .map_err(|e| anyhow!("athena:GetQueryResults: {} {}", e.code().unwrap_or("error"), e.message().unwrap_or("")))?;
+            .map_err(|e| {
+                anyhow!(
+                    "athena:GetQueryResults: {} {}",
+                    e.code().unwrap_or("error"),
+                    e.message().unwrap_or("")
+                )
+            })?;
         let rs = out.result_set();
         if schema.is_none() {
             let cols: Vec<Field> = rs
                 .and_then(|r| r.result_set_metadata())
-                .map(|m| m.column_info().iter().map(|c| Field::new(c.name(), arrow_type(c.r#type()), true)).collect())
+                .map(|m| {
+                    m.column_info()
+                        .iter()
+                        .map(|c| Field::new(c.name(), arrow_type(c.r#type()), true))
+                        .collect()
+                })
                 .unwrap_or_default();
             schema = Some(Arc::new(Schema::new(cols)));
         }
-        let names: Vec<String> = schema.as_ref().map(|s| s.fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
+        let names: Vec<String> = schema
+            .as_ref()
+            .map(|s| s.fields().iter().map(|f| f.name().clone()).collect())
+            .unwrap_or_default();
         for (i, r) in rs.map(|r| r.rows()).unwrap_or_default().iter().enumerate() {
-            let vals: Vec<Option<String>> = r.data().iter().map(|d| d.var_char_value().map(String::from)).collect();
+            let vals: Vec<Option<String>> = r
+                .data()
+                .iter()
+                .map(|d| d.var_char_value().map(String::from))
+                .collect();
             // A SELECT's first row is its header.
-            if first_page && i == 0 && vals.iter().map(|v| v.as_deref().unwrap_or("")).eq(names.iter().map(|s| s.as_str())) {
+            if first_page
+                && i == 0
+                && vals
+                    .iter()
+                    .map(|v| v.as_deref().unwrap_or(""))
+                    .eq(names.iter().map(|s| s.as_str()))
+            {
                 continue;
             }
             rows.push(vals);
@@ -210,17 +300,20 @@ async fn results(client: &aws_sdk_athena::Client, id: &str) -> Result<(SchemaRef
         let a: ArrayRef = match f.data_type() {
             DataType::Int64 => {
                 let mut b = Int64Builder::new();
-                rows.iter().for_each(|r| b.append_option(cell(r).and_then(|v| v.parse().ok())));
+                rows.iter()
+                    .for_each(|r| b.append_option(cell(r).and_then(|v| v.parse().ok())));
                 Arc::new(b.finish())
             }
             DataType::Float64 => {
                 let mut b = Float64Builder::new();
-                rows.iter().for_each(|r| b.append_option(cell(r).and_then(|v| v.parse().ok())));
+                rows.iter()
+                    .for_each(|r| b.append_option(cell(r).and_then(|v| v.parse().ok())));
                 Arc::new(b.finish())
             }
             DataType::Boolean => {
                 let mut b = BooleanBuilder::new();
-                rows.iter().for_each(|r| b.append_option(cell(r).map(|v| v == "true")));
+                rows.iter()
+                    .for_each(|r| b.append_option(cell(r).map(|v| v == "true")));
                 Arc::new(b.finish())
             }
             _ => {
@@ -231,7 +324,8 @@ async fn results(client: &aws_sdk_athena::Client, id: &str) -> Result<(SchemaRef
         };
         arrays.push(a);
     }
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| anyhow!("Athena results: {e}"))?;
+    let batch =
+        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| anyhow!("Athena results: {e}"))?;
     Ok((schema, vec![batch]))
 }
 
@@ -241,9 +335,19 @@ mod tests {
 
     #[test]
     fn window_shadows_the_tables_it_reads() {
-        let sql = with_window("SELECT eventname FROM cloudtrail WHERE errorcode IS NULL", "security_analysis", Some("2024-03-01T00:00:00Z"), Some("2024-03-08T00:00:00Z"));
+        let sql = with_window(
+            "SELECT eventname FROM cloudtrail WHERE errorcode IS NULL",
+            "security_analysis",
+            Some("2024-03-01T00:00:00Z"),
+            Some("2024-03-08T00:00:00Z"),
+        );
         assert!(sql.starts_with("WITH cloudtrail AS (SELECT * FROM \"security_analysis\".\"cloudtrail\" WHERE date_partition >= '2024/03/01' AND \"eventtime\" >= '2024-03-01T00:00:00Z' AND date_partition <= '2024/03/08' AND \"eventtime\" < '2024-03-08T00:00:00Z')"), "{sql}");
-        let sql = with_window("WITH x AS (SELECT 1) SELECT * FROM vpcflow, x", "db", Some("2024-03-01T00:00:00Z"), None);
+        let sql = with_window(
+            "WITH x AS (SELECT 1) SELECT * FROM vpcflow, x",
+            "db",
+            Some("2024-03-01T00:00:00Z"),
+            None,
+        );
         assert!(sql.starts_with("WITH vpcflow AS (SELECT * FROM \"db\".\"vpcflow\" WHERE date_partition >= '2024/03/01' AND \"start\" >= 1709251200),\nx AS"), "{sql}");
         assert_eq!(with_window("SELECT 1", "db", None, None), "SELECT 1");
         assert!((cost_usd(1_000_000_000_000) - 5.0).abs() < 1e-9);

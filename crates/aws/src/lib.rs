@@ -3,8 +3,8 @@
 //! and the S3 log source. Nothing in `irprep-core` sees these types.
 
 pub mod analytics;
-pub mod logs;
 pub mod athena;
+pub mod logs;
 pub mod s3;
 pub mod simulate;
 pub mod wire;
@@ -43,7 +43,13 @@ impl AwsOptions {
     /// The account id of the caller (STS GetCallerIdentity).
     pub async fn account_id(&self, conf: &SdkConfig) -> anyhow::Result<String> {
         let sts = aws_sdk_sts::Client::new(conf);
-        let id = sts.get_caller_identity().send().await.map_err(|e| anyhow::anyhow!("sts:GetCallerIdentity failed: {}", aws_sdk_sts::error::DisplayErrorContext(e)))?;
-        id.account.ok_or_else(|| anyhow::anyhow!("sts:GetCallerIdentity returned no account"))
+        let id = sts.get_caller_identity().send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "sts:GetCallerIdentity failed: {}",
+                aws_sdk_sts::error::DisplayErrorContext(e)
+            )
+        })?;
+        id.account
+            .ok_or_else(|| anyhow::anyhow!("sts:GetCallerIdentity returned no account"))
     }
 }

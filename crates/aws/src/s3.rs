@@ -40,7 +40,11 @@ impl RemoteFetcher for S3Fetcher {
             .send()
             .await
             .map_err(|e| format!("GetObject: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        let body = obj.body.collect().await.map_err(|e| format!("reading body: {e}"))?;
+        let body = obj
+            .body
+            .collect()
+            .await
+            .map_err(|e| format!("reading body: {e}"))?;
         Ok(body.into_bytes().to_vec())
     }
 }
@@ -48,15 +52,29 @@ impl RemoteFetcher for S3Fetcher {
 /// List every object under the prefix (paginated), classified.
 pub async fn list(client: &Client, bucket: &str, prefix: &str) -> anyhow::Result<Vec<LogFile>> {
     let mut out = vec![];
-    let mut pages = client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| anyhow::anyhow!("ListObjectsV2 s3://{bucket}/{prefix}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let page = page.map_err(|e| {
+            anyhow::anyhow!(
+                "ListObjectsV2 s3://{bucket}/{prefix}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        })?;
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
             if key.ends_with('/') {
                 continue;
             }
-            out.push(LogFile::remote(bucket, key, o.size().unwrap_or(0).max(0) as u64));
+            out.push(LogFile::remote(
+                bucket,
+                key,
+                o.size().unwrap_or(0).max(0) as u64,
+            ));
         }
     }
     Ok(out)
@@ -68,7 +86,10 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(parse_s3_url("s3://b/p/q/"), Some(("b".into(), "p/q/".into())));
+        assert_eq!(
+            parse_s3_url("s3://b/p/q/"),
+            Some(("b".into(), "p/q/".into()))
+        );
         assert_eq!(parse_s3_url("s3://b"), Some(("b".into(), "".into())));
         assert_eq!(parse_s3_url("/tmp/x"), None);
     }

@@ -71,7 +71,8 @@ pub struct RunContext {
 
 pub fn new_run_id() -> String {
     let now = Utc::now();
-    let mut rng = Rng::new(now.timestamp_nanos_opt().unwrap_or(0) as u64 ^ std::process::id() as u64);
+    let mut rng =
+        Rng::new(now.timestamp_nanos_opt().unwrap_or(0) as u64 ^ std::process::id() as u64);
     // Lower case, no double hyphen: it goes into S3 bucket and RDS names.
     format!("{}-{}", now.format("%Y%m%d%H%M%S"), rng.hex(6))
 }
@@ -81,15 +82,33 @@ pub fn marker(run_id: &str) -> String {
 }
 
 /// The caller's account (STS) and the enabled regions (EC2 DescribeRegions).
-pub async fn discover(client: &WireClient, conf: &SdkConfig, regions: &[String]) -> Result<RunContext> {
-    let home = conf.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-    let id = client.call("sts", "GetCallerIdentity", &home, &json!({})).await?;
+pub async fn discover(
+    client: &WireClient,
+    conf: &SdkConfig,
+    regions: &[String],
+) -> Result<RunContext> {
+    let home = conf
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
+    let id = client
+        .call("sts", "GetCallerIdentity", &home, &json!({}))
+        .await?;
     if !id.ok() {
-        anyhow::bail!("sts:GetCallerIdentity failed: {} {}", id.error_code.unwrap_or_default(), id.error_message.unwrap_or_default());
+        anyhow::bail!(
+            "sts:GetCallerIdentity failed: {} {}",
+            id.error_code.unwrap_or_default(),
+            id.error_message.unwrap_or_default()
+        );
     }
-    let account = xml_all(&id.body, "Account").into_iter().next().unwrap_or_default();
+    let account = xml_all(&id.body, "Account")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     let regions = if regions.is_empty() {
-        let r = client.call("ec2", "DescribeRegions", &home, &json!({})).await?;
+        let r = client
+            .call("ec2", "DescribeRegions", &home, &json!({}))
+            .await?;
         let mut names = xml_all(&r.body, "regionName");
         names.sort();
         names.dedup();
@@ -101,7 +120,11 @@ pub async fn discover(client: &WireClient, conf: &SdkConfig, regions: &[String])
     } else {
         regions.to_vec()
     };
-    Ok(RunContext { account, home, regions })
+    Ok(RunContext {
+        account,
+        home,
+        regions,
+    })
 }
 
 fn cloudtrail_code(step: &Step, returned: Option<&str>, outcome: &str) -> Option<String> {
@@ -112,17 +135,37 @@ fn cloudtrail_code(step: &Step, returned: Option<&str>, outcome: &str) -> Option
     }
     let c = returned?;
     // EC2 logs client errors with a "Client." prefix.
-    Some(if step.service == "ec2" && !c.starts_with("Client.") && !c.starts_with("Server.") { format!("Client.{c}") } else { c.to_string() })
+    Some(
+        if step.service == "ec2" && !c.starts_with("Client.") && !c.starts_with("Server.") {
+            format!("Client.{c}")
+        } else {
+            c.to_string()
+        },
+    )
 }
 
 fn classify(step: &Step, ok: bool, code: Option<&str>) -> &'static str {
-    let denied = matches!(code, Some("UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "Client.UnauthorizedOperation"));
+    let denied = matches!(
+        code,
+        Some(
+            "UnauthorizedOperation"
+                | "AccessDenied"
+                | "AccessDeniedException"
+                | "Client.UnauthorizedOperation"
+        )
+    );
     match step.safety {
         Safety::DryRun => match code {
             Some("DryRunOperation") => "expected",
             _ if denied => "denied",
             // A read call that ignored DryRun changed nothing either.
-            None if ok && irprep_core::scenario::READ_ONLY_PREFIXES.iter().any(|p| step.operation.starts_with(p)) => "ok",
+            None if ok
+                && irprep_core::scenario::READ_ONLY_PREFIXES
+                    .iter()
+                    .any(|p| step.operation.starts_with(p)) =>
+            {
+                "ok"
+            }
             None if ok => "safety-violation",
             _ => "unexpected-error",
         },
@@ -151,7 +194,14 @@ fn classify(step: &Step, ok: bool, code: Option<&str>) -> &'static str {
 /// A safety violation stops the scenario unless `keep_going` (meant for
 /// emulators that ignore DryRun on some actions; the violation is still
 /// reported).
-pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, run_id: &str, keep_going: bool, mut progress: impl FnMut(&CallRecord)) -> Result<Manifest> {
+pub async fn run_scenario(
+    client: &WireClient,
+    ctx: &RunContext,
+    s: &Scenario,
+    run_id: &str,
+    keep_going: bool,
+    mut progress: impl FnMut(&CallRecord),
+) -> Result<Manifest> {
     let started = Utc::now();
     let mut rng = Rng::new(started.timestamp_nanos_opt().unwrap_or(1) as u64);
     let mut calls = vec![];
@@ -169,7 +219,9 @@ pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, r
                 if unused.is_none() {
                     let mut u = vec![];
                     for r in &ctx.regions {
-                        let resp = client.call("ec2", "DescribeInstances", r, &json!({})).await?;
+                        let resp = client
+                            .call("ec2", "DescribeInstances", r, &json!({}))
+                            .await?;
                         if resp.ok() && xml_all(&resp.body, "instanceId").is_empty() {
                             u.push(r.clone());
                         }
@@ -181,26 +233,40 @@ pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, r
         };
         for region in regions {
             let mut base: BTreeMap<String, String> = BTreeMap::new();
-            let needs_ami = serde_json::to_string(&step.params).unwrap_or_default().contains("{ami}");
+            let needs_ami = serde_json::to_string(&step.params)
+                .unwrap_or_default()
+                .contains("{ami}");
             if needs_ami {
                 if !ami_cache.contains_key(&region) {
                     let r = client.call("ssm", "GetParameter", &region, &json!({"Name": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"})).await?;
                     let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-                    let ami = v["Parameter"]["Value"].as_str().map(String::from).unwrap_or_else(|| "ami-0123456789abcdef0".into());
+                    let ami = v["Parameter"]["Value"]
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| "ami-0123456789abcdef0".into());
                     ami_cache.insert(region.clone(), ami);
                 }
                 base.insert("ami".into(), ami_cache[&region].clone());
             }
             let items: Vec<(String, String)> = match step.foreach.as_deref() {
                 Some("vpcs") => {
-                    let r = client.call("ec2", "DescribeVpcs", &region, &json!({})).await?;
-                    xml_all(&r.body, "vpcId").into_iter().map(|v| ("vpc".to_string(), v)).collect()
+                    let r = client
+                        .call("ec2", "DescribeVpcs", &region, &json!({}))
+                        .await?;
+                    xml_all(&r.body, "vpcId")
+                        .into_iter()
+                        .map(|v| ("vpc".to_string(), v))
+                        .collect()
                 }
                 Some("instances") => {
-                    let r = client.call("ec2", "DescribeInstances", &region, &json!({})).await?;
+                    let r = client
+                        .call("ec2", "DescribeInstances", &region, &json!({}))
+                        .await?;
                     let mut ids = xml_all(&r.body, "instanceId");
                     ids.dedup();
-                    ids.into_iter().map(|v| ("instance".to_string(), v)).collect()
+                    ids.into_iter()
+                        .map(|v| ("instance".to_string(), v))
+                        .collect()
                 }
                 Some(other) => anyhow::bail!("scenario {}: unknown foreach '{other}'", s.id),
                 None => vec![(String::new(), String::new())],
@@ -224,7 +290,9 @@ pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, r
                         }
                     }
                     let t = Utc::now();
-                    let resp = client.call(&step.service, &step.operation, &region, &params).await?;
+                    let resp = client
+                        .call(&step.service, &step.operation, &region, &params)
+                        .await?;
                     let outcome = classify(step, resp.ok(), resp.error_code.as_deref());
                     let rec = CallRecord {
                         step: si + 1,
@@ -240,7 +308,12 @@ pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, r
                         outcome: outcome.into(),
                     };
                     progress(&rec);
-                    let ev_region = if crate::wire::service(&step.service).is_some_and(|d| d.global) { "us-east-1".to_string() } else { region.clone() };
+                    let ev_region = if crate::wire::service(&step.service).is_some_and(|d| d.global)
+                    {
+                        "us-east-1".to_string()
+                    } else {
+                        region.clone()
+                    };
                     expected.push(ExpectedEvent {
                         event_source: step.cloudtrail.event_source.clone(),
                         event_name: step.event_name().to_string(),
@@ -258,7 +331,11 @@ pub async fn run_scenario(client: &WireClient, ctx: &RunContext, s: &Scenario, r
                             step.operation,
                             resp.status,
                             step.safety,
-                            if keep_going { "" } else { ". Scenario stopped." }
+                            if keep_going {
+                                ""
+                            } else {
+                                ". Scenario stopped."
+                            }
                         ));
                         if !keep_going {
                             break 'steps;
@@ -290,7 +367,9 @@ pub async fn lookup_events(client: &WireClient, m: &Manifest) -> Result<Vec<Foun
     let mut regions: Vec<String> = m.expected_events.iter().map(|e| e.region.clone()).collect();
     regions.sort();
     regions.dedup();
-    let start = DateTime::parse_from_rfc3339(&m.started).map(|t| t.timestamp() - 60).unwrap_or(0);
+    let start = DateTime::parse_from_rfc3339(&m.started)
+        .map(|t| t.timestamp() - 60)
+        .unwrap_or(0);
     let mut out = vec![];
     for r in regions {
         let mut token: Option<String> = None;
@@ -301,13 +380,22 @@ pub async fn lookup_events(client: &WireClient, m: &Manifest) -> Result<Vec<Foun
             }
             let resp = client.call("cloudtrail", "LookupEvents", &r, &p).await?;
             if !resp.ok() {
-                anyhow::bail!("cloudtrail:LookupEvents in {r}: {} {}", resp.error_code.unwrap_or_default(), resp.error_message.unwrap_or_default());
+                anyhow::bail!(
+                    "cloudtrail:LookupEvents in {r}: {} {}",
+                    resp.error_code.unwrap_or_default(),
+                    resp.error_message.unwrap_or_default()
+                );
             }
             let v: Value = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
             for e in v["Events"].as_array().into_iter().flatten() {
-                let Some(raw) = e["CloudTrailEvent"].as_str() else { continue };
+                let Some(raw) = e["CloudTrailEvent"].as_str() else {
+                    continue;
+                };
                 let ev: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-                if ev["userAgent"].as_str().is_some_and(|ua| ua.contains(&m.marker)) {
+                if ev["userAgent"]
+                    .as_str()
+                    .is_some_and(|ua| ua.contains(&m.marker))
+                {
                     out.push((
                         ev["eventSource"].as_str().unwrap_or("").to_string(),
                         ev["eventName"].as_str().unwrap_or("").to_string(),
@@ -337,20 +425,36 @@ pub struct Verification {
     pub delay_seconds: Option<i64>,
 }
 
-pub fn match_events(m: &Manifest, found: &[FoundEvent], found_at: Option<DateTime<Utc>>) -> Vec<Verification> {
+pub fn match_events(
+    m: &Manifest,
+    found: &[FoundEvent],
+    found_at: Option<DateTime<Utc>>,
+) -> Vec<Verification> {
     let mut pool: Vec<Option<&FoundEvent>> = found.iter().map(Some).collect();
     m.expected_events
         .iter()
         .map(|e| {
             let hit = pool.iter_mut().find(|f| {
-                f.is_some_and(|f| f.0 == e.event_source && f.1 == e.event_name && f.3 == e.region && (e.error_code.is_none() || f.2 == e.error_code))
+                f.is_some_and(|f| {
+                    f.0 == e.event_source
+                        && f.1 == e.event_name
+                        && f.3 == e.region
+                        && (e.error_code.is_none() || f.2 == e.error_code)
+                })
             });
             let got = hit.and_then(|h| h.take());
             let delay = match (got, found_at) {
-                (Some(_), Some(at)) => DateTime::parse_from_rfc3339(&e.call_time).ok().map(|c| (at - c.with_timezone(&Utc)).num_seconds()),
+                (Some(_), Some(at)) => DateTime::parse_from_rfc3339(&e.call_time)
+                    .ok()
+                    .map(|c| (at - c.with_timezone(&Utc)).num_seconds()),
                 _ => None,
             };
-            Verification { event: e.clone(), seen: got.is_some(), event_time: got.map(|g| g.4.clone()), delay_seconds: delay }
+            Verification {
+                event: e.clone(),
+                seen: got.is_some(),
+                event_time: got.map(|g| g.4.clone()),
+                delay_seconds: delay,
+            }
         })
         .collect()
 }

@@ -38,20 +38,109 @@ pub struct ServiceDef {
 
 pub fn service(name: &str) -> Option<ServiceDef> {
     use Protocol::*;
-    let d = |name, signing, protocol, global| ServiceDef { name, signing, protocol, global };
+    let d = |name, signing, protocol, global| ServiceDef {
+        name,
+        signing,
+        protocol,
+        global,
+    };
     Some(match name {
-        "ec2" => d("ec2", "ec2", Query { version: "2016-11-15" }, false),
-        "iam" => d("iam", "iam", Query { version: "2010-05-08" }, true),
-        "sts" => d("sts", "sts", Query { version: "2011-06-15" }, false),
-        "rds" => d("rds", "rds", Query { version: "2014-10-31" }, false),
-        "cloudtrail" => d("cloudtrail", "cloudtrail", Json { target: "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" }, false),
-        "secretsmanager" => d("secretsmanager", "secretsmanager", Json { target: "secretsmanager" }, false),
-        "ssm" => d("ssm", "ssm", Json { target: "AmazonSSM" }, false),
-        "kms" => d("kms", "kms", Json { target: "TrentService" }, false),
-        "organizations" => d("organizations", "organizations", Json { target: "AWSOrganizationsV20161128" }, true),
-        "route53resolver" => d("route53resolver", "route53resolver", Json { target: "Route53Resolver" }, false),
-        "config" => d("config", "config", Json { target: "StarlingDoveService" }, false),
-        "logs" => d("logs", "logs", Json { target: "Logs_20140328" }, false),
+        "ec2" => d(
+            "ec2",
+            "ec2",
+            Query {
+                version: "2016-11-15",
+            },
+            false,
+        ),
+        "iam" => d(
+            "iam",
+            "iam",
+            Query {
+                version: "2010-05-08",
+            },
+            true,
+        ),
+        "sts" => d(
+            "sts",
+            "sts",
+            Query {
+                version: "2011-06-15",
+            },
+            false,
+        ),
+        "rds" => d(
+            "rds",
+            "rds",
+            Query {
+                version: "2014-10-31",
+            },
+            false,
+        ),
+        "cloudtrail" => d(
+            "cloudtrail",
+            "cloudtrail",
+            Json {
+                target: "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
+            },
+            false,
+        ),
+        "secretsmanager" => d(
+            "secretsmanager",
+            "secretsmanager",
+            Json {
+                target: "secretsmanager",
+            },
+            false,
+        ),
+        "ssm" => d(
+            "ssm",
+            "ssm",
+            Json {
+                target: "AmazonSSM",
+            },
+            false,
+        ),
+        "kms" => d(
+            "kms",
+            "kms",
+            Json {
+                target: "TrentService",
+            },
+            false,
+        ),
+        "organizations" => d(
+            "organizations",
+            "organizations",
+            Json {
+                target: "AWSOrganizationsV20161128",
+            },
+            true,
+        ),
+        "route53resolver" => d(
+            "route53resolver",
+            "route53resolver",
+            Json {
+                target: "Route53Resolver",
+            },
+            false,
+        ),
+        "config" => d(
+            "config",
+            "config",
+            Json {
+                target: "StarlingDoveService",
+            },
+            false,
+        ),
+        "logs" => d(
+            "logs",
+            "logs",
+            Json {
+                target: "Logs_20140328",
+            },
+            false,
+        ),
         "s3" => d("s3", "s3", Rest, false),
         "lambda" => d("lambda", "lambda", Rest, false),
         "guardduty" => d("guardduty", "guardduty", Rest, false),
@@ -87,7 +176,11 @@ pub fn flatten_query(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten_query(&key, x, out);
             }
         }
@@ -125,16 +218,30 @@ pub fn xml_all(body: &str, tag: &str) -> Vec<String> {
 }
 
 impl WireClient {
-    pub async fn new(conf: &SdkConfig, endpoint_url: Option<String>, marker: Option<&str>) -> Result<Self> {
-        let provider = conf.credentials_provider().ok_or_else(|| anyhow!("no AWS credentials found (profile, environment, SSO or instance role)"))?;
-        let creds = provider.provide_credentials().await.map_err(|e| anyhow!("loading AWS credentials: {e}"))?;
+    pub async fn new(
+        conf: &SdkConfig,
+        endpoint_url: Option<String>,
+        marker: Option<&str>,
+    ) -> Result<Self> {
+        let provider = conf.credentials_provider().ok_or_else(|| {
+            anyhow!("no AWS credentials found (profile, environment, SSO or instance role)")
+        })?;
+        let creds = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| anyhow!("loading AWS credentials: {e}"))?;
         let mut ua = format!("irprep/{}", env!("CARGO_PKG_VERSION"));
         if let Some(m) = marker {
             ua.push(' ');
             ua.push_str(m);
         }
         let http = reqwest::Client::builder().user_agent(ua.clone()).build()?;
-        Ok(WireClient { http, creds, endpoint_url, user_agent: ua })
+        Ok(WireClient {
+            http,
+            creds,
+            endpoint_url,
+            user_agent: ua,
+        })
     }
 
     pub fn user_agent(&self) -> &str {
@@ -145,7 +252,11 @@ impl WireClient {
         if let Some(e) = &self.endpoint_url {
             return e.trim_end_matches('/').to_string();
         }
-        let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+        let suffix = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
         match svc.name {
             "iam" if region.starts_with("us-gov-") => "https://iam.us-gov.amazonaws.com".into(),
             "iam" => format!("https://iam.{suffix}"),
@@ -156,41 +267,88 @@ impl WireClient {
     }
 
     /// Call `operation` of `service` in `region` with wire `params`.
-    pub async fn call(&self, service_name: &str, operation: &str, region: &str, params: &Value) -> Result<WireResponse> {
-        let svc = service(service_name).ok_or_else(|| anyhow!("service '{service_name}' is not supported by the scenario runner"))?;
+    pub async fn call(
+        &self,
+        service_name: &str,
+        operation: &str,
+        region: &str,
+        params: &Value,
+    ) -> Result<WireResponse> {
+        let svc = service(service_name).ok_or_else(|| {
+            anyhow!("service '{service_name}' is not supported by the scenario runner")
+        })?;
         let region = if svc.global { "us-east-1" } else { region };
         let base = self.host(&svc, region);
-        let (method, url, body, mut headers): (String, String, Vec<u8>, Vec<(String, String)>) = match svc.protocol {
-            Protocol::Query { version } => {
-                let mut pairs = vec![("Action".to_string(), operation.to_string()), ("Version".to_string(), version.to_string())];
-                flatten_query("", params, &mut pairs);
-                let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter()).finish();
-                ("POST".into(), format!("{base}/"), body.into_bytes(), vec![("content-type".into(), "application/x-www-form-urlencoded; charset=utf-8".into())])
-            }
-            Protocol::Json { target } => {
-                let body = if params.is_null() { b"{}".to_vec() } else { serde_json::to_vec(params)? };
-                (
-                    "POST".into(),
-                    format!("{base}/"),
-                    body,
-                    vec![("content-type".into(), "application/x-amz-json-1.1".into()), ("x-amz-target".into(), format!("{target}.{operation}"))],
-                )
-            }
-            Protocol::Rest => {
-                let method = params.get("method").and_then(Value::as_str).unwrap_or("GET").to_uppercase();
-                let path = params.get("path").and_then(Value::as_str).unwrap_or("/");
-                let body = match params.get("body") {
-                    None | Some(Value::Null) => vec![],
-                    Some(Value::String(s)) => s.clone().into_bytes(),
-                    Some(v) => serde_json::to_vec(v)?,
-                };
-                let ct = if svc.name == "s3" { "application/xml" } else { "application/json" };
-                (method, format!("{base}{path}"), body, vec![("content-type".into(), ct.into())])
-            }
-        };
+        let (method, url, body, mut headers): (String, String, Vec<u8>, Vec<(String, String)>) =
+            match svc.protocol {
+                Protocol::Query { version } => {
+                    let mut pairs = vec![
+                        ("Action".to_string(), operation.to_string()),
+                        ("Version".to_string(), version.to_string()),
+                    ];
+                    flatten_query("", params, &mut pairs);
+                    let body = form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(pairs.iter())
+                        .finish();
+                    (
+                        "POST".into(),
+                        format!("{base}/"),
+                        body.into_bytes(),
+                        vec![(
+                            "content-type".into(),
+                            "application/x-www-form-urlencoded; charset=utf-8".into(),
+                        )],
+                    )
+                }
+                Protocol::Json { target } => {
+                    let body = if params.is_null() {
+                        b"{}".to_vec()
+                    } else {
+                        serde_json::to_vec(params)?
+                    };
+                    (
+                        "POST".into(),
+                        format!("{base}/"),
+                        body,
+                        vec![
+                            ("content-type".into(), "application/x-amz-json-1.1".into()),
+                            ("x-amz-target".into(), format!("{target}.{operation}")),
+                        ],
+                    )
+                }
+                Protocol::Rest => {
+                    let method = params
+                        .get("method")
+                        .and_then(Value::as_str)
+                        .unwrap_or("GET")
+                        .to_uppercase();
+                    let path = params.get("path").and_then(Value::as_str).unwrap_or("/");
+                    let body = match params.get("body") {
+                        None | Some(Value::Null) => vec![],
+                        Some(Value::String(s)) => s.clone().into_bytes(),
+                        Some(v) => serde_json::to_vec(v)?,
+                    };
+                    let ct = if svc.name == "s3" {
+                        "application/xml"
+                    } else {
+                        "application/json"
+                    };
+                    (
+                        method,
+                        format!("{base}{path}"),
+                        body,
+                        vec![("content-type".into(), ct.into())],
+                    )
+                }
+            };
         // Canonical URL for signing: the query part must be in key=value form.
         let url = normalise_query(&url);
-        let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("").to_string();
+        let host = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("")
+            .to_string();
         headers.push(("host".into(), host));
         if svc.name == "s3" {
             headers.push(("x-amz-content-sha256".into(), sha256_hex(&body)));
@@ -198,7 +356,8 @@ impl WireClient {
         let identity = self.creds.clone().into();
         let mut settings = SigningSettings::default();
         if svc.name == "s3" {
-            settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+            settings.payload_checksum_kind =
+                aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
         }
         let signing_params = v4::SigningParams::builder()
             .identity(&identity)
@@ -209,9 +368,20 @@ impl WireClient {
             .build()
             .map_err(|e| anyhow!("signing parameters: {e}"))?
             .into();
-        let signable = SignableRequest::new(&method, &url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Bytes(&body)).map_err(|e| anyhow!("signing: {e}"))?;
-        let (instructions, _sig) = sign(signable, &signing_params).map_err(|e| anyhow!("signing: {e}"))?.into_parts();
-        let mut req = self.http.request(reqwest::Method::from_bytes(method.as_bytes())?, &url).body(body);
+        let signable = SignableRequest::new(
+            &method,
+            &url,
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(&body),
+        )
+        .map_err(|e| anyhow!("signing: {e}"))?;
+        let (instructions, _sig) = sign(signable, &signing_params)
+            .map_err(|e| anyhow!("signing: {e}"))?
+            .into_parts();
+        let mut req = self
+            .http
+            .request(reqwest::Method::from_bytes(method.as_bytes())?, &url)
+            .body(body);
         for (k, v) in &headers {
             if k != "host" {
                 req = req.header(k, v);
@@ -220,36 +390,73 @@ impl WireClient {
         for (k, v) in instructions.headers() {
             req = req.header(k, v);
         }
-        let resp = req.send().await.map_err(|e| anyhow!("{service_name}:{operation} in {region}: {e}"))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| anyhow!("{service_name}:{operation} in {region}: {e}"))?;
         let status = resp.status().as_u16();
-        let hdr = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(String::from);
+        let hdr = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
         let mut request_id = hdr("x-amzn-requestid").or_else(|| hdr("x-amz-request-id"));
         let header_type = hdr("x-amzn-errortype");
         let text = resp.text().await.unwrap_or_default();
         let (mut code, mut message) = (None, None);
         if !(200..300).contains(&status) || text.contains("<Errors>") {
             if let Ok(j) = serde_json::from_str::<Value>(&text) {
-                code = j.get("__type").or_else(|| j.get("code")).or_else(|| j.get("Code")).and_then(Value::as_str).map(|s| s.rsplit('#').next().unwrap_or(s).to_string());
-                message = j.get("message").or_else(|| j.get("Message")).and_then(Value::as_str).map(String::from);
+                code = j
+                    .get("__type")
+                    .or_else(|| j.get("code"))
+                    .or_else(|| j.get("Code"))
+                    .and_then(Value::as_str)
+                    .map(|s| s.rsplit('#').next().unwrap_or(s).to_string());
+                message = j
+                    .get("message")
+                    .or_else(|| j.get("Message"))
+                    .and_then(Value::as_str)
+                    .map(String::from);
             }
             if code.is_none() {
                 code = xml_tag(&text, "Code");
                 message = xml_tag(&text, "Message");
             }
             if code.is_none() {
-                code = header_type.map(|h| h.split(':').next().unwrap_or(&h).to_string()).or_else(|| Some(format!("HTTP{status}")));
+                code = header_type
+                    .map(|h| h.split(':').next().unwrap_or(&h).to_string())
+                    .or_else(|| Some(format!("HTTP{status}")));
             }
         }
         if request_id.is_none() {
             request_id = xml_tag(&text, "RequestId").or_else(|| xml_tag(&text, "RequestID"));
         }
-        Ok(WireResponse { status, error_code: code, error_message: message, request_id, body: text })
+        Ok(WireResponse {
+            status,
+            error_code: code,
+            error_message: message,
+            request_id,
+            body: text,
+        })
     }
 }
 
 fn normalise_query(url: &str) -> String {
-    let Some((base, q)) = url.split_once('?') else { return url.to_string() };
-    let mut parts: Vec<String> = q.split('&').filter(|p| !p.is_empty()).map(|p| if p.contains('=') { p.to_string() } else { format!("{p}=") }).collect();
+    let Some((base, q)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let mut parts: Vec<String> = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p.contains('=') {
+                p.to_string()
+            } else {
+                format!("{p}=")
+            }
+        })
+        .collect();
     parts.sort();
     format!("{base}?{}", parts.join("&"))
 }
@@ -269,12 +476,21 @@ pub fn sha256_hex(b: &[u8]) -> String {
 /// SHA-256 (FIPS 180-4), small and dependency-free.
 fn sha256(data: &[u8]) -> [u8; 32] {
     const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
     ];
-    let mut h: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
     let mut msg = data.to_vec();
     let bits = (data.len() as u64).wrapping_mul(8);
     msg.push(0x80);
@@ -285,22 +501,43 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     for chunk in msg.chunks(64) {
         let mut w = [0u32; 64];
         for i in 0..16 {
-            w[i] = u32::from_be_bytes([chunk[4 * i], chunk[4 * i + 1], chunk[4 * i + 2], chunk[4 * i + 3]]);
+            w[i] = u32::from_be_bytes([
+                chunk[4 * i],
+                chunk[4 * i + 1],
+                chunk[4 * i + 2],
+                chunk[4 * i + 3],
+            ]);
         }
         for i in 16..64 {
             let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
             let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
         }
         let mut v = h;
         for i in 0..64 {
             let s1 = v[4].rotate_right(6) ^ v[4].rotate_right(11) ^ v[4].rotate_right(25);
             let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
-            let t1 = v[7].wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+            let t1 = v[7]
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
             let s0 = v[0].rotate_right(2) ^ v[0].rotate_right(13) ^ v[0].rotate_right(22);
             let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
             let t2 = s0.wrapping_add(maj);
-            v = [t1.wrapping_add(t2), v[0], v[1], v[2], v[3].wrapping_add(t1), v[4], v[5], v[6]];
+            v = [
+                t1.wrapping_add(t2),
+                v[0],
+                v[1],
+                v[2],
+                v[3].wrapping_add(t1),
+                v[4],
+                v[5],
+                v[6],
+            ];
         }
         for i in 0..8 {
             h[i] = h[i].wrapping_add(v[i]);
@@ -326,8 +563,14 @@ mod tests {
 
     #[test]
     fn sha256_known_answers() {
-        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
@@ -336,7 +579,10 @@ mod tests {
         let m = params_map(&v);
         assert_eq!(m["LaunchPermission.Add.1.Group"], "all");
         assert_eq!(m["DryRun"], "true");
-        assert_eq!(xml_all("<a><vpcId>v1</vpcId><vpcId>v2</vpcId></a>", "vpcId"), vec!["v1", "v2"]);
+        assert_eq!(
+            xml_all("<a><vpcId>v1</vpcId><vpcId>v2</vpcId></a>", "vpcId"),
+            vec!["v1", "v2"]
+        );
         assert_eq!(normalise_query("https://h/b?policy"), "https://h/b?policy=");
     }
 }

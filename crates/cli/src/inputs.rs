@@ -30,7 +30,11 @@ pub struct AwsArgs {
 
 impl AwsArgs {
     pub fn options(&self) -> AwsOptions {
-        AwsOptions { profile: self.profile.clone(), region: self.region.clone(), endpoint_url: self.endpoint_url.clone() }
+        AwsOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
     }
 }
 
@@ -62,7 +66,11 @@ pub struct EngineArgs {
 
 impl EngineArgs {
     pub fn target(&self) -> irprep_aws::athena::Target {
-        irprep_aws::athena::Target { workgroup: self.workgroup.clone(), database: self.database.clone(), output: self.athena_output.clone() }
+        irprep_aws::athena::Target {
+            workgroup: self.workgroup.clone(),
+            database: self.database.clone(),
+            output: self.athena_output.clone(),
+        }
     }
 }
 
@@ -87,9 +95,14 @@ impl LogArgs {
     pub fn window(&self) -> Result<TimeWindow> {
         let now = chrono::Utc::now();
         let conv = |s: &Option<String>| -> Result<Option<String>> {
-            s.as_deref().map(|s| parse_time(s, now).map_err(anyhow::Error::msg)).transpose()
+            s.as_deref()
+                .map(|s| parse_time(s, now).map_err(anyhow::Error::msg))
+                .transpose()
         };
-        Ok(TimeWindow { since: conv(&self.since)?, until: conv(&self.until)? })
+        Ok(TimeWindow {
+            since: conv(&self.since)?,
+            until: conv(&self.until)?,
+        })
     }
 }
 
@@ -110,7 +123,9 @@ pub async fn discover(logs: &[String], aws: &AwsArgs) -> Result<Inputs> {
         if let Some((bucket, prefix)) = s3::parse_s3_url(l) {
             if s3f.is_none() {
                 let conf = aws.options().load().await;
-                s3f = Some(s3::S3Fetcher { client: s3::client(&conf, aws.endpoint_url.is_some()) });
+                s3f = Some(s3::S3Fetcher {
+                    client: s3::client(&conf, aws.endpoint_url.is_some()),
+                });
             }
             let client = &s3f.as_ref().expect("set above").client;
             files.extend(s3::list(client, &bucket, &prefix).await?);
@@ -118,7 +133,8 @@ pub async fn discover(logs: &[String], aws: &AwsArgs) -> Result<Inputs> {
             local.push(PathBuf::from(l));
         }
     }
-    let (lf, _ignored) = discover_local(&local).map_err(|e| anyhow::anyhow!("reading --logs: {e}"))?;
+    let (lf, _ignored) =
+        discover_local(&local).map_err(|e| anyhow::anyhow!("reading --logs: {e}"))?;
     files.extend(lf);
     let fetcher = s3f.map(|f| Arc::new(f) as Fetcher);
     Ok(Inputs { files, fetcher })
@@ -131,9 +147,11 @@ pub fn progress(total: u64, quiet: bool) -> ProgressBar {
     }
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{spinner} scanning {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} scanning {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb
 }

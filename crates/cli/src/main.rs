@@ -87,12 +87,19 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("irprep: error: cannot start the async runtime: {e}");
@@ -114,7 +121,12 @@ fn main() -> ExitCode {
             Command::Analytics(c) => commands::analytics::run(c, quiet).await,
             Command::IamPolicy { command } => commands::logs::iam_policy(command),
             Command::Completions { shell } => {
-                clap_complete::generate(shell, &mut Cli::command(), "irprep", &mut std::io::stdout());
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "irprep",
+                    &mut std::io::stdout(),
+                );
                 Ok(exit::OK)
             }
         }
@@ -123,7 +135,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("irprep: error: {e:#}");
-            let code = if e.downcast_ref::<commands::UsageError>().is_some() { exit::USAGE } else { exit::ERROR };
+            let code = if e.downcast_ref::<commands::UsageError>().is_some() {
+                exit::USAGE
+            } else {
+                exit::ERROR
+            };
             ExitCode::from(code)
         }
     }

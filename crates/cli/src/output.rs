@@ -31,7 +31,12 @@ pub fn human_table(headers: &[String], rows: &[Vec<String>]) -> String {
 }
 
 /// Write rows of JSON objects in the chosen format.
-pub fn write_objects(out: &mut dyn Write, format: Format, headers: &[String], objects: &[serde_json::Map<String, serde_json::Value>]) -> Result<()> {
+pub fn write_objects(
+    out: &mut dyn Write,
+    format: Format,
+    headers: &[String],
+    objects: &[serde_json::Map<String, serde_json::Value>],
+) -> Result<()> {
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, objects)?;

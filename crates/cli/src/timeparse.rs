@@ -20,7 +20,9 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<String, String> {
         return Ok(canonical(dt.with_timezone(&Utc)));
     }
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(canonical(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()));
+        return Ok(canonical(
+            d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
+        ));
     }
     Err(format!("invalid time '{s}': use RFC 3339 (2024-05-01T00:00:00Z), a date (2024-05-01) or a span back from now (30m, 12h, 7d, 2w)"))
 }
@@ -35,11 +37,19 @@ mod tests {
 
     #[test]
     fn forms() {
-        let now = DateTime::parse_from_rfc3339("2024-05-10T12:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2024-05-10T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(parse_time("7d", now).unwrap(), "2024-05-03T12:00:00Z");
         assert_eq!(parse_time("12h", now).unwrap(), "2024-05-10T00:00:00Z");
-        assert_eq!(parse_time("2024-05-01T01:02:03+01:00", now).unwrap(), "2024-05-01T00:02:03Z");
-        assert_eq!(parse_time("2024-05-01", now).unwrap(), "2024-05-01T00:00:00Z");
+        assert_eq!(
+            parse_time("2024-05-01T01:02:03+01:00", now).unwrap(),
+            "2024-05-01T00:02:03Z"
+        );
+        assert_eq!(
+            parse_time("2024-05-01", now).unwrap(),
+            "2024-05-01T00:00:00Z"
+        );
         assert!(parse_time("yesterday", now).is_err());
     }
 }

@@ -18,8 +18,16 @@ use serde_json::Value;
 static MOTO: Mutex<()> = Mutex::new(());
 
 fn py(args: &[&str]) -> String {
-    let out = Command::new(python()).arg(root().join("tests/emulator/analytics.py")).args(args).output().unwrap();
-    assert!(out.status.success(), "analytics.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .arg(root().join("tests/emulator/analytics.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "analytics.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -36,24 +44,59 @@ fn aws(c: &mut Command) -> &mut Command {
 /// Upload the fixtures in their S3 layouts (CloudTrail from the invictus files).
 fn seed_bucket(bucket: &str) {
     let m = moto();
-    py(&["upload", &m, bucket, "vpcflowlogs/", root().join("tests/fixtures/vpcflow").to_str().unwrap()]);
-    py(&["upload", &m, bucket, "r53querylogs/", root().join("tests/fixtures/dns").to_str().unwrap()]);
-    py(&["upload", &m, bucket, "cloudtrail/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/", invictus().to_str().unwrap()]);
+    py(&[
+        "upload",
+        &m,
+        bucket,
+        "vpcflowlogs/",
+        root().join("tests/fixtures/vpcflow").to_str().unwrap(),
+    ]);
+    py(&[
+        "upload",
+        &m,
+        bucket,
+        "r53querylogs/",
+        root().join("tests/fixtures/dns").to_str().unwrap(),
+    ]);
+    py(&[
+        "upload",
+        &m,
+        bucket,
+        "cloudtrail/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/",
+        invictus().to_str().unwrap(),
+    ]);
 }
 
 fn deploy_args(bucket: &str, db: &str, wg: &str) -> Vec<String> {
     [
-        "analytics", "deploy",
-        "--cloudtrail", &format!("s3://{bucket}/cloudtrail/AWSLogs/"),
-        "--vpcflow", &format!("s3://{bucket}/vpcflowlogs/AWSLogs/"),
-        "--dns", &format!("s3://{bucket}/r53querylogs/AWSLogs/"),
-        "--cloudtrail-table", "trail",
-        "--accounts", "auto", "--regions", "auto", "--vpcs", "auto",
-        "--start-date", "2023/07/01",
-        "--results", "s3://athena-results/irprep/",
-        "--bytes-scanned-cutoff", "10000000000",
-        "--database", db, "--workgroup", wg,
-        "--format", "json",
+        "analytics",
+        "deploy",
+        "--cloudtrail",
+        &format!("s3://{bucket}/cloudtrail/AWSLogs/"),
+        "--vpcflow",
+        &format!("s3://{bucket}/vpcflowlogs/AWSLogs/"),
+        "--dns",
+        &format!("s3://{bucket}/r53querylogs/AWSLogs/"),
+        "--cloudtrail-table",
+        "trail",
+        "--accounts",
+        "auto",
+        "--regions",
+        "auto",
+        "--vpcs",
+        "auto",
+        "--start-date",
+        "2023/07/01",
+        "--results",
+        "s3://athena-results/irprep/",
+        "--bytes-scanned-cutoff",
+        "10000000000",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--format",
+        "json",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -67,61 +110,137 @@ fn deploy_is_complete_idempotent_and_destroy_is_exact() {
     seed_bucket(bucket);
 
     // Plan only: nothing is created.
-    let out = aws(irprep().args(deploy_args(bucket, db, wg)).arg("--dry-run")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = aws(irprep().args(deploy_args(bucket, db, wg)).arg("--dry-run"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(state(db, wg)["database"].is_null());
-    let named: Vec<&Value> = plan.iter().filter(|c| c["resource"] == "athena:named-query").collect();
-    let expected_queries = queries::builtin().unwrap().len() + Catalogue::builtin().detections.len();
+    let named: Vec<&Value> = plan
+        .iter()
+        .filter(|c| c["resource"] == "athena:named-query")
+        .collect();
+    let expected_queries =
+        queries::builtin().unwrap().len() + Catalogue::builtin().detections.len();
     assert_eq!(named.len(), expected_queries);
 
-    let out = aws(irprep().args(deploy_args(bucket, db, wg)).arg("--yes")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = aws(irprep().args(deploy_args(bucket, db, wg)).arg("--yes"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = state(db, wg);
     assert_eq!(s["database"]["irprep:managed"], "true");
     let t = &s["tables"];
     // CloudTrail: every column of the table definition, the Bootstrap's partition names.
     let ct = irprep_core::table::cloudtrail();
-    let cols: Vec<(String, String)> = t["trail"]["columns"].as_array().unwrap().iter().map(|c| (c[0].as_str().unwrap().into(), c[1].as_str().unwrap().into())).collect();
+    let cols: Vec<(String, String)> = t["trail"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c[0].as_str().unwrap().into(), c[1].as_str().unwrap().into()))
+        .collect();
     assert_eq!(cols, ct.hive_columns());
-    assert_eq!(t["trail"]["partition_keys"], serde_json::json!([["account_partition", "string"], ["region_partition", "string"], ["date_partition", "string"]]));
+    assert_eq!(
+        t["trail"]["partition_keys"],
+        serde_json::json!([
+            ["account_partition", "string"],
+            ["region_partition", "string"],
+            ["date_partition", "string"]
+        ])
+    );
     let p = &t["trail"]["parameters"];
     assert_eq!(p["projection.enabled"], "true");
-    assert_eq!(p["projection.account_partition.values"], "218007301253", "accounts discovered from the bucket");
+    assert_eq!(
+        p["projection.account_partition.values"], "218007301253",
+        "accounts discovered from the bucket"
+    );
     assert_eq!(p["projection.region_partition.values"], "us-east-1");
     assert_eq!(p["projection.date_partition.range"], "2023/07/01,NOW");
     assert_eq!(p["storage.location.template"], format!("s3://{bucket}/cloudtrail/AWSLogs/${{account_partition}}/CloudTrail/${{region_partition}}/${{date_partition}}"));
-    assert_eq!(t["trail"]["serde"], "com.amazon.emr.hive.serde.CloudTrailSerde");
+    assert_eq!(
+        t["trail"]["serde"],
+        "com.amazon.emr.hive.serde.CloudTrailSerde"
+    );
     // Flow logs: columns in LogFormat order, discovered accounts and regions.
-    let flow_cols: Vec<String> = t["vpcflow"]["columns"].as_array().unwrap().iter().map(|c| format!("${{{}}}", c[0].as_str().unwrap().replace('_', "-"))).collect();
-    assert_eq!(flow_cols.join(" "), irprep_core::table::default_flow_log_format());
-    assert_eq!(t["vpcflow"]["parameters"]["projection.account_partition.values"], "111122223333,444455556666");
-    assert_eq!(t["vpcflow"]["parameters"]["projection.region_partition.values"], "eu-west-1,us-east-1");
+    let flow_cols: Vec<String> = t["vpcflow"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("${{{}}}", c[0].as_str().unwrap().replace('_', "-")))
+        .collect();
+    assert_eq!(
+        flow_cols.join(" "),
+        irprep_core::table::default_flow_log_format()
+    );
+    assert_eq!(
+        t["vpcflow"]["parameters"]["projection.account_partition.values"],
+        "111122223333,444455556666"
+    );
+    assert_eq!(
+        t["vpcflow"]["parameters"]["projection.region_partition.values"],
+        "eu-west-1,us-east-1"
+    );
     assert_eq!(t["vpcflow"]["parameters"]["skip.header.line.count"], "1");
     // DNS: struct types, VPCs discovered.
     let dns_cols = t["dns"]["columns"].to_string();
-    assert!(dns_cols.contains(r#"["answers","array<struct<rdata:string,type:string,class:string>>"]"#), "{dns_cols}");
-    assert!(t["dns"]["parameters"]["projection.vpc_partition.values"].as_str().unwrap().contains("vpc-0a1b2c3d4e5f60718"));
+    assert!(
+        dns_cols.contains(r#"["answers","array<struct<rdata:string,type:string,class:string>>"]"#),
+        "{dns_cols}"
+    );
+    assert!(t["dns"]["parameters"]["projection.vpc_partition.values"]
+        .as_str()
+        .unwrap()
+        .contains("vpc-0a1b2c3d4e5f60718"));
     assert_eq!(t["dns"]["parameters"]["storage.location.template"], format!("s3://{bucket}/r53querylogs/AWSLogs/${{account_partition}}/vpcdnsquerylogs/${{vpc_partition}}/${{date_partition}}"));
     // Workgroup: engine v3, enforced, SSE-S3 results, cutoff, tagged.
     let w = &s["workgroup"];
     assert_eq!(w["tags"]["irprep:managed"], "true");
     assert_eq!(w["configuration"]["EnforceWorkGroupConfiguration"], true);
-    assert_eq!(w["configuration"]["EngineVersion"]["SelectedEngineVersion"], "Athena engine version 3");
-    assert_eq!(w["configuration"]["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"], "SSE_S3");
-    assert_eq!(w["configuration"]["BytesScannedCutoffPerQuery"], 10000000000i64);
+    assert_eq!(
+        w["configuration"]["EngineVersion"]["SelectedEngineVersion"],
+        "Athena engine version 3"
+    );
+    assert_eq!(
+        w["configuration"]["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"],
+        "SSE_S3"
+    );
+    assert_eq!(
+        w["configuration"]["BytesScannedCutoffPerQuery"],
+        10000000000i64
+    );
     // Named queries: one per query and detection, with the configured table name.
     let nq = s["named_queries"].as_object().unwrap();
     assert_eq!(nq.len(), expected_queries);
     let q = &nq["irprep: cloudtrail-iam-access-key-creations"];
     assert_eq!(q["database"], db);
     assert!(q["sql"].as_str().unwrap().contains("FROM trail"), "{q}");
-    assert!(nq["irprep: aws.cloudtrail.stop-logging"]["sql"].as_str().unwrap().contains("FROM trail"));
-    assert!(nq["irprep: vpcflow-src-dst-pair-summary"]["sql"].as_str().unwrap().contains("FROM vpcflow"));
+    assert!(nq["irprep: aws.cloudtrail.stop-logging"]["sql"]
+        .as_str()
+        .unwrap()
+        .contains("FROM trail"));
+    assert!(nq["irprep: vpcflow-src-dst-pair-summary"]["sql"]
+        .as_str()
+        .unwrap()
+        .contains("FROM vpcflow"));
 
     // A second deploy plans nothing.
-    let out = aws(irprep().args(deploy_args(bucket, db, wg)).arg("--dry-run")).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = aws(irprep().args(deploy_args(bucket, db, wg)).arg("--dry-run"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[]",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A table irprep did not make, in the same database: deploy refuses to
     // overwrite one with a clashing name, and destroy leaves it (and so the database).
@@ -133,38 +252,123 @@ fn deploy_is_complete_idempotent_and_destroy_is_exact() {
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("was not created by irprep"));
 
-    let out = aws(irprep().args(["analytics", "destroy", "--database", db, "--workgroup", wg, "--yes", "--format", "json"])).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = aws(irprep().args([
+        "analytics",
+        "destroy",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--yes",
+        "--format",
+        "json",
+    ]))
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let removed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(removed.iter().filter(|c| c["resource"] == "glue:table").count(), 3);
+    assert_eq!(
+        removed
+            .iter()
+            .filter(|c| c["resource"] == "glue:table")
+            .count(),
+        3
+    );
     let s = state(db, wg);
-    assert_eq!(s["tables"].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["someone_elses"]);
-    assert!(!s["database"].is_null(), "the database still holds a foreign table");
+    assert_eq!(
+        s["tables"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["someone_elses"]
+    );
+    assert!(
+        !s["database"].is_null(),
+        "the database still holds a foreign table"
+    );
     assert!(s["workgroup"].is_null());
     // Nothing left to destroy.
-    let out = aws(irprep().args(["analytics", "destroy", "--database", db, "--workgroup", wg, "--dry-run", "--format", "json"])).output().unwrap();
+    let out = aws(irprep().args([
+        "analytics",
+        "destroy",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--dry-run",
+        "--format",
+        "json",
+    ]))
+    .output()
+    .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 }
 
 #[test]
 fn cfn_template_matches_the_deployment() {
     let out = irprep()
-        .args(["analytics", "cfn", "--cloudtrail", "s3://b/AWSLogs/o-abc123def4/", "--vpcflow", "s3://b/vpcflowlogs/AWSLogs/", "--accounts", "111122223333", "--regions", "us-east-1", "--results", "s3://r/"])
+        .args([
+            "analytics",
+            "cfn",
+            "--cloudtrail",
+            "s3://b/AWSLogs/o-abc123def4/",
+            "--vpcflow",
+            "s3://b/vpcflowlogs/AWSLogs/",
+            "--accounts",
+            "111122223333",
+            "--regions",
+            "us-east-1",
+            "--results",
+            "s3://r/",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let t: Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = t["Resources"].as_object().unwrap();
     let kinds: Vec<&str> = r.values().map(|v| v["Type"].as_str().unwrap()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "AWS::Glue::Table").count(), 2);
-    assert_eq!(kinds.iter().filter(|k| **k == "AWS::Athena::WorkGroup").count(), 1);
-    let flow = r.values().find(|v| v["Properties"]["TableInput"]["Name"] == "vpcflow").unwrap();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "AWS::Glue::Table").count(),
+        2
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "AWS::Athena::WorkGroup")
+            .count(),
+        1
+    );
+    let flow = r
+        .values()
+        .find(|v| v["Properties"]["TableInput"]["Name"] == "vpcflow")
+        .unwrap();
     assert_eq!(flow["Properties"]["TableInput"]["Parameters"]["storage.location.template"], "s3://b/vpcflowlogs/AWSLogs/${account_partition}/vpcflowlogs/${region_partition}/${date_partition}");
-    let named = kinds.iter().filter(|k| **k == "AWS::Athena::NamedQuery").count();
-    let dns_queries = queries::builtin().unwrap().iter().filter(|q| q.table == "dns").count();
-    let dns_detections = Catalogue::builtin().detections.iter().filter(|d| d.source == "dns").count();
+    let named = kinds
+        .iter()
+        .filter(|k| **k == "AWS::Athena::NamedQuery")
+        .count();
+    let dns_queries = queries::builtin()
+        .unwrap()
+        .iter()
+        .filter(|q| q.table == "dns")
+        .count();
+    let dns_detections = Catalogue::builtin()
+        .detections
+        .iter()
+        .filter(|d| d.source == "dns")
+        .count();
     assert!(dns_detections > 0);
-    assert_eq!(named, queries::builtin().unwrap().len() - dns_queries + Catalogue::builtin().detections.len() - dns_detections, "no DNS queries or detections without a DNS table");
+    assert_eq!(
+        named,
+        queries::builtin().unwrap().len() - dns_queries + Catalogue::builtin().detections.len()
+            - dns_detections,
+        "no DNS queries or detections without a DNS table"
+    );
 }
 
 fn queue(results: Value) {
@@ -187,21 +391,85 @@ fn query_and_hunt_run_on_athena() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let (db, wg) = ("sec_engine", "irprep-engine");
     // A workgroup to run in (deploy with only a CloudTrail table).
-    let out = aws(irprep().args(["analytics", "deploy", "--cloudtrail", "s3://engine-logs/AWSLogs/", "--accounts", "111122223333", "--regions", "us-east-1", "--results", "s3://athena-results/e/", "--database", db, "--workgroup", wg, "--yes"])).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = aws(irprep().args([
+        "analytics",
+        "deploy",
+        "--cloudtrail",
+        "s3://engine-logs/AWSLogs/",
+        "--accounts",
+        "111122223333",
+        "--regions",
+        "us-east-1",
+        "--results",
+        "s3://athena-results/e/",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--yes",
+    ]))
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    queue(serde_json::json!([{"columns": [["eventname", "varchar"], ["n", "bigint"]], "rows": [["RunInstances", 42], ["StopLogging", 1]]}]));
-    let out = aws(irprep().args(["query", "--engine", "athena", "--database", db, "--workgroup", wg, "--since", "2024-03-01T00:00:00Z", "--format", "json", "SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY 1"])).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    queue(
+        serde_json::json!([{"columns": [["eventname", "varchar"], ["n", "bigint"]], "rows": [["RunInstances", 42], ["StopLogging", 1]]}]),
+    );
+    let out = aws(irprep().args([
+        "query",
+        "--engine",
+        "athena",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--since",
+        "2024-03-01T00:00:00Z",
+        "--format",
+        "json",
+        "SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY 1",
+    ]))
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v, serde_json::json!([{"eventname": "RunInstances", "n": 42}, {"eventname": "StopLogging", "n": 1}]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"eventname": "RunInstances", "n": 42}, {"eventname": "StopLogging", "n": 1}])
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("scanned"));
 
     // Hunt: two detections (each one query), then one evidence query.
     let ev = "11111111-2222-3333-4444-555555555555";
     let (det_rows, evidence) = (det_rows_one(ev), evidence_one(ev));
     queue(serde_json::json!([det_rows.clone(), det_rows, evidence]));
-    let out = aws(irprep().args(["hunt", "--engine", "athena", "--database", db, "--workgroup", wg, "--only", "aws.cloudtrail.stop-logging", "--only", "aws.cloudtrail.delete-trail", "--format", "json", "--fail-on", "high"])).output().unwrap();
+    let out = aws(irprep().args([
+        "hunt",
+        "--engine",
+        "athena",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--only",
+        "aws.cloudtrail.stop-logging",
+        "--only",
+        "aws.cloudtrail.delete-trail",
+        "--format",
+        "json",
+        "--fail-on",
+        "high",
+    ]))
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -213,24 +481,66 @@ fn query_and_hunt_run_on_athena() {
         assert_eq!(x["source_ips"], serde_json::json!(["203.0.113.9"]));
         assert_eq!(x["first_seen"], "2024-03-05T10:00:00Z");
     }
-    assert!(err.contains("2 finding(s) from 2 detection(s) on Athena"), "{err}");
+    assert!(
+        err.contains("2 finding(s) from 2 detection(s) on Athena"),
+        "{err}"
+    );
     // This database has no dns table: its detections are skipped with a
     // note, the CloudTrail one still runs (one query, then its evidence).
     queue(serde_json::json!([det_rows_one(ev), evidence_one(ev)]));
-    let out = aws(irprep().args(["hunt", "--engine", "athena", "--database", db, "--workgroup", wg, "--only", "aws.cloudtrail.stop-logging", "--only", "aws.dns.*", "--format", "json"])).output().unwrap();
+    let out = aws(irprep().args([
+        "hunt",
+        "--engine",
+        "athena",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--only",
+        "aws.cloudtrail.stop-logging",
+        "--only",
+        "aws.dns.*",
+        "--format",
+        "json",
+    ]))
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("2 detection(s) on dns skipped: database sec_engine has no dns table"), "{err}");
+    assert!(
+        err.contains("2 detection(s) on dns skipped: database sec_engine has no dns table"),
+        "{err}"
+    );
     let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["detection_id"], "aws.cloudtrail.stop-logging");
     // Nothing the selection reads is there: an error, not an empty success.
-    let out = aws(irprep().args(["hunt", "--engine", "athena", "--database", db, "--workgroup", wg, "--only", "aws.dns.*"])).output().unwrap();
+    let out = aws(irprep().args([
+        "hunt",
+        "--engine",
+        "athena",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--only",
+        "aws.dns.*",
+    ]))
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
-    assert!(err.contains("database sec_engine has none of the tables the selected detections read (dns)"), "{err}");
+    assert!(
+        err.contains(
+            "database sec_engine has none of the tables the selected detections read (dns)"
+        ),
+        "{err}"
+    );
     // --logs belongs to the local engine.
-    let out = irprep().args(["query", "--engine", "athena", "--logs", "x", "SELECT 1"]).output().unwrap();
+    let out = irprep()
+        .args(["query", "--engine", "athena", "--logs", "x", "SELECT 1"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -248,16 +558,56 @@ fn table_follows_an_existing_flow_log() {
            DestinationOptions={{'FileFormat':'parquet','HiveCompatiblePartitions':True,'PerHourPartition':True}})\n\
          print(r['FlowLogIds'][0])"
     );
-    let out = Command::new(python()).args(["-c", &script]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let out = aws(irprep().args(["analytics", "ddl", "--flow-log-id", &id, "--accounts", "123456789012", "--regions", "us-east-1"])).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = aws(irprep().args([
+        "analytics",
+        "ddl",
+        "--flow-log-id",
+        &id,
+        "--accounts",
+        "123456789012",
+        "--regions",
+        "us-east-1",
+    ]))
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ddl = String::from_utf8(out.stdout).unwrap();
-    let cols: Vec<&str> = ddl.lines().filter(|l| l.starts_with("  `")).map(|l| l.trim().split('`').nth(1).unwrap()).collect();
-    assert_eq!(cols, vec!["version", "srcaddr", "dstaddr", "pkt_src_aws_service", "start", "end", "action"]);
+    let cols: Vec<&str> = ddl
+        .lines()
+        .filter(|l| l.starts_with("  `"))
+        .map(|l| l.trim().split('`').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        cols,
+        vec![
+            "version",
+            "srcaddr",
+            "dstaddr",
+            "pkt_src_aws_service",
+            "start",
+            "end",
+            "action"
+        ]
+    );
     // The location comes from the flow log's destination. (The emulator does
     // not return DestinationOptions, so file format and partitioning, which
     // irprep also reads from there, cannot be checked here.)
-    assert!(ddl.contains("LOCATION 's3://their-parquet-flows/AWSLogs/'"), "{ddl}");
+    assert!(
+        ddl.contains("LOCATION 's3://their-parquet-flows/AWSLogs/'"),
+        "{ddl}"
+    );
 }

@@ -15,7 +15,9 @@ fn gz(data: &[u8]) -> Vec<u8> {
 }
 
 fn event(id: &str, name: &str) -> String {
-    format!(r#"{{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","eventID":"{id}","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a"}}}}"#)
+    format!(
+        r#"{{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","eventID":"{id}","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a"}}}}"#
+    )
 }
 
 fn delivery(events: &[String]) -> String {
@@ -28,8 +30,16 @@ fn corrupt_corpus(dir: &Path) {
     std::fs::write(dir.join("good.json"), &good).unwrap();
     let full = gz(delivery(&[event("trunc-1", "X")]).as_bytes());
     std::fs::write(dir.join("truncated.json.gz"), &full[..full.len() - 12]).unwrap();
-    std::fs::write(dir.join("invalid.json"), "{\"Records\":[{\"eventName\": \"A\", }").unwrap();
-    std::fs::write(dir.join("wrong-shape.json"), delivery(&["42".into(), event("shape-ok", "Y")])).unwrap();
+    std::fs::write(
+        dir.join("invalid.json"),
+        "{\"Records\":[{\"eventName\": \"A\", }",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("wrong-shape.json"),
+        delivery(&["42".into(), event("shape-ok", "Y")]),
+    )
+    .unwrap();
     // A non-UTF-8 byte inside the second record's eventID (a value the query reads).
     let mut bad = delivery(&[event("utf-ok", "Z"), event("utf-bad", "Z")]).into_bytes();
     let pos = bad.windows(7).position(|w| w == b"utf-bad").unwrap() + 3;
@@ -37,8 +47,15 @@ fn corrupt_corpus(dir: &Path) {
     std::fs::write(dir.join("non-utf8.json"), bad).unwrap();
     std::fs::write(dir.join("empty.json"), "").unwrap();
     // A record over 16 MiB.
-    let huge = format!(r#"{{"eventName":"Huge","eventID":"huge","requestParameters":{{"blob":"{}"}}}}"#, "a".repeat(17 << 20));
-    std::fs::write(dir.join("huge.json"), delivery(&[huge, event("after-huge", "W")])).unwrap();
+    let huge = format!(
+        r#"{{"eventName":"Huge","eventID":"huge","requestParameters":{{"blob":"{}"}}}}"#,
+        "a".repeat(17 << 20)
+    );
+    std::fs::write(
+        dir.join("huge.json"),
+        delivery(&[huge, event("after-huge", "W")]),
+    )
+    .unwrap();
     let unreadable = dir.join("unreadable.json");
     std::fs::write(&unreadable, "{}").unwrap();
     // Not readable: a directory named like a file is the portable way (root ignores permissions).
@@ -50,13 +67,22 @@ fn corrupt_corpus(dir: &Path) {
 fn corrupt_inputs_are_reported_and_skipped() {
     let tmp = tempfile::tempdir().unwrap();
     corrupt_corpus(tmp.path());
-    let out = irprep().args(["query", "--format", "csv", "--logs"]).arg(tmp.path()).arg("SELECT eventid FROM cloudtrail ORDER BY eventid").output().unwrap();
+    let out = irprep()
+        .args(["query", "--format", "csv", "--logs"])
+        .arg(tmp.path())
+        .arg("SELECT eventid FROM cloudtrail ORDER BY eventid")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
     // Everything readable is still queried.
     let ids: Vec<&str> = stdout.lines().skip(1).collect();
-    assert_eq!(ids, vec!["after-huge", "good-1", "good-2", "shape-ok", "utf-ok"], "stderr: {stderr}");
+    assert_eq!(
+        ids,
+        vec!["after-huge", "good-1", "good-2", "shape-ok", "utf-ok"],
+        "stderr: {stderr}"
+    );
     for (file, what) in [
         ("truncated.json.gz", "gzip"),
         ("invalid.json", "byte"),
@@ -67,7 +93,10 @@ fn corrupt_inputs_are_reported_and_skipped() {
         ("huge.json", "16 MiB"),
         ("unreadable.json", "cannot read"),
     ] {
-        assert!(stderr.lines().any(|l| l.contains(file) && l.contains(what)), "no report for {file} ({what}) in:\n{stderr}");
+        assert!(
+            stderr.lines().any(|l| l.contains(file) && l.contains(what)),
+            "no report for {file} ({what}) in:\n{stderr}"
+        );
     }
     assert!(!stderr.contains("panicked"));
 }
@@ -76,7 +105,12 @@ fn corrupt_inputs_are_reported_and_skipped() {
 fn strict_makes_bad_input_fatal() {
     let tmp = tempfile::tempdir().unwrap();
     corrupt_corpus(tmp.path());
-    let out = irprep().args(["query", "--strict", "--logs"]).arg(tmp.path()).arg("SELECT count(*) FROM cloudtrail").output().unwrap();
+    let out = irprep()
+        .args(["query", "--strict", "--logs"])
+        .arg(tmp.path())
+        .arg("SELECT count(*) FROM cloudtrail")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--strict"), "{stderr}");
@@ -85,50 +119,111 @@ fn strict_makes_bad_input_fatal() {
 #[test]
 fn exit_codes_and_formats() {
     // Usage error.
-    let out = irprep().args(["query", "--format", "xml", "SELECT 1"]).output().unwrap();
+    let out = irprep()
+        .args(["query", "--format", "xml", "SELECT 1"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = irprep().args(["query", "--logs", "/nonexistent/path", "SELECT 1"]).output().unwrap();
+    let out = irprep()
+        .args(["query", "--logs", "/nonexistent/path", "SELECT 1"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(4));
     // SQL error.
-    let out = irprep().args(["query", "--logs"]).arg(invictus()).arg("SELEC nonsense").output().unwrap();
+    let out = irprep()
+        .args(["query", "--logs"])
+        .arg(invictus())
+        .arg("SELEC nonsense")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SQL"));
     // JSON, JSONL, CSV.
     let sql = "SELECT eventname, count(*) AS n FROM cloudtrail WHERE eventname IN ('CreateUser', 'DeleteUser') GROUP BY 1 ORDER BY 1";
-    let out = irprep().args(["query", "--format", "json", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    let out = irprep()
+        .args(["query", "--format", "json", "--logs"])
+        .arg(invictus())
+        .arg(sql)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["eventname"], "CreateUser");
     assert!(v[0]["n"].is_i64());
-    let out = irprep().args(["query", "--format", "jsonl", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    let out = irprep()
+        .args(["query", "--format", "jsonl", "--logs"])
+        .arg(invictus())
+        .arg(sql)
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
-    let out = irprep().args(["query", "--format", "csv", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    let out = irprep()
+        .args(["query", "--format", "csv", "--logs"])
+        .arg(invictus())
+        .arg(sql)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("eventname,n\n"));
     // Table by default, with a row count.
-    let out = irprep().args(["query", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    let out = irprep()
+        .args(["query", "--logs"])
+        .arg(invictus())
+        .arg(sql)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("(2 rows)"));
     // Schema.
-    let out = irprep().args(["query", "--schema", "--format", "jsonl"]).output().unwrap();
+    let out = irprep()
+        .args(["query", "--schema", "--format", "jsonl"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.contains("\"date_partition\"") && l.contains("\"partition\":true")));
+    assert!(text
+        .lines()
+        .any(|l| l.contains("\"date_partition\"") && l.contains("\"partition\":true")));
 }
 
 #[test]
 fn hunt_exit_codes_and_jsonl_contract() {
-    let out = irprep().args(["hunt", "--format", "jsonl", "--fail-on", "high", "--logs"]).arg(invictus()).output().unwrap();
+    let out = irprep()
+        .args(["hunt", "--format", "jsonl", "--fail-on", "high", "--logs"])
+        .arg(invictus())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut n = 0;
     for l in text.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        for k in ["detection_id", "title", "severity", "attack", "principal", "accounts", "regions", "first_seen", "last_seen", "event_count", "source_ips", "user_agents", "event_ids"] {
+        for k in [
+            "detection_id",
+            "title",
+            "severity",
+            "attack",
+            "principal",
+            "accounts",
+            "regions",
+            "first_seen",
+            "last_seen",
+            "event_count",
+            "source_ips",
+            "user_agents",
+            "event_ids",
+        ] {
             assert!(v.get(k).is_some(), "missing {k} in {l}");
         }
-        assert_eq!(v["event_ids"].as_array().unwrap().len() as u64, v["event_count"].as_u64().unwrap());
+        assert_eq!(
+            v["event_ids"].as_array().unwrap().len() as u64,
+            v["event_count"].as_u64().unwrap()
+        );
         n += 1;
     }
     assert!(n > 20);
-    let out = irprep().args(["hunt", "-q", "--min-severity", "critical", "--logs"]).arg(invictus()).output().unwrap();
+    let out = irprep()
+        .args(["hunt", "-q", "--min-severity", "critical", "--logs"])
+        .arg(invictus())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -145,18 +240,34 @@ fn datasets_load_and_layout_prunes() {
         .arg("SELECT count(*) AS n FROM cloudtrail")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1), Some("3003"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().nth(1),
+        Some("3003")
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 CloudTrail digest"));
 
     // A gzipped copy in the S3 layout: partitions from the keys; a filter on
     // them prunes files before reading (the pruned file is corrupt, and no
     // error is reported).
     let tmp = tempfile::tempdir().unwrap();
-    let day = |d: &str| tmp.path().join(format!("cloudtrail/AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/{d}"));
+    let day = |d: &str| {
+        tmp.path().join(format!(
+            "cloudtrail/AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/{d}"
+        ))
+    };
     std::fs::create_dir_all(day("01")).unwrap();
     std::fs::create_dir_all(day("02")).unwrap();
-    std::fs::write(day("01").join("a.json.gz"), gz(delivery(&[event("d1", "A")]).as_bytes())).unwrap();
+    std::fs::write(
+        day("01").join("a.json.gz"),
+        gz(delivery(&[event("d1", "A")]).as_bytes()),
+    )
+    .unwrap();
     std::fs::write(day("02").join("b.json.gz"), b"\x1f\x8bnot really gzip").unwrap();
     let out = irprep()
         .args(["query", "--format", "csv", "--logs"])
@@ -164,13 +275,54 @@ fn datasets_load_and_layout_prunes() {
         .arg("SELECT eventid, account_partition, region_partition, date_partition FROM cloudtrail WHERE date_partition = '2024/05/01'")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1), Some("d1,111122223333,eu-west-1,2024/05/01"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().nth(1),
+        Some("d1,111122223333,eu-west-1,2024/05/01")
+    );
     // --since prunes the same way.
-    let out = irprep().args(["query", "--since", "2024-05-02", "--format", "csv", "--logs"]).arg(tmp.path()).arg("SELECT count(*) FROM cloudtrail").output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "the corrupt day-2 file is read and reported");
-    let out = irprep().args(["query", "--until", "2024-05-02", "--format", "csv", "--logs"]).arg(tmp.path()).arg("SELECT count(*) AS n FROM cloudtrail").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = irprep()
+        .args([
+            "query",
+            "--since",
+            "2024-05-02",
+            "--format",
+            "csv",
+            "--logs",
+        ])
+        .arg(tmp.path())
+        .arg("SELECT count(*) FROM cloudtrail")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the corrupt day-2 file is read and reported"
+    );
+    let out = irprep()
+        .args([
+            "query",
+            "--until",
+            "2024-05-02",
+            "--format",
+            "csv",
+            "--logs",
+        ])
+        .arg(tmp.path())
+        .arg("SELECT count(*) AS n FROM cloudtrail")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -181,14 +333,23 @@ fn timeline_and_queries() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(rows.len() >= 3);
-    let times: Vec<&str> = rows.iter().map(|r| r["eventtime"].as_str().unwrap()).collect();
+    let times: Vec<&str> = rows
+        .iter()
+        .map(|r| r["eventtime"].as_str().unwrap())
+        .collect();
     let mut sorted = times.clone();
     sorted.sort();
     assert_eq!(times, sorted);
     assert!(rows.iter().any(|r| r["source_ip"] == "192.168.10.20"));
-    let out = irprep().args(["queries", "list", "--format", "json"]).output().unwrap();
+    let out = irprep()
+        .args(["queries", "list", "--format", "json"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v.as_array().unwrap().len() >= 12);
     assert!(v[0]["sql"].as_str().unwrap().contains("cloudtrail"));
@@ -203,7 +364,15 @@ fn completions_and_help() {
     }
     let out = irprep().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["query", "hunt", "detections", "timeline", "simulate", "drill", "completions"] {
+    for cmd in [
+        "query",
+        "hunt",
+        "detections",
+        "timeline",
+        "simulate",
+        "drill",
+        "completions",
+    ] {
         assert!(text.contains(cmd), "{cmd} missing from --help");
     }
 }
@@ -224,14 +393,31 @@ fn gzipped_bucket_copy_gives_the_same_answers() {
     let tmp = tempfile::tempdir().unwrap();
     invictus_as_bucket(tmp.path());
     let sql = "SELECT account_partition, region_partition, date_partition, eventname, count(*) AS n FROM cloudtrail GROUP BY 1, 2, 3, 4 ORDER BY n DESC, eventname LIMIT 15";
-    let a = irprep().args(["query", "--format", "csv", "--logs"]).arg(tmp.path()).arg(sql).output().unwrap();
-    let b = irprep().args(["query", "--format", "csv", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
+    let a = irprep()
+        .args(["query", "--format", "csv", "--logs"])
+        .arg(tmp.path())
+        .arg(sql)
+        .output()
+        .unwrap();
+    let b = irprep()
+        .args(["query", "--format", "csv", "--logs"])
+        .arg(invictus())
+        .arg(sql)
+        .output()
+        .unwrap();
     assert_eq!(a.status.code(), Some(0));
-    let (a, b) = (String::from_utf8_lossy(&a.stdout).to_string(), String::from_utf8_lossy(&b.stdout).to_string());
+    let (a, b) = (
+        String::from_utf8_lossy(&a.stdout).to_string(),
+        String::from_utf8_lossy(&b.stdout).to_string(),
+    );
     // Same events and counts; the account partition comes from the key (which
     // names the account the records name too).
     assert_eq!(a, b);
-    assert!(a.lines().nth(1).unwrap().starts_with("123837392027,us-east-1,2023/07/10,"));
+    assert!(a
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("123837392027,us-east-1,2023/07/10,"));
 }
 
 #[test]
@@ -240,16 +426,53 @@ fn user_detections_run_fail_alone_or_are_skipped_with_a_reason() {
     let det = |id: &str, source: &str, sql: &str| {
         format!("id: {id}\ntitle: {id}\nseverity: high\nattack: [T1562.008]\nsource: {source}\nsql: |\n  {sql}\n")
     };
-    std::fs::write(tmp.path().join("ok.yaml"), det("user.console-login", "cloudtrail", "SELECT eventid FROM cloudtrail WHERE eventname = 'ConsoleLogin'")).unwrap();
-    std::fs::write(tmp.path().join("broken.yaml"), det("user.broken", "cloudtrail", "SELECT eventid FROM cloudtrail WHERE no_such_column = 'x'")).unwrap();
-    std::fs::write(tmp.path().join("elsewhere.yaml"), det("user.elsewhere", "s3access", "SELECT 1")).unwrap();
+    std::fs::write(
+        tmp.path().join("ok.yaml"),
+        det(
+            "user.console-login",
+            "cloudtrail",
+            "SELECT eventid FROM cloudtrail WHERE eventname = 'ConsoleLogin'",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("broken.yaml"),
+        det(
+            "user.broken",
+            "cloudtrail",
+            "SELECT eventid FROM cloudtrail WHERE no_such_column = 'x'",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("elsewhere.yaml"),
+        det("user.elsewhere", "s3access", "SELECT 1"),
+    )
+    .unwrap();
     let fx = root().join("content/detections/fixtures/console-login-without-mfa.json");
-    let events: Vec<String> = read_events(&fx).iter().filter(|e| e["eventName"] == "ConsoleLogin").map(|e| e["eventID"].as_str().unwrap().to_string()).collect();
+    let events: Vec<String> = read_events(&fx)
+        .iter()
+        .filter(|e| e["eventName"] == "ConsoleLogin")
+        .map(|e| e["eventID"].as_str().unwrap().to_string())
+        .collect();
     assert!(!events.is_empty());
 
     // The working detection's findings are written; the broken one is
     // reported and makes the exit code 4; the unknown source is skipped.
-    let out = irprep().args(["hunt", "--format", "jsonl", "--only", "user.*", "--detections"]).arg(tmp.path()).arg("--logs").arg(&fx).output().unwrap();
+    let out = irprep()
+        .args([
+            "hunt",
+            "--format",
+            "jsonl",
+            "--only",
+            "user.*",
+            "--detections",
+        ])
+        .arg(tmp.path())
+        .arg("--logs")
+        .arg(&fx)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("detection user.broken failed"), "{err}");
@@ -258,7 +481,14 @@ fn user_detections_run_fail_alone_or_are_skipped_with_a_reason() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|f| f["detection_id"] == "user.console-login")
-        .flat_map(|f| f["event_ids"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().to_string()).collect::<Vec<_>>())
+        .flat_map(|f| {
+            f["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
     let mut want = events.clone();
     want.sort();
@@ -267,12 +497,34 @@ fn user_detections_run_fail_alone_or_are_skipped_with_a_reason() {
     assert_eq!(got, want);
 
     // The listing says where each rule came from and why one was skipped.
-    let out = irprep().args(["detections", "list", "--format", "json", "--detections"]).arg(tmp.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = irprep()
+        .args(["detections", "list", "--format", "json", "--detections"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let by_id = |id: &str| list.iter().find(|d| d["id"] == id).unwrap_or_else(|| panic!("{id} not listed")).clone();
+    let by_id = |id: &str| {
+        list.iter()
+            .find(|d| d["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed"))
+            .clone()
+    };
     assert_eq!(by_id("user.console-login")["origin"], "user");
     assert_eq!(by_id("user.console-login")["status"], "loaded");
-    let skipped = list.iter().find(|d| d["status"] == "skipped" && d["origin"] == "user").expect("the s3access rule is listed as skipped");
-    assert!(skipped["reason"].as_str().unwrap().contains("unknown source"), "{skipped}");
+    let skipped = list
+        .iter()
+        .find(|d| d["status"] == "skipped" && d["origin"] == "user")
+        .expect("the s3access rule is listed as skipped");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown source"),
+        "{skipped}"
+    );
 }

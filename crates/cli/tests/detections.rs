@@ -12,7 +12,9 @@ use irprep_engine::hunt::{Finding, HuntReport};
 fn evidence(r: &HuntReport) -> HashMap<String, HashSet<String>> {
     let mut m: HashMap<String, HashSet<String>> = HashMap::new();
     for f in &r.findings {
-        m.entry(f.detection_id.clone()).or_default().extend(f.event_ids.iter().cloned());
+        m.entry(f.detection_id.clone())
+            .or_default()
+            .extend(f.event_ids.iter().cloned());
     }
     m
 }
@@ -25,7 +27,11 @@ fn fixture(name: &str) -> std::path::PathBuf {
 fn every_detection_has_tests_that_pass() {
     let cat = Catalogue::builtin();
     assert!(cat.skipped.is_empty(), "{:#?}", cat.skipped);
-    assert!(cat.detections.len() >= 60, "{} detections", cat.detections.len());
+    assert!(
+        cat.detections.len() >= 60,
+        "{} detections",
+        cat.detections.len()
+    );
     let all = &cat.detections;
     let on_invictus = evidence(&hunt_paths(&[invictus()], all));
     let on_otrf = evidence(&hunt_paths(&[otrf()], all));
@@ -49,17 +55,26 @@ fn every_detection_has_tests_that_pass() {
                 let path = fixture(fx);
                 let r = hunt_paths(std::slice::from_ref(&path), std::slice::from_ref(d));
                 if t.event_ids.is_empty() && d.source != "cloudtrail" {
-                    failures.push(format!("{}: a {} fixture must list the record keys it expects", d.id, d.source));
+                    failures.push(format!(
+                        "{}: a {} fixture must list the record keys it expects",
+                        d.id, d.source
+                    ));
                     continue;
                 }
                 let ids = if t.event_ids.is_empty() {
-                    read_events(&path).iter().map(|e| e["eventID"].as_str().unwrap().to_string()).collect()
+                    read_events(&path)
+                        .iter()
+                        .map(|e| e["eventID"].as_str().unwrap().to_string())
+                        .collect()
                 } else {
                     t.event_ids.clone()
                 };
                 (evidence(&r).remove(&d.id).unwrap_or_default(), ids)
             } else {
-                failures.push(format!("{}: positive test names no dataset or fixture", d.id));
+                failures.push(format!(
+                    "{}: positive test names no dataset or fixture",
+                    d.id
+                ));
                 continue;
             };
             if expected.is_empty() {
@@ -79,7 +94,12 @@ fn every_detection_has_tests_that_pass() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The discovery burst reports a principal's sweep, not its habit: the
@@ -98,7 +118,8 @@ fn discovery_burst_reports_a_sweep_not_a_habit() {
         for k in 0..sweeps {
             for (i, e) in sweep.iter().enumerate() {
                 let mut e = e.clone();
-                let t = chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str().unwrap()).unwrap();
+                let t =
+                    chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str().unwrap()).unwrap();
                 let t = t + chrono::Duration::minutes(15 * k as i64);
                 e["eventTime"] = t.format("%Y-%m-%dT%H:%M:%SZ").to_string().into();
                 e["eventID"] = format!("{tag:08x}-0000-4000-8000-{k:06}{i:06}").into();
@@ -113,11 +134,17 @@ fn discovery_burst_reports_a_sweep_not_a_habit() {
         let p = tmp.path().join("events.ndjson");
         write_events(&p, events);
         let r = hunt_paths(&[p], std::slice::from_ref(d));
-        r.findings.iter().map(|f| (f.principal.clone(), f.event_count)).collect()
+        r.findings
+            .iter()
+            .map(|f| (f.principal.clone(), f.event_count))
+            .collect()
     };
     let ci = "arn:aws:iam::111122223333:user/ci-deployer";
     // 20 sweeps: rare enough, every call is evidence.
-    assert_eq!(run(&repeated(20, ci, 0)), vec![(ci.to_string(), 20 * sweep.len())]);
+    assert_eq!(
+        run(&repeated(20, ci, 0)),
+        vec![(ci.to_string(), 20 * sweep.len())]
+    );
     // 30 sweeps: a habit, not reported.
     let habit = repeated(30, ci, 0);
     assert_eq!(run(&habit), vec![]);
@@ -130,13 +157,24 @@ fn discovery_burst_reports_a_sweep_not_a_habit() {
 
 /// The benign set: invictus background/analyst events and the OTRF operator.
 fn benign_set(dir: &std::path::Path) -> std::path::PathBuf {
-    let labels: HashMap<String, String> = invictus_labels().into_iter().map(|(id, label, _, _)| (id, label)).collect();
+    let labels: HashMap<String, String> = invictus_labels()
+        .into_iter()
+        .map(|(id, label, _, _)| (id, label))
+        .collect();
     let mut events: Vec<serde_json::Value> = read_events(&invictus())
         .into_iter()
-        .filter(|e| labels.get(e["eventID"].as_str().unwrap_or("")).map(String::as_str) == Some("benign"))
+        .filter(|e| {
+            labels
+                .get(e["eventID"].as_str().unwrap_or(""))
+                .map(String::as_str)
+                == Some("benign")
+        })
         .collect();
     events.extend(read_events(&otrf()).into_iter().filter(|e| {
-        !e["userIdentity"]["arn"].as_str().unwrap_or("").contains("MordorNginxStack-BankingWAFRole")
+        !e["userIdentity"]["arn"]
+            .as_str()
+            .unwrap_or("")
+            .contains("MordorNginxStack-BankingWAFRole")
     }));
     assert!(events.len() > 800, "benign set has {} events", events.len());
     let p = dir.join("benign.ndjson");
@@ -150,13 +188,30 @@ fn quiet_on_the_benign_set() {
     let p = benign_set(tmp.path());
     let cat = Catalogue::builtin();
     let r = hunt_paths(&[p], &cat.detections);
-    let loud: Vec<&Finding> = r.findings.iter().filter(|f| f.severity >= Severity::Medium).collect();
+    let loud: Vec<&Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Medium)
+        .collect();
     for f in &loud {
         let d = cat.get(&f.detection_id).unwrap();
-        assert!(!d.false_positives.is_empty(), "{} fires on benign events without false-positive notes", d.id);
+        assert!(
+            !d.false_positives.is_empty(),
+            "{} fires on benign events without false-positive notes",
+            d.id
+        );
     }
-    println!("benign set: {} findings, {} at medium or above: {:?}", r.findings.len(), loud.len(), loud.iter().map(|f| &f.detection_id).collect::<Vec<_>>());
-    assert!(loud.len() <= 3, "{} medium+ findings on benign events", loud.len());
+    println!(
+        "benign set: {} findings, {} at medium or above: {:?}",
+        r.findings.len(),
+        loud.len(),
+        loud.iter().map(|f| &f.detection_id).collect::<Vec<_>>()
+    );
+    assert!(
+        loud.len() <= 3,
+        "{} medium+ findings on benign events",
+        loud.len()
+    );
 }
 
 #[test]
@@ -164,33 +219,51 @@ fn invictus_acceptance() {
     let cat = Catalogue::builtin();
     let r = hunt_paths(&[invictus()], &cat.detections);
     let labels = invictus_labels();
-    let label_of: HashMap<&str, &str> = labels.iter().map(|(id, l, _, _)| (id.as_str(), l.as_str())).collect();
+    let label_of: HashMap<&str, &str> = labels
+        .iter()
+        .map(|(id, l, _, _)| (id.as_str(), l.as_str()))
+        .collect();
     let mut by_technique: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut stolen = BTreeSet::new();
     for (id, label, phase, tech) in &labels {
         if label == "malicious" && phase == "detonation" {
-            by_technique.entry(tech.clone()).or_default().insert(id.clone());
+            by_technique
+                .entry(tech.clone())
+                .or_default()
+                .insert(id.clone());
         }
         if phase == "stolen-credential-use" {
             stolen.insert(id.clone());
         }
     }
     assert_eq!(by_technique.len(), 26, "{:?}", by_technique.keys());
-    let all_evidence: HashSet<&String> = r.findings.iter().flat_map(|f| f.event_ids.iter()).collect();
+    let all_evidence: HashSet<&String> =
+        r.findings.iter().flat_map(|f| f.event_ids.iter()).collect();
     let mut missing = vec![];
     for (tech, ids) in &by_technique {
         if !ids.iter().any(|i| all_evidence.contains(i)) {
             missing.push(tech.clone());
         }
     }
-    let inst: HashSet<&String> = r.findings.iter().filter(|f| f.detection_id == "aws.cloudtrail.ec2-instance-credentials-off-instance").flat_map(|f| f.event_ids.iter()).collect();
+    let inst: HashSet<&String> = r
+        .findings
+        .iter()
+        .filter(|f| f.detection_id == "aws.cloudtrail.ec2-instance-credentials-off-instance")
+        .flat_map(|f| f.event_ids.iter())
+        .collect();
     assert_eq!(stolen.len(), 2);
     for s in &stolen {
-        assert!(inst.contains(s), "stolen-credential event {s} not in the instance-credential evidence");
+        assert!(
+            inst.contains(s),
+            "stolen-credential event {s} not in the instance-credential evidence"
+        );
     }
     let mut benign_only: BTreeMap<Severity, usize> = BTreeMap::new();
     for f in &r.findings {
-        if f.event_ids.iter().all(|i| label_of.get(i.as_str()) == Some(&"benign")) {
+        if f.event_ids
+            .iter()
+            .all(|i| label_of.get(i.as_str()) == Some(&"benign"))
+        {
             *benign_only.entry(f.severity).or_default() += 1;
         }
     }
@@ -201,9 +274,19 @@ fn invictus_acceptance() {
         r.findings.len(),
         benign_only
     );
-    assert!(missing.is_empty(), "techniques without a finding: {missing:?}");
-    let loud: usize = benign_only.iter().filter(|(s, _)| **s >= Severity::Medium).map(|(_, n)| n).sum();
-    assert!(loud <= 3, "{loud} medium+ findings rest only on benign events");
+    assert!(
+        missing.is_empty(),
+        "techniques without a finding: {missing:?}"
+    );
+    let loud: usize = benign_only
+        .iter()
+        .filter(|(s, _)| **s >= Severity::Medium)
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        loud <= 3,
+        "{loud} medium+ findings rest only on benign events"
+    );
 }
 
 #[test]
@@ -212,13 +295,28 @@ fn otrf_stolen_credential_s3_access_found() {
     let r = hunt_paths(&[otrf()], &cat.detections);
     let malicious: HashSet<String> = read_events(&otrf())
         .into_iter()
-        .filter(|e| e["userIdentity"]["arn"].as_str().unwrap_or("").contains("MordorNginxStack-BankingWAFRole") && e["userAgent"].as_str().unwrap_or("").contains("Darwin"))
+        .filter(|e| {
+            e["userIdentity"]["arn"]
+                .as_str()
+                .unwrap_or("")
+                .contains("MordorNginxStack-BankingWAFRole")
+                && e["userAgent"].as_str().unwrap_or("").contains("Darwin")
+        })
         .map(|e| e["eventID"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(malicious.len(), 11);
-    let found: HashSet<String> = r.findings.iter().filter(|f| f.severity >= Severity::Medium).flat_map(|f| f.event_ids.iter().cloned()).collect();
+    let found: HashSet<String> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Medium)
+        .flat_map(|f| f.event_ids.iter().cloned())
+        .collect();
     let s3_reads: Vec<&String> = malicious.iter().filter(|i| found.contains(*i)).collect();
-    assert!(s3_reads.len() >= 9, "only {} of the 11 malicious events found", s3_reads.len());
+    assert!(
+        s3_reads.len() >= 9,
+        "only {} of the 11 malicious events found",
+        s3_reads.len()
+    );
 }
 
 #[test]
@@ -230,15 +328,29 @@ fn prefilter_keeps_results_identical() {
     let e = engine_logs(&[invictus()]);
     let rt = rt();
     for d in &cat.detections {
-        let res = rt.block_on(e.query(&d.sql)).unwrap_or_else(|err| panic!("{}: {err}", d.id));
+        let res = rt
+            .block_on(e.query(&d.sql))
+            .unwrap_or_else(|err| panic!("{}: {err}", d.id));
         let mut ids = HashSet::new();
         for b in &res.batches {
             let col = b.column_by_name("eventid").unwrap();
-            let col = datafusion::arrow::compute::cast(col, &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
-            let s = col.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+            let col = datafusion::arrow::compute::cast(
+                col,
+                &datafusion::arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let s = col
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .unwrap();
             ids.extend(s.iter().flatten().map(String::from));
         }
-        assert_eq!(one_pass.get(&d.id).cloned().unwrap_or_default(), ids, "{}", d.id);
+        assert_eq!(
+            one_pass.get(&d.id).cloned().unwrap_or_default(),
+            ids,
+            "{}",
+            d.id
+        );
     }
 }
 

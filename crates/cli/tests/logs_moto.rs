@@ -21,8 +21,18 @@ const REGIONS: &str = "us-east-1,us-west-2,eu-west-1";
 static MOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn estate(url: &str, args: &[&str]) -> Value {
-    let out = Command::new(python()).arg(root().join("tests/emulator/logs_estate.py")).args(args.iter().take(1)).arg(url).args(args.iter().skip(1)).output().unwrap();
-    assert!(out.status.success(), "logs_estate.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .arg(root().join("tests/emulator/logs_estate.py"))
+        .args(args.iter().take(1))
+        .arg(url)
+        .args(args.iter().skip(1))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "logs_estate.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
@@ -38,11 +48,21 @@ fn logs(url: &str, key: &str, secret: &str, args: &[&str]) -> std::process::Outp
 }
 
 fn json_out(o: &std::process::Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
 }
 
 fn status_of<'a>(rows: &'a Value, region: &str, source: &str) -> &'a Value {
-    rows.as_array().unwrap().iter().find(|r| r["region"] == region && r["source"] == source).unwrap_or_else(|| panic!("no {region} {source} in {rows}"))
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == region && r["source"] == source)
+        .unwrap_or_else(|| panic!("no {region} {source} in {rows}"))
 }
 
 /// The estate minus what `cleanup` leaves on purpose (irprep's buckets, and
@@ -50,7 +70,9 @@ fn status_of<'a>(rows: &'a Value, region: &str, source: &str) -> &'a Value {
 fn comparable(state: &Value) -> Value {
     let mut s = state.clone();
     let buckets = s["buckets"].as_object_mut().unwrap();
-    buckets.retain(|name, _| !name.starts_with("irprep-logs-") && !name.starts_with("aws-waf-logs-irprep-"));
+    buckets.retain(|name, _| {
+        !name.starts_with("irprep-logs-") && !name.starts_with("aws-waf-logs-irprep-")
+    });
     if let Some(c) = buckets.get_mut("their-central") {
         for k in ["policy", "lifecycle", "pab", "encryption"] {
             c[k] = Value::Null;
@@ -58,7 +80,8 @@ fn comparable(state: &Value) -> Value {
     }
     // A new load balancer on the emulator lacks the attribute AWS reports as "false".
     if let Some(a) = s["us-east-1"]["alb_attributes"].as_object_mut() {
-        a.entry("access_logs.s3.enabled").or_insert(Value::String("false".into()));
+        a.entry("access_logs.s3.enabled")
+            .or_insert(Value::String("false".into()));
     }
     // Resolver query logging cannot be removed on the emulator (no
     // Disassociate/DeleteResolverQueryLogConfig there); checked by plan below.
@@ -79,72 +102,219 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     let base = ["--regions", REGIONS];
 
     // Status: every gap, with its reason.
-    let o = logs(&url, "testing", "testing", &["status", "--format", "json", "--regions", REGIONS]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &["status", "--format", "json", "--regions", REGIONS],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let rows = json_out(&o);
-    assert_eq!(status_of(&rows, "us-east-1", "cloudtrail")["reason"], "trail their-trail stopped");
+    assert_eq!(
+        status_of(&rows, "us-east-1", "cloudtrail")["reason"],
+        "trail their-trail stopped"
+    );
     let flow = status_of(&rows, "us-east-1", "vpcflow");
-    assert!(flow["reason"].as_str().unwrap().contains(&format!("{}: REJECT-only flow log", seeded["vpc-us-east-1"].as_str().unwrap())), "{flow}");
+    assert!(
+        flow["reason"].as_str().unwrap().contains(&format!(
+            "{}: REJECT-only flow log",
+            seeded["vpc-us-east-1"].as_str().unwrap()
+        )),
+        "{flow}"
+    );
     assert_eq!(status_of(&rows, "us-east-1", "eks")["state"], "partial");
-    assert_eq!(status_of(&rows, "us-east-1", "eks")["reason"], "their-cluster: authenticator off");
-    assert_eq!(status_of(&rows, "us-east-1", "s3-access")["state"], "partial", "their-logged is already logged");
+    assert_eq!(
+        status_of(&rows, "us-east-1", "eks")["reason"],
+        "their-cluster: authenticator off"
+    );
+    assert_eq!(
+        status_of(&rows, "us-east-1", "s3-access")["state"],
+        "partial",
+        "their-logged is already logged"
+    );
     assert_eq!(status_of(&rows, "us-east-1", "guardduty")["state"], "on");
-    assert_eq!(status_of(&rows, "eu-west-1", "guardduty")["reason"], "no detector");
+    assert_eq!(
+        status_of(&rows, "eu-west-1", "guardduty")["reason"],
+        "no detector"
+    );
     assert_eq!(status_of(&rows, "eu-west-1", "elb")["state"], "none");
-    let gate = logs(&url, "testing", "testing", &["status", "--fail-on-gaps", "--quiet", "--format", "json", "--regions", REGIONS]);
+    let gate = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            "status",
+            "--fail-on-gaps",
+            "--quiet",
+            "--format",
+            "json",
+            "--regions",
+            REGIONS,
+        ],
+    );
     assert_eq!(gate.status.code(), Some(1), "gaps fail the readiness gate");
 
     // The plan alone changes nothing.
-    let args = [&["enable", "--bucket", "their-central", "--format", "json"][..], &base[..]].concat();
-    let o = logs(&url, "testing", "testing", &[&args[..], &["--dry-run"]].concat());
+    let args = [
+        &["enable", "--bucket", "their-central", "--format", "json"][..],
+        &base[..],
+    ]
+    .concat();
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&args[..], &["--dry-run"]].concat(),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan = json_out(&o);
     assert!(plan.as_array().unwrap().len() > 20, "{plan}");
-    assert_eq!(estate(&url, &["state"]), before, "--dry-run changed the estate");
+    assert_eq!(
+        estate(&url, &["state"]),
+        before,
+        "--dry-run changed the estate"
+    );
     // Route 53: one config per region that needs one, never one elsewhere.
-    let configs: Vec<&Value> = plan.as_array().unwrap().iter().filter(|c| c["source"] == "dns" && c["action"] == "create").collect();
+    let configs: Vec<&Value> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"] == "dns" && c["action"] == "create")
+        .collect();
     assert_eq!(configs.len(), 3);
 
-    let o = logs(&url, "testing", "testing", &[&args[..], &["--yes"]].concat());
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&args[..], &["--yes"]].concat(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let after = estate(&url, &["state"]);
     let e = &after["us-east-1"];
     // CloudTrail: a multi-region trail, validated, logging, to the user's bucket; theirs untouched.
-    let trail = e["trails"].as_array().unwrap().iter().find(|t| t["Name"] == "irprep-trail").unwrap();
-    assert_eq!((trail["IsMultiRegionTrail"].as_bool(), trail["LogFileValidationEnabled"].as_bool(), trail["IsLogging"].as_bool()), (Some(true), Some(true), Some(true)));
+    let trail = e["trails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["Name"] == "irprep-trail")
+        .unwrap();
+    assert_eq!(
+        (
+            trail["IsMultiRegionTrail"].as_bool(),
+            trail["LogFileValidationEnabled"].as_bool(),
+            trail["IsLogging"].as_bool()
+        ),
+        (Some(true), Some(true), Some(true))
+    );
     assert_eq!(trail["S3BucketName"], "their-central");
     assert_eq!(trail["Tags"]["irprep:managed"], "true");
-    let theirs = e["trails"].as_array().unwrap().iter().find(|t| t["Name"] == "their-trail").unwrap();
+    let theirs = e["trails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["Name"] == "their-trail")
+        .unwrap();
     assert_eq!(theirs["IsLogging"], false);
     // Flow logs: every VPC of every region, traffic ALL, the vpcflow table's field order.
-    let ddl = irprep().args(["analytics", "ddl", "--table", "vpcflow", "--location", "s3://their-central/AWSLogs/"]).output().unwrap();
+    let ddl = irprep()
+        .args([
+            "analytics",
+            "ddl",
+            "--table",
+            "vpcflow",
+            "--location",
+            "s3://their-central/AWSLogs/",
+        ])
+        .output()
+        .unwrap();
     let ddl = String::from_utf8(ddl.stdout).unwrap();
-    let columns: Vec<String> = ddl.lines().filter(|l| l.starts_with("  `")).map(|l| format!("${{{}}}", l.trim().split('`').nth(1).unwrap().replace('_', "-"))).collect();
+    let columns: Vec<String> = ddl
+        .lines()
+        .filter(|l| l.starts_with("  `"))
+        .map(|l| {
+            format!(
+                "${{{}}}",
+                l.trim().split('`').nth(1).unwrap().replace('_', "-")
+            )
+        })
+        .collect();
     for r in REGIONS.split(',') {
-        let ours: Vec<&Value> = after[r]["flow_logs"].as_array().unwrap().iter().filter(|f| f["Tags"].to_string().contains("irprep:managed")).collect();
+        let ours: Vec<&Value> = after[r]["flow_logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["Tags"].to_string().contains("irprep:managed"))
+            .collect();
         assert!(!ours.is_empty(), "{r}");
         for f in ours {
             assert_eq!(f["TrafficType"], "ALL");
             assert_eq!(f["LogDestination"], "arn:aws:s3:::their-central");
-            assert_eq!(f["LogFormat"].as_str().unwrap(), columns.join(" "), "the LogFormat is the vpcflow table's column list");
+            assert_eq!(
+                f["LogFormat"].as_str().unwrap(),
+                columns.join(" "),
+                "the LogFormat is the vpcflow table's column list"
+            );
         }
-        assert_eq!(after[r]["query_log_configs"].as_array().unwrap().len(), 1, "{r}: one config");
-        assert_eq!(after[r]["query_log_configs"][0]["DestinationArn"], "arn:aws:s3:::their-central");
+        assert_eq!(
+            after[r]["query_log_configs"].as_array().unwrap().len(),
+            1,
+            "{r}: one config"
+        );
+        assert_eq!(
+            after[r]["query_log_configs"][0]["DestinationArn"],
+            "arn:aws:s3:::their-central"
+        );
     }
     // The foreign REJECT-only flow log is still there, unchanged.
-    assert!(e["flow_logs"].as_array().unwrap().iter().any(|f| f["FlowLogId"] == seeded["their-flow-log"] && f["TrafficType"] == "REJECT"));
+    assert!(e["flow_logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["FlowLogId"] == seeded["their-flow-log"] && f["TrafficType"] == "REJECT"));
     // S3 access logs into the same-region irprep bucket; the owner's own logging kept.
     let b = &after["buckets"];
-    assert_eq!(b["their-data"]["logging"]["TargetBucket"], "irprep-logs-123456789012-us-east-1");
-    assert_eq!(b["their-data"]["logging"]["TargetPrefix"], "s3-access/their-data/");
-    assert_eq!(b["their-logged"]["logging"]["TargetBucket"], "their-access-target");
+    assert_eq!(
+        b["their-data"]["logging"]["TargetBucket"],
+        "irprep-logs-123456789012-us-east-1"
+    );
+    assert_eq!(
+        b["their-data"]["logging"]["TargetPrefix"],
+        "s3-access/their-data/"
+    );
+    assert_eq!(
+        b["their-logged"]["logging"]["TargetBucket"],
+        "their-access-target"
+    );
     // ELB (v2 and classic), WAF (regional and CloudFront), EKS (only the missing type).
     assert_eq!(e["alb_attributes"]["access_logs.s3.enabled"], "true");
-    assert_eq!(e["alb_attributes"]["access_logs.s3.bucket"], "irprep-logs-123456789012-us-east-1");
+    assert_eq!(
+        e["alb_attributes"]["access_logs.s3.bucket"],
+        "irprep-logs-123456789012-us-east-1"
+    );
     assert_eq!(e["clb_access_log"]["Enabled"], true);
-    assert_eq!(e["waf_logging"]["their-acl"][0], "arn:aws:s3:::aws-waf-logs-irprep-123456789012-us-east-1");
-    assert!(e["waf_logging"]["their-cf-acl"].is_array(), "CloudFront ACL logged");
-    assert_eq!(e["eks_logging"], serde_json::json!(["api", "audit", "authenticator"]));
+    assert_eq!(
+        e["waf_logging"]["their-acl"][0],
+        "arn:aws:s3:::aws-waf-logs-irprep-123456789012-us-east-1"
+    );
+    assert!(
+        e["waf_logging"]["their-cf-acl"].is_array(),
+        "CloudFront ACL logged"
+    );
+    assert_eq!(
+        e["eks_logging"],
+        serde_json::json!(["api", "audit", "authenticator"])
+    );
     assert_eq!(e["eks_tags"]["irprep:eks-log-types"], "authenticator");
     // GuardDuty: detectors where there were none, theirs untouched.
     assert_eq!(e["detectors"].as_object().unwrap().len(), 1);
@@ -155,51 +325,179 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     }
     // The user's bucket: their statement and lifecycle rule survive; ours merged in.
     let c = &b["their-central"];
-    let sids: Vec<&str> = c["policy"]["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()).collect();
+    let sids: Vec<&str> = c["policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
     assert_eq!(sids[0], "TheirAuditorRead");
-    assert!(sids.contains(&"IrprepDenyInsecureTransport") && sids.contains(&"IrprepCloudTrailWrite") && sids.contains(&"IrprepLogDeliveryWrite"), "{sids:?}");
-    for s in c["policy"]["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Allow" && s["Sid"].as_str().unwrap().starts_with("Irprep")) {
-        assert!(s["Condition"].to_string().contains("123456789012"), "delivery statement without a source condition: {s}");
+    assert!(
+        sids.contains(&"IrprepDenyInsecureTransport")
+            && sids.contains(&"IrprepCloudTrailWrite")
+            && sids.contains(&"IrprepLogDeliveryWrite"),
+        "{sids:?}"
+    );
+    for s in c["policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Effect"] == "Allow" && s["Sid"].as_str().unwrap().starts_with("Irprep"))
+    {
+        assert!(
+            s["Condition"].to_string().contains("123456789012"),
+            "delivery statement without a source condition: {s}"
+        );
     }
-    let rules: Vec<&str> = c["lifecycle"].as_array().unwrap().iter().map(|r| r["ID"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = c["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ID"].as_str().unwrap())
+        .collect();
     assert_eq!(rules, vec!["their-tmp-expiry", "irprep-retention"]);
-    let ours = c["lifecycle"].as_array().unwrap().iter().find(|r| r["ID"] == "irprep-retention").unwrap();
+    let ours = c["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ID"] == "irprep-retention")
+        .unwrap();
     assert_eq!(ours["Expiration"]["Days"], 400);
-    assert_eq!(ours["Transitions"][0]["StorageClass"], "INTELLIGENT_TIERING");
+    assert_eq!(
+        ours["Transitions"][0]["StorageClass"],
+        "INTELLIGENT_TIERING"
+    );
     assert_eq!(c["pab"]["BlockPublicPolicy"], true);
     let plan_text = plan.to_string();
-    assert!(plan_text.contains("existing rule their-tmp-expiry expires objects after 30 days and is left as it is"), "the shorter rule is reported");
+    assert!(
+        plan_text.contains(
+            "existing rule their-tmp-expiry expires objects after 30 days and is left as it is"
+        ),
+        "the shorter rule is reported"
+    );
     // irprep's buckets: tagged, private, encrypted.
     let reg = &b["irprep-logs-123456789012-us-east-1"];
     assert_eq!(reg["tags"]["irprep:managed"], "true");
     assert_eq!(reg["pab"]["RestrictPublicBuckets"], true);
-    assert_eq!(reg["encryption"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256");
+    assert_eq!(
+        reg["encryption"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        "AES256"
+    );
 
     // The second enable plans nothing.
-    let o = logs(&url, "testing", "testing", &[&args[..], &["--dry-run"]].concat());
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]", "{}", String::from_utf8_lossy(&o.stderr));
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&args[..], &["--dry-run"]].concat(),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "[]",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // Cleanup: the Route 53 part is planned for irprep's configs only.
-    let o = logs(&url, "testing", "testing", &[&["cleanup", "--sources", "dns", "--dry-run", "--format", "json"][..], &base[..]].concat());
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            &[
+                "cleanup",
+                "--sources",
+                "dns",
+                "--dry-run",
+                "--format",
+                "json",
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
     let dns_plan = json_out(&o);
-    let deletes: Vec<&Value> = dns_plan.as_array().unwrap().iter().filter(|c| c["action"] == "delete").collect();
+    let deletes: Vec<&Value> = dns_plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete")
+        .collect();
     assert_eq!(deletes.len(), 3);
-    assert!(deletes.iter().all(|c| c["resource"].as_str().unwrap().contains("irprep-query-logs-")));
+    assert!(deletes.iter().all(|c| c["resource"]
+        .as_str()
+        .unwrap()
+        .contains("irprep-query-logs-")));
     // Everything else is removed, and the estate is as it was, foreign resources included.
-    let o = logs(&url, "testing", "testing", &[&["cleanup", "--sources", "cloudtrail,vpcflow,s3-access,elb,waf,eks,guardduty", "--yes", "--format", "json"][..], &base[..]].concat());
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            &[
+                "cleanup",
+                "--sources",
+                "cloudtrail,vpcflow,s3-access,elb,waf,eks,guardduty",
+                "--yes",
+                "--format",
+                "json",
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let cleaned = estate(&url, &["state"]);
     assert_eq!(comparable(&cleaned), comparable(&before));
     // Buckets stay unless asked; then only irprep's go.
     assert!(cleaned["buckets"]["irprep-logs-123456789012-us-east-1"].is_object());
-    let o = logs(&url, "testing", "testing", &[&["cleanup", "--sources", "cloudtrail", "--delete-buckets", "--yes", "--format", "json"][..], &base[..]].concat());
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            &[
+                "cleanup",
+                "--sources",
+                "cloudtrail",
+                "--delete-buckets",
+                "--yes",
+                "--format",
+                "json",
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
     let planned = json_out(&o);
-    let bucket_deletes: Vec<&str> = planned.as_array().unwrap().iter().filter(|c| c["source"] == "bucket").map(|c| c["resource"].as_str().unwrap()).collect();
-    assert_eq!(bucket_deletes, vec!["s3://aws-waf-logs-irprep-123456789012-us-east-1", "s3://irprep-logs-123456789012-us-east-1"]);
+    let bucket_deletes: Vec<&str> = planned
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"] == "bucket")
+        .map(|c| c["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bucket_deletes,
+        vec![
+            "s3://aws-waf-logs-irprep-123456789012-us-east-1",
+            "s3://irprep-logs-123456789012-us-east-1"
+        ]
+    );
     let gone = estate(&url, &["state"]);
     let names: Vec<&String> = gone["buckets"].as_object().unwrap().keys().collect();
-    assert!(names.iter().all(|n| !n.starts_with("aws-waf-logs-irprep-")), "{names:?}");
-    assert!(names.contains(&&"their-central".to_string()) && names.contains(&&"their-data".to_string()));
+    assert!(
+        names.iter().all(|n| !n.starts_with("aws-waf-logs-irprep-")),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&&"their-central".to_string()) && names.contains(&&"their-data".to_string())
+    );
     // The access-log bucket holds objects the emulator wrote over HTTP, which
     // irprep's own TLS-only statement forbids deleting: reported, bucket kept.
     if names.contains(&&"irprep-logs-123456789012-us-east-1".to_string()) {
@@ -209,73 +507,239 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
 }
 
 fn auth() -> String {
-    std::env::var("IRPREP_TEST_MOTO_AUTH_URL").expect("IRPREP_TEST_MOTO_AUTH_URL is not set: run the suite with scripts/test.sh")
+    std::env::var("IRPREP_TEST_MOTO_AUTH_URL")
+        .expect("IRPREP_TEST_MOTO_AUTH_URL is not set: run the suite with scripts/test.sh")
 }
 
 #[test]
 fn least_privilege_and_an_organization_with_a_missing_role() {
     let url = auth();
     // The policies, from irprep itself.
-    let least = irprep().args(["iam-policy", "logs-enable"]).output().unwrap();
+    let least = irprep()
+        .args(["iam-policy", "logs-enable"])
+        .output()
+        .unwrap();
     assert!(least.status.success());
     let least_path = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(least_path.path(), &least.stdout).unwrap();
-    let template: Value = serde_json::from_slice(&irprep().args(["logs", "role-template"]).output().unwrap().stdout).unwrap();
-    let role_policy = template["Resources"]["IrprepLogsRole"]["Properties"]["Policies"][0]["PolicyDocument"].clone();
+    let template: Value = serde_json::from_slice(
+        &irprep()
+            .args(["logs", "role-template"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let role_policy = template["Resources"]["IrprepLogsRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]
+        .clone();
     let enable: Value = serde_json::from_slice(&least.stdout).unwrap();
-    let org: Value = serde_json::from_slice(&irprep().args(["iam-policy", "logs-org"]).output().unwrap().stdout).unwrap();
+    let org: Value = serde_json::from_slice(
+        &irprep()
+            .args(["iam-policy", "logs-org"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     let mut actions: Vec<Value> = enable["Statement"][0]["Action"].as_array().unwrap().clone();
-    actions.extend(org["Statement"][0]["Action"].as_array().unwrap().iter().filter(|a| *a != "sts:AssumeRole").cloned());
+    actions.extend(
+        org["Statement"][0]["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| *a != "sts:AssumeRole")
+            .cloned(),
+    );
     let user_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": actions, "Resource": "*"},
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/IrprepLogsRole"}]});
     let org_path = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(org_path.path(), serde_json::json!({"role_policy": role_policy, "user_policy": user_policy}).to_string()).unwrap();
-    let setup = estate(&url, &["auth-setup", least_path.path().to_str().unwrap(), org_path.path().to_str().unwrap()]);
-    let (lk, ls) = (setup["least"]["key"].as_str().unwrap(), setup["least"]["secret"].as_str().unwrap());
+    std::fs::write(
+        org_path.path(),
+        serde_json::json!({"role_policy": role_policy, "user_policy": user_policy}).to_string(),
+    )
+    .unwrap();
+    let setup = estate(
+        &url,
+        &[
+            "auth-setup",
+            least_path.path().to_str().unwrap(),
+            org_path.path().to_str().unwrap(),
+        ],
+    );
+    let (lk, ls) = (
+        setup["least"]["key"].as_str().unwrap(),
+        setup["least"]["secret"].as_str().unwrap(),
+    );
 
     // Enforcement is on: a key without permissions is refused.
-    let o = logs(&url, "AKIAFAKEFAKEFAKEFAKE", "nope", &["status", "--regions", "us-east-1", "--format", "json"]);
+    let o = logs(
+        &url,
+        "AKIAFAKEFAKEFAKEFAKE",
+        "nope",
+        &["status", "--regions", "us-east-1", "--format", "json"],
+    );
     assert_ne!(o.status.code(), Some(0));
 
     // The sources the emulator can authenticate (its signature check rejects
     // EKS and GuardDuty requests from any SDK, boto3 included, and the Rust
     // SDK's encoding of a flow-log LogFormat).
-    let sources = ["--sources", "cloudtrail,dns,s3-access,elb,waf", "--regions", "us-east-1,us-west-2"];
-    let o = logs(&url, lk, ls, &[&["status", "--format", "json"][..], &sources[..]].concat());
-    assert_eq!(o.status.code(), Some(0), "status with only the logs-enable policy: {}", String::from_utf8_lossy(&o.stderr));
+    let sources = [
+        "--sources",
+        "cloudtrail,dns,s3-access,elb,waf",
+        "--regions",
+        "us-east-1,us-west-2",
+    ];
+    let o = logs(
+        &url,
+        lk,
+        ls,
+        &[&["status", "--format", "json"][..], &sources[..]].concat(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "status with only the logs-enable policy: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let rows = json_out(&o);
-    assert!(rows.as_array().unwrap().iter().all(|r| r["state"] != "error"), "{rows}");
-    let o = logs(&url, lk, ls, &[&["enable", "--yes", "--format", "json"][..], &sources[..]].concat());
-    assert_eq!(o.status.code(), Some(0), "enable with only the logs-enable policy: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] != "error"),
+        "{rows}"
+    );
+    let o = logs(
+        &url,
+        lk,
+        ls,
+        &[&["enable", "--yes", "--format", "json"][..], &sources[..]].concat(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "enable with only the logs-enable policy: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(!json_out(&o).as_array().unwrap().is_empty());
-    let o = logs(&url, lk, ls, &[&["enable", "--dry-run", "--format", "json"][..], &sources[..]].concat());
+    let o = logs(
+        &url,
+        lk,
+        ls,
+        &[
+            &["enable", "--dry-run", "--format", "json"][..],
+            &sources[..],
+        ]
+        .concat(),
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
 
     // The Organization: the account without the role is reported, the others are done.
-    let (ok, os) = (setup["org"]["key"].as_str().unwrap(), setup["org"]["secret"].as_str().unwrap());
-    let o = logs(&url, ok, os, &["status", "--org", "--sources", "cloudtrail,dns", "--regions", "us-east-1", "--format", "json"]);
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let (ok, os) = (
+        setup["org"]["key"].as_str().unwrap(),
+        setup["org"]["secret"].as_str().unwrap(),
+    );
+    let o = logs(
+        &url,
+        ok,
+        os,
+        &[
+            "status",
+            "--org",
+            "--sources",
+            "cloudtrail,dns",
+            "--regions",
+            "us-east-1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     let missing = setup["without_role"].as_str().unwrap();
     assert!(err.contains(missing), "{err}");
     let rows = json_out(&o);
-    let accounts: std::collections::BTreeSet<&str> = rows.as_array().unwrap().iter().map(|r| r["account"].as_str().unwrap()).collect();
+    let accounts: std::collections::BTreeSet<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["account"].as_str().unwrap())
+        .collect();
     for a in setup["with_role"].as_array().unwrap() {
         assert!(accounts.contains(a.as_str().unwrap()), "{a} inspected");
     }
     assert!(accounts.contains("123456789012") && !accounts.contains(missing));
     // --exclude drops the broken account: a clean run.
-    let o = logs(&url, ok, os, &["status", "--org", "--exclude", missing, "--sources", "cloudtrail", "--regions", "us-east-1", "--format", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = logs(
+        &url,
+        ok,
+        os,
+        &[
+            "status",
+            "--org",
+            "--exclude",
+            missing,
+            "--sources",
+            "cloudtrail",
+            "--regions",
+            "us-east-1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // An Organization trail, planned once, in the management account.
-    let o = logs(&url, ok, os, &["enable", "--org", "--exclude", missing, "--sources", "cloudtrail", "--regions", "us-east-1", "--dry-run", "--format", "json"]);
+    let o = logs(
+        &url,
+        ok,
+        os,
+        &[
+            "enable",
+            "--org",
+            "--exclude",
+            missing,
+            "--sources",
+            "cloudtrail",
+            "--regions",
+            "us-east-1",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    );
     let plan = json_out(&o);
-    let trails: Vec<&Value> = plan.as_array().unwrap().iter().filter(|c| c["source"] == "cloudtrail" && c["resource"].as_str().unwrap().contains(":trail/") && c["action"] != "enable").collect();
+    let trails: Vec<&Value> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["source"] == "cloudtrail"
+                && c["resource"].as_str().unwrap().contains(":trail/")
+                && c["action"] != "enable"
+        })
+        .collect();
     assert_eq!(trails.len(), 1, "{plan}");
     for t in trails {
         assert_eq!(t["account"], "123456789012");
-        assert!(t["detail"].as_str().unwrap().starts_with("organization multi-region trail"), "{t}");
+        assert!(
+            t["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("organization multi-region trail"),
+            "{t}"
+        );
     }
 }
 
@@ -285,26 +749,84 @@ fn prepare_turns_logs_on_and_makes_them_queryable_in_one_plan() {
     let url = moto();
     reset(&url);
     estate(&url, &["seed"]);
-    let args = ["prepare", "--sources", "cloudtrail,vpcflow,dns", "--regions", "us-east-1,us-west-2", "--format", "json", "--database", "sec_prep", "--workgroup", "irprep-prep"];
+    let args = [
+        "prepare",
+        "--sources",
+        "cloudtrail,vpcflow,dns",
+        "--regions",
+        "us-east-1,us-west-2",
+        "--format",
+        "json",
+        "--database",
+        "sec_prep",
+        "--workgroup",
+        "irprep-prep",
+    ];
     let run = |extra: &str| {
-        irprep().args(args).arg(extra).args(["--endpoint-url", &url, "--region", "us-east-1"]).env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").output().unwrap()
+        irprep()
+            .args(args)
+            .arg(extra)
+            .args(["--endpoint-url", &url, "--region", "us-east-1"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap()
     };
     let o = run("--yes");
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let plan = json_out(&o);
-    let sources: std::collections::BTreeSet<&str> = plan.as_array().unwrap().iter().map(|c| c["source"].as_str().unwrap()).collect();
-    assert_eq!(sources, ["analytics", "bucket", "cloudtrail", "dns", "vpcflow"].into_iter().collect());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("irprep hunt --engine athena --workgroup irprep-prep --database sec_prep"));
+    let sources: std::collections::BTreeSet<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        ["analytics", "bucket", "cloudtrail", "dns", "vpcflow"]
+            .into_iter()
+            .collect()
+    );
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("irprep hunt --engine athena --workgroup irprep-prep --database sec_prep"));
     // The tables read the bucket the logs were just pointed at.
-    let out = Command::new(python()).arg(root().join("tests/emulator/analytics.py")).args(["state", &url, "sec_prep", "irprep-prep"]).output().unwrap();
+    let out = Command::new(python())
+        .arg(root().join("tests/emulator/analytics.py"))
+        .args(["state", &url, "sec_prep", "irprep-prep"])
+        .output()
+        .unwrap();
     let st: Value = serde_json::from_slice(&out.stdout).unwrap();
     let bucket = "irprep-logs-123456789012-us-east-1";
     assert_eq!(st["tables"]["vpcflow"]["parameters"]["storage.location.template"], format!("s3://{bucket}/AWSLogs/${{account_partition}}/vpcflowlogs/${{region_partition}}/${{date_partition}}"));
-    assert_eq!(st["tables"]["cloudtrail"]["location"], format!("s3://{bucket}/AWSLogs/"));
+    assert_eq!(
+        st["tables"]["cloudtrail"]["location"],
+        format!("s3://{bucket}/AWSLogs/")
+    );
     let logs_state = estate(&url, &["state"]);
-    let dest: std::collections::BTreeSet<&str> = logs_state["us-east-1"]["flow_logs"].as_array().unwrap().iter().filter(|f| f["Tags"].to_string().contains("irprep")).map(|f| f["LogDestination"].as_str().unwrap()).collect();
-    assert_eq!(dest, [format!("arn:aws:s3:::{bucket}").as_str()].into_iter().collect());
+    let dest: std::collections::BTreeSet<&str> = logs_state["us-east-1"]["flow_logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["Tags"].to_string().contains("irprep"))
+        .map(|f| f["LogDestination"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dest,
+        [format!("arn:aws:s3:::{bucket}").as_str()]
+            .into_iter()
+            .collect()
+    );
     // Once more: nothing to do.
     let o = run("--dry-run");
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "[]",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -17,8 +17,16 @@ use serde_json::Value;
 static MOTO: Mutex<()> = Mutex::new(());
 
 fn estate(args: &[&str]) -> String {
-    let out = Command::new(python()).arg(root().join("tests/emulator/estate.py")).args(args).output().unwrap();
-    assert!(out.status.success(), "estate.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .arg(root().join("tests/emulator/estate.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "estate.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -89,7 +97,21 @@ fn every_scenario_is_safe_on_the_emulator() {
     let ids: Vec<String> = all.iter().map(|s| s.id.clone()).collect();
     let out_dir = tempfile::tempdir().unwrap();
     let out = irprep()
-        .args(["simulate", "run", "--yes", "--keep-going", "--format", "json", "--region", "us-east-1", "--regions", "us-east-1,us-west-2", "--endpoint-url", &url, "--out"])
+        .args([
+            "simulate",
+            "run",
+            "--yes",
+            "--keep-going",
+            "--format",
+            "json",
+            "--region",
+            "us-east-1",
+            "--regions",
+            "us-east-1,us-west-2",
+            "--endpoint-url",
+            &url,
+            "--out",
+        ])
         .arg(out_dir.path())
         .args(&ids)
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -99,15 +121,34 @@ fn every_scenario_is_safe_on_the_emulator() {
     estate(&["recording", &url, "stop"]);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(matches!(out.status.code(), Some(0) | Some(4)), "{stderr}");
-    let manifests: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let manifests: Vec<Value> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     assert_eq!(manifests.len(), all.len());
     let after: Value = serde_json::from_str(&estate(&["snapshot", &url])).unwrap();
-    let recording: Vec<Value> = estate(&["recording", &url, "download"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let recording: Vec<Value> = estate(&["recording", &url, "download"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
 
     // 1. What irprep sent, from the recording.
-    let ours: Vec<&Value> = recording.iter().filter(|r| r["headers"]["User-Agent"].as_str().unwrap_or("").contains("irprep-sim/")).collect();
-    let total_calls: usize = manifests.iter().map(|m| m["calls"].as_array().unwrap().len()).sum();
-    assert!(ours.len() >= total_calls, "recorded {} requests for {total_calls} calls", ours.len());
+    let ours: Vec<&Value> = recording
+        .iter()
+        .filter(|r| {
+            r["headers"]["User-Agent"]
+                .as_str()
+                .unwrap_or("")
+                .contains("irprep-sim/")
+        })
+        .collect();
+    let total_calls: usize = manifests
+        .iter()
+        .map(|m| m["calls"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        ours.len() >= total_calls,
+        "recorded {} requests for {total_calls} calls",
+        ours.len()
+    );
     let mut ec2_mutating = 0;
     let mut problems = vec![];
     for r in &ours {
@@ -116,7 +157,11 @@ fn every_scenario_is_safe_on_the_emulator() {
         let f = form(body);
         let auth = r["headers"]["Authorization"].as_str().unwrap_or("");
         let service = auth.split('/').nth(3).unwrap_or("");
-        let action = if let Some(a) = f.get("Action") { a.clone() } else { target.rsplit('.').next().unwrap_or("").to_string() };
+        let action = if let Some(a) = f.get("Action") {
+            a.clone()
+        } else {
+            target.rsplit('.').next().unwrap_or("").to_string()
+        };
         if service == "ec2" {
             let read = READ_ONLY_PREFIXES.iter().any(|p| action.starts_with(p));
             if !read {
@@ -127,7 +172,10 @@ fn every_scenario_is_safe_on_the_emulator() {
             }
         }
     }
-    assert!(ec2_mutating >= 10, "only {ec2_mutating} mutating EC2 calls recorded");
+    assert!(
+        ec2_mutating >= 10,
+        "only {ec2_mutating} mutating EC2 calls recorded"
+    );
 
     // 2. Every call is one its scenario declares, and harmless failures name
     //    resources the estate does not have.
@@ -136,7 +184,12 @@ fn every_scenario_is_safe_on_the_emulator() {
         assert_eq!(m["scenario"], s.id.as_str());
         let calls = m["calls"].as_array().unwrap();
         assert!(!calls.is_empty(), "{}: no calls", s.id);
-        assert_eq!(calls.len(), m["expected_events"].as_array().unwrap().len(), "{}", s.id);
+        assert_eq!(
+            calls.len(),
+            m["expected_events"].as_array().unwrap().len(),
+            "{}",
+            s.id
+        );
         for c in calls {
             let step = &s.steps[c["step"].as_u64().unwrap() as usize - 1];
             assert_eq!(c["operation"], step.operation.as_str());
@@ -147,9 +200,16 @@ fn every_scenario_is_safe_on_the_emulator() {
                 Safety::HarmlessFailure => {
                     let mut vals = vec![];
                     strings(&c["params"], &mut vals);
-                    let novel = vals.iter().any(|v| v.len() >= 8 && !before_text.contains(v.as_str()) && v.chars().any(|ch| ch.is_ascii_digit() || ch == '-'));
+                    let novel = vals.iter().any(|v| {
+                        v.len() >= 8
+                            && !before_text.contains(v.as_str())
+                            && v.chars().any(|ch| ch.is_ascii_digit() || ch == '-')
+                    });
                     if !novel {
-                        problems.push(format!("{}: {} names nothing absent from the estate: {}", s.id, step.operation, c["params"]));
+                        problems.push(format!(
+                            "{}: {} names nothing absent from the estate: {}",
+                            s.id, step.operation, c["params"]
+                        ));
                     }
                 }
                 Safety::ReadOnly => {}
@@ -158,7 +218,9 @@ fn every_scenario_is_safe_on_the_emulator() {
             if step.service == "ec2" {
                 let found = ours.iter().any(|r| {
                     let f = form(r["body"].as_str().unwrap_or(""));
-                    f.get("Action").map(String::as_str) == Some(step.operation.as_str()) && (step.safety != Safety::DryRun || f.get("DryRun").map(String::as_str) == Some("true"))
+                    f.get("Action").map(String::as_str) == Some(step.operation.as_str())
+                        && (step.safety != Safety::DryRun
+                            || f.get("DryRun").map(String::as_str) == Some("true"))
                 });
                 assert!(found, "{}: {} not in the recording", s.id, step.operation);
             }
@@ -167,7 +229,10 @@ fn every_scenario_is_safe_on_the_emulator() {
             }
         }
         for e in m["expected_events"].as_array().unwrap() {
-            assert!(e["event_source"].as_str().unwrap().ends_with(".amazonaws.com"));
+            assert!(e["event_source"]
+                .as_str()
+                .unwrap()
+                .ends_with(".amazonaws.com"));
             assert!(!e["event_name"].as_str().unwrap().is_empty());
         }
     }
@@ -176,9 +241,16 @@ fn every_scenario_is_safe_on_the_emulator() {
     // 3. The estate: unchanged, except where the emulator ignored DryRun (or
     //    let a call on a nonexistent name succeed), which the runner reported.
     for op in &violations_ops {
-        assert!(EMULATOR_QUIRKS.iter().any(|(q, _)| q == op), "unexpected success of {op} (not a known emulator quirk)");
+        assert!(
+            EMULATOR_QUIRKS.iter().any(|(q, _)| q == op),
+            "unexpected success of {op} (not a known emulator quirk)"
+        );
     }
-    let allowed: BTreeSet<&str> = EMULATOR_QUIRKS.iter().filter(|(q, _)| violations_ops.contains(*q)).flat_map(|(_, keys)| keys.iter().copied()).collect();
+    let allowed: BTreeSet<&str> = EMULATOR_QUIRKS
+        .iter()
+        .filter(|(q, _)| violations_ops.contains(*q))
+        .flat_map(|(_, keys)| keys.iter().copied())
+        .collect();
     let mut changed = vec![];
     for (k, v) in before.as_object().unwrap() {
         match v {
@@ -197,7 +269,11 @@ fn every_scenario_is_safe_on_the_emulator() {
         }
     }
     println!("{} requests recorded, {ec2_mutating} mutating EC2 calls all with DryRun=true; emulator quirks seen: {violations_ops:?}", ours.len());
-    assert!(changed.is_empty(), "the estate changed:\n{}", changed.join("\n"));
+    assert!(
+        changed.is_empty(),
+        "the estate changed:\n{}",
+        changed.join("\n")
+    );
 }
 
 #[test]
@@ -208,14 +284,32 @@ fn verify_and_query_on_emulator_s3() {
     // deliver for it, uploaded to the emulator's S3 in the CloudTrail layout.
     let out_dir = tempfile::tempdir().unwrap();
     let out = irprep()
-        .args(["simulate", "run", "--yes", "--format", "json", "--region", "us-east-1", "--regions", "us-east-1", "--endpoint-url", &url, "--out"])
+        .args([
+            "simulate",
+            "run",
+            "--yes",
+            "--format",
+            "json",
+            "--region",
+            "us-east-1",
+            "--regions",
+            "us-east-1",
+            "--endpoint-url",
+            &url,
+            "--out",
+        ])
         .arg(out_dir.path())
         .arg("iam-persistence")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let manifests: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let m = &manifests[0];
     let marker = m["marker"].as_str().unwrap();
@@ -241,22 +335,55 @@ fn verify_and_query_on_emulator_s3() {
          s3.create_bucket(Bucket='verify-trail')\ns3.put_object(Bucket='verify-trail',Key='{key}',Body=gzip.compress(sys.stdin.buffer.read()))\n\
          s3.put_object(Bucket='verify-trail',Key='trail/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/01/05/d.json.gz',Body=gzip.compress(b'{{}}'))\n"
     );
-    let mut child = Command::new(python()).args(["-c", &script]).stdin(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(python())
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     assert!(child.wait().unwrap().success());
-    let manifest_path = std::fs::read_dir(out_dir.path()).unwrap().next().unwrap().unwrap().path();
+    let manifest_path = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let out = irprep()
-        .args(["simulate", "verify", "--format", "json", "--endpoint-url", &url, "--region", "us-east-1", "--logs", "s3://verify-trail/trail/"])
+        .args([
+            "simulate",
+            "verify",
+            "--format",
+            "json",
+            "--endpoint-url",
+            &url,
+            "--region",
+            "us-east-1",
+            "--logs",
+            "s3://verify-trail/trail/",
+        ])
         .arg(&manifest_path)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "one event is missing: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one event is missing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.len(), expected.len());
-    assert_eq!(v.iter().filter(|x| x["seen"] == true).count(), expected.len() - 1);
+    assert_eq!(
+        v.iter().filter(|x| x["seen"] == true).count(),
+        expected.len() - 1
+    );
     assert_eq!(v.last().unwrap()["seen"], false);
 
     // The same bucket as a query source, with partitions from the keys.
@@ -267,8 +394,16 @@ fn verify_and_query_on_emulator_s3() {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap(), format!("{},123456789012,2026/01/05", expected.len() - 1));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap(),
+        format!("{},123456789012,2026/01/05", expected.len() - 1)
+    );
 }
 
 #[test]
@@ -281,24 +416,69 @@ fn invictus_on_emulator_s3() {
          s3.create_bucket(Bucket='invictus-trail')\nd=sys.argv[1]\n\
          for f in sorted(os.listdir(d)):\n    s3.put_object(Bucket='invictus-trail',Key='cloudtrail/AWSLogs/123837392027/CloudTrail/us-east-1/2023/07/10/'+f+'.gz',Body=gzip.compress(open(os.path.join(d,f),'rb').read()))\n"
     );
-    let out = Command::new(python()).args(["-c", &script]).arg(invictus()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .args(["-c", &script])
+        .arg(invictus())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sql = "SELECT eventname, count(*) AS n FROM cloudtrail WHERE date_partition = '2023/07/10' GROUP BY 1 ORDER BY n DESC, eventname LIMIT 10";
     let remote = irprep()
-        .args(["query", "--format", "csv", "--endpoint-url", &url, "--region", "us-east-1", "--logs", "s3://invictus-trail/cloudtrail/"])
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--endpoint-url",
+            &url,
+            "--region",
+            "us-east-1",
+            "--logs",
+            "s3://invictus-trail/cloudtrail/",
+        ])
         .arg(sql)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .output()
         .unwrap();
-    assert_eq!(remote.status.code(), Some(0), "{}", String::from_utf8_lossy(&remote.stderr));
-    let local = irprep().args(["query", "--format", "csv", "--logs"]).arg(invictus()).arg(sql).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&remote.stdout), String::from_utf8_lossy(&local.stdout));
+    assert_eq!(
+        remote.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    let local = irprep()
+        .args(["query", "--format", "csv", "--logs"])
+        .arg(invictus())
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&remote.stdout),
+        String::from_utf8_lossy(&local.stdout)
+    );
     let count = irprep()
-        .args(["query", "--format", "csv", "--endpoint-url", &url, "--region", "us-east-1", "--logs", "s3://invictus-trail/cloudtrail/", "SELECT count(*) FROM cloudtrail"])
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--endpoint-url",
+            &url,
+            "--region",
+            "us-east-1",
+            "--logs",
+            "s3://invictus-trail/cloudtrail/",
+            "SELECT count(*) FROM cloudtrail",
+        ])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&count.stdout).lines().nth(1), Some("2900"));
+    assert_eq!(
+        String::from_utf8_lossy(&count.stdout).lines().nth(1),
+        Some("2900")
+    );
 }

@@ -30,26 +30,68 @@ fn all_athena_sql() -> Vec<(String, String)> {
     }
     // The generated table DDL, every layout variant.
     let variants: [&[&str]; 4] = [
-        &["--accounts", "111122223333", "--regions", "us-east-1,eu-west-1", "--vpcs", "vpc-0a1b2c3d"],
+        &[
+            "--accounts",
+            "111122223333",
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--vpcs",
+            "vpc-0a1b2c3d",
+        ],
         &["--flow-format", "parquet", "--flow-hive", "--flow-hourly"],
-        &["--flow-hourly", "--flow-log-format", "${version} ${srcaddr} ${dstaddr} ${start} ${end} ${action}"],
-        &["--cloudtrail-table", "org_trail", "--accounts", "111122223333"],
+        &[
+            "--flow-hourly",
+            "--flow-log-format",
+            "${version} ${srcaddr} ${dstaddr} ${start} ${end} ${action}",
+        ],
+        &[
+            "--cloudtrail-table",
+            "org_trail",
+            "--accounts",
+            "111122223333",
+        ],
     ];
     for (i, v) in variants.iter().enumerate() {
         let out_ddl = irprep()
-            .args(["analytics", "ddl", "--cloudtrail", "s3://trail-bucket/AWSLogs/o-abc123def4/", "--vpcflow", "s3://logs/vpcflowlogs/AWSLogs/", "--dns", "s3://logs/r53querylogs/AWSLogs"])
+            .args([
+                "analytics",
+                "ddl",
+                "--cloudtrail",
+                "s3://trail-bucket/AWSLogs/o-abc123def4/",
+                "--vpcflow",
+                "s3://logs/vpcflowlogs/AWSLogs/",
+                "--dns",
+                "s3://logs/r53querylogs/AWSLogs",
+            ])
             .args(*v)
             .output()
             .unwrap();
-        assert!(out_ddl.status.success(), "{}", String::from_utf8_lossy(&out_ddl.stderr));
-        out.push((format!("DDL variant {i}"), String::from_utf8(out_ddl.stdout).unwrap()));
+        assert!(
+            out_ddl.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out_ddl.stderr)
+        );
+        out.push((
+            format!("DDL variant {i}"),
+            String::from_utf8(out_ddl.stdout).unwrap(),
+        ));
     }
     // What `--engine athena --since/--until` sends: the window as CTEs.
     let windowed: Vec<(String, String)> = out
         .iter()
         .filter(|(n, _)| !n.starts_with("DDL"))
         .take(40)
-        .map(|(n, sql)| (format!("{n} windowed"), irprep_aws::athena::with_window(sql, "security_analysis", Some("2024-03-01T00:00:00Z"), Some("2024-03-08T00:00:00Z"))))
+        .map(|(n, sql)| {
+            (
+                format!("{n} windowed"),
+                irprep_aws::athena::with_window(
+                    sql,
+                    "security_analysis",
+                    Some("2024-03-01T00:00:00Z"),
+                    Some("2024-03-08T00:00:00Z"),
+                ),
+            )
+        })
         .collect();
     out.extend(windowed);
     out
@@ -60,18 +102,45 @@ fn every_athena_statement_parses_with_sqlglot() {
     let stmts = all_athena_sql();
     assert!(stmts.len() > 100);
     let tmp = tempfile::NamedTempFile::new().unwrap();
-    let json: Vec<Value> = stmts.iter().map(|(n, s)| serde_json::json!({"name": n, "sql": s})).collect();
+    let json: Vec<Value> = stmts
+        .iter()
+        .map(|(n, s)| serde_json::json!({"name": n, "sql": s}))
+        .collect();
     std::fs::write(tmp.path(), serde_json::to_vec(&json).unwrap()).unwrap();
-    let out = Command::new(python()).arg(root().join("scripts/sqlglot_check.py")).arg(tmp.path()).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .arg(root().join("scripts/sqlglot_check.py"))
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     // One statement per item, except the DDL items (one per table).
-    let expected: usize = stmts.iter().map(|(n, s)| if n.starts_with("DDL") { s.matches("CREATE EXTERNAL TABLE").count() } else { 1 }).sum();
-    assert!(text.contains(&format!("{expected} statements parsed")), "{text}");
+    let expected: usize = stmts
+        .iter()
+        .map(|(n, s)| {
+            if n.starts_with("DDL") {
+                s.matches("CREATE EXTERNAL TABLE").count()
+            } else {
+                1
+            }
+        })
+        .sum();
+    assert!(
+        text.contains(&format!("{expected} statements parsed")),
+        "{text}"
+    );
     // The checker itself rejects what it must.
     let bad = serde_json::json!([{"name": "typo", "sql": "SELEC 1"}, {"name": "ddl", "sql": "CREATE EXTERNAL TABLE t (a string) LOCATON 's3://b/'"}]);
     std::fs::write(tmp.path(), bad.to_string()).unwrap();
-    let out = Command::new(python()).arg(root().join("scripts/sqlglot_check.py")).arg(tmp.path()).output().unwrap();
+    let out = Command::new(python())
+        .arg(root().join("scripts/sqlglot_check.py"))
+        .arg(tmp.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -91,10 +160,17 @@ fn sigma_rules_load_and_fire_on_their_events() {
     let mut failures = vec![];
     for d in &cat.detections {
         assert_eq!(d.origin, Origin::Sigma);
-        let stem = std::path::Path::new(&d.path).file_stem().unwrap().to_string_lossy().to_string();
+        let stem = std::path::Path::new(&d.path)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         let fx = fixtures.join(format!("{stem}.json"));
         assert!(fx.exists(), "no positive fixture for Sigma rule {stem}");
-        let ids: Vec<String> = read_events(&fx).iter().map(|e| e["eventID"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> = read_events(&fx)
+            .iter()
+            .map(|e| e["eventID"].as_str().unwrap().to_string())
+            .collect();
         let r = hunt_paths(std::slice::from_ref(&fx), std::slice::from_ref(d));
         let ev: Vec<&String> = r.findings.iter().flat_map(|f| f.event_ids.iter()).collect();
         for id in &ids {
@@ -106,11 +182,18 @@ fn sigma_rules_load_and_fire_on_their_events() {
     println!("Sigma: {loaded} loaded, {skipped} skipped");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The CLI lists every rule with origin/status/reason/sql.
-    let out = irprep().args(["detections", "list", "--format", "json", "--sigma"]).arg(sigma_dir()).output().unwrap();
+    let out = irprep()
+        .args(["detections", "list", "--format", "json", "--sigma"])
+        .arg(sigma_dir())
+        .output()
+        .unwrap();
     let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let sig: Vec<&Value> = v.iter().filter(|x| x["origin"] == "sigma").collect();
     assert_eq!(sig.len(), 57);
-    assert!(sig.iter().all(|x| x["status"] == "loaded" && x["sql"].is_string() || x["status"] == "skipped" && x["reason"].is_string()));
+    assert!(sig
+        .iter()
+        .all(|x| x["status"] == "loaded" && x["sql"].is_string()
+            || x["status"] == "skipped" && x["reason"].is_string()));
     assert!(v.iter().filter(|x| x["origin"] == "builtin").count() >= 60);
 }
 
@@ -124,8 +207,16 @@ fn canonical_json(s: &str) -> String {
 #[test]
 fn bootstrap_queries_match_the_python_reference() {
     let paths = [invictus(), otrf()];
-    let out = Command::new(python()).arg(root().join("tests/reference/cloudtrail_reference.py")).args(&paths).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .arg(root().join("tests/reference/cloudtrail_reference.py"))
+        .args(&paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
     let qs = queries::builtin().unwrap();
     assert!(expected.len() >= 12);
@@ -133,9 +224,13 @@ fn bootstrap_queries_match_the_python_reference() {
     let rt = rt();
     let mut checked = 0;
     for q in &qs {
-        let Some(exp) = expected.get(&q.name) else { continue };
+        let Some(exp) = expected.get(&q.name) else {
+            continue;
+        };
         let sql = q.render(&BTreeMap::new(), None).unwrap();
-        let res = rt.block_on(e.query(&sql)).unwrap_or_else(|err| panic!("{}: {err}\n{sql}", q.name));
+        let res = rt
+            .block_on(e.query(&sql))
+            .unwrap_or_else(|err| panic!("{}: {err}\n{sql}", q.name));
         assert_rows_equal(&q.name, &res.batches, exp);
         checked += 1;
     }
@@ -154,14 +249,21 @@ fn assert_rows_equal(name: &str, batches: &[irprep_core::arrow_array::RecordBatc
         for (gc, xc) in g.iter().zip(x) {
             let xs = xc.as_str().map(String::from);
             let (a, b) = match (gc, &xs) {
-                (Some(a), Some(b)) if (a.starts_with('[') || a.starts_with('{')) && serde_json::from_str::<Value>(a).is_ok() && serde_json::from_str::<Value>(b).is_ok() => {
+                (Some(a), Some(b))
+                    if (a.starts_with('[') || a.starts_with('{'))
+                        && serde_json::from_str::<Value>(a).is_ok()
+                        && serde_json::from_str::<Value>(b).is_ok() =>
+                {
                     let mut av: Value = serde_json::from_str(a).unwrap_or(Value::String(a.clone()));
                     if let Value::Array(items) = &mut av {
                         items.sort_by(|p, q| match (p.as_str(), q.as_str()) {
                             (Some(p), Some(q)) => p.cmp(q),
                             (Some(_), None) => std::cmp::Ordering::Less,
                             (None, Some(_)) => std::cmp::Ordering::Greater,
-                            _ => p.as_f64().partial_cmp(&q.as_f64()).unwrap_or(std::cmp::Ordering::Equal),
+                            _ => p
+                                .as_f64()
+                                .partial_cmp(&q.as_f64())
+                                .unwrap_or(std::cmp::Ordering::Equal),
                         });
                     }
                     (Some(av.to_string()), Some(canonical_json(b)))
@@ -177,8 +279,20 @@ fn assert_rows_equal(name: &str, batches: &[irprep_core::arrow_array::RecordBatc
 fn flow_and_dns_queries_match_the_python_reference() {
     let elastic = datasets().join("elastic-integrations-aws-fixtures");
     let runs = [
-        ("vpcflow", vec![root().join("tests/fixtures/vpcflow"), elastic.join("vpcflow")]),
-        ("dns", vec![root().join("tests/fixtures/dns"), elastic.join("route53_resolver")]),
+        (
+            "vpcflow",
+            vec![
+                root().join("tests/fixtures/vpcflow"),
+                elastic.join("vpcflow"),
+            ],
+        ),
+        (
+            "dns",
+            vec![
+                root().join("tests/fixtures/dns"),
+                elastic.join("route53_resolver"),
+            ],
+        ),
     ];
     let qs = queries::builtin().unwrap();
     let rt = rt();
@@ -189,19 +303,31 @@ fn flow_and_dns_queries_match_the_python_reference() {
             .args(&paths)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let expected: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
         let e = engine_logs(&paths);
         let mut checked = 0;
         for q in qs.iter().filter(|q| q.table == table) {
-            let exp = expected.get(&q.name).unwrap_or_else(|| panic!("reference has no {}", q.name));
+            let exp = expected
+                .get(&q.name)
+                .unwrap_or_else(|| panic!("reference has no {}", q.name));
             let mut params = BTreeMap::new();
             if q.params.contains_key("days") {
                 params.insert("days".to_string(), "100000".to_string());
             }
             let sql = q.render(&params, None).unwrap();
-            let res = rt.block_on(e.query(&sql)).unwrap_or_else(|err| panic!("{}: {err}\n{sql}", q.name));
-            assert!(res.num_rows() > 0, "{}: the fixtures exercise every query", q.name);
+            let res = rt
+                .block_on(e.query(&sql))
+                .unwrap_or_else(|err| panic!("{}: {err}\n{sql}", q.name));
+            assert!(
+                res.num_rows() > 0,
+                "{}: the fixtures exercise every query",
+                q.name
+            );
             assert_rows_equal(&q.name, &res.batches, exp);
             checked += 1;
         }
@@ -209,7 +335,12 @@ fn flow_and_dns_queries_match_the_python_reference() {
         // Bad records are reported and skipped; the Elastic transit-gateway file is skipped whole.
         if table == "vpcflow" {
             let issues = e.diag.issues();
-            assert!(issues.iter().any(|i| i.whole_file && i.file.ends_with("test-tgw-samples.log")), "{issues:?}");
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.whole_file && i.file.ends_with("test-tgw-samples.log")),
+                "{issues:?}"
+            );
         }
     }
 }
@@ -221,23 +352,41 @@ fn bad_flow_and_dns_records_are_reported_and_the_rest_read() {
         .arg(root().join("tests/fixtures/vpcflow-bad"))
         .arg("--logs")
         .arg(root().join("tests/fixtures/dns-bad"))
-        .args(["--format", "json", "SELECT (SELECT count(*) FROM vpcflow) AS flows, (SELECT count(*) FROM dns) AS queries"])
+        .args([
+            "--format",
+            "json",
+            "SELECT (SELECT count(*) FROM vpcflow) AS flows, (SELECT count(*) FROM dns) AS queries",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("line 4: field packets is not a number"), "{err}");
-    assert!(err.contains("line 7: 13 fields where the header names 14"), "{err}");
+    assert!(
+        err.contains("line 4: field packets is not a number"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 7: 13 fields where the header names 14"),
+        "{err}"
+    );
     assert!(err.contains("line 3: invalid JSON"), "{err}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v[0]["flows"].as_i64().unwrap() > 0 && v[0]["queries"].as_i64().unwrap() > 0, "{v}");
+    assert!(
+        v[0]["flows"].as_i64().unwrap() > 0 && v[0]["queries"].as_i64().unwrap() > 0,
+        "{v}"
+    );
     let strict = irprep()
         .args(["query", "--strict", "--logs"])
         .arg(root().join("tests/fixtures/vpcflow-bad"))
         .args(["SELECT count(*) FROM vpcflow"])
         .output()
         .unwrap();
-    assert_eq!(strict.status.code(), Some(4), "{}", String::from_utf8_lossy(&strict.stderr));
+    assert_eq!(
+        strict.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
 }
 
 #[test]
@@ -245,18 +394,39 @@ fn benchmark_queries_match_the_python_reference() {
     let paths = [invictus(), otrf()];
     let out = Command::new(python())
         .arg(root().join("tests/reference/cloudtrail_reference.py"))
-        .args(["--bench-queries", "--d2", "2020/01/01", "--d3", "2023/12/31"])
+        .args([
+            "--bench-queries",
+            "--d2",
+            "2020/01/01",
+            "--d3",
+            "2023/12/31",
+        ])
         .args(&paths)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
     let e = engine_on(&paths);
     let rt = rt();
     for (name, sql) in irprep_bench_queries("2020/01/01", "2023/12/31") {
         let res = rt.block_on(e.query(&sql)).unwrap();
         let got = irprep_engine::render::rows(&res.batches).unwrap();
-        let exp: Vec<Vec<Option<String>>> = expected[&name]["rows"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|c| c.as_str().map(String::from)).collect()).collect();
+        let exp: Vec<Vec<Option<String>>> = expected[&name]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().map(String::from))
+                    .collect()
+            })
+            .collect();
         assert_eq!(got, exp, "{name}");
     }
 }

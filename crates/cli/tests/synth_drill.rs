@@ -18,10 +18,24 @@ use serde_json::Value;
 /// `sessionCredentialFromConsole` only for console sessions. The real data
 /// holds some calls only through one channel (e.g. DescribeRegions only from
 /// the console), so these keys are left out of the comparison.
-const SITUATIONAL: [&str; 6] = ["errorCode", "errorMessage", "vpcEndpointId", "vpcEndpointAccountId", "tlsDetails", "sessionCredentialFromConsole"];
+const SITUATIONAL: [&str; 6] = [
+    "errorCode",
+    "errorMessage",
+    "vpcEndpointId",
+    "vpcEndpointAccountId",
+    "tlsDetails",
+    "sessionCredentialFromConsole",
+];
 
 fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().map(|o| o.keys().filter(|k| !SITUATIONAL.contains(&k.as_str())).cloned().collect()).unwrap_or_default()
+    v.as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !SITUATIONAL.contains(&k.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn id_type(e: &Value) -> String {
@@ -31,7 +45,9 @@ fn id_type(e: &Value) -> String {
 fn gunzip(p: &std::path::Path) -> Vec<u8> {
     use std::io::Read;
     let mut out = vec![];
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(p).unwrap()).read_to_end(&mut out).unwrap();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(p).unwrap())
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -46,11 +62,20 @@ fn synthetic_events_have_the_shape_of_real_ones() {
     for e in read_events(&invictus()) {
         let name = e["eventName"].as_str().unwrap_or("").to_string();
         real_names.insert(name.clone());
-        real.entry((name, id_type(&e))).or_default().insert(keys(&e));
-        real_ids.entry(id_type(&e)).or_default().insert(keys(&e["userIdentity"]));
+        real.entry((name, id_type(&e)))
+            .or_default()
+            .insert(keys(&e));
+        real_ids
+            .entry(id_type(&e))
+            .or_default()
+            .insert(keys(&e["userIdentity"]));
     }
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = SynthConfig { background: 4000, scenarios: scenario::builtin().unwrap(), ..Default::default() };
+    let cfg = SynthConfig {
+        background: 4000,
+        scenarios: scenario::builtin().unwrap(),
+        ..Default::default()
+    };
     let summary = synthesize(&cfg, tmp.path()).unwrap();
     let mut synthetic = vec![];
     let mut stack = vec![tmp.path().join("AWSLogs")];
@@ -80,29 +105,58 @@ fn synthetic_events_have_the_shape_of_real_ones() {
             continue;
         }
         compared.insert(name.clone());
-        assert_eq!(e.get("errorCode").is_some(), e.get("errorMessage").is_some(), "{name}: errorCode without errorMessage");
+        assert_eq!(
+            e.get("errorCode").is_some(),
+            e.get("errorMessage").is_some(),
+            "{name}: errorCode without errorMessage"
+        );
         let t = id_type(e);
         // Compare with real events of the same name and identity type, or of
         // the same name when the data has none of that type.
         let shapes: BTreeSet<BTreeSet<String>> = match real.get(&(name.clone(), t.clone())) {
             Some(s) => s.clone(),
-            None => real.iter().filter(|((n, _), _)| *n == name).flat_map(|(_, s)| s.iter().cloned()).collect(),
+            None => real
+                .iter()
+                .filter(|((n, _), _)| *n == name)
+                .flat_map(|(_, s)| s.iter().cloned())
+                .collect(),
         };
         let k = keys(e);
         if !shapes.contains(&k) {
-            let closest = shapes.iter().min_by_key(|r| r.symmetric_difference(&k).count()).unwrap();
-            mismatches.push(format!("{name} ({t}): extra {:?}, missing {:?}", k.difference(closest).collect::<Vec<_>>(), closest.difference(&k).collect::<Vec<_>>()));
+            let closest = shapes
+                .iter()
+                .min_by_key(|r| r.symmetric_difference(&k).count())
+                .unwrap();
+            mismatches.push(format!(
+                "{name} ({t}): extra {:?}, missing {:?}",
+                k.difference(closest).collect::<Vec<_>>(),
+                closest.difference(&k).collect::<Vec<_>>()
+            ));
         }
         let ik = keys(&e["userIdentity"]);
         if real_ids.get(&t).is_some_and(|ids| !ids.contains(&ik)) {
-            mismatches.push(format!("{name}: userIdentity of type {t} with keys {ik:?} matches no real {t} identity"));
+            mismatches.push(format!(
+                "{name}: userIdentity of type {t} with keys {ik:?} matches no real {t} identity"
+            ));
         }
     }
     mismatches.sort();
     mismatches.dedup();
-    println!("compared {} eventNames that also occur in the real data", compared.len());
-    assert!(compared.len() >= 25, "only {} eventNames compared", compared.len());
-    assert!(mismatches.is_empty(), "{} shape mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    println!(
+        "compared {} eventNames that also occur in the real data",
+        compared.len()
+    );
+    assert!(
+        compared.len() >= 25,
+        "only {} eventNames compared",
+        compared.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} shape mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     // labels.csv: one row per event, scenario or benign.
     let labels = std::fs::read_to_string(tmp.path().join("labels.csv")).unwrap();
     assert_eq!(labels.lines().count() - 1, summary.events);
@@ -110,11 +164,23 @@ fn synthetic_events_have_the_shape_of_real_ones() {
 
 #[test]
 fn offline_drill_detects_every_scenario() {
-    let out = irprep().args(["drill", "--background", "3000", "--format", "json"]).output().unwrap();
+    let out = irprep()
+        .args(["drill", "--background", "3000", "--format", "json"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    let fails: Vec<&Value> = v["scenarios"].as_array().unwrap().iter().filter(|s| s["result"] != "PASS").collect();
-    assert!(fails.is_empty(), "failing scenarios: {}", serde_json::to_string_pretty(&fails).unwrap());
+    let fails: Vec<&Value> = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["result"] != "PASS")
+        .collect();
+    assert!(
+        fails.is_empty(),
+        "failing scenarios: {}",
+        serde_json::to_string_pretty(&fails).unwrap()
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(v["total"].as_u64().unwrap() >= 15);
     assert_eq!(v["detected"], v["total"]);
@@ -123,15 +189,56 @@ fn offline_drill_detects_every_scenario() {
 #[test]
 fn removing_a_detection_fails_its_scenario() {
     for s in scenario::builtin().unwrap() {
-        let Some(det) = s.expected_detections.first() else { continue };
-        let out = irprep().args(["drill", "--background", "500", "--format", "json", "--scenario", &s.id, "--exclude-detection", det]).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{}: excluding {det} should fail the drill", s.id);
+        let Some(det) = s.expected_detections.first() else {
+            continue;
+        };
+        let out = irprep()
+            .args([
+                "drill",
+                "--background",
+                "500",
+                "--format",
+                "json",
+                "--scenario",
+                &s.id,
+                "--exclude-detection",
+                det,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}: excluding {det} should fail the drill",
+            s.id
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["scenarios"][0]["result"], "FAIL");
-        assert!(v["scenarios"][0]["missing_detections"].as_array().unwrap().iter().any(|d| d == det.as_str()));
+        assert!(v["scenarios"][0]["missing_detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == det.as_str()));
         // And with it, the same scenario passes.
-        let out = irprep().args(["drill", "--background", "500", "--format", "json", "--scenario", &s.id]).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}: {}", s.id, String::from_utf8_lossy(&out.stdout));
+        let out = irprep()
+            .args([
+                "drill",
+                "--background",
+                "500",
+                "--format",
+                "json",
+                "--scenario",
+                &s.id,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            s.id,
+            String::from_utf8_lossy(&out.stdout)
+        );
         return;
     }
     panic!("no scenario names an expected detection");

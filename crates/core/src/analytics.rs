@@ -53,15 +53,26 @@ pub type TableNames = BTreeMap<String, String>;
 pub fn named_queries(names: &TableNames, catalogue: &Catalogue) -> Result<Vec<NamedQuery>, String> {
     let mut out = vec![];
     for q in queries::builtin()? {
-        let Some(table) = names.get(&q.table) else { continue };
+        let Some(table) = names.get(&q.table) else {
+            continue;
+        };
         let sql = q.render(&BTreeMap::new(), Some(table))?;
-        out.push(NamedQuery { name: format!("{QUERY_PREFIX}{}", q.name), description: clip(&format!("{} (irprep investigation query)", q.title), 1024), sql });
+        out.push(NamedQuery {
+            name: format!("{QUERY_PREFIX}{}", q.name),
+            description: clip(&format!("{} (irprep investigation query)", q.title), 1024),
+            sql,
+        });
     }
     for d in &catalogue.detections {
-        let Some(table) = names.get(&d.source) else { continue };
+        let Some(table) = names.get(&d.source) else {
+            continue;
+        };
         out.push(NamedQuery {
             name: clip(&format!("{QUERY_PREFIX}{}", d.id), 128),
-            description: clip(&format!("[{}] {} (irprep detection)", d.severity.as_str(), d.title), 1024),
+            description: clip(
+                &format!("[{}] {} (irprep detection)", d.severity.as_str(), d.title),
+                1024,
+            ),
             sql: replace_table(&d.sql, &d.source, table),
         });
     }
@@ -81,13 +92,17 @@ fn clip(s: &str, max: usize) -> String {
 
 /// A CloudFormation logical id from a name.
 fn logical_id(prefix: &str, name: &str, i: usize) -> String {
-    let clean: String = name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|p| !p.is_empty()).map(|p| {
-        let mut c = p.chars();
-        match c.next() {
-            Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-            None => String::new(),
-        }
-    }).collect();
+    let clean: String = name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect();
     let mut id = format!("{prefix}{clean}");
     id.truncate(200);
     format!("{id}{i}")
@@ -224,8 +239,14 @@ mod tests {
         names.insert("cloudtrail".into(), "org_trail".into());
         let qs = named_queries(&names, &Catalogue::builtin()).unwrap();
         assert!(qs.len() > 60);
-        assert!(qs.iter().all(|q| q.name.starts_with(QUERY_PREFIX) && q.name.len() <= 128));
-        assert!(qs.iter().all(|q| !q.sql.contains("FROM cloudtrail") && q.sql.contains("org_trail")), "table renamed everywhere");
+        assert!(qs
+            .iter()
+            .all(|q| q.name.starts_with(QUERY_PREFIX) && q.name.len() <= 128));
+        assert!(
+            qs.iter()
+                .all(|q| !q.sql.contains("FROM cloudtrail") && q.sql.contains("org_trail")),
+            "table renamed everywhere"
+        );
         let t = athena_table(&TableSpec {
             kind: TableKind::CloudTrail,
             name: "org_trail".into(),
@@ -236,16 +257,28 @@ mod tests {
         });
         let d = Deployment {
             database: "security_analysis".into(),
-            workgroup: Workgroup { name: "irprep".into(), description: "x".into(), results: "s3://r/".into(), kms_key: None, bytes_scanned_cutoff: Some(10_000_000_000) },
+            workgroup: Workgroup {
+                name: "irprep".into(),
+                description: "x".into(),
+                results: "s3://r/".into(),
+                kms_key: None,
+                bytes_scanned_cutoff: Some(10_000_000_000),
+            },
             tables: vec![t],
             named_queries: qs.clone(),
         };
         let cfn = d.cloudformation();
         let res = cfn["Resources"].as_object().unwrap();
         assert_eq!(res.len(), 3 + qs.len());
-        assert_eq!(res["WorkGroup"]["Properties"]["WorkGroupConfiguration"]["BytesScannedCutoffPerQuery"], 10_000_000_000i64);
+        assert_eq!(
+            res["WorkGroup"]["Properties"]["WorkGroupConfiguration"]["BytesScannedCutoffPerQuery"],
+            10_000_000_000i64
+        );
         let ti = &res["TableOrgTrail0"]["Properties"]["TableInput"];
-        assert_eq!(ti["Parameters"]["projection.account_partition.type"], "injected");
+        assert_eq!(
+            ti["Parameters"]["projection.account_partition.type"],
+            "injected"
+        );
         assert_eq!(ti["Parameters"][MANAGED_KEY], "true");
     }
 }

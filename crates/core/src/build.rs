@@ -8,7 +8,10 @@
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{Array, ArrayRef, Float32Array, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch, RecordBatchOptions, StructArray};
+use arrow_array::{
+    Array, ArrayRef, Float32Array, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch,
+    RecordBatchOptions, StructArray,
+};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, Field, SchemaRef};
 
@@ -17,20 +20,39 @@ use crate::table::{struct_fields, ColType, Column};
 
 /// Builds one Arrow column.
 pub enum ColBuilder {
-    Utf8 { b: StringBuilder, json: bool },
+    Utf8 {
+        b: StringBuilder,
+        json: bool,
+    },
     I16(Vec<Option<i16>>),
     I32(Vec<Option<i32>>),
     I64(Vec<Option<i64>>),
     F32(Vec<Option<f32>>),
-    Struct { cols: Vec<Column>, children: Vec<ColBuilder>, nulls: NullBufferBuilder, len: usize },
-    List { item: ColType, child: Box<ColBuilder>, offsets: Vec<i32>, nulls: NullBufferBuilder },
+    Struct {
+        cols: Vec<Column>,
+        children: Vec<ColBuilder>,
+        nulls: NullBufferBuilder,
+        len: usize,
+    },
+    List {
+        item: ColType,
+        child: Box<ColBuilder>,
+        offsets: Vec<i32>,
+        nulls: NullBufferBuilder,
+    },
 }
 
 impl ColBuilder {
     pub fn new(ty: &ColType) -> Self {
         match ty {
-            ColType::String => ColBuilder::Utf8 { b: StringBuilder::new(), json: false },
-            ColType::JsonText => ColBuilder::Utf8 { b: StringBuilder::new(), json: true },
+            ColType::String => ColBuilder::Utf8 {
+                b: StringBuilder::new(),
+                json: false,
+            },
+            ColType::JsonText => ColBuilder::Utf8 {
+                b: StringBuilder::new(),
+                json: true,
+            },
             ColType::SmallInt => ColBuilder::I16(Vec::new()),
             ColType::Int => ColBuilder::I32(Vec::new()),
             ColType::BigInt => ColBuilder::I64(Vec::new()),
@@ -57,7 +79,12 @@ impl ColBuilder {
             ColBuilder::I32(v) => v.push(None),
             ColBuilder::I64(v) => v.push(None),
             ColBuilder::F32(v) => v.push(None),
-            ColBuilder::Struct { children, nulls, len, .. } => {
+            ColBuilder::Struct {
+                children,
+                nulls,
+                len,
+                ..
+            } => {
                 for c in children.iter_mut() {
                     c.append_null();
                 }
@@ -122,11 +149,20 @@ impl ColBuilder {
             ColBuilder::I16(_) | ColBuilder::I32(_) | ColBuilder::I64(_) | ColBuilder::F32(_) => {
                 let end = json::skip_value(buf, start).unwrap_or(buf.len());
                 let raw = &buf[start..end];
-                let text = if kind == Kind::String { json::decode_string(raw).into_owned() } else { String::from_utf8_lossy(raw).into_owned() };
+                let text = if kind == Kind::String {
+                    json::decode_string(raw).into_owned()
+                } else {
+                    String::from_utf8_lossy(raw).into_owned()
+                };
                 self.append_str(&text);
                 end
             }
-            ColBuilder::Struct { cols, children, nulls, len } => {
+            ColBuilder::Struct {
+                cols,
+                children,
+                nulls,
+                len,
+            } => {
                 if kind != Kind::Object {
                     for c in children.iter_mut() {
                         c.append_null();
@@ -138,7 +174,10 @@ impl ColBuilder {
                 let mut filled = [false; 32];
                 let n = cols.len().min(32);
                 let end = parse_members(buf, start, |key, vstart| {
-                    match cols[..n].iter().position(|c| c.source_key.as_bytes() == key) {
+                    match cols[..n]
+                        .iter()
+                        .position(|c| c.source_key.as_bytes() == key)
+                    {
                         Some(ix) if !filled[ix] => {
                             filled[ix] = true;
                             Ok(children[ix].append_value(src, vstart))
@@ -155,7 +194,12 @@ impl ColBuilder {
                 *len += 1;
                 end.unwrap_or(buf.len())
             }
-            ColBuilder::List { child, offsets, nulls, .. } => {
+            ColBuilder::List {
+                child,
+                offsets,
+                nulls,
+                ..
+            } => {
                 if kind != Kind::Array {
                     let end = json::skip_value(buf, start).unwrap_or(buf.len());
                     self.append_null();
@@ -190,25 +234,55 @@ impl ColBuilder {
                 *b = StringBuilder::with_capacity(room(a.len()), room(a.value_data().len()));
                 Arc::new(a)
             }
-            ColBuilder::I16(v) => Arc::new(Int16Array::from(std::mem::replace(v, Vec::with_capacity(room(v.len()))))),
-            ColBuilder::I32(v) => Arc::new(Int32Array::from(std::mem::replace(v, Vec::with_capacity(room(v.len()))))),
-            ColBuilder::I64(v) => Arc::new(Int64Array::from(std::mem::replace(v, Vec::with_capacity(room(v.len()))))),
-            ColBuilder::F32(v) => Arc::new(Float32Array::from(std::mem::replace(v, Vec::with_capacity(room(v.len()))))),
-            ColBuilder::Struct { cols, children, nulls, len } => {
+            ColBuilder::I16(v) => Arc::new(Int16Array::from(std::mem::replace(
+                v,
+                Vec::with_capacity(room(v.len())),
+            ))),
+            ColBuilder::I32(v) => Arc::new(Int32Array::from(std::mem::replace(
+                v,
+                Vec::with_capacity(room(v.len())),
+            ))),
+            ColBuilder::I64(v) => Arc::new(Int64Array::from(std::mem::replace(
+                v,
+                Vec::with_capacity(room(v.len())),
+            ))),
+            ColBuilder::F32(v) => Arc::new(Float32Array::from(std::mem::replace(
+                v,
+                Vec::with_capacity(room(v.len())),
+            ))),
+            ColBuilder::Struct {
+                cols,
+                children,
+                nulls,
+                len,
+            } => {
                 let fields = struct_fields(cols);
-                let arrays: Vec<ArrayRef> = children.iter_mut().map(|c| c.finish_with(reserve)).collect();
+                let arrays: Vec<ArrayRef> = children
+                    .iter_mut()
+                    .map(|c| c.finish_with(reserve))
+                    .collect();
                 let nb = nulls.finish();
                 *len = 0;
                 Arc::new(StructArray::new(fields, arrays, nb))
             }
-            ColBuilder::List { item, child, offsets, nulls } => {
+            ColBuilder::List {
+                item,
+                child,
+                offsets,
+                nulls,
+            } => {
                 let values = child.finish_with(reserve);
                 let mut fresh = Vec::with_capacity(room(offsets.len()).max(1));
                 fresh.push(0);
                 let offs = std::mem::replace(offsets, fresh);
                 let nb = nulls.finish();
                 let field = Arc::new(Field::new("item", item.arrow_type(), true));
-                Arc::new(ListArray::new(field, OffsetBuffer::new(ScalarBuffer::from(offs)), values, nb))
+                Arc::new(ListArray::new(
+                    field,
+                    OffsetBuffer::new(ScalarBuffer::from(offs)),
+                    values,
+                    nb,
+                ))
             }
         }
     }
@@ -216,20 +290,30 @@ impl ColBuilder {
 
 /// Walk an object's members, letting `f` consume each value (it returns the
 /// index after the value). Returns the index after the closing brace.
-fn parse_members(b: &[u8], i: usize, mut f: impl FnMut(&[u8], usize) -> json::Result<usize>) -> json::Result<usize> {
+fn parse_members(
+    b: &[u8],
+    i: usize,
+    mut f: impl FnMut(&[u8], usize) -> json::Result<usize>,
+) -> json::Result<usize> {
     let mut j = json::skip_ws(b, i + 1);
     if b.get(j) == Some(&b'}') {
         return Ok(j + 1);
     }
     loop {
         if b.get(j) != Some(&b'"') {
-            return Err(json::SyntaxError { offset: j, msg: "expected an object key" });
+            return Err(json::SyntaxError {
+                offset: j,
+                msg: "expected an object key",
+            });
         }
         let kend = json::skip_string_body(b, j + 1)?;
         let key = &b[j + 1..kend - 1];
         j = json::skip_ws(b, kend);
         if b.get(j) != Some(&b':') {
-            return Err(json::SyntaxError { offset: j, msg: "expected ':' after object key" });
+            return Err(json::SyntaxError {
+                offset: j,
+                msg: "expected ':' after object key",
+            });
         }
         let vstart = json::skip_ws(b, j + 1);
         let vend = f(key, vstart)?;
@@ -237,13 +321,22 @@ fn parse_members(b: &[u8], i: usize, mut f: impl FnMut(&[u8], usize) -> json::Re
         match b.get(j) {
             Some(b',') => j = json::skip_ws(b, j + 1),
             Some(b'}') => return Ok(j + 1),
-            _ => return Err(json::SyntaxError { offset: j, msg: "expected ',' or '}' in object" }),
+            _ => {
+                return Err(json::SyntaxError {
+                    offset: j,
+                    msg: "expected ',' or '}' in object",
+                })
+            }
         }
     }
 }
 
 /// Walk an array's elements the same way.
-fn parse_elements(b: &[u8], i: usize, mut f: impl FnMut(usize) -> json::Result<usize>) -> json::Result<usize> {
+fn parse_elements(
+    b: &[u8],
+    i: usize,
+    mut f: impl FnMut(usize) -> json::Result<usize>,
+) -> json::Result<usize> {
     let mut j = json::skip_ws(b, i + 1);
     if b.get(j) == Some(&b']') {
         return Ok(j + 1);
@@ -254,7 +347,12 @@ fn parse_elements(b: &[u8], i: usize, mut f: impl FnMut(usize) -> json::Result<u
         match b.get(j) {
             Some(b',') => j = json::skip_ws(b, j + 1),
             Some(b']') => return Ok(j + 1),
-            _ => return Err(json::SyntaxError { offset: j, msg: "expected ',' or ']' in array" }),
+            _ => {
+                return Err(json::SyntaxError {
+                    offset: j,
+                    msg: "expected ',' or ']' in array",
+                })
+            }
         }
     }
 }
@@ -293,13 +391,27 @@ const SEAL_BYTES: usize = 256 << 20;
 impl Batcher {
     /// A batcher for readers that push whole batches.
     pub fn of_batches(schema: SchemaRef) -> Self {
-        Batcher { schema, builders: vec![], rows: 0, bytes: 0, pending: vec![], pending_rows: 0 }
+        Batcher {
+            schema,
+            builders: vec![],
+            rows: 0,
+            bytes: 0,
+            pending: vec![],
+            pending_rows: 0,
+        }
     }
 
     /// A batcher whose rows are appended to `builders` (one per field of
     /// `schema`, in order).
     pub fn of_builders(schema: SchemaRef, builders: Vec<ColBuilder>) -> Self {
-        Batcher { schema, builders, rows: 0, bytes: 0, pending: vec![], pending_rows: 0 }
+        Batcher {
+            schema,
+            builders,
+            rows: 0,
+            bytes: 0,
+            pending: vec![],
+            pending_rows: 0,
+        }
     }
 
     /// Rows held, built or pending.
@@ -338,10 +450,18 @@ impl Batcher {
     /// The rows built so far as a batch; with `reserve`, the builders keep
     /// room for another such batch (see [`ColBuilder::finish_with`]).
     pub(crate) fn finish_builders(&mut self, reserve: bool) -> Result<RecordBatch, ArrowError> {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish_with(reserve)).collect();
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(|b| b.finish_with(reserve))
+            .collect();
         let rows = std::mem::take(&mut self.rows);
         self.bytes = 0;
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &RecordBatchOptions::new().with_row_count(Some(rows)))
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
     }
 
     fn seal(&mut self) -> Result<(), ArrowError> {
@@ -363,7 +483,10 @@ impl Batcher {
         // the text could outgrow 32-bit offsets.
         let size: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
         if batches.len() > 1 && size < SEAL_BYTES {
-            return Ok(vec![arrow_select::concat::concat_batches(&self.schema, &batches)?]);
+            return Ok(vec![arrow_select::concat::concat_batches(
+                &self.schema,
+                &batches,
+            )?]);
         }
         Ok(batches)
     }

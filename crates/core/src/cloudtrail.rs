@@ -50,7 +50,6 @@ pub struct ReadOptions {
     pub struct_fields: Vec<(String, Vec<String>)>,
 }
 
-
 /// Why a record or file was not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -92,7 +91,12 @@ const TIMESTAMP: &[u8] = b"@timestamp";
 const EVENT_TYPE: &[u8] = b"eventType";
 const RECIPIENT: &[u8] = b"recipientAccountId";
 const REGION: &[u8] = b"awsRegion";
-const DIGEST_KEYS: [&[u8]; 4] = [b"digestStartTime", b"digestEndTime", b"digestPublicKeyFingerprint", b"previousDigestSignature"];
+const DIGEST_KEYS: [&[u8]; 4] = [
+    b"digestStartTime",
+    b"digestEndTime",
+    b"digestPublicKeyFingerprint",
+    b"previousDigestSignature",
+];
 
 /// Reads CloudTrail content into Arrow batches of the `cloudtrail` table.
 pub struct CloudTrailReader {
@@ -122,8 +126,15 @@ impl CloudTrailReader {
         let table = table::cloudtrail().with_struct_fields(&opts.struct_fields);
         let schema = table.arrow_schema();
         let ncols = table.columns.len();
-        let projection: Vec<usize> = opts.projection.clone().unwrap_or_else(|| (0..schema.fields().len()).collect());
-        let out_schema = Arc::new(schema.project(&projection).expect("projection indices come from the schema"));
+        let projection: Vec<usize> = opts
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..schema.fields().len()).collect());
+        let out_schema = Arc::new(
+            schema
+                .project(&projection)
+                .expect("projection indices come from the schema"),
+        );
         let mut outputs = Vec::new();
         for &ix in &projection {
             outputs.push(if ix < ncols {
@@ -136,8 +147,23 @@ impl CloudTrailReader {
                 }
             });
         }
-        let keys = KeyIndex::new(table.columns.iter().enumerate().map(|(i, c)| (c.source_key.as_bytes(), i)));
-        let mut used_cols: Vec<usize> = outputs.iter().filter_map(|o| if let Output::Column(ci) = o { Some(*ci) } else { None }).collect();
+        let keys = KeyIndex::new(
+            table
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.source_key.as_bytes(), i)),
+        );
+        let mut used_cols: Vec<usize> = outputs
+            .iter()
+            .filter_map(|o| {
+                if let Output::Column(ci) = o {
+                    Some(*ci)
+                } else {
+                    None
+                }
+            })
+            .collect();
         for k in [EVENT_TIME, RECIPIENT, REGION, EVENT_TYPE] {
             if let Some(ci) = keys.get(k) {
                 used_cols.push(ci);
@@ -145,7 +171,15 @@ impl CloudTrailReader {
         }
         used_cols.sort_unstable();
         used_cols.dedup();
-        CloudTrailReader { table, schema, out_schema, outputs, keys, used_cols, opts }
+        CloudTrailReader {
+            table,
+            schema,
+            out_schema,
+            outputs,
+            keys,
+            used_cols,
+            opts,
+        }
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -160,16 +194,28 @@ impl CloudTrailReader {
     pub fn read_bytes(&self, raw: &[u8], partitions: Option<&CloudTrailPartitions>) -> FileOutcome {
         match decompress::maybe_gunzip(raw) {
             Ok(data) => self.read_json(&data, partitions),
-            Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
+            Err(p) => FileOutcome {
+                file_problem: Some(p),
+                ..Default::default()
+            },
         }
     }
 
     /// Like [`Self::read_bytes`], decompressing into a buffer the caller
     /// keeps between files.
-    pub fn read_bytes_reusing(&self, raw: &[u8], partitions: Option<&CloudTrailPartitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome {
+    pub fn read_bytes_reusing(
+        &self,
+        raw: &[u8],
+        partitions: Option<&CloudTrailPartitions>,
+        buf: &mut Vec<u8>,
+        d: &mut libdeflater::Decompressor,
+    ) -> FileOutcome {
         match decompress::gunzip_into(raw, buf, d) {
             Ok(len) => self.read_json(&buf[..len], partitions),
-            Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
+            Err(p) => FileOutcome {
+                file_problem: Some(p),
+                ..Default::default()
+            },
         }
     }
 
@@ -180,7 +226,13 @@ impl CloudTrailReader {
         if out.file_problem.is_none() && (out.events > 0 || !self.outputs.is_empty()) {
             match into.finish_builders(false) {
                 Ok(b) => out.batch = Some(b),
-                Err(e) => out.file_problem = Some(Problem { offset: None, record: None, message: format!("cannot build the batch: {e}") }),
+                Err(e) => {
+                    out.file_problem = Some(Problem {
+                        offset: None,
+                        record: None,
+                        message: format!("cannot build the batch: {e}"),
+                    })
+                }
             }
         }
         out
@@ -202,7 +254,12 @@ impl CloudTrailReader {
 
     /// Read decompressed content, appending its events to `into` (made by
     /// [`Self::batcher`]). A file that cannot be read leaves `into` as it was.
-    pub fn read_json_into(&self, data: &[u8], partitions: Option<&CloudTrailPartitions>, into: &mut Batcher) -> FileOutcome {
+    pub fn read_json_into(
+        &self,
+        data: &[u8],
+        partitions: Option<&CloudTrailPartitions>,
+        into: &mut Batcher,
+    ) -> FileOutcome {
         let mark = into.rows;
         let mut out = FileOutcome::default();
         let mut b = data;
@@ -211,23 +268,38 @@ impl CloudTrailReader {
         }
         let first = skip_ws(b, 0);
         if first >= b.len() {
-            out.file_problem = Some(Problem { offset: Some(0), record: None, message: "empty file: no JSON content".into() });
+            out.file_problem = Some(Problem {
+                offset: Some(0),
+                record: None,
+                message: "empty file: no JSON content".into(),
+            });
             return out;
         }
         let mut st = State::new(self, partitions, &mut into.builders, json::Src::new(b));
         let res = match b[first] {
             b'[' => self.read_array(b, first, &mut st, &mut out),
             b'{' => self.read_objects(b, first, &mut st, &mut out),
-            _ => Err(SyntaxError { offset: first, msg: "not JSON: expected '{' or '['" }),
+            _ => Err(SyntaxError {
+                offset: first,
+                msg: "not JSON: expected '{' or '['",
+            }),
         };
         let rows = st.rows;
         into.rows += rows;
         if let Err(e) = res {
-            out.file_problem = Some(Problem { offset: Some(e.offset), record: None, message: e.msg.to_string() });
+            out.file_problem = Some(Problem {
+                offset: Some(e.offset),
+                record: None,
+                message: e.msg.to_string(),
+            });
             out.events = 0;
             out.filtered = 0;
             if let Err(e) = into.rollback(mark) {
-                out.file_problem = Some(Problem { offset: None, record: None, message: format!("cannot build the batch: {e}") });
+                out.file_problem = Some(Problem {
+                    offset: None,
+                    record: None,
+                    message: format!("cannot build the batch: {e}"),
+                });
             }
             return out;
         }
@@ -236,17 +308,40 @@ impl CloudTrailReader {
     }
 
     /// Like [`Self::read_bytes_reusing`], appending to `into`.
-    pub fn read_bytes_into(&self, raw: &[u8], partitions: Option<&CloudTrailPartitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor, into: &mut Batcher) -> FileOutcome {
+    pub fn read_bytes_into(
+        &self,
+        raw: &[u8],
+        partitions: Option<&CloudTrailPartitions>,
+        buf: &mut Vec<u8>,
+        d: &mut libdeflater::Decompressor,
+        into: &mut Batcher,
+    ) -> FileOutcome {
         match decompress::gunzip_into(raw, buf, d) {
             Ok(len) => match into.make_room(len) {
                 Ok(()) => self.read_json_into(&buf[..len], partitions, into),
-                Err(e) => FileOutcome { file_problem: Some(Problem { offset: None, record: None, message: format!("cannot build the batch: {e}") }), ..Default::default() },
+                Err(e) => FileOutcome {
+                    file_problem: Some(Problem {
+                        offset: None,
+                        record: None,
+                        message: format!("cannot build the batch: {e}"),
+                    }),
+                    ..Default::default()
+                },
             },
-            Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
+            Err(p) => FileOutcome {
+                file_problem: Some(p),
+                ..Default::default()
+            },
         }
     }
 
-    fn read_array(&self, b: &[u8], at: usize, st: &mut State, out: &mut FileOutcome) -> json::Result<()> {
+    fn read_array(
+        &self,
+        b: &[u8],
+        at: usize,
+        st: &mut State,
+        out: &mut FileOutcome,
+    ) -> json::Result<()> {
         let mut rec = 0usize;
         let end = json::for_each_element(b, at, |s, e| {
             self.event(b, s, e, rec, st, out);
@@ -255,20 +350,35 @@ impl CloudTrailReader {
         })?;
         let tail = skip_ws(b, end);
         if tail < b.len() {
-            return Err(SyntaxError { offset: tail, msg: "trailing content after the JSON array" });
+            return Err(SyntaxError {
+                offset: tail,
+                msg: "trailing content after the JSON array",
+            });
         }
         Ok(())
     }
 
     /// A stream of objects: a delivery file's single container, or NDJSON.
-    fn read_objects(&self, b: &[u8], mut at: usize, st: &mut State, out: &mut FileOutcome) -> json::Result<()> {
+    fn read_objects(
+        &self,
+        b: &[u8],
+        mut at: usize,
+        st: &mut State,
+        out: &mut FileOutcome,
+    ) -> json::Result<()> {
         let mut rec = 0usize;
         let mut container_seen = false;
         while at < b.len() {
             if b[at] != b'{' {
                 // Not an object where one should start: report the line, resync.
-                let nl = memchr::memchr(b'\n', &b[at..]).map(|o| at + o + 1).unwrap_or(b.len());
-                out.record_problems.push(Problem { offset: Some(at), record: Some(rec), message: "record is not a JSON object".into() });
+                let nl = memchr::memchr(b'\n', &b[at..])
+                    .map(|o| at + o + 1)
+                    .unwrap_or(b.len());
+                out.record_problems.push(Problem {
+                    offset: Some(at),
+                    record: Some(rec),
+                    message: "record is not a JSON object".into(),
+                });
                 rec += 1;
                 at = skip_ws(b, nl);
                 continue;
@@ -299,7 +409,11 @@ impl CloudTrailReader {
                                 Ok(())
                             })?;
                         } else {
-                            out.record_problems.push(Problem { offset: Some(rs), record: None, message: "\"Records\" is not an array".into() });
+                            out.record_problems.push(Problem {
+                                offset: Some(rs),
+                                record: None,
+                                message: "\"Records\" is not an array".into(),
+                            });
                         }
                     } else if digest {
                         out.is_digest = true;
@@ -312,15 +426,30 @@ impl CloudTrailReader {
                 }
                 Err(e) => {
                     st.put_slots(slots);
-                    if container_seen || records.is_some() || rec == 0 && !has_newline_before_end(b, at) {
+                    if container_seen
+                        || records.is_some()
+                        || rec == 0 && !has_newline_before_end(b, at)
+                    {
                         // A delivery file (one object) is broken: nothing of it is kept.
                         return Err(e);
                     }
                     // NDJSON: skip the broken line only.
-                    out.record_problems.push(Problem { offset: Some(e.offset), record: Some(rec), message: format!("invalid JSON: {}", e.msg) });
+                    out.record_problems.push(Problem {
+                        offset: Some(e.offset),
+                        record: Some(rec),
+                        message: format!("invalid JSON: {}", e.msg),
+                    });
                     rec += 1;
-                    let nl = memchr::memchr(b'\n', &b[at..]).map(|o| at + o + 1).unwrap_or(b.len());
-                    let next = if e.offset >= nl { memchr::memchr(b'\n', &b[e.offset..]).map(|o| e.offset + o + 1).unwrap_or(b.len()) } else { nl };
+                    let nl = memchr::memchr(b'\n', &b[at..])
+                        .map(|o| at + o + 1)
+                        .unwrap_or(b.len());
+                    let next = if e.offset >= nl {
+                        memchr::memchr(b'\n', &b[e.offset..])
+                            .map(|o| e.offset + o + 1)
+                            .unwrap_or(b.len())
+                    } else {
+                        nl
+                    };
                     at = skip_ws(b, next);
                 }
             }
@@ -328,9 +457,21 @@ impl CloudTrailReader {
         Ok(())
     }
 
-    fn event(&self, b: &[u8], s: usize, e: usize, rec: usize, st: &mut State, out: &mut FileOutcome) {
+    fn event(
+        &self,
+        b: &[u8],
+        s: usize,
+        e: usize,
+        rec: usize,
+        st: &mut State,
+        out: &mut FileOutcome,
+    ) {
         if json::kind_at(b, s) != json::Kind::Object {
-            out.record_problems.push(Problem { offset: Some(s), record: Some(rec), message: "record is not a JSON object".into() });
+            out.record_problems.push(Problem {
+                offset: Some(s),
+                record: Some(rec),
+                message: "record is not a JSON object".into(),
+            });
             return;
         }
         let mut slots = st.take_slots();
@@ -338,19 +479,36 @@ impl CloudTrailReader {
         let mut digest = false;
         match scan_object(b, s, &self.keys, &mut slots, &mut records, &mut digest) {
             Ok(end) => self.event_from_slots(b, s, end, rec, &slots, st, out),
-            Err(err) => out.record_problems.push(Problem { offset: Some(err.offset), record: Some(rec), message: format!("invalid JSON: {}", err.msg) }),
+            Err(err) => out.record_problems.push(Problem {
+                offset: Some(err.offset),
+                record: Some(rec),
+                message: format!("invalid JSON: {}", err.msg),
+            }),
         }
         let _ = e;
         st.put_slots(slots);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn event_from_slots(&self, b: &[u8], s: usize, e: usize, rec: usize, slots: &Slots, st: &mut State, out: &mut FileOutcome) {
+    fn event_from_slots(
+        &self,
+        b: &[u8],
+        s: usize,
+        e: usize,
+        rec: usize,
+        slots: &Slots,
+        st: &mut State,
+        out: &mut FileOutcome,
+    ) {
         if e - s > MAX_RECORD_BYTES {
             out.record_problems.push(Problem {
                 offset: Some(s),
                 record: Some(rec),
-                message: format!("record of {} bytes exceeds the {} MiB limit", e - s, MAX_RECORD_BYTES >> 20),
+                message: format!(
+                    "record of {} bytes exceeds the {} MiB limit",
+                    e - s,
+                    MAX_RECORD_BYTES >> 20
+                ),
             });
             return;
         }
@@ -358,7 +516,13 @@ impl CloudTrailReader {
         // of the record was skipped without being decoded), unless the whole
         // file is known to be.
         let src = st.src;
-        for &(a, z) in self.used_cols.iter().filter(|_| src.text.is_none()).filter_map(|&ci| slots.cols[ci].as_ref()).chain(slots.timestamp.as_ref()) {
+        for &(a, z) in self
+            .used_cols
+            .iter()
+            .filter(|_| src.text.is_none())
+            .filter_map(|&ci| slots.cols[ci].as_ref())
+            .chain(slots.timestamp.as_ref())
+        {
             if let Err(u) = std::str::from_utf8(&b[a..z]) {
                 out.record_problems.push(Problem {
                     offset: Some(a + u.valid_up_to()),
@@ -437,7 +601,9 @@ impl CloudTrailReader {
 
 fn append_string_slot(builder: &mut ColBuilder, src: json::Src, slot: Option<(usize, usize)>) {
     match slot {
-        Some((a, z)) if json::kind_at(src.bytes, a) == json::Kind::String => builder.append_str(&src.string(a, z)),
+        Some((a, z)) if json::kind_at(src.bytes, a) == json::Kind::String => {
+            builder.append_str(&src.string(a, z))
+        }
         _ => builder.append_null(),
     }
 }
@@ -466,15 +632,26 @@ fn finish_object(b: &[u8], mut j: usize) -> json::Result<usize> {
             Some(b',') => {
                 j = skip_ws(b, j + 1);
                 if b.get(j) != Some(&b'"') {
-                    return Err(SyntaxError { offset: j, msg: "expected an object key" });
+                    return Err(SyntaxError {
+                        offset: j,
+                        msg: "expected an object key",
+                    });
                 }
                 j = skip_ws(b, json::skip_string_body(b, j + 1)?);
                 if b.get(j) != Some(&b':') {
-                    return Err(SyntaxError { offset: j, msg: "expected ':' after object key" });
+                    return Err(SyntaxError {
+                        offset: j,
+                        msg: "expected ':' after object key",
+                    });
                 }
                 j = json::skip_value(b, skip_ws(b, j + 1))?;
             }
-            _ => return Err(SyntaxError { offset: j, msg: "expected ',' or '}' in object" }),
+            _ => {
+                return Err(SyntaxError {
+                    offset: j,
+                    msg: "expected ',' or '}' in object",
+                })
+            }
         }
     }
 }
@@ -495,7 +672,11 @@ pub fn canonical_time(t: &str) -> String {
 /// [`canonical_time`] without a copy when the time is already canonical.
 fn canonical_time_of(t: Cow<'_, str>) -> Cow<'_, str> {
     let trimmed = t.trim();
-    if trimmed.len() >= 20 && trimmed.as_bytes()[10] == b'T' && trimmed.as_bytes()[19] == b'.' && trimmed.ends_with('Z') {
+    if trimmed.len() >= 20
+        && trimmed.as_bytes()[10] == b'T'
+        && trimmed.as_bytes()[19] == b'.'
+        && trimmed.ends_with('Z')
+    {
         return Cow::Owned(format!("{}Z", &trimmed[..19]));
     }
     if trimmed.len() == t.len() {
@@ -531,7 +712,11 @@ impl KeyIndex {
 
     #[inline]
     fn get(&self, k: &[u8]) -> Option<usize> {
-        self.by_len.get(k.len())?.iter().find(|(name, _)| *name == k).map(|(_, i)| *i)
+        self.by_len
+            .get(k.len())?
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, i)| *i)
     }
 }
 
@@ -577,7 +762,12 @@ struct State<'p, 'b, 'd> {
 }
 
 impl<'p, 'b, 'd> State<'p, 'b, 'd> {
-    fn new(r: &CloudTrailReader, partitions: Option<&'p CloudTrailPartitions>, builders: &'b mut [ColBuilder], src: json::Src<'d>) -> Self {
+    fn new(
+        r: &CloudTrailReader,
+        partitions: Option<&'p CloudTrailPartitions>,
+        builders: &'b mut [ColBuilder],
+        src: json::Src<'d>,
+    ) -> Self {
         let col = |key: &[u8]| r.keys.get(key).unwrap_or(usize::MAX);
         State {
             builders,
@@ -600,7 +790,11 @@ impl<'p, 'b, 'd> State<'p, 'b, 'd> {
                 s.event_type = None;
                 s
             }
-            None => Slots { cols: vec![None; self.ncols], timestamp: None, event_type: None },
+            None => Slots {
+                cols: vec![None; self.ncols],
+                timestamp: None,
+                event_type: None,
+            },
         }
     }
 
@@ -617,12 +811,21 @@ mod tests {
     fn reader(cols: &[&str]) -> CloudTrailReader {
         let t = table::cloudtrail();
         let proj = cols.iter().map(|c| t.index_of(c).unwrap()).collect();
-        CloudTrailReader::new(ReadOptions { projection: Some(proj), ..Default::default() })
+        CloudTrailReader::new(ReadOptions {
+            projection: Some(proj),
+            ..Default::default()
+        })
     }
 
     fn strings(batch: &RecordBatch, i: usize) -> Vec<Option<String>> {
-        let a = batch.column(i).as_any().downcast_ref::<StringArray>().unwrap();
-        (0..a.len()).map(|r| a.is_valid(r).then(|| a.value(r).to_string())).collect()
+        let a = batch
+            .column(i)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        (0..a.len())
+            .map(|r| a.is_valid(r).then(|| a.value(r).to_string()))
+            .collect()
     }
 
     const DELIVERY: &str = r#"{"Records":[
@@ -635,17 +838,38 @@ mod tests {
 
     #[test]
     fn reads_delivery_file_with_projection() {
-        let r = reader(&["eventname", "requestparameters", "readonly", "useridentity", "date_partition", "resources"]);
+        let r = reader(&[
+            "eventname",
+            "requestparameters",
+            "readonly",
+            "useridentity",
+            "date_partition",
+            "resources",
+        ]);
         let out = r.read_json(DELIVERY.as_bytes(), None);
         assert!(out.file_problem.is_none(), "{:?}", out.file_problem);
         let b = out.batch.unwrap();
         assert_eq!(b.num_rows(), 2);
-        assert_eq!(strings(&b, 0), vec![Some("StopLogging".into()), Some("ListBuckets".into())]);
-        assert_eq!(strings(&b, 1), vec![Some(r#"{"name":"trail"}"#.into()), None]);
+        assert_eq!(
+            strings(&b, 0),
+            vec![Some("StopLogging".into()), Some("ListBuckets".into())]
+        );
+        assert_eq!(
+            strings(&b, 1),
+            vec![Some(r#"{"name":"trail"}"#.into()), None]
+        );
         assert_eq!(strings(&b, 2), vec![Some("false".into()), None]);
-        assert_eq!(strings(&b, 4), vec![Some("2023/07/10".into()), Some("2023/07/11".into())]);
+        assert_eq!(
+            strings(&b, 4),
+            vec![Some("2023/07/10".into()), Some("2023/07/11".into())]
+        );
         let ui = b.column(3).as_any().downcast_ref::<StructArray>().unwrap();
-        let arn = ui.column_by_name("arn").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        let arn = ui
+            .column_by_name("arn")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(arn.value(0), "arn:aws:iam::1:user/a");
         assert!(ui.is_null(1));
     }
@@ -654,7 +878,10 @@ mod tests {
     fn narrowed_identity_has_only_the_named_fields() {
         let t = table::cloudtrail();
         let r = CloudTrailReader::new(ReadOptions {
-            projection: Some(vec![t.index_of("useridentity").unwrap(), t.index_of("eventid").unwrap()]),
+            projection: Some(vec![
+                t.index_of("useridentity").unwrap(),
+                t.index_of("eventid").unwrap(),
+            ]),
             struct_fields: vec![("useridentity".into(), vec!["type".into(), "arn".into()])],
             ..Default::default()
         });
@@ -662,8 +889,22 @@ mod tests {
         let ui = b.column(0).as_any().downcast_ref::<StructArray>().unwrap();
         let names: Vec<&str> = ui.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, vec!["type", "arn"]);
-        assert_eq!(ui.column(0).as_any().downcast_ref::<StringArray>().unwrap().value(0), "IAMUser");
-        assert_eq!(ui.column(1).as_any().downcast_ref::<StringArray>().unwrap().value(0), "arn:aws:iam::1:user/a");
+        assert_eq!(
+            ui.column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .value(0),
+            "IAMUser"
+        );
+        assert_eq!(
+            ui.column(1)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .value(0),
+            "arn:aws:iam::1:user/a"
+        );
         assert!(ui.is_null(1));
         assert_eq!(strings(&b, 1), vec![Some("e1".into()), Some("e2".into())]);
     }
@@ -671,7 +912,13 @@ mod tests {
     #[test]
     fn partitions_from_path_win() {
         let r = reader(&["account_partition", "region_partition", "date_partition"]);
-        let p = CloudTrailPartitions { account: "999".into(), region: "eu-west-1".into(), date: "2020/01/01".into(), org_id: None, ..Default::default() };
+        let p = CloudTrailPartitions {
+            account: "999".into(),
+            region: "eu-west-1".into(),
+            date: "2020/01/01".into(),
+            org_id: None,
+            ..Default::default()
+        };
         let b = r.read_json(DELIVERY.as_bytes(), Some(&p)).batch.unwrap();
         assert_eq!(strings(&b, 0)[0].as_deref(), Some("999"));
         assert_eq!(strings(&b, 2)[1].as_deref(), Some("2020/01/01"));
@@ -705,8 +952,16 @@ mod tests {
         assert!(out.is_digest);
         assert_eq!(out.events, 0);
         let insight = r#"{"Records":[{"eventType":"AwsCloudTrailInsight","eventName":"x"}]}"#;
-        assert_eq!(reader(&["eventname"]).read_json(insight.as_bytes(), None).insight_events, 1);
-        assert!(reader(&["eventname"]).read_json(b"  \n", None).file_problem.is_some());
+        assert_eq!(
+            reader(&["eventname"])
+                .read_json(insight.as_bytes(), None)
+                .insight_events,
+            1
+        );
+        assert!(reader(&["eventname"])
+            .read_json(b"  \n", None)
+            .file_problem
+            .is_some());
         let arr = r#"[{"eventName":"X"}, 5, {"eventName":"Y"}]"#;
         let out = reader(&["eventname"]).read_json(arr.as_bytes(), None);
         assert_eq!(out.events, 2);
@@ -742,7 +997,13 @@ mod tests {
     /// record-by-record check.
     #[test]
     fn batcher_gathers_files_and_rolls_back_a_broken_one() {
-        let r = reader(&["eventname", "eventtime", "useridentity", "requestparameters", "date_partition"]);
+        let r = reader(&[
+            "eventname",
+            "eventtime",
+            "useridentity",
+            "requestparameters",
+            "date_partition",
+        ]);
         let good1 = DELIVERY.as_bytes().to_vec();
         // Two events appended, then the file ends: the whole file is dropped.
         let broken = br#"{"Records":[{"eventName":"X1","eventTime":"2023-07-12T00:00:00Z"},{"eventName":"X2"},{"eventName":"X3""#.to_vec();
@@ -769,8 +1030,21 @@ mod tests {
         assert_eq!(got.len(), 1, "one batch");
         let want = arrow_select::concat::concat_batches(&r.output_schema(), &alone).unwrap();
         assert_eq!(got[0], want);
-        assert_eq!(strings(&got[0], 0), [Some("StopLogging"), Some("ListBuckets"), Some("Né\"q"), Some("StopLogging"), Some("ListBuckets")].map(|s| s.map(String::from)));
-        assert_eq!(strings(&got[0], 1)[2].as_deref(), Some("2020-09-14T00:44:23Z"));
+        assert_eq!(
+            strings(&got[0], 0),
+            [
+                Some("StopLogging"),
+                Some("ListBuckets"),
+                Some("Né\"q"),
+                Some("StopLogging"),
+                Some("ListBuckets")
+            ]
+            .map(|s| s.map(String::from))
+        );
+        assert_eq!(
+            strings(&got[0], 1)[2].as_deref(),
+            Some("2020-09-14T00:44:23Z")
+        );
         assert_eq!(into.rows(), 0);
         assert!(into.take().unwrap().is_empty());
 

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::sql::quote as q;
 use crate::table::{
-    self, FlowField, TableDef, ACCOUNT_PARTITION, DATE_PARTITION, HOUR_PARTITION, REGION_PARTITION, VPC_PARTITION,
+    self, FlowField, TableDef, ACCOUNT_PARTITION, DATE_PARTITION, HOUR_PARTITION, REGION_PARTITION,
+    VPC_PARTITION,
 };
 
 /// Values of an account / region / VPC partition.
@@ -27,7 +28,11 @@ pub enum Projection {
 impl Projection {
     /// An enum of these values, or `injected` when there are none.
     pub fn from_list(values: Vec<String>) -> Self {
-        let v: Vec<String> = values.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        let v: Vec<String> = values
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
         if v.is_empty() {
             Projection::Injected
         } else {
@@ -51,7 +56,12 @@ pub struct FlowLayout {
 
 impl Default for FlowLayout {
     fn default() -> Self {
-        FlowLayout { parquet: false, hive: false, hourly: false, fields: table::FLOW_FIELDS.iter().collect() }
+        FlowLayout {
+            parquet: false,
+            hive: false,
+            hourly: false,
+            fields: table::FLOW_FIELDS.iter().collect(),
+        }
     }
 }
 
@@ -120,18 +130,35 @@ fn projection(name: &str, p: &Projection, out: &mut Vec<(String, String)>) {
 
 fn date_projection(start: &str, format: &str, out: &mut Vec<(String, String)>) {
     out.push((format!("projection.{DATE_PARTITION}.type"), "date".into()));
-    out.push((format!("projection.{DATE_PARTITION}.range"), format!("{start},NOW")));
+    out.push((
+        format!("projection.{DATE_PARTITION}.range"),
+        format!("{start},NOW"),
+    ));
     out.push((format!("projection.{DATE_PARTITION}.format"), format.into()));
     out.push((format!("projection.{DATE_PARTITION}.interval"), "1".into()));
-    out.push((format!("projection.{DATE_PARTITION}.interval.unit"), "DAYS".into()));
+    out.push((
+        format!("projection.{DATE_PARTITION}.interval.unit"),
+        "DAYS".into(),
+    ));
 }
 
 /// The Athena table for a spec.
 pub fn athena_table(spec: &TableSpec) -> AthenaTable {
     let loc = dir(&spec.location);
-    let mut params: Vec<(String, String)> = vec![("EXTERNAL".into(), "TRUE".into()), ("projection.enabled".into(), "true".into())];
+    let mut params: Vec<(String, String)> = vec![
+        ("EXTERNAL".into(), "TRUE".into()),
+        ("projection.enabled".into(), "true".into()),
+    ];
     let def: TableDef;
-    let (input_format, output_format, serde_lib, serde_params, template, partition_keys, classification);
+    let (
+        input_format,
+        output_format,
+        serde_lib,
+        serde_params,
+        template,
+        partition_keys,
+        classification,
+    );
     match &spec.kind {
         TableKind::CloudTrail => {
             def = table::cloudtrail();
@@ -160,7 +187,10 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
             projection(ACCOUNT_PARTITION, &spec.accounts, &mut params);
             let mut keys = vec![ACCOUNT_PARTITION, REGION_PARTITION, DATE_PARTITION];
             template = if l.hourly {
-                params.push((format!("projection.{HOUR_PARTITION}.type"), "integer".into()));
+                params.push((
+                    format!("projection.{HOUR_PARTITION}.type"),
+                    "integer".into(),
+                ));
                 params.push((format!("projection.{HOUR_PARTITION}.range"), "0,23".into()));
                 params.push((format!("projection.{HOUR_PARTITION}.digits"), "2".into()));
                 keys.push(HOUR_PARTITION);
@@ -183,7 +213,10 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
                 input_format = TEXT_IN;
                 output_format = HIVE_TEXT_OUT;
                 serde_lib = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
-                serde_params = vec![("field.delim".to_string(), " ".to_string()), ("serialization.format".to_string(), " ".to_string())];
+                serde_params = vec![
+                    ("field.delim".to_string(), " ".to_string()),
+                    ("serialization.format".to_string(), " ".to_string()),
+                ];
                 params.push(("skip.header.line.count".into(), "1".into()));
                 classification = "csv";
             }
@@ -221,12 +254,28 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
 impl AthenaTable {
     /// The `CREATE EXTERNAL TABLE` statement.
     pub fn ddl(&self) -> String {
-        let cols: Vec<String> = self.columns.iter().map(|(n, ty)| format!("  `{n}` {ty}")).collect();
-        let parts: Vec<String> = self.partition_keys.iter().map(|p| format!("`{p}` string")).collect();
-        let serde: Vec<String> = self.serde_params.iter().map(|(k, v)| format!("{} = {}", q(k), q(v))).collect();
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(n, ty)| format!("  `{n}` {ty}"))
+            .collect();
+        let parts: Vec<String> = self
+            .partition_keys
+            .iter()
+            .map(|p| format!("`{p}` string"))
+            .collect();
+        let serde: Vec<String> = self
+            .serde_params
+            .iter()
+            .map(|(k, v)| format!("{} = {}", q(k), q(v)))
+            .collect();
         // EXTERNAL is implied by CREATE EXTERNAL TABLE; Glue gets it as a parameter.
-        let props: Vec<String> =
-            self.table_params.iter().filter(|(k, _)| k != "EXTERNAL").map(|(k, v)| format!("  {} = {}", q(k), q(v))).collect();
+        let props: Vec<String> = self
+            .table_params
+            .iter()
+            .filter(|(k, _)| k != "EXTERNAL")
+            .map(|(k, v)| format!("  {} = {}", q(k), q(v)))
+            .collect();
         format!(
             "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n{}\n)\nCOMMENT {}\nPARTITIONED BY ({})\nROW FORMAT SERDE {}\nWITH SERDEPROPERTIES ({})\nSTORED AS INPUTFORMAT {}\nOUTPUTFORMAT {}\nLOCATION {}\nTBLPROPERTIES (\n{}\n)",
             self.name,
@@ -243,7 +292,10 @@ impl AthenaTable {
     }
 
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.table_params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.table_params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -267,7 +319,11 @@ mod tests {
         let t = athena_table(&spec(TableKind::CloudTrail));
         let ddl = t.ddl();
         for c in &table::cloudtrail().columns {
-            assert!(ddl.contains(&format!("`{}` {}", c.name, c.ty.hive_type())), "{}", c.name);
+            assert!(
+                ddl.contains(&format!("`{}` {}", c.name, c.ty.hive_type())),
+                "{}",
+                c.name
+            );
         }
         assert_eq!(t.param("storage.location.template"), Some("s3://logs/AWSLogs/${account_partition}/CloudTrail/${region_partition}/${date_partition}"));
         assert!(ddl.contains("PARTITIONED BY (`account_partition` string, `region_partition` string, `date_partition` string)"));
@@ -278,13 +334,30 @@ mod tests {
         let l = FlowLayout::default();
         let t = athena_table(&spec(TableKind::VpcFlow(l.clone())));
         let fmt = table::flow_log_format(&l.fields);
-        let from_ddl: Vec<String> = t.columns.iter().map(|(n, _)| format!("${{{}}}", n.replace('_', "-"))).collect();
+        let from_ddl: Vec<String> = t
+            .columns
+            .iter()
+            .map(|(n, _)| format!("${{{}}}", n.replace('_', "-")))
+            .collect();
         assert_eq!(from_ddl.join(" "), fmt);
         assert_eq!(t.param("skip.header.line.count"), Some("1"));
         // A table for an existing flow log's own field order.
         let custom = table::parse_flow_format("${version} ${srcaddr} ${dstaddr} ${end}").unwrap();
-        let t = athena_table(&spec(TableKind::VpcFlow(FlowLayout { fields: custom, hourly: true, hive: true, parquet: true })));
-        assert_eq!(t.columns, vec![("version".into(), "int".into()), ("srcaddr".into(), "string".into()), ("dstaddr".into(), "string".into()), ("end".into(), "bigint".into())]);
+        let t = athena_table(&spec(TableKind::VpcFlow(FlowLayout {
+            fields: custom,
+            hourly: true,
+            hive: true,
+            parquet: true,
+        })));
+        assert_eq!(
+            t.columns,
+            vec![
+                ("version".into(), "int".into()),
+                ("srcaddr".into(), "string".into()),
+                ("dstaddr".into(), "string".into()),
+                ("end".into(), "bigint".into())
+            ]
+        );
         assert_eq!(
             t.param("storage.location.template"),
             Some("s3://logs/AWSLogs/aws-account-id=${account_partition}/aws-service=vpcflowlogs/aws-region=${region_partition}/${date_partition}/hour=${hour_partition}")

@@ -16,7 +16,11 @@ pub fn is_gzip(raw: &[u8]) -> bool {
 
 /// Decompress gzip content into a reusable buffer (no zeroing once it has
 /// grown), returning the content's length; anything not gzip is copied.
-pub fn gunzip_into(raw: &[u8], buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> Result<usize, Problem> {
+pub fn gunzip_into(
+    raw: &[u8],
+    buf: &mut Vec<u8>,
+    d: &mut libdeflater::Decompressor,
+) -> Result<usize, Problem> {
     if is_gzip(raw) && raw.len() >= 18 {
         let n = raw.len();
         let isize = u32::from_le_bytes([raw[n - 4], raw[n - 3], raw[n - 2], raw[n - 1]]) as usize;
@@ -47,7 +51,11 @@ pub fn maybe_gunzip(raw: &[u8]) -> Result<Cow<'_, [u8]>, Problem> {
         return Ok(Cow::Borrowed(raw));
     }
     if raw.len() < 18 {
-        return Err(Problem { offset: Some(raw.len()), record: None, message: "truncated gzip stream (shorter than a gzip header and trailer)".into() });
+        return Err(Problem {
+            offset: Some(raw.len()),
+            record: None,
+            message: "truncated gzip stream (shorter than a gzip header and trailer)".into(),
+        });
     }
     let n = raw.len();
     let isize = u32::from_le_bytes([raw[n - 4], raw[n - 3], raw[n - 2], raw[n - 1]]) as usize;
@@ -68,13 +76,19 @@ pub fn maybe_gunzip(raw: &[u8]) -> Result<Cow<'_, [u8]>, Problem> {
         Ok(_) if out.len() > MAX_FILE_BYTES => Err(Problem {
             offset: None,
             record: None,
-            message: format!("decompressed content exceeds the {} MiB limit", MAX_FILE_BYTES >> 20),
+            message: format!(
+                "decompressed content exceeds the {} MiB limit",
+                MAX_FILE_BYTES >> 20
+            ),
         }),
         Ok(_) => Ok(Cow::Owned(out)),
         Err(e) => Err(Problem {
             offset: Some(out.len()),
             record: None,
-            message: format!("corrupt or truncated gzip stream after {} decompressed bytes: {e}", out.len()),
+            message: format!(
+                "corrupt or truncated gzip stream after {} decompressed bytes: {e}",
+                out.len()
+            ),
         }),
     }
 }
@@ -86,7 +100,9 @@ pub fn head(raw: &[u8], max: usize) -> Vec<u8> {
         return raw[..raw.len().min(max)].to_vec();
     }
     let mut out = Vec::with_capacity(max);
-    let _ = flate2::read::MultiGzDecoder::new(raw).take(max as u64).read_to_end(&mut out);
+    let _ = flate2::read::MultiGzDecoder::new(raw)
+        .take(max as u64)
+        .read_to_end(&mut out);
     out
 }
 

@@ -8,7 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// Severity, ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     #[default]
@@ -141,10 +143,17 @@ fn validate(d: &Detection) -> Result<(), String> {
         return Err("sql is empty".into());
     }
     if !SOURCES.contains(&d.source.as_str()) {
-        return Err(format!("unknown source '{}' (one of {})", d.source, SOURCES.join(", ")));
+        return Err(format!(
+            "unknown source '{}' (one of {})",
+            d.source,
+            SOURCES.join(", ")
+        ));
     }
     for a in &d.attack {
-        let ok = a.starts_with('T') && a[1..].split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let ok = a.starts_with('T')
+            && a[1..]
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if !ok {
             return Err(format!("'{a}' is not an ATT&CK technique id"));
         }
@@ -175,12 +184,25 @@ impl Catalogue {
         match parse_detection(text, path, origin) {
             Ok(d) => {
                 if let Some(dup) = self.detections.iter().find(|x| x.id == d.id) {
-                    self.skipped.push(Skipped { id: d.id.clone(), origin, path: path.into(), reason: format!("duplicate id (already loaded from {})", dup.path) });
+                    self.skipped.push(Skipped {
+                        id: d.id.clone(),
+                        origin,
+                        path: path.into(),
+                        reason: format!("duplicate id (already loaded from {})", dup.path),
+                    });
                 } else {
                     self.detections.push(d);
                 }
             }
-            Err(e) => self.skipped.push(Skipped { id: Path::new(path).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(), origin, path: path.into(), reason: e }),
+            Err(e) => self.skipped.push(Skipped {
+                id: Path::new(path)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                origin,
+                path: path.into(),
+                reason: e,
+            }),
         }
     }
 
@@ -192,7 +214,12 @@ impl Catalogue {
         for f in files {
             match std::fs::read_to_string(&f) {
                 Ok(t) => self.add(&t, &f.display().to_string(), Origin::User),
-                Err(e) => self.skipped.push(Skipped { id: String::new(), origin: Origin::User, path: f.display().to_string(), reason: e.to_string() }),
+                Err(e) => self.skipped.push(Skipped {
+                    id: String::new(),
+                    origin: Origin::User,
+                    path: f.display().to_string(),
+                    reason: e.to_string(),
+                }),
             }
         }
         Ok(())
@@ -223,18 +250,46 @@ mod tests {
     fn builtin_catalogue_loads_clean() {
         let c = Catalogue::builtin();
         assert!(c.skipped.is_empty(), "{:#?}", c.skipped);
-        assert!(c.detections.len() >= 60, "only {} detections", c.detections.len());
+        assert!(
+            c.detections.len() >= 60,
+            "only {} detections",
+            c.detections.len()
+        );
         for d in &c.detections {
-            assert!(d.path.ends_with(&format!("{}.yaml", d.id)), "{} in {}", d.id, d.path);
-            assert!(!d.tests.positive.is_empty(), "{} has no positive test", d.id);
+            assert!(
+                d.path.ends_with(&format!("{}.yaml", d.id)),
+                "{} in {}",
+                d.id,
+                d.path
+            );
+            assert!(
+                !d.tests.positive.is_empty(),
+                "{} has no positive test",
+                d.id
+            );
         }
     }
 
     #[test]
     fn bad_files_are_reported() {
-        assert!(parse_detection("id: x\ntitle: t\nseverity: high\nsql: SELECT 1\nattack: [X1]\n", "x.yaml", Origin::User).is_err());
-        assert!(parse_detection("id: x\ntitle: t\nseverity: extreme\nsql: SELECT 1\n", "x.yaml", Origin::User).is_err());
-        let e = parse_detection("id: x\ntitle: t\nseverity: high\nsource: s3access\nsql: SELECT 1\n", "x.yaml", Origin::User).unwrap_err();
+        assert!(parse_detection(
+            "id: x\ntitle: t\nseverity: high\nsql: SELECT 1\nattack: [X1]\n",
+            "x.yaml",
+            Origin::User
+        )
+        .is_err());
+        assert!(parse_detection(
+            "id: x\ntitle: t\nseverity: extreme\nsql: SELECT 1\n",
+            "x.yaml",
+            Origin::User
+        )
+        .is_err());
+        let e = parse_detection(
+            "id: x\ntitle: t\nseverity: high\nsource: s3access\nsql: SELECT 1\n",
+            "x.yaml",
+            Origin::User,
+        )
+        .unwrap_err();
         assert!(e.contains("unknown source 's3access'"), "{e}");
         assert!(Severity::High > Severity::Medium);
     }

@@ -32,12 +32,33 @@ impl DnsReader {
     pub fn new(opts: ReadOptions) -> Self {
         let table = table::dns();
         let schema = table.arrow_schema();
-        let projection: Vec<usize> = opts.projection.clone().unwrap_or_else(|| (0..schema.fields().len()).collect());
-        let out_schema = Arc::new(schema.project(&projection).expect("projection indices come from the schema"));
+        let projection: Vec<usize> = opts
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..schema.fields().len()).collect());
+        let out_schema = Arc::new(
+            schema
+                .project(&projection)
+                .expect("projection indices come from the schema"),
+        );
         let outputs = outputs(&table, &projection);
-        let ix = |n: &str| table.columns.iter().position(|c| c.name == n).expect("dns column");
+        let ix = |n: &str| {
+            table
+                .columns
+                .iter()
+                .position(|c| c.name == n)
+                .expect("dns column")
+        };
         let (i_account, i_vpc, i_time) = (ix("account_id"), ix("vpc_id"), ix("query_timestamp"));
-        DnsReader { table, out_schema, outputs, opts, i_account, i_vpc, i_time }
+        DnsReader {
+            table,
+            out_schema,
+            outputs,
+            opts,
+            i_account,
+            i_vpc,
+            i_time,
+        }
     }
 
     pub fn output_schema(&self) -> SchemaRef {
@@ -61,35 +82,49 @@ impl DnsReader {
         let mut offset = 0usize;
         let mut line_no = 0usize;
         while offset < data.len() {
-            let end = memchr::memchr(b'\n', &data[offset..]).map(|o| offset + o).unwrap_or(data.len());
+            let end = memchr::memchr(b'\n', &data[offset..])
+                .map(|o| offset + o)
+                .unwrap_or(data.len());
             let start = offset;
             offset = end + 1;
             line_no += 1;
             let line = &data[start..end];
-            let problem = |msg: String| Problem { offset: Some(start), record: None, message: format!("line {line_no}: {msg}") };
+            let problem = |msg: String| Problem {
+                offset: Some(start),
+                record: None,
+                message: format!("line {line_no}: {msg}"),
+            };
             let at = json::skip_ws(line, 0);
             if at >= line.len() {
                 continue;
             }
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-                out.record_problems.push(problem(format!("invalid JSON: {e}")));
+                out.record_problems
+                    .push(problem(format!("invalid JSON: {e}")));
                 continue;
             }
             if line[at] != b'{' {
-                out.record_problems.push(problem("record is not a JSON object".into()));
+                out.record_problems
+                    .push(problem("record is not a JSON object".into()));
                 continue;
             }
             for s in slots.iter_mut() {
                 *s = None;
             }
             let scanned = json::for_each_member(line, at, |key, vs, _ve| {
-                if let Some(ci) = self.table.columns.iter().position(|c| c.source_key.as_bytes() == key) {
+                if let Some(ci) = self
+                    .table
+                    .columns
+                    .iter()
+                    .position(|c| c.source_key.as_bytes() == key)
+                {
                     slots[ci] = Some(vs);
                 }
                 Ok(())
             });
             if let Err(e) = scanned {
-                out.record_problems.push(problem(format!("invalid JSON: {}", e.msg)));
+                out.record_problems
+                    .push(problem(format!("invalid JSON: {}", e.msg)));
                 continue;
             }
             // The line's text, checked for UTF-8 once for all its values.
@@ -105,7 +140,8 @@ impl DnsReader {
             let time = text(self.i_time).map(|t| canonical_time(&t));
             if self.opts.since.is_some() || self.opts.until.is_some() {
                 let keep = time.as_deref().is_some_and(|t| {
-                    self.opts.since.as_deref().is_none_or(|s| t >= s) && self.opts.until.as_deref().is_none_or(|u| t < u)
+                    self.opts.since.as_deref().is_none_or(|s| t >= s)
+                        && self.opts.until.as_deref().is_none_or(|u| t < u)
                 });
                 if !keep {
                     out.filtered += 1;
@@ -126,7 +162,10 @@ impl DnsReader {
                             None => match *name {
                                 table::ACCOUNT_PARTITION => text(self.i_account),
                                 table::VPC_PARTITION => text(self.i_vpc),
-                                table::DATE_PARTITION => time.as_ref().filter(|t| t.len() >= 10).map(|t| t[..10].replace('-', "/")),
+                                table::DATE_PARTITION => time
+                                    .as_ref()
+                                    .filter(|t| t.len() >= 10)
+                                    .map(|t| t[..10].replace('-', "/")),
                                 _ => None,
                             },
                         };
@@ -143,7 +182,13 @@ impl DnsReader {
 }
 
 impl LogReader for DnsReader {
-    fn read_file(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome {
+    fn read_file(
+        &self,
+        raw: &[u8],
+        partitions: Option<&Partitions>,
+        buf: &mut Vec<u8>,
+        d: &mut libdeflater::Decompressor,
+    ) -> FileOutcome {
         read_decompressed(raw, buf, d, |text| self.read_text(text, partitions))
     }
 }
@@ -162,21 +207,45 @@ mod tests {
         let out = DnsReader::new(ReadOptions::default()).read_text(text, None);
         assert_eq!(out.events, 2);
         assert_eq!(out.record_problems.len(), 1);
-        assert!(out.record_problems[0].message.starts_with("line 2: invalid JSON"), "{:?}", out.record_problems);
+        assert!(
+            out.record_problems[0]
+                .message
+                .starts_with("line 2: invalid JSON"),
+            "{:?}",
+            out.record_problems
+        );
         let b = out.batch.unwrap();
         let get = |n: &str| b.column(b.schema().index_of(n).unwrap()).clone();
         let v = get("version");
         assert!((v.as_any().downcast_ref::<Float32Array>().unwrap().value(0) - 1.1).abs() < 1e-6);
-        assert_eq!(get("srcport").as_any().downcast_ref::<Int32Array>().unwrap().value(0), 47924);
+        assert_eq!(
+            get("srcport")
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap()
+                .value(0),
+            47924
+        );
         let answers = get("answers");
         let l = answers.as_any().downcast_ref::<ListArray>().unwrap();
         let first = l.value(0);
         let s = first.as_any().downcast_ref::<StructArray>().unwrap();
-        let rdata = s.column_by_name("rdata").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        let rdata = s
+            .column_by_name("rdata")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(rdata.value(0), "ip-172-31-86-159.ec2.internal.");
         assert_eq!(l.value(1).len(), 0);
         let srcids = get("srcids");
-        let inst = srcids.as_any().downcast_ref::<StructArray>().unwrap().column_by_name("instance").unwrap().clone();
+        let inst = srcids
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .unwrap()
+            .column_by_name("instance")
+            .unwrap()
+            .clone();
         let inst = inst.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(inst.value(0), "i-0123");
         assert!(inst.is_null(1));
@@ -184,6 +253,9 @@ mod tests {
         let d = d.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!((d.value(0), d.value(1)), ("2021/12/11", "2021/12/12"));
         let vpc = get("vpc_partition");
-        assert_eq!(vpc.as_any().downcast_ref::<StringArray>().unwrap().value(1), "vpc-01e31a7c");
+        assert_eq!(
+            vpc.as_any().downcast_ref::<StringArray>().unwrap().value(1),
+            "vpc-01e31a7c"
+        );
     }
 }

@@ -32,7 +32,13 @@ use crate::table::{self, ColType, FlowType, TableDef, FLOW_FIELDS, POSITIONAL_FI
 pub trait LogReader: Send + Sync {
     /// Read one file's raw bytes (gzipped or not), decompressing into a
     /// buffer the caller keeps between files.
-    fn read_file(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome;
+    fn read_file(
+        &self,
+        raw: &[u8],
+        partitions: Option<&Partitions>,
+        buf: &mut Vec<u8>,
+        d: &mut libdeflater::Decompressor,
+    ) -> FileOutcome;
 
     /// Where [`Self::read_file_into`] gathers rows, under `schema` (the
     /// output schema). By default, per-file batches are concatenated.
@@ -43,7 +49,14 @@ pub trait LogReader: Send + Sync {
     /// Read one file like [`Self::read_file`], adding its rows to `into`
     /// (made by [`Self::batcher`]) instead of returning a batch. A file that
     /// cannot be read adds nothing.
-    fn read_file_into(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor, into: &mut Batcher) -> FileOutcome {
+    fn read_file_into(
+        &self,
+        raw: &[u8],
+        partitions: Option<&Partitions>,
+        buf: &mut Vec<u8>,
+        d: &mut libdeflater::Decompressor,
+        into: &mut Batcher,
+    ) -> FileOutcome {
         let mut out = self.read_file(raw, partitions, buf, d);
         if let Some(b) = out.batch.take() {
             into.push(b);
@@ -61,18 +74,33 @@ pub(crate) enum Output {
 /// Output columns of a projection over a table (columns, then partitions).
 pub(crate) fn outputs(t: &TableDef, projection: &[usize]) -> Vec<Output> {
     let n = t.columns.len();
-    projection.iter().map(|&i| if i < n { Output::Column(i) } else { Output::Partition(t.partitions[i - n].name) }).collect()
+    projection
+        .iter()
+        .map(|&i| {
+            if i < n {
+                Output::Column(i)
+            } else {
+                Output::Partition(t.partitions[i - n].name)
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn finish(schema: &SchemaRef, builders: &mut [ColBuilder], rows: usize) -> RecordBatch {
     let arrays: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
-    RecordBatch::try_new_with_options(schema.clone(), arrays, &RecordBatchOptions::new().with_row_count(Some(rows)))
-        .expect("builders follow the schema")
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .expect("builders follow the schema")
 }
 
 /// Seconds since the epoch of a canonical `YYYY-MM-DDTHH:MM:SSZ` time.
 fn epoch(t: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp())
+    chrono::DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|d| d.timestamp())
 }
 
 /// `yyyy/MM/dd` of an epoch second.
@@ -93,8 +121,15 @@ impl FlowReader {
     pub fn new(opts: ReadOptions) -> Self {
         let table = table::vpcflow();
         let schema = table.arrow_schema();
-        let projection: Vec<usize> = opts.projection.clone().unwrap_or_else(|| (0..schema.fields().len()).collect());
-        let out_schema = Arc::new(schema.project(&projection).expect("projection indices come from the schema"));
+        let projection: Vec<usize> = opts
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..schema.fields().len()).collect());
+        let out_schema = Arc::new(
+            schema
+                .project(&projection)
+                .expect("projection indices come from the schema"),
+        );
         let outputs = outputs(&table, &projection);
         FlowReader {
             table,
@@ -126,17 +161,27 @@ impl FlowReader {
         let mut rows = 0usize;
         // Token position -> index into FLOW_FIELDS.
         let mut mapping: Option<Vec<usize>> = None;
-        let (i_start, i_account, i_region) = (field_ix("start"), field_ix("account-id"), field_ix("region"));
+        let (i_start, i_account, i_region) = (
+            field_ix("start"),
+            field_ix("account-id"),
+            field_ix("region"),
+        );
         let mut offset = 0usize;
         let mut line_no = 0usize;
         while offset < data.len() {
-            let end = memchr::memchr(b'\n', &data[offset..]).map(|o| offset + o).unwrap_or(data.len());
+            let end = memchr::memchr(b'\n', &data[offset..])
+                .map(|o| offset + o)
+                .unwrap_or(data.len());
             let start = offset;
             offset = end + 1;
             line_no += 1;
             let raw = &data[start..end];
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let problem = |msg: String| Problem { offset: Some(start), record: None, message: format!("line {line_no}: {msg}") };
+            let problem = |msg: String| Problem {
+                offset: Some(start),
+                record: None,
+                message: format!("line {line_no}: {msg}"),
+            };
             let Ok(mut line) = std::str::from_utf8(raw) else {
                 out.record_problems.push(problem("invalid UTF-8".into()));
                 continue;
@@ -146,13 +191,17 @@ impl FlowReader {
             }
             let wrapped: String;
             if line.trim_start().starts_with('{') {
-                match serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from)) {
+                match serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+                {
                     Some(m) => {
                         wrapped = m;
                         line = wrapped.as_str();
                     }
                     None => {
-                        out.record_problems.push(problem("a JSON line without a \"message\" string".into()));
+                        out.record_problems
+                            .push(problem("a JSON line without a \"message\" string".into()));
                         continue;
                     }
                 }
@@ -178,12 +227,19 @@ impl FlowReader {
                         out.record_problems.clear();
                         return out;
                     }
-                    out.record_problems.push(problem(format!("{} fields and no header line", tokens.len())));
+                    out.record_problems.push(problem(format!(
+                        "{} fields and no header line",
+                        tokens.len()
+                    )));
                     continue;
                 }
             };
             if tokens.len() != map.len() {
-                out.record_problems.push(problem(format!("{} fields where the header names {}", tokens.len(), map.len())));
+                out.record_problems.push(problem(format!(
+                    "{} fields where the header names {}",
+                    tokens.len(),
+                    map.len()
+                )));
                 continue;
             }
             let mut vals: [Option<&str>; N_FIELDS] = [None; N_FIELDS];
@@ -194,7 +250,11 @@ impl FlowReader {
                 }
                 let f = &FLOW_FIELDS[fi];
                 if f.ty != FlowType::Str && tok.parse::<i64>().is_err() {
-                    bad = Some(format!("field {} is not a number: '{}'", f.field, tok.chars().take(40).collect::<String>()));
+                    bad = Some(format!(
+                        "field {} is not a number: '{}'",
+                        f.field,
+                        tok.chars().take(40).collect::<String>()
+                    ));
                     break;
                 }
                 vals[fi] = Some(tok);
@@ -205,7 +265,9 @@ impl FlowReader {
             }
             let start_secs = vals[i_start].and_then(|s| s.parse::<i64>().ok());
             if self.since.is_some() || self.until.is_some() {
-                let keep = start_secs.is_some_and(|t| self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u));
+                let keep = start_secs.is_some_and(|t| {
+                    self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+                });
                 if !keep {
                     out.filtered += 1;
                     continue;
@@ -238,21 +300,41 @@ impl FlowReader {
 
 /// Decompress a file (gzip or not) into `buf` and read its text; an
 /// undecompressable file is one whole-file problem.
-pub(crate) fn read_decompressed(raw: &[u8], buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor, read: impl FnOnce(&[u8]) -> FileOutcome) -> FileOutcome {
+pub(crate) fn read_decompressed(
+    raw: &[u8],
+    buf: &mut Vec<u8>,
+    d: &mut libdeflater::Decompressor,
+    read: impl FnOnce(&[u8]) -> FileOutcome,
+) -> FileOutcome {
     match decompress::gunzip_into(raw, buf, d) {
         Ok(len) => read(&buf[..len]),
-        Err(p) => FileOutcome { file_problem: Some(p), ..Default::default() },
+        Err(p) => FileOutcome {
+            file_problem: Some(p),
+            ..Default::default()
+        },
     }
 }
 
 impl LogReader for FlowReader {
-    fn read_file(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome {
+    fn read_file(
+        &self,
+        raw: &[u8],
+        partitions: Option<&Partitions>,
+        buf: &mut Vec<u8>,
+        d: &mut libdeflater::Decompressor,
+    ) -> FileOutcome {
         read_decompressed(raw, buf, d, |text| self.read_text(text, partitions))
     }
 }
 
 impl LogReader for crate::cloudtrail::CloudTrailReader {
-    fn read_file(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor) -> FileOutcome {
+    fn read_file(
+        &self,
+        raw: &[u8],
+        partitions: Option<&Partitions>,
+        buf: &mut Vec<u8>,
+        d: &mut libdeflater::Decompressor,
+    ) -> FileOutcome {
         self.read_bytes_reusing(raw, partitions, buf, d)
     }
 
@@ -260,7 +342,14 @@ impl LogReader for crate::cloudtrail::CloudTrailReader {
         crate::cloudtrail::CloudTrailReader::batcher(self, schema)
     }
 
-    fn read_file_into(&self, raw: &[u8], partitions: Option<&Partitions>, buf: &mut Vec<u8>, d: &mut libdeflater::Decompressor, into: &mut Batcher) -> FileOutcome {
+    fn read_file_into(
+        &self,
+        raw: &[u8],
+        partitions: Option<&Partitions>,
+        buf: &mut Vec<u8>,
+        d: &mut libdeflater::Decompressor,
+        into: &mut Batcher,
+    ) -> FileOutcome {
         self.read_bytes_into(raw, partitions, buf, d, into)
     }
 }
@@ -269,7 +358,10 @@ const N_FIELDS: usize = 40;
 const _: () = assert!(FLOW_FIELDS.len() == N_FIELDS);
 
 fn field_ix(name: &str) -> usize {
-    FLOW_FIELDS.iter().position(|f| f.field == name).expect("known field")
+    FLOW_FIELDS
+        .iter()
+        .position(|f| f.field == name)
+        .expect("known field")
 }
 
 /// A header line: every token a flow-log field name, none repeated.
@@ -312,19 +404,41 @@ version srcaddr start\n\
         assert!(out.file_problem.is_none());
         assert_eq!(out.events, 3);
         assert_eq!(out.record_problems.len(), 2, "{:?}", out.record_problems);
-        assert!(out.record_problems[0].message.contains("line 4: field srcport is not a number"));
-        assert!(out.record_problems[1].message.contains("line 5: 4 fields where the header names 14"));
+        assert!(out.record_problems[0]
+            .message
+            .contains("line 4: field srcport is not a number"));
+        assert!(out.record_problems[1]
+            .message
+            .contains("line 5: 4 fields where the header names 14"));
         let b = out.batch.unwrap();
-        let sp = col(&b, "srcport").as_any().downcast_ref::<Int32Array>().unwrap();
-        assert_eq!((sp.value(0), sp.is_null(1), sp.is_null(2)), (443, true, true));
-        let bytes = col(&b, "bytes").as_any().downcast_ref::<Int64Array>().unwrap();
+        let sp = col(&b, "srcport")
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .unwrap();
+        assert_eq!(
+            (sp.value(0), sp.is_null(1), sp.is_null(2)),
+            (443, true, true)
+        );
+        let bytes = col(&b, "bytes")
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(bytes.value(0), 840);
-        let src = col(&b, "srcaddr").as_any().downcast_ref::<StringArray>().unwrap();
+        let src = col(&b, "srcaddr")
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(src.value(2), "192.0.2.1");
-        let acct = col(&b, "account_partition").as_any().downcast_ref::<StringArray>().unwrap();
+        let acct = col(&b, "account_partition")
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(acct.value(0), "111122223333");
         assert!(acct.is_null(2));
-        let day = col(&b, "date_partition").as_any().downcast_ref::<StringArray>().unwrap();
+        let day = col(&b, "date_partition")
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!((day.value(0), day.value(2)), ("2024/03/05", "2024/03/06"));
     }
 
@@ -345,14 +459,33 @@ version srcaddr start\n\
     #[test]
     fn window_and_projection() {
         let t = table::vpcflow();
-        let proj = vec![t.index_of("srcaddr").unwrap(), t.index_of("region_partition").unwrap()];
-        let r = FlowReader::new(ReadOptions { projection: Some(proj), since: Some("2024-03-05T00:00:30Z".into()), ..Default::default() });
+        let proj = vec![
+            t.index_of("srcaddr").unwrap(),
+            t.index_of("region_partition").unwrap(),
+        ];
+        let r = FlowReader::new(ReadOptions {
+            projection: Some(proj),
+            since: Some("2024-03-05T00:00:30Z".into()),
+            ..Default::default()
+        });
         let text = b"version srcaddr start\n2 10.0.0.1 1709596800\n2 10.0.0.2 1709596900\n";
-        let p = Partitions { account: "111122223333".into(), region: "eu-west-1".into(), date: "2024/03/05".into(), ..Default::default() };
+        let p = Partitions {
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            date: "2024/03/05".into(),
+            ..Default::default()
+        };
         let out = r.read_text(text, Some(&p));
         assert_eq!((out.events, out.filtered), (1, 1));
         let b = out.batch.unwrap();
         assert_eq!(b.num_columns(), 2);
-        assert_eq!(b.column(1).as_any().downcast_ref::<StringArray>().unwrap().value(0), "eu-west-1");
+        assert_eq!(
+            b.column(1)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .value(0),
+            "eu-west-1"
+        );
     }
 }

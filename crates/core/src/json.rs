@@ -144,7 +144,11 @@ fn skip_container(b: &[u8], start: usize) -> Result<usize> {
                     return err(i, "unbalanced bracket");
                 }
                 depth -= 1;
-                let want = if depth < stack.len() { stack[depth] } else { overflow.pop().unwrap_or(0) };
+                let want = if depth < stack.len() {
+                    stack[depth]
+                } else {
+                    overflow.pop().unwrap_or(0)
+                };
                 if want != c {
                     return err(i, "mismatched bracket");
                 }
@@ -218,7 +222,11 @@ pub fn for_each_member<'a>(
 
 /// Iterate the elements of the array at `i` (which must be `[`): calls
 /// `f(value_start, value_end)`. Returns the index after the closing bracket.
-pub fn for_each_element(b: &[u8], i: usize, mut f: impl FnMut(usize, usize) -> Result<()>) -> Result<usize> {
+pub fn for_each_element(
+    b: &[u8],
+    i: usize,
+    mut f: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<usize> {
     debug_assert_eq!(b.get(i), Some(&b'['));
     let mut j = skip_ws(b, i + 1);
     if b.get(j) == Some(&b']') {
@@ -247,7 +255,10 @@ pub struct Src<'a> {
 
 impl<'a> Src<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        Src { bytes, text: simdutf8::basic::from_utf8(bytes).ok() }
+        Src {
+            bytes,
+            text: simdutf8::basic::from_utf8(bytes).ok(),
+        }
     }
 
     /// The JSON string at `a..z` (quotes included), decoded as
@@ -277,7 +288,11 @@ impl<'a> Src<'a> {
 /// Decode a JSON string value (the slice includes its quotes). Invalid
 /// escapes and lone surrogates become U+FFFD; the caller has validated UTF-8.
 pub fn decode_string(raw: &[u8]) -> Cow<'_, str> {
-    let inner = if raw.len() >= 2 { &raw[1..raw.len() - 1] } else { &raw[0..0] };
+    let inner = if raw.len() >= 2 {
+        &raw[1..raw.len() - 1]
+    } else {
+        &raw[0..0]
+    };
     if memchr::memchr(b'\\', inner).is_none() {
         return String::from_utf8_lossy(inner);
     }
@@ -309,7 +324,8 @@ pub fn decode_string(raw: &[u8]) -> Cow<'_, str> {
                 i += 4;
                 match hi {
                     Some(h @ 0xD800..=0xDBFF) => {
-                        let lo = if inner.get(i) == Some(&b'\\') && inner.get(i + 1) == Some(&b'u') {
+                        let lo = if inner.get(i) == Some(&b'\\') && inner.get(i + 1) == Some(&b'u')
+                        {
                             hex4(inner, i + 2)
                         } else {
                             None
@@ -358,12 +374,18 @@ mod tests {
 
     #[test]
     fn reports_offsets() {
-        assert_eq!(skip_value(b"{\"a\":[1,2}", 0).unwrap_err().msg, "mismatched bracket");
+        assert_eq!(
+            skip_value(b"{\"a\":[1,2}", 0).unwrap_err().msg,
+            "mismatched bracket"
+        );
         assert_eq!(skip_value(b"\"abc", 0).unwrap_err().offset, 0);
         assert!(skip_value(b"", 0).is_err());
         assert!(skip_value(b"-", 0).is_err());
         let deep = "[".repeat(600);
-        assert_eq!(skip_value(deep.as_bytes(), 0).unwrap_err().msg, "nesting too deep");
+        assert_eq!(
+            skip_value(deep.as_bytes(), 0).unwrap_err().msg,
+            "nesting too deep"
+        );
     }
 
     #[test]
@@ -372,11 +394,20 @@ mod tests {
         let mut keys = vec![];
         let i = skip_ws(b, 0);
         for_each_member(b, i, |k, s, e| {
-            keys.push((String::from_utf8_lossy(k).to_string(), String::from_utf8_lossy(&b[s..e]).to_string()));
+            keys.push((
+                String::from_utf8_lossy(k).to_string(),
+                String::from_utf8_lossy(&b[s..e]).to_string(),
+            ));
             Ok(())
         })
         .unwrap();
-        assert_eq!(keys, vec![("k1".into(), "\"v\"".into()), ("k2".into(), "{\"x\":1}".into())]);
+        assert_eq!(
+            keys,
+            vec![
+                ("k1".into(), "\"v\"".into()),
+                ("k2".into(), "{\"x\":1}".into())
+            ]
+        );
         let mut n = 0;
         for_each_element(b"[1, 2 ,3]", 0, |_, _| {
             n += 1;
@@ -389,7 +420,10 @@ mod tests {
 
     #[test]
     fn decodes_escapes() {
-        assert_eq!(decode_string(br#""a\nb\"c\u00e9\ud83d\ude00""#), "a\nb\"cé😀");
+        assert_eq!(
+            decode_string(br#""a\nb\"c\u00e9\ud83d\ude00""#),
+            "a\nb\"cé😀"
+        );
         assert_eq!(decode_string(br#""bad\ud800x""#), "bad\u{FFFD}x");
         assert_eq!(decode_string(br#""\q""#), "\u{FFFD}");
         assert_eq!(decode_string(br#""\u12""#), "\u{FFFD}");

@@ -51,7 +51,9 @@ impl Partitions {
         use crate::table::*;
         match column {
             ACCOUNT_PARTITION => Some(&self.account),
-            REGION_PARTITION => Some(&self.region).filter(|r| !r.is_empty()).map(|s| s.as_str()),
+            REGION_PARTITION => Some(&self.region)
+                .filter(|r| !r.is_empty())
+                .map(|s| s.as_str()),
             DATE_PARTITION => Some(&self.date),
             VPC_PARTITION => self.vpc.as_deref(),
             HOUR_PARTITION => self.hour.as_deref(),
@@ -75,8 +77,14 @@ fn is_region(s: &str) -> bool {
     // e.g. us-east-1, ap-southeast-3, us-gov-west-1, cn-north-1
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_num(s: &str, len: usize) -> bool {
@@ -85,7 +93,10 @@ fn is_num(s: &str, len: usize) -> bool {
 
 /// Classify a key (`a/b/c`) or a local path (any separator).
 pub fn classify(key: &str) -> Classified {
-    let unknown = Classified { kind: KeyKind::Unknown, partitions: None };
+    let unknown = Classified {
+        kind: KeyKind::Unknown,
+        partitions: None,
+    };
     let norm;
     let key = if key.contains('\\') {
         norm = key.replace('\\', "/");
@@ -129,9 +140,15 @@ pub fn classify(key: &str) -> Classified {
         KeyKind::Dns => rest.first().is_some_and(|v| v.starts_with("vpc-")),
         _ => rest.first().is_some_and(|r| is_region(r)),
     };
-    if rest.len() >= 5 && place_ok && is_num(rest[1], 4) && is_num(rest[2], 2) && is_num(rest[3], 2) {
-        let hour = (kind == KeyKind::VpcFlow && rest.len() >= 6 && is_num(rest[4], 2)).then(|| rest[4].to_string());
-        let (region, vpc) = if kind == KeyKind::Dns { (String::new(), Some(rest[0].to_string())) } else { (rest[0].to_string(), None) };
+    if rest.len() >= 5 && place_ok && is_num(rest[1], 4) && is_num(rest[2], 2) && is_num(rest[3], 2)
+    {
+        let hour = (kind == KeyKind::VpcFlow && rest.len() >= 6 && is_num(rest[4], 2))
+            .then(|| rest[4].to_string());
+        let (region, vpc) = if kind == KeyKind::Dns {
+            (String::new(), Some(rest[0].to_string()))
+        } else {
+            (rest[0].to_string(), None)
+        };
         return Classified {
             kind,
             partitions: Some(Partitions {
@@ -144,7 +161,10 @@ pub fn classify(key: &str) -> Classified {
             }),
         };
     }
-    Classified { kind, partitions: None }
+    Classified {
+        kind,
+        partitions: None,
+    }
 }
 
 /// The Hive-compatible flow-log layout:
@@ -157,15 +177,35 @@ fn classify_hive(segs: &[&str]) -> Option<Classified> {
         return None;
     }
     let region = kv(segs.get(2), "aws-region=");
-    let (y, m, d) = (kv(segs.get(3), "year="), kv(segs.get(4), "month="), kv(segs.get(5), "day="));
+    let (y, m, d) = (
+        kv(segs.get(3), "year="),
+        kv(segs.get(4), "month="),
+        kv(segs.get(5), "day="),
+    );
     let partitions = match (region, y, m, d) {
-        (Some(r), Some(y), Some(m), Some(d)) if segs.len() >= 7 && is_region(&r) && is_num(&y, 4) && is_num(&m, 2) && is_num(&d, 2) => {
+        (Some(r), Some(y), Some(m), Some(d))
+            if segs.len() >= 7
+                && is_region(&r)
+                && is_num(&y, 4)
+                && is_num(&m, 2)
+                && is_num(&d, 2) =>
+        {
             let hour = kv(segs.get(6), "hour=").filter(|h| is_num(h, 2) && segs.len() >= 8);
-            Some(Partitions { account, region: r, date: format!("{y}/{m}/{d}"), org_id: None, vpc: None, hour })
+            Some(Partitions {
+                account,
+                region: r,
+                date: format!("{y}/{m}/{d}"),
+                org_id: None,
+                vpc: None,
+                hour,
+            })
         }
         _ => None,
     };
-    Some(Classified { kind: KeyKind::VpcFlow, partitions })
+    Some(Classified {
+        kind: KeyKind::VpcFlow,
+        partitions,
+    })
 }
 
 /// What a file outside the S3 layout holds, judged by its first bytes
@@ -188,7 +228,11 @@ pub fn sniff(head: &[u8]) -> KeyKind {
         return KeyKind::Unknown;
     }
     let first = first_line.split_ascii_whitespace().next().unwrap_or("");
-    if first == "version" || (!first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) && first_line.split_ascii_whitespace().count() >= 10) {
+    if first == "version"
+        || (!first.is_empty()
+            && first.bytes().all(|b| b.is_ascii_digit())
+            && first_line.split_ascii_whitespace().count() >= 10)
+    {
         return KeyKind::VpcFlow;
     }
     KeyKind::Unknown
@@ -196,7 +240,13 @@ pub fn sniff(head: &[u8]) -> KeyKind {
 
 /// The key prefix under which one day of one account and region lives, for
 /// listing only what a partition filter needs.
-pub fn cloudtrail_day_prefix(root: &str, org_id: Option<&str>, account: &str, region: &str, date: &str) -> String {
+pub fn cloudtrail_day_prefix(
+    root: &str,
+    org_id: Option<&str>,
+    account: &str,
+    region: &str,
+    date: &str,
+) -> String {
     let root = root.trim_end_matches('/');
     let org = org_id.map(|o| format!("{o}/")).unwrap_or_default();
     format!("{root}/AWSLogs/{org}{account}/CloudTrail/{region}/{date}/")
@@ -211,10 +261,14 @@ mod tests {
         let c = classify("cloudtrail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/111122223333_CloudTrail_us-east-1_20240305T0000Z_abc.json.gz");
         assert_eq!(c.kind, KeyKind::CloudTrail);
         let p = c.partitions.unwrap();
-        assert_eq!((p.account.as_str(), p.region.as_str(), p.date.as_str()), ("111122223333", "us-east-1", "2024/03/05"));
+        assert_eq!(
+            (p.account.as_str(), p.region.as_str(), p.date.as_str()),
+            ("111122223333", "us-east-1", "2024/03/05")
+        );
         assert_eq!(p.org_id, None);
 
-        let c = classify("AWSLogs/o-abc123def4/111122223333/CloudTrail/eu-west-1/2024/12/31/x.json.gz");
+        let c =
+            classify("AWSLogs/o-abc123def4/111122223333/CloudTrail/eu-west-1/2024/12/31/x.json.gz");
         let p = c.partitions.unwrap();
         assert_eq!(p.org_id.as_deref(), Some("o-abc123def4"));
         assert_eq!(p.region, "eu-west-1");
@@ -222,15 +276,30 @@ mod tests {
 
     #[test]
     fn digest_insight_and_outside() {
-        assert_eq!(classify("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/05/d.json.gz").kind, KeyKind::CloudTrailDigest);
-        assert_eq!(classify("AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/03/05/i.json.gz").kind, KeyKind::CloudTrailInsight);
+        assert_eq!(
+            classify("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/05/d.json.gz").kind,
+            KeyKind::CloudTrailDigest
+        );
+        assert_eq!(
+            classify("AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/03/05/i.json.gz").kind,
+            KeyKind::CloudTrailInsight
+        );
         assert_eq!(classify("/tmp/logs/events.json").kind, KeyKind::Unknown);
-        assert_eq!(classify("AWSLogs/notanaccount/CloudTrail/us-east-1/2024/03/05/x").kind, KeyKind::Unknown);
+        assert_eq!(
+            classify("AWSLogs/notanaccount/CloudTrail/us-east-1/2024/03/05/x").kind,
+            KeyKind::Unknown
+        );
         // In the layout but too short to carry a date: kind known, no partitions.
         let c = classify("AWSLogs/111122223333/CloudTrail/us-east-1/x.json");
         assert_eq!(c.kind, KeyKind::CloudTrail);
         assert!(c.partitions.is_none());
-        assert_eq!(classify(r"C:\logs\AWSLogs\111122223333\CloudTrail\us-gov-west-1\2024\01\02\f.json").partitions.unwrap().region, "us-gov-west-1");
+        assert_eq!(
+            classify(r"C:\logs\AWSLogs\111122223333\CloudTrail\us-gov-west-1\2024\01\02\f.json")
+                .partitions
+                .unwrap()
+                .region,
+            "us-gov-west-1"
+        );
     }
 
     #[test]
@@ -238,32 +307,69 @@ mod tests {
         let c = classify("vpcflowlogs/AWSLogs/111122223333/vpcflowlogs/eu-west-1/2024/03/05/111122223333_vpcflowlogs_eu-west-1_fl-1_20240305T1200Z_a.log.gz");
         assert_eq!(c.kind, KeyKind::VpcFlow);
         let p = c.partitions.unwrap();
-        assert_eq!((p.account.as_str(), p.region.as_str(), p.date.as_str(), p.hour.as_deref()), ("111122223333", "eu-west-1", "2024/03/05", None));
-        let p = classify("AWSLogs/111122223333/vpcflowlogs/eu-west-1/2024/03/05/13/f.log.gz").partitions.unwrap();
+        assert_eq!(
+            (
+                p.account.as_str(),
+                p.region.as_str(),
+                p.date.as_str(),
+                p.hour.as_deref()
+            ),
+            ("111122223333", "eu-west-1", "2024/03/05", None)
+        );
+        let p = classify("AWSLogs/111122223333/vpcflowlogs/eu-west-1/2024/03/05/13/f.log.gz")
+            .partitions
+            .unwrap();
         assert_eq!(p.hour.as_deref(), Some("13"));
         let c = classify("x/AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=05/hour=07/f.parquet");
         assert_eq!(c.kind, KeyKind::VpcFlow);
         let p = c.partitions.unwrap();
-        assert_eq!((p.region.as_str(), p.date.as_str(), p.hour.as_deref()), ("us-east-1", "2024/03/05", Some("07")));
-        let c = classify("r53querylogs/AWSLogs/111122223333/vpcdnsquerylogs/vpc-0a1b2c3d/2024/03/05/f.log.gz");
+        assert_eq!(
+            (p.region.as_str(), p.date.as_str(), p.hour.as_deref()),
+            ("us-east-1", "2024/03/05", Some("07"))
+        );
+        let c = classify(
+            "r53querylogs/AWSLogs/111122223333/vpcdnsquerylogs/vpc-0a1b2c3d/2024/03/05/f.log.gz",
+        );
         assert_eq!(c.kind, KeyKind::Dns);
         let p = c.partitions.unwrap();
-        assert_eq!((p.vpc.as_deref(), p.value("vpc_partition"), p.value("region_partition")), (Some("vpc-0a1b2c3d"), Some("vpc-0a1b2c3d"), None));
+        assert_eq!(
+            (
+                p.vpc.as_deref(),
+                p.value("vpc_partition"),
+                p.value("region_partition")
+            ),
+            (Some("vpc-0a1b2c3d"), Some("vpc-0a1b2c3d"), None)
+        );
     }
 
     #[test]
     fn sniffs_content() {
-        assert_eq!(sniff(b"version account-id interface-id srcaddr\n2 1 eni-1 10.0.0.1"), KeyKind::VpcFlow);
-        assert_eq!(sniff(b"2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK\n"), KeyKind::VpcFlow);
+        assert_eq!(
+            sniff(b"version account-id interface-id srcaddr\n2 1 eni-1 10.0.0.1"),
+            KeyKind::VpcFlow
+        );
+        assert_eq!(
+            sniff(b"2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK\n"),
+            KeyKind::VpcFlow
+        );
         assert_eq!(sniff(br#"{"version":"1.100000","account_id":"1","query_timestamp":"x","query_name":"a."}"#), KeyKind::Dns);
-        assert_eq!(sniff(br#"{"Records":[{"eventName":"x"}]}"#), KeyKind::Unknown);
+        assert_eq!(
+            sniff(br#"{"Records":[{"eventName":"x"}]}"#),
+            KeyKind::Unknown
+        );
         assert_eq!(sniff(b"PAR1...."), KeyKind::VpcFlow);
     }
 
     #[test]
     fn day_prefix() {
         assert_eq!(
-            cloudtrail_day_prefix("logs/", Some("o-1"), "111122223333", "us-east-1", "2024/01/02"),
+            cloudtrail_day_prefix(
+                "logs/",
+                Some("o-1"),
+                "111122223333",
+                "us-east-1",
+                "2024/01/02"
+            ),
             "logs/AWSLogs/o-1/111122223333/CloudTrail/us-east-1/2024/01/02/"
         );
     }

@@ -37,17 +37,27 @@ impl InvestigationQuery {
     /// The SQL with parameters substituted (defaults, overridden by `values`).
     /// Values are escaped for the string literals they sit in; numeric
     /// parameters must be non-negative integers. `table` renames the table.
-    pub fn render(&self, values: &BTreeMap<String, String>, table: Option<&str>) -> Result<String, String> {
+    pub fn render(
+        &self,
+        values: &BTreeMap<String, String>,
+        table: Option<&str>,
+    ) -> Result<String, String> {
         for k in values.keys() {
             if !self.params.contains_key(k) {
-                return Err(format!("query {} has no parameter '{k}' (it has: {})", self.name, self.params.keys().cloned().collect::<Vec<_>>().join(", ")));
+                return Err(format!(
+                    "query {} has no parameter '{k}' (it has: {})",
+                    self.name,
+                    self.params.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
             }
         }
         let mut sql = self.sql.clone();
         for (k, p) in &self.params {
             let v = values.get(k).unwrap_or(&p.default);
             if NUMERIC.contains(&k.as_str()) && !v.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("parameter {k} must be a non-negative integer, got '{v}'"));
+                return Err(format!(
+                    "parameter {k} must be a non-negative integer, got '{v}'"
+                ));
             }
             sql = sql.replace(&format!("{{{{{k}}}}}"), &crate::sql::escape(v));
         }
@@ -72,8 +82,12 @@ pub fn replace_table(sql: &str, from: &str, to: &str) -> String {
             i += 1;
             continue;
         }
-        if !in_str && sql[i..].len() >= from.len() && sql[i..i + from.len()].eq_ignore_ascii_case(from) {
-            let before = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
+        if !in_str
+            && sql[i..].len() >= from.len()
+            && sql[i..i + from.len()].eq_ignore_ascii_case(from)
+        {
+            let before = i == 0
+                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
             let j = i + from.len();
             let after = j >= b.len() || !(b[j].is_ascii_alphanumeric() || b[j] == b'_');
             if before && after {
@@ -93,7 +107,8 @@ pub fn replace_table(sql: &str, from: &str, to: &str) -> String {
 pub fn builtin() -> Result<Vec<InvestigationQuery>, String> {
     let mut out = vec![];
     for (path, text) in crate::content::QUERIES {
-        let q: InvestigationQuery = serde_yaml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
+        let q: InvestigationQuery =
+            serde_yaml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
         out.push(q);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -108,7 +123,10 @@ mod tests {
     fn loads_and_renders() {
         let qs = builtin().unwrap();
         assert!(qs.len() >= 12);
-        let q = qs.iter().find(|q| q.name == "cloudtrail-user-login-summary").unwrap();
+        let q = qs
+            .iter()
+            .find(|q| q.name == "cloudtrail-user-login-summary")
+            .unwrap();
         let mut v = BTreeMap::new();
         v.insert("accounts".to_string(), "1'2".to_string());
         let sql = q.render(&v, Some("my_trail")).unwrap();
@@ -117,6 +135,13 @@ mod tests {
         assert!(!sql.contains("{{"));
         v.insert("nope".into(), "x".into());
         assert!(q.render(&v, None).is_err());
-        assert_eq!(replace_table("SELECT 'cloudtrail' FROM cloudtrail c, x.cloudtrail", "cloudtrail", "t"), "SELECT 'cloudtrail' FROM t c, x.cloudtrail");
+        assert_eq!(
+            replace_table(
+                "SELECT 'cloudtrail' FROM cloudtrail c, x.cloudtrail",
+                "cloudtrail",
+                "t"
+            ),
+            "SELECT 'cloudtrail' FROM t c, x.cloudtrail"
+        );
     }
 }

@@ -80,13 +80,20 @@ fn region_rule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RegionRule, D::
         "each" => RegionRule::Each,
         "unused" => RegionRule::Unused,
         "global" => RegionRule::Global,
-        other => return Err(serde::de::Error::custom(format!("unknown region rule '{other}' (home, each, unused, global)"))),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "unknown region rule '{other}' (home, each, unused, global)"
+            )))
+        }
     })
 }
 
 impl Step {
     pub fn event_name(&self) -> &str {
-        self.cloudtrail.event_name.as_deref().unwrap_or(&self.operation)
+        self.cloudtrail
+            .event_name
+            .as_deref()
+            .unwrap_or(&self.operation)
     }
     pub fn times(&self) -> u32 {
         self.repeat.unwrap_or(1).max(1)
@@ -111,12 +118,22 @@ pub struct Scenario {
 }
 
 /// Operation names that only read.
-pub const READ_ONLY_PREFIXES: [&str; 8] = ["Describe", "List", "Get", "Lookup", "Search", "BatchGet", "Head", "Check"];
+pub const READ_ONLY_PREFIXES: [&str; 8] = [
+    "Describe", "List", "Get", "Lookup", "Search", "BatchGet", "Head", "Check",
+];
 /// Report calls allowed as read-only: they create no resource an attacker keeps.
-pub const READ_ONLY_ALLOWED: [&str; 2] = ["GenerateCredentialReport", "GenerateServiceLastAccessedDetails"];
+pub const READ_ONLY_ALLOWED: [&str; 2] = [
+    "GenerateCredentialReport",
+    "GenerateServiceLastAccessedDetails",
+];
 /// Read-only calls that nevertheless return secret material; allowed only on
 /// names that cannot exist.
-pub const SECRET_READS: [&str; 4] = ["GetSecretValue", "BatchGetSecretValue", "GetPasswordData", "GetParameters"];
+pub const SECRET_READS: [&str; 4] = [
+    "GetSecretValue",
+    "BatchGetSecretValue",
+    "GetPasswordData",
+    "GetParameters",
+];
 
 fn contains_nonexistent(v: &Value) -> bool {
     match v {
@@ -137,15 +154,25 @@ pub fn check_step(s: &Step) -> Result<(), String> {
             }
         }
         Safety::ReadOnly => {
-            let ro = READ_ONLY_PREFIXES.iter().any(|p| op.starts_with(p)) || READ_ONLY_ALLOWED.contains(&op);
+            let ro = READ_ONLY_PREFIXES.iter().any(|p| op.starts_with(p))
+                || READ_ONLY_ALLOWED.contains(&op);
             if !ro {
                 return Err(format!("{}:{op}: not a read-only operation", s.service));
             }
-            if s.service == "s3" && s.params.get("method").and_then(Value::as_str).is_some_and(|m| m != "GET" && m != "HEAD") {
+            if s.service == "s3"
+                && s.params
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m != "GET" && m != "HEAD")
+            {
                 return Err(format!("s3:{op}: read-only S3 calls must use GET or HEAD"));
             }
-            if SECRET_READS.contains(&op) && !contains_nonexistent(&s.params) && s.service != "ssm" {
-                return Err(format!("{}:{op}: reads secrets; allowed only on names that cannot exist", s.service));
+            if SECRET_READS.contains(&op) && !contains_nonexistent(&s.params) && s.service != "ssm"
+            {
+                return Err(format!(
+                    "{}:{op}: reads secrets; allowed only on names that cannot exist",
+                    s.service
+                ));
             }
         }
         Safety::HarmlessFailure => {
@@ -155,7 +182,10 @@ pub fn check_step(s: &Step) -> Result<(), String> {
         }
     }
     if s.cloudtrail.event_source.is_empty() {
-        return Err(format!("{}:{op}: cloudtrail.event_source is empty", s.service));
+        return Err(format!(
+            "{}:{op}: cloudtrail.event_source is empty",
+            s.service
+        ));
     }
     Ok(())
 }
@@ -195,7 +225,9 @@ pub fn fill(v: &Value, vars: &BTreeMap<String, String>) -> Value {
             Value::String(out)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, vars)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), fill(x, vars))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), fill(x, vars))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -223,7 +255,10 @@ mod tests {
     #[test]
     fn unsafe_steps_do_not_load() {
         let ct = "    cloudtrail: {event_source: x.amazonaws.com}\n";
-        assert!(step("  - {service: ec2, operation: CreateVpc, safety: read-only, region: home}\n").is_err());
+        assert!(step(
+            "  - {service: ec2, operation: CreateVpc, safety: read-only, region: home}\n"
+        )
+        .is_err());
         assert!(step(&format!("  - service: iam\n    operation: CreateUser\n    safety: read-only\n    region: global\n{ct}")).unwrap_err().contains("not a read-only"));
         assert!(step(&format!("  - service: iam\n    operation: DeleteUser\n    safety: harmless-failure\n    region: global\n    params: {{UserName: alice}}\n{ct}")).unwrap_err().contains("cannot exist"));
         assert!(step(&format!("  - service: s3\n    operation: PutBucketPolicy\n    safety: dry-run\n    region: home\n{ct}")).unwrap_err().contains("only for EC2"));

@@ -20,27 +20,48 @@ use crate::table::{self, ColType, Column};
 
 /// Compile a Sigma rule to a detection, or say why it cannot be.
 pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| (String::new(), format!("invalid YAML: {e}")))?;
-    let id = doc.get("id").and_then(Value::as_str).unwrap_or("").to_string();
-    let sid = if id.is_empty() { Path::new(path).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default() } else { id.clone() };
+    let doc: Value =
+        serde_yaml::from_str(text).map_err(|e| (String::new(), format!("invalid YAML: {e}")))?;
+    let id = doc
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let sid = if id.is_empty() {
+        Path::new(path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    } else {
+        id.clone()
+    };
     let fail = |msg: String| (format!("sigma.{sid}"), msg);
-    let ls = doc.get("logsource").ok_or_else(|| fail("no logsource".into()))?;
+    let ls = doc
+        .get("logsource")
+        .ok_or_else(|| fail("no logsource".into()))?;
     let product = ls.get("product").and_then(Value::as_str).unwrap_or("");
     let service = ls.get("service").and_then(Value::as_str).unwrap_or("");
     if !product.eq_ignore_ascii_case("aws") || !service.eq_ignore_ascii_case("cloudtrail") {
-        return Err(fail(format!("logsource {product}/{service} is not aws/cloudtrail")));
+        return Err(fail(format!(
+            "logsource {product}/{service} is not aws/cloudtrail"
+        )));
     }
     if doc.get("correlation").is_some() {
         return Err(fail("Sigma correlation rules are not supported".into()));
     }
-    let det = doc.get("detection").and_then(Value::as_mapping).ok_or_else(|| fail("no detection section".into()))?;
+    let det = doc
+        .get("detection")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| fail("no detection section".into()))?;
     if det.contains_key("timeframe") {
         return Err(fail("timeframe/aggregation is not supported".into()));
     }
     let cond = match det.get("condition") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Sequence(v)) if v.len() == 1 => v[0].as_str().unwrap_or("").to_string(),
-        Some(Value::Sequence(_)) => return Err(fail("multiple conditions are not supported".into())),
+        Some(Value::Sequence(_)) => {
+            return Err(fail("multiple conditions are not supported".into()))
+        }
         _ => return Err(fail("no condition".into())),
     };
     let mut selections: Vec<(String, String)> = vec![];
@@ -52,7 +73,8 @@ pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
         let sql = selection_sql(v).map_err(|e| fail(format!("selection '{name}': {e}")))?;
         selections.push((name.to_string(), sql));
     }
-    let where_sql = condition_sql(&cond, &selections).map_err(|e| fail(format!("condition '{cond}': {e}")))?;
+    let where_sql =
+        condition_sql(&cond, &selections).map_err(|e| fail(format!("condition '{cond}': {e}")))?;
     let level = doc.get("level").and_then(Value::as_str).unwrap_or("medium");
     let severity = Severity::parse(level).unwrap_or(Severity::Medium);
     let mut attack = vec![];
@@ -60,7 +82,10 @@ pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
     if let Some(tags) = doc.get("tags").and_then(Value::as_sequence) {
         for t in tags.iter().filter_map(Value::as_str) {
             if let Some(rest) = t.strip_prefix("attack.") {
-                if rest.len() > 1 && rest.starts_with('t') && rest[1..2].chars().all(|c| c.is_ascii_digit()) {
+                if rest.len() > 1
+                    && rest.starts_with('t')
+                    && rest[1..2].chars().all(|c| c.is_ascii_digit())
+                {
                     attack.push(rest.to_uppercase());
                 } else {
                     tactics.push(rest.to_string());
@@ -69,12 +94,28 @@ pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
         }
     }
     let list = |k: &str| -> Vec<String> {
-        doc.get(k).and_then(Value::as_sequence).map(|s| s.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+        doc.get(k)
+            .and_then(Value::as_sequence)
+            .map(|s| {
+                s.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     Ok(Detection {
         id: format!("sigma.{sid}"),
-        title: doc.get("title").and_then(Value::as_str).unwrap_or(&sid).to_string(),
-        description: doc.get("description").and_then(Value::as_str).unwrap_or("").trim().to_string(),
+        title: doc
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or(&sid)
+            .to_string(),
+        description: doc
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string(),
         severity,
         attack,
         tactics,
@@ -98,14 +139,29 @@ pub fn add_dir(c: &mut Catalogue, dir: &Path) -> Result<(), String> {
         let text = match std::fs::read_to_string(&f) {
             Ok(t) => t,
             Err(e) => {
-                c.skipped.push(Skipped { id: String::new(), origin: Origin::Sigma, path, reason: e.to_string() });
+                c.skipped.push(Skipped {
+                    id: String::new(),
+                    origin: Origin::Sigma,
+                    path,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
         match compile(&text, &path) {
-            Ok(d) if c.get(&d.id).is_some() => c.skipped.push(Skipped { id: d.id, origin: Origin::Sigma, path, reason: "duplicate id".into() }),
+            Ok(d) if c.get(&d.id).is_some() => c.skipped.push(Skipped {
+                id: d.id,
+                origin: Origin::Sigma,
+                path,
+                reason: "duplicate id".into(),
+            }),
             Ok(d) => c.detections.push(d),
-            Err((id, reason)) => c.skipped.push(Skipped { id, origin: Origin::Sigma, path, reason }),
+            Err((id, reason)) => c.skipped.push(Skipped {
+                id,
+                origin: Origin::Sigma,
+                path,
+                reason,
+            }),
         }
     }
     Ok(())
@@ -127,13 +183,22 @@ pub fn field_sql(field: &str) -> Result<String, String> {
     match &col.ty {
         ColType::JsonText if !rest.is_empty() => {
             let path = format!("$.{}", rest.join("."));
-            Ok(format!("coalesce(json_extract_scalar({0}, {1}), json_format(json_extract({0}, {1})))", col.name, q(&path)))
+            Ok(format!(
+                "coalesce(json_extract_scalar({0}, {1}), json_format(json_extract({0}, {1})))",
+                col.name,
+                q(&path)
+            ))
         }
         ColType::Struct(fields) if !rest.is_empty() => {
             let mut expr = col.name.to_string();
             let mut cur: &Vec<Column> = fields;
             for (i, seg) in rest.iter().enumerate() {
-                let f = cur.iter().find(|c| c.source_key.eq_ignore_ascii_case(seg) || c.name.eq_ignore_ascii_case(seg)).ok_or_else(|| format!("unknown field '{field}'"))?;
+                let f = cur
+                    .iter()
+                    .find(|c| {
+                        c.source_key.eq_ignore_ascii_case(seg) || c.name.eq_ignore_ascii_case(seg)
+                    })
+                    .ok_or_else(|| format!("unknown field '{field}'"))?;
                 expr = format!("{expr}.{}", f.name);
                 match &f.ty {
                     ColType::Struct(sub) => cur = sub,
@@ -141,7 +206,9 @@ pub fn field_sql(field: &str) -> Result<String, String> {
                         let path = format!("$.{}", rest[i + 1..].join("."));
                         return Ok(format!("json_extract_scalar({expr}, {})", q(&path)));
                     }
-                    _ if i + 1 < rest.len() => return Err(format!("'{field}' goes below a scalar")),
+                    _ if i + 1 < rest.len() => {
+                        return Err(format!("'{field}' goes below a scalar"))
+                    }
                     _ => {}
                 }
             }
@@ -213,15 +280,31 @@ fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
         let other = field_sql(&text)?;
         return Ok(format!("lower({expr}) = lower({other})"));
     }
-    let (pre, suf) = (has("contains") || has("endswith"), has("contains") || has("startswith"));
+    let (pre, suf) = (
+        has("contains") || has("endswith"),
+        has("contains") || has("startswith"),
+    );
     let wild = text.contains('*') || text.contains('?');
     if !pre && !suf && !wild {
         return Ok(format!("lower({expr}) = lower({})", q(&text)));
     }
-    Ok(format!("lower({expr}) LIKE lower({}) ESCAPE '\\'", q(&like_pattern(&text, pre, suf))))
+    Ok(format!(
+        "lower({expr}) LIKE lower({}) ESCAPE '\\'",
+        q(&like_pattern(&text, pre, suf))
+    ))
 }
 
-const KNOWN_MODS: [&str; 9] = ["contains", "startswith", "endswith", "all", "re", "cidr", "exists", "fieldref", "i"];
+const KNOWN_MODS: [&str; 9] = [
+    "contains",
+    "startswith",
+    "endswith",
+    "all",
+    "re",
+    "cidr",
+    "exists",
+    "fieldref",
+    "i",
+];
 
 fn map_sql(m: &serde_yaml::Mapping) -> Result<String, String> {
     let mut ands = vec![];
@@ -240,14 +323,25 @@ fn map_sql(m: &serde_yaml::Mapping) -> Result<String, String> {
         }
         let expr = field_sql(field)?;
         let parts: Vec<String> = match v {
-            Value::Sequence(vs) => vs.iter().map(|x| value_sql(&expr, &mods, x)).collect::<Result<_, _>>()?,
+            Value::Sequence(vs) => vs
+                .iter()
+                .map(|x| value_sql(&expr, &mods, x))
+                .collect::<Result<_, _>>()?,
             other => vec![value_sql(&expr, &mods, other)?],
         };
         if parts.is_empty() {
             return Err(format!("field '{field}' has an empty value list"));
         }
-        let joiner = if mods.contains(&"all") { " AND " } else { " OR " };
-        ands.push(if parts.len() == 1 { parts[0].clone() } else { format!("({})", parts.join(joiner)) });
+        let joiner = if mods.contains(&"all") {
+            " AND "
+        } else {
+            " OR "
+        };
+        ands.push(if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("({})", parts.join(joiner))
+        });
     }
     if ands.is_empty() {
         return Err("empty selection".into());
@@ -304,7 +398,11 @@ fn tokenize(cond: &str) -> Result<Vec<Tok>, String> {
             "not" => out.push(Tok::Not),
             "(" => out.push(Tok::Open),
             ")" => out.push(Tok::Close),
-            "1" | "any" | "all" if words.get(i + 1).is_some_and(|n| n.eq_ignore_ascii_case("of")) => {
+            "1" | "any" | "all"
+                if words
+                    .get(i + 1)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("of")) =>
+            {
                 out.push(if lw == "all" { Tok::AllOf } else { Tok::OneOf });
                 i += 1;
             }
@@ -341,7 +439,11 @@ impl CondParser<'_> {
             self.pos += 1;
             parts.push(self.and()?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { format!("({})", parts.join(" OR ")) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            format!("({})", parts.join(" OR "))
+        })
     }
     fn and(&mut self) -> Result<String, String> {
         let mut parts = vec![self.not()?];
@@ -349,7 +451,11 @@ impl CondParser<'_> {
             self.pos += 1;
             parts.push(self.not()?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { format!("({})", parts.join(" AND ")) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            format!("({})", parts.join(" AND "))
+        })
     }
     fn not(&mut self) -> Result<String, String> {
         if self.peek() == Some(&Tok::Not) {
@@ -373,9 +479,16 @@ impl CondParser<'_> {
                 Ok(e)
             }
             Tok::OneOf | Tok::AllOf => {
-                let Some(Tok::Ident(pat)) = self.peek().cloned() else { return Err("expected a selection pattern after 'of'".into()) };
+                let Some(Tok::Ident(pat)) = self.peek().cloned() else {
+                    return Err("expected a selection pattern after 'of'".into());
+                };
                 self.pos += 1;
-                let matched: Vec<String> = self.sels.iter().filter(|(n, _)| glob_match(&pat, n)).map(|(_, s)| format!("coalesce(({s}), false)")).collect();
+                let matched: Vec<String> = self
+                    .sels
+                    .iter()
+                    .filter(|(n, _)| glob_match(&pat, n))
+                    .map(|(_, s)| format!("coalesce(({s}), false)"))
+                    .collect();
                 if matched.is_empty() {
                     return Err(format!("no selection matches '{pat}'"));
                 }
@@ -383,7 +496,11 @@ impl CondParser<'_> {
                 Ok(format!("({})", matched.join(j)))
             }
             Tok::Ident(name) => {
-                let s = self.sels.iter().find(|(n, _)| *n == name).ok_or_else(|| format!("unknown selection '{name}'"))?;
+                let s = self
+                    .sels
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .ok_or_else(|| format!("unknown selection '{name}'"))?;
                 Ok(format!("({})", s.1))
             }
             other => Err(format!("unexpected {other:?}")),
@@ -429,18 +546,50 @@ detection:
         assert_eq!(d.attack, vec!["T1562.008"]);
         assert_eq!(d.severity, Severity::High);
         assert!(d.sql.contains("lower(eventname) = lower('StopLogging') OR lower(eventname) = lower('DeleteTrail')"), "{}", d.sql);
-        assert!(d.sql.contains("lower(useridentity.arn) LIKE lower('%admin%')"), "{}", d.sql);
-        assert!(d.sql.contains("json_extract_scalar(requestparameters, '$.enable')"), "{}", d.sql);
+        assert!(
+            d.sql
+                .contains("lower(useridentity.arn) LIKE lower('%admin%')"),
+            "{}",
+            d.sql
+        );
+        assert!(
+            d.sql
+                .contains("json_extract_scalar(requestparameters, '$.enable')"),
+            "{}",
+            d.sql
+        );
         assert!(d.sql.contains("errorcode IS NULL"));
     }
 
     #[test]
     fn skips_with_reasons() {
         let base = "title: T\nid: x\nlogsource: {product: aws, service: cloudtrail}\n";
-        assert!(compile(&format!("{base}detection:\n  s: {{eventName|base64: x}}\n  condition: s\n"), "a").unwrap_err().1.contains("base64"));
-        assert!(compile(&format!("{base}detection:\n  s: {{eventName: x}}\n  condition: s | count() > 5\n"), "a").unwrap_err().1.contains("aggregation"));
-        assert!(compile("title: T\nlogsource: {product: windows}\ndetection: {s: {a: b}, condition: s}\n", "a").is_err());
-        assert!(compile(&format!("{base}detection:\n  s: [foo, bar]\n  condition: s\n"), "a").unwrap_err().1.contains("keyword"));
+        assert!(compile(
+            &format!("{base}detection:\n  s: {{eventName|base64: x}}\n  condition: s\n"),
+            "a"
+        )
+        .unwrap_err()
+        .1
+        .contains("base64"));
+        assert!(compile(
+            &format!("{base}detection:\n  s: {{eventName: x}}\n  condition: s | count() > 5\n"),
+            "a"
+        )
+        .unwrap_err()
+        .1
+        .contains("aggregation"));
+        assert!(compile(
+            "title: T\nlogsource: {product: windows}\ndetection: {s: {a: b}, condition: s}\n",
+            "a"
+        )
+        .is_err());
+        assert!(compile(
+            &format!("{base}detection:\n  s: [foo, bar]\n  condition: s\n"),
+            "a"
+        )
+        .unwrap_err()
+        .1
+        .contains("keyword"));
         assert_eq!(like_pattern("a*b?c%", true, false), "%a%b_c\\%");
     }
 }

@@ -52,14 +52,20 @@ impl Rng {
     }
     pub fn upper_alnum(&mut self, n: usize) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        (0..n).map(|_| A[self.below(A.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| A[self.below(A.len() as u64) as usize] as char)
+            .collect()
     }
     pub fn alnum(&mut self, n: usize) -> String {
         const A: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        (0..n).map(|_| A[self.below(A.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| A[self.below(A.len() as u64) as usize] as char)
+            .collect()
     }
     pub fn hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from_digit(self.below(16) as u32, 16).unwrap_or('0')).collect()
+        (0..n)
+            .map(|_| char::from_digit(self.below(16) as u32, 16).unwrap_or('0'))
+            .collect()
     }
 }
 
@@ -88,12 +94,25 @@ impl Default for SynthConfig {
         SynthConfig {
             seed: 1,
             accounts: vec!["111122223333".into()],
-            regions: ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "eu-central-1", "ap-northeast-1"].iter().map(|s| s.to_string()).collect(),
+            regions: [
+                "us-east-1",
+                "us-west-2",
+                "eu-west-1",
+                "ap-southeast-2",
+                "eu-central-1",
+                "ap-northeast-1",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             days: 1,
             background: 5000,
             background_regions: 2,
             file_minutes: 5,
-            start: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().expect("valid date"),
+            start: Utc
+                .with_ymd_and_hms(2026, 1, 5, 0, 0, 0)
+                .single()
+                .expect("valid date"),
             scenarios: vec![],
         }
     }
@@ -128,7 +147,10 @@ struct Packed {
 
 impl Packed {
     fn new(v: &Value) -> Self {
-        Packed { bytes: serde_json::to_vec(v).unwrap_or_default(), id: v["eventID"].as_str().unwrap_or("").to_string() }
+        Packed {
+            bytes: serde_json::to_vec(v).unwrap_or_default(),
+            id: v["eventID"].as_str().unwrap_or("").to_string(),
+        }
     }
 }
 
@@ -145,13 +167,35 @@ fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn iam_user(rng: &mut Rng, account: &str, name: &str, long_term: bool, console: bool, mfa: bool, start: DateTime<Utc>) -> Value {
+fn iam_user(
+    rng: &mut Rng,
+    account: &str,
+    name: &str,
+    long_term: bool,
+    console: bool,
+    mfa: bool,
+    start: DateTime<Utc>,
+) -> Value {
     let mut m = Map::new();
     m.insert("type".into(), "IAMUser".into());
-    m.insert("principalId".into(), format!("AIDA{}", rng.upper_alnum(17)).into());
-    m.insert("arn".into(), format!("arn:aws:iam::{account}:user/{name}").into());
+    m.insert(
+        "principalId".into(),
+        format!("AIDA{}", rng.upper_alnum(17)).into(),
+    );
+    m.insert(
+        "arn".into(),
+        format!("arn:aws:iam::{account}:user/{name}").into(),
+    );
     m.insert("accountId".into(), account.into());
-    m.insert("accessKeyId".into(), format!("{}{}", if long_term { "AKIA" } else { "ASIA" }, rng.upper_alnum(16)).into());
+    m.insert(
+        "accessKeyId".into(),
+        format!(
+            "{}{}",
+            if long_term { "AKIA" } else { "ASIA" },
+            rng.upper_alnum(16)
+        )
+        .into(),
+    );
     m.insert("userName".into(), name.into());
     if console {
         m.insert(
@@ -162,7 +206,13 @@ fn iam_user(rng: &mut Rng, account: &str, name: &str, long_term: bool, console: 
     Value::Object(m)
 }
 
-fn assumed_role(rng: &mut Rng, account: &str, role: &str, session: &str, start: DateTime<Utc>) -> Value {
+fn assumed_role(
+    rng: &mut Rng,
+    account: &str,
+    role: &str,
+    session: &str,
+    start: DateTime<Utc>,
+) -> Value {
     let rid = format!("AROA{}", rng.upper_alnum(17));
     json!({
         "type": "AssumedRole",
@@ -226,7 +276,13 @@ fn api_event(
     m.insert("requestParameters".into(), request);
     m.insert("responseElements".into(), response);
     let auto = service_extras(rng, source, name, &m["requestParameters"], account, region);
-    let pick = |key: &str| extra.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).or_else(|| auto.get(key).cloned());
+    let pick = |key: &str| {
+        extra
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| auto.get(key).cloned())
+    };
     if let Some(v) = pick("additionalEventData") {
         m.insert("additionalEventData".into(), v);
     }
@@ -258,7 +314,14 @@ fn api_event(
 /// The fields a service always adds to its events, when the template or
 /// scenario does not give them: S3's request details and bucket resource,
 /// KMS's key, SSM's parameter, CloudWatch Logs' API version.
-fn service_extras(rng: &mut Rng, source: &str, name: &str, req: &Value, account: &str, region: &str) -> Map<String, Value> {
+fn service_extras(
+    rng: &mut Rng,
+    source: &str,
+    name: &str,
+    req: &Value,
+    account: &str,
+    region: &str,
+) -> Map<String, Value> {
     let mut m = Map::new();
     match source {
         "s3.amazonaws.com" => {
@@ -277,12 +340,18 @@ fn service_extras(rng: &mut Rng, source: &str, name: &str, req: &Value, account:
                 .filter(|k| k.starts_with("arn:"))
                 .map(String::from)
                 .unwrap_or_else(|| format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid()));
-            m.insert("resources".into(), json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": key}]));
+            m.insert(
+                "resources".into(),
+                json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": key}]),
+            );
         }
         "ssm.amazonaws.com" if name == "GetParameter" || name == "GetParameters" => {
             let names: Vec<String> = match (req.get("name"), req.get("names")) {
                 (Some(Value::String(n)), _) => vec![n.clone()],
-                (_, Some(Value::Array(a))) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+                (_, Some(Value::Array(a))) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
                 _ => vec![],
             };
             let res: Vec<Value> = names.iter().map(|n| json!({"accountId": account, "ARN": format!("arn:aws:ssm:{region}:{account}:parameter/{}", n.trim_start_matches('/'))})).collect();
@@ -300,23 +369,92 @@ fn service_extras(rng: &mut Rng, source: &str, name: &str, req: &Value, account:
 
 /// Background call templates: (eventSource, eventName, readOnly, request parameters).
 fn background_calls(rng: &mut Rng, region: &str, account: &str) -> (String, String, bool, Value) {
-    let bucket = format!("{}-{}", rng.pick(&["app-assets", "build-artifacts", "data-lake", "web-logs"]), account);
+    let bucket = format!(
+        "{}-{}",
+        rng.pick(&["app-assets", "build-artifacts", "data-lake", "web-logs"]),
+        account
+    );
     let choices: [(&str, &str, bool, Value); 15] = [
-        ("ec2.amazonaws.com", "DescribeInstances", true, json!({"instancesSet": {}, "filterSet": {}})),
-        ("ec2.amazonaws.com", "DescribeVpcs", true, json!({"vpcSet": {}, "filterSet": {}})),
-        ("ec2.amazonaws.com", "DescribeSecurityGroups", true, json!({"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {}})),
-        ("ec2.amazonaws.com", "DescribeSubnets", true, json!({"subnetSet": {}, "filterSet": {}})),
-        ("ec2.amazonaws.com", "DescribeRouteTables", true, json!({"routeTableIdSet": {}, "filterSet": {}})),
-        ("ec2.amazonaws.com", "DescribeAvailabilityZones", true, json!({"availabilityZoneSet": {}, "availabilityZoneIdSet": {}})),
-        ("s3.amazonaws.com", "GetBucketAcl", true, json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "acl": ""})),
-        ("s3.amazonaws.com", "GetBucketPolicy", true, json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "policy": ""})),
-        ("s3.amazonaws.com", "ListBuckets", true, json!({"Host": format!("s3.{region}.amazonaws.com")})),
+        (
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            true,
+            json!({"instancesSet": {}, "filterSet": {}}),
+        ),
+        (
+            "ec2.amazonaws.com",
+            "DescribeVpcs",
+            true,
+            json!({"vpcSet": {}, "filterSet": {}}),
+        ),
+        (
+            "ec2.amazonaws.com",
+            "DescribeSecurityGroups",
+            true,
+            json!({"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {}}),
+        ),
+        (
+            "ec2.amazonaws.com",
+            "DescribeSubnets",
+            true,
+            json!({"subnetSet": {}, "filterSet": {}}),
+        ),
+        (
+            "ec2.amazonaws.com",
+            "DescribeRouteTables",
+            true,
+            json!({"routeTableIdSet": {}, "filterSet": {}}),
+        ),
+        (
+            "ec2.amazonaws.com",
+            "DescribeAvailabilityZones",
+            true,
+            json!({"availabilityZoneSet": {}, "availabilityZoneIdSet": {}}),
+        ),
+        (
+            "s3.amazonaws.com",
+            "GetBucketAcl",
+            true,
+            json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "acl": ""}),
+        ),
+        (
+            "s3.amazonaws.com",
+            "GetBucketPolicy",
+            true,
+            json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "policy": ""}),
+        ),
+        (
+            "s3.amazonaws.com",
+            "ListBuckets",
+            true,
+            json!({"Host": format!("s3.{region}.amazonaws.com")}),
+        ),
         ("iam.amazonaws.com", "GetUser", true, Value::Null),
         ("iam.amazonaws.com", "ListRoles", true, Value::Null),
-        ("ssm.amazonaws.com", "DescribeParameters", true, json!({"maxResults": 50})),
-        ("ssm.amazonaws.com", "GetParameter", true, json!({"name": format!("/app/{}/config", rng.pick(&["web", "api", "worker"]))})),
-        ("rds.amazonaws.com", "DescribeDBInstances", true, Value::Null),
-        ("secretsmanager.amazonaws.com", "DescribeSecret", true, json!({"secretId": format!("prod/{}/db", rng.pick(&["web", "api"]))})),
+        (
+            "ssm.amazonaws.com",
+            "DescribeParameters",
+            true,
+            json!({"maxResults": 50}),
+        ),
+        (
+            "ssm.amazonaws.com",
+            "GetParameter",
+            true,
+            json!({"name": format!("/app/{}/config", rng.pick(&["web", "api", "worker"]))}),
+        ),
+        (
+            "rds.amazonaws.com",
+            "DescribeDBInstances",
+            true,
+            Value::Null,
+        ),
+        (
+            "secretsmanager.amazonaws.com",
+            "DescribeSecret",
+            true,
+            json!({"secretId": format!("prod/{}/db", rng.pick(&["web", "api"]))}),
+        ),
     ];
     let (s, n, r, p) = rng.pick(&choices).clone();
     (s.to_string(), n.to_string(), r, p)
@@ -334,23 +472,65 @@ fn with_invoked_by(identity: &Value, by: &str) -> Value {
 fn console_calls(rng: &mut Rng) -> (String, String, bool, Value) {
     let (s, n, p): (&str, &str, Value) = rng
         .pick(&[
-            ("ec2.amazonaws.com", "DescribeVpcs", json!({"vpcSet": {}, "filterSet": {}})),
-            ("ec2.amazonaws.com", "DescribeRouteTables", json!({"routeTableIdSet": {}, "filterSet": {}})),
-            ("ec2.amazonaws.com", "DescribeSubnets", json!({"subnetSet": {}, "filterSet": {}})),
-            ("ec2.amazonaws.com", "DescribeSecurityGroups", json!({"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {}})),
-            ("ec2.amazonaws.com", "DescribeInstances", json!({"instancesSet": {}, "filterSet": {}})),
-            ("ec2.amazonaws.com", "DescribeRegions", json!({"regionSet": {}})),
+            (
+                "ec2.amazonaws.com",
+                "DescribeVpcs",
+                json!({"vpcSet": {}, "filterSet": {}}),
+            ),
+            (
+                "ec2.amazonaws.com",
+                "DescribeRouteTables",
+                json!({"routeTableIdSet": {}, "filterSet": {}}),
+            ),
+            (
+                "ec2.amazonaws.com",
+                "DescribeSubnets",
+                json!({"subnetSet": {}, "filterSet": {}}),
+            ),
+            (
+                "ec2.amazonaws.com",
+                "DescribeSecurityGroups",
+                json!({"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {}}),
+            ),
+            (
+                "ec2.amazonaws.com",
+                "DescribeInstances",
+                json!({"instancesSet": {}, "filterSet": {}}),
+            ),
+            (
+                "ec2.amazonaws.com",
+                "DescribeRegions",
+                json!({"regionSet": {}}),
+            ),
             ("rds.amazonaws.com", "DescribeDBInstances", Value::Null),
-            ("cloudtrail.amazonaws.com", "DescribeTrails", json!({"includeShadowTrails": false})),
-            ("monitoring.amazonaws.com", "DescribeAlarms", json!({"maxRecords": 100})),
+            (
+                "cloudtrail.amazonaws.com",
+                "DescribeTrails",
+                json!({"includeShadowTrails": false}),
+            ),
+            (
+                "monitoring.amazonaws.com",
+                "DescribeAlarms",
+                json!({"maxRecords": 100}),
+            ),
         ])
         .clone();
     (s.to_string(), n.to_string(), true, p)
 }
 
 fn service_assume_role(rng: &mut Rng, t: DateTime<Utc>, account: &str, region: &str) -> Value {
-    let svc = rng.pick(&["lambda.amazonaws.com", "ec2.amazonaws.com", "config.amazonaws.com", "ecs-tasks.amazonaws.com"]).to_string();
-    let role = format!("arn:aws:iam::{account}:role/{}", svc.split('.').next().unwrap_or("svc"));
+    let svc = rng
+        .pick(&[
+            "lambda.amazonaws.com",
+            "ec2.amazonaws.com",
+            "config.amazonaws.com",
+            "ecs-tasks.amazonaws.com",
+        ])
+        .to_string();
+    let role = format!(
+        "arn:aws:iam::{account}:role/{}",
+        svc.split('.').next().unwrap_or("svc")
+    );
     json!({
         "eventVersion": "1.08",
         "userIdentity": {"type": "AWSService", "invokedBy": svc},
@@ -427,8 +607,16 @@ fn console_login(rng: &mut Rng, actor: &Actor, t: DateTime<Utc>, account: &str) 
 /// Background activity of one account over the window.
 fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &mut Vec<Ev>) {
     let span = (cfg.days.max(1) as i64) * 86_400;
-    let used: Vec<&String> = cfg.regions.iter().take(cfg.background_regions.max(1)).collect();
-    let home = cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+    let used: Vec<&String> = cfg
+        .regions
+        .iter()
+        .take(cfg.background_regions.max(1))
+        .collect();
+    let home = cfg
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".into());
     let start = cfg.start;
     let analyst = Actor {
         identity: iam_user(rng, account, "alice", false, true, true, start),
@@ -448,7 +636,10 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
         ua: "aws-sdk-java/2.25.6 Linux/5.10.210-201.852.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. md/internal exec-env/AWS_EC2".into(),
         console: false,
     };
-    let agent = Actor { ua: "amazon-ssm-agent/3.3.40.0".into(), ..app.clone() };
+    let agent = Actor {
+        ua: "amazon-ssm-agent/3.3.40.0".into(),
+        ..app.clone()
+    };
     // The deployer's temporary session, on whose behalf Secrets Manager calls KMS.
     let deployer_session = iam_user(rng, account, "ci-deploy", false, true, false, start);
     let lambda = Actor {
@@ -461,7 +652,13 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
     // The analyst logs in once a day.
     for d in 0..cfg.days.max(1) {
         let t = start + Duration::seconds(d as i64 * 86_400 + 8 * 3600 + rng.below(3600) as i64);
-        out.push(Ev { account: account.into(), region: "us-east-1".into(), time: t, label: "benign".into(), json: Packed::new(&console_login(rng, &analyst, t, account)) });
+        out.push(Ev {
+            account: account.into(),
+            region: "us-east-1".into(),
+            time: t,
+            label: "benign".into(),
+            json: Packed::new(&console_login(rng, &analyst, t, account)),
+        });
         produced += 1;
     }
     while produced < n {
@@ -469,12 +666,24 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
         let region = rng.pick(&used).to_string();
         let kind = rng.below(100);
         if kind < 8 {
-            out.push(Ev { account: account.into(), region: region.clone(), time: t, label: "benign".into(), json: Packed::new(&service_assume_role(rng, t, account, &region)) });
+            out.push(Ev {
+                account: account.into(),
+                region: region.clone(),
+                time: t,
+                label: "benign".into(),
+                json: Packed::new(&service_assume_role(rng, t, account, &region)),
+            });
             produced += 1;
             continue;
         }
         if kind < 10 {
-            out.push(Ev { account: account.into(), region: region.clone(), time: t, label: "benign".into(), json: Packed::new(&service_event(rng, t, account, &region)) });
+            out.push(Ev {
+                account: account.into(),
+                region: region.clone(),
+                time: t,
+                label: "benign".into(),
+                json: Packed::new(&service_event(rng, t, account, &region)),
+            });
             produced += 1;
             continue;
         }
@@ -483,46 +692,175 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
             let burst = 10 + rng.below(25) as usize;
             for i in 0..burst.min(n - produced) {
                 let (src, name, ro, req) = background_calls(rng, &region, account);
-                let ev = api_event(rng, &terraform, t + Duration::milliseconds(i as i64 * 180), account, &region, &src, &name, ro, req, Value::Null, None, &[]);
-                out.push(Ev { account: account.into(), region: region.clone(), time: t + Duration::milliseconds(i as i64 * 180), label: "benign".into(), json: Packed::new(&ev) });
+                let ev = api_event(
+                    rng,
+                    &terraform,
+                    t + Duration::milliseconds(i as i64 * 180),
+                    account,
+                    &region,
+                    &src,
+                    &name,
+                    ro,
+                    req,
+                    Value::Null,
+                    None,
+                    &[],
+                );
+                out.push(Ev {
+                    account: account.into(),
+                    region: region.clone(),
+                    time: t + Duration::milliseconds(i as i64 * 180),
+                    label: "benign".into(),
+                    json: Packed::new(&ev),
+                });
                 produced += 1;
             }
             continue;
         }
         if kind < 20 {
-            let ev = api_event(rng, &agent, t, account, &home, "ssm.amazonaws.com", "UpdateInstanceInformation", false, json!({"instanceId": "i-0a1b2c3d4e5f60718", "agentVersion": "3.3.40.0", "agentStatus": "Active", "platformType": "Linux", "platformName": "Amazon Linux", "platformVersion": "2023"}), Value::Null, None, &[]);
-            out.push(Ev { account: account.into(), region: home.clone(), time: t, label: "benign".into(), json: Packed::new(&ev) });
+            let ev = api_event(
+                rng,
+                &agent,
+                t,
+                account,
+                &home,
+                "ssm.amazonaws.com",
+                "UpdateInstanceInformation",
+                false,
+                json!({"instanceId": "i-0a1b2c3d4e5f60718", "agentVersion": "3.3.40.0", "agentStatus": "Active", "platformType": "Linux", "platformName": "Amazon Linux", "platformVersion": "2023"}),
+                Value::Null,
+                None,
+                &[],
+            );
+            out.push(Ev {
+                account: account.into(),
+                region: home.clone(),
+                time: t,
+                label: "benign".into(),
+                json: Packed::new(&ev),
+            });
             produced += 1;
             continue;
         }
         if kind == 25 && rng.chance(0.3) {
             // Infrastructure changes by the deploy pipeline: IAM writes, and a
             // compliance tool's DryRun permission checks.
-            let (src, name, ro, req, resp, err): (&str, &str, bool, Value, Value, Option<(&str, &str)>) = match rng.below(4) {
+            let (src, name, ro, req, resp, err): (
+                &str,
+                &str,
+                bool,
+                Value,
+                Value,
+                Option<(&str, &str)>,
+            ) = match rng.below(4) {
                 0 => {
                     let key = format!("AKIA{}", rng.upper_alnum(16));
-                    ("iam.amazonaws.com", "CreateAccessKey", false, Value::Null,
-                     json!({"accessKey": {"userName": "ci-deploy", "accessKeyId": key, "status": "Active", "createDate": t.format("%b %-d, %Y, %-I:%M:%S %p").to_string()}}), None)
+                    (
+                        "iam.amazonaws.com",
+                        "CreateAccessKey",
+                        false,
+                        Value::Null,
+                        json!({"accessKey": {"userName": "ci-deploy", "accessKeyId": key, "status": "Active", "createDate": t.format("%b %-d, %Y, %-I:%M:%S %p").to_string()}}),
+                        None,
+                    )
                 }
-                1 => ("iam.amazonaws.com", "PutRolePolicy", false, json!({"roleName": "app-server-role", "policyName": "app-s3-read", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::app-assets/*\"}]}"}), Value::Null, None),
-                2 => ("iam.amazonaws.com", "TagRole", false, json!({"roleName": "app-server-role", "tags": [{"key": "team", "value": "platform"}]}), Value::Null, None),
-                _ => ("ec2.amazonaws.com", "StopInstances", false, json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718"}]}, "force": false}), Value::Null,
-                      Some(("Client.DryRunOperation", "Request would have succeeded, but DryRun flag is set."))),
+                1 => (
+                    "iam.amazonaws.com",
+                    "PutRolePolicy",
+                    false,
+                    json!({"roleName": "app-server-role", "policyName": "app-s3-read", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::app-assets/*\"}]}"}),
+                    Value::Null,
+                    None,
+                ),
+                2 => (
+                    "iam.amazonaws.com",
+                    "TagRole",
+                    false,
+                    json!({"roleName": "app-server-role", "tags": [{"key": "team", "value": "platform"}]}),
+                    Value::Null,
+                    None,
+                ),
+                _ => (
+                    "ec2.amazonaws.com",
+                    "StopInstances",
+                    false,
+                    json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718"}]}, "force": false}),
+                    Value::Null,
+                    Some((
+                        "Client.DryRunOperation",
+                        "Request would have succeeded, but DryRun flag is set.",
+                    )),
+                ),
             };
-            let region = if src == "iam.amazonaws.com" { "us-east-1".to_string() } else { region.clone() };
-            let ev = api_event(rng, &terraform, t, account, &region, src, name, ro, req, resp, err, &[]);
-            out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: Packed::new(&ev) });
+            let region = if src == "iam.amazonaws.com" {
+                "us-east-1".to_string()
+            } else {
+                region.clone()
+            };
+            let ev = api_event(
+                rng,
+                &terraform,
+                t,
+                account,
+                &region,
+                src,
+                name,
+                ro,
+                req,
+                resp,
+                err,
+                &[],
+            );
+            out.push(Ev {
+                account: account.into(),
+                region,
+                time: t,
+                label: "benign".into(),
+                json: Packed::new(&ev),
+            });
             produced += 1;
             continue;
         }
         if kind < 26 {
             // Secrets Manager decrypting for the app: KMS calls a service makes on its behalf.
-            let name = if rng.chance(0.7) { "Decrypt" } else { "GenerateDataKey" };
-            let via = Actor { identity: with_invoked_by(&deployer_session, "secretsmanager.amazonaws.com"), ip: "secretsmanager.amazonaws.com".into(), ua: "secretsmanager.amazonaws.com".into(), console: false };
+            let name = if rng.chance(0.7) {
+                "Decrypt"
+            } else {
+                "GenerateDataKey"
+            };
+            let via = Actor {
+                identity: with_invoked_by(&deployer_session, "secretsmanager.amazonaws.com"),
+                ip: "secretsmanager.amazonaws.com".into(),
+                ua: "secretsmanager.amazonaws.com".into(),
+                console: false,
+            };
             let key = format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid());
-            let req = if name == "Decrypt" { json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:prod/api/db"), "SecretVersionId": rng.uuid()}}) } else { json!({"keyId": key, "keySpec": "AES_256"}) };
-            let ev = api_event(rng, &via, t, account, &region, "kms.amazonaws.com", name, true, req, Value::Null, None, &[]);
-            out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: Packed::new(&ev) });
+            let req = if name == "Decrypt" {
+                json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:prod/api/db"), "SecretVersionId": rng.uuid()}})
+            } else {
+                json!({"keyId": key, "keySpec": "AES_256"})
+            };
+            let ev = api_event(
+                rng,
+                &via,
+                t,
+                account,
+                &region,
+                "kms.amazonaws.com",
+                name,
+                true,
+                req,
+                Value::Null,
+                None,
+                &[],
+            );
+            out.push(Ev {
+                account: account.into(),
+                region,
+                time: t,
+                label: "benign".into(),
+                json: Packed::new(&ev),
+            });
             produced += 1;
             continue;
         }
@@ -531,7 +869,11 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
             50..=69 => &lambda,
             _ => &analyst,
         };
-        let (src, name, ro, req) = if actor.console { console_calls(rng) } else { background_calls(rng, &region, account) };
+        let (src, name, ro, req) = if actor.console {
+            console_calls(rng)
+        } else {
+            background_calls(rng, &region, account)
+        };
         let denied = rng.chance(0.02);
         let err = if denied {
             let a = actor.identity["arn"].as_str().unwrap_or("").to_string();
@@ -539,29 +881,70 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
         } else {
             None
         };
-        let ev = api_event(rng, actor, t, account, &region, &src, &name, ro, req, Value::Null, err.as_ref().map(|(c, m)| (c.as_str(), m.as_str())), &[]);
-        out.push(Ev { account: account.into(), region, time: t, label: "benign".into(), json: Packed::new(&ev) });
+        let ev = api_event(
+            rng,
+            actor,
+            t,
+            account,
+            &region,
+            &src,
+            &name,
+            ro,
+            req,
+            Value::Null,
+            err.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
+            &[],
+        );
+        out.push(Ev {
+            account: account.into(),
+            region,
+            time: t,
+            label: "benign".into(),
+            json: Packed::new(&ev),
+        });
         produced += 1;
     }
 }
 
 /// Placeholder values for one scenario in one account and region.
-pub fn placeholders(rng: &mut Rng, run_id: &str, account: &str, region: &str) -> BTreeMap<String, String> {
+pub fn placeholders(
+    rng: &mut Rng,
+    run_id: &str,
+    account: &str,
+    region: &str,
+) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("account".into(), account.into());
     v.insert("region".into(), region.into());
     v.insert("run_id".into(), run_id.into());
     v.insert("foreign_account".into(), "999999999999".into());
-    v.insert("random".into(), (0..8).map(|_| (b'a' + rng.below(26) as u8) as char).collect());
-    v.insert("nonexistent".into(), format!("irprep-sim-{run_id}-does-not-exist"));
+    v.insert(
+        "random".into(),
+        (0..8)
+            .map(|_| (b'a' + rng.below(26) as u8) as char)
+            .collect(),
+    );
+    v.insert(
+        "nonexistent".into(),
+        format!("irprep-sim-{run_id}-does-not-exist"),
+    );
     let h = |rng: &mut Rng, n| rng.hex(n);
-    v.insert("nonexistent_snapshot".into(), format!("snap-0{}", h(rng, 16)));
+    v.insert(
+        "nonexistent_snapshot".into(),
+        format!("snap-0{}", h(rng, 16)),
+    );
     v.insert("nonexistent_ami".into(), format!("ami-0{}", h(rng, 16)));
     v.insert("nonexistent_detector".into(), h(rng, 32));
-    v.insert("nonexistent_resolver_config".into(), format!("rqlc-{}", h(rng, 16)));
+    v.insert(
+        "nonexistent_resolver_config".into(),
+        format!("rqlc-{}", h(rng, 16)),
+    );
     v.insert("nonexistent_flow_log".into(), format!("fl-0{}", h(rng, 16)));
     v.insert("nonexistent_key".into(), rng.uuid());
-    v.insert("nonexistent_user".into(), format!("irprep-sim-{run_id}-nouser"));
+    v.insert(
+        "nonexistent_user".into(),
+        format!("irprep-sim-{run_id}-nouser"),
+    );
     v.insert("nonexistent_sg".into(), format!("sg-0{}", h(rng, 16)));
     v.insert("nonexistent_instance".into(), format!("i-0{}", h(rng, 16)));
     v
@@ -569,14 +952,41 @@ pub fn placeholders(rng: &mut Rng, run_id: &str, account: &str, region: &str) ->
 
 /// The CloudTrail event one step's call leaves.
 #[allow(clippy::too_many_arguments)]
-pub fn step_event(rng: &mut Rng, step: &Step, vars: &BTreeMap<String, String>, identity: &Value, ip: &str, ua: &str, t: DateTime<Utc>, account: &str, region: &str) -> Value {
+pub fn step_event(
+    rng: &mut Rng,
+    step: &Step,
+    vars: &BTreeMap<String, String>,
+    identity: &Value,
+    ip: &str,
+    ua: &str,
+    t: DateTime<Utc>,
+    account: &str,
+    region: &str,
+) -> Value {
     let ct = &step.cloudtrail;
-    let actor = Actor { identity: identity.clone(), ip: ip.into(), ua: ua.into(), console: false };
+    let actor = Actor {
+        identity: identity.clone(),
+        ip: ip.into(),
+        ua: ua.into(),
+        console: false,
+    };
     let req = fill(&ct.request_parameters, vars);
     let resp = fill(&ct.response_elements, vars);
-    let read_only = ct.read_only.unwrap_or(matches!(step.safety, crate::scenario::Safety::ReadOnly));
-    let err = ct.error_code.as_ref().map(|c| (fill(&Value::String(c.clone()), vars), fill(&Value::String(ct.error_message.clone().unwrap_or_default()), vars)));
-    let err_ref = err.as_ref().map(|(c, m)| (c.as_str().unwrap_or(""), m.as_str().unwrap_or("")));
+    let read_only = ct
+        .read_only
+        .unwrap_or(matches!(step.safety, crate::scenario::Safety::ReadOnly));
+    let err = ct.error_code.as_ref().map(|c| {
+        (
+            fill(&Value::String(c.clone()), vars),
+            fill(
+                &Value::String(ct.error_message.clone().unwrap_or_default()),
+                vars,
+            ),
+        )
+    });
+    let err_ref = err
+        .as_ref()
+        .map(|(c, m)| (c.as_str().unwrap_or(""), m.as_str().unwrap_or("")));
     let mut extra: Vec<(&str, Value)> = vec![];
     if !ct.additional_event_data.is_null() {
         extra.push(("additionalEventData", fill(&ct.additional_event_data, vars)));
@@ -587,15 +997,40 @@ pub fn step_event(rng: &mut Rng, step: &Step, vars: &BTreeMap<String, String>, i
     if let Some(v) = &ct.api_version {
         extra.push(("apiVersion", Value::String(v.clone())));
     }
-    api_event(rng, &actor, t, account, region, &ct.event_source, step.event_name(), read_only, req, resp, err_ref, &extra)
+    api_event(
+        rng,
+        &actor,
+        t,
+        account,
+        region,
+        &ct.event_source,
+        step.event_name(),
+        read_only,
+        req,
+        resp,
+        err_ref,
+        &extra,
+    )
 }
 
 /// The events of one scenario, as the compromised identity performs it.
-fn scenario_events(rng: &mut Rng, cfg: &SynthConfig, s: &Scenario, account: &str, at: DateTime<Utc>, out: &mut Vec<Ev>) {
-    let home = cfg.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+fn scenario_events(
+    rng: &mut Rng,
+    cfg: &SynthConfig,
+    s: &Scenario,
+    account: &str,
+    at: DateTime<Utc>,
+    out: &mut Vec<Ev>,
+) {
+    let home = cfg
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".into());
     let identity = iam_user(rng, account, "svc-backup", true, false, false, at);
     let ip = format!("203.0.113.{}", 10 + rng.below(200));
-    let ua = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22 prompt/off".to_string();
+    let ua = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22 prompt/off"
+        .to_string();
     let run_id = format!("synth{}", rng.hex(6));
     let mut t = at;
     for step in &s.steps {
@@ -603,7 +1038,12 @@ fn scenario_events(rng: &mut Rng, cfg: &SynthConfig, s: &Scenario, account: &str
             RegionRule::Home => vec![home.clone()],
             RegionRule::Global => vec!["us-east-1".into()],
             RegionRule::Each => cfg.regions.clone(),
-            RegionRule::Unused => cfg.regions.iter().skip(cfg.background_regions.max(1)).cloned().collect(),
+            RegionRule::Unused => cfg
+                .regions
+                .iter()
+                .skip(cfg.background_regions.max(1))
+                .cloned()
+                .collect(),
         };
         let fanout = if step.foreach.is_some() { 2 } else { 1 };
         for region in regions {
@@ -615,7 +1055,13 @@ fn scenario_events(rng: &mut Rng, cfg: &SynthConfig, s: &Scenario, account: &str
                     vars.insert("instance".into(), format!("i-0{}{k}", rng.hex(15)));
                     t += Duration::milliseconds(300 + rng.below(1500) as i64);
                     let ev = step_event(rng, step, &vars, &identity, &ip, &ua, t, account, &region);
-                    out.push(Ev { account: account.into(), region: region.clone(), time: t, label: s.id.clone(), json: Packed::new(&ev) });
+                    out.push(Ev {
+                        account: account.into(),
+                        region: region.clone(),
+                        time: t,
+                        label: s.id.clone(),
+                        json: Packed::new(&ev),
+                    });
                 }
             }
         }
@@ -623,7 +1069,11 @@ fn scenario_events(rng: &mut Rng, cfg: &SynthConfig, s: &Scenario, account: &str
 }
 
 fn file_name(rng: &mut Rng, account: &str, region: &str, t: DateTime<Utc>) -> String {
-    format!("{account}_CloudTrail_{region}_{}_{}.json.gz", t.format("%Y%m%dT%H%MZ"), rng.alnum(16))
+    format!(
+        "{account}_CloudTrail_{region}_{}_{}.json.gz",
+        t.format("%Y%m%dT%H%MZ"),
+        rng.alnum(16)
+    )
 }
 
 /// Synthesise into `out_dir` (which must be empty or new).
@@ -639,27 +1089,53 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
     for (i, s) in cfg.scenarios.iter().enumerate() {
         let account = &cfg.accounts[i % cfg.accounts.len().max(1)];
         // Spread scenarios over the window, away from its edges.
-        let offset = span / 10 + (span * 8 / 10) * (i as i64 + 1) / (cfg.scenarios.len() as i64 + 1);
-        scenario_events(&mut rng, cfg, s, account, cfg.start + Duration::seconds(offset), &mut events);
+        let offset =
+            span / 10 + (span * 8 / 10) * (i as i64 + 1) / (cfg.scenarios.len() as i64 + 1);
+        scenario_events(
+            &mut rng,
+            cfg,
+            s,
+            account,
+            cfg.start + Duration::seconds(offset),
+            &mut events,
+        );
     }
     // Group into delivery files per account, region and delivery window.
     let window = (cfg.file_minutes.max(1) as i64) * 60;
     let mut files: BTreeMap<(String, String, i64), Vec<usize>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         let bucket = e.time.timestamp().div_euclid(window);
-        files.entry((e.account.clone(), e.region.clone(), bucket)).or_default().push(i);
+        files
+            .entry((e.account.clone(), e.region.clone(), bucket))
+            .or_default()
+            .push(i);
     }
     std::fs::create_dir_all(out_dir)?;
     let mut labels = String::from("eventid,label\n");
-    let mut summary = SynthSummary { background_events, out_dir: out_dir.to_path_buf(), ..Default::default() };
+    let mut summary = SynthSummary {
+        background_events,
+        out_dir: out_dir.to_path_buf(),
+        ..Default::default()
+    };
     // Names first (deterministic), then compress and write on every core.
     let mut jobs: Vec<(PathBuf, Vec<usize>)> = Vec::with_capacity(files.len());
     for ((account, region, bucket), mut idx) in files {
         idx.sort_by_key(|&i| events[i].time);
-        let t0 = Utc.timestamp_opt(bucket * window, 0).single().unwrap_or(cfg.start);
+        let t0 = Utc
+            .timestamp_opt(bucket * window, 0)
+            .single()
+            .unwrap_or(cfg.start);
         let deliver = t0 + Duration::seconds(window);
-        let dir = out_dir.join(format!("AWSLogs/{account}/CloudTrail/{region}/{}", t0.format("%Y/%m/%d")));
-        let name = file_name(&mut rng, &account, &region, deliver.with_second(0).unwrap_or(deliver));
+        let dir = out_dir.join(format!(
+            "AWSLogs/{account}/CloudTrail/{region}/{}",
+            t0.format("%Y/%m/%d")
+        ));
+        let name = file_name(
+            &mut rng,
+            &account,
+            &region,
+            deliver.with_second(0).unwrap_or(deliver),
+        );
         for &i in &idx {
             let e = &events[i];
             labels.push_str(&e.json.id);
@@ -667,7 +1143,11 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
             labels.push_str(&e.label);
             labels.push('\n');
             if e.label != "benign" {
-                summary.scenario_events.entry(e.label.clone()).or_default().push(e.json.id.clone());
+                summary
+                    .scenario_events
+                    .entry(e.label.clone())
+                    .or_default()
+                    .push(e.json.id.clone());
             }
         }
         jobs.push((dir.join(name), idx));
@@ -677,18 +1157,24 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
     for d in dirs {
         std::fs::create_dir_all(d)?;
     }
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
     std::thread::scope(|sc| {
         for _ in 0..threads {
             sc.spawn(|| {
-                let mut comp = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(4).unwrap_or_default());
+                let mut comp = libdeflater::Compressor::new(
+                    libdeflater::CompressionLvl::new(4).unwrap_or_default(),
+                );
                 let mut body: Vec<u8> = Vec::new();
                 let mut out: Vec<u8> = Vec::new();
                 loop {
                     let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((path, idx)) = jobs.get(j) else { break };
+                    let Some((path, idx)) = jobs.get(j) else {
+                        break;
+                    };
                     body.clear();
                     body.extend_from_slice(b"{\"Records\":[");
                     for (k, &i) in idx.iter().enumerate() {
@@ -726,12 +1212,23 @@ mod tests {
 
     #[test]
     fn deterministic_and_laid_out() {
-        let cfg = SynthConfig { background: 300, scenarios: crate::scenario::builtin().unwrap().into_iter().take(2).collect(), ..Default::default() };
+        let cfg = SynthConfig {
+            background: 300,
+            scenarios: crate::scenario::builtin()
+                .unwrap()
+                .into_iter()
+                .take(2)
+                .collect(),
+            ..Default::default()
+        };
         let a = tempdir("a");
         let b = tempdir("b");
         let sa = synthesize(&cfg, &a).unwrap();
         let sb = synthesize(&cfg, &b).unwrap();
-        assert_eq!(std::fs::read_to_string(a.join("labels.csv")).unwrap(), std::fs::read_to_string(b.join("labels.csv")).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(a.join("labels.csv")).unwrap(),
+            std::fs::read_to_string(b.join("labels.csv")).unwrap()
+        );
         assert_eq!(sa.files, sb.files);
         assert!(sa.scenario_events.len() == 2);
         let mut found = 0;

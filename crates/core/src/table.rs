@@ -44,7 +44,11 @@ pub struct Column {
 
 impl Column {
     pub const fn new(name: &'static str, source_key: &'static str, ty: ColType) -> Self {
-        Column { name, source_key, ty }
+        Column {
+            name,
+            source_key,
+            ty,
+        }
     }
 }
 
@@ -195,7 +199,10 @@ pub fn cloudtrail() -> TableDef {
             st(
                 "attributes",
                 "attributes",
-                vec![s("mfaauthenticated", "mfaAuthenticated"), s("creationdate", "creationDate")],
+                vec![
+                    s("mfaauthenticated", "mfaAuthenticated"),
+                    s("creationdate", "creationDate"),
+                ],
             ),
             session_issuer,
             s("sourceidentity", "sourceIdentity"),
@@ -214,7 +221,14 @@ pub fn cloudtrail() -> TableDef {
             s("invokedby", "invokedBy"),
             s("accesskeyid", "accessKeyId"),
             s("username", "userName"),
-            st("onbehalfof", "onBehalfOf", vec![s("userid", "userId"), s("identitystorearn", "identityStoreArn")]),
+            st(
+                "onbehalfof",
+                "onBehalfOf",
+                vec![
+                    s("userid", "userId"),
+                    s("identitystorearn", "identityStoreArn"),
+                ],
+            ),
             session_context,
             s("credentialid", "credentialId"),
             s("identityprovider", "identityProvider"),
@@ -268,7 +282,10 @@ pub fn cloudtrail() -> TableDef {
                     s("clientprovidedhostheader", "clientProvidedHostHeader"),
                 ],
             ),
-            s("sessioncredentialfromconsole", "sessionCredentialFromConsole"),
+            s(
+                "sessioncredentialfromconsole",
+                "sessionCredentialFromConsole",
+            ),
             st(
                 "addendum",
                 "addendum",
@@ -282,9 +299,18 @@ pub fn cloudtrail() -> TableDef {
             j("edgedevicedetails", "edgeDeviceDetails"),
         ],
         partitions: vec![
-            Partition { name: ACCOUNT_PARTITION, description: "account id from the S3 key (or recipientAccountId)" },
-            Partition { name: REGION_PARTITION, description: "region from the S3 key (or awsRegion)" },
-            Partition { name: DATE_PARTITION, description: "yyyy/MM/dd from the S3 key (or eventTime)" },
+            Partition {
+                name: ACCOUNT_PARTITION,
+                description: "account id from the S3 key (or recipientAccountId)",
+            },
+            Partition {
+                name: REGION_PARTITION,
+                description: "region from the S3 key (or awsRegion)",
+            },
+            Partition {
+                name: DATE_PARTITION,
+                description: "yyyy/MM/dd from the S3 key (or eventTime)",
+            },
         ],
     }
 }
@@ -308,7 +334,12 @@ pub enum FlowType {
 }
 
 const fn ff(field: &'static str, column: &'static str, version: u8, ty: FlowType) -> FlowField {
-    FlowField { field, column, version, ty }
+    FlowField {
+        field,
+        column,
+        version,
+        ty,
+    }
 }
 
 /// Every documented VPC flow-log field, v2 to v8, in the order of the AWS
@@ -341,18 +372,48 @@ pub const FLOW_FIELDS: &[FlowField] = &[
     ff("az-id", "az_id", 4, FlowType::Str),
     ff("sublocation-type", "sublocation_type", 4, FlowType::Str),
     ff("sublocation-id", "sublocation_id", 4, FlowType::Str),
-    ff("pkt-src-aws-service", "pkt_src_aws_service", 5, FlowType::Str),
-    ff("pkt-dst-aws-service", "pkt_dst_aws_service", 5, FlowType::Str),
+    ff(
+        "pkt-src-aws-service",
+        "pkt_src_aws_service",
+        5,
+        FlowType::Str,
+    ),
+    ff(
+        "pkt-dst-aws-service",
+        "pkt_dst_aws_service",
+        5,
+        FlowType::Str,
+    ),
     ff("flow-direction", "flow_direction", 5, FlowType::Str),
     ff("traffic-path", "traffic_path", 5, FlowType::Int),
     ff("ecs-cluster-arn", "ecs_cluster_arn", 7, FlowType::Str),
     ff("ecs-cluster-name", "ecs_cluster_name", 7, FlowType::Str),
-    ff("ecs-container-instance-arn", "ecs_container_instance_arn", 7, FlowType::Str),
-    ff("ecs-container-instance-id", "ecs_container_instance_id", 7, FlowType::Str),
+    ff(
+        "ecs-container-instance-arn",
+        "ecs_container_instance_arn",
+        7,
+        FlowType::Str,
+    ),
+    ff(
+        "ecs-container-instance-id",
+        "ecs_container_instance_id",
+        7,
+        FlowType::Str,
+    ),
     ff("ecs-container-id", "ecs_container_id", 7, FlowType::Str),
-    ff("ecs-second-container-id", "ecs_second_container_id", 7, FlowType::Str),
+    ff(
+        "ecs-second-container-id",
+        "ecs_second_container_id",
+        7,
+        FlowType::Str,
+    ),
     ff("ecs-service-name", "ecs_service_name", 7, FlowType::Str),
-    ff("ecs-task-definition-arn", "ecs_task_definition_arn", 7, FlowType::Str),
+    ff(
+        "ecs-task-definition-arn",
+        "ecs_task_definition_arn",
+        7,
+        FlowType::Str,
+    ),
     ff("ecs-task-arn", "ecs_task_arn", 7, FlowType::Str),
     ff("ecs-task-id", "ecs_task_id", 7, FlowType::Str),
     ff("reject-reason", "reject_reason", 8, FlowType::Str),
@@ -375,13 +436,21 @@ impl FlowField {
 /// The flow field with this name (`srcaddr`, `pkt-srcaddr`, or the column
 /// spelling `pkt_srcaddr`).
 pub fn flow_field(name: &str) -> Option<&'static FlowField> {
-    let n = name.trim().trim_start_matches("${").trim_end_matches('}').replace('_', "-");
+    let n = name
+        .trim()
+        .trim_start_matches("${")
+        .trim_end_matches('}')
+        .replace('_', "-");
     FLOW_FIELDS.iter().find(|f| f.field == n)
 }
 
 /// The `LogFormat` string for these fields (`${version} ${account-id} …`).
 pub fn flow_log_format(fields: &[&FlowField]) -> String {
-    fields.iter().map(|f| format!("${{{}}}", f.field)).collect::<Vec<_>>().join(" ")
+    fields
+        .iter()
+        .map(|f| format!("${{{}}}", f.field))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The format irprep enables by default: every field, documentation order.
@@ -423,12 +492,27 @@ pub fn vpcflow_with(fields: &[&FlowField]) -> TableDef {
     TableDef {
         name: "vpcflow",
         description: "Amazon VPC Flow Logs, one row per flow record",
-        columns: fields.iter().map(|f| Column::new(f.column, f.field, f.col_type())).collect(),
+        columns: fields
+            .iter()
+            .map(|f| Column::new(f.column, f.field, f.col_type()))
+            .collect(),
         partitions: vec![
-            Partition { name: ACCOUNT_PARTITION, description: "account id from the S3 key (or account-id)" },
-            Partition { name: REGION_PARTITION, description: "region from the S3 key (or region)" },
-            Partition { name: DATE_PARTITION, description: "yyyy/MM/dd from the S3 key (or start)" },
-            Partition { name: HOUR_PARTITION, description: "HH from an hourly S3 key, else NULL" },
+            Partition {
+                name: ACCOUNT_PARTITION,
+                description: "account id from the S3 key (or account-id)",
+            },
+            Partition {
+                name: REGION_PARTITION,
+                description: "region from the S3 key (or region)",
+            },
+            Partition {
+                name: DATE_PARTITION,
+                description: "yyyy/MM/dd from the S3 key (or start)",
+            },
+            Partition {
+                name: HOUR_PARTITION,
+                description: "HH from an hourly S3 key, else NULL",
+            },
         ],
     }
 }
@@ -439,7 +523,11 @@ pub fn dns() -> TableDef {
     let answers = Column::new(
         "answers",
         "answers",
-        ColType::Array(Box::new(ColType::Struct(vec![s("rdata", "Rdata"), s("type", "Type"), s("class", "Class")]))),
+        ColType::Array(Box::new(ColType::Struct(vec![
+            s("rdata", "Rdata"),
+            s("type", "Type"),
+            s("class", "Class"),
+        ]))),
     );
     TableDef {
         name: "dns",
@@ -458,15 +546,31 @@ pub fn dns() -> TableDef {
             s("srcaddr", "srcaddr"),
             Column::new("srcport", "srcport", ColType::Int),
             s("transport", "transport"),
-            st("srcids", "srcids", vec![s("instance", "instance"), s("resolver_endpoint", "resolver_endpoint")]),
+            st(
+                "srcids",
+                "srcids",
+                vec![
+                    s("instance", "instance"),
+                    s("resolver_endpoint", "resolver_endpoint"),
+                ],
+            ),
             s("firewall_rule_action", "firewall_rule_action"),
             s("firewall_rule_group_id", "firewall_rule_group_id"),
             s("firewall_domain_list_id", "firewall_domain_list_id"),
         ],
         partitions: vec![
-            Partition { name: ACCOUNT_PARTITION, description: "account id from the S3 key (or account_id)" },
-            Partition { name: VPC_PARTITION, description: "VPC id from the S3 key (or vpc_id)" },
-            Partition { name: DATE_PARTITION, description: "yyyy/MM/dd from the S3 key (or query_timestamp)" },
+            Partition {
+                name: ACCOUNT_PARTITION,
+                description: "account id from the S3 key (or account_id)",
+            },
+            Partition {
+                name: VPC_PARTITION,
+                description: "VPC id from the S3 key (or vpc_id)",
+            },
+            Partition {
+                name: DATE_PARTITION,
+                description: "yyyy/MM/dd from the S3 key (or query_timestamp)",
+            },
         ],
     }
 }
@@ -478,7 +582,9 @@ pub fn all_tables() -> Vec<TableDef> {
 
 /// A table by name (`cloudtrail`, `vpcflow`, `dns`).
 pub fn by_name(name: &str) -> Option<TableDef> {
-    all_tables().into_iter().find(|t| t.name.eq_ignore_ascii_case(name))
+    all_tables()
+        .into_iter()
+        .find(|t| t.name.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -491,14 +597,38 @@ mod tests {
         let names: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
         // The 23 columns of the Bootstrap's table, in its order.
         let bootstrap = [
-            "eventversion", "useridentity", "eventtime", "eventsource", "eventname", "awsregion",
-            "sourceipaddress", "useragent", "errorcode", "errormessage", "requestparameters",
-            "responseelements", "additionaleventdata", "requestid", "eventid", "resources",
-            "eventtype", "apiversion", "readonly", "recipientaccountid", "serviceeventdetails",
-            "sharedeventid", "vpcendpointid",
+            "eventversion",
+            "useridentity",
+            "eventtime",
+            "eventsource",
+            "eventname",
+            "awsregion",
+            "sourceipaddress",
+            "useragent",
+            "errorcode",
+            "errormessage",
+            "requestparameters",
+            "responseelements",
+            "additionaleventdata",
+            "requestid",
+            "eventid",
+            "resources",
+            "eventtype",
+            "apiversion",
+            "readonly",
+            "recipientaccountid",
+            "serviceeventdetails",
+            "sharedeventid",
+            "vpcendpointid",
         ];
         assert_eq!(&names[..23], &bootstrap[..]);
-        for newer in ["eventcategory", "tlsdetails", "sessioncredentialfromconsole", "addendum", "edgedevicedetails"] {
+        for newer in [
+            "eventcategory",
+            "tlsdetails",
+            "sessioncredentialfromconsole",
+            "addendum",
+            "edgedevicedetails",
+        ] {
             assert!(names.contains(&newer), "missing {newer}");
         }
         let schema = t.arrow_schema();
@@ -522,7 +652,9 @@ mod tests {
         assert!(ui.starts_with("struct<type:string,principalid:string,arn:string"));
         assert!(ui.contains("sessionissuer:struct<type:string,principalid:string,arn:string,accountid:string,username:string>"));
         let (_, res) = cols.iter().find(|(n, _)| n == "resources").unwrap();
-        assert_eq!(res, "array<struct<arn:string,accountid:string,type:string>>");
+        assert_eq!(
+            res,
+            "array<struct<arn:string,accountid:string,type:string>>"
+        );
     }
 }
-

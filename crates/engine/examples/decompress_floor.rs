@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 fn main() {
-    let dir = std::env::args().nth(1).expect("usage: decompress_floor DIR");
+    let dir = std::env::args()
+        .nth(1)
+        .expect("usage: decompress_floor DIR");
     let (files, _) = irprep_engine::discover_local(&[dir.into()]).expect("readable directory");
     let paths: Vec<std::path::PathBuf> = files
         .into_iter()
@@ -16,7 +18,9 @@ fn main() {
             _ => None,
         })
         .collect();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let next = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     let t = Instant::now();

@@ -14,8 +14,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    self, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Statement, VisitMut, VisitorMut,
+    self, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::parser::Parser;
@@ -52,9 +52,12 @@ impl Dialect for AthenaDialect {
 pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
     // Trino writes array types as ARRAY(T); the generic parser wants ARRAY<T>.
     static ARRAY_TYPE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = ARRAY_TYPE.get_or_init(|| regex::Regex::new(r"(?i)\bAS\s+ARRAY\s*\(\s*(JSON|VARCHAR)\s*\)").expect("valid regex"));
+    let re = ARRAY_TYPE.get_or_init(|| {
+        regex::Regex::new(r"(?i)\bAS\s+ARRAY\s*\(\s*(JSON|VARCHAR)\s*\)").expect("valid regex")
+    });
     let sql = re.replace_all(sql, "AS ARRAY<$1>");
-    let mut stmts = Parser::parse_sql(&AthenaDialect::default(), &sql).map_err(|e| e.to_string())?;
+    let mut stmts =
+        Parser::parse_sql(&AthenaDialect::default(), &sql).map_err(|e| e.to_string())?;
     for s in &mut stmts {
         rewrite(s);
     }
@@ -99,7 +102,10 @@ pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(FunctionArgumentList {
             duplicate_treatment: None,
-            args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
             clauses: vec![],
         }),
         filter: None,
@@ -125,13 +131,17 @@ fn json_array_kind(t: &DataType) -> Option<&'static str> {
     };
     match inner.as_ref() {
         DataType::JSON => Some("irprep_json_array"),
-        DataType::Varchar(_) | DataType::String(_) | DataType::Text => Some("irprep_json_varchar_array"),
+        DataType::Varchar(_) | DataType::String(_) | DataType::Text => {
+            Some("irprep_json_varchar_array")
+        }
         _ => None,
     }
 }
 
 fn plain_args(f: &Function) -> Option<Vec<Expr>> {
-    let FunctionArguments::List(l) = &f.args else { return None };
+    let FunctionArguments::List(l) = &f.args else {
+        return None;
+    };
     if l.duplicate_treatment.is_some() || !l.clauses.is_empty() {
         return None;
     }
@@ -190,12 +200,23 @@ impl VisitorMut for Rewriter {
                     // x.field inside a lambda: struct field access on the parameter.
                     let mut acc = Expr::Identifier(is[0].clone());
                     for f in &is[1..] {
-                        acc = call("get_field", vec![acc, Expr::value(ast::Value::SingleQuotedString(f.value.clone()))]);
+                        acc = call(
+                            "get_field",
+                            vec![
+                                acc,
+                                Expr::value(ast::Value::SingleQuotedString(f.value.clone())),
+                            ],
+                        );
                     }
                     *e = acc;
                 }
             }
-            Expr::Cast { kind, expr, data_type, .. } => {
+            Expr::Cast {
+                kind,
+                expr,
+                data_type,
+                ..
+            } => {
                 if is_ipaddress(data_type) {
                     *e = call("irprep_ip", vec![(**expr).clone()]);
                 } else if let Some(f) = json_array_kind(data_type) {
@@ -219,7 +240,13 @@ impl VisitorMut for Rewriter {
                             || matches!(&a[1], Expr::Function(inner) if inner.name.to_string() == "irprep_ip");
                         if is_prefix {
                             let ip = match &a[1] {
-                                Expr::Function(inner) if inner.name.to_string() == "irprep_ip" => plain_args(inner).unwrap_or_default().into_iter().next().unwrap_or(Expr::value(ast::Value::Null)),
+                                Expr::Function(inner) if inner.name.to_string() == "irprep_ip" => {
+                                    plain_args(inner)
+                                        .unwrap_or_default()
+                                        .into_iter()
+                                        .next()
+                                        .unwrap_or(Expr::value(ast::Value::Null))
+                                }
                                 other => other.clone(),
                             };
                             Some(call("irprep_ip_in_cidr", vec![a[0].clone(), ip]))
@@ -243,7 +270,10 @@ impl VisitorMut for Rewriter {
                             case_token: ast::helpers::attached_token::AttachedToken::empty(),
                             end_token: ast::helpers::attached_token::AttachedToken::empty(),
                             operand: None,
-                            conditions: vec![ast::CaseWhen { condition: cond, result: Expr::value(ast::Value::Number("1".into(), false)) }],
+                            conditions: vec![ast::CaseWhen {
+                                condition: cond,
+                                result: Expr::value(ast::Value::Number("1".into(), false)),
+                            }],
                             else_result: None,
                         };
                         let mut c = call("count", vec![case]);
@@ -264,7 +294,9 @@ impl VisitorMut for Rewriter {
                         array: false,
                         format: None,
                     }),
-                    ("json_parse", Some(mut a)) | ("json_format", Some(mut a)) if a.len() == 1 => Some(a.remove(0)),
+                    ("json_parse", Some(mut a)) | ("json_format", Some(mut a)) if a.len() == 1 => {
+                        Some(a.remove(0))
+                    }
                     ("cardinality", Some(a)) if a.len() == 1 => windowed_distinct(&a[0]),
                     _ => None,
                 };
@@ -286,8 +318,14 @@ fn windowed_distinct(e: &Expr) -> Option<Expr> {
         return None;
     }
     let args = plain_args(d)?;
-    let [Expr::Function(agg)] = args.as_slice() else { return None };
-    if !agg.name.to_string().eq_ignore_ascii_case("array_agg") || agg.over.is_none() || agg.filter.is_some() || !agg.within_group.is_empty() {
+    let [Expr::Function(agg)] = args.as_slice() else {
+        return None;
+    };
+    if !agg.name.to_string().eq_ignore_ascii_case("array_agg")
+        || agg.over.is_none()
+        || agg.filter.is_some()
+        || !agg.within_group.is_empty()
+    {
         return None;
     }
     let [x] = plain_args(agg)?.try_into().ok()?;
@@ -303,25 +341,53 @@ mod tests {
     use super::*;
 
     fn rw(sql: &str) -> String {
-        parse(sql).unwrap().iter().map(|s| s.to_string()).collect::<Vec<_>>().join(";")
+        parse(sql)
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(";")
     }
 
     #[test]
     fn rewrites() {
-        assert_eq!(rw("SELECT eventName FROM CloudTrail"), "SELECT eventname FROM cloudtrail");
-        assert_eq!(rw("SELECT \"eventName\" FROM t"), "SELECT \"eventname\" FROM t");
-        assert!(rw("SELECT 1 FROM t WHERE CAST(a AS IPADDRESS) > CAST('10.0.0.0' AS IPADDRESS)").contains("irprep_ip(a) > irprep_ip('10.0.0.0')"));
-        assert!(rw("SELECT contains('10.0.0.0/8', CAST(ip AS IPADDRESS)) FROM t").contains("irprep_ip_in_cidr('10.0.0.0/8', ip)"));
+        assert_eq!(
+            rw("SELECT eventName FROM CloudTrail"),
+            "SELECT eventname FROM cloudtrail"
+        );
+        assert_eq!(
+            rw("SELECT \"eventName\" FROM t"),
+            "SELECT \"eventname\" FROM t"
+        );
+        assert!(
+            rw("SELECT 1 FROM t WHERE CAST(a AS IPADDRESS) > CAST('10.0.0.0' AS IPADDRESS)")
+                .contains("irprep_ip(a) > irprep_ip('10.0.0.0')")
+        );
+        assert!(
+            rw("SELECT contains('10.0.0.0/8', CAST(ip AS IPADDRESS)) FROM t")
+                .contains("irprep_ip_in_cidr('10.0.0.0/8', ip)")
+        );
         assert!(rw("SELECT contains(arr, 'x') FROM t").contains("array_has(arr, 'x')"));
-        assert!(rw("SELECT transform(r, x -> x.ARN) FROM t").contains("array_transform(r, x -> get_field(x, 'arn'))"));
-        assert!(rw("SELECT element_at(split(q, '.'), -2) FROM t").contains("element_at(string_to_array(q, '.'), -2)"));
+        assert!(rw("SELECT transform(r, x -> x.ARN) FROM t")
+            .contains("array_transform(r, x -> get_field(x, 'arn'))"));
+        assert!(rw("SELECT element_at(split(q, '.'), -2) FROM t")
+            .contains("element_at(string_to_array(q, '.'), -2)"));
         assert!(rw("SELECT count_if(a > 1) FROM t").contains("count(CASE WHEN a > 1 THEN 1 END)"));
-        assert!(rw("SELECT CAST(json_extract(x, '$.a') AS ARRAY(JSON)) FROM t").contains("irprep_json_array(json_extract(x, '$.a'))"));
+        assert!(
+            rw("SELECT CAST(json_extract(x, '$.a') AS ARRAY(JSON)) FROM t")
+                .contains("irprep_json_array(json_extract(x, '$.a'))")
+        );
         assert_eq!(
             rw("SELECT cardinality(array_distinct(array_agg(s) OVER (PARTITION BY p ORDER BY t RANGE BETWEEN CURRENT ROW AND 600 FOLLOWING))) FROM t"),
             "SELECT irprep_count_distinct(s) OVER (PARTITION BY p ORDER BY t RANGE BETWEEN CURRENT ROW AND 600 FOLLOWING) FROM t"
         );
-        assert!(rw("SELECT cardinality(array_distinct(array_agg(s))) FROM t").contains("cardinality(array_distinct(array_agg(s)))"));
-        assert_eq!(tables(&parse("SELECT * FROM db.CloudTrail c JOIN x ON 1=1").unwrap()[0]), vec!["cloudtrail", "x"]);
+        assert!(
+            rw("SELECT cardinality(array_distinct(array_agg(s))) FROM t")
+                .contains("cardinality(array_distinct(array_agg(s)))")
+        );
+        assert_eq!(
+            tables(&parse("SELECT * FROM db.CloudTrail c JOIN x ON 1=1").unwrap()[0]),
+            vec!["cloudtrail", "x"]
+        );
     }
 }

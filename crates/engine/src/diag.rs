@@ -18,7 +18,11 @@ pub struct InputIssue {
 
 impl std::fmt::Display for InputIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.whole_file { "file skipped" } else { "record skipped" };
+        let what = if self.whole_file {
+            "file skipped"
+        } else {
+            "record skipped"
+        };
         write!(f, "{}: {}: {what}", self.file, self.problem)
     }
 }
@@ -44,13 +48,18 @@ pub struct Diagnostics {
 
 impl std::fmt::Debug for Diagnostics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Diagnostics").field("issues", &self.issues()).finish()
+        f.debug_struct("Diagnostics")
+            .field("issues", &self.issues())
+            .finish()
     }
 }
 
 impl Diagnostics {
     pub fn new(strict: bool) -> Self {
-        Diagnostics { strict, ..Default::default() }
+        Diagnostics {
+            strict,
+            ..Default::default()
+        }
     }
 
     pub fn with_issue_sink(mut self, f: impl Fn(&InputIssue) + Send + Sync + 'static) -> Self {
@@ -67,7 +76,10 @@ impl Diagnostics {
         if let Some(f) = &self.on_issue {
             f(&issue);
         }
-        self.issues.lock().unwrap_or_else(|e| e.into_inner()).push(issue);
+        self.issues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(issue);
     }
 
     pub fn progress(&self, bytes: u64) {
@@ -77,12 +89,19 @@ impl Diagnostics {
     }
 
     pub fn issues(&self) -> Vec<InputIssue> {
-        self.issues.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.issues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Any input skipped (whole file or record)?
     pub fn any_skipped(&self) -> bool {
-        !self.issues.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        !self
+            .issues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     pub fn get(c: &AtomicU64) -> u64 {

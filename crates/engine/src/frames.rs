@@ -35,8 +35,9 @@ use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::expr::{WindowFunction, WindowFunctionParams};
 use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
 use datafusion::logical_expr::{
-    Expr, ExprSchemable, LogicalPlan, PartitionEvaluator, Signature, Volatility, Window, WindowFrame, WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition,
-    WindowUDF, WindowUDFImpl,
+    Expr, ExprSchemable, LogicalPlan, PartitionEvaluator, Signature, Volatility, Window,
+    WindowFrame, WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, WindowUDF,
+    WindowUDFImpl,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
@@ -85,11 +86,24 @@ impl WindowUDFImpl for RangeAgg {
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn partition_evaluator(&self, _: PartitionEvaluatorArgs) -> Result<Box<dyn PartitionEvaluator>> {
-        Ok(Box::new(Evaluator { agg: self.agg, float_key: self.float_key, nulls_first: self.nulls_first, start: self.start, end: self.end }))
+    fn partition_evaluator(
+        &self,
+        _: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        Ok(Box::new(Evaluator {
+            agg: self.agg,
+            float_key: self.float_key,
+            nulls_first: self.nulls_first,
+            start: self.start,
+            end: self.end,
+        }))
     }
     fn field(&self, args: WindowUDFFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(Field::new(args.name(), self.out_type.clone(), self.out_nullable)))
+        Ok(Arc::new(Field::new(
+            args.name(),
+            self.out_type.clone(),
+            self.out_nullable,
+        )))
     }
 }
 
@@ -107,17 +121,43 @@ impl PartitionEvaluator for Evaluator {
         let (value, key) = (&values[0], &values[1]);
         let (starts, ends) = if self.float_key {
             let k = key.as_primitive::<Float64Type>();
-            frames(k, n, self.nulls_first, self.start.0.map(|b| f64::from_bits(b as u64)), self.end.0.map(|b| f64::from_bits(b as u64)), |a: f64, b: f64| a.total_cmp(&b), |v, d| v + d)
+            frames(
+                k,
+                n,
+                self.nulls_first,
+                self.start.0.map(|b| f64::from_bits(b as u64)),
+                self.end.0.map(|b| f64::from_bits(b as u64)),
+                |a: f64, b: f64| a.total_cmp(&b),
+                |v, d| v + d,
+            )
         } else {
             let k = key.as_primitive::<Int64Type>();
             // i128: an offset past the i64 range cannot wrap around.
-            frames(k, n, self.nulls_first, self.start.0.map(i128::from), self.end.0.map(i128::from), |a: i128, b: i128| a.cmp(&b), |v, d| v + d)
+            frames(
+                k,
+                n,
+                self.nulls_first,
+                self.start.0.map(i128::from),
+                self.end.0.map(i128::from),
+                |a: i128, b: i128| a.cmp(&b),
+                |v, d| v + d,
+            )
         };
         Ok(match self.agg {
             Agg::Count => Arc::new(count(value, &starts, &ends)),
             Agg::Sum => Arc::new(sum(value.as_primitive::<Int64Type>(), &starts, &ends)),
-            Agg::Max => Arc::new(extreme(value.as_primitive::<Int64Type>(), &starts, &ends, |new, old| new >= old)),
-            Agg::Min => Arc::new(extreme(value.as_primitive::<Int64Type>(), &starts, &ends, |new, old| new <= old)),
+            Agg::Max => Arc::new(extreme(
+                value.as_primitive::<Int64Type>(),
+                &starts,
+                &ends,
+                |new, old| new >= old,
+            )),
+            Agg::Min => Arc::new(extreme(
+                value.as_primitive::<Int64Type>(),
+                &starts,
+                &ends,
+                |new, old| new <= old,
+            )),
             Agg::Distinct => Arc::new(distinct(value, &starts, &ends)?),
         })
     }
@@ -159,7 +199,11 @@ where
 {
     let nulls = key.null_count();
     // The rows with a key: [lo, hi); the NULL-key rows are the rest.
-    let (lo, hi) = if nulls_first { (nulls, n) } else { (0, n - nulls) };
+    let (lo, hi) = if nulls_first {
+        (nulls, n)
+    } else {
+        (0, n - nulls)
+    };
     let (null_lo, null_hi) = if nulls_first { (0, nulls) } else { (hi, n) };
     let mut starts = Vec::with_capacity(n);
     let mut ends = Vec::with_capacity(n);
@@ -204,10 +248,18 @@ fn count(value: &ArrayRef, starts: &[usize], ends: &[usize]) -> Int64Array {
         c += i64::from(value.is_valid(i));
         prefix.push(c);
     }
-    starts.iter().zip(ends).map(|(&s, &e)| Some(prefix[e.max(s)] - prefix[s])).collect()
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&s, &e)| Some(prefix[e.max(s)] - prefix[s]))
+        .collect()
 }
 
-fn sum(value: &datafusion::arrow::array::PrimitiveArray<Int64Type>, starts: &[usize], ends: &[usize]) -> Int64Array {
+fn sum(
+    value: &datafusion::arrow::array::PrimitiveArray<Int64Type>,
+    starts: &[usize],
+    ends: &[usize],
+) -> Int64Array {
     let mut prefix = Vec::with_capacity(value.len() + 1);
     let mut valid = Vec::with_capacity(value.len() + 1);
     prefix.push(0i64);
@@ -221,12 +273,23 @@ fn sum(value: &datafusion::arrow::array::PrimitiveArray<Int64Type>, starts: &[us
         prefix.push(acc);
         valid.push(c);
     }
-    starts.iter().zip(ends).map(|(&s, &e)| (valid[e.max(s)] > valid[s]).then(|| prefix[e.max(s)].wrapping_sub(prefix[s]))).collect()
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&s, &e)| {
+            (valid[e.max(s)] > valid[s]).then(|| prefix[e.max(s)].wrapping_sub(prefix[s]))
+        })
+        .collect()
 }
 
 /// Sliding maximum (or minimum) with a monotonic queue: `keep(new, old)` says
 /// whether a newer value makes an older one useless.
-fn extreme(value: &datafusion::arrow::array::PrimitiveArray<Int64Type>, starts: &[usize], ends: &[usize], keep: impl Fn(i64, i64) -> bool) -> Int64Array {
+fn extreme(
+    value: &datafusion::arrow::array::PrimitiveArray<Int64Type>,
+    starts: &[usize],
+    ends: &[usize],
+    keep: impl Fn(i64, i64) -> bool,
+) -> Int64Array {
     let mut queue = std::collections::VecDeque::new();
     let mut pushed = 0;
     let mut out = Vec::with_capacity(starts.len());
@@ -252,7 +315,11 @@ fn extreme(value: &datafusion::arrow::array::PrimitiveArray<Int64Type>, starts: 
 /// Distinct values (as text) in each frame, NULL counting as one value, with
 /// a count per value that the frame's two ends add to and take from.
 fn distinct(value: &ArrayRef, starts: &[usize], ends: &[usize]) -> Result<Int64Array> {
-    let text = if value.data_type() == &DataType::Utf8 { value.clone() } else { cast(value, &DataType::Utf8)? };
+    let text = if value.data_type() == &DataType::Utf8 {
+        value.clone()
+    } else {
+        cast(value, &DataType::Utf8)?
+    };
     let text = text.as_string::<i32>();
     let mut counts: AHashMap<&str, u32> = AHashMap::default();
     let mut nulls = 0usize;
@@ -312,7 +379,11 @@ impl OptimizerRule for RangeFrames {
     fn apply_order(&self) -> Option<ApplyOrder> {
         Some(ApplyOrder::BottomUp)
     }
-    fn rewrite(&self, plan: LogicalPlan, _: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
         let LogicalPlan::Window(w) = plan else {
             return Ok(Transformed::no(plan));
         };
@@ -330,16 +401,41 @@ impl OptimizerRule for RangeFrames {
         if !changed {
             return Ok(Transformed::no(LogicalPlan::Window(w)));
         }
-        Ok(Transformed::yes(LogicalPlan::Window(Window::try_new_with_schema(exprs, w.input, w.schema)?)))
+        Ok(Transformed::yes(LogicalPlan::Window(
+            Window::try_new_with_schema(exprs, w.input, w.schema)?,
+        )))
     }
 }
 
 /// The [`RangeAgg`] form of one window expression, when it has one.
 fn fast_form(e: &Expr, input: &LogicalPlan) -> Result<Option<Expr>> {
-    let Expr::WindowFunction(wf) = e else { return Ok(None) };
-    let WindowFunction { fun: WindowFunctionDefinition::AggregateUDF(udaf), params } = wf.as_ref() else { return Ok(None) };
-    let WindowFunctionParams { args, partition_by, order_by, window_frame, filter, null_treatment, distinct } = params;
-    if filter.is_some() || *distinct || null_treatment.is_some() || args.len() != 1 || order_by.len() != 1 || !order_by[0].asc || window_frame.units != WindowFrameUnits::Range {
+    let Expr::WindowFunction(wf) = e else {
+        return Ok(None);
+    };
+    let WindowFunction {
+        fun: WindowFunctionDefinition::AggregateUDF(udaf),
+        params,
+    } = wf.as_ref()
+    else {
+        return Ok(None);
+    };
+    let WindowFunctionParams {
+        args,
+        partition_by,
+        order_by,
+        window_frame,
+        filter,
+        null_treatment,
+        distinct,
+    } = params;
+    if filter.is_some()
+        || *distinct
+        || null_treatment.is_some()
+        || args.len() != 1
+        || order_by.len() != 1
+        || !order_by[0].asc
+        || window_frame.units != WindowFrameUnits::Range
+    {
         return Ok(None);
     }
     let schema = input.schema();
@@ -358,7 +454,9 @@ fn fast_form(e: &Expr, input: &LogicalPlan) -> Result<Option<Expr>> {
         DataType::Int64 => false,
         _ => return Ok(None),
     };
-    let Some((start, end)) = offsets(window_frame, float_key) else { return Ok(None) };
+    let Some((start, end)) = offsets(window_frame, float_key) else {
+        return Ok(None);
+    };
     let (_, field) = e.to_field(schema)?;
     let (out_type, out_nullable) = (field.data_type().clone(), field.is_nullable());
     let udwf = RangeAgg {
@@ -385,7 +483,12 @@ fn fast_form(e: &Expr, input: &LogicalPlan) -> Result<Option<Expr>> {
 fn offsets(frame: &WindowFrame, float_key: bool) -> Option<(Bound, Bound)> {
     let bound = |b: &WindowFrameBound, is_start: bool| -> Option<(Bound, f64)> {
         let (v, sign) = match b {
-            WindowFrameBound::CurrentRow => return Some((Bound(Some(if float_key { 0f64.to_bits() as i64 } else { 0 })), 0.0)),
+            WindowFrameBound::CurrentRow => {
+                return Some((
+                    Bound(Some(if float_key { 0f64.to_bits() as i64 } else { 0 })),
+                    0.0,
+                ))
+            }
             WindowFrameBound::Preceding(v) => (v, -1.0),
             WindowFrameBound::Following(v) => (v, 1.0),
         };
@@ -394,9 +497,17 @@ fn offsets(frame: &WindowFrame, float_key: bool) -> Option<(Bound, Bound)> {
             return (is_start == (sign < 0.0)).then_some((Bound(None), sign * f64::INFINITY));
         }
         match (float_key, v) {
-            (true, ScalarValue::Float64(Some(x))) if x.is_finite() && *x >= 0.0 => Some((Bound(Some((sign * x).to_bits() as i64)), sign * x)),
-            (false, ScalarValue::Int64(Some(x))) if *x >= 0 => Some((Bound(Some(if sign < 0.0 { -x } else { *x })), sign * *x as f64)),
-            (false, ScalarValue::UInt64(Some(x))) if *x <= i64::MAX as u64 => Some((Bound(Some(if sign < 0.0 { -(*x as i64) } else { *x as i64 })), sign * *x as f64)),
+            (true, ScalarValue::Float64(Some(x))) if x.is_finite() && *x >= 0.0 => {
+                Some((Bound(Some((sign * x).to_bits() as i64)), sign * x))
+            }
+            (false, ScalarValue::Int64(Some(x))) if *x >= 0 => Some((
+                Bound(Some(if sign < 0.0 { -x } else { *x })),
+                sign * *x as f64,
+            )),
+            (false, ScalarValue::UInt64(Some(x))) if *x <= i64::MAX as u64 => Some((
+                Bound(Some(if sign < 0.0 { -(*x as i64) } else { *x as i64 })),
+                sign * *x as f64,
+            )),
             _ => None,
         }
     };
@@ -478,19 +589,42 @@ mod tests {
             "RANGE BETWEEN UNBOUNDED PRECEDING AND 50 FOLLOWING",
             "RANGE BETWEEN CURRENT ROW AND CURRENT ROW",
         ];
-        let aggs = ["count(*)", "count(s)", "sum(v)", "max(v)", "min(v)", "irprep_count_distinct(s)", "sum(CASE WHEN v > 0 THEN 1 ELSE 0 END)"];
+        let aggs = [
+            "count(*)",
+            "count(s)",
+            "sum(v)",
+            "max(v)",
+            "min(v)",
+            "irprep_count_distinct(s)",
+            "sum(CASE WHEN v > 0 THEN 1 ELSE 0 END)",
+        ];
         for key in ["t", "f", "t NULLS FIRST", "f NULLS FIRST"] {
             for frame in frames {
-                let cols: Vec<String> = aggs.iter().enumerate().map(|(i, a)| format!("{a} OVER (PARTITION BY p ORDER BY {key} {frame}) AS a{i}")).collect();
-                let sql = format!("SELECT p, t, f, s, v, {} FROM t ORDER BY p, t, f, s, v", cols.join(", "));
+                let cols: Vec<String> = aggs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        format!("{a} OVER (PARTITION BY p ORDER BY {key} {frame}) AS a{i}")
+                    })
+                    .collect();
+                let sql = format!(
+                    "SELECT p, t, f, s, v, {} FROM t ORDER BY p, t, f, s, v",
+                    cols.join(", ")
+                );
                 let want = plain.sql(&sql).await.unwrap().collect().await.unwrap();
                 let got = engine.query(&sql).await.unwrap().batches;
-                let (a, b) = (pretty_format_batches(&want).unwrap().to_string(), pretty_format_batches(&got).unwrap().to_string());
+                let (a, b) = (
+                    pretty_format_batches(&want).unwrap().to_string(),
+                    pretty_format_batches(&got).unwrap().to_string(),
+                );
                 assert_eq!(a.lines().count(), n + 4, "{key} {frame}");
                 assert!(a == b, "{key} {frame}: results differ");
                 let explain = engine.query(&format!("EXPLAIN {sql}")).await.unwrap();
                 let plan = pretty_format_batches(&explain.batches).unwrap().to_string();
-                assert!(plan.matches("irprep_range_").count() >= aggs.len(), "{key} {frame}: not rewritten\n{plan}");
+                assert!(
+                    plan.matches("irprep_range_").count() >= aggs.len(),
+                    "{key} {frame}: not rewritten\n{plan}"
+                );
             }
         }
         // Forms it leaves alone: ROWS frames, descending keys, text keys.

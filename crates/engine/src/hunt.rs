@@ -26,10 +26,12 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StructArray};
-use futures::StreamExt;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::sql::sqlparser::ast::{self, Expr, SetExpr, Statement, TableFactor, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{
+    self, Expr, SetExpr, Statement, TableFactor, Visit, Visitor,
+};
+use futures::StreamExt;
 use irprep_core::detect::{Detection, Severity};
 use irprep_core::table;
 use serde::Serialize;
@@ -119,18 +121,36 @@ struct RowFilter {
 }
 
 fn row_filter(sql: &str) -> RowFilter {
-    let none = RowFilter { filter: None, without: None };
-    let Ok(mut stmts) = athena::parse(sql) else { return none };
+    let none = RowFilter {
+        filter: None,
+        without: None,
+    };
+    let Ok(mut stmts) = athena::parse(sql) else {
+        return none;
+    };
     if stmts.len() != 1 {
         return none;
     }
-    let mut v = Collector { parts: vec![], unbounded: false };
+    let mut v = Collector {
+        parts: vec![],
+        unbounded: false,
+    };
     let _ = stmts[0].visit(&mut v);
     if v.unbounded || v.parts.is_empty() {
         return none;
     }
-    let filter = Some(v.parts.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" OR "));
-    let without = if v.parts.len() == 1 { without_row_filter(stmts.remove(0)) } else { None };
+    let filter = Some(
+        v.parts
+            .iter()
+            .map(|p| format!("({p})"))
+            .collect::<Vec<_>>()
+            .join(" OR "),
+    );
+    let without = if v.parts.len() == 1 {
+        without_row_filter(stmts.remove(0))
+    } else {
+        None
+    };
     RowFilter { filter, without }
 }
 
@@ -172,7 +192,10 @@ fn without_row_filter(mut stmt: Statement) -> Option<Statement> {
             ControlFlow::Continue(())
         }
     }
-    let mut d = Drop { reads: 0, whole: false };
+    let mut d = Drop {
+        reads: 0,
+        whole: false,
+    };
     let _ = ast::VisitMut::visit(&mut stmt, &mut d);
     (d.reads == 1 && d.whole).then_some(stmt)
 }
@@ -242,25 +265,47 @@ fn relax(e: &Expr) -> Option<Expr> {
     }
     match e {
         Expr::Nested(inner) => relax(inner).map(|i| Expr::Nested(Box::new(i))),
-        Expr::BinaryOp { left, op: ast::BinaryOperator::And, right } => match (relax(left), relax(right)) {
-            (Some(l), Some(r)) => Some(Expr::BinaryOp { left: Box::new(l), op: ast::BinaryOperator::And, right: Box::new(r) }),
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => match (relax(left), relax(right)) {
+            (Some(l), Some(r)) => Some(Expr::BinaryOp {
+                left: Box::new(l),
+                op: ast::BinaryOperator::And,
+                right: Box::new(r),
+            }),
             (l, r) => l.or(r),
         },
-        Expr::BinaryOp { left, op: ast::BinaryOperator::Or, right } => {
-            Some(Expr::BinaryOp { left: Box::new(relax(left)?), op: ast::BinaryOperator::Or, right: Box::new(relax(right)?) })
-        }
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Or,
+            right,
+        } => Some(Expr::BinaryOp {
+            left: Box::new(relax(left)?),
+            op: ast::BinaryOperator::Or,
+            right: Box::new(relax(right)?),
+        }),
         _ => None,
     }
 }
 
 fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     match e {
-        Expr::BinaryOp { left, op: ast::BinaryOperator::And, right } => {
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
             conjuncts(left, out);
             conjuncts(right, out);
         }
         Expr::Nested(inner) => {
-            if let Expr::BinaryOp { op: ast::BinaryOperator::And, .. } = inner.as_ref() {
+            if let Expr::BinaryOp {
+                op: ast::BinaryOperator::And,
+                ..
+            } = inner.as_ref()
+            {
                 conjuncts(inner, out)
             } else {
                 out.push(e.clone())
@@ -279,7 +324,11 @@ fn strip_alias(e: &mut Expr, alias: &str) {
             if let Expr::CompoundIdentifier(parts) = e {
                 if parts.len() > 1 && (parts[0].value == self.0 || parts[0].value == "cloudtrail") {
                     let rest: Vec<ast::Ident> = parts[1..].to_vec();
-                    *e = if rest.len() == 1 { Expr::Identifier(rest[0].clone()) } else { Expr::CompoundIdentifier(rest) };
+                    *e = if rest.len() == 1 {
+                        Expr::Identifier(rest[0].clone())
+                    } else {
+                        Expr::CompoundIdentifier(rest)
+                    };
                 }
             }
             ControlFlow::Continue(())
@@ -295,7 +344,11 @@ impl Visitor for Collector {
         collect_selects(&q.body, &mut selects);
         for s in selects {
             for twj in &s.from {
-                let reads = is_cloudtrail(&twj.relation).is_some() || twj.joins.iter().any(|j| is_cloudtrail(&j.relation).is_some());
+                let reads = is_cloudtrail(&twj.relation).is_some()
+                    || twj
+                        .joins
+                        .iter()
+                        .any(|j| is_cloudtrail(&j.relation).is_some());
                 if !reads {
                     continue;
                 }
@@ -303,7 +356,9 @@ impl Visitor for Collector {
                     self.unbounded = true;
                     continue;
                 }
-                let alias = is_cloudtrail(&twj.relation).flatten().unwrap_or_else(|| "cloudtrail".into());
+                let alias = is_cloudtrail(&twj.relation)
+                    .flatten()
+                    .unwrap_or_else(|| "cloudtrail".into());
                 let Some(w) = &s.selection else {
                     self.unbounded = true;
                     continue;
@@ -342,8 +397,14 @@ fn collect_selects<'a>(body: &'a SetExpr, out: &mut Vec<&'a ast::Select>) {
 /// in a form this cannot see), so it must be built whole.
 fn identity_fields<'a>(sqls: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
     static FIELD: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = FIELD.get_or_init(|| regex::Regex::new(r#"(?i)"?useridentity"?(\s*\.\s*"?([a-z_][a-z0-9_]*)"?)?"#).expect("valid regex"));
-    let mut fields: BTreeSet<String> = ["arn", "accesskeyid"].into_iter().map(String::from).collect();
+    let re = FIELD.get_or_init(|| {
+        regex::Regex::new(r#"(?i)"?useridentity"?(\s*\.\s*"?([a-z_][a-z0-9_]*)"?)?"#)
+            .expect("valid regex")
+    });
+    let mut fields: BTreeSet<String> = ["arn", "accesskeyid"]
+        .into_iter()
+        .map(String::from)
+        .collect();
     for sql in sqls {
         for c in re.captures_iter(sql) {
             fields.insert(c.get(2)?.as_str().to_lowercase());
@@ -355,7 +416,12 @@ fn identity_fields<'a>(sqls: impl Iterator<Item = &'a str>) -> Option<Vec<String
 /// Columns of the `cloudtrail` table a set of SQL texts mention.
 fn used_columns(sqls: &[&str]) -> Vec<String> {
     let t = table::cloudtrail();
-    let names: HashSet<String> = t.columns.iter().map(|c| c.name.to_string()).chain(t.partitions.iter().map(|p| p.name.to_string())).collect();
+    let names: HashSet<String> = t
+        .columns
+        .iter()
+        .map(|c| c.name.to_string())
+        .chain(t.partitions.iter().map(|p| p.name.to_string()))
+        .collect();
     let mut used: BTreeSet<String> = BTreeSet::new();
     for sql in sqls {
         let lower = sql.to_lowercase();
@@ -365,15 +431,30 @@ fn used_columns(sqls: &[&str]) -> Vec<String> {
             }
         }
     }
-    for must in ["eventid", "eventtime", "useridentity", "sourceipaddress", "useragent", "recipientaccountid", "awsregion", "eventname"] {
+    for must in [
+        "eventid",
+        "eventtime",
+        "useridentity",
+        "sourceipaddress",
+        "useragent",
+        "recipientaccountid",
+        "awsregion",
+        "eventname",
+    ] {
         used.insert(must.into());
     }
     // Keep the table's column order.
-    t.columns.iter().map(|c| c.name.to_string()).chain(t.partitions.iter().map(|p| p.name.to_string())).filter(|c| used.contains(c)).collect()
+    t.columns
+        .iter()
+        .map(|c| c.name.to_string())
+        .chain(t.partitions.iter().map(|p| p.name.to_string()))
+        .filter(|c| used.contains(c))
+        .collect()
 }
 
 fn str_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {
-    b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>())
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
 }
 
 fn opt(a: Option<&StringArray>, i: usize) -> Option<&str> {
@@ -421,7 +502,13 @@ impl<'a> Facts<'a> {
     /// user agent, event name.
     fn sets(&self, (b, i): (u32, u32)) -> [Option<&'a str>; 5] {
         let (c, i) = (&self.batches[b as usize].cols, i as usize);
-        [opt(c.account, i), opt(c.region, i), opt(c.ip, i), opt(c.ua, i), opt(c.name, i)]
+        [
+            opt(c.account, i),
+            opt(c.region, i),
+            opt(c.ip, i),
+            opt(c.ua, i),
+            opt(c.name, i),
+        ]
     }
 
     fn locate(&self, id: &str) -> Option<(u32, u32)> {
@@ -434,16 +521,34 @@ impl<'a> Facts<'a> {
 ///
 /// `rows` sizes the index when every event is indexed (it is then built
 /// once, not regrown and rehashed as it fills).
-fn event_meta<'a>(batches: impl IntoIterator<Item = (&'a RecordBatch, Option<&'a datafusion::arrow::array::BooleanArray>)>, wanted: Option<&AHashSet<&str>>, rows: usize) -> Facts<'a> {
-    let mut index = AHashMap::with_capacity_and_hasher(wanted.map_or(rows, |w| w.len()), Default::default());
+fn event_meta<'a>(
+    batches: impl IntoIterator<
+        Item = (
+            &'a RecordBatch,
+            Option<&'a datafusion::arrow::array::BooleanArray>,
+        ),
+    >,
+    wanted: Option<&AHashSet<&str>>,
+    rows: usize,
+) -> Facts<'a> {
+    let mut index =
+        AHashMap::with_capacity_and_hasher(wanted.map_or(rows, |w| w.len()), Default::default());
     let mut facts = Vec::new();
     for (bi, (b, keep)) in batches.into_iter().enumerate() {
         let ids = str_col(b, "eventid");
-        let ui = b.column_by_name("useridentity").and_then(|c| c.as_any().downcast_ref::<StructArray>());
+        let ui = b
+            .column_by_name("useridentity")
+            .and_then(|c| c.as_any().downcast_ref::<StructArray>());
         // The identity struct (local engine), or flat `arn`/`accesskeyid`
         // columns (results that came back from Athena as text).
-        let arn = ui.and_then(|u| u.column_by_name("arn")).map(|c| c.as_string::<i32>()).or_else(|| str_col(b, "arn"));
-        let key = ui.and_then(|u| u.column_by_name("accesskeyid")).map(|c| c.as_string::<i32>()).or_else(|| str_col(b, "accesskeyid"));
+        let arn = ui
+            .and_then(|u| u.column_by_name("arn"))
+            .map(|c| c.as_string::<i32>())
+            .or_else(|| str_col(b, "arn"));
+        let key = ui
+            .and_then(|u| u.column_by_name("accesskeyid"))
+            .map(|c| c.as_string::<i32>())
+            .or_else(|| str_col(b, "accesskeyid"));
         let cols = EventFields {
             time: str_col(b, "eventtime"),
             arn,
@@ -466,7 +571,10 @@ fn event_meta<'a>(batches: impl IntoIterator<Item = (&'a RecordBatch, Option<&'a
             Some(k) => k.values().set_indices().for_each(&mut look),
         }
     }
-    Facts { batches: facts, index }
+    Facts {
+        batches: facts,
+        index,
+    }
 }
 
 /// A detection's result columns as text, cast once: findings borrow from them.
@@ -478,11 +586,21 @@ pub struct ResultCols {
 impl ResultCols {
     pub fn new(detection: &str, batches: &[RecordBatch]) -> Result<Self> {
         let text = |b: &RecordBatch, name: &str| -> Result<Option<ArrayRef>> {
-            b.column_by_name(name).map(|c| datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)).transpose().map_err(Into::into)
+            b.column_by_name(name)
+                .map(|c| {
+                    datafusion::arrow::compute::cast(
+                        c,
+                        &datafusion::arrow::datatypes::DataType::Utf8,
+                    )
+                })
+                .transpose()
+                .map_err(Into::into)
         };
         let mut cols = Vec::with_capacity(batches.len());
         for b in batches {
-            let ids = text(b, "eventid")?.ok_or_else(|| DataFusionError::Plan(format!("detection {detection} returns no eventid column")))?;
+            let ids = text(b, "eventid")?.ok_or_else(|| {
+                DataFusionError::Plan(format!("detection {detection} returns no eventid column"))
+            })?;
             cols.push((ids, text(b, "severity")?, text(b, "principal")?));
         }
         Ok(ResultCols { cols })
@@ -490,7 +608,9 @@ impl ResultCols {
 
     /// Every evidence event id.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.cols.iter().flat_map(|(ids, _, _)| ids.as_string::<i32>().iter().flatten())
+        self.cols
+            .iter()
+            .flat_map(|(ids, _, _)| ids.as_string::<i32>().iter().flatten())
     }
 }
 
@@ -506,7 +626,10 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     // IRPREP_HUNT_PROFILE=1 prints where the time goes (scan, each detection).
     let profile = std::env::var_os("IRPREP_HUNT_PROFILE").is_some();
     let t0 = std::time::Instant::now();
-    let ct: Vec<&Detection> = detections.iter().filter(|d| d.source == "cloudtrail").collect();
+    let ct: Vec<&Detection> = detections
+        .iter()
+        .filter(|d| d.source == "cloudtrail")
+        .collect();
     // Detections over the other tables (flow logs, Resolver query logs) run
     // as written on the engine's tables; their rows carry their own facts
     // (`eventid` is a record key they build, `eventtime`, `sourceipaddress`,
@@ -527,7 +650,11 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         sort_findings(&mut report.findings);
         return Ok(report);
     }
-    let (filters, mut withouts): (Vec<Option<String>>, Vec<Option<Statement>>) = ct.iter().map(|d| row_filter(&d.sql)).map(|r| (r.filter, r.without)).unzip();
+    let (filters, mut withouts): (Vec<Option<String>>, Vec<Option<Statement>>) = ct
+        .iter()
+        .map(|d| row_filter(&d.sql))
+        .map(|r| (r.filter, r.without))
+        .unzip();
     let cols: Vec<Vec<String>> = ct.iter().map(|d| used_columns(&[d.sql.as_str()])).collect();
     let t = table::cloudtrail();
     let all: Vec<String> = t
@@ -542,7 +669,9 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     // six of its twenty fields).
     let narrowed = match identity_fields(ct.iter().map(|d| d.sql.as_str())) {
         Some(fields) => match engine.context().table_provider("cloudtrail").await {
-            Ok(p) => p.downcast_ref::<LogTable>().map(|t| t.with_struct_fields(vec![("useridentity".into(), fields)])),
+            Ok(p) => p
+                .downcast_ref::<LogTable>()
+                .map(|t| t.with_struct_fields(vec![("useridentity".into(), fields)])),
             Err(_) => None,
         },
         None => None,
@@ -550,22 +679,43 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     let scan_engine = Engine::new(engine.diag.clone());
     let engine = match narrowed {
         Some(t) => {
-            scan_engine.context().register_table("cloudtrail", Arc::new(t))?;
+            scan_engine
+                .context()
+                .register_table("cloudtrail", Arc::new(t))?;
             &scan_engine
         }
         None => engine,
     };
     // The scan has no WHERE: each batch is split by the detections' own
     // filters (see [`crate::split`]).
-    let df = engine.plan(&format!("SELECT {} FROM cloudtrail", all.join(", "))).await?;
+    let df = engine
+        .plan(&format!("SELECT {} FROM cloudtrail", all.join(", ")))
+        .await?;
     let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let idx: Vec<Vec<usize>> = cols.iter().map(|cs| cs.iter().filter_map(|c| schema.index_of(c).ok()).collect()).collect();
+    let idx: Vec<Vec<usize>> = cols
+        .iter()
+        .map(|cs| cs.iter().filter_map(|c| schema.index_of(c).ok()).collect())
+        .collect();
     let tp = std::time::Instant::now();
     let (splitter, exact) = Splitter::new(engine, &schema, &filters, idx.clone()).await?;
     if profile {
-        eprintln!("hunt: row filters planned in {:.3}s (setup before the scan {:.3}s)", tp.elapsed().as_secs_f64(), t0.elapsed().as_secs_f64());
-        let open: Vec<&str> = ct.iter().enumerate().filter(|(i, _)| !splitter.guarded(*i)).map(|(_, d)| d.id.as_str()).collect();
-        eprintln!("hunt: {} of {} row filters without an event-name guard: {}", open.len(), ct.len(), open.join(", "));
+        eprintln!(
+            "hunt: row filters planned in {:.3}s (setup before the scan {:.3}s)",
+            tp.elapsed().as_secs_f64(),
+            t0.elapsed().as_secs_f64()
+        );
+        let open: Vec<&str> = ct
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !splitter.guarded(*i))
+            .map(|(_, d)| d.id.as_str())
+            .collect();
+        eprintln!(
+            "hunt: {} of {} row filters without an event-name guard: {}",
+            open.len(),
+            ct.len(),
+            open.join(", ")
+        );
     }
     let splitter = Arc::new(splitter);
     // One worker per scan partition, each splitting the batches it reads.
@@ -589,7 +739,9 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     let mut cost = vec![0f64; ct.len()];
     let mut dispatch_cost = 0f64;
     for w in workers {
-        let out = w.await.map_err(|e| DataFusionError::External(Box::new(e)))??;
+        let out = w
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))??;
         dispatch_cost += out.dispatch_cost;
         for (c, o) in cost.iter_mut().zip(&out.cost) {
             *c += o;
@@ -602,15 +754,39 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         }
     }
     if profile {
-        let mut by_cost: Vec<(f64, &str)> = cost.iter().zip(&ct).map(|(c, d)| (*c, d.id.as_str())).collect();
+        let mut by_cost: Vec<(f64, &str)> = cost
+            .iter()
+            .zip(&ct)
+            .map(|(c, d)| (*c, d.id.as_str()))
+            .collect();
         by_cost.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let top: Vec<String> = by_cost.iter().take(8).map(|(c, id)| format!("{id} {c:.3}s")).collect();
-        eprintln!("hunt: split {:.2}s in all (dispatch {dispatch_cost:.2}s; costliest filters: {})", cost.iter().sum::<f64>() + dispatch_cost, top.join(", "));
-        eprintln!("hunt: scan {:.2}s ({} detections, {} without a row filter)", t0.elapsed().as_secs_f64(), ct.len(), filters.iter().filter(|f| f.is_none()).count());
+        let top: Vec<String> = by_cost
+            .iter()
+            .take(8)
+            .map(|(c, id)| format!("{id} {c:.3}s"))
+            .collect();
+        eprintln!(
+            "hunt: split {:.2}s in all (dispatch {dispatch_cost:.2}s; costliest filters: {})",
+            cost.iter().sum::<f64>() + dispatch_cost,
+            top.join(", ")
+        );
+        eprintln!(
+            "hunt: scan {:.2}s ({} detections, {} without a row filter)",
+            t0.elapsed().as_secs_f64(),
+            ct.len(),
+            filters.iter().filter(|f| f.is_none()).count()
+        );
         let held = held_bytes(&schema, &tables, &idx);
         let total: usize = held.iter().map(|c| c.0).sum();
-        let cols: Vec<String> = held.iter().map(|(b, n)| format!("{n} {}MB", b >> 20)).collect();
-        eprintln!("hunt: detections' rows hold {}MB: {}", total >> 20, cols.join(", "));
+        let cols: Vec<String> = held
+            .iter()
+            .map(|(b, n)| format!("{n} {}MB", b >> 20))
+            .collect();
+        eprintln!(
+            "hunt: detections' rows hold {}MB: {}",
+            total >> 20,
+            cols.join(", ")
+        );
     }
     // Each detection runs in its own session on its own rows, as many at a
     // time as there are cores (at least two, at most eight), the heaviest
@@ -627,12 +803,27 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         let rows = batches.iter().map(Piece::kept).sum::<usize>();
         report.rows_scanned_into_memory += rows;
         let stmt = withouts[i].take().filter(|_| exact[i]);
-        jobs.push((rows, Job { detection: (*d).clone(), schema: Arc::new(schema.project(&idx[i])?), batches, stmt }));
+        jobs.push((
+            rows,
+            Job {
+                detection: (*d).clone(),
+                schema: Arc::new(schema.project(&idx[i])?),
+                batches,
+                stmt,
+            },
+        ));
     }
     jobs.sort_by_key(|(rows, _)| std::cmp::Reverse(*rows));
     let diag = engine.diag.clone();
-    let at_once = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
-    let mut runs = futures::stream::iter(jobs.into_iter().map(|(_, job)| tokio::spawn(run_detection(job, diag.clone(), profile)))).buffer_unordered(at_once);
+    let at_once = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    let mut runs = futures::stream::iter(
+        jobs.into_iter()
+            .map(|(_, job)| tokio::spawn(run_detection(job, diag.clone(), profile))),
+    )
+    .buffer_unordered(at_once);
     while let Some(r) = runs.next().await {
         match r {
             Ok(Ok(f)) => report.findings.extend(f),
@@ -650,13 +841,19 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
 
 /// Memory the detections' rows hold, per scan column, largest first
 /// (buffers shared between detections counted once). For the profile.
-fn held_bytes<'s>(schema: &'s datafusion::arrow::datatypes::Schema, tables: &[Vec<Piece>], idx: &[Vec<usize>]) -> Vec<(usize, &'s str)> {
+fn held_bytes<'s>(
+    schema: &'s datafusion::arrow::datatypes::Schema,
+    tables: &[Vec<Piece>],
+    idx: &[Vec<usize>],
+) -> Vec<(usize, &'s str)> {
     let mut seen: HashSet<usize> = HashSet::new();
     let mut by_col: Vec<(usize, &str)> = vec![];
     for (ci, field) in schema.fields().iter().enumerate() {
         let mut bytes = 0usize;
         for (pieces, cols) in tables.iter().zip(idx) {
-            let Some(pos) = cols.iter().position(|&c| c == ci) else { continue };
+            let Some(pos) = cols.iter().position(|&c| c == ci) else {
+                continue;
+            };
             for p in pieces {
                 let mut stack = vec![p.rows.column(pos).to_data()];
                 while let Some(d) = stack.pop() {
@@ -679,7 +876,13 @@ fn held_bytes<'s>(schema: &'s datafusion::arrow::datatypes::Schema, tables: &[Ve
 /// Findings in report order: severity (highest first), then first seen,
 /// detection, principal.
 pub fn sort_findings(f: &mut [Finding]) {
-    f.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.first_seen.cmp(&b.first_seen)).then_with(|| a.detection_id.cmp(&b.detection_id)).then_with(|| a.principal.cmp(&b.principal)));
+    f.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.first_seen.cmp(&b.first_seen))
+            .then_with(|| a.detection_id.cmp(&b.detection_id))
+            .then_with(|| a.principal.cmp(&b.principal))
+    });
 }
 
 /// The column a detection's shared rows are filtered on.
@@ -697,8 +900,17 @@ struct Job {
 
 /// Run one detection on its rows and build its findings; an error names the
 /// detection.
-async fn run_detection(job: Job, diag: crate::diag::SharedDiagnostics, profile: bool) -> std::result::Result<Vec<Finding>, (String, String)> {
-    let Job { detection: d, schema, batches, stmt } = job;
+async fn run_detection(
+    job: Job,
+    diag: crate::diag::SharedDiagnostics,
+    profile: bool,
+) -> std::result::Result<Vec<Finding>, (String, String)> {
+    let Job {
+        detection: d,
+        schema,
+        batches,
+        stmt,
+    } = job;
     let td = std::time::Instant::now();
     let rows = batches.iter().map(Piece::kept).sum::<usize>();
     let run = async {
@@ -712,20 +924,30 @@ async fn run_detection(job: Job, diag: crate::diag::SharedDiagnostics, profile: 
     };
     let results = run.await.map_err(|e| (d.id.clone(), e.to_string()))?;
     if profile {
-        eprintln!("hunt: {:.3}s {} ({rows} rows in memory)", td.elapsed().as_secs_f64(), d.id);
+        eprintln!(
+            "hunt: {:.3}s {} ({rows} rows in memory)",
+            td.elapsed().as_secs_f64(),
+            d.id
+        );
     }
     // Findings from the evidence events' facts, read from this detection's
     // own rows, off the runtime's workers.
-    tokio::task::spawn_blocking(move || findings_of(&d, &batches, &results, profile).map_err(|e| (d.id.clone(), e.to_string())))
-        .await
-        .map_err(|e| ("hunt".to_string(), e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        findings_of(&d, &batches, &results, profile).map_err(|e| (d.id.clone(), e.to_string()))
+    })
+    .await
+    .map_err(|e| ("hunt".to_string(), e.to_string()))?
 }
 
 /// Register a detection's rows as its session's `cloudtrail`: the pieces as
 /// they are when none is shared, else a view filtering them on their keep
 /// column (true for the copied pieces). The table has as many partitions as
 /// the session runs at once, so the filter uses every core.
-async fn register_pieces(mem: &Engine, schema: datafusion::arrow::datatypes::SchemaRef, pieces: &[Piece]) -> Result<()> {
+async fn register_pieces(
+    mem: &Engine,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    pieces: &[Piece],
+) -> Result<()> {
     use datafusion::arrow::array::BooleanArray;
     use datafusion::arrow::datatypes::{Field, Schema};
     let n = mem.context().state().config().target_partitions().max(1);
@@ -737,40 +959,72 @@ async fn register_pieces(mem: &Engine, schema: datafusion::arrow::datatypes::Sch
         parts
     };
     if pieces.iter().all(|p| p.keep.is_none()) {
-        let table = MemTable::try_new(schema, parts(pieces.iter().map(|p| p.rows.clone()).collect()))?;
-        mem.context().register_table("cloudtrail", Arc::new(table))?;
+        let table = MemTable::try_new(
+            schema,
+            parts(pieces.iter().map(|p| p.rows.clone()).collect()),
+        )?;
+        mem.context()
+            .register_table("cloudtrail", Arc::new(table))?;
         return Ok(());
     }
     let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
-    fields.push(Arc::new(Field::new(KEEP, datafusion::arrow::datatypes::DataType::Boolean, false)));
+    fields.push(Arc::new(Field::new(
+        KEEP,
+        datafusion::arrow::datatypes::DataType::Boolean,
+        false,
+    )));
     let with_keep = Arc::new(Schema::new(fields));
     let batches = pieces
         .iter()
         .map(|p| {
-            let keep = p.keep.clone().unwrap_or_else(|| BooleanArray::from(vec![true; p.rows.num_rows()]));
+            let keep = p
+                .keep
+                .clone()
+                .unwrap_or_else(|| BooleanArray::from(vec![true; p.rows.num_rows()]));
             let mut cols = p.rows.columns().to_vec();
             cols.push(Arc::new(keep));
             RecordBatch::try_new(with_keep.clone(), cols)
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    mem.context().register_table("irprep_rows", Arc::new(MemTable::try_new(with_keep, parts(batches))?))?;
+    mem.context().register_table(
+        "irprep_rows",
+        Arc::new(MemTable::try_new(with_keep, parts(batches))?),
+    )?;
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let view = mem.context().table("irprep_rows").await?.filter(datafusion::prelude::col(KEEP))?.select_columns(&names)?.into_view();
+    let view = mem
+        .context()
+        .table("irprep_rows")
+        .await?
+        .filter(datafusion::prelude::col(KEEP))?
+        .select_columns(&names)?
+        .into_view();
     mem.context().register_table("cloudtrail", view)?;
     Ok(())
 }
 
 /// One detection's findings: its result rows name the evidence events, whose
 /// facts come from `table` (the rows it ran on).
-fn findings_of(d: &Detection, table: &[Piece], results: &[RecordBatch], profile: bool) -> Result<Vec<Finding>> {
+fn findings_of(
+    d: &Detection,
+    table: &[Piece],
+    results: &[RecordBatch],
+    profile: bool,
+) -> Result<Vec<Finding>> {
     let tm = std::time::Instant::now();
     let cols = ResultCols::new(&d.id, results)?;
     // When the evidence is most of the rows, every row is indexed rather
     // than the evidence ids gathered first.
-    let (evidence, rows) = (results.iter().map(|b| b.num_rows()).sum::<usize>(), table.iter().map(Piece::kept).sum::<usize>());
+    let (evidence, rows) = (
+        results.iter().map(|b| b.num_rows()).sum::<usize>(),
+        table.iter().map(Piece::kept).sum::<usize>(),
+    );
     let ids: Option<AHashSet<&str>> = (evidence * 2 < rows).then(|| cols.ids().collect());
     let t_ids = tm.elapsed().as_secs_f64();
-    let facts = event_meta(table.iter().map(|p| (&p.rows, p.keep.as_ref())), ids.as_ref(), rows);
+    let facts = event_meta(
+        table.iter().map(|p| (&p.rows, p.keep.as_ref())),
+        ids.as_ref(),
+        rows,
+    );
     let t_facts = tm.elapsed().as_secs_f64();
     let mut out = vec![];
     collect_findings(d, &cols, &facts, &mut out);
@@ -791,8 +1045,14 @@ fn findings_of(d: &Detection, table: &[Piece], results: &[RecordBatch], profile:
 /// detection's rows, and the evidence events' facts (`eventid`, `eventtime`,
 /// `arn`, `accesskeyid`, `sourceipaddress`, `useragent`,
 /// `recipientaccountid`, `awsregion`, `eventname`).
-pub fn findings_from(results: &[(&Detection, Vec<RecordBatch>)], evidence: &[RecordBatch]) -> Result<Vec<Finding>> {
-    let cols: Vec<ResultCols> = results.iter().map(|(d, b)| ResultCols::new(&d.id, b)).collect::<Result<_>>()?;
+pub fn findings_from(
+    results: &[(&Detection, Vec<RecordBatch>)],
+    evidence: &[RecordBatch],
+) -> Result<Vec<Finding>> {
+    let cols: Vec<ResultCols> = results
+        .iter()
+        .map(|(d, b)| ResultCols::new(&d.id, b))
+        .collect::<Result<_>>()?;
     let wanted: AHashSet<&str> = cols.iter().flat_map(ResultCols::ids).collect();
     let evidence = fact_columns_as_text(evidence)?;
     let meta = event_meta(evidence.iter().map(|b| (b, None)), Some(&wanted), 0);
@@ -809,14 +1069,27 @@ pub fn findings_from(results: &[(&Detection, Vec<RecordBatch>)], evidence: &[Rec
 /// address) may come as other string or number types.
 fn fact_columns_as_text(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    const FACTS: [&str; 9] = ["eventid", "eventtime", "arn", "accesskeyid", "sourceipaddress", "useragent", "recipientaccountid", "awsregion", "eventname"];
+    const FACTS: [&str; 9] = [
+        "eventid",
+        "eventtime",
+        "arn",
+        "accesskeyid",
+        "sourceipaddress",
+        "useragent",
+        "recipientaccountid",
+        "awsregion",
+        "eventname",
+    ];
     let mut out = Vec::with_capacity(batches.len());
     for b in batches {
         let schema = b.schema();
         let mut fields = Vec::with_capacity(schema.fields().len());
         let mut cols = Vec::with_capacity(schema.fields().len());
         for (f, c) in schema.fields().iter().zip(b.columns()) {
-            if FACTS.contains(&f.name().as_str()) && f.data_type() != &DataType::Utf8 && !matches!(f.data_type(), DataType::Struct(_)) {
+            if FACTS.contains(&f.name().as_str())
+                && f.data_type() != &DataType::Utf8
+                && !matches!(f.data_type(), DataType::Struct(_))
+            {
                 cols.push(datafusion::arrow::compute::cast(c, &DataType::Utf8)?);
                 fields.push(Arc::new(Field::new(f.name(), DataType::Utf8, true)));
             } else {
@@ -832,13 +1105,21 @@ fn fact_columns_as_text(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
 /// The evidence event ids in one detection's results (an error names the
 /// detection when they have no `eventid` column).
 pub fn evidence_ids(detection: &str, batches: &[RecordBatch]) -> Result<Vec<String>> {
-    Ok(ResultCols::new(detection, batches)?.ids().map(String::from).collect())
+    Ok(ResultCols::new(detection, batches)?
+        .ids()
+        .map(String::from)
+        .collect())
 }
 
 /// One evidence event of a finding: (time, id, where its facts are).
 type Event<'a> = (&'a str, &'a str, Option<(u32, u32)>);
 
-fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, out: &mut Vec<Finding>) {
+fn collect_findings<'a>(
+    d: &Detection,
+    cols: &'a ResultCols,
+    facts: &Facts<'a>,
+    out: &mut Vec<Finding>,
+) {
     let mut groups: AHashMap<&'a str, Group<'a>> = AHashMap::default();
     for (ids, sev, pri) in &cols.cols {
         let ids = ids.as_string::<i32>();
@@ -852,11 +1133,16 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
                 continue;
             }
             let id = ids.value(i);
-            let s = sev.and_then(|s| s.is_valid(i).then(|| Severity::parse(s.value(i))).flatten()).unwrap_or(d.severity);
+            let s = sev
+                .and_then(|s| s.is_valid(i).then(|| Severity::parse(s.value(i))).flatten())
+                .unwrap_or(d.severity);
             let loc = facts.locate(id);
             let p: &'a str = match pri.and_then(|p| p.is_valid(i).then(|| p.value(i))) {
                 Some(p) => p,
-                None => loc.map(|l| facts.at(l)).and_then(|m| m.arn.or(m.access_key).or(m.ip)).unwrap_or("unknown"),
+                None => loc
+                    .map(|l| facts.at(l))
+                    .and_then(|m| m.arn.or(m.access_key).or(m.ip))
+                    .unwrap_or("unknown"),
             };
             let g = match last.take() {
                 Some((lp, g)) if lp == p => g,
@@ -869,7 +1155,11 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
     }
     let groups: Vec<(&'a str, Group<'a>)> = groups.into_iter().collect();
     let events: usize = groups.iter().map(|g| g.1 .1.len()).sum();
-    let threads = if events < PARALLEL_EVIDENCE { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    let threads = if events < PARALLEL_EVIDENCE {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
     out.extend(findings_in(d, groups, facts, threads));
 }
 
@@ -877,13 +1167,22 @@ fn collect_findings<'a>(d: &Detection, cols: &'a ResultCols, facts: &Facts<'a>, 
 /// events: they are shared out, largest first, between `threads` threads
 /// (the other detections are mostly done by the time the broadest one's
 /// evidence is built). The findings come in no particular order.
-fn findings_in<'a>(d: &Detection, mut groups: Vec<(&'a str, Group<'a>)>, facts: &Facts<'a>, threads: usize) -> Vec<Finding> {
+fn findings_in<'a>(
+    d: &Detection,
+    mut groups: Vec<(&'a str, Group<'a>)>,
+    facts: &Facts<'a>,
+    threads: usize,
+) -> Vec<Finding> {
     let threads = threads.min(groups.len());
     if threads < 2 {
-        return groups.into_iter().map(|(p, (sev, ids))| finding_of(d, p, sev, ids, facts)).collect();
+        return groups
+            .into_iter()
+            .map(|(p, (sev, ids))| finding_of(d, p, sev, ids, facts))
+            .collect();
     }
     groups.sort_by_key(|g| std::cmp::Reverse(g.1 .1.len()));
-    let mut shares: Vec<(usize, Vec<(&'a str, Group<'a>)>)> = (0..threads).map(|_| (0, vec![])).collect();
+    let mut shares: Vec<(usize, Vec<(&'a str, Group<'a>)>)> =
+        (0..threads).map(|_| (0, vec![])).collect();
     for g in groups {
         if let Some(share) = shares.iter_mut().min_by_key(|s| s.0) {
             share.0 += g.1 .1.len();
@@ -893,7 +1192,14 @@ fn findings_in<'a>(d: &Detection, mut groups: Vec<(&'a str, Group<'a>)>, facts: 
     std::thread::scope(|scope| {
         let handles: Vec<_> = shares
             .into_iter()
-            .map(|(_, share)| scope.spawn(move || share.into_iter().map(|(p, (sev, ids))| finding_of(d, p, sev, ids, facts)).collect::<Vec<_>>()))
+            .map(|(_, share)| {
+                scope.spawn(move || {
+                    share
+                        .into_iter()
+                        .map(|(p, (sev, ids))| finding_of(d, p, sev, ids, facts))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         let mut out = vec![];
         for h in handles {
@@ -915,7 +1221,13 @@ type Group<'a> = (Severity, Vec<(&'a str, Option<(u32, u32)>)>);
 const PARALLEL_EVIDENCE: usize = 100_000;
 
 /// The finding of one detection × principal from its evidence events.
-fn finding_of<'a>(d: &Detection, principal: &str, severity: Severity, ids: Vec<(&'a str, Option<(u32, u32)>)>, facts: &Facts<'a>) -> Finding {
+fn finding_of<'a>(
+    d: &Detection,
+    principal: &str,
+    severity: Severity,
+    ids: Vec<(&'a str, Option<(u32, u32)>)>,
+    facts: &Facts<'a>,
+) -> Finding {
     let (events, sets) = match in_row_order(&ids, facts) {
         Some(r) => r,
         None => in_time_order(ids, facts),
@@ -979,7 +1291,10 @@ type Ordered<'a> = (Vec<(&'a str, &'a str)>, [AHashSet<&'a str>; 5]);
 /// in time order would jump across them for every event. `None` when some
 /// event has no row or its time is not CloudTrail's `YYYY-MM-DDTHH:MM:SSZ`
 /// ([`in_time_order`] then orders them as text).
-fn in_row_order<'a>(ids: &[(&'a str, Option<(u32, u32)>)], facts: &Facts<'a>) -> Option<Ordered<'a>> {
+fn in_row_order<'a>(
+    ids: &[(&'a str, Option<(u32, u32)>)],
+    facts: &Facts<'a>,
+) -> Option<Ordered<'a>> {
     let mut locs: Vec<u64> = Vec::with_capacity(ids.len());
     for (_, l) in ids {
         let (b, i) = (*l)?;
@@ -1001,8 +1316,15 @@ fn in_row_order<'a>(ids: &[(&'a str, Option<(u32, u32)>)], facts: &Facts<'a>) ->
         rows.push((time, id));
         sets.add(facts.sets(loc));
     }
-    keys.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| rows[a.2 as usize].1.cmp(rows[b.2 as usize].1)));
-    Some((keys.into_iter().map(|k| rows[k.2 as usize]).collect(), sets.sets))
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| rows[a.2 as usize].1.cmp(rows[b.2 as usize].1))
+    });
+    Some((
+        keys.into_iter().map(|k| rows[k.2 as usize]).collect(),
+        sets.sets,
+    ))
 }
 
 /// An id's first 8 bytes as a big-endian number (zeros after a shorter id):
@@ -1019,12 +1341,19 @@ fn id_prefix(id: &str) -> u64 {
 fn in_time_order<'a>(ids: Vec<(&'a str, Option<(u32, u32)>)>, facts: &Facts<'a>) -> Ordered<'a> {
     // (time, id, where): the sort compares the first two without
     // following a pointer into the columns.
-    let mut events: Vec<Event<'a>> = ids.into_iter().map(|(i, l)| (l.and_then(|l| facts.time(l)).unwrap_or_default(), i, l)).collect();
+    let mut events: Vec<Event<'a>> = ids
+        .into_iter()
+        .map(|(i, l)| (l.and_then(|l| facts.time(l)).unwrap_or_default(), i, l))
+        .collect();
     // Time order; an id listed twice has the same time, so it lands next
     // to itself. CloudTrail's times are `YYYY-MM-DDTHH:MM:SSZ`, whose text
     // order is the order of their digits as one number: when every time
     // has that form, the sort compares numbers.
-    match events.iter().map(|e| packed_time(e.0)).collect::<Option<Vec<u64>>>() {
+    match events
+        .iter()
+        .map(|e| packed_time(e.0))
+        .collect::<Option<Vec<u64>>>()
+    {
         Some(keys) => {
             let mut keyed: Vec<(u64, Event<'a>)> = keys.into_iter().zip(events).collect();
             // Ids are compared only between events of the same second.
@@ -1041,14 +1370,24 @@ fn in_time_order<'a>(ids: Vec<(&'a str, Option<(u32, u32)>)>, facts: &Facts<'a>)
     for l in events.iter().filter_map(|e| e.2) {
         sets.add(facts.sets(l));
     }
-    (events.into_iter().map(|(t, i, _)| (t, i)).collect(), sets.sets)
+    (
+        events.into_iter().map(|(t, i, _)| (t, i)).collect(),
+        sets.sets,
+    )
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` as the number its digits spell, which orders
 /// such times as their text does; `None` for any other form.
 fn packed_time(t: &str) -> Option<u64> {
     let b = t.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
         return None;
     }
     let mut n = 0u64;
@@ -1076,7 +1415,11 @@ mod tests {
 
     #[test]
     fn prefilters() {
-        assert_eq!(prefilter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND errorcode IS NULL").unwrap(), "(eventname = 'X' AND errorcode IS NULL)");
+        assert_eq!(
+            prefilter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND errorcode IS NULL")
+                .unwrap(),
+            "(eventname = 'X' AND errorcode IS NULL)"
+        );
         assert_eq!(prefilter("SELECT eventid FROM cloudtrail"), None);
         let p = prefilter("WITH a AS (SELECT eventid, useridentity.arn AS arn FROM cloudtrail c WHERE c.eventname = 'A'), b AS (SELECT * FROM cloudtrail WHERE eventname='B' AND eventid IN (SELECT eventid FROM a)) SELECT eventid FROM b").unwrap();
         assert_eq!(p, "(eventname = 'A') OR (eventname = 'B')");
@@ -1099,13 +1442,18 @@ mod tests {
     #[test]
     fn row_filter_dropped_only_when_whole() {
         let s = row_filter("SELECT eventid FROM (SELECT eventid, eventname FROM cloudtrail WHERE eventname = 'X' AND errorcode IS NULL) e WHERE eventid <> ''").without.unwrap();
-        assert_eq!(s.to_string(), "SELECT eventid FROM (SELECT eventid, eventname FROM cloudtrail) e WHERE eventid <> ''");
+        assert_eq!(
+            s.to_string(),
+            "SELECT eventid FROM (SELECT eventid, eventname FROM cloudtrail) e WHERE eventid <> ''"
+        );
         // A conjunct left out of the row filter (JSON, subquery) keeps the WHERE.
         assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND json_extract_scalar(requestparameters, '$.a') = 'b'").without.is_none());
         assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND eventid IN (SELECT eventid FROM cloudtrail WHERE eventname = 'Y')").without.is_none());
         // Two reads: the rows in memory are the union, each WHERE is needed.
         assert!(row_filter("WITH a AS (SELECT eventid FROM cloudtrail WHERE eventname = 'A'), b AS (SELECT eventid FROM cloudtrail WHERE eventname = 'B') SELECT eventid FROM a UNION ALL SELECT eventid FROM b").without.is_none());
-        assert!(row_filter("SELECT eventid FROM cloudtrail").without.is_none());
+        assert!(row_filter("SELECT eventid FROM cloudtrail")
+            .without
+            .is_none());
     }
 
     #[test]
@@ -1114,17 +1462,36 @@ mod tests {
         // Two batches of events: many in the same second, ids in no order,
         // repeated values; the evidence names some events twice, in a
         // shuffled order.
-        let schema = Arc::new(Schema::new(["eventid", "eventtime", "recipientaccountid", "awsregion", "sourceipaddress", "useragent", "eventname"].map(|n| Field::new(n, DataType::Utf8, true)).to_vec()));
+        let schema = Arc::new(Schema::new(
+            [
+                "eventid",
+                "eventtime",
+                "recipientaccountid",
+                "awsregion",
+                "sourceipaddress",
+                "useragent",
+                "eventname",
+            ]
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .to_vec(),
+        ));
         let batch = |seed: u64, n: usize| {
             let mut x = seed;
             let mut next = move || {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 x >> 33
             };
             let mut cols: Vec<Vec<Option<String>>> = vec![vec![]; 7];
             for _ in 0..n {
                 let r = next();
-                cols[0].push(Some(format!("{:08x}-{:04x}-4000-8000-{:012x}", r % 50, next() % 7, next())));
+                cols[0].push(Some(format!(
+                    "{:08x}-{:04x}-4000-8000-{:012x}",
+                    r % 50,
+                    next() % 7,
+                    next()
+                )));
                 cols[1].push(Some(format!("2024-01-01T00:00:{:02}Z", next() % 5)));
                 cols[2].push(Some(format!("{:012}", next() % 2)));
                 cols[3].push((next() % 4 != 0).then(|| format!("us-east-{}", next() % 2)));
@@ -1132,21 +1499,39 @@ mod tests {
                 cols[5].push(Some(format!("agent/{}", next() % 3)));
                 cols[6].push(Some(format!("Call{}", next() % 4)));
             }
-            RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| Arc::new(StringArray::from(c)) as ArrayRef).collect()).unwrap()
+            RecordBatch::try_new(
+                schema.clone(),
+                cols.into_iter()
+                    .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+                    .collect(),
+            )
+            .unwrap()
         };
         let batches = [batch(1, 300), batch(2, 200)];
         let facts = event_meta(batches.iter().map(|b| (b, None)), None, 500);
-        let all: Vec<&str> = batches.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().flatten()).collect();
-        let mut ids: Vec<(&str, Option<(u32, u32)>)> = all.iter().step_by(3).chain(all.iter().step_by(7)).map(|id| (*id, facts.locate(id))).collect();
+        let all: Vec<&str> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_string::<i32>().iter().flatten())
+            .collect();
+        let mut ids: Vec<(&str, Option<(u32, u32)>)> = all
+            .iter()
+            .step_by(3)
+            .chain(all.iter().step_by(7))
+            .map(|id| (*id, facts.locate(id)))
+            .collect();
         ids.reverse();
         fn sorted(sets: [AHashSet<&str>; 5]) -> [BTreeSet<&str>; 5] {
             sets.map(|s| s.into_iter().collect())
         }
-        let (fast, fast_sets) = in_row_order(&ids, &facts).expect("every event has a row and a CloudTrail time");
+        let (fast, fast_sets) =
+            in_row_order(&ids, &facts).expect("every event has a row and a CloudTrail time");
         let (slow, slow_sets) = in_time_order(ids.clone(), &facts);
         assert_eq!(fast, slow);
         assert_eq!(sorted(fast_sets), sorted(slow_sets));
-        assert!(fast.len() > 150 && fast.windows(2).all(|w| w[0] < w[1]), "time order, ties by id, each event once");
+        assert!(
+            fast.len() > 150 && fast.windows(2).all(|w| w[0] < w[1]),
+            "time order, ties by id, each event once"
+        );
         // An event without a row, or a time of another form, leaves the
         // order to the text comparison.
         ids.push(("not-an-event", None));
@@ -1156,13 +1541,27 @@ mod tests {
     #[test]
     fn findings_on_threads_equal_findings_on_one() {
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
-        let schema = Arc::new(Schema::new(["eventid", "eventtime", "sourceipaddress"].map(|n| Field::new(n, DataType::Utf8, true)).to_vec()));
+        let schema = Arc::new(Schema::new(
+            ["eventid", "eventtime", "sourceipaddress"]
+                .map(|n| Field::new(n, DataType::Utf8, true))
+                .to_vec(),
+        ));
         let n = 2000;
-        let ids: Vec<String> = (0..n).map(|i| format!("{:08x}-0000-4000-8000-{:012x}", i % 97, i)).collect();
+        let ids: Vec<String> = (0..n)
+            .map(|i| format!("{:08x}-0000-4000-8000-{:012x}", i % 97, i))
+            .collect();
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(ids.clone())),
-            Arc::new(StringArray::from((0..n).map(|i| format!("2024-01-01T00:{:02}:{:02}Z", i % 60, (i * 7) % 60)).collect::<Vec<_>>())),
-            Arc::new(StringArray::from((0..n).map(|i| format!("10.0.{}.1", i % 5)).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                (0..n)
+                    .map(|i| format!("2024-01-01T00:{:02}:{:02}Z", i % 60, (i * 7) % 60))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                (0..n)
+                    .map(|i| format!("10.0.{}.1", i % 5))
+                    .collect::<Vec<_>>(),
+            )),
         ];
         let batch = RecordBatch::try_new(schema, cols).unwrap();
         let facts = event_meta([(&batch, None)], None, n);
@@ -1173,7 +1572,20 @@ mod tests {
             names
                 .iter()
                 .enumerate()
-                .map(|(k, p)| (*p, (Severity::Low, ids.iter().enumerate().filter(|(i, _)| i % (k + 2) == 0).map(|(_, id)| (id.as_str(), facts.locate(id))).chain([(ids[0].as_str(), facts.locate(&ids[0]))]).collect())))
+                .map(|(k, p)| {
+                    (
+                        *p,
+                        (
+                            Severity::Low,
+                            ids.iter()
+                                .enumerate()
+                                .filter(|(i, _)| i % (k + 2) == 0)
+                                .map(|(_, id)| (id.as_str(), facts.locate(id)))
+                                .chain([(ids[0].as_str(), facts.locate(&ids[0]))])
+                                .collect(),
+                        ),
+                    )
+                })
                 .collect()
         };
         let json = |mut f: Vec<Finding>| {
@@ -1188,13 +1600,28 @@ mod tests {
 
     #[test]
     fn packed_times_order_as_text() {
-        let times = ["2026-01-11T23:15:02Z", "2026-01-11T23:15:10Z", "2026-01-12T00:00:00Z", "2025-12-31T23:59:59Z", "1999-01-01T00:00:00Z"];
+        let times = [
+            "2026-01-11T23:15:02Z",
+            "2026-01-11T23:15:10Z",
+            "2026-01-12T00:00:00Z",
+            "2025-12-31T23:59:59Z",
+            "1999-01-01T00:00:00Z",
+        ];
         for a in times {
             for b in times {
-                assert_eq!(packed_time(a).unwrap().cmp(&packed_time(b).unwrap()), a.cmp(b), "{a} {b}");
+                assert_eq!(
+                    packed_time(a).unwrap().cmp(&packed_time(b).unwrap()),
+                    a.cmp(b),
+                    "{a} {b}"
+                );
             }
         }
-        for odd in ["2026-01-11T23:15:02.123Z", "2026-01-11 23:15:02Z", "", "2026-0a-11T23:15:02Z"] {
+        for odd in [
+            "2026-01-11T23:15:02.123Z",
+            "2026-01-11 23:15:02Z",
+            "",
+            "2026-0a-11T23:15:02Z",
+        ] {
             assert_eq!(packed_time(odd), None, "{odd}");
         }
     }
@@ -1202,8 +1629,23 @@ mod tests {
     #[test]
     fn identity_fields_named() {
         let f = identity_fields(["SELECT useridentity.type, c.userIdentity.sessionContext.sessionIssuer.arn FROM cloudtrail c WHERE \"useridentity\".\"principalid\" = 'x'"].into_iter()).unwrap();
-        assert_eq!(f, vec!["accesskeyid", "arn", "principalid", "sessioncontext", "type"]);
-        assert_eq!(identity_fields(["SELECT to_json(useridentity) FROM cloudtrail"].into_iter()), None);
-        assert_eq!(identity_fields(["SELECT useridentity FROM cloudtrail"].into_iter()), None);
+        assert_eq!(
+            f,
+            vec![
+                "accesskeyid",
+                "arn",
+                "principalid",
+                "sessioncontext",
+                "type"
+            ]
+        );
+        assert_eq!(
+            identity_fields(["SELECT to_json(useridentity) FROM cloudtrail"].into_iter()),
+            None
+        );
+        assert_eq!(
+            identity_fields(["SELECT useridentity FROM cloudtrail"].into_iter()),
+            None
+        );
     }
 }

@@ -57,7 +57,9 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(diag: SharedDiagnostics) -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let config = SessionConfig::new()
             .with_target_partitions(threads)
             .with_information_schema(true)
@@ -78,11 +80,22 @@ impl Engine {
     }
 
     /// Register the `cloudtrail` table over these files.
-    pub fn register_cloudtrail(&self, files: Vec<LogFile>, fetcher: Option<Fetcher>, window: TimeWindow) -> Result<()> {
+    pub fn register_cloudtrail(
+        &self,
+        files: Vec<LogFile>,
+        fetcher: Option<Fetcher>,
+        window: TimeWindow,
+    ) -> Result<()> {
         self.register_cloudtrail_as("cloudtrail", files, fetcher, window)
     }
 
-    pub fn register_cloudtrail_as(&self, name: &str, files: Vec<LogFile>, fetcher: Option<Fetcher>, window: TimeWindow) -> Result<()> {
+    pub fn register_cloudtrail_as(
+        &self,
+        name: &str,
+        files: Vec<LogFile>,
+        fetcher: Option<Fetcher>,
+        window: TimeWindow,
+    ) -> Result<()> {
         let t = CloudTrailTable::new(files, fetcher, self.diag.clone(), window);
         let _ = self.ctx.deregister_table(name)?;
         self.ctx.register_table(name, Arc::new(t))?;
@@ -91,7 +104,12 @@ impl Engine {
 
     /// Register `cloudtrail`, `vpcflow` and `dns` over a mixed set of files,
     /// each file going to the table its layout (or content) says it holds.
-    pub fn register_logs(&self, files: Vec<LogFile>, fetcher: Option<Fetcher>, window: TimeWindow) -> Result<()> {
+    pub fn register_logs(
+        &self,
+        files: Vec<LogFile>,
+        fetcher: Option<Fetcher>,
+        window: TimeWindow,
+    ) -> Result<()> {
         let mut by_kind: [Vec<LogFile>; 3] = Default::default();
         for f in files {
             let k = match f.kind {
@@ -102,8 +120,18 @@ impl Engine {
             by_kind[k].push(f);
         }
         let [ct, flow, dns] = by_kind;
-        for (kind, files) in [(LogKind::CloudTrail, ct), (LogKind::VpcFlow, flow), (LogKind::Dns, dns)] {
-            let t = LogTable::of_kind(kind, files, fetcher.clone(), self.diag.clone(), window.clone());
+        for (kind, files) in [
+            (LogKind::CloudTrail, ct),
+            (LogKind::VpcFlow, flow),
+            (LogKind::Dns, dns),
+        ] {
+            let t = LogTable::of_kind(
+                kind,
+                files,
+                fetcher.clone(),
+                self.diag.clone(),
+                window.clone(),
+            );
             let _ = self.ctx.deregister_table(kind.name())?;
             self.ctx.register_table(kind.name(), Arc::new(t))?;
         }
@@ -112,20 +140,31 @@ impl Engine {
 
     /// Plan one Athena SQL query (SELECT / WITH / EXPLAIN).
     pub async fn plan(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
-        let mut stmts = athena::parse(sql).map_err(|e| DataFusionError::Plan(format!("SQL syntax: {e}")))?;
+        let mut stmts =
+            athena::parse(sql).map_err(|e| DataFusionError::Plan(format!("SQL syntax: {e}")))?;
         if stmts.len() != 1 {
-            return Err(DataFusionError::Plan(format!("expected one SQL statement, found {}", stmts.len())));
+            return Err(DataFusionError::Plan(format!(
+                "expected one SQL statement, found {}",
+                stmts.len()
+            )));
         }
         self.plan_statement(stmts.remove(0)).await
     }
 
     /// Plan one statement already parsed (and rewritten) by [`athena::parse`].
-    pub async fn plan_statement(&self, stmt: Statement) -> Result<datafusion::dataframe::DataFrame> {
+    pub async fn plan_statement(
+        &self,
+        stmt: Statement,
+    ) -> Result<datafusion::dataframe::DataFrame> {
         if !matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) {
-            return Err(DataFusionError::Plan("only queries (SELECT, WITH, EXPLAIN) run on the local engine".into()));
+            return Err(DataFusionError::Plan(
+                "only queries (SELECT, WITH, EXPLAIN) run on the local engine".into(),
+            ));
         }
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(DFStatement::Statement(Box::new(stmt))).await?;
+        let plan = state
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+            .await?;
         self.ctx.execute_logical_plan(plan).await
     }
 

@@ -39,7 +39,9 @@ pub struct TimeWindow {
 
 impl TimeWindow {
     fn day(t: &Option<String>) -> Option<String> {
-        t.as_ref().filter(|t| t.len() >= 10).map(|t| t[..10].replace('-', "/"))
+        t.as_ref()
+            .filter(|t| t.len() >= 10)
+            .map(|t| t[..10].replace('-', "/"))
     }
 }
 
@@ -94,14 +96,34 @@ pub struct LogTable {
 }
 
 impl LogTable {
-    pub fn new(files: Vec<LogFile>, fetcher: Option<Fetcher>, diag: SharedDiagnostics, window: TimeWindow) -> Self {
+    pub fn new(
+        files: Vec<LogFile>,
+        fetcher: Option<Fetcher>,
+        diag: SharedDiagnostics,
+        window: TimeWindow,
+    ) -> Self {
         Self::of_kind(LogKind::CloudTrail, files, fetcher, diag, window)
     }
 
-    pub fn of_kind(kind: LogKind, files: Vec<LogFile>, fetcher: Option<Fetcher>, diag: SharedDiagnostics, window: TimeWindow) -> Self {
+    pub fn of_kind(
+        kind: LogKind,
+        files: Vec<LogFile>,
+        fetcher: Option<Fetcher>,
+        diag: SharedDiagnostics,
+        window: TimeWindow,
+    ) -> Self {
         let def = kind.table();
         let schema = def.arrow_schema();
-        LogTable { kind, def, schema, struct_fields: vec![], files: Arc::new(files), fetcher, diag, window }
+        LogTable {
+            kind,
+            def,
+            schema,
+            struct_fields: vec![],
+            files: Arc::new(files),
+            fetcher,
+            diag,
+            window,
+        }
     }
 
     /// The same files as a table whose struct columns are narrowed to the
@@ -110,7 +132,11 @@ impl LogTable {
     /// Only CloudTrail has struct columns worth narrowing; other kinds are
     /// returned unchanged.
     pub fn with_struct_fields(&self, keep: Vec<(String, Vec<String>)>) -> Self {
-        let keep = if self.kind == LogKind::CloudTrail { keep } else { vec![] };
+        let keep = if self.kind == LogKind::CloudTrail {
+            keep
+        } else {
+            vec![]
+        };
         let def = self.kind.table().with_struct_fields(&keep);
         let schema = def.arrow_schema();
         LogTable {
@@ -145,7 +171,10 @@ impl LogTable {
             })
             .map(|f| unqualify(f.clone()))
             .collect::<Result<_>>()?;
-        let (since_day, until_day) = (TimeWindow::day(&self.window.since), TimeWindow::day(&self.window.until));
+        let (since_day, until_day) = (
+            TimeWindow::day(&self.window.since),
+            TimeWindow::day(&self.window.until),
+        );
 
         let mut keep = vec![];
         let mut with_parts = vec![];
@@ -163,8 +192,14 @@ impl LogTable {
             }
             if let Some(p) = &f.partitions {
                 // `until` is exclusive: a window ending at midnight excludes that day.
-                let until_midnight = self.window.until.as_deref().is_some_and(|u| u.ends_with("T00:00:00Z"));
-                let after = until_day.as_ref().is_some_and(|d| &p.date > d || (until_midnight && &p.date == d));
+                let until_midnight = self
+                    .window
+                    .until
+                    .as_deref()
+                    .is_some_and(|u| u.ends_with("T00:00:00Z"));
+                let after = until_day
+                    .as_ref()
+                    .is_some_and(|d| &p.date > d || (until_midnight && &p.date == d));
                 if since_day.as_ref().is_some_and(|d| &p.date < d) || after {
                     Diagnostics::add(&self.diag.files_pruned, 1);
                     continue;
@@ -180,12 +215,17 @@ impl LogTable {
         }
         // Evaluate the partition filters on one row per file.
         let pschema = Arc::new(Schema::new(
-            self.partition_names().iter().map(|n| Field::new(*n, DataType::Utf8, true)).collect::<Vec<_>>(),
+            self.partition_names()
+                .iter()
+                .map(|n| Field::new(*n, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
         ));
         let mut cols = vec![];
         for n in self.partition_names() {
             cols.push(Arc::new(StringArray::from_iter(
-                with_parts.iter().map(|f| f.partitions.as_ref().expect("filtered above").value(n)),
+                with_parts
+                    .iter()
+                    .map(|f| f.partitions.as_ref().expect("filtered above").value(n)),
             )) as datafusion::arrow::array::ArrayRef);
         }
         let batch = RecordBatch::try_new(pschema.clone(), cols)?;
@@ -197,7 +237,9 @@ impl LogTable {
             let b = v
                 .as_any()
                 .downcast_ref::<datafusion::arrow::array::BooleanArray>()
-                .ok_or_else(|| DataFusionError::Internal("partition filter is not boolean".into()))?;
+                .ok_or_else(|| {
+                    DataFusionError::Internal("partition filter is not boolean".into())
+                })?;
             for (i, m) in mask.iter_mut().enumerate() {
                 *m = *m && b.is_valid(i) && b.value(i);
             }
@@ -216,7 +258,9 @@ impl LogTable {
 fn unqualify(e: Expr) -> Result<Expr> {
     e.transform(|e| {
         Ok(match e {
-            Expr::Column(c) if c.relation.is_some() => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            Expr::Column(c) if c.relation.is_some() => {
+                Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))
+            }
             other => Transformed::no(other),
         })
     })
@@ -233,7 +277,10 @@ impl TableProvider for LogTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -245,15 +292,24 @@ impl TableProvider for LogTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let files = self.prune(state, filters)?;
-        let proj: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let proj: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let out_schema = Arc::new(self.schema.project(&proj)?);
-        let nparts = state.config().target_partitions().max(1).min(files.len().max(1));
+        let nparts = state
+            .config()
+            .target_partitions()
+            .max(1)
+            .min(files.len().max(1));
         // Greedy balance by size, largest first.
         let mut order: Vec<&LogFile> = files.iter().collect();
         order.sort_by_key(|f| std::cmp::Reverse(f.size));
         let mut buckets: Vec<(u64, Vec<LogFile>)> = vec![(0, vec![]); nparts];
         for f in order {
-            let b = buckets.iter_mut().min_by_key(|b| b.0).expect("at least one partition");
+            let b = buckets
+                .iter_mut()
+                .min_by_key(|b| b.0)
+                .expect("at least one partition");
             b.0 += f.size.max(1);
             b.1.push(f.clone());
         }
@@ -277,7 +333,14 @@ impl TableProvider for LogTable {
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
-        Ok(Arc::new(StreamingTableExec::try_new(out_schema, parts, None, vec![], false, limit)?))
+        Ok(Arc::new(StreamingTableExec::try_new(
+            out_schema,
+            parts,
+            None,
+            vec![],
+            false,
+            limit,
+        )?))
     }
 }
 
@@ -325,7 +388,15 @@ impl PartitionStream for ScanPartition {
                 let raw = match raw {
                     Ok(r) => r,
                     Err(e) => {
-                        let issue = InputIssue { file: name, problem: Problem { offset: None, record: None, message: format!("cannot read: {e}") }, whole_file: true };
+                        let issue = InputIssue {
+                            file: name,
+                            problem: Problem {
+                                offset: None,
+                                record: None,
+                                message: format!("cannot read: {e}"),
+                            },
+                            whole_file: true,
+                        };
                         fail(&diag, issue)?;
                         continue;
                     }
@@ -334,7 +405,13 @@ impl PartitionStream for ScanPartition {
                 let mut out = if kind == LogKind::VpcFlow && is_parquet(&raw) {
                     crate::parquet_flow::read(&raw, f.partitions.as_ref(), &opts, &schema)
                 } else {
-                    reader.read_file_into(&raw, f.partitions.as_ref(), &mut buf, &mut inflater, &mut batcher)
+                    reader.read_file_into(
+                        &raw,
+                        f.partitions.as_ref(),
+                        &mut buf,
+                        &mut inflater,
+                        &mut batcher,
+                    )
                 };
                 drop(raw);
                 if out.is_digest {
@@ -348,11 +425,25 @@ impl PartitionStream for ScanPartition {
                     }
                 }
                 if let Some(p) = out.file_problem {
-                    fail(&diag, InputIssue { file: name, problem: p, whole_file: true })?;
+                    fail(
+                        &diag,
+                        InputIssue {
+                            file: name,
+                            problem: p,
+                            whole_file: true,
+                        },
+                    )?;
                     continue;
                 }
                 for p in out.record_problems {
-                    fail(&diag, InputIssue { file: name.clone(), problem: p, whole_file: false })?;
+                    fail(
+                        &diag,
+                        InputIssue {
+                            file: name.clone(),
+                            problem: p,
+                            whole_file: false,
+                        },
+                    )?;
                 }
                 Diagnostics::add(&diag.files_read, 1);
                 Diagnostics::add(&diag.events, out.events as u64);
@@ -388,7 +479,9 @@ fn fail(diag: &Diagnostics, issue: InputIssue) -> Result<()> {
     let msg = issue.to_string();
     diag.report(issue);
     if strict {
-        return Err(DataFusionError::External(format!("{msg} (--strict: stopping at the first bad input)").into()));
+        return Err(DataFusionError::External(
+            format!("{msg} (--strict: stopping at the first bad input)").into(),
+        ));
     }
     Ok(())
 }

@@ -15,14 +15,17 @@ pub fn cell(col: &ArrayRef, row: usize) -> Result<Option<String>> {
     match col.data_type() {
         DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(_, _) => {
             let slice = col.slice(row, 1);
-            let field = datafusion::arrow::datatypes::Field::new("v", slice.data_type().clone(), true);
-            let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![field]));
+            let field =
+                datafusion::arrow::datatypes::Field::new("v", slice.data_type().clone(), true);
+            let schema =
+                std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![field]));
             let batch = RecordBatch::try_new(schema, vec![slice])?;
             let mut w = ArrayWriter::new(Vec::new());
             w.write(&batch)?;
             w.finish()?;
             let text = String::from_utf8_lossy(&w.into_inner()).to_string();
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            let v: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
             Ok(v.get(0).and_then(|o| o.get("v")).map(|x| x.to_string()))
         }
         _ => {
@@ -51,14 +54,31 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
 /// A cell as a JSON value (numbers and booleans typed, nested values parsed).
 pub fn json_cell(col: &ArrayRef, row: usize) -> Result<serde_json::Value> {
     use serde_json::Value;
-    let Some(text) = cell(col, row)? else { return Ok(Value::Null) };
+    let Some(text) = cell(col, row)? else {
+        return Ok(Value::Null);
+    };
     Ok(match col.data_type() {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
-            text.parse::<i64>().map(Value::from).unwrap_or(Value::String(text))
-        }
-        DataType::Float32 | DataType::Float64 => text.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::String(text)),
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => text
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or(Value::String(text)),
+        DataType::Float32 | DataType::Float64 => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or(Value::String(text)),
         DataType::Boolean => Value::Bool(text == "true"),
-        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(_, _) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(_, _) => {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
         _ => Value::String(text),
     })
 }

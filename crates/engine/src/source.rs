@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use irprep_core::layout::{self, Partitions, KeyKind};
+use irprep_core::layout::{self, KeyKind, Partitions};
 
 /// Where one file lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,14 +30,26 @@ impl LogFile {
     /// its first bytes.
     pub fn local(path: PathBuf, size: u64) -> Self {
         let c = layout::classify(&path.to_string_lossy());
-        let kind = if c.kind == KeyKind::Unknown { sniff_file(&path) } else { c.kind };
-        LogFile { location: Location::Local(path), size, kind, partitions: c.partitions }
+        let kind = if c.kind == KeyKind::Unknown {
+            sniff_file(&path)
+        } else {
+            c.kind
+        };
+        LogFile {
+            location: Location::Local(path),
+            size,
+            kind,
+            partitions: c.partitions,
+        }
     }
 
     pub fn remote(bucket: &str, key: &str, size: u64) -> Self {
         let c = layout::classify(key);
         LogFile {
-            location: Location::Remote { bucket: bucket.to_string(), key: key.to_string() },
+            location: Location::Remote {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            },
             size,
             kind: c.kind,
             partitions: c.partitions,
@@ -58,7 +70,9 @@ impl fmt::Display for LogFile {
 fn sniff_file(path: &Path) -> KeyKind {
     use std::io::Read;
     let mut head = vec![0u8; 16 * 1024];
-    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
     head.truncate(n);
     layout::sniff(&irprep_core::decompress::head(&head, 8 * 1024))
 }
@@ -75,13 +89,28 @@ pub type Fetcher = Arc<dyn RemoteFetcher>;
 /// directory (licences, CSV labels, archives) are left alone; a file named
 /// explicitly is always read.
 pub fn looks_like_log(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     if name.starts_with('.') {
         return false;
     }
-    [".json", ".json.gz", ".gz", ".jsonl", ".ndjson", ".log", ".log.gz", ".jsonl.gz", ".ndjson.gz", ".parquet", ".txt"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    [
+        ".json",
+        ".json.gz",
+        ".gz",
+        ".jsonl",
+        ".ndjson",
+        ".log",
+        ".log.gz",
+        ".jsonl.gz",
+        ".ndjson.gz",
+        ".parquet",
+        ".txt",
+    ]
+    .iter()
+    .any(|ext| name.ends_with(ext))
         || !name.contains('.')
 }
 

@@ -47,7 +47,9 @@ pub(crate) struct Piece {
 
 impl Piece {
     pub fn kept(&self) -> usize {
-        self.keep.as_ref().map_or(self.rows.num_rows(), |k| k.true_count())
+        self.keep
+            .as_ref()
+            .map_or(self.rows.num_rows(), |k| k.true_count())
     }
 }
 
@@ -88,7 +90,12 @@ impl Splitter {
     /// Returns the splitter and, per detection, whether its rows are exactly
     /// its filter's (false when the filter could not be planned alone and
     /// the detection gets every row).
-    pub async fn new(engine: &Engine, scan: &SchemaRef, filters: &[Option<String>], columns: Vec<Vec<usize>>) -> Result<(Splitter, Vec<bool>)> {
+    pub async fn new(
+        engine: &Engine,
+        scan: &SchemaRef,
+        filters: &[Option<String>],
+        columns: Vec<Vec<usize>>,
+    ) -> Result<(Splitter, Vec<bool>)> {
         let mut compiled = Vec::with_capacity(filters.len());
         let mut exact = Vec::with_capacity(filters.len());
         for f in filters {
@@ -98,8 +105,16 @@ impl Splitter {
             };
             exact.push(f.is_none() || planned.is_some());
             compiled.push(match planned {
-                Some((cols, expr)) => Filter { cols, expr: Some(expr), guard: f.as_deref().and_then(guard_of) },
-                None => Filter { cols: vec![], expr: None, guard: None },
+                Some((cols, expr)) => Filter {
+                    cols,
+                    expr: Some(expr),
+                    guard: f.as_deref().and_then(guard_of),
+                },
+                None => Filter {
+                    cols: vec![],
+                    expr: None,
+                    guard: None,
+                },
             });
         }
         let mut dispatch: AHashMap<String, Vec<u32>> = AHashMap::default();
@@ -109,7 +124,15 @@ impl Splitter {
             }
         }
         let eventname = scan.index_of("eventname").ok();
-        Ok((Splitter { filters: compiled, columns, dispatch, eventname }, exact))
+        Ok((
+            Splitter {
+                filters: compiled,
+                columns,
+                dispatch,
+                eventname,
+            },
+            exact,
+        ))
     }
 
     /// Whether detection `i`'s filter is evaluated only on the rows its
@@ -120,7 +143,13 @@ impl Splitter {
 
     pub fn start(&self) -> Split {
         let n = self.filters.len();
-        Split { pieces: vec![vec![]; n], failed: vec![None; n], candidates: vec![vec![]; n], cost: vec![0.0; n], dispatch_cost: 0.0 }
+        Split {
+            pieces: vec![vec![]; n],
+            failed: vec![None; n],
+            candidates: vec![vec![]; n],
+            cost: vec![0.0; n],
+            dispatch_cost: 0.0,
+        }
     }
 
     /// Add one scan batch's rows to each detection's pieces.
@@ -173,21 +202,37 @@ impl Splitter {
                 continue;
             }
             let piece = match &f.expr {
-                None => Some(Piece { rows: batch.project(&self.columns[i])?, keep: None }),
-                Some(e) if guarded && cands.len() * SHARE_ABOVE < n => match eval_on(e, &batch.project(&f.cols)?, Some(cands)) {
-                    Err(err) => {
-                        out.failed[i] = Some(err.to_string());
-                        None
-                    }
-                    Ok(mask) => {
-                        let kept: Vec<u32> = cands.iter().zip(mask.iter()).filter(|(_, k)| *k == Some(true)).map(|(r, _)| *r).collect();
-                        if kept.is_empty() {
+                None => Some(Piece {
+                    rows: batch.project(&self.columns[i])?,
+                    keep: None,
+                }),
+                Some(e) if guarded && cands.len() * SHARE_ABOVE < n => {
+                    match eval_on(e, &batch.project(&f.cols)?, Some(cands)) {
+                        Err(err) => {
+                            out.failed[i] = Some(err.to_string());
                             None
-                        } else {
-                            Some(Piece { rows: take_record_batch(&batch.project(&self.columns[i])?, &UInt32Array::from(kept))?, keep: None })
+                        }
+                        Ok(mask) => {
+                            let kept: Vec<u32> = cands
+                                .iter()
+                                .zip(mask.iter())
+                                .filter(|(_, k)| *k == Some(true))
+                                .map(|(r, _)| *r)
+                                .collect();
+                            if kept.is_empty() {
+                                None
+                            } else {
+                                Some(Piece {
+                                    rows: take_record_batch(
+                                        &batch.project(&self.columns[i])?,
+                                        &UInt32Array::from(kept),
+                                    )?,
+                                    keep: None,
+                                })
+                            }
                         }
                     }
-                },
+                }
                 Some(e) => match eval_on(e, &batch.project(&f.cols)?, None) {
                     Err(err) => {
                         out.failed[i] = Some(err.to_string());
@@ -207,21 +252,35 @@ impl Splitter {
 
 /// A detection's rows of one batch from its filter's mask over the batch.
 fn piece_of(rows: RecordBatch, mask: BooleanArray) -> Result<Option<Piece>> {
-    let mask = if mask.null_count() > 0 { prep_null_mask_filter(&mask) } else { mask };
+    let mask = if mask.null_count() > 0 {
+        prep_null_mask_filter(&mask)
+    } else {
+        mask
+    };
     let kept = mask.true_count();
     Ok(if kept == 0 {
         None
     } else if kept == rows.num_rows() {
         Some(Piece { rows, keep: None })
     } else if kept * SHARE_ABOVE >= rows.num_rows() {
-        Some(Piece { rows, keep: Some(mask) })
+        Some(Piece {
+            rows,
+            keep: Some(mask),
+        })
     } else {
-        Some(Piece { rows: filter_record_batch(&rows, &mask)?, keep: None })
+        Some(Piece {
+            rows: filter_record_batch(&rows, &mask)?,
+            keep: None,
+        })
     })
 }
 
 /// Evaluate a filter on a batch's rows (or only on `rows` of it).
-fn eval_on(e: &Arc<dyn PhysicalExpr>, batch: &RecordBatch, rows: Option<&[u32]>) -> Result<BooleanArray> {
+fn eval_on(
+    e: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+    rows: Option<&[u32]>,
+) -> Result<BooleanArray> {
     let input = match rows {
         Some(r) => take_record_batch(batch, &UInt32Array::from(r.to_vec()))?,
         None => batch.clone(),
@@ -229,26 +288,49 @@ fn eval_on(e: &Arc<dyn PhysicalExpr>, batch: &RecordBatch, rows: Option<&[u32]>)
     let v = e.evaluate(&input)?.into_array(input.num_rows())?;
     match v.as_boolean_opt() {
         Some(b) => Ok(b.clone()),
-        None => Err(datafusion::error::DataFusionError::Plan(format!("row filter returned {} instead of boolean", v.data_type()))),
+        None => Err(datafusion::error::DataFusionError::Plan(format!(
+            "row filter returned {} instead of boolean",
+            v.data_type()
+        ))),
     }
 }
 
 /// Plan one filter as Athena SQL on the scan's columns: the columns it reads
 /// and its expression over just those.
-async fn plan_filter(engine: &Engine, scan: &SchemaRef, sql: &str) -> Result<(Vec<usize>, Arc<dyn PhysicalExpr>)> {
-    let df = engine.plan(&format!("SELECT coalesce(({sql}), false) FROM cloudtrail")).await?;
+async fn plan_filter(
+    engine: &Engine,
+    scan: &SchemaRef,
+    sql: &str,
+) -> Result<(Vec<usize>, Arc<dyn PhysicalExpr>)> {
+    let df = engine
+        .plan(&format!("SELECT coalesce(({sql}), false) FROM cloudtrail"))
+        .await?;
     let LogicalPlan::Projection(p) = df.logical_plan() else {
-        return Err(datafusion::error::DataFusionError::Plan("unexpected filter plan".into()));
+        return Err(datafusion::error::DataFusionError::Plan(
+            "unexpected filter plan".into(),
+        ));
     };
     let expr: LExpr = p.expr[0].clone().unalias();
-    let mut cols: Vec<usize> = expr.column_refs().iter().map(|c| scan.index_of(&c.name)).collect::<std::result::Result<_, _>>()?;
+    let mut cols: Vec<usize> = expr
+        .column_refs()
+        .iter()
+        .map(|c| scan.index_of(&c.name))
+        .collect::<std::result::Result<_, _>>()?;
     cols.sort_unstable();
     cols.dedup();
-    let schema = Arc::new(DFSchema::try_from_qualified_schema("cloudtrail", &scan.project(&cols)?)?);
+    let schema = Arc::new(DFSchema::try_from_qualified_schema(
+        "cloudtrail",
+        &scan.project(&cols)?,
+    )?);
     let state = engine.context().state();
     // Coerced and simplified as the optimizer would (some functions, such
     // as `coalesce`, only run in their simplified form).
-    let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(schema.clone()).with_config_options(state.config_options().clone()).build());
+    let simplifier = ExprSimplifier::new(
+        SimplifyContext::builder()
+            .with_schema(schema.clone())
+            .with_config_options(state.config_options().clone())
+            .build(),
+    );
     let expr = simplifier.simplify(simplifier.coerce(expr, &schema)?)?;
     let phys = state.create_physical_expr(expr, &schema)?;
     Ok((cols, phys))
@@ -258,13 +340,18 @@ async fn plan_filter(engine: &Engine, scan: &SchemaRef, sql: &str) -> Result<(Ve
 /// (`eventname = 'X'`, `eventname IN (…)`, combined with AND and OR).
 fn guard_of(sql: &str) -> Option<BTreeSet<String>> {
     let stmts = athena::parse(&format!("SELECT 1 FROM cloudtrail WHERE {sql}")).ok()?;
-    let Some(Statement::Query(q)) = stmts.first() else { return None };
-    let SetExpr::Select(s) = q.body.as_ref() else { return None };
+    let Some(Statement::Query(q)) = stmts.first() else {
+        return None;
+    };
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
     guard(s.selection.as_ref()?)
 }
 
 fn guard(e: &Expr) -> Option<BTreeSet<String>> {
-    let is_name = |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("eventname"));
+    let is_name =
+        |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("eventname"));
     let text = |e: &Expr| match e {
         Expr::Value(v) => match &v.value {
             ast::Value::SingleQuotedString(s) => Some(s.clone()),
@@ -274,14 +361,34 @@ fn guard(e: &Expr) -> Option<BTreeSet<String>> {
     };
     match e {
         Expr::Nested(inner) => guard(inner),
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => match (guard(left), guard(right)) {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => match (guard(left), guard(right)) {
             (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
             (a, b) => a.or(b),
         },
-        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => Some(guard(left)?.union(&guard(right)?).cloned().collect()),
-        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } if is_name(left) => text(right).map(|t| BTreeSet::from([t])),
-        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } if is_name(right) => text(left).map(|t| BTreeSet::from([t])),
-        Expr::InList { expr, list, negated: false } if is_name(expr) => list.iter().map(text).collect(),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => Some(guard(left)?.union(&guard(right)?).cloned().collect()),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } if is_name(left) => text(right).map(|t| BTreeSet::from([t])),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } if is_name(right) => text(left).map(|t| BTreeSet::from([t])),
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } if is_name(expr) => list.iter().map(text).collect(),
         _ => None,
     }
 }
@@ -293,9 +400,18 @@ mod tests {
     #[test]
     fn guards() {
         let g = |s: &str| guard_of(s).map(|g| g.into_iter().collect::<Vec<_>>().join(","));
-        assert_eq!(g("eventsource = 'iam.amazonaws.com' AND eventname IN ('A', 'B')").as_deref(), Some("A,B"));
-        assert_eq!(g("(eventname = 'A' AND x = 1) OR (eventName = 'C')").as_deref(), Some("A,C"));
-        assert_eq!(g("eventname IN ('A', 'B') AND eventname = 'B'").as_deref(), Some("B"));
+        assert_eq!(
+            g("eventsource = 'iam.amazonaws.com' AND eventname IN ('A', 'B')").as_deref(),
+            Some("A,B")
+        );
+        assert_eq!(
+            g("(eventname = 'A' AND x = 1) OR (eventName = 'C')").as_deref(),
+            Some("A,C")
+        );
+        assert_eq!(
+            g("eventname IN ('A', 'B') AND eventname = 'B'").as_deref(),
+            Some("B")
+        );
         // Not a guard: a disjunct without one, negation, patterns, other columns.
         assert_eq!(g("eventname = 'A' OR errorcode = 'X'"), None);
         assert_eq!(g("eventname NOT IN ('A')"), None);

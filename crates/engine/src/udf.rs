@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, StringArray, StringBuilder,
-    TimestampNanosecondArray, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, StringArray,
+    StringBuilder, TimestampNanosecondArray, UInt32Array,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use serde_json::Value;
 
 type ImplFn = fn(&[ArrayRef], usize) -> Result<ArrayRef>;
@@ -58,7 +60,12 @@ impl ScalarUDFImpl for Udf {
 }
 
 fn udf(name: &'static str, signature: Signature, ret: RetFn, f: ImplFn) -> ScalarUDF {
-    ScalarUDF::new_from_impl(Udf { name, signature, ret, f })
+    ScalarUDF::new_from_impl(Udf {
+        name,
+        signature,
+        ret,
+        f,
+    })
 }
 
 /// The timestamp type irprep's functions produce, the same as DataFusion's `now()`.
@@ -82,7 +89,11 @@ fn float64(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Float64)
 }
 fn list_utf8(_: &[DataType]) -> Result<DataType> {
-    Ok(DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))))
+    Ok(DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Utf8,
+        true,
+    ))))
 }
 
 fn strings(a: &ArrayRef) -> Result<StringArray> {
@@ -97,9 +108,15 @@ fn timestamps(a: &ArrayRef) -> Result<TimestampNanosecondArray> {
             let v: Vec<Option<i64>> = s.iter().map(|x| x.and_then(parse_iso8601)).collect();
             return Ok(TimestampNanosecondArray::from(v));
         }
-        _ => cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into())))?,
+        _ => cast(
+            a,
+            &DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into())),
+        )?,
     };
-    Ok(c.as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>().clone())
+    Ok(
+        c.as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>()
+            .clone(),
+    )
 }
 
 fn ts_array(v: Vec<Option<i64>>) -> ArrayRef {
@@ -112,12 +129,20 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return dt.timestamp_nanos_opt();
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f) {
             return n.and_utc().timestamp_nanos_opt();
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?.and_utc().timestamp_nanos_opt()
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()?
+        .and_hms_opt(0, 0, 0)?
+        .and_utc()
+        .timestamp_nanos_opt()
 }
 
 // ---------- JSON ----------
@@ -152,7 +177,10 @@ fn parse_path(p: &str) -> Option<Vec<PathStep>> {
             b'[' => {
                 let close = rest[i..].find(']')? + i;
                 let inner = rest[i + 1..close].trim();
-                if (inner.starts_with('"') && inner.ends_with('"') || inner.starts_with('\'') && inner.ends_with('\'')) && inner.len() >= 2 {
+                if (inner.starts_with('"') && inner.ends_with('"')
+                    || inner.starts_with('\'') && inner.ends_with('\''))
+                    && inner.len() >= 2
+                {
                     steps.push(PathStep::Key(inner[1..inner.len() - 1].to_string()));
                 } else {
                     steps.push(PathStep::Index(inner.parse().ok()?));
@@ -168,7 +196,9 @@ fn parse_path(p: &str) -> Option<Vec<PathStep>> {
 /// Follow a path; a key step on an array maps over its elements (so
 /// `$.items.name` reaches every item's name, as Sigma paths expect).
 fn walk(v: &Value, steps: &[PathStep]) -> Option<Value> {
-    let Some((first, rest)) = steps.split_first() else { return Some(v.clone()) };
+    let Some((first, rest)) = steps.split_first() else {
+        return Some(v.clone());
+    };
     match (first, v) {
         (PathStep::Key(k), Value::Object(m)) => walk(m.get(k)?, rest),
         (PathStep::Index(i), Value::Array(a)) if *i >= 0 => walk(a.get(*i as usize)?, rest),
@@ -198,7 +228,12 @@ fn json_path_apply(args: &[ArrayRef], f: impl Fn(&Value) -> Option<String>) -> R
             return exec_err!("invalid JSON path: {p}");
         };
         let v: Option<Value> = serde_json::from_str(docs.value(i)).ok();
-        match v.as_ref().and_then(|v| walk(v, steps)).as_ref().and_then(&f) {
+        match v
+            .as_ref()
+            .and_then(|v| walk(v, steps))
+            .as_ref()
+            .and_then(&f)
+        {
             Some(s) => out.append_value(s),
             None => out.append_null(),
         }
@@ -220,17 +255,25 @@ fn json_extract_scalar(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
 }
 
 fn json_extract(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
-    json_path_apply(args, |v| if v.is_null() { None } else { Some(v.to_string()) })
+    json_path_apply(args, |v| {
+        if v.is_null() {
+            None
+        } else {
+            Some(v.to_string())
+        }
+    })
 }
 
 fn json_array_length(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     let docs = strings(&args[0])?;
     let v: Vec<Option<i64>> = docs
         .iter()
-        .map(|d| match d.and_then(|d| serde_json::from_str::<Value>(d).ok()) {
-            Some(Value::Array(a)) => Some(a.len() as i64),
-            _ => None,
-        })
+        .map(
+            |d| match d.and_then(|d| serde_json::from_str::<Value>(d).ok()) {
+                Some(Value::Array(a)) => Some(a.len() as i64),
+                _ => None,
+            },
+        )
         .collect();
     Ok(Arc::new(Int64Array::from(v)))
 }
@@ -244,7 +287,10 @@ fn json_array_contains(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
                 return None;
             }
             match serde_json::from_str::<Value>(docs.value(i)).ok()? {
-                Value::Array(a) => Some(a.iter().any(|e| scalar_text(e).as_deref() == Some(needles.value(i)))),
+                Value::Array(a) => Some(
+                    a.iter()
+                        .any(|e| scalar_text(e).as_deref() == Some(needles.value(i))),
+                ),
                 _ => None,
             }
         })
@@ -318,7 +364,9 @@ fn request_summary(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
                         Value::Object(o) if o.is_empty() => continue,
                         Value::Object(_) => "{…}".into(),
                         Value::Array(a) if a.is_empty() => continue,
-                        Value::Array(a) => format!("[{} item{}]", a.len(), if a.len() == 1 { "" } else { "s" }),
+                        Value::Array(a) => {
+                            format!("[{} item{}]", a.len(), if a.len() == 1 { "" } else { "s" })
+                        }
                         other => other.to_string(),
                     };
                     parts.push(format!("{k}={val}"));
@@ -341,7 +389,9 @@ fn request_summary(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
 
 fn from_iso8601_timestamp(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     let s = strings(&args[0])?;
-    Ok(ts_array(s.iter().map(|x| x.and_then(parse_iso8601)).collect()))
+    Ok(ts_array(
+        s.iter().map(|x| x.and_then(parse_iso8601)).collect(),
+    ))
 }
 
 /// MySQL-style format (Trino's `date_format`/`date_parse`) to chrono's.
@@ -418,7 +468,11 @@ fn date_parse(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
             let text = s.value(i);
             NaiveDateTime::parse_from_str(text, &fmt)
                 .ok()
-                .or_else(|| NaiveDate::parse_from_str(text, &fmt).ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+                .or_else(|| {
+                    NaiveDate::parse_from_str(text, &fmt)
+                        .ok()
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                })
                 .and_then(|n| n.and_utc().timestamp_nanos_opt())
         })
         .collect();
@@ -494,8 +548,12 @@ fn date_diff(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
             "day" => d / 86_400_000_000_000,
             "week" => d / (7 * 86_400_000_000_000),
             "month" | "quarter" | "year" => {
-                let (x, y) = (Utc.timestamp_nanos(a.value(i)), Utc.timestamp_nanos(b.value(i)));
-                let months = (y.year() as i64 - x.year() as i64) * 12 + y.month() as i64 - x.month() as i64;
+                let (x, y) = (
+                    Utc.timestamp_nanos(a.value(i)),
+                    Utc.timestamp_nanos(b.value(i)),
+                );
+                let months =
+                    (y.year() as i64 - x.year() as i64) * 12 + y.month() as i64 - x.month() as i64;
                 let months = if months > 0 && add_months(x, months).is_some_and(|m| m > y) {
                     months - 1
                 } else if months < 0 && add_months(x, months).is_some_and(|m| m < y) {
@@ -518,14 +576,18 @@ fn date_diff(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
 
 fn to_unixtime(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     let t = timestamps(&args[0])?;
-    Ok(Arc::new(Float64Array::from_iter(t.iter().map(|x| x.map(|n| n as f64 / 1e9)))))
+    Ok(Arc::new(Float64Array::from_iter(
+        t.iter().map(|x| x.map(|n| n as f64 / 1e9)),
+    )))
 }
 
 // ---------- arrays ----------
 
 fn element_at_ret(args: &[DataType]) -> Result<DataType> {
     match args.first() {
-        Some(DataType::List(f)) | Some(DataType::LargeList(f)) | Some(DataType::FixedSizeList(f, _)) => Ok(f.data_type().clone()),
+        Some(DataType::List(f))
+        | Some(DataType::LargeList(f))
+        | Some(DataType::FixedSizeList(f, _)) => Ok(f.data_type().clone()),
         Some(other) => plan_err!("element_at expects an array, got {other}"),
         None => plan_err!("element_at expects two arguments"),
     }
@@ -534,7 +596,14 @@ fn element_at_ret(args: &[DataType]) -> Result<DataType> {
 /// Trino `element_at(array, i)`: 1-based, negative counts from the end, NULL
 /// when out of range.
 fn element_at(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
-    let list = cast(&args[0], &DataType::List(Arc::new(Field::new("item", element_at_ret(&[args[0].data_type().clone()])?, true))))?;
+    let list = cast(
+        &args[0],
+        &DataType::List(Arc::new(Field::new(
+            "item",
+            element_at_ret(&[args[0].data_type().clone()])?,
+            true,
+        ))),
+    )?;
     let list = list.as_list::<i32>();
     let idx = cast(&args[1], &DataType::Int64)?;
     let idx = idx.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
@@ -568,7 +637,11 @@ fn element_at(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
 fn regexp_extract(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     let s = strings(&args[0])?;
     let p = strings(&args[1])?;
-    let g = if args.len() > 2 { Some(cast(&args[2], &DataType::Int64)?) } else { None };
+    let g = if args.len() > 2 {
+        Some(cast(&args[2], &DataType::Int64)?)
+    } else {
+        None
+    };
     let mut out = StringBuilder::new();
     let mut cache: Option<(String, regex::Regex)> = None;
     for i in 0..s.len() {
@@ -583,7 +656,13 @@ fn regexp_extract(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
             }
         }
         let re = &cache.as_ref().unwrap().1;
-        let group = g.as_ref().map(|g| g.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i) as usize).unwrap_or(0);
+        let group = g
+            .as_ref()
+            .map(|g| {
+                g.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .value(i) as usize
+            })
+            .unwrap_or(0);
         match re.captures(s.value(i)).and_then(|c| c.get(group)) {
             Some(m) => out.append_value(m.as_str()),
             None => out.append_null(),
@@ -637,7 +716,11 @@ fn cidr_contains(cidr: &str, ip: &str) -> Option<bool> {
     let ib = ip_bytes(ip)?;
     let n = u128::from_be_bytes(nb);
     let i = u128::from_be_bytes(ib);
-    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits)
+    };
     Some(n & mask == i & mask)
 }
 
@@ -646,7 +729,13 @@ fn ip_in_cidr(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     let c = strings(&args[0])?;
     let ip = strings(&args[1])?;
     let v: Vec<Option<bool>> = (0..c.len())
-        .map(|i| if c.is_null(i) || ip.is_null(i) { None } else { cidr_contains(c.value(i), ip.value(i)) })
+        .map(|i| {
+            if c.is_null(i) || ip.is_null(i) {
+                None
+            } else {
+                cidr_contains(c.value(i), ip.value(i))
+            }
+        })
         .collect();
     Ok(Arc::new(BooleanArray::from(v)))
 }
@@ -662,7 +751,12 @@ pub fn all() -> Vec<ScalarUDF> {
         udf("json_array_length", any(1), int64, json_array_length),
         udf("json_array_contains", any(2), boolean, json_array_contains),
         udf("irprep_json_array", any(1), list_utf8, json_array_json),
-        udf("irprep_json_varchar_array", any(1), list_utf8, json_array_varchar),
+        udf(
+            "irprep_json_varchar_array",
+            any(1),
+            list_utf8,
+            json_array_varchar,
+        ),
         udf("from_iso8601_timestamp", any(1), ts, from_iso8601_timestamp),
         udf("date_format", any(2), utf8, date_format),
         udf("date_parse", any(2), ts, date_parse),
@@ -670,7 +764,12 @@ pub fn all() -> Vec<ScalarUDF> {
         udf("date_diff", any(3), int64, date_diff),
         udf("to_unixtime", any(1), float64, to_unixtime),
         udf("element_at", any(2), element_at_ret, element_at),
-        udf("regexp_extract", Signature::variadic_any(Volatility::Immutable), utf8, regexp_extract),
+        udf(
+            "regexp_extract",
+            Signature::variadic_any(Volatility::Immutable),
+            utf8,
+            regexp_extract,
+        ),
         udf("irprep_ip", any(1), utf8, ip_sortable),
         udf("irprep_request_summary", any(1), utf8, request_summary),
         udf("irprep_ip_in_cidr", any(2), boolean, ip_in_cidr),
@@ -700,10 +799,28 @@ mod tests {
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![
-                Arc::new(StringArray::from(vec![Some("x"), None, None, Some("y"), None])),
-                Arc::new(StringArray::from(vec![None, Some("b1"), None, Some("b3"), Some("b4")])),
+                Arc::new(StringArray::from(vec![
+                    Some("x"),
+                    None,
+                    None,
+                    Some("y"),
+                    None,
+                ])),
+                Arc::new(StringArray::from(vec![
+                    None,
+                    Some("b1"),
+                    None,
+                    Some("b3"),
+                    Some("b4"),
+                ])),
                 Arc::new(StringArray::from(vec!["f0", "f1", "f2", "f3", "f4"])),
-                Arc::new(Int64Array::from(vec![None, Some(1), None, Some(3), Some(4)])),
+                Arc::new(Int64Array::from(vec![
+                    None,
+                    Some(1),
+                    None,
+                    Some(3),
+                    Some(4),
+                ])),
             ],
         )
         .unwrap();
@@ -713,11 +830,20 @@ mod tests {
         plain.register_table("t", table.clone()).unwrap();
         fast.register_table("t", table).unwrap();
         let sql = "SELECT coalesce(a, ''), coalesce(a, b), coalesce(a, b, 'z'), coalesce(full, 'never'), coalesce(n, 0), coalesce(a, NULL), coalesce(NULL, b), coalesce(a, b) = 'b1' FROM t";
-        let (want, got) = (result_text(&plain, sql).await, result_text(&fast, sql).await);
+        let (want, got) = (
+            result_text(&plain, sql).await,
+            result_text(&fast, sql).await,
+        );
         assert_eq!(want, got);
         assert!(want.contains("| b4 "), "{want}");
-        assert!(result_text(&fast, "EXPLAIN SELECT coalesce(a, b) FROM t").await.contains("coalesce("));
-        assert!(result_text(&fast, "EXPLAIN SELECT coalesce(a, upper(b)) FROM t").await.contains("CASE"));
+        assert!(result_text(&fast, "EXPLAIN SELECT coalesce(a, b) FROM t")
+            .await
+            .contains("coalesce("));
+        assert!(
+            result_text(&fast, "EXPLAIN SELECT coalesce(a, upper(b)) FROM t")
+                .await
+                .contains("CASE")
+        );
     }
 
     /// The memoised `regexp_like` matches as DataFusion's does, on repeated
@@ -728,17 +854,35 @@ mod tests {
         use datafusion::arrow::datatypes::Schema;
         use datafusion::datasource::MemTable;
         use datafusion::prelude::SessionContext;
-        let arns = ["arn:aws:sts::111122223333:assumed-role/web/i-0123456789abcdef0", "arn:aws:iam::111122223333:user/alice", "arn:aws:sts::111122223333:assumed-role/ops/bob"];
-        let s: Vec<Option<String>> = (0..3000).map(|i| if i % 17 == 0 { None } else if i % 5 == 0 { Some(format!("unique-{i}")) } else { Some(arns[(i * 7 / 3) % 3].to_string()) }).collect();
+        let arns = [
+            "arn:aws:sts::111122223333:assumed-role/web/i-0123456789abcdef0",
+            "arn:aws:iam::111122223333:user/alice",
+            "arn:aws:sts::111122223333:assumed-role/ops/bob",
+        ];
+        let s: Vec<Option<String>> = (0..3000)
+            .map(|i| {
+                if i % 17 == 0 {
+                    None
+                } else if i % 5 == 0 {
+                    Some(format!("unique-{i}"))
+                } else {
+                    Some(arns[(i * 7 / 3) % 3].to_string())
+                }
+            })
+            .collect();
         let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(s))]).unwrap();
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(s))]).unwrap();
         let table = Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap());
         let (plain, fast) = (SessionContext::new(), SessionContext::new());
         fast.register_udf(ScalarUDF::new_from_impl(RegexpLike::default()));
         plain.register_table("t", table.clone()).unwrap();
         fast.register_table("t", table).unwrap();
         let sql = "SELECT s, regexp_like(s, ':assumed-role/[^/]+/i-[0-9a-f]{8,17}$'), regexp_like(s, '^(arn|unique)'), regexp_like(s, 'alice'), regexp_like(s, '-[0-9]+$'), NOT regexp_like(s, 'user/') FROM t";
-        let (want, got) = (result_text(&plain, sql).await, result_text(&fast, sql).await);
+        let (want, got) = (
+            result_text(&plain, sql).await,
+            result_text(&fast, sql).await,
+        );
         assert_eq!(want.lines().count(), 3004);
         assert_eq!(want, got);
         let explain = result_text(&fast, &format!("EXPLAIN {sql}")).await;
@@ -747,8 +891,18 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(parse_path("$.a.b[0]").unwrap(), vec![PathStep::Key("a".into()), PathStep::Key("b".into()), PathStep::Index(0)]);
-        assert_eq!(parse_path("$[\"x.y\"]").unwrap(), vec![PathStep::Key("x.y".into())]);
+        assert_eq!(
+            parse_path("$.a.b[0]").unwrap(),
+            vec![
+                PathStep::Key("a".into()),
+                PathStep::Key("b".into()),
+                PathStep::Index(0)
+            ]
+        );
+        assert_eq!(
+            parse_path("$[\"x.y\"]").unwrap(),
+            vec![PathStep::Key("x.y".into())]
+        );
         assert!(parse_path("a.b").is_none());
     }
 
@@ -764,8 +918,14 @@ mod tests {
     #[test]
     fn mysql_formats() {
         assert_eq!(mysql_to_chrono("%Y/%m/%d %H:%i:%s"), "%Y/%m/%d %H:%M:%S");
-        assert_eq!(parse_iso8601("2023-07-10T11:42:36Z"), Some(1_688_989_356_000_000_000));
-        assert_eq!(parse_iso8601("2020-09-14T00:44:23.000Z"), Some(1_600_044_263_000_000_000));
+        assert_eq!(
+            parse_iso8601("2023-07-10T11:42:36Z"),
+            Some(1_688_989_356_000_000_000)
+        );
+        assert_eq!(
+            parse_iso8601("2020-09-14T00:44:23.000Z"),
+            Some(1_600_044_263_000_000_000)
+        );
     }
 }
 
@@ -792,15 +952,26 @@ impl ScalarUDFImpl for Coalesce {
     fn return_type(&self, t: &[DataType]) -> Result<DataType> {
         self.inner.return_type(t)
     }
-    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> Result<datafusion::arrow::datatypes::FieldRef> {
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
         self.inner.return_field_from_args(args)
     }
     fn coerce_types(&self, t: &[DataType]) -> Result<Vec<DataType>> {
         self.inner.coerce_types(t)
     }
-    fn simplify(&self, args: Vec<datafusion::logical_expr::Expr>, info: &datafusion::logical_expr::simplify::SimplifyContext) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+    fn simplify(
+        &self,
+        args: Vec<datafusion::logical_expr::Expr>,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
         use datafusion::logical_expr::Expr;
-        if args.len() >= 2 && args[1..].iter().all(|a| matches!(a, Expr::Column(_) | Expr::Literal(..))) {
+        if args.len() >= 2
+            && args[1..]
+                .iter()
+                .all(|a| matches!(a, Expr::Column(_) | Expr::Literal(..)))
+        {
             return Ok(datafusion::logical_expr::simplify::ExprSimplifyResult::Original(args));
         }
         self.inner.simplify(args, info)
@@ -815,12 +986,20 @@ impl ScalarUDFImpl for Coalesce {
             acc = match acc {
                 ColumnarValue::Scalar(s) if s.is_null() => next,
                 ColumnarValue::Scalar(s) => return Ok(ColumnarValue::Scalar(s)),
-                ColumnarValue::Array(a) if a.null_count() == 0 => return Ok(ColumnarValue::Array(a)),
+                ColumnarValue::Array(a) if a.null_count() == 0 => {
+                    return Ok(ColumnarValue::Array(a))
+                }
                 ColumnarValue::Array(a) => {
                     let present = datafusion::arrow::compute::is_not_null(&a)?;
                     let filled = match &next {
-                        ColumnarValue::Scalar(s) => datafusion::arrow::compute::kernels::zip::zip(&present, &a, &s.to_scalar()?)?,
-                        ColumnarValue::Array(b) => datafusion::arrow::compute::kernels::zip::zip(&present, &a, b)?,
+                        ColumnarValue::Scalar(s) => datafusion::arrow::compute::kernels::zip::zip(
+                            &present,
+                            &a,
+                            &s.to_scalar()?,
+                        )?,
+                        ColumnarValue::Array(b) => {
+                            datafusion::arrow::compute::kernels::zip::zip(&present, &a, b)?
+                        }
                     };
                     ColumnarValue::Array(filled)
                 }
@@ -856,7 +1035,11 @@ impl ScalarUDFImpl for RegexpLike {
     fn return_type(&self, t: &[DataType]) -> Result<DataType> {
         self.inner.return_type(t)
     }
-    fn simplify(&self, args: Vec<datafusion::logical_expr::Expr>, info: &datafusion::logical_expr::simplify::SimplifyContext) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+    fn simplify(
+        &self,
+        args: Vec<datafusion::logical_expr::Expr>,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
         use datafusion::logical_expr::simplify::ExprSimplifyResult;
         use datafusion::logical_expr::{Expr, Operator};
         if args.len() != 2 {
@@ -864,9 +1047,13 @@ impl ScalarUDFImpl for RegexpLike {
         }
         match self.inner.simplify(args.clone(), info)? {
             ExprSimplifyResult::Simplified(e) => {
-                let e = datafusion::optimizer::simplify_expressions::ExprSimplifier::new(info.clone()).simplify(e)?;
+                let e =
+                    datafusion::optimizer::simplify_expressions::ExprSimplifier::new(info.clone())
+                        .simplify(e)?;
                 Ok(match &e {
-                    Expr::BinaryExpr(b) if b.op == Operator::RegexMatch => ExprSimplifyResult::Original(args),
+                    Expr::BinaryExpr(b) if b.op == Operator::RegexMatch => {
+                        ExprSimplifyResult::Original(args)
+                    }
                     _ => ExprSimplifyResult::Simplified(e),
                 })
             }
@@ -874,10 +1061,15 @@ impl ScalarUDFImpl for RegexpLike {
         }
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if let [ColumnarValue::Array(values), ColumnarValue::Scalar(ScalarValue::Utf8(Some(p)))] = args.args.as_slice() {
+        if let [ColumnarValue::Array(values), ColumnarValue::Scalar(ScalarValue::Utf8(Some(p)))] =
+            args.args.as_slice()
+        {
             if values.data_type() == &DataType::Utf8 && !p.is_empty() {
                 if let Ok(re) = regex::Regex::new(p) {
-                    return Ok(ColumnarValue::Array(Arc::new(memo_match(values.as_string::<i32>(), &re))));
+                    return Ok(ColumnarValue::Array(Arc::new(memo_match(
+                        values.as_string::<i32>(),
+                        &re,
+                    ))));
                 }
             }
         }

@@ -20,7 +20,9 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
 
 /// The name the Athena rewrite calls.
 pub const COUNT_DISTINCT: &str = "irprep_count_distinct";
@@ -44,7 +46,11 @@ impl AggregateUDFImpl for CountDistinct {
         Ok(Box::<Counts>::default())
     }
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new("values", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true))])
+        Ok(vec![Arc::new(Field::new(
+            "values",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ))])
     }
 }
 
@@ -73,7 +79,11 @@ impl Counts {
 }
 
 fn as_text(a: &ArrayRef) -> Result<ArrayRef> {
-    Ok(if a.data_type() == &DataType::Utf8 { a.clone() } else { cast(a, &DataType::Utf8)? })
+    Ok(if a.data_type() == &DataType::Utf8 {
+        a.clone()
+    } else {
+        cast(a, &DataType::Utf8)?
+    })
 }
 
 impl Accumulator for Counts {
@@ -120,7 +130,12 @@ impl Accumulator for Counts {
             keys.push(None);
         }
         let values = StringArray::from(keys);
-        let list = ListArray::new(Arc::new(Field::new("item", DataType::Utf8, true)), OffsetBuffer::from_lengths([values.len()]), Arc::new(values), None);
+        let list = ListArray::new(
+            Arc::new(Field::new("item", DataType::Utf8, true)),
+            OffsetBuffer::from_lengths([values.len()]),
+            Arc::new(values),
+            None,
+        );
         Ok(vec![ScalarValue::List(Arc::new(list))])
     }
 
@@ -146,7 +161,9 @@ impl Accumulator for Counts {
 
 /// The window aggregates irprep adds to DataFusion.
 pub fn all() -> Vec<AggregateUDF> {
-    vec![AggregateUDF::from(CountDistinct { signature: Signature::any(1, Volatility::Immutable) })]
+    vec![AggregateUDF::from(CountDistinct {
+        signature: Signature::any(1, Volatility::Immutable),
+    })]
 }
 
 #[cfg(test)]
@@ -176,19 +193,54 @@ mod tests {
                 k => Some(format!("svc{k}")),
             });
         }
-        let schema = Arc::new(Schema::new(vec![Field::new("p", DataType::Utf8, false), Field::new("t", DataType::Int64, false), Field::new("s", DataType::Utf8, true)]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(p)), Arc::new(Int64Array::from(t)), Arc::new(StringArray::from(s))]).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("p", DataType::Utf8, false),
+            Field::new("t", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(p)),
+                Arc::new(Int64Array::from(t)),
+                Arc::new(StringArray::from(s)),
+            ],
+        )
+        .unwrap();
         let engine = Engine::new(Default::default());
-        engine.context().register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
-        for frame in ["RANGE BETWEEN CURRENT ROW AND 300 FOLLOWING", "RANGE BETWEEN 300 PRECEDING AND CURRENT ROW", "ROWS BETWEEN 5 PRECEDING AND 5 FOLLOWING"] {
+        engine
+            .context()
+            .register_table(
+                "t",
+                Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),
+            )
+            .unwrap();
+        for frame in [
+            "RANGE BETWEEN CURRENT ROW AND 300 FOLLOWING",
+            "RANGE BETWEEN 300 PRECEDING AND CURRENT ROW",
+            "ROWS BETWEEN 5 PRECEDING AND 5 FOLLOWING",
+        ] {
             let athena = format!("SELECT p, t, s, cardinality(array_distinct(array_agg(s) OVER (PARTITION BY p ORDER BY t {frame}))) AS d FROM t ORDER BY p, t, s");
-            let plain = engine.context().sql(&athena).await.unwrap().collect().await.unwrap();
+            let plain = engine
+                .context()
+                .sql(&athena)
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
             let fast = engine.query(&athena).await.unwrap().batches;
-            let (a, b) = (pretty_format_batches(&plain).unwrap().to_string(), pretty_format_batches(&fast).unwrap().to_string());
+            let (a, b) = (
+                pretty_format_batches(&plain).unwrap().to_string(),
+                pretty_format_batches(&fast).unwrap().to_string(),
+            );
             assert_eq!(a.lines().count(), n + 4, "{frame}");
             assert_eq!(a, b, "{frame}");
         }
         let explain = engine.query("EXPLAIN SELECT cardinality(array_distinct(array_agg(s) OVER (PARTITION BY p ORDER BY t RANGE BETWEEN CURRENT ROW AND 300 FOLLOWING))) FROM t").await.unwrap();
-        assert!(pretty_format_batches(&explain.batches).unwrap().to_string().contains(COUNT_DISTINCT));
+        assert!(pretty_format_batches(&explain.batches)
+            .unwrap()
+            .to_string()
+            .contains(COUNT_DISTINCT));
     }
 }

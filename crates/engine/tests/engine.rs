@@ -13,26 +13,41 @@ async fn engine_on(paths: &[PathBuf]) -> Engine {
     let diag = Arc::new(Diagnostics::new(false));
     let e = Engine::new(diag);
     let (files, _) = discover_local(paths).unwrap();
-    e.register_cloudtrail(files, None, TimeWindow::default()).unwrap();
+    e.register_cloudtrail(files, None, TimeWindow::default())
+        .unwrap();
     e
 }
 
 async fn rows(e: &Engine, sql: &str) -> Vec<Vec<Option<String>>> {
-    let r = e.query(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+    let r = e
+        .query(sql)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
     render::rows(&r.batches).unwrap()
 }
 
 #[tokio::test]
 async fn invictus_loads_and_counts() {
     let e = engine_on(&[datasets().join("invictus-aws-dataset/CloudTrail")]).await;
-    let r = rows(&e, "SELECT count(*), count(DISTINCT eventID) FROM cloudtrail").await;
+    let r = rows(
+        &e,
+        "SELECT count(*), count(DISTINCT eventID) FROM cloudtrail",
+    )
+    .await;
     assert_eq!(r[0], vec![Some("2900".into()), Some("2900".into())]);
-    let r = rows(&e, "SELECT eventType, count(*) FROM CloudTrail GROUP BY 1 ORDER BY 1").await;
-    assert_eq!(r, vec![
-        vec![Some("AwsApiCall".into()), Some("2855".into())],
-        vec![Some("AwsConsoleSignIn".into()), Some("3".into())],
-        vec![Some("AwsServiceEvent".into()), Some("42".into())],
-    ]);
+    let r = rows(
+        &e,
+        "SELECT eventType, count(*) FROM CloudTrail GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        r,
+        vec![
+            vec![Some("AwsApiCall".into()), Some("2855".into())],
+            vec![Some("AwsConsoleSignIn".into()), Some("3".into())],
+            vec![Some("AwsServiceEvent".into()), Some("42".into())],
+        ]
+    );
     assert!(!e.diag.any_skipped(), "{:?}", e.diag.issues());
 }
 
@@ -47,15 +62,31 @@ async fn trino_functions_work() {
     let r = rows(&e, "SELECT count(*) FROM cloudtrail WHERE regexp_like(sourceipaddress, '^\\d') AND contains('192.168.0.0/16', CAST(sourceipaddress AS IPADDRESS))").await;
     assert!(r[0][0].as_deref().unwrap().parse::<i64>().unwrap() > 0);
     let r = rows(&e, "SELECT count(*) FROM cloudtrail WHERE CAST(sourceipaddress AS IPADDRESS) >= CAST('192.168.0.0' AS IPADDRESS) AND CAST(sourceipaddress AS IPADDRESS) <= CAST('192.168.255.255' AS IPADDRESS)").await;
-    let r2 = rows(&e, "SELECT count(*) FROM cloudtrail WHERE sourceipaddress LIKE '192.168.%'").await;
+    let r2 = rows(
+        &e,
+        "SELECT count(*) FROM cloudtrail WHERE sourceipaddress LIKE '192.168.%'",
+    )
+    .await;
     assert_eq!(r, r2);
     let r = rows(&e, "SELECT element_at(split('a.b.c.', '.'), -2), cardinality(split('a.b', '.')), date_format(date_add('day', -1, from_iso8601_timestamp('2023-07-10T11:42:36Z')), '%Y/%m/%d'), date_format(date_parse('2023/07/10', '%Y/%m/%d'), '%Y-%m-%d %H:%i:%s')").await;
-    assert_eq!(r[0], vec![Some("c".into()), Some("2".into()), Some("2023/07/09".into()), Some("2023-07-10 00:00:00".into())]);
+    assert_eq!(
+        r[0],
+        vec![
+            Some("c".into()),
+            Some("2".into()),
+            Some("2023/07/09".into()),
+            Some("2023-07-10 00:00:00".into())
+        ]
+    );
     let r = rows(&e, "SELECT transform(resources, x -> x.arn) FROM cloudtrail WHERE cardinality(resources) > 1 ORDER BY eventid LIMIT 1").await;
     assert!(r[0][0].as_deref().unwrap().starts_with('['));
     let r = rows(&e, "SELECT cardinality(filter(resources, r -> r.type = 'AWS::S3::Bucket')) FROM cloudtrail WHERE cardinality(resources) > 0 ORDER BY eventid LIMIT 1").await;
     assert!(r[0][0].is_some());
-    let r = rows(&e, "SELECT array_agg(DISTINCT eventsource) FROM cloudtrail WHERE eventname = 'ConsoleLogin'").await;
+    let r = rows(
+        &e,
+        "SELECT array_agg(DISTINCT eventsource) FROM cloudtrail WHERE eventname = 'ConsoleLogin'",
+    )
+    .await;
     assert_eq!(r[0][0].as_deref(), Some("[\"signin.amazonaws.com\"]"));
     let r = rows(&e, "SELECT count(*) FROM cloudtrail WHERE contains(array_distinct(array['a','b','a']), 'b') AND date_partition >= date_format(date_add('day', -30000, current_timestamp), '%Y/%m/%d')").await;
     assert_eq!(r[0][0].as_deref(), Some("2900"));
@@ -67,11 +98,17 @@ async fn trino_functions_work() {
 #[tokio::test]
 async fn otrf_logstash_and_digest() {
     let e = engine_on(&[
-        datasets().join("otrf-security-datasets-aws/ec2_proxy_s3_exfiltration_2020-09-14011940.json"),
-        datasets().join("elastic-integrations-aws-fixtures/cloudtrail/test-cloudtrail-digest-json.log"),
+        datasets()
+            .join("otrf-security-datasets-aws/ec2_proxy_s3_exfiltration_2020-09-14011940.json"),
+        datasets()
+            .join("elastic-integrations-aws-fixtures/cloudtrail/test-cloudtrail-digest-json.log"),
     ])
     .await;
-    let r = rows(&e, "SELECT count(*), min(eventtime), min(date_partition) FROM cloudtrail").await;
+    let r = rows(
+        &e,
+        "SELECT count(*), min(eventtime), min(date_partition) FROM cloudtrail",
+    )
+    .await;
     assert_eq!(r[0][0].as_deref(), Some("103"));
     assert_eq!(r[0][1].as_deref(), Some("2020-09-14T00:44:20Z"));
     assert_eq!(r[0][2].as_deref(), Some("2020/09/14"));
@@ -118,7 +155,10 @@ async fn parquet_flow_logs_read_by_name() {
         ],
     )
     .unwrap();
-    let f = std::fs::File::create(sub.join("111122223333_vpcflowlogs_eu-west-1_fl-1_20240305T0900Z_a.log.parquet")).unwrap();
+    let f = std::fs::File::create(
+        sub.join("111122223333_vpcflowlogs_eu-west-1_fl-1_20240305T0900Z_a.log.parquet"),
+    )
+    .unwrap();
     let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
@@ -133,8 +173,28 @@ async fn parquet_flow_logs_read_by_name() {
     assert_eq!(
         r,
         vec![
-            vec![s("10.0.0.5"), s("443"), s("10"), s("1709629260"), None, s("111122223333"), s("eu-west-1"), s("2024/03/05"), s("09")],
-            vec![s("198.51.100.7"), None, s("3"), s("1709629320"), None, s("111122223333"), s("eu-west-1"), s("2024/03/05"), s("09")],
+            vec![
+                s("10.0.0.5"),
+                s("443"),
+                s("10"),
+                s("1709629260"),
+                None,
+                s("111122223333"),
+                s("eu-west-1"),
+                s("2024/03/05"),
+                s("09")
+            ],
+            vec![
+                s("198.51.100.7"),
+                None,
+                s("3"),
+                s("1709629320"),
+                None,
+                s("111122223333"),
+                s("eu-west-1"),
+                s("2024/03/05"),
+                s("09")
+            ],
         ]
     );
     let issues = diag.issues();
@@ -143,6 +203,17 @@ async fn parquet_flow_logs_read_by_name() {
     // The time window applies to Parquet records too.
     let e = Engine::new(Arc::new(Diagnostics::new(false)));
     let (files, _) = discover_local(&[dir.path().to_path_buf()]).unwrap();
-    e.register_logs(files, None, TimeWindow { since: Some("2024-03-05T09:00:30Z".into()), until: None }).unwrap();
-    assert_eq!(rows(&e, "SELECT count(*) FROM vpcflow").await, vec![vec![s("1")]]);
+    e.register_logs(
+        files,
+        None,
+        TimeWindow {
+            since: Some("2024-03-05T09:00:30Z".into()),
+            until: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        rows(&e, "SELECT count(*) FROM vpcflow").await,
+        vec![vec![s("1")]]
+    );
 }

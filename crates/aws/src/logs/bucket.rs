@@ -32,17 +32,35 @@ pub struct Roles {
 
 #[derive(Debug, Clone)]
 pub enum BucketOp {
-    Create { name: String, region: String },
-    PutPolicy { name: String, policy: String },
-    PutPublicAccessBlock { name: String },
-    PutEncryption { name: String, kms_key: Option<String> },
-    PutLifecycle { name: String, rules: Vec<st::LifecycleRule> },
+    Create {
+        name: String,
+        region: String,
+    },
+    PutPolicy {
+        name: String,
+        policy: String,
+    },
+    PutPublicAccessBlock {
+        name: String,
+    },
+    PutEncryption {
+        name: String,
+        kms_key: Option<String>,
+    },
+    PutLifecycle {
+        name: String,
+        rules: Vec<st::LifecycleRule>,
+    },
 }
 
 impl BucketOp {
     pub fn name(&self) -> &str {
         match self {
-            BucketOp::Create { name, .. } | BucketOp::PutPolicy { name, .. } | BucketOp::PutPublicAccessBlock { name } | BucketOp::PutEncryption { name, .. } | BucketOp::PutLifecycle { name, .. } => name,
+            BucketOp::Create { name, .. }
+            | BucketOp::PutPolicy { name, .. }
+            | BucketOp::PutPublicAccessBlock { name }
+            | BucketOp::PutEncryption { name, .. }
+            | BucketOp::PutLifecycle { name, .. } => name,
         }
     }
 }
@@ -85,7 +103,13 @@ fn elb_account(region: &str) -> Option<&'static str> {
 }
 
 /// The statements irprep needs on a bucket.
-pub fn statements(bucket: &str, partition: &str, region: &str, roles: Roles, accounts: &[String]) -> Vec<Value> {
+pub fn statements(
+    bucket: &str,
+    partition: &str,
+    region: &str,
+    roles: Roles,
+    accounts: &[String],
+) -> Vec<Value> {
     let b = format!("arn:{partition}:s3:::{bucket}");
     let accts: Value = accounts.to_vec().into();
     let mut out = vec![json!({
@@ -97,7 +121,10 @@ pub fn statements(bucket: &str, partition: &str, region: &str, roles: Roles, acc
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     })];
     if roles.cloudtrail {
-        let trails: Vec<String> = accounts.iter().map(|a| format!("arn:{partition}:cloudtrail:*:{a}:trail/*")).collect();
+        let trails: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("arn:{partition}:cloudtrail:*:{a}:trail/*"))
+            .collect();
         out.push(json!({
             "Sid": "IrprepCloudTrailAclCheck",
             "Effect": "Allow",
@@ -117,8 +144,14 @@ pub fn statements(bucket: &str, partition: &str, region: &str, roles: Roles, acc
     }
     if roles.delivery || roles.waf {
         // Flow logs, Resolver query logs and WAF write under AWSLogs/<account>/.
-        let resources: Vec<String> = accounts.iter().map(|a| format!("{b}/AWSLogs/{a}/*")).collect();
-        let logs_arns: Vec<String> = accounts.iter().map(|a| format!("arn:{partition}:logs:*:{a}:*")).collect();
+        let resources: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("{b}/AWSLogs/{a}/*"))
+            .collect();
+        let logs_arns: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("arn:{partition}:logs:*:{a}:*"))
+            .collect();
         out.push(json!({
             "Sid": "IrprepLogDeliveryAclCheck",
             "Effect": "Allow",
@@ -149,7 +182,10 @@ pub fn statements(bucket: &str, partition: &str, region: &str, roles: Roles, acc
         }));
     }
     if roles.elb {
-        let resources: Vec<String> = accounts.iter().map(|a| format!("{b}/elb/AWSLogs/{a}/*")).collect();
+        let resources: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("{b}/elb/AWSLogs/{a}/*"))
+            .collect();
         // Older regions deliver as the regional ELB account (which carries no
         // source-account context; the resource path binds the account);
         // newer ones as the log-delivery service principal.
@@ -179,7 +215,9 @@ pub fn statements(bucket: &str, partition: &str, region: &str, roles: Roles, acc
 /// a statement with the same Sid as one of ours is replaced.
 pub fn merge_policy(existing: Option<&str>, ours: &[Value]) -> Result<Value> {
     let mut doc: Value = match existing {
-        Some(s) if !s.trim().is_empty() => serde_json::from_str(s).map_err(|e| anyhow!("the bucket's policy is not JSON: {e}"))?,
+        Some(s) if !s.trim().is_empty() => {
+            serde_json::from_str(s).map_err(|e| anyhow!("the bucket's policy is not JSON: {e}"))?
+        }
         _ => json!({"Version": "2012-10-17", "Statement": []}),
     };
     let stmts = match doc.get_mut("Statement") {
@@ -194,8 +232,15 @@ pub fn merge_policy(existing: Option<&str>, ours: &[Value]) -> Result<Value> {
             doc["Statement"].as_array_mut().expect("just made")
         }
     };
-    let ours_sids: Vec<&str> = ours.iter().filter_map(|s| s.get("Sid").and_then(|v| v.as_str())).collect();
-    stmts.retain(|s| !s.get("Sid").and_then(|v| v.as_str()).is_some_and(|sid| ours_sids.contains(&sid)));
+    let ours_sids: Vec<&str> = ours
+        .iter()
+        .filter_map(|s| s.get("Sid").and_then(|v| v.as_str()))
+        .collect();
+    stmts.retain(|s| {
+        !s.get("Sid")
+            .and_then(|v| v.as_str())
+            .is_some_and(|sid| ours_sids.contains(&sid))
+    });
     stmts.extend(ours.iter().cloned());
     if doc.get("Version").is_none() {
         doc["Version"] = json!("2012-10-17");
@@ -216,7 +261,10 @@ fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
 }
 
 /// An S3 error as one line: code and message, or the HTTP status.
-pub(crate) fn s3err<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> anyhow::Error
+pub(crate) fn s3err<E, R>(
+    what: &str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> anyhow::Error
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + HttpStatus,
@@ -245,7 +293,12 @@ fn our_rule(days: u32) -> Result<st::LifecycleRule> {
         .id(LIFECYCLE_ID)
         .status(st::ExpirationStatus::Enabled)
         .filter(st::LifecycleRuleFilter::builder().prefix("").build())
-        .transitions(st::Transition::builder().days(90).storage_class(st::TransitionStorageClass::IntelligentTiering).build())
+        .transitions(
+            st::Transition::builder()
+                .days(90)
+                .storage_class(st::TransitionStorageClass::IntelligentTiering)
+                .build(),
+        )
         .expiration(st::LifecycleExpiration::builder().days(days as i32).build())
         .build()
         .map_err(|e| anyhow!("{e}"))
@@ -254,7 +307,16 @@ fn our_rule(days: u32) -> Result<st::LifecycleRule> {
 /// The changes that bring one bucket to its desired state (empty when it is
 /// there already). `owned`: a bucket irprep names and may create.
 #[allow(clippy::too_many_arguments)]
-pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms_key: Option<&str>, retention_days: u32, owned: bool, source: Source) -> Result<Vec<Change>> {
+pub async fn plan(
+    t: &Target,
+    name: &str,
+    roles: Roles,
+    accounts: &[String],
+    kms_key: Option<&str>,
+    retention_days: u32,
+    owned: bool,
+    source: Source,
+) -> Result<Vec<Change>> {
     let c = s3(&t.conf);
     let mut out = vec![];
     let op = |o: BucketOp| Op::Bucket(o);
@@ -271,18 +333,76 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
             }
         }
     };
-    let kms = if roles.s3_access || roles.elb { None } else { kms_key };
+    let kms = if roles.s3_access || roles.elb {
+        None
+    } else {
+        kms_key
+    };
     let policy = statements(name, &t.partition, &t.region, roles, accounts);
     if !exists {
         if !owned {
-            return Err(anyhow!("--bucket {name} does not exist (irprep creates only its own buckets)"));
+            return Err(anyhow!(
+                "--bucket {name} does not exist (irprep creates only its own buckets)"
+            ));
         }
-        out.push(change(t, source, "create", format!("s3://{name}"), format!("log bucket in {}, tagged {TAG_KEY}={TAG_VALUE}", t.region), op(BucketOp::Create { name: name.into(), region: t.region.clone() })));
-        out.push(change(t, source, "update", format!("s3://{name}"), "Block Public Access: all four settings on", op(BucketOp::PutPublicAccessBlock { name: name.into() })));
-        out.push(change(t, source, "update", format!("s3://{name}"), format!("default encryption {}", if kms.is_some() { "SSE-KMS" } else { "SSE-S3" }), op(BucketOp::PutEncryption { name: name.into(), kms_key: kms.map(String::from) })));
-        out.push(change(t, source, "update", format!("s3://{name}"), format!("lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days"), op(BucketOp::PutLifecycle { name: name.into(), rules: vec![our_rule(retention_days)?] })));
+        out.push(change(
+            t,
+            source,
+            "create",
+            format!("s3://{name}"),
+            format!("log bucket in {}, tagged {TAG_KEY}={TAG_VALUE}", t.region),
+            op(BucketOp::Create {
+                name: name.into(),
+                region: t.region.clone(),
+            }),
+        ));
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
+            "Block Public Access: all four settings on",
+            op(BucketOp::PutPublicAccessBlock { name: name.into() }),
+        ));
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
+            format!(
+                "default encryption {}",
+                if kms.is_some() { "SSE-KMS" } else { "SSE-S3" }
+            ),
+            op(BucketOp::PutEncryption {
+                name: name.into(),
+                kms_key: kms.map(String::from),
+            }),
+        ));
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
+            format!(
+                "lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days"
+            ),
+            op(BucketOp::PutLifecycle {
+                name: name.into(),
+                rules: vec![our_rule(retention_days)?],
+            }),
+        ));
         let doc = merge_policy(None, &policy)?;
-        out.push(change(t, source, "update", format!("s3://{name}"), format!("bucket policy: {} irprep statement(s)", policy.len()), op(BucketOp::PutPolicy { name: name.into(), policy: doc.to_string() })));
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
+            format!("bucket policy: {} irprep statement(s)", policy.len()),
+            op(BucketOp::PutPolicy {
+                name: name.into(),
+                policy: doc.to_string(),
+            }),
+        ));
         for c in out.iter_mut() {
             c.source = "bucket".into();
         }
@@ -291,13 +411,23 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
     // Block Public Access.
     let pab_on = match c.get_public_access_block().bucket(name).send().await {
         Ok(o) => o.public_access_block_configuration().is_some_and(|p| {
-            p.block_public_acls() == Some(true) && p.ignore_public_acls() == Some(true) && p.block_public_policy() == Some(true) && p.restrict_public_buckets() == Some(true)
+            p.block_public_acls() == Some(true)
+                && p.ignore_public_acls() == Some(true)
+                && p.block_public_policy() == Some(true)
+                && p.restrict_public_buckets() == Some(true)
         }),
         Err(e) if code(&e) == "NoSuchPublicAccessBlockConfiguration" => false,
         Err(e) => return Err(s3err(&format!("s3:GetPublicAccessBlock {name}"), e)),
     };
     if !pab_on {
-        out.push(change(t, source, "update", format!("s3://{name}"), "Block Public Access: all four settings on", op(BucketOp::PutPublicAccessBlock { name: name.into() })));
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
+            "Block Public Access: all four settings on",
+            op(BucketOp::PutPublicAccessBlock { name: name.into() }),
+        ));
     }
     // Default encryption: only set when absent, or when --kms-key asks for another key.
     let enc = match c.get_bucket_encryption().bucket(name).send().await {
@@ -314,13 +444,36 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
         (Some(d), Some(k)) => d.kms_master_key_id() == Some(k),
     };
     if !enc_ok {
-        out.push(change(t, source, "update", format!("s3://{name}"), format!("default encryption {}", if kms.is_some() { "SSE-KMS" } else { "SSE-S3" }), op(BucketOp::PutEncryption { name: name.into(), kms_key: kms.map(String::from) })));
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
+            format!(
+                "default encryption {}",
+                if kms.is_some() { "SSE-KMS" } else { "SSE-S3" }
+            ),
+            op(BucketOp::PutEncryption {
+                name: name.into(),
+                kms_key: kms.map(String::from),
+            }),
+        ));
     }
     // Lifecycle, merged.
-    let rules: Vec<st::LifecycleRule> = match c.get_bucket_lifecycle_configuration().bucket(name).send().await {
+    let rules: Vec<st::LifecycleRule> = match c
+        .get_bucket_lifecycle_configuration()
+        .bucket(name)
+        .send()
+        .await
+    {
         Ok(o) => o.rules().to_vec(),
         Err(e) if code(&e) == "NoSuchLifecycleConfiguration" => vec![],
-        Err(e) => return Err(s3err(&format!("s3:GetBucketLifecycleConfiguration {name}"), e)),
+        Err(e) => {
+            return Err(s3err(
+                &format!("s3:GetBucketLifecycleConfiguration {name}"),
+                e,
+            ))
+        }
     };
     let ours = rules.iter().find(|r| r.id() == Some(LIFECYCLE_ID));
     let want = our_rule(retention_days)?;
@@ -330,7 +483,9 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
             && r.status() == &st::ExpirationStatus::Enabled
     });
     if !ours_ok {
-        let mut detail = format!("lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days");
+        let mut detail = format!(
+            "lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days"
+        );
         if let Some(old) = ours.and_then(|r| r.expiration()).and_then(|e| e.days()) {
             if old > retention_days as i32 {
                 detail.push_str(&format!(" (SHORTENS irprep's rule from {old} days)"));
@@ -343,9 +498,23 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
                 }
             }
         }
-        let mut new_rules: Vec<st::LifecycleRule> = rules.iter().filter(|r| r.id() != Some(LIFECYCLE_ID)).cloned().collect();
+        let mut new_rules: Vec<st::LifecycleRule> = rules
+            .iter()
+            .filter(|r| r.id() != Some(LIFECYCLE_ID))
+            .cloned()
+            .collect();
         new_rules.push(want);
-        out.push(change(t, source, "update", format!("s3://{name}"), detail, op(BucketOp::PutLifecycle { name: name.into(), rules: new_rules })));
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
+            detail,
+            op(BucketOp::PutLifecycle {
+                name: name.into(),
+                rules: new_rules,
+            }),
+        ));
     }
     // Policy, merged.
     let current = match c.get_bucket_policy().bucket(name).send().await {
@@ -354,7 +523,10 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
         Err(e) => return Err(s3err(&format!("s3:GetBucketPolicy {name}"), e)),
     };
     let merged = merge_policy(current.as_deref(), &policy)?;
-    let same = current.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()).is_some_and(|c| c == merged);
+    let same = current
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+        .is_some_and(|c| c == merged);
     if !same {
         let kept = merged["Statement"].as_array().map(|a| a.len()).unwrap_or(0) - policy.len();
         out.push(change(
@@ -362,8 +534,14 @@ pub async fn plan(t: &Target, name: &str, roles: Roles, accounts: &[String], kms
             source,
             "update",
             format!("s3://{name}"),
-            format!("bucket policy: {} irprep statement(s) merged, {kept} existing statement(s) kept", policy.len()),
-            op(BucketOp::PutPolicy { name: name.into(), policy: merged.to_string() }),
+            format!(
+                "bucket policy: {} irprep statement(s) merged, {kept} existing statement(s) kept",
+                policy.len()
+            ),
+            op(BucketOp::PutPolicy {
+                name: name.into(),
+                policy: merged.to_string(),
+            }),
         ));
     }
     // Shown as the bucket's own lines of the plan, whichever source needed it.
@@ -379,19 +557,39 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
         BucketOp::Create { name, region } => {
             let mut req = c.create_bucket().bucket(name);
             if region != "us-east-1" {
-                req = req.create_bucket_configuration(st::CreateBucketConfiguration::builder().location_constraint(st::BucketLocationConstraint::from(region.as_str())).build());
+                req = req.create_bucket_configuration(
+                    st::CreateBucketConfiguration::builder()
+                        .location_constraint(st::BucketLocationConstraint::from(region.as_str()))
+                        .build(),
+                );
             }
-            req.send().await.map_err(|x| s3err(&format!("s3:CreateBucket {name}"), x))?;
-            let tag = st::Tag::builder().key(TAG_KEY).value(TAG_VALUE).build().map_err(|x| anyhow!("{x}"))?;
+            req.send()
+                .await
+                .map_err(|x| s3err(&format!("s3:CreateBucket {name}"), x))?;
+            let tag = st::Tag::builder()
+                .key(TAG_KEY)
+                .value(TAG_VALUE)
+                .build()
+                .map_err(|x| anyhow!("{x}"))?;
             c.put_bucket_tagging()
                 .bucket(name)
-                .tagging(st::Tagging::builder().tag_set(tag).build().map_err(|x| anyhow!("{x}"))?)
+                .tagging(
+                    st::Tagging::builder()
+                        .tag_set(tag)
+                        .build()
+                        .map_err(|x| anyhow!("{x}"))?,
+                )
                 .send()
                 .await
                 .map_err(|x| s3err(&format!("s3:PutBucketTagging {name}"), x))?;
         }
         BucketOp::PutPublicAccessBlock { name } => {
-            let pab = st::PublicAccessBlockConfiguration::builder().block_public_acls(true).ignore_public_acls(true).block_public_policy(true).restrict_public_buckets(true).build();
+            let pab = st::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build();
             c.put_public_access_block()
                 .bucket(name)
                 .public_access_block_configuration(pab)
@@ -401,12 +599,23 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
         }
         BucketOp::PutEncryption { name, kms_key } => {
             let d = match kms_key {
-                Some(k) => st::ServerSideEncryptionByDefault::builder().sse_algorithm(st::ServerSideEncryption::AwsKms).kms_master_key_id(k).build(),
-                None => st::ServerSideEncryptionByDefault::builder().sse_algorithm(st::ServerSideEncryption::Aes256).build(),
+                Some(k) => st::ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(st::ServerSideEncryption::AwsKms)
+                    .kms_master_key_id(k)
+                    .build(),
+                None => st::ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(st::ServerSideEncryption::Aes256)
+                    .build(),
             }
             .map_err(|x| anyhow!("{x}"))?;
-            let rule = st::ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(d).bucket_key_enabled(kms_key.is_some()).build();
-            let conf = st::ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|x| anyhow!("{x}"))?;
+            let rule = st::ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(d)
+                .bucket_key_enabled(kms_key.is_some())
+                .build();
+            let conf = st::ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()
+                .map_err(|x| anyhow!("{x}"))?;
             c.put_bucket_encryption()
                 .bucket(name)
                 .server_side_encryption_configuration(conf)
@@ -415,7 +624,10 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
                 .map_err(|x| s3err(&format!("s3:PutBucketEncryption {name}"), x))?;
         }
         BucketOp::PutLifecycle { name, rules } => {
-            let conf = st::BucketLifecycleConfiguration::builder().set_rules(Some(rules.clone())).build().map_err(|x| anyhow!("{x}"))?;
+            let conf = st::BucketLifecycleConfiguration::builder()
+                .set_rules(Some(rules.clone()))
+                .build()
+                .map_err(|x| anyhow!("{x}"))?;
             c.put_bucket_lifecycle_configuration()
                 .bucket(name)
                 .lifecycle_configuration(conf)
@@ -438,19 +650,31 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
 /// irprep's buckets in the target's account (by name and tag), with their regions.
 pub async fn owned_buckets(t: &Target) -> Result<Vec<(String, String)>> {
     let c = s3(&t.conf);
-    let list = c.list_buckets().send().await.map_err(|e| s3err("s3:ListBuckets", e))?;
+    let list = c
+        .list_buckets()
+        .send()
+        .await
+        .map_err(|e| s3err("s3:ListBuckets", e))?;
     let mut out = vec![];
     for b in list.buckets() {
         let Some(name) = b.name() else { continue };
-        if !(name.starts_with(&format!("irprep-logs-{}-", t.account)) || name.starts_with(&format!("aws-waf-logs-irprep-{}-", t.account))) {
+        if !(name.starts_with(&format!("irprep-logs-{}-", t.account))
+            || name.starts_with(&format!("aws-waf-logs-irprep-{}-", t.account)))
+        {
             continue;
         }
         let tags = match c.get_bucket_tagging().bucket(name).send().await {
             Ok(o) => o.tag_set().to_vec(),
             Err(_) => vec![],
         };
-        if tags.iter().any(|x| x.key() == TAG_KEY && x.value() == TAG_VALUE) {
-            let region = name.rsplit_once(&format!("-{}-", t.account)).map(|(_, r)| r.to_string()).unwrap_or_else(|| t.region.clone());
+        if tags
+            .iter()
+            .any(|x| x.key() == TAG_KEY && x.value() == TAG_VALUE)
+        {
+            let region = name
+                .rsplit_once(&format!("-{}-", t.account))
+                .map(|(_, r)| r.to_string())
+                .unwrap_or_else(|| t.region.clone());
             out.push((name.to_string(), region));
         }
     }
@@ -466,23 +690,50 @@ pub async fn delete_bucket(conf: &SdkConfig, name: &str) -> Result<()> {
     // round that deletes nothing stops the loop with an error.
     let mut last_count = usize::MAX;
     loop {
-        let v = c.list_object_versions().bucket(name).send().await.map_err(|x| s3err(&format!("s3:ListObjectVersions {name}"), x))?;
+        let v = c
+            .list_object_versions()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|x| s3err(&format!("s3:ListObjectVersions {name}"), x))?;
         let mut ids = vec![];
-        let entries = v.versions().iter().map(|o| (o.key(), o.version_id())).chain(v.delete_markers().iter().map(|o| (o.key(), o.version_id())));
+        let entries = v
+            .versions()
+            .iter()
+            .map(|o| (o.key(), o.version_id()))
+            .chain(v.delete_markers().iter().map(|o| (o.key(), o.version_id())));
         for (key, version) in entries {
             let version = version.filter(|v| *v != "null").map(String::from);
-            ids.push(st::ObjectIdentifier::builder().key(key.unwrap_or_default()).set_version_id(version).build().map_err(|x| anyhow!("{x}"))?);
+            ids.push(
+                st::ObjectIdentifier::builder()
+                    .key(key.unwrap_or_default())
+                    .set_version_id(version)
+                    .build()
+                    .map_err(|x| anyhow!("{x}"))?,
+            );
         }
         if ids.is_empty() {
             break;
         }
         if ids.len() >= last_count && !v.is_truncated().unwrap_or(false) {
-            return Err(anyhow!("s3 {name}: objects remain after deleting them; the bucket was left in place"));
+            return Err(anyhow!(
+                "s3 {name}: objects remain after deleting them; the bucket was left in place"
+            ));
         }
         last_count = ids.len();
         for chunk in ids.chunks(1000) {
-            let del = st::Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build().map_err(|x| anyhow!("{x}"))?;
-            let out = c.delete_objects().bucket(name).delete(del).send().await.map_err(|x| s3err(&format!("s3:DeleteObjects {name}"), x))?;
+            let del = st::Delete::builder()
+                .set_objects(Some(chunk.to_vec()))
+                .quiet(true)
+                .build()
+                .map_err(|x| anyhow!("{x}"))?;
+            let out = c
+                .delete_objects()
+                .bucket(name)
+                .delete(del)
+                .send()
+                .await
+                .map_err(|x| s3err(&format!("s3:DeleteObjects {name}"), x))?;
             if let Some(e) = out.errors().first() {
                 return Err(anyhow!(
                     "s3:DeleteObjects {name}: {} of {} object(s) not deleted, e.g. {}: {} {}; the bucket was left in place",
@@ -495,7 +746,11 @@ pub async fn delete_bucket(conf: &SdkConfig, name: &str) -> Result<()> {
             }
         }
     }
-    c.delete_bucket().bucket(name).send().await.map_err(|x| s3err(&format!("s3:DeleteBucket {name}"), x))?;
+    c.delete_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(|x| s3err(&format!("s3:DeleteBucket {name}"), x))?;
     Ok(())
 }
 
@@ -506,16 +761,45 @@ mod tests {
     #[test]
     fn merge_keeps_foreign_statements_and_replaces_ours() {
         let existing = r#"{"Version":"2012-10-17","Statement":[{"Sid":"TheirRead","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},{"Sid":"IrprepCloudTrailWrite","Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"},{"Sid":"IrprepElbAccessLogs","Effect":"Allow","Principal":{"Service":"x"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}]}"#;
-        let ours = statements("b", "aws", "eu-west-1", Roles { cloudtrail: true, delivery: true, ..Default::default() }, &["111122223333".into()]);
+        let ours = statements(
+            "b",
+            "aws",
+            "eu-west-1",
+            Roles {
+                cloudtrail: true,
+                delivery: true,
+                ..Default::default()
+            },
+            &["111122223333".into()],
+        );
         let merged = merge_policy(Some(existing), &ours).unwrap();
-        let sids: Vec<&str> = merged["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()).collect();
+        let sids: Vec<&str> = merged["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
         assert_eq!(sids[0], "TheirRead");
         // An irprep statement of another source (an earlier run) stays; ours replace theirs by Sid.
         assert_eq!(sids[1], "IrprepElbAccessLogs");
-        assert_eq!(sids.iter().filter(|s| **s == "IrprepCloudTrailWrite").count(), 1);
-        let ct = merged["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "IrprepCloudTrailWrite").unwrap();
+        assert_eq!(
+            sids.iter()
+                .filter(|s| **s == "IrprepCloudTrailWrite")
+                .count(),
+            1
+        );
+        let ct = merged["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "IrprepCloudTrailWrite")
+            .unwrap();
         assert_eq!(ct["Principal"]["Service"], "cloudtrail.amazonaws.com");
-        assert!(sids.contains(&"IrprepDenyInsecureTransport") && sids.contains(&"IrprepCloudTrailWrite") && sids.contains(&"IrprepLogDeliveryWrite"));
+        assert!(
+            sids.contains(&"IrprepDenyInsecureTransport")
+                && sids.contains(&"IrprepCloudTrailWrite")
+                && sids.contains(&"IrprepLogDeliveryWrite")
+        );
         // Every delivery principal is bound to the accounts.
         for s in ours.iter().filter(|s| s["Effect"] == "Allow") {
             let cond = s["Condition"].to_string();
@@ -528,9 +812,34 @@ mod tests {
 
     #[test]
     fn elb_principal_by_region_age() {
-        let old = statements("b", "aws", "eu-west-1", Roles { elb: true, ..Default::default() }, &["1".into()]);
-        assert!(old.to_owned().iter().any(|s| s["Principal"]["AWS"] == "arn:aws:iam::156460612806:root"));
-        let new = statements("b", "aws", "ap-southeast-5", Roles { elb: true, ..Default::default() }, &["1".into()]);
-        assert!(new.iter().any(|s| s["Principal"]["Service"] == "logdelivery.elasticloadbalancing.amazonaws.com"));
+        let old = statements(
+            "b",
+            "aws",
+            "eu-west-1",
+            Roles {
+                elb: true,
+                ..Default::default()
+            },
+            &["1".into()],
+        );
+        assert!(old
+            .to_owned()
+            .iter()
+            .any(|s| s["Principal"]["AWS"] == "arn:aws:iam::156460612806:root"));
+        let new = statements(
+            "b",
+            "aws",
+            "ap-southeast-5",
+            Roles {
+                elb: true,
+                ..Default::default()
+            },
+            &["1".into()],
+        );
+        assert!(
+            new.iter()
+                .any(|s| s["Principal"]["Service"]
+                    == "logdelivery.elasticloadbalancing.amazonaws.com")
+        );
     }
 }

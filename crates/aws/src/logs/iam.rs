@@ -88,7 +88,11 @@ const LOGS_CLEANUP: &[&str] = &[
     "guardduty:DeleteDetector",
 ];
 
-const ORG: &[&str] = &["organizations:DescribeOrganization", "organizations:ListAccounts", "sts:AssumeRole"];
+const ORG: &[&str] = &[
+    "organizations:DescribeOrganization",
+    "organizations:ListAccounts",
+    "sts:AssumeRole",
+];
 
 const ANALYTICS_DEPLOY: &[&str] = &[
     "sts:GetCallerIdentity",
@@ -141,13 +145,22 @@ const S3_LOGS: &[&str] = &["s3:ListBucket", "s3:GetObject"];
 pub fn commands() -> Vec<(&'static str, &'static str)> {
     vec![
         ("logs-status", "irprep logs status"),
-        ("logs-enable", "irprep logs enable (its plan is a status run)"),
+        (
+            "logs-enable",
+            "irprep logs enable (its plan is a status run)",
+        ),
         ("logs-cleanup", "irprep logs cleanup"),
         ("logs-org", "the management-account extras of --org"),
         ("analytics-deploy", "irprep analytics deploy"),
         ("analytics-destroy", "irprep analytics destroy"),
-        ("athena-engine", "irprep query|hunt|queries run --engine athena"),
-        ("s3-logs", "irprep query|hunt --logs s3://… (reading logs from S3)"),
+        (
+            "athena-engine",
+            "irprep query|hunt|queries run --engine athena",
+        ),
+        (
+            "s3-logs",
+            "irprep query|hunt --logs s3://… (reading logs from S3)",
+        ),
     ]
 }
 

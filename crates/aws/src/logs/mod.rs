@@ -53,7 +53,16 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 8] = [Source::CloudTrail, Source::VpcFlow, Source::Dns, Source::S3Access, Source::Elb, Source::Waf, Source::Eks, Source::GuardDuty];
+    pub const ALL: [Source; 8] = [
+        Source::CloudTrail,
+        Source::VpcFlow,
+        Source::Dns,
+        Source::S3Access,
+        Source::Elb,
+        Source::Waf,
+        Source::Eks,
+        Source::GuardDuty,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -69,7 +78,12 @@ impl Source {
     }
 
     pub fn parse(s: &str) -> Option<Source> {
-        Source::ALL.iter().copied().find(|x| x.name() == s || (s == "s3" && *x == Source::S3Access) || (s == "flowlogs" && *x == Source::VpcFlow) || (s == "route53" && *x == Source::Dns))
+        Source::ALL.iter().copied().find(|x| {
+            x.name() == s
+                || (s == "s3" && *x == Source::S3Access)
+                || (s == "flowlogs" && *x == Source::VpcFlow)
+                || (s == "route53" && *x == Source::Dns)
+        })
     }
 }
 
@@ -125,33 +139,98 @@ pub struct Change {
 #[derive(Debug, Clone)]
 pub enum Op {
     Bucket(bucket::BucketOp),
-    CreateTrail { name: String, bucket: String, org: bool, kms_key: Option<String> },
-    StartLogging { trail_arn: String },
-    TrailToOrganization { name: String },
-    CreateFlowLogs { vpcs: Vec<String>, destination: String, log_format: String, parquet: bool, hive: bool, hourly: bool },
-    CreateResolverConfig { name: String, destination: String },
-    AssociateResolver { config: ResolverConfig, vpc: String },
-    PutBucketLogging { bucket: String, target_bucket: String, prefix: String },
-    ElbV2Logs { arn: String, bucket: String, prefix: String },
-    ElbClassicLogs { name: String, bucket: String, prefix: String },
-    WafLogging { acl_arn: String, destination: String },
+    CreateTrail {
+        name: String,
+        bucket: String,
+        org: bool,
+        kms_key: Option<String>,
+    },
+    StartLogging {
+        trail_arn: String,
+    },
+    TrailToOrganization {
+        name: String,
+    },
+    CreateFlowLogs {
+        vpcs: Vec<String>,
+        destination: String,
+        log_format: String,
+        parquet: bool,
+        hive: bool,
+        hourly: bool,
+    },
+    CreateResolverConfig {
+        name: String,
+        destination: String,
+    },
+    AssociateResolver {
+        config: ResolverConfig,
+        vpc: String,
+    },
+    PutBucketLogging {
+        bucket: String,
+        target_bucket: String,
+        prefix: String,
+    },
+    ElbV2Logs {
+        arn: String,
+        bucket: String,
+        prefix: String,
+    },
+    ElbClassicLogs {
+        name: String,
+        bucket: String,
+        prefix: String,
+    },
+    WafLogging {
+        acl_arn: String,
+        destination: String,
+    },
     /// `types`: irprep's (tagged on the cluster); `after`: every type enabled
     /// once applied (the whole set is sent, which both EKS and emulators honour).
-    EksLogging { cluster: String, types: Vec<String>, enable: bool, after: Vec<String> },
+    EksLogging {
+        cluster: String,
+        types: Vec<String>,
+        enable: bool,
+        after: Vec<String>,
+    },
     CreateDetector,
-    EnableDetector { id: String },
+    EnableDetector {
+        id: String,
+    },
     // Cleanup.
     /// By name, in the trail's home region (the API takes a name or an ARN).
-    DeleteTrail { arn: String },
-    DeleteFlowLogs { ids: Vec<String> },
-    DisassociateResolver { config_id: String, vpc: String },
-    DeleteResolverConfig { id: String },
-    DisableBucketLogging { bucket: String },
-    ElbV2LogsOff { arn: String },
-    ElbClassicLogsOff { name: String },
-    DeleteWafLogging { acl_arn: String },
-    DeleteDetector { id: String },
-    DeleteBucket { name: String },
+    DeleteTrail {
+        arn: String,
+    },
+    DeleteFlowLogs {
+        ids: Vec<String>,
+    },
+    DisassociateResolver {
+        config_id: String,
+        vpc: String,
+    },
+    DeleteResolverConfig {
+        id: String,
+    },
+    DisableBucketLogging {
+        bucket: String,
+    },
+    ElbV2LogsOff {
+        arn: String,
+    },
+    ElbClassicLogsOff {
+        name: String,
+    },
+    DeleteWafLogging {
+        acl_arn: String,
+    },
+    DeleteDetector {
+        id: String,
+    },
+    DeleteBucket {
+        name: String,
+    },
 }
 
 /// A query-log config that exists, or the one this plan creates.
@@ -176,7 +255,15 @@ pub struct EnableOptions {
 
 impl Default for EnableOptions {
     fn default() -> Self {
-        EnableOptions { sources: Source::ALL.to_vec(), bucket: None, kms_key: None, retention_days: 400, flow_parquet: false, flow_hive: false, flow_hourly: false }
+        EnableOptions {
+            sources: Source::ALL.to_vec(),
+            bucket: None,
+            kms_key: None,
+            retention_days: 400,
+            flow_parquet: false,
+            flow_hive: false,
+            flow_hourly: false,
+        }
     }
 }
 
@@ -203,7 +290,11 @@ impl Inspection {
         self.rows
             .iter()
             .filter(|r| r.state == State::Error)
-            .map(|r| Failure { account: r.account.clone(), region: r.region.clone(), error: format!("{}: {}", r.source.name(), r.reason) })
+            .map(|r| Failure {
+                account: r.account.clone(),
+                region: r.region.clone(),
+                error: format!("{}: {}", r.source.name(), r.reason),
+            })
             .chain(self.failures.iter().cloned())
             .collect()
     }
@@ -211,7 +302,10 @@ impl Inspection {
 
 /// An SDK error as one line: the service's code and message when it sent
 /// them, else the whole error context (timeouts, credentials, DNS…).
-pub(crate) fn err<E>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> anyhow::Error
+pub(crate) fn err<E>(
+    what: &str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> anyhow::Error
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -233,14 +327,19 @@ pub fn partition(region: &str) -> &'static str {
 /// is sent twice (a bucket's region, a trail's status and selectors).
 #[derive(Debug, Default)]
 pub struct Cache {
-    cells: std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<serde_json::Value>>>>,
+    cells: std::sync::Mutex<
+        BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<serde_json::Value>>>,
+    >,
 }
 
 impl Cache {
     /// Every value computed under a key with this prefix.
     pub fn with_prefix(&self, prefix: &str) -> Vec<(String, serde_json::Value)> {
         let m = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-        m.iter().filter(|(k, _)| k.starts_with(prefix)).filter_map(|(k, c)| c.get().map(|v| (k.clone(), v.clone()))).collect()
+        m.iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(k, c)| c.get().map(|v| (k.clone(), v.clone())))
+            .collect()
     }
 
     /// The value under `key`, computed once (concurrent callers wait for it).
@@ -283,12 +382,24 @@ impl Layout {
 /// Inspect every target (and plan, when `enable` is given). Buckets are
 /// planned last, once each, and only when some change writes to them; their
 /// changes go first in the plan.
-pub async fn inspect(targets: &Targets, layout: &Layout, enable: Option<&EnableOptions>, sources: &[Source], concurrency: usize) -> Inspection {
+pub async fn inspect(
+    targets: &Targets,
+    layout: &Layout,
+    enable: Option<&EnableOptions>,
+    sources: &[Source],
+    concurrency: usize,
+) -> Inspection {
     use futures::StreamExt;
     let mut out = Inspection::default();
     out.failures.extend(targets.failures.iter().cloned());
-    let jobs = targets.list.iter().map(|t| async move { (t, sources::inspect_target(t, layout, enable, sources).await) });
-    let mut results: Vec<_> = futures::stream::iter(jobs).buffer_unordered(concurrency.max(1)).collect().await;
+    let jobs = targets
+        .list
+        .iter()
+        .map(|t| async move { (t, sources::inspect_target(t, layout, enable, sources).await) });
+    let mut results: Vec<_> = futures::stream::iter(jobs)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
     results.sort_by(|a, b| (&a.0.account, &a.0.region).cmp(&(&b.0.account, &b.0.region)));
     let mut needs: Vec<sources::BucketNeed> = vec![];
     let mut source_changes = vec![];
@@ -299,7 +410,11 @@ pub async fn inspect(targets: &Targets, layout: &Layout, enable: Option<&EnableO
                 source_changes.extend(f.changes);
                 needs.extend(f.buckets);
             }
-            Err(e) => out.failures.push(Failure { account: t.account.clone(), region: t.region.clone(), error: format!("{e:#}") }),
+            Err(e) => out.failures.push(Failure {
+                account: t.account.clone(),
+                region: t.region.clone(),
+                error: format!("{e:#}"),
+            }),
         }
     }
     if let Some(o) = enable {
@@ -309,7 +424,9 @@ pub async fn inspect(targets: &Targets, layout: &Layout, enable: Option<&EnableO
         let has = |s: Source| sources.contains(&s);
         let mut by_name: BTreeMap<String, (sources::BucketNeed, bucket::Roles)> = BTreeMap::new();
         for n in needs {
-            by_name.entry(n.name.clone()).or_insert_with(|| (n.clone(), bucket::Roles::default()));
+            by_name
+                .entry(n.name.clone())
+                .or_insert_with(|| (n.clone(), bucket::Roles::default()));
         }
         for (name, (n, r)) in by_name.iter_mut() {
             let central = *name == layout.central_bucket;
@@ -322,16 +439,43 @@ pub async fn inspect(targets: &Targets, layout: &Layout, enable: Option<&EnableO
         }
         for (name, (n, roles)) in by_name {
             let central = name == layout.central_bucket;
-            let (account, region) = if central { (layout.home_account.clone(), layout.home_region.clone()) } else { (n.account.clone(), n.region.clone()) };
+            let (account, region) = if central {
+                (layout.home_account.clone(), layout.home_region.clone())
+            } else {
+                (n.account.clone(), n.region.clone())
+            };
             let Some(t) = targets.target(&account, &region) else {
-                out.failures.push(Failure { account, region, error: format!("no credentials to set up bucket {name}") });
+                out.failures.push(Failure {
+                    account,
+                    region,
+                    error: format!("no credentials to set up bucket {name}"),
+                });
                 continue;
             };
-            let accounts = if central { layout.accounts.clone() } else { vec![n.account.clone()] };
+            let accounts = if central {
+                layout.accounts.clone()
+            } else {
+                vec![n.account.clone()]
+            };
             let owned = o.bucket.as_deref() != Some(name.as_str());
-            match bucket::plan(&t, &name, roles, &accounts, o.kms_key.as_deref(), o.retention_days, owned, n.source).await {
+            match bucket::plan(
+                &t,
+                &name,
+                roles,
+                &accounts,
+                o.kms_key.as_deref(),
+                o.retention_days,
+                owned,
+                n.source,
+            )
+            .await
+            {
                 Ok(c) => out.changes.extend(c),
-                Err(e) => out.failures.push(Failure { account: t.account.clone(), region: t.region.clone(), error: format!("bucket {name}: {e:#}") }),
+                Err(e) => out.failures.push(Failure {
+                    account: t.account.clone(),
+                    region: t.region.clone(),
+                    error: format!("bucket {name}: {e:#}"),
+                }),
             }
         }
     }
@@ -341,14 +485,25 @@ pub async fn inspect(targets: &Targets, layout: &Layout, enable: Option<&EnableO
 
 /// What `cleanup` removes: what irprep made (by tag, or pointing at its
 /// buckets); with `delete_buckets`, its buckets too (emptied first).
-pub async fn plan_cleanup(targets: &Targets, sources: &[Source], delete_buckets: bool, concurrency: usize) -> Inspection {
+pub async fn plan_cleanup(
+    targets: &Targets,
+    sources: &[Source],
+    delete_buckets: bool,
+    concurrency: usize,
+) -> Inspection {
     use futures::StreamExt;
     let mut out = Inspection::default();
     out.failures.extend(targets.failures.iter().cloned());
     let cache = Cache::default();
     let cache = &cache;
-    let jobs = targets.list.iter().map(|t| async move { (t, sources::cleanup_target(t, sources, cache).await) });
-    let mut results: Vec<_> = futures::stream::iter(jobs).buffer_unordered(concurrency.max(1)).collect().await;
+    let jobs = targets
+        .list
+        .iter()
+        .map(|t| async move { (t, sources::cleanup_target(t, sources, cache).await) });
+    let mut results: Vec<_> = futures::stream::iter(jobs)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
     results.sort_by(|a, b| (&a.0.account, &a.0.region).cmp(&(&b.0.account, &b.0.region)));
     for (t, r) in results {
         match r {
@@ -356,7 +511,11 @@ pub async fn plan_cleanup(targets: &Targets, sources: &[Source], delete_buckets:
                 out.rows.extend(f.rows);
                 out.changes.extend(f.changes);
             }
-            Err(e) => out.failures.push(Failure { account: t.account.clone(), region: t.region.clone(), error: format!("{e:#}") }),
+            Err(e) => out.failures.push(Failure {
+                account: t.account.clone(),
+                region: t.region.clone(),
+                error: format!("{e:#}"),
+            }),
         }
     }
     if delete_buckets {
@@ -364,13 +523,24 @@ pub async fn plan_cleanup(targets: &Targets, sources: &[Source], delete_buckets:
             match bucket::owned_buckets(t).await {
                 Ok(names) => {
                     for (name, region) in names {
-                        let mut c = change(t, Source::CloudTrail, "delete", format!("s3://{name}"), "irprep's log bucket and every object in it", Op::DeleteBucket { name: name.clone() });
+                        let mut c = change(
+                            t,
+                            Source::CloudTrail,
+                            "delete",
+                            format!("s3://{name}"),
+                            "irprep's log bucket and every object in it",
+                            Op::DeleteBucket { name: name.clone() },
+                        );
                         c.source = "bucket".into();
                         c.region = region;
                         out.changes.push(c);
                     }
                 }
-                Err(e) => out.failures.push(Failure { account: t.account.clone(), region: t.region.clone(), error: format!("{e:#}") }),
+                Err(e) => out.failures.push(Failure {
+                    account: t.account.clone(),
+                    region: t.region.clone(),
+                    error: format!("{e:#}"),
+                }),
             }
         }
     }
@@ -388,11 +558,28 @@ pub async fn apply(targets: &Targets, changes: &[Change], concurrency: usize) ->
     for c in changes {
         match &c.op {
             Op::Bucket(b) => buckets.entry(b.name().to_string()).or_default().push(c),
-            _ => per_target.entry((c.account.clone(), c.region.clone())).or_default().push(c),
+            _ => per_target
+                .entry((c.account.clone(), c.region.clone()))
+                .or_default()
+                .push(c),
         }
     }
-    let mut failures: Vec<Failure> = futures::stream::iter(buckets.into_values().map(|g| run_group(targets, g))).buffer_unordered(concurrency.max(1)).collect::<Vec<_>>().await.into_iter().flatten().collect();
-    let rest: Vec<Failure> = futures::stream::iter(per_target.into_values().map(|g| run_group(targets, g))).buffer_unordered(concurrency.max(1)).collect::<Vec<_>>().await.into_iter().flatten().collect();
+    let mut failures: Vec<Failure> =
+        futures::stream::iter(buckets.into_values().map(|g| run_group(targets, g)))
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+    let rest: Vec<Failure> =
+        futures::stream::iter(per_target.into_values().map(|g| run_group(targets, g)))
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
     failures.extend(rest);
     failures
 }
@@ -403,26 +590,61 @@ async fn run_group(targets: &Targets, group: Vec<&Change>) -> Vec<Failure> {
     let mut resolver_ids: BTreeMap<(String, String, String), String> = BTreeMap::new();
     for c in group {
         let Some(conf) = targets.conf_for(&c.account, &c.region) else {
-            failures.push(Failure { account: c.account.clone(), region: c.region.clone(), error: "no credentials for this account".into() });
+            failures.push(Failure {
+                account: c.account.clone(),
+                region: c.region.clone(),
+                error: "no credentials for this account".into(),
+            });
             continue;
         };
         if let Err(e) = sources::apply_op(&conf, c, &mut resolver_ids).await {
-            failures.push(Failure { account: c.account.clone(), region: c.region.clone(), error: format!("{} {}: {e:#}", c.action, c.resource) });
+            failures.push(Failure {
+                account: c.account.clone(),
+                region: c.region.clone(),
+                error: format!("{} {}: {e:#}", c.action, c.resource),
+            });
         }
     }
     failures
 }
 
-pub(crate) fn change(t: &Target, source: Source, action: &str, resource: impl Into<String>, detail: impl Into<String>, op: Op) -> Change {
-    Change { account: t.account.clone(), region: t.region.clone(), source: source.name().into(), action: action.into(), resource: resource.into(), detail: detail.into(), op }
+pub(crate) fn change(
+    t: &Target,
+    source: Source,
+    action: &str,
+    resource: impl Into<String>,
+    detail: impl Into<String>,
+    op: Op,
+) -> Change {
+    Change {
+        account: t.account.clone(),
+        region: t.region.clone(),
+        source: source.name().into(),
+        action: action.into(),
+        resource: resource.into(),
+        detail: detail.into(),
+        op,
+    }
 }
 
-pub(crate) fn row(t: &Target, source: Source, state: State, reason: impl Into<String>) -> StatusRow {
-    StatusRow { account: t.account.clone(), region: t.region.clone(), source, state, reason: reason.into() }
+pub(crate) fn row(
+    t: &Target,
+    source: Source,
+    state: State,
+    reason: impl Into<String>,
+) -> StatusRow {
+    StatusRow {
+        account: t.account.clone(),
+        region: t.region.clone(),
+        source,
+        state,
+        reason: reason.into(),
+    }
 }
 
 /// A config for one account's credentials in one region.
 pub fn regional(conf: &SdkConfig, region: &str) -> SdkConfig {
-    conf.to_builder().region(aws_config::Region::new(region.to_string())).build()
+    conf.to_builder()
+        .region(aws_config::Region::new(region.to_string()))
+        .build()
 }
-

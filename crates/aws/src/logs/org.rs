@@ -44,11 +44,22 @@ impl Targets {
     /// The target for an account × region, or one made from the account's
     /// credentials when the run does not inspect that region.
     pub fn target(&self, account: &str, region: &str) -> Option<Target> {
-        if let Some(t) = self.list.iter().find(|t| t.account == account && t.region == region) {
+        if let Some(t) = self
+            .list
+            .iter()
+            .find(|t| t.account == account && t.region == region)
+        {
             return Some(t.clone());
         }
         let conf = self.conf_for(account, region)?;
-        Some(Target { account: account.into(), region: region.into(), conf, home: true, management: false, partition: super::partition(region).into() })
+        Some(Target {
+            account: account.into(),
+            region: region.into(),
+            conf,
+            home: true,
+            management: false,
+            partition: super::partition(region).into(),
+        })
     }
 
     pub fn accounts(&self) -> Vec<String> {
@@ -68,8 +79,15 @@ pub struct TargetOptions {
 /// The Organization's id, when the caller is in one.
 pub async fn org_id(conf: &SdkConfig) -> Result<String> {
     let o = aws_sdk_organizations::Client::new(conf);
-    let d = o.describe_organization().send().await.map_err(|e| err("organizations:DescribeOrganization", e))?;
-    d.organization().and_then(|o| o.id()).map(String::from).ok_or_else(|| anyhow!("organizations:DescribeOrganization returned no id"))
+    let d = o
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| err("organizations:DescribeOrganization", e))?;
+    d.organization()
+        .and_then(|o| o.id())
+        .map(String::from)
+        .ok_or_else(|| anyhow!("organizations:DescribeOrganization returned no id"))
 }
 
 /// Every ACTIVE account of the Organization.
@@ -78,10 +96,16 @@ pub async fn org_accounts(conf: &SdkConfig) -> Result<Vec<String>> {
     let mut out = vec![];
     let mut next = None;
     loop {
-        let page = o.list_accounts().set_next_token(next).send().await.map_err(|e| err("organizations:ListAccounts", e))?;
+        let page = o
+            .list_accounts()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("organizations:ListAccounts", e))?;
         for a in page.accounts() {
             #[allow(deprecated)]
-            let active = a.status().map(|s| s.as_str() == "ACTIVE").unwrap_or(false) || a.state().map(|s| s.as_str() == "ACTIVE").unwrap_or(false);
+            let active = a.status().map(|s| s.as_str() == "ACTIVE").unwrap_or(false)
+                || a.state().map(|s| s.as_str() == "ACTIVE").unwrap_or(false);
             if active {
                 if let Some(id) = a.id() {
                     out.push(id.to_string());
@@ -108,15 +132,31 @@ async fn assume(conf: &SdkConfig, account: &str, role: &str, partition: &str) ->
         .send()
         .await
         .map_err(|e| err(&format!("sts:AssumeRole {arn}"), e))?;
-    let c = out.credentials().ok_or_else(|| anyhow!("sts:AssumeRole {arn}: no credentials"))?;
-    let creds = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string()), None, "irprep-assume-role");
-    Ok(conf.to_builder().credentials_provider(SharedCredentialsProvider::new(creds)).build())
+    let c = out
+        .credentials()
+        .ok_or_else(|| anyhow!("sts:AssumeRole {arn}: no credentials"))?;
+    let creds = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "irprep-assume-role",
+    );
+    Ok(conf
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .build())
 }
 
 /// Regions enabled in the account (opted in or not needing it).
 pub async fn enabled_regions(conf: &SdkConfig) -> Result<Vec<String>> {
     let ec2 = aws_sdk_ec2::Client::new(conf);
-    let out = ec2.describe_regions().all_regions(false).send().await.map_err(|e| err("ec2:DescribeRegions", e))?;
+    let out = ec2
+        .describe_regions()
+        .all_regions(false)
+        .send()
+        .await
+        .map_err(|e| err("ec2:DescribeRegions", e))?;
     let mut r: Vec<String> = out
         .regions()
         .iter()
@@ -129,7 +169,10 @@ pub async fn enabled_regions(conf: &SdkConfig) -> Result<Vec<String>> {
 
 /// Resolve the accounts and regions of a run.
 pub async fn resolve(conf: &SdkConfig, caller: &str, o: &TargetOptions) -> Result<Targets> {
-    let home_region = conf.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let home_region = conf
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
     let partition = super::partition(&home_region).to_string();
     let accounts: Vec<String> = if o.org {
         org_accounts(conf).await?
@@ -149,7 +192,11 @@ pub async fn resolve(conf: &SdkConfig, caller: &str, o: &TargetOptions) -> Resul
             match assume(conf, &a, &o.role_name, &partition).await {
                 Ok(c) => c,
                 Err(e) => {
-                    t.failures.push(Failure { account: a.clone(), region: "*".into(), error: format!("{e:#}") });
+                    t.failures.push(Failure {
+                        account: a.clone(),
+                        region: "*".into(),
+                        error: format!("{e:#}"),
+                    });
                     continue;
                 }
             }
@@ -157,7 +204,11 @@ pub async fn resolve(conf: &SdkConfig, caller: &str, o: &TargetOptions) -> Resul
         let regions = match enabled_regions(&aconf).await {
             Ok(r) => r,
             Err(e) => {
-                t.failures.push(Failure { account: a.clone(), region: "*".into(), error: format!("{e:#}") });
+                t.failures.push(Failure {
+                    account: a.clone(),
+                    region: "*".into(),
+                    error: format!("{e:#}"),
+                });
                 continue;
             }
         };
@@ -165,7 +216,11 @@ pub async fn resolve(conf: &SdkConfig, caller: &str, o: &TargetOptions) -> Resul
             Some(want) => {
                 for w in want {
                     if !regions.contains(w) {
-                        t.failures.push(Failure { account: a.clone(), region: w.clone(), error: "region not enabled in this account".into() });
+                        t.failures.push(Failure {
+                            account: a.clone(),
+                            region: w.clone(),
+                            error: "region not enabled in this account".into(),
+                        });
                     }
                 }
                 regions.into_iter().filter(|r| want.contains(r)).collect()
@@ -174,7 +229,11 @@ pub async fn resolve(conf: &SdkConfig, caller: &str, o: &TargetOptions) -> Resul
         };
         // Account-wide sources are planned in the run's home region when the
         // account has it, else in its first region.
-        let home = if regions.contains(&home_region) { home_region.clone() } else { regions.first().cloned().unwrap_or_default() };
+        let home = if regions.contains(&home_region) {
+            home_region.clone()
+        } else {
+            regions.first().cloned().unwrap_or_default()
+        };
         for r in &regions {
             t.list.push(Target {
                 account: a.clone(),

@@ -7,7 +7,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_config::SdkConfig;
 
 use super::bucket::{self, Roles};
-use super::{change, err, regional, row, Cache, Change, EnableOptions, Layout, Op, ResolverConfig, Source, State, StatusRow, Target, EKS_TAG, TAG_KEY, TAG_VALUE, TRAIL_NAME};
+use super::{
+    change, err, regional, row, Cache, Change, EnableOptions, Layout, Op, ResolverConfig, Source,
+    State, StatusRow, Target, EKS_TAG, TAG_KEY, TAG_VALUE, TRAIL_NAME,
+};
 
 /// A bucket some change of a target writes to.
 #[derive(Debug, Clone)]
@@ -28,12 +31,23 @@ pub struct Found {
 }
 
 fn need(t: &Target, name: &str, roles: Roles, source: Source) -> BucketNeed {
-    BucketNeed { account: t.account.clone(), region: t.region.clone(), name: name.into(), roles, source }
+    BucketNeed {
+        account: t.account.clone(),
+        region: t.region.clone(),
+        name: name.into(),
+        roles,
+        source,
+    }
 }
 
 /// Inspect one account × region: a row per source, and with `enable` the
 /// changes that would close the gaps.
-pub async fn inspect_target(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, sources: &[Source]) -> Result<Found> {
+pub async fn inspect_target(
+    t: &Target,
+    layout: &Layout,
+    enable: Option<&EnableOptions>,
+    sources: &[Source],
+) -> Result<Found> {
     let mut f = Found::default();
     for &s in sources {
         let r = match s {
@@ -89,7 +103,9 @@ struct TrailFacts {
 
 /// How a trail's event selectors treat management events: Some("all"),
 /// Some("read-only")/Some("write-only"), or None (not recorded).
-fn management_events(out: &aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput) -> Option<&'static str> {
+fn management_events(
+    out: &aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput,
+) -> Option<&'static str> {
     use aws_sdk_cloudtrail::types::ReadWriteType;
     if out.event_selectors().is_empty() && out.advanced_event_selectors().is_empty() {
         // No selectors reported: the trail's default, management read+write.
@@ -112,13 +128,21 @@ fn management_events(out: &aws_sdk_cloudtrail::operation::get_event_selectors::G
     }
     for a in out.advanced_event_selectors() {
         let fields = a.field_selectors();
-        let mgmt = fields.iter().any(|f| f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management"));
+        let mgmt = fields
+            .iter()
+            .any(|f| f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management"));
         if !mgmt {
             continue;
         }
         match fields.iter().find(|f| f.field() == "readOnly") {
             None => return Some("all"),
-            Some(f) => best = Some(if f.equals().iter().any(|v| v == "true") { "read-only" } else { "write-only" }),
+            Some(f) => {
+                best = Some(if f.equals().iter().any(|v| v == "true") {
+                    "read-only"
+                } else {
+                    "write-only"
+                })
+            }
         }
     }
     best
@@ -126,22 +150,41 @@ fn management_events(out: &aws_sdk_cloudtrail::operation::get_event_selectors::G
 
 async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
     let ct = aws_sdk_cloudtrail::Client::new(&t.conf);
-    let d = ct.describe_trails().include_shadow_trails(true).send().await.map_err(|e| err("cloudtrail:DescribeTrails", e))?;
+    let d = ct
+        .describe_trails()
+        .include_shadow_trails(true)
+        .send()
+        .await
+        .map_err(|e| err("cloudtrail:DescribeTrails", e))?;
     let mut out = vec![];
     for tr in d.trail_list() {
-        let (Some(name), Some(arn)) = (tr.name(), tr.trail_arn()) else { continue };
+        let (Some(name), Some(arn)) = (tr.name(), tr.trail_arn()) else {
+            continue;
+        };
         let home = tr.home_region().unwrap_or(&t.region).to_string();
         // A multi-region trail shows in every region: ask about it once.
         let facts = cache
             .get_or_try(&format!("trail:{arn}"), || async {
                 let hc = aws_sdk_cloudtrail::Client::new(&regional(&t.conf, &home));
-                let logging = hc.get_trail_status().name(arn).send().await.ok().and_then(|s| s.is_logging());
+                let logging = hc
+                    .get_trail_status()
+                    .name(arn)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|s| s.is_logging());
                 let management = match hc.get_event_selectors().trail_name(arn).send().await {
                     Ok(o) => management_events(&o),
                     Err(_) => None,
                 };
                 let ours = match hc.list_tags().resource_id_list(arn).send().await {
-                    Ok(o) => o.resource_tag_list().iter().any(|r| tag_is_ours(r.tags_list().iter().map(|t| (t.key(), t.value().unwrap_or(""))))),
+                    Ok(o) => o.resource_tag_list().iter().any(|r| {
+                        tag_is_ours(
+                            r.tags_list()
+                                .iter()
+                                .map(|t| (t.key(), t.value().unwrap_or(""))),
+                        )
+                    }),
                     Err(_) => false,
                 };
                 Ok(serde_json::json!({"logging": logging, "management": management, "ours": ours}))
@@ -167,29 +210,64 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
     Ok(out)
 }
 
-async fn cloudtrail(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+async fn cloudtrail(
+    t: &Target,
+    layout: &Layout,
+    enable: Option<&EnableOptions>,
+    f: &mut Found,
+) -> Result<()> {
     let all = trails(t, &layout.cache).await?;
     let covers_here = |tr: &TrailFacts| tr.multi_region || tr.home_region == t.region;
     // A trail counts when it logs, records management events read and write,
     // and covers this region (an Organization trail counts for members).
-    let good = all.iter().find(|tr| covers_here(tr) && tr.management == Some("all") && (tr.logging == Some(true) || (tr.org && tr.logging.is_none())));
+    let good = all.iter().find(|tr| {
+        covers_here(tr)
+            && tr.management == Some("all")
+            && (tr.logging == Some(true) || (tr.org && tr.logging.is_none()))
+    });
     let state;
     let reason;
     if let Some(g) = good {
         state = State::On;
-        reason = format!("{}trail {}{}", if g.org { "organization " } else { "" }, g.name, if g.multi_region { " (multi-region)" } else { "" });
-    } else if let Some(p) = all.iter().find(|tr| covers_here(tr) && tr.logging == Some(true) && tr.management.is_some()) {
+        reason = format!(
+            "{}trail {}{}",
+            if g.org { "organization " } else { "" },
+            g.name,
+            if g.multi_region {
+                " (multi-region)"
+            } else {
+                ""
+            }
+        );
+    } else if let Some(p) = all
+        .iter()
+        .find(|tr| covers_here(tr) && tr.logging == Some(true) && tr.management.is_some())
+    {
         state = State::Partial;
-        reason = format!("trail {} records {} management events only", p.name, p.management.unwrap_or("no"));
-    } else if let Some(s) = all.iter().find(|tr| covers_here(tr) && tr.logging == Some(false)) {
+        reason = format!(
+            "trail {} records {} management events only",
+            p.name,
+            p.management.unwrap_or("no")
+        );
+    } else if let Some(s) = all
+        .iter()
+        .find(|tr| covers_here(tr) && tr.logging == Some(false))
+    {
         state = State::Off;
         reason = format!("trail {} stopped", s.name);
-    } else if let Some(n) = all.iter().find(|tr| covers_here(tr) && tr.management.is_none()) {
+    } else if let Some(n) = all
+        .iter()
+        .find(|tr| covers_here(tr) && tr.management.is_none())
+    {
         state = State::Off;
         reason = format!("trail {} records no management events", n.name);
     } else if !all.is_empty() {
         state = State::Off;
-        reason = format!("no trail covers {} ({} single-region trail(s) elsewhere)", t.region, all.len());
+        reason = format!(
+            "no trail covers {} ({} single-region trail(s) elsewhere)",
+            t.region,
+            all.len()
+        );
     } else {
         state = State::Off;
         reason = "no trail".into();
@@ -202,20 +280,46 @@ async fn cloudtrail(t: &Target, layout: &Layout, enable: Option<&EnableOptions>,
     if !t.home || (org && !t.management) {
         return Ok(());
     }
-    let good_multi = all.iter().any(|tr| tr.multi_region && tr.management == Some("all") && tr.logging == Some(true) && (!org || tr.org));
+    let good_multi = all.iter().any(|tr| {
+        tr.multi_region
+            && tr.management == Some("all")
+            && tr.logging == Some(true)
+            && (!org || tr.org)
+    });
     if good_multi {
         return Ok(());
     }
     if let Some(mine) = all.iter().find(|tr| tr.ours && tr.home_region == t.region) {
         if org && !mine.org {
-            f.changes.push(change(t, Source::CloudTrail, "update", &mine.arn, "organization multi-region trail: irprep's trail becomes the Organization's", Op::TrailToOrganization { name: mine.name.clone() }));
+            f.changes.push(change(
+                t,
+                Source::CloudTrail,
+                "update",
+                &mine.arn,
+                "organization multi-region trail: irprep's trail becomes the Organization's",
+                Op::TrailToOrganization {
+                    name: mine.name.clone(),
+                },
+            ));
         }
         if mine.logging != Some(true) {
-            f.changes.push(change(t, Source::CloudTrail, "enable", &mine.arn, "start logging (irprep's trail is stopped)", Op::StartLogging { trail_arn: mine.arn.clone() }));
+            f.changes.push(change(
+                t,
+                Source::CloudTrail,
+                "enable",
+                &mine.arn,
+                "start logging (irprep's trail is stopped)",
+                Op::StartLogging {
+                    trail_arn: mine.arn.clone(),
+                },
+            ));
         }
         return Ok(());
     }
-    let arn = format!("arn:{}:cloudtrail:{}:{}:trail/{TRAIL_NAME}", t.partition, t.region, t.account);
+    let arn = format!(
+        "arn:{}:cloudtrail:{}:{}:trail/{TRAIL_NAME}",
+        t.partition, t.region, t.account
+    );
     f.changes.push(change(
         t,
         Source::CloudTrail,
@@ -229,15 +333,36 @@ async fn cloudtrail(t: &Target, layout: &Layout, enable: Option<&EnableOptions>,
         ),
         Op::CreateTrail { name: TRAIL_NAME.into(), bucket: layout.central_bucket.clone(), org, kms_key: o.kms_key.clone() },
     ));
-    f.changes.push(change(t, Source::CloudTrail, "enable", &arn, "start logging", Op::StartLogging { trail_arn: arn.clone() }));
-    f.buckets.push(need(t, &layout.central_bucket, Roles { cloudtrail: true, ..Default::default() }, Source::CloudTrail));
+    f.changes.push(change(
+        t,
+        Source::CloudTrail,
+        "enable",
+        &arn,
+        "start logging",
+        Op::StartLogging {
+            trail_arn: arn.clone(),
+        },
+    ));
+    f.buckets.push(need(
+        t,
+        &layout.central_bucket,
+        Roles {
+            cloudtrail: true,
+            ..Default::default()
+        },
+        Source::CloudTrail,
+    ));
     Ok(())
 }
 
 // ----------------------------------------------------------- VPC Flow Logs
 
 async fn vpcs(t: &Target, cache: &Cache) -> Result<Vec<String>> {
-    let v = cache.get_or_try(&format!("vpcs:{}:{}", t.account, t.region), || async { Ok(serde_json::json!(list_vpcs(t).await?)) }).await?;
+    let v = cache
+        .get_or_try(&format!("vpcs:{}:{}", t.account, t.region), || async {
+            Ok(serde_json::json!(list_vpcs(t).await?))
+        })
+        .await?;
     Ok(serde_json::from_value(v)?)
 }
 
@@ -246,7 +371,12 @@ async fn list_vpcs(t: &Target) -> Result<Vec<String>> {
     let mut out = vec![];
     let mut next = None;
     loop {
-        let p = ec2.describe_vpcs().set_next_token(next).send().await.map_err(|e| err("ec2:DescribeVpcs", e))?;
+        let p = ec2
+            .describe_vpcs()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("ec2:DescribeVpcs", e))?;
         out.extend(p.vpcs().iter().filter_map(|v| v.vpc_id().map(String::from)));
         next = p.next_token().map(String::from);
         if next.is_none() {
@@ -257,12 +387,21 @@ async fn list_vpcs(t: &Target) -> Result<Vec<String>> {
     Ok(out)
 }
 
-async fn flow_logs_of(t: &Target, filter: Option<aws_sdk_ec2::types::Filter>) -> Result<Vec<aws_sdk_ec2::types::FlowLog>> {
+async fn flow_logs_of(
+    t: &Target,
+    filter: Option<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<aws_sdk_ec2::types::FlowLog>> {
     let ec2 = aws_sdk_ec2::Client::new(&t.conf);
     let mut out = vec![];
     let mut next = None;
     loop {
-        let p = ec2.describe_flow_logs().set_filter(filter.clone().map(|f| vec![f])).set_next_token(next).send().await.map_err(|e| err("ec2:DescribeFlowLogs", e))?;
+        let p = ec2
+            .describe_flow_logs()
+            .set_filter(filter.clone().map(|f| vec![f]))
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("ec2:DescribeFlowLogs", e))?;
         out.extend(p.flow_logs().iter().cloned());
         next = p.next_token().map(String::from);
         if next.is_none() {
@@ -272,7 +411,12 @@ async fn flow_logs_of(t: &Target, filter: Option<aws_sdk_ec2::types::Filter>) ->
     Ok(out)
 }
 
-async fn flow_logs(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+async fn flow_logs(
+    t: &Target,
+    layout: &Layout,
+    enable: Option<&EnableOptions>,
+    f: &mut Found,
+) -> Result<()> {
     use aws_sdk_ec2::types::TrafficType;
     let vpcs = vpcs(t, &layout.cache).await?;
     if vpcs.is_empty() {
@@ -283,24 +427,40 @@ async fn flow_logs(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, 
     let mut uncovered = vec![];
     let mut why = vec![];
     for v in &vpcs {
-        let mine: Vec<_> = logs.iter().filter(|l| l.resource_id() == Some(v.as_str())).collect();
-        let all_active = mine.iter().any(|l| l.traffic_type() == Some(&TrafficType::All) && l.flow_log_status().is_none_or(|s| s == "ACTIVE"));
+        let mine: Vec<_> = logs
+            .iter()
+            .filter(|l| l.resource_id() == Some(v.as_str()))
+            .collect();
+        let all_active = mine.iter().any(|l| {
+            l.traffic_type() == Some(&TrafficType::All)
+                && l.flow_log_status().is_none_or(|s| s == "ACTIVE")
+        });
         if all_active {
             continue;
         }
         uncovered.push(v.clone());
         why.push(if mine.is_empty() {
             format!("{v}: no flow log")
-        } else if mine.iter().any(|l| l.traffic_type() == Some(&TrafficType::Reject)) {
+        } else if mine
+            .iter()
+            .any(|l| l.traffic_type() == Some(&TrafficType::Reject))
+        {
             format!("{v}: REJECT-only flow log")
-        } else if mine.iter().any(|l| l.traffic_type() == Some(&TrafficType::Accept)) {
+        } else if mine
+            .iter()
+            .any(|l| l.traffic_type() == Some(&TrafficType::Accept))
+        {
             format!("{v}: ACCEPT-only flow log")
         } else {
             format!("{v}: flow log not active")
         });
     }
     let state = coverage(uncovered.len(), vpcs.len());
-    let reason = if uncovered.is_empty() { format!("{} VPC(s), all with an active ALL flow log", vpcs.len()) } else { why.join("; ") };
+    let reason = if uncovered.is_empty() {
+        format!("{} VPC(s), all with an active ALL flow log", vpcs.len())
+    } else {
+        why.join("; ")
+    };
     f.rows.push(row(t, Source::VpcFlow, state, reason));
     let Some(o) = enable else { return Ok(()) };
     if uncovered.is_empty() {
@@ -328,7 +488,15 @@ async fn flow_logs(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, 
             hourly: o.flow_hourly,
         },
     ));
-    f.buckets.push(need(t, &layout.central_bucket, Roles { delivery: true, ..Default::default() }, Source::VpcFlow));
+    f.buckets.push(need(
+        t,
+        &layout.central_bucket,
+        Roles {
+            delivery: true,
+            ..Default::default()
+        },
+        Source::VpcFlow,
+    ));
     Ok(())
 }
 
@@ -338,7 +506,12 @@ fn resolver_config_name(region: &str) -> String {
     format!("irprep-query-logs-{region}")
 }
 
-async fn resolver(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+async fn resolver(
+    t: &Target,
+    layout: &Layout,
+    enable: Option<&EnableOptions>,
+    f: &mut Found,
+) -> Result<()> {
     let vpcs = vpcs(t, &layout.cache).await?;
     if vpcs.is_empty() {
         f.rows.push(row(t, Source::Dns, State::None, "no VPCs"));
@@ -348,9 +521,16 @@ async fn resolver(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f
     let mut covered = BTreeSet::new();
     let mut next = None;
     loop {
-        let p = r.list_resolver_query_log_config_associations().set_next_token(next).send().await.map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
+        let p = r
+            .list_resolver_query_log_config_associations()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
         for a in p.resolver_query_log_config_associations() {
-            let live = a.status().is_none_or(|s| matches!(s.as_str(), "ACTIVE" | "CREATING"));
+            let live = a
+                .status()
+                .is_none_or(|s| matches!(s.as_str(), "ACTIVE" | "CREATING"));
             if live {
                 if let Some(v) = a.resource_id() {
                     covered.insert(v.to_string());
@@ -362,9 +542,17 @@ async fn resolver(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f
             break;
         }
     }
-    let uncovered: Vec<String> = vpcs.iter().filter(|v| !covered.contains(*v)).cloned().collect();
+    let uncovered: Vec<String> = vpcs
+        .iter()
+        .filter(|v| !covered.contains(*v))
+        .cloned()
+        .collect();
     let state = coverage(uncovered.len(), vpcs.len());
-    let reason = if uncovered.is_empty() { format!("{} VPC(s) associated with a query-log config", vpcs.len()) } else { format!("not logged: {}", uncovered.join(", ")) };
+    let reason = if uncovered.is_empty() {
+        format!("{} VPC(s) associated with a query-log config", vpcs.len())
+    } else {
+        format!("not logged: {}", uncovered.join(", "))
+    };
     f.rows.push(row(t, Source::Dns, state, reason));
     if enable.is_none() || uncovered.is_empty() {
         return Ok(());
@@ -376,21 +564,57 @@ async fn resolver(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f
         Some(id) => ResolverConfig::Existing(id),
         None => {
             let dest = central_dest(layout, &t.partition);
-            f.changes.push(change(t, Source::Dns, "create", format!("query-log config {name}"), format!("to {dest}"), Op::CreateResolverConfig { name: name.clone(), destination: dest }));
+            f.changes.push(change(
+                t,
+                Source::Dns,
+                "create",
+                format!("query-log config {name}"),
+                format!("to {dest}"),
+                Op::CreateResolverConfig {
+                    name: name.clone(),
+                    destination: dest,
+                },
+            ));
             ResolverConfig::Planned(name.clone())
         }
     };
     for v in uncovered {
-        f.changes.push(change(t, Source::Dns, "associate", format!("{v} -> {name}"), "log this VPC's DNS queries", Op::AssociateResolver { config: config.clone(), vpc: v }));
+        f.changes.push(change(
+            t,
+            Source::Dns,
+            "associate",
+            format!("{v} -> {name}"),
+            "log this VPC's DNS queries",
+            Op::AssociateResolver {
+                config: config.clone(),
+                vpc: v,
+            },
+        ));
     }
-    f.buckets.push(need(t, &layout.central_bucket, Roles { delivery: true, ..Default::default() }, Source::Dns));
+    f.buckets.push(need(
+        t,
+        &layout.central_bucket,
+        Roles {
+            delivery: true,
+            ..Default::default()
+        },
+        Source::Dns,
+    ));
     Ok(())
 }
 
-async fn find_resolver_config(r: &aws_sdk_route53resolver::Client, name: &str) -> Result<Option<String>> {
+async fn find_resolver_config(
+    r: &aws_sdk_route53resolver::Client,
+    name: &str,
+) -> Result<Option<String>> {
     let mut next = None;
     loop {
-        let p = r.list_resolver_query_log_configs().set_next_token(next).send().await.map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
+        let p = r
+            .list_resolver_query_log_configs()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
         for c in p.resolver_query_log_configs() {
             if c.name() == Some(name) {
                 return Ok(c.id().map(String::from));
@@ -412,21 +636,38 @@ fn is_irprep_bucket(name: &str) -> bool {
 /// The account's buckets in this target's region (the account's bucket list
 /// and each bucket's region are asked once per run, not once per region).
 async fn buckets_here(t: &Target, cache: &Cache) -> Result<Vec<String>> {
-    let all = cache.get_or_try(&format!("buckets:{}", t.account), || async { Ok(serde_json::json!(bucket_regions(t).await?)) }).await?;
+    let all = cache
+        .get_or_try(&format!("buckets:{}", t.account), || async {
+            Ok(serde_json::json!(bucket_regions(t).await?))
+        })
+        .await?;
     let all: Vec<(String, String)> = serde_json::from_value(all)?;
-    Ok(all.into_iter().filter(|(_, r)| *r == t.region).map(|(n, _)| n).collect())
+    Ok(all
+        .into_iter()
+        .filter(|(_, r)| *r == t.region)
+        .map(|(n, _)| n)
+        .collect())
 }
 
 async fn bucket_regions(t: &Target) -> Result<Vec<(String, String)>> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
-    let list = c.list_buckets().send().await.map_err(|e| bucket::s3err("s3:ListBuckets", e))?;
+    let list = c
+        .list_buckets()
+        .send()
+        .await
+        .map_err(|e| bucket::s3err("s3:ListBuckets", e))?;
     let mut out = vec![];
     for b in list.buckets() {
         let Some(name) = b.name() else { continue };
         let region = match b.bucket_region() {
             Some(r) => r.to_string(),
             None => {
-                let loc = c.get_bucket_location().bucket(name).send().await.map_err(|e| bucket::s3err(&format!("s3:GetBucketLocation {name}"), e))?;
+                let loc = c
+                    .get_bucket_location()
+                    .bucket(name)
+                    .send()
+                    .await
+                    .map_err(|e| bucket::s3err(&format!("s3:GetBucketLocation {name}"), e))?;
                 match loc.location_constraint().map(|l| l.as_str().to_string()) {
                     None => "us-east-1".into(),
                     Some(s) if s.is_empty() => "us-east-1".into(),
@@ -441,23 +682,45 @@ async fn bucket_regions(t: &Target) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-async fn s3_access(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
+async fn s3_access(
+    t: &Target,
+    layout: &Layout,
+    enable: Option<&EnableOptions>,
+    f: &mut Found,
+) -> Result<()> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
     let all = buckets_here(t, &layout.cache).await?;
-    let subjects: Vec<&String> = all.iter().filter(|b| !is_irprep_bucket(b) && **b != layout.central_bucket).collect();
+    let subjects: Vec<&String> = all
+        .iter()
+        .filter(|b| !is_irprep_bucket(b) && **b != layout.central_bucket)
+        .collect();
     if subjects.is_empty() {
-        f.rows.push(row(t, Source::S3Access, State::None, "no buckets (log buckets are not logged into themselves)"));
+        f.rows.push(row(
+            t,
+            Source::S3Access,
+            State::None,
+            "no buckets (log buckets are not logged into themselves)",
+        ));
         return Ok(());
     }
     let mut missing = vec![];
     for b in &subjects {
-        let l = c.get_bucket_logging().bucket(b.as_str()).send().await.map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
+        let l = c
+            .get_bucket_logging()
+            .bucket(b.as_str())
+            .send()
+            .await
+            .map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
         if l.logging_enabled().is_none() {
             missing.push((*b).clone());
         }
     }
     let state = coverage(missing.len(), subjects.len());
-    let reason = if missing.is_empty() { format!("{} bucket(s) logged", subjects.len()) } else { format!("not logged: {}", missing.join(", ")) };
+    let reason = if missing.is_empty() {
+        format!("{} bucket(s) logged", subjects.len())
+    } else {
+        format!("not logged: {}", missing.join(", "))
+    };
     f.rows.push(row(t, Source::S3Access, state, reason));
     if enable.is_none() || missing.is_empty() {
         return Ok(());
@@ -465,9 +728,28 @@ async fn s3_access(t: &Target, layout: &Layout, enable: Option<&EnableOptions>, 
     // The target must be in the same account and region.
     let target = Layout::regional_bucket(&t.account, &t.region);
     for b in missing {
-        f.changes.push(change(t, Source::S3Access, "enable", format!("s3://{b}"), format!("server access logs to s3://{target}/s3-access/{b}/"), Op::PutBucketLogging { prefix: format!("s3-access/{b}/"), bucket: b, target_bucket: target.clone() }));
+        f.changes.push(change(
+            t,
+            Source::S3Access,
+            "enable",
+            format!("s3://{b}"),
+            format!("server access logs to s3://{target}/s3-access/{b}/"),
+            Op::PutBucketLogging {
+                prefix: format!("s3-access/{b}/"),
+                bucket: b,
+                target_bucket: target.clone(),
+            },
+        ));
     }
-    f.buckets.push(need(t, &target, Roles { s3_access: true, ..Default::default() }, Source::S3Access));
+    f.buckets.push(need(
+        t,
+        &target,
+        Roles {
+            s3_access: true,
+            ..Default::default()
+        },
+        Source::S3Access,
+    ));
     Ok(())
 }
 
@@ -479,7 +761,12 @@ async fn elb(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     let mut lbs: Vec<(String, String, bool)> = vec![]; // (id, name, classic)
     let mut marker = None;
     loop {
-        let p = v2.describe_load_balancers().set_marker(marker).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
+        let p = v2
+            .describe_load_balancers()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
         for lb in p.load_balancers() {
             // Gateway Load Balancers have no access logs.
             if lb.r#type().is_some_and(|ty| ty.as_str() == "gateway") {
@@ -496,7 +783,12 @@ async fn elb(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     }
     let mut marker = None;
     loop {
-        let p = classic.describe_load_balancers().set_marker(marker).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
+        let p = classic
+            .describe_load_balancers()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
         for lb in p.load_balancer_descriptions() {
             if let Some(name) = lb.load_balancer_name() {
                 lbs.push((name.into(), name.into(), true));
@@ -508,17 +800,32 @@ async fn elb(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
         }
     }
     if lbs.is_empty() {
-        f.rows.push(row(t, Source::Elb, State::None, "no load balancers"));
+        f.rows
+            .push(row(t, Source::Elb, State::None, "no load balancers"));
         return Ok(());
     }
     let mut missing = vec![];
     for (id, name, is_classic) in &lbs {
         let on = if *is_classic {
-            let a = classic.describe_load_balancer_attributes().load_balancer_name(id).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-            a.load_balancer_attributes().and_then(|x| x.access_log()).is_some_and(|l| l.enabled())
+            let a = classic
+                .describe_load_balancer_attributes()
+                .load_balancer_name(id)
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+            a.load_balancer_attributes()
+                .and_then(|x| x.access_log())
+                .is_some_and(|l| l.enabled())
         } else {
-            let a = v2.describe_load_balancer_attributes().load_balancer_arn(id).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-            a.attributes().iter().any(|x| x.key() == Some("access_logs.s3.enabled") && x.value() == Some("true"))
+            let a = v2
+                .describe_load_balancer_attributes()
+                .load_balancer_arn(id)
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+            a.attributes()
+                .iter()
+                .any(|x| x.key() == Some("access_logs.s3.enabled") && x.value() == Some("true"))
         };
         if !on {
             missing.push((id.clone(), name.clone(), *is_classic));
@@ -526,7 +833,11 @@ async fn elb(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     }
     let state = coverage(missing.len(), lbs.len());
     let names: Vec<&str> = missing.iter().map(|m| m.1.as_str()).collect();
-    let reason = if missing.is_empty() { format!("{} load balancer(s) logging", lbs.len()) } else { format!("not logging: {}", names.join(", ")) };
+    let reason = if missing.is_empty() {
+        format!("{} load balancer(s) logging", lbs.len())
+    } else {
+        format!("not logging: {}", names.join(", "))
+    };
     f.rows.push(row(t, Source::Elb, state, reason));
     if enable.is_none() || missing.is_empty() {
         return Ok(());
@@ -534,13 +845,36 @@ async fn elb(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     let bucket = Layout::regional_bucket(&t.account, &t.region);
     for (id, name, is_classic) in missing {
         let op = if is_classic {
-            Op::ElbClassicLogs { name: id, bucket: bucket.clone(), prefix: "elb".into() }
+            Op::ElbClassicLogs {
+                name: id,
+                bucket: bucket.clone(),
+                prefix: "elb".into(),
+            }
         } else {
-            Op::ElbV2Logs { arn: id, bucket: bucket.clone(), prefix: "elb".into() }
+            Op::ElbV2Logs {
+                arn: id,
+                bucket: bucket.clone(),
+                prefix: "elb".into(),
+            }
         };
-        f.changes.push(change(t, Source::Elb, "enable", format!("load balancer {name}"), format!("access logs to s3://{bucket}/elb/"), op));
+        f.changes.push(change(
+            t,
+            Source::Elb,
+            "enable",
+            format!("load balancer {name}"),
+            format!("access logs to s3://{bucket}/elb/"),
+            op,
+        ));
     }
-    f.buckets.push(need(t, &bucket, Roles { elb: true, ..Default::default() }, Source::Elb));
+    f.buckets.push(need(
+        t,
+        &bucket,
+        Roles {
+            elb: true,
+            ..Default::default()
+        },
+        Source::Elb,
+    ));
     Ok(())
 }
 
@@ -557,10 +891,21 @@ async fn web_acls(t: &Target) -> Result<Vec<(String, String, bool)>> {
     for scope in scopes {
         let mut marker = None;
         loop {
-            let p = w.list_web_acls().scope(scope.clone()).set_next_marker(marker).limit(100).send().await.map_err(|e| err("wafv2:ListWebACLs", e))?;
+            let p = w
+                .list_web_acls()
+                .scope(scope.clone())
+                .set_next_marker(marker)
+                .limit(100)
+                .send()
+                .await
+                .map_err(|e| err("wafv2:ListWebACLs", e))?;
             for a in p.web_acls() {
                 if let (Some(arn), Some(name)) = (a.arn(), a.name()) {
-                    out.push((arn.to_string(), name.to_string(), scope == Scope::Cloudfront));
+                    out.push((
+                        arn.to_string(),
+                        name.to_string(),
+                        scope == Scope::Cloudfront,
+                    ));
                 }
             }
             marker = p.next_marker().map(String::from);
@@ -575,8 +920,15 @@ async fn web_acls(t: &Target) -> Result<Vec<(String, String, bool)>> {
 async fn waf_logging(t: &Target, arn: &str) -> Result<Option<Vec<String>>> {
     let w = aws_sdk_wafv2::Client::new(&t.conf);
     match w.get_logging_configuration().resource_arn(arn).send().await {
-        Ok(o) => Ok(o.logging_configuration().map(|c| c.log_destination_configs().to_vec())),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_waf_nonexistent_item_exception()) => Ok(None),
+        Ok(o) => Ok(o
+            .logging_configuration()
+            .map(|c| c.log_destination_configs().to_vec())),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_waf_nonexistent_item_exception()) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(err("wafv2:GetLoggingConfiguration", e)),
     }
 }
@@ -595,7 +947,11 @@ async fn waf(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     }
     let state = coverage(missing.len(), acls.len());
     let names: Vec<&str> = missing.iter().map(|m| m.1.as_str()).collect();
-    let reason = if missing.is_empty() { format!("{} web ACL(s) logging", acls.len()) } else { format!("not logging: {}", names.join(", ")) };
+    let reason = if missing.is_empty() {
+        format!("{} web ACL(s) logging", acls.len())
+    } else {
+        format!("not logging: {}", names.join(", "))
+    };
     f.rows.push(row(t, Source::Waf, state, reason));
     if enable.is_none() || missing.is_empty() {
         return Ok(());
@@ -609,10 +965,21 @@ async fn waf(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
             "enable",
             format!("web ACL {name}{}", if cf { " (CloudFront)" } else { "" }),
             format!("logging to s3://{bucket}/"),
-            Op::WafLogging { acl_arn: arn, destination: format!("arn:{}:s3:::{bucket}", t.partition) },
+            Op::WafLogging {
+                acl_arn: arn,
+                destination: format!("arn:{}:s3:::{bucket}", t.partition),
+            },
         ));
     }
-    f.buckets.push(need(t, &bucket, Roles { waf: true, ..Default::default() }, Source::Waf));
+    f.buckets.push(need(
+        t,
+        &bucket,
+        Roles {
+            waf: true,
+            ..Default::default()
+        },
+        Source::Waf,
+    ));
     Ok(())
 }
 
@@ -625,7 +992,12 @@ async fn eks_clusters(t: &Target) -> Result<Vec<aws_sdk_eks::types::Cluster>> {
     let mut names = vec![];
     let mut next = None;
     loop {
-        let p = e.list_clusters().set_next_token(next).send().await.map_err(|x| err("eks:ListClusters", x))?;
+        let p = e
+            .list_clusters()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|x| err("eks:ListClusters", x))?;
         names.extend(p.clusters().iter().cloned());
         next = p.next_token().map(String::from);
         if next.is_none() {
@@ -634,7 +1006,12 @@ async fn eks_clusters(t: &Target) -> Result<Vec<aws_sdk_eks::types::Cluster>> {
     }
     let mut out = vec![];
     for n in names {
-        let d = e.describe_cluster().name(&n).send().await.map_err(|x| err("eks:DescribeCluster", x))?;
+        let d = e
+            .describe_cluster()
+            .name(&n)
+            .send()
+            .await
+            .map_err(|x| err("eks:DescribeCluster", x))?;
         if let Some(c) = d.cluster() {
             out.push(c.clone());
         }
@@ -644,7 +1021,13 @@ async fn eks_clusters(t: &Target) -> Result<Vec<aws_sdk_eks::types::Cluster>> {
 
 fn eks_enabled(c: &aws_sdk_eks::types::Cluster) -> BTreeSet<String> {
     c.logging()
-        .map(|l| l.cluster_logging().iter().filter(|s| s.enabled() == Some(true)).flat_map(|s| s.types().iter().map(|t| t.as_str().to_string())).collect())
+        .map(|l| {
+            l.cluster_logging()
+                .iter()
+                .filter(|s| s.enabled() == Some(true))
+                .flat_map(|s| s.types().iter().map(|t| t.as_str().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -657,9 +1040,19 @@ async fn eks(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     let mut gaps: Vec<(String, Vec<String>, Vec<String>)> = vec![];
     for c in &clusters {
         let on = eks_enabled(c);
-        let want: Vec<String> = EKS_TYPES.iter().filter(|ty| !on.contains(**ty)).map(|s| s.to_string()).collect();
+        let want: Vec<String> = EKS_TYPES
+            .iter()
+            .filter(|ty| !on.contains(**ty))
+            .map(|s| s.to_string())
+            .collect();
         if !want.is_empty() {
-            let after: Vec<String> = on.iter().cloned().chain(want.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+            let after: Vec<String> = on
+                .iter()
+                .cloned()
+                .chain(want.iter().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
             gaps.push((c.name().unwrap_or_default().to_string(), want, after));
         }
     }
@@ -671,9 +1064,15 @@ async fn eks(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
         State::Partial
     };
     let reason = if gaps.is_empty() {
-        format!("{} cluster(s) with audit and authenticator logs", clusters.len())
+        format!(
+            "{} cluster(s) with audit and authenticator logs",
+            clusters.len()
+        )
     } else {
-        gaps.iter().map(|(n, w, _)| format!("{n}: {} off", w.join("+"))).collect::<Vec<_>>().join("; ")
+        gaps.iter()
+            .map(|(n, w, _)| format!("{n}: {} off", w.join("+")))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     f.rows.push(row(t, Source::Eks, state, reason));
     if enable.is_none() {
@@ -682,7 +1081,22 @@ async fn eks(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
     // Only the types not already on; the cluster is tagged with them so
     // cleanup turns off exactly those.
     for (name, types, after) in gaps {
-        f.changes.push(change(t, Source::Eks, "enable", format!("EKS cluster {name}"), format!("control-plane logs {} (to CloudWatch Logs /aws/eks/{name}/cluster)", types.join(", ")), Op::EksLogging { cluster: name, types, enable: true, after }));
+        f.changes.push(change(
+            t,
+            Source::Eks,
+            "enable",
+            format!("EKS cluster {name}"),
+            format!(
+                "control-plane logs {} (to CloudWatch Logs /aws/eks/{name}/cluster)",
+                types.join(", ")
+            ),
+            Op::EksLogging {
+                cluster: name,
+                types,
+                enable: true,
+                after,
+            },
+        ));
     }
     Ok(())
 }
@@ -691,22 +1105,58 @@ async fn eks(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Resul
 
 async fn guardduty(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) -> Result<()> {
     let g = aws_sdk_guardduty::Client::new(&t.conf);
-    let ids = g.list_detectors().send().await.map_err(|e| err("guardduty:ListDetectors", e))?.detector_ids().to_vec();
+    let ids = g
+        .list_detectors()
+        .send()
+        .await
+        .map_err(|e| err("guardduty:ListDetectors", e))?
+        .detector_ids()
+        .to_vec();
     let Some(id) = ids.first() else {
-        f.rows.push(row(t, Source::GuardDuty, State::Off, "no detector"));
+        f.rows
+            .push(row(t, Source::GuardDuty, State::Off, "no detector"));
         if enable.is_some() {
-            f.changes.push(change(t, Source::GuardDuty, "create", "GuardDuty detector", format!("enabled, tagged {TAG_KEY}={TAG_VALUE}"), Op::CreateDetector));
+            f.changes.push(change(
+                t,
+                Source::GuardDuty,
+                "create",
+                "GuardDuty detector",
+                format!("enabled, tagged {TAG_KEY}={TAG_VALUE}"),
+                Op::CreateDetector,
+            ));
         }
         return Ok(());
     };
-    let d = g.get_detector().detector_id(id).send().await.map_err(|e| err("guardduty:GetDetector", e))?;
+    let d = g
+        .get_detector()
+        .detector_id(id)
+        .send()
+        .await
+        .map_err(|e| err("guardduty:GetDetector", e))?;
     let enabled = d.status().is_some_and(|s| s.as_str() == "ENABLED");
     if enabled {
-        f.rows.push(row(t, Source::GuardDuty, State::On, format!("detector {id}")));
+        f.rows.push(row(
+            t,
+            Source::GuardDuty,
+            State::On,
+            format!("detector {id}"),
+        ));
     } else {
-        f.rows.push(row(t, Source::GuardDuty, State::Off, format!("detector {id} suspended")));
+        f.rows.push(row(
+            t,
+            Source::GuardDuty,
+            State::Off,
+            format!("detector {id} suspended"),
+        ));
         if enable.is_some() {
-            f.changes.push(change(t, Source::GuardDuty, "enable", format!("GuardDuty detector {id}"), "resume the suspended detector", Op::EnableDetector { id: id.clone() }));
+            f.changes.push(change(
+                t,
+                Source::GuardDuty,
+                "enable",
+                format!("GuardDuty detector {id}"),
+                "resume the suspended detector",
+                Op::EnableDetector { id: id.clone() },
+            ));
         }
     }
     Ok(())
@@ -738,23 +1188,48 @@ pub async fn cleanup_target(t: &Target, sources: &[Source], cache: &Cache) -> Re
 async fn cleanup_trails(t: &Target, cache: &Cache, f: &mut Found) -> Result<()> {
     for tr in trails(t, cache).await? {
         if tr.ours && tr.home_region == t.region {
-            f.changes.push(change(t, Source::CloudTrail, "delete", &tr.arn, "irprep's trail (its logs stay in the bucket)", Op::DeleteTrail { arn: tr.name.clone() }));
+            f.changes.push(change(
+                t,
+                Source::CloudTrail,
+                "delete",
+                &tr.arn,
+                "irprep's trail (its logs stay in the bucket)",
+                Op::DeleteTrail {
+                    arn: tr.name.clone(),
+                },
+            ));
         }
     }
     Ok(())
 }
 
 async fn cleanup_flow_logs(t: &Target, f: &mut Found) -> Result<()> {
-    let filter = aws_sdk_ec2::types::Filter::builder().name(format!("tag:{TAG_KEY}")).values(TAG_VALUE).build();
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name(format!("tag:{TAG_KEY}"))
+        .values(TAG_VALUE)
+        .build();
     // The tag filter narrows; the tags are checked again here.
     let ours: Vec<String> = flow_logs_of(t, Some(filter))
         .await?
         .into_iter()
-        .filter(|l| tag_is_ours(l.tags().iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))))
+        .filter(|l| {
+            tag_is_ours(
+                l.tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
+            )
+        })
         .filter_map(|l| l.flow_log_id().map(String::from))
         .collect();
     if !ours.is_empty() {
-        f.changes.push(change(t, Source::VpcFlow, "delete", format!("flow logs {}", ours.join(", ")), "irprep's flow logs", Op::DeleteFlowLogs { ids: ours }));
+        f.changes.push(change(
+            t,
+            Source::VpcFlow,
+            "delete",
+            format!("flow logs {}", ours.join(", ")),
+            "irprep's flow logs",
+            Op::DeleteFlowLogs { ids: ours },
+        ));
     }
     Ok(())
 }
@@ -764,7 +1239,12 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
     let mut configs = vec![];
     let mut next = None;
     loop {
-        let p = r.list_resolver_query_log_configs().set_next_token(next).send().await.map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
+        let p = r
+            .list_resolver_query_log_configs()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
         configs.extend(p.resolver_query_log_configs().iter().cloned());
         next = p.next_token().map(String::from);
         if next.is_none() {
@@ -772,14 +1252,17 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
         }
     }
     for c in configs {
-        let (Some(id), Some(arn)) = (c.id(), c.arn()) else { continue };
+        let (Some(id), Some(arn)) = (c.id(), c.arn()) else {
+            continue;
+        };
         // Ours by tag; where the tag cannot be read (some emulators), by both
         // irprep's name for the region and the creator request id irprep gave it.
         let ours = match r.list_tags_for_resource().resource_arn(arn).send().await {
             Ok(tags) => tag_is_ours(tags.tags().iter().map(|t| (t.key(), t.value()))),
             Err(_) => {
                 let name = resolver_config_name(&t.region);
-                c.name() == Some(name.as_str()) && c.creator_request_id() == Some(format!("irprep-{name}").as_str())
+                c.name() == Some(name.as_str())
+                    && c.creator_request_id() == Some(format!("irprep-{name}").as_str())
             }
         };
         if !ours {
@@ -787,7 +1270,12 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
         }
         let assoc = r
             .list_resolver_query_log_config_associations()
-            .filters(aws_sdk_route53resolver::types::Filter::builder().name("ResolverQueryLogConfigId").values(id).build())
+            .filters(
+                aws_sdk_route53resolver::types::Filter::builder()
+                    .name("ResolverQueryLogConfigId")
+                    .values(id)
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
@@ -796,10 +1284,27 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
                 continue;
             }
             if let Some(v) = a.resource_id() {
-                f.changes.push(change(t, Source::Dns, "disassociate", format!("{v} -> {}", c.name().unwrap_or(id)), "", Op::DisassociateResolver { config_id: id.into(), vpc: v.into() }));
+                f.changes.push(change(
+                    t,
+                    Source::Dns,
+                    "disassociate",
+                    format!("{v} -> {}", c.name().unwrap_or(id)),
+                    "",
+                    Op::DisassociateResolver {
+                        config_id: id.into(),
+                        vpc: v.into(),
+                    },
+                ));
             }
         }
-        f.changes.push(change(t, Source::Dns, "delete", format!("query-log config {}", c.name().unwrap_or(id)), "irprep's config", Op::DeleteResolverConfig { id: id.into() }));
+        f.changes.push(change(
+            t,
+            Source::Dns,
+            "delete",
+            format!("query-log config {}", c.name().unwrap_or(id)),
+            "irprep's config",
+            Op::DeleteResolverConfig { id: id.into() },
+        ));
     }
     Ok(())
 }
@@ -807,11 +1312,25 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
 async fn cleanup_s3_access(t: &Target, cache: &Cache, f: &mut Found) -> Result<()> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
     for b in buckets_here(t, cache).await? {
-        let l = c.get_bucket_logging().bucket(&b).send().await.map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
+        let l = c
+            .get_bucket_logging()
+            .bucket(&b)
+            .send()
+            .await
+            .map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
         if let Some(le) = l.logging_enabled() {
             // Logging irprep turned on points at irprep's bucket, under s3-access/.
-            if le.target_bucket() == Layout::regional_bucket(&t.account, &t.region) && le.target_prefix().starts_with("s3-access/") {
-                f.changes.push(change(t, Source::S3Access, "disable", format!("s3://{b}"), "server access logging irprep turned on", Op::DisableBucketLogging { bucket: b.clone() }));
+            if le.target_bucket() == Layout::regional_bucket(&t.account, &t.region)
+                && le.target_prefix().starts_with("s3-access/")
+            {
+                f.changes.push(change(
+                    t,
+                    Source::S3Access,
+                    "disable",
+                    format!("s3://{b}"),
+                    "server access logging irprep turned on",
+                    Op::DisableBucketLogging { bucket: b.clone() },
+                ));
             }
         }
     }
@@ -822,33 +1341,88 @@ async fn cleanup_elb(t: &Target, f: &mut Found) -> Result<()> {
     let ours = Layout::regional_bucket(&t.account, &t.region);
     let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
     let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
-    let p = v2.describe_load_balancers().send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
+    let p = v2
+        .describe_load_balancers()
+        .send()
+        .await
+        .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
     for lb in p.load_balancers() {
-        let Some(arn) = lb.load_balancer_arn() else { continue };
-        let a = v2.describe_load_balancer_attributes().load_balancer_arn(arn).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-        let get = |k: &str| a.attributes().iter().find(|x| x.key() == Some(k)).and_then(|x| x.value()).unwrap_or("");
+        let Some(arn) = lb.load_balancer_arn() else {
+            continue;
+        };
+        let a = v2
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let get = |k: &str| {
+            a.attributes()
+                .iter()
+                .find(|x| x.key() == Some(k))
+                .and_then(|x| x.value())
+                .unwrap_or("")
+        };
         if get("access_logs.s3.enabled") == "true" && get("access_logs.s3.bucket") == ours {
-            f.changes.push(change(t, Source::Elb, "disable", format!("load balancer {}", lb.load_balancer_name().unwrap_or(arn)), "access logs irprep turned on", Op::ElbV2LogsOff { arn: arn.into() }));
+            f.changes.push(change(
+                t,
+                Source::Elb,
+                "disable",
+                format!("load balancer {}", lb.load_balancer_name().unwrap_or(arn)),
+                "access logs irprep turned on",
+                Op::ElbV2LogsOff { arn: arn.into() },
+            ));
         }
     }
-    let p = classic.describe_load_balancers().send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
+    let p = classic
+        .describe_load_balancers()
+        .send()
+        .await
+        .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
     for lb in p.load_balancer_descriptions() {
-        let Some(name) = lb.load_balancer_name() else { continue };
-        let a = classic.describe_load_balancer_attributes().load_balancer_name(name).send().await.map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let Some(name) = lb.load_balancer_name() else {
+            continue;
+        };
+        let a = classic
+            .describe_load_balancer_attributes()
+            .load_balancer_name(name)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
         let log = a.load_balancer_attributes().and_then(|x| x.access_log());
         if log.is_some_and(|l| l.enabled() && l.s3_bucket_name() == Some(ours.as_str())) {
-            f.changes.push(change(t, Source::Elb, "disable", format!("load balancer {name}"), "access logs irprep turned on", Op::ElbClassicLogsOff { name: name.into() }));
+            f.changes.push(change(
+                t,
+                Source::Elb,
+                "disable",
+                format!("load balancer {name}"),
+                "access logs irprep turned on",
+                Op::ElbClassicLogsOff { name: name.into() },
+            ));
         }
     }
     Ok(())
 }
 
 async fn cleanup_waf(t: &Target, f: &mut Found) -> Result<()> {
-    let ours = format!("arn:{}:s3:::{}", t.partition, Layout::waf_bucket(&t.account, &t.region));
+    let ours = format!(
+        "arn:{}:s3:::{}",
+        t.partition,
+        Layout::waf_bucket(&t.account, &t.region)
+    );
     for (arn, name, _) in web_acls(t).await? {
         if let Some(dests) = waf_logging(t, &arn).await? {
             if !dests.is_empty() && dests.iter().all(|d| *d == ours) {
-                f.changes.push(change(t, Source::Waf, "delete", format!("web ACL {name} logging"), "logging irprep turned on", Op::DeleteWafLogging { acl_arn: arn.clone() }));
+                f.changes.push(change(
+                    t,
+                    Source::Waf,
+                    "delete",
+                    format!("web ACL {name} logging"),
+                    "logging irprep turned on",
+                    Op::DeleteWafLogging {
+                        acl_arn: arn.clone(),
+                    },
+                ));
             }
         }
     }
@@ -857,21 +1431,62 @@ async fn cleanup_waf(t: &Target, f: &mut Found) -> Result<()> {
 
 async fn cleanup_eks(t: &Target, f: &mut Found) -> Result<()> {
     for c in eks_clusters(t).await? {
-        let Some(types) = c.tags().and_then(|tags| tags.get(EKS_TAG)) else { continue };
-        let types: Vec<String> = types.split(['+', ',', ' ']).filter(|s| !s.is_empty()).map(String::from).collect();
+        let Some(types) = c.tags().and_then(|tags| tags.get(EKS_TAG)) else {
+            continue;
+        };
+        let types: Vec<String> = types
+            .split(['+', ',', ' '])
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
         let name = c.name().unwrap_or_default().to_string();
-        let after: Vec<String> = eks_enabled(&c).into_iter().filter(|x| !types.contains(x)).collect();
-        f.changes.push(change(t, Source::Eks, "disable", format!("EKS cluster {name}"), format!("control-plane logs irprep turned on: {}", types.join(", ")), Op::EksLogging { cluster: name, types, enable: false, after }));
+        let after: Vec<String> = eks_enabled(&c)
+            .into_iter()
+            .filter(|x| !types.contains(x))
+            .collect();
+        f.changes.push(change(
+            t,
+            Source::Eks,
+            "disable",
+            format!("EKS cluster {name}"),
+            format!("control-plane logs irprep turned on: {}", types.join(", ")),
+            Op::EksLogging {
+                cluster: name,
+                types,
+                enable: false,
+                after,
+            },
+        ));
     }
     Ok(())
 }
 
 async fn cleanup_guardduty(t: &Target, f: &mut Found) -> Result<()> {
     let g = aws_sdk_guardduty::Client::new(&t.conf);
-    for id in g.list_detectors().send().await.map_err(|e| err("guardduty:ListDetectors", e))?.detector_ids() {
-        let d = g.get_detector().detector_id(id).send().await.map_err(|e| err("guardduty:GetDetector", e))?;
-        if d.tags().is_some_and(|tags| tags.get(TAG_KEY).map(String::as_str) == Some(TAG_VALUE)) {
-            f.changes.push(change(t, Source::GuardDuty, "delete", format!("GuardDuty detector {id}"), "the detector irprep created", Op::DeleteDetector { id: id.clone() }));
+    for id in g
+        .list_detectors()
+        .send()
+        .await
+        .map_err(|e| err("guardduty:ListDetectors", e))?
+        .detector_ids()
+    {
+        let d = g
+            .get_detector()
+            .detector_id(id)
+            .send()
+            .await
+            .map_err(|e| err("guardduty:GetDetector", e))?;
+        if d.tags()
+            .is_some_and(|tags| tags.get(TAG_KEY).map(String::as_str) == Some(TAG_VALUE))
+        {
+            f.changes.push(change(
+                t,
+                Source::GuardDuty,
+                "delete",
+                format!("GuardDuty detector {id}"),
+                "the detector irprep created",
+                Op::DeleteDetector { id: id.clone() },
+            ));
         }
     }
     Ok(())
@@ -880,16 +1495,37 @@ async fn cleanup_guardduty(t: &Target, f: &mut Found) -> Result<()> {
 // -------------------------------------------------------------------- apply
 
 fn ec2_tag_spec(rt: aws_sdk_ec2::types::ResourceType) -> aws_sdk_ec2::types::TagSpecification {
-    aws_sdk_ec2::types::TagSpecification::builder().resource_type(rt).tags(aws_sdk_ec2::types::Tag::builder().key(TAG_KEY).value(TAG_VALUE).build()).build()
+    aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(rt)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(TAG_KEY)
+                .value(TAG_VALUE)
+                .build(),
+        )
+        .build()
 }
 
 /// Make one change.
-pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<(String, String, String), String>) -> Result<()> {
+pub async fn apply_op(
+    conf: &SdkConfig,
+    c: &Change,
+    resolver_ids: &mut BTreeMap<(String, String, String), String>,
+) -> Result<()> {
     match &c.op {
         Op::Bucket(b) => bucket::apply(conf, b).await?,
-        Op::CreateTrail { name, bucket, org, kms_key } => {
+        Op::CreateTrail {
+            name,
+            bucket,
+            org,
+            kms_key,
+        } => {
             let ct = aws_sdk_cloudtrail::Client::new(conf);
-            let tag = aws_sdk_cloudtrail::types::Tag::builder().key(TAG_KEY).value(TAG_VALUE).build().map_err(|e| anyhow!("{e}"))?;
+            let tag = aws_sdk_cloudtrail::types::Tag::builder()
+                .key(TAG_KEY)
+                .value(TAG_VALUE)
+                .build()
+                .map_err(|e| anyhow!("{e}"))?;
             ct.create_trail()
                 .name(name)
                 .s3_bucket_name(bucket)
@@ -904,16 +1540,42 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .map_err(|e| err("cloudtrail:CreateTrail", e))?;
         }
         Op::TrailToOrganization { name } => {
-            aws_sdk_cloudtrail::Client::new(conf).update_trail().name(name).is_organization_trail(true).is_multi_region_trail(true).send().await.map_err(|e| err("cloudtrail:UpdateTrail", e))?;
+            aws_sdk_cloudtrail::Client::new(conf)
+                .update_trail()
+                .name(name)
+                .is_organization_trail(true)
+                .is_multi_region_trail(true)
+                .send()
+                .await
+                .map_err(|e| err("cloudtrail:UpdateTrail", e))?;
         }
         Op::StartLogging { trail_arn } => {
-            aws_sdk_cloudtrail::Client::new(conf).start_logging().name(trail_arn).send().await.map_err(|e| err("cloudtrail:StartLogging", e))?;
+            aws_sdk_cloudtrail::Client::new(conf)
+                .start_logging()
+                .name(trail_arn)
+                .send()
+                .await
+                .map_err(|e| err("cloudtrail:StartLogging", e))?;
         }
-        Op::CreateFlowLogs { vpcs, destination, log_format, parquet, hive, hourly } => {
-            use aws_sdk_ec2::types::{DestinationFileFormat, DestinationOptionsRequest, FlowLogsResourceType, LogDestinationType, ResourceType, TrafficType};
+        Op::CreateFlowLogs {
+            vpcs,
+            destination,
+            log_format,
+            parquet,
+            hive,
+            hourly,
+        } => {
+            use aws_sdk_ec2::types::{
+                DestinationFileFormat, DestinationOptionsRequest, FlowLogsResourceType,
+                LogDestinationType, ResourceType, TrafficType,
+            };
             let ec2 = aws_sdk_ec2::Client::new(conf);
             let opts = DestinationOptionsRequest::builder()
-                .file_format(if *parquet { DestinationFileFormat::Parquet } else { DestinationFileFormat::PlainText })
+                .file_format(if *parquet {
+                    DestinationFileFormat::Parquet
+                } else {
+                    DestinationFileFormat::PlainText
+                })
                 .hive_compatible_partitions(*hive)
                 .per_hour_partition(*hourly)
                 .build();
@@ -931,14 +1593,28 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .send()
                 .await
                 .map_err(|e| err("ec2:CreateFlowLogs", e))?;
-            let failed: Vec<String> = out.unsuccessful().iter().map(|u| format!("{}: {}", u.resource_id().unwrap_or("?"), u.error().and_then(|e| e.message()).unwrap_or("failed"))).collect();
+            let failed: Vec<String> = out
+                .unsuccessful()
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}: {}",
+                        u.resource_id().unwrap_or("?"),
+                        u.error().and_then(|e| e.message()).unwrap_or("failed")
+                    )
+                })
+                .collect();
             if !failed.is_empty() {
                 bail!("ec2:CreateFlowLogs: {}", failed.join("; "));
             }
         }
         Op::CreateResolverConfig { name, destination } => {
             let r = aws_sdk_route53resolver::Client::new(conf);
-            let tag = aws_sdk_route53resolver::types::Tag::builder().key(TAG_KEY).value(TAG_VALUE).build().map_err(|e| anyhow!("{e}"))?;
+            let tag = aws_sdk_route53resolver::types::Tag::builder()
+                .key(TAG_KEY)
+                .value(TAG_VALUE)
+                .build()
+                .map_err(|e| anyhow!("{e}"))?;
             let out = r
                 .create_resolver_query_log_config()
                 .name(name)
@@ -948,13 +1624,22 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .send()
                 .await
                 .map_err(|e| err("route53resolver:CreateResolverQueryLogConfig", e))?;
-            let id = out.resolver_query_log_config().and_then(|c| c.id()).context("no config id returned")?;
-            resolver_ids.insert((c.account.clone(), c.region.clone(), name.clone()), id.to_string());
+            let id = out
+                .resolver_query_log_config()
+                .and_then(|c| c.id())
+                .context("no config id returned")?;
+            resolver_ids.insert(
+                (c.account.clone(), c.region.clone(), name.clone()),
+                id.to_string(),
+            );
         }
         Op::AssociateResolver { config, vpc } => {
             let id = match config {
                 ResolverConfig::Existing(id) => id.clone(),
-                ResolverConfig::Planned(name) => resolver_ids.get(&(c.account.clone(), c.region.clone(), name.clone())).cloned().context("the query-log config was not created")?,
+                ResolverConfig::Planned(name) => resolver_ids
+                    .get(&(c.account.clone(), c.region.clone(), name.clone()))
+                    .cloned()
+                    .context("the query-log config was not created")?,
             };
             aws_sdk_route53resolver::Client::new(conf)
                 .associate_resolver_query_log_config()
@@ -964,10 +1649,18 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .await
                 .map_err(|e| err("route53resolver:AssociateResolverQueryLogConfig", e))?;
         }
-        Op::PutBucketLogging { bucket, target_bucket, prefix } => {
+        Op::PutBucketLogging {
+            bucket,
+            target_bucket,
+            prefix,
+        } => {
             use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
             let s = crate::s3::client(conf, conf.endpoint_url().is_some());
-            let le = LoggingEnabled::builder().target_bucket(target_bucket).target_prefix(prefix).build().map_err(|e| anyhow!("{e}"))?;
+            let le = LoggingEnabled::builder()
+                .target_bucket(target_bucket)
+                .target_prefix(prefix)
+                .build()
+                .map_err(|e| anyhow!("{e}"))?;
             s.put_bucket_logging()
                 .bucket(bucket)
                 .bucket_logging_status(BucketLoggingStatus::builder().logging_enabled(le).build())
@@ -984,14 +1677,33 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .await
                 .map_err(|e| bucket::s3err(&format!("s3:PutBucketLogging {bucket}"), e))?;
         }
-        Op::ElbV2Logs { arn, bucket, prefix } => {
+        Op::ElbV2Logs {
+            arn,
+            bucket,
+            prefix,
+        } => {
             use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute as A;
             aws_sdk_elasticloadbalancingv2::Client::new(conf)
                 .modify_load_balancer_attributes()
                 .load_balancer_arn(arn)
-                .attributes(A::builder().key("access_logs.s3.enabled").value("true").build())
-                .attributes(A::builder().key("access_logs.s3.bucket").value(bucket).build())
-                .attributes(A::builder().key("access_logs.s3.prefix").value(prefix).build())
+                .attributes(
+                    A::builder()
+                        .key("access_logs.s3.enabled")
+                        .value("true")
+                        .build(),
+                )
+                .attributes(
+                    A::builder()
+                        .key("access_logs.s3.bucket")
+                        .value(bucket)
+                        .build(),
+                )
+                .attributes(
+                    A::builder()
+                        .key("access_logs.s3.prefix")
+                        .value(prefix)
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
@@ -1001,16 +1713,30 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
             aws_sdk_elasticloadbalancingv2::Client::new(conf)
                 .modify_load_balancer_attributes()
                 .load_balancer_arn(arn)
-                .attributes(A::builder().key("access_logs.s3.enabled").value("false").build())
+                .attributes(
+                    A::builder()
+                        .key("access_logs.s3.enabled")
+                        .value("false")
+                        .build(),
+                )
                 .attributes(A::builder().key("access_logs.s3.bucket").value("").build())
                 .attributes(A::builder().key("access_logs.s3.prefix").value("").build())
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
         }
-        Op::ElbClassicLogs { name, bucket, prefix } => {
+        Op::ElbClassicLogs {
+            name,
+            bucket,
+            prefix,
+        } => {
             use aws_sdk_elasticloadbalancing::types::{AccessLog, LoadBalancerAttributes};
-            let log = AccessLog::builder().enabled(true).s3_bucket_name(bucket).s3_bucket_prefix(prefix).emit_interval(5).build();
+            let log = AccessLog::builder()
+                .enabled(true)
+                .s3_bucket_name(bucket)
+                .s3_bucket_prefix(prefix)
+                .emit_interval(5)
+                .build();
             aws_sdk_elasticloadbalancing::Client::new(conf)
                 .modify_load_balancer_attributes()
                 .load_balancer_name(name)
@@ -1030,49 +1756,142 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
         }
-        Op::WafLogging { acl_arn, destination } => {
-            let lc = aws_sdk_wafv2::types::LoggingConfiguration::builder().resource_arn(acl_arn).log_destination_configs(destination).build().map_err(|e| anyhow!("{e}"))?;
-            aws_sdk_wafv2::Client::new(conf).put_logging_configuration().logging_configuration(lc).send().await.map_err(|e| err("wafv2:PutLoggingConfiguration", e))?;
+        Op::WafLogging {
+            acl_arn,
+            destination,
+        } => {
+            let lc = aws_sdk_wafv2::types::LoggingConfiguration::builder()
+                .resource_arn(acl_arn)
+                .log_destination_configs(destination)
+                .build()
+                .map_err(|e| anyhow!("{e}"))?;
+            aws_sdk_wafv2::Client::new(conf)
+                .put_logging_configuration()
+                .logging_configuration(lc)
+                .send()
+                .await
+                .map_err(|e| err("wafv2:PutLoggingConfiguration", e))?;
         }
         Op::DeleteWafLogging { acl_arn } => {
-            aws_sdk_wafv2::Client::new(conf).delete_logging_configuration().resource_arn(acl_arn).send().await.map_err(|e| err("wafv2:DeleteLoggingConfiguration", e))?;
+            aws_sdk_wafv2::Client::new(conf)
+                .delete_logging_configuration()
+                .resource_arn(acl_arn)
+                .send()
+                .await
+                .map_err(|e| err("wafv2:DeleteLoggingConfiguration", e))?;
         }
-        Op::EksLogging { cluster, types, enable, after } => {
+        Op::EksLogging {
+            cluster,
+            types,
+            enable,
+            after,
+        } => {
             use aws_sdk_eks::types::{LogSetup, LogType, Logging};
-            const ALL: [&str; 5] = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
+            const ALL: [&str; 5] = [
+                "api",
+                "audit",
+                "authenticator",
+                "controllerManager",
+                "scheduler",
+            ];
             let e = aws_sdk_eks::Client::new(conf);
             let on: Vec<LogType> = after.iter().map(|t| LogType::from(t.as_str())).collect();
-            let off: Vec<LogType> = ALL.iter().filter(|t| !after.iter().any(|a| a == *t)).map(|t| LogType::from(*t)).collect();
+            let off: Vec<LogType> = ALL
+                .iter()
+                .filter(|t| !after.iter().any(|a| a == *t))
+                .map(|t| LogType::from(*t))
+                .collect();
             let mut logging = Logging::builder();
             if !on.is_empty() {
-                logging = logging.cluster_logging(LogSetup::builder().set_types(Some(on)).enabled(true).build());
+                logging = logging.cluster_logging(
+                    LogSetup::builder()
+                        .set_types(Some(on))
+                        .enabled(true)
+                        .build(),
+                );
             }
             if !off.is_empty() {
-                logging = logging.cluster_logging(LogSetup::builder().set_types(Some(off)).enabled(false).build());
+                logging = logging.cluster_logging(
+                    LogSetup::builder()
+                        .set_types(Some(off))
+                        .enabled(false)
+                        .build(),
+                );
             }
-            e.update_cluster_config().name(cluster).logging(logging.build()).send().await.map_err(|x| err("eks:UpdateClusterConfig", x))?;
-            let arn = e.describe_cluster().name(cluster).send().await.map_err(|x| err("eks:DescribeCluster", x))?.cluster().and_then(|c| c.arn()).map(String::from).context("cluster has no ARN")?;
+            e.update_cluster_config()
+                .name(cluster)
+                .logging(logging.build())
+                .send()
+                .await
+                .map_err(|x| err("eks:UpdateClusterConfig", x))?;
+            let arn = e
+                .describe_cluster()
+                .name(cluster)
+                .send()
+                .await
+                .map_err(|x| err("eks:DescribeCluster", x))?
+                .cluster()
+                .and_then(|c| c.arn())
+                .map(String::from)
+                .context("cluster has no ARN")?;
             if *enable {
-                e.tag_resource().resource_arn(&arn).tags(EKS_TAG, types.join("+")).send().await.map_err(|x| err("eks:TagResource", x))?;
+                e.tag_resource()
+                    .resource_arn(&arn)
+                    .tags(EKS_TAG, types.join("+"))
+                    .send()
+                    .await
+                    .map_err(|x| err("eks:TagResource", x))?;
             } else {
-                e.untag_resource().resource_arn(&arn).tag_keys(EKS_TAG).send().await.map_err(|x| err("eks:UntagResource", x))?;
+                e.untag_resource()
+                    .resource_arn(&arn)
+                    .tag_keys(EKS_TAG)
+                    .send()
+                    .await
+                    .map_err(|x| err("eks:UntagResource", x))?;
             }
         }
         Op::CreateDetector => {
-            aws_sdk_guardduty::Client::new(conf).create_detector().enable(true).tags(TAG_KEY, TAG_VALUE).send().await.map_err(|e| err("guardduty:CreateDetector", e))?;
+            aws_sdk_guardduty::Client::new(conf)
+                .create_detector()
+                .enable(true)
+                .tags(TAG_KEY, TAG_VALUE)
+                .send()
+                .await
+                .map_err(|e| err("guardduty:CreateDetector", e))?;
         }
         Op::EnableDetector { id } => {
-            aws_sdk_guardduty::Client::new(conf).update_detector().detector_id(id).enable(true).send().await.map_err(|e| err("guardduty:UpdateDetector", e))?;
+            aws_sdk_guardduty::Client::new(conf)
+                .update_detector()
+                .detector_id(id)
+                .enable(true)
+                .send()
+                .await
+                .map_err(|e| err("guardduty:UpdateDetector", e))?;
         }
         Op::DeleteDetector { id } => {
-            aws_sdk_guardduty::Client::new(conf).delete_detector().detector_id(id).send().await.map_err(|e| err("guardduty:DeleteDetector", e))?;
+            aws_sdk_guardduty::Client::new(conf)
+                .delete_detector()
+                .detector_id(id)
+                .send()
+                .await
+                .map_err(|e| err("guardduty:DeleteDetector", e))?;
         }
         Op::DeleteBucket { name } => bucket::delete_bucket(conf, name).await?,
         Op::DeleteTrail { arn } => {
-            aws_sdk_cloudtrail::Client::new(conf).delete_trail().name(arn).send().await.map_err(|e| err("cloudtrail:DeleteTrail", e))?;
+            aws_sdk_cloudtrail::Client::new(conf)
+                .delete_trail()
+                .name(arn)
+                .send()
+                .await
+                .map_err(|e| err("cloudtrail:DeleteTrail", e))?;
         }
         Op::DeleteFlowLogs { ids } => {
-            aws_sdk_ec2::Client::new(conf).delete_flow_logs().set_flow_log_ids(Some(ids.clone())).send().await.map_err(|e| err("ec2:DeleteFlowLogs", e))?;
+            aws_sdk_ec2::Client::new(conf)
+                .delete_flow_logs()
+                .set_flow_log_ids(Some(ids.clone()))
+                .send()
+                .await
+                .map_err(|e| err("ec2:DeleteFlowLogs", e))?;
         }
         Op::DisassociateResolver { config_id, vpc } => {
             aws_sdk_route53resolver::Client::new(conf)
@@ -1084,7 +1903,12 @@ pub async fn apply_op(conf: &SdkConfig, c: &Change, resolver_ids: &mut BTreeMap<
                 .map_err(|e| err("route53resolver:DisassociateResolverQueryLogConfig", e))?;
         }
         Op::DeleteResolverConfig { id } => {
-            aws_sdk_route53resolver::Client::new(conf).delete_resolver_query_log_config().resolver_query_log_config_id(id).send().await.map_err(|e| err("route53resolver:DeleteResolverQueryLogConfig", e))?;
+            aws_sdk_route53resolver::Client::new(conf)
+                .delete_resolver_query_log_config()
+                .resolver_query_log_config_id(id)
+                .send()
+                .await
+                .map_err(|e| err("route53resolver:DeleteResolverQueryLogConfig", e))?;
         }
     }
     Ok(())

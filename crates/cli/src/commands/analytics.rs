@@ -80,24 +80,53 @@ pub struct TableArgs {
 
 /// Read an existing flow log's settings into the table arguments.
 async fn adopt_flow_log(a: &mut TableArgs, aws: &AwsArgs) -> Result<()> {
-    let Some(id) = a.flow_log_id.take() else { return Ok(()) };
+    let Some(id) = a.flow_log_id.take() else {
+        return Ok(());
+    };
     let conf = aws.options().load().await;
     let ec2 = aws_sdk_ec2::Client::new(&conf);
-    let out = ec2.describe_flow_logs().flow_log_ids(&id).send().await.map_err(|e| anyhow::anyhow!("ec2:DescribeFlowLogs {id}: {}", aws_sdk_ec2::error::DisplayErrorContext(e)))?;
-    let fl = out.flow_logs().first().with_context(|| format!("no flow log {id} in this region"))?;
+    let out = ec2
+        .describe_flow_logs()
+        .flow_log_ids(&id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "ec2:DescribeFlowLogs {id}: {}",
+                aws_sdk_ec2::error::DisplayErrorContext(e)
+            )
+        })?;
+    let fl = out
+        .flow_logs()
+        .first()
+        .with_context(|| format!("no flow log {id} in this region"))?;
     if fl.log_destination_type().map(|t| t.as_str()) != Some("s3") {
         bail!("flow log {id} does not deliver to S3; Athena reads only S3 flow logs");
     }
-    a.flow_log_format = Some(fl.log_format().map(String::from).context("the flow log reports no LogFormat")?);
+    a.flow_log_format = Some(
+        fl.log_format()
+            .map(String::from)
+            .context("the flow log reports no LogFormat")?,
+    );
     if let Some(o) = fl.destination_options() {
-        a.flow_format = if o.file_format().map(|f| f.as_str()) == Some("parquet") { FlowFileFormat::Parquet } else { FlowFileFormat::Text };
+        a.flow_format = if o.file_format().map(|f| f.as_str()) == Some("parquet") {
+            FlowFileFormat::Parquet
+        } else {
+            FlowFileFormat::Text
+        };
         a.flow_hive = o.hive_compatible_partitions().unwrap_or(false);
         a.flow_hourly = o.per_hour_partition().unwrap_or(false);
     }
     if a.vpcflow.is_none() {
         // arn:aws:s3:::bucket[/prefix] -> s3://bucket[/prefix]/AWSLogs/
-        let dest = fl.log_destination().context("the flow log reports no destination")?;
-        let path = dest.split(":::").nth(1).context("unexpected destination ARN")?.trim_end_matches('/');
+        let dest = fl
+            .log_destination()
+            .context("the flow log reports no destination")?;
+        let path = dest
+            .split(":::")
+            .nth(1)
+            .context("unexpected destination ARN")?
+            .trim_end_matches('/');
         a.vpcflow = Some(format!("s3://{path}/AWSLogs/"));
     }
     Ok(())
@@ -192,32 +221,61 @@ pub enum AnalyticsCmd {
 }
 
 fn valid_date(d: &str) -> bool {
-    d.len() == 10 && d.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'/' } else { b.is_ascii_digit() })
+    d.len() == 10
+        && d.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'/'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
 }
 
 fn awslogs_dir(url: &str) -> Result<String> {
     if !url.starts_with("s3://") {
-        return Err(super::usage(format!("{url}: log locations must be s3:// URLs")));
+        return Err(super::usage(format!(
+            "{url}: log locations must be s3:// URLs"
+        )));
     }
-    Ok(if url.ends_with('/') { url.to_string() } else { format!("{url}/") })
+    Ok(if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    })
 }
 
 /// The flow-log field order asked for.
 fn flow_fields(a: &TableArgs) -> Result<Vec<&'static table::FlowField>> {
     if let Some(f) = &a.flow_log_format {
-        return table::parse_flow_format(f).map_err(|e| super::usage(format!("--flow-log-format: {e}")));
+        return table::parse_flow_format(f)
+            .map_err(|e| super::usage(format!("--flow-log-format: {e}")));
     }
     if let Some(p) = &a.flow_header_from {
         let raw = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
         let head = irprep_core::decompress::head(&raw, 64 * 1024);
-        let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
-        return table::parse_flow_format(&line).map_err(|e| super::usage(format!("{}: first line is not a flow-log header: {e}", p.display())));
+        let line = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return table::parse_flow_format(&line).map_err(|e| {
+            super::usage(format!(
+                "{}: first line is not a flow-log header: {e}",
+                p.display()
+            ))
+        });
     }
     Ok(table::FLOW_FIELDS.iter().collect())
 }
 
 /// Resolve `auto` lists by listing the bucket layout.
-async fn projection(values: &[String], url: &str, service: &str, want_places: bool, aws: &AwsArgs) -> Result<Projection> {
+async fn projection(
+    values: &[String],
+    url: &str,
+    service: &str,
+    want_places: bool,
+    aws: &AwsArgs,
+) -> Result<Projection> {
     if values.len() == 1 && values[0] == "auto" {
         let (bucket, prefix) = s3::parse_s3_url(url).context("bad S3 URL")?;
         let conf = aws.options().load().await;
@@ -225,7 +283,14 @@ async fn projection(values: &[String], url: &str, service: &str, want_places: bo
         let (accounts, places) = aa::discover_layout(&client, &bucket, &prefix, service).await?;
         let found = if want_places { places } else { accounts };
         if found.is_empty() {
-            bail!("--{} auto: nothing found under {url} (is it the AWSLogs/ prefix?)", if want_places { "regions/--vpcs" } else { "accounts" });
+            bail!(
+                "--{} auto: nothing found under {url} (is it the AWSLogs/ prefix?)",
+                if want_places {
+                    "regions/--vpcs"
+                } else {
+                    "accounts"
+                }
+            );
         }
         return Ok(Projection::Enum(found));
     }
@@ -241,15 +306,27 @@ async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
         return Err(super::usage("--start-date must be yyyy/MM/dd"));
     }
     let mut out = vec![];
-    let sources: [(&Option<String>, &str, &str); 3] =
-        [(&a.cloudtrail, "cloudtrail", "CloudTrail"), (&a.vpcflow, "vpcflow", "vpcflowlogs"), (&a.dns, "dns", "vpcdnsquerylogs")];
+    let sources: [(&Option<String>, &str, &str); 3] = [
+        (&a.cloudtrail, "cloudtrail", "CloudTrail"),
+        (&a.vpcflow, "vpcflow", "vpcflowlogs"),
+        (&a.dns, "dns", "vpcdnsquerylogs"),
+    ];
     for (url, which, service) in sources {
         let Some(url) = url else { continue };
         let location = awslogs_dir(url)?;
         let (kind, name, places) = match which {
-            "cloudtrail" => (TableKind::CloudTrail, a.cloudtrail_table.clone(), &a.regions),
+            "cloudtrail" => (
+                TableKind::CloudTrail,
+                a.cloudtrail_table.clone(),
+                &a.regions,
+            ),
             "vpcflow" => {
-                let l = FlowLayout { parquet: a.flow_format == FlowFileFormat::Parquet, hive: a.flow_hive, hourly: a.flow_hourly, fields: flow_fields(a)? };
+                let l = FlowLayout {
+                    parquet: a.flow_format == FlowFileFormat::Parquet,
+                    hive: a.flow_hive,
+                    hourly: a.flow_hourly,
+                    fields: flow_fields(a)?,
+                };
                 (TableKind::VpcFlow(l), a.vpcflow_table.clone(), &a.regions)
             }
             _ => (TableKind::Dns, a.dns_table.clone(), &a.vpcs),
@@ -257,7 +334,14 @@ async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
         // An Organization trail's accounts sit under AWSLogs/o-…/.
         let accounts = projection(&a.accounts, &location, service, false, aws).await?;
         let regions = projection(places, &location, service, true, aws).await?;
-        out.push(athena_table(&TableSpec { kind, name, location, start_date: a.start_date.clone(), accounts, regions }));
+        out.push(athena_table(&TableSpec {
+            kind,
+            name,
+            location,
+            start_date: a.start_date.clone(),
+            accounts,
+            regions,
+        }));
     }
     if out.is_empty() {
         return Err(super::usage("name at least one log location: --cloudtrail, --vpcflow or --dns s3://bucket/prefix/AWSLogs/"));
@@ -279,9 +363,18 @@ fn table_names(a: &TableArgs) -> TableNames {
     m
 }
 
-async fn deployment(a: &TableArgs, wg: &WorkgroupArgs, results: &str, kms: &Option<String>, cutoff: Option<i64>, aws: &AwsArgs) -> Result<Deployment> {
+async fn deployment(
+    a: &TableArgs,
+    wg: &WorkgroupArgs,
+    results: &str,
+    kms: &Option<String>,
+    cutoff: Option<i64>,
+    aws: &AwsArgs,
+) -> Result<Deployment> {
     if wg.database.contains('-') {
-        return Err(super::usage("--database cannot contain '-' (Athena database names)"));
+        return Err(super::usage(
+            "--database cannot contain '-' (Athena database names)",
+        ));
     }
     if !results.starts_with("s3://") {
         return Err(super::usage("--results must be an s3:// URL"));
@@ -295,7 +388,11 @@ async fn deployment(a: &TableArgs, wg: &WorkgroupArgs, results: &str, kms: &Opti
         workgroup: Workgroup {
             name: wg.workgroup.clone(),
             description: "Security investigations over AWS logs (managed by irprep)".into(),
-            results: if results.ends_with('/') { results.to_string() } else { format!("{results}/") },
+            results: if results.ends_with('/') {
+                results.to_string()
+            } else {
+                format!("{results}/")
+            },
             kms_key: kms.clone(),
             bytes_scanned_cutoff: cutoff,
         },
@@ -320,19 +417,43 @@ pub fn print_plan(changes: &[Change], format: Format, quiet: bool) -> Result<()>
         } else if format == Format::Jsonl {
             // No lines.
         } else {
-            write_objects(&mut out, format, &["action".into(), "resource".into(), "name".into(), "detail".into()], &[])?;
+            write_objects(
+                &mut out,
+                format,
+                &[
+                    "action".into(),
+                    "resource".into(),
+                    "name".into(),
+                    "detail".into(),
+                ],
+                &[],
+            )?;
         }
         return Ok(());
     }
-    let headers: Vec<String> = ["action", "resource", "name", "detail"].iter().map(|s| s.to_string()).collect();
+    let headers: Vec<String> = ["action", "resource", "name", "detail"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let objs: Vec<serde_json::Map<String, serde_json::Value>> = changes
         .iter()
-        .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default())
+        .map(|c| {
+            serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default()
+        })
         .collect();
     write_objects(&mut out, format, &headers, &objs)?;
     if format == Format::Table {
         let count = |a: &str| changes.iter().filter(|c| c.action == a).count();
-        writeln!(out, "Plan: {} to create, {} to update, {} to delete.", count("create"), count("update"), count("delete"))?;
+        writeln!(
+            out,
+            "Plan: {} to create, {} to update, {} to delete.",
+            count("create"),
+            count("update"),
+            count("delete")
+        )?;
     }
     Ok(())
 }
@@ -354,13 +475,23 @@ pub fn confirm(yes: bool, what: &str) -> Result<bool> {
 
 pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
     match cmd {
-        AnalyticsCmd::Ddl { table: which, location, name, mut tables, aws } => {
+        AnalyticsCmd::Ddl {
+            table: which,
+            location,
+            name,
+            mut tables,
+            aws,
+        } => {
             if let Some(loc) = location {
                 match which.as_str() {
                     "cloudtrail" => tables.cloudtrail = Some(loc),
                     "vpcflow" => tables.vpcflow = Some(loc),
                     "dns" => tables.dns = Some(loc),
-                    other => return Err(super::usage(format!("--table {other}: expected cloudtrail, vpcflow or dns"))),
+                    other => {
+                        return Err(super::usage(format!(
+                            "--table {other}: expected cloudtrail, vpcflow or dns"
+                        )))
+                    }
                 }
                 if let Some(n) = name {
                     match which.as_str() {
@@ -375,17 +506,52 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
             println!("{}", ddl.join("\n\n"));
             Ok(crate::exit::OK)
         }
-        AnalyticsCmd::Cfn { tables, wg, results, results_kms_key, bytes_scanned_cutoff, output, aws } => {
-            let d = deployment(&tables, &wg, &results, &results_kms_key, bytes_scanned_cutoff, &aws).await?;
+        AnalyticsCmd::Cfn {
+            tables,
+            wg,
+            results,
+            results_kms_key,
+            bytes_scanned_cutoff,
+            output,
+            aws,
+        } => {
+            let d = deployment(
+                &tables,
+                &wg,
+                &results,
+                &results_kms_key,
+                bytes_scanned_cutoff,
+                &aws,
+            )
+            .await?;
             let text = serde_json::to_string_pretty(&d.cloudformation())?;
             match output {
-                Some(p) => std::fs::write(&p, text + "\n").with_context(|| format!("writing {}", p.display()))?,
+                Some(p) => std::fs::write(&p, text + "\n")
+                    .with_context(|| format!("writing {}", p.display()))?,
                 None => println!("{text}"),
             }
             Ok(crate::exit::OK)
         }
-        AnalyticsCmd::Deploy { tables, wg, results, results_kms_key, bytes_scanned_cutoff, dry_run, yes, format, aws } => {
-            let d = deployment(&tables, &wg, &results, &results_kms_key, bytes_scanned_cutoff, &aws).await?;
+        AnalyticsCmd::Deploy {
+            tables,
+            wg,
+            results,
+            results_kms_key,
+            bytes_scanned_cutoff,
+            dry_run,
+            yes,
+            format,
+            aws,
+        } => {
+            let d = deployment(
+                &tables,
+                &wg,
+                &results,
+                &results_kms_key,
+                bytes_scanned_cutoff,
+                &aws,
+            )
+            .await?;
             let conf = aws.options().load().await;
             let account = aws.options().account_id(&conf).await?;
             let c = Clients::new(&conf, account).await;
@@ -408,7 +574,13 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
             }
             Ok(crate::exit::OK)
         }
-        AnalyticsCmd::Destroy { wg, dry_run, yes, format, aws } => {
+        AnalyticsCmd::Destroy {
+            wg,
+            dry_run,
+            yes,
+            format,
+            aws,
+        } => {
             let conf = aws.options().load().await;
             let account = aws.options().account_id(&conf).await?;
             let c = Clients::new(&conf, account).await;

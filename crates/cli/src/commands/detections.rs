@@ -62,7 +62,10 @@ pub enum DetectionsCmd {
 fn detection_json(d: &Detection) -> serde_json::Map<String, serde_json::Value> {
     let mut o = serde_json::Map::new();
     o.insert("id".into(), d.id.clone().into());
-    o.insert("origin".into(), serde_json::to_value(d.origin).unwrap_or_default());
+    o.insert(
+        "origin".into(),
+        serde_json::to_value(d.origin).unwrap_or_default(),
+    );
     o.insert("status".into(), "loaded".into());
     o.insert("title".into(), d.title.clone().into());
     o.insert("severity".into(), d.severity.as_str().into());
@@ -76,18 +79,32 @@ fn detection_json(d: &Detection) -> serde_json::Map<String, serde_json::Value> {
 
 pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<u8> {
     match cmd {
-        DetectionsCmd::List { catalogue, tactic, min_severity, source, format } => {
+        DetectionsCmd::List {
+            catalogue,
+            tactic,
+            min_severity,
+            source,
+            format,
+        } => {
             let c = catalogue.load()?;
             let min = match min_severity.as_deref() {
-                Some(s) => Some(Severity::parse(s).ok_or_else(|| super::usage(format!("unknown severity '{s}'")))?),
+                Some(s) => Some(
+                    Severity::parse(s)
+                        .ok_or_else(|| super::usage(format!("unknown severity '{s}'")))?,
+                ),
                 None => None,
             };
             let mut objects = vec![];
             for d in &c.detections {
-                if tactic.as_ref().is_some_and(|t| !d.tactics.iter().any(|x| x.eq_ignore_ascii_case(t))) {
+                if tactic
+                    .as_ref()
+                    .is_some_and(|t| !d.tactics.iter().any(|x| x.eq_ignore_ascii_case(t)))
+                {
                     continue;
                 }
-                if min.is_some_and(|m| d.severity < m) || source.as_ref().is_some_and(|s| &d.source != s) {
+                if min.is_some_and(|m| d.severity < m)
+                    || source.as_ref().is_some_and(|s| &d.source != s)
+                {
                     continue;
                 }
                 objects.push(detection_json(d));
@@ -96,7 +113,10 @@ pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<u8> {
                 for s in &c.skipped {
                     let mut o = serde_json::Map::new();
                     o.insert("id".into(), s.id.clone().into());
-                    o.insert("origin".into(), serde_json::to_value(s.origin).unwrap_or_default());
+                    o.insert(
+                        "origin".into(),
+                        serde_json::to_value(s.origin).unwrap_or_default(),
+                    );
                     o.insert("status".into(), "skipped".into());
                     o.insert("reason".into(), s.reason.clone().into());
                     o.insert("path".into(), s.path.clone().into());
@@ -104,9 +124,20 @@ pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<u8> {
                 }
             }
             let headers: Vec<String> = if format == Format::Table {
-                ["id", "severity", "tactics", "attack", "origin", "status", "title"].iter().map(|s| s.to_string()).collect()
+                [
+                    "id", "severity", "tactics", "attack", "origin", "status", "title",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
             } else {
-                ["id", "origin", "status", "reason", "title", "severity", "attack", "tactics", "source", "sql", "path"].iter().map(|s| s.to_string()).collect()
+                [
+                    "id", "origin", "status", "reason", "title", "severity", "attack", "tactics",
+                    "source", "sql", "path",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
             };
             output::write_objects(&mut std::io::stdout().lock(), format, &headers, &objects)?;
             if format == Format::Table {
@@ -114,16 +145,28 @@ pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<u8> {
             }
             Ok(crate::exit::OK)
         }
-        DetectionsCmd::Show { id, catalogue, format } => {
+        DetectionsCmd::Show {
+            id,
+            catalogue,
+            format,
+        } => {
             let c = catalogue.load()?;
             let Some(d) = c.get(&id) else {
-                return Err(super::usage(format!("no detection with id '{id}' (see `irprep detections list`)")));
+                return Err(super::usage(format!(
+                    "no detection with id '{id}' (see `irprep detections list`)"
+                )));
             };
             if format == Format::Table {
                 println!("{}  [{}]", d.id, d.severity);
                 println!("{}\n", d.title);
                 println!("{}", d.description.trim());
-                println!("\nATT&CK: {}   tactics: {}   source: {}   origin: {:?}", d.attack.join(", "), d.tactics.join(", "), d.source, d.origin);
+                println!(
+                    "\nATT&CK: {}   tactics: {}   source: {}   origin: {:?}",
+                    d.attack.join(", "),
+                    d.tactics.join(", "),
+                    d.source,
+                    d.origin
+                );
                 println!("\nSQL (Athena):\n{}", d.sql.trim_end());
                 if !d.false_positives.is_empty() {
                     println!("\nKnown false positives:");
@@ -139,7 +182,12 @@ pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<u8> {
                 }
             } else {
                 let o = detection_json(d);
-                output::write_objects(&mut std::io::stdout().lock(), format, &o.keys().cloned().collect::<Vec<_>>(), &[o])?;
+                output::write_objects(
+                    &mut std::io::stdout().lock(),
+                    format,
+                    &o.keys().cloned().collect::<Vec<_>>(),
+                    &[o],
+                )?;
             }
             Ok(crate::exit::OK)
         }

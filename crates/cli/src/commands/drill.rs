@@ -23,7 +23,9 @@ use crate::inputs::AwsArgs;
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  irprep drill                       # every scenario, offline, no AWS account needed\n  irprep drill --scenario cloudtrail-stop --keep ./exercise\n  irprep drill --live --scenario iam-credentials --logs s3://trail-bucket/AWSLogs/ --yes")]
+#[command(
+    after_help = "Examples:\n  irprep drill                       # every scenario, offline, no AWS account needed\n  irprep drill --scenario cloudtrail-stop --keep ./exercise\n  irprep drill --live --scenario iam-credentials --logs s3://trail-bucket/AWSLogs/ --yes"
+)]
 pub struct DrillArgs {
     /// Scenarios to rehearse (default: all).
     #[arg(long = "scenario", value_name = "ID")]
@@ -99,25 +101,47 @@ pub fn select_scenarios(ids: &[String]) -> Result<Vec<Scenario>> {
         return Ok(all);
     }
     ids.iter()
-        .map(|id| all.iter().find(|s| &s.id == id).cloned().ok_or_else(|| super::usage(format!("no scenario '{id}' (see `irprep simulate list`)"))))
+        .map(|id| {
+            all.iter().find(|s| &s.id == id).cloned().ok_or_else(|| {
+                super::usage(format!("no scenario '{id}' (see `irprep simulate list`)"))
+            })
+        })
         .collect()
 }
 
 /// Score hunt results against the events each scenario left.
-pub fn score(mode: &str, logs: String, scenarios: &[Scenario], events: &BTreeMap<String, Vec<String>>, present: &HashSet<String>, report: &HuntReport) -> DrillScore {
+pub fn score(
+    mode: &str,
+    logs: String,
+    scenarios: &[Scenario],
+    events: &BTreeMap<String, Vec<String>>,
+    present: &HashSet<String>,
+    report: &HuntReport,
+) -> DrillScore {
     let mut out = vec![];
     let all_scenario_events: HashSet<&String> = events.values().flatten().collect();
     for s in scenarios {
-        let ids: HashSet<&String> = events.get(&s.id).map(|v| v.iter().collect()).unwrap_or_default();
+        let ids: HashSet<&String> = events
+            .get(&s.id)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
         let fired: BTreeSet<String> = report
             .findings
             .iter()
             .filter(|f| f.event_ids.iter().any(|e| ids.contains(e)))
             .map(|f| f.detection_id.clone())
             .collect();
-        let missing: Vec<String> = s.expected_detections.iter().filter(|d| !fired.contains(*d)).cloned().collect();
+        let missing: Vec<String> = s
+            .expected_detections
+            .iter()
+            .filter(|d| !fired.contains(*d))
+            .cloned()
+            .collect();
         let n_present = ids.iter().filter(|i| present.contains(**i)).count();
-        let pass = !s.expected_detections.is_empty() && missing.is_empty() && n_present == ids.len() && !ids.is_empty();
+        let pass = !s.expected_detections.is_empty()
+            && missing.is_empty()
+            && n_present == ids.len()
+            && !ids.is_empty();
         out.push(ScenarioScore {
             scenario: s.id.clone(),
             title: s.title.clone(),
@@ -129,9 +153,20 @@ pub fn score(mode: &str, logs: String, scenarios: &[Scenario], events: &BTreeMap
             result: if pass { "PASS" } else { "FAIL" }.into(),
         });
     }
-    let background_findings = report.findings.iter().filter(|f| !f.event_ids.iter().any(|e| all_scenario_events.contains(e))).count();
+    let background_findings = report
+        .findings
+        .iter()
+        .filter(|f| !f.event_ids.iter().any(|e| all_scenario_events.contains(e)))
+        .count();
     let detected = out.iter().filter(|s| s.result == "PASS").count();
-    DrillScore { mode: mode.into(), total: out.len(), detected, scenarios: out, background_findings, logs }
+    DrillScore {
+        mode: mode.into(),
+        total: out.len(),
+        detected,
+        scenarios: out,
+        background_findings,
+        logs,
+    }
 }
 
 pub fn print_score(format: Format, s: &DrillScore) -> Result<()> {
@@ -148,15 +183,30 @@ pub fn print_score(format: Format, s: &DrillScore) -> Result<()> {
             }
         }
         Format::Table | Format::Csv => {
-            let headers: Vec<String> = ["scenario", "events", "expected detections", "fired", "result"].iter().map(|x| x.to_string()).collect();
+            let headers: Vec<String> = [
+                "scenario",
+                "events",
+                "expected detections",
+                "fired",
+                "result",
+            ]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
             let objects: Vec<serde_json::Map<String, serde_json::Value>> = s
                 .scenarios
                 .iter()
                 .map(|sc| {
                     let mut o = serde_json::Map::new();
                     o.insert("scenario".into(), sc.scenario.clone().into());
-                    o.insert("events".into(), format!("{}/{}", sc.events_present, sc.expected_events).into());
-                    o.insert("expected detections".into(), sc.expected_detections.join("\n").into());
+                    o.insert(
+                        "events".into(),
+                        format!("{}/{}", sc.events_present, sc.expected_events).into(),
+                    );
+                    o.insert(
+                        "expected detections".into(),
+                        sc.expected_detections.join("\n").into(),
+                    );
                     o.insert("fired".into(), sc.fired.join("\n").into());
                     o.insert("result".into(), sc.result.clone().into());
                     o
@@ -164,7 +214,10 @@ pub fn print_score(format: Format, s: &DrillScore) -> Result<()> {
                 .collect();
             output::write_objects(&mut stdout, format, &headers, &objects)?;
             if format == Format::Table {
-                println!("{}/{} scenarios detected ({} finding(s) on background activity; logs: {})", s.detected, s.total, s.background_findings, s.logs);
+                println!(
+                    "{}/{} scenarios detected ({} finding(s) on background activity; logs: {})",
+                    s.detected, s.total, s.background_findings, s.logs
+                );
             }
         }
     }
@@ -174,9 +227,20 @@ pub fn print_score(format: Format, s: &DrillScore) -> Result<()> {
 pub fn markdown(s: &DrillScore) -> String {
     let mut m = format!("# irprep drill report ({})\n\n**{}/{} scenarios detected**\n\n| scenario | events | expected detections | fired | result |\n|---|---|---|---|---|\n", s.mode, s.detected, s.total);
     for sc in &s.scenarios {
-        m.push_str(&format!("| {} | {}/{} | {} | {} | {} |\n", sc.scenario, sc.events_present, sc.expected_events, sc.expected_detections.join(", "), sc.fired.join(", "), sc.result));
+        m.push_str(&format!(
+            "| {} | {}/{} | {} | {} | {} |\n",
+            sc.scenario,
+            sc.events_present,
+            sc.expected_events,
+            sc.expected_detections.join(", "),
+            sc.fired.join(", "),
+            sc.result
+        ));
     }
-    m.push_str(&format!("\nFindings on background activity: {}. Logs: {}\n", s.background_findings, s.logs));
+    m.push_str(&format!(
+        "\nFindings on background activity: {}. Logs: {}\n",
+        s.background_findings, s.logs
+    ));
     m
 }
 
@@ -193,13 +257,29 @@ pub async fn run(a: DrillArgs, quiet: bool) -> Result<u8> {
             tmp.path().to_path_buf()
         }
     };
-    let cfg = SynthConfig { seed: a.seed, background: a.background, days: a.days, scenarios: scenarios.clone(), ..Default::default() };
+    let cfg = SynthConfig {
+        seed: a.seed,
+        background: a.background,
+        days: a.days,
+        scenarios: scenarios.clone(),
+        ..Default::default()
+    };
     if !quiet {
-        eprintln!("irprep: synthesising {} background events and {} scenario(s) into {}", a.background, scenarios.len(), dir.display());
+        eprintln!(
+            "irprep: synthesising {} background events and {} scenario(s) into {}",
+            a.background,
+            scenarios.len(),
+            dir.display()
+        );
     }
-    let summary = synth::synthesize(&cfg, &dir).with_context(|| format!("writing synthetic logs to {}", dir.display()))?;
+    let summary = synth::synthesize(&cfg, &dir)
+        .with_context(|| format!("writing synthetic logs to {}", dir.display()))?;
     let cat: Catalogue = a.catalogue.load()?;
-    let dets: Vec<_> = cat.detections.into_iter().filter(|d| !a.exclude.contains(&d.id)).collect();
+    let dets: Vec<_> = cat
+        .detections
+        .into_iter()
+        .filter(|d| !a.exclude.contains(&d.id))
+        .collect();
     let engine = Engine::new(Arc::new(Diagnostics::new(true)));
     let (files, _) = discover_local(&[dir.join("AWSLogs")]).map_err(anyhow::Error::msg)?;
     // Every table the catalogue reads (the flow-log and query-log ones are
@@ -207,18 +287,39 @@ pub async fn run(a: DrillArgs, quiet: bool) -> Result<u8> {
     engine.register_logs(files, None, TimeWindow::default())?;
     // Which scenario events the logs hold is answered in the same single
     // scan, by a check that rides along with the detections.
-    let all_ids: Vec<String> = summary.scenario_events.values().flatten().cloned().collect();
-    let (report, found) = hunt_with_presence(&engine, dets, &format!("eventid IN ({})", sql_list(&all_ids))).await?;
+    let all_ids: Vec<String> = summary
+        .scenario_events
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    let (report, found) = hunt_with_presence(
+        &engine,
+        dets,
+        &format!("eventid IN ({})", sql_list(&all_ids)),
+    )
+    .await?;
     let present: HashSet<String> = found.into_keys().collect();
     for (id, e) in &report.errors {
         eprintln!("irprep: error: detection {id} failed: {e}");
     }
-    let s = score("offline", dir.display().to_string(), &scenarios, &summary.scenario_events, &present, &report);
+    let s = score(
+        "offline",
+        dir.display().to_string(),
+        &scenarios,
+        &summary.scenario_events,
+        &present,
+        &report,
+    );
     print_score(a.format, &s)?;
     if let Some(prefix) = &a.report {
         write_report(prefix, &s)?;
     }
-    Ok(if s.detected == s.total && report.errors.is_empty() { crate::exit::OK } else { crate::exit::FINDINGS })
+    Ok(if s.detected == s.total && report.errors.is_empty() {
+        crate::exit::OK
+    } else {
+        crate::exit::FINDINGS
+    })
 }
 
 pub fn write_report(prefix: &std::path::Path, s: &DrillScore) -> Result<()> {
@@ -226,7 +327,11 @@ pub fn write_report(prefix: &std::path::Path, s: &DrillScore) -> Result<()> {
     let md_path = prefix.with_extension("md");
     std::fs::write(&json_path, serde_json::to_vec_pretty(s)?)?;
     std::fs::write(&md_path, markdown(s))?;
-    eprintln!("irprep: report written to {} and {}", json_path.display(), md_path.display());
+    eprintln!(
+        "irprep: report written to {} and {}",
+        json_path.display(),
+        md_path.display()
+    );
     Ok(())
 }
 
@@ -235,7 +340,11 @@ pub fn sql_list(items: &[String]) -> String {
     if items.is_empty() {
         return "''".into();
     }
-    items.iter().map(|i| irprep_core::sql::quote(i)).collect::<Vec<_>>().join(",")
+    items
+        .iter()
+        .map(|i| irprep_core::sql::quote(i))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The id of the check that finds the rehearsal's own events during the hunt.
@@ -244,7 +353,11 @@ const PRESENCE: &str = "irprep.drill.events-present";
 /// Hunt, and in the same scan find the events matching `condition` (the
 /// rehearsal's events). Returns the report (without that check) and, for each
 /// event found, its user agent.
-pub async fn hunt_with_presence(engine: &Engine, mut dets: Vec<irprep_core::detect::Detection>, condition: &str) -> Result<(HuntReport, HashMap<String, String>)> {
+pub async fn hunt_with_presence(
+    engine: &Engine,
+    mut dets: Vec<irprep_core::detect::Detection>,
+    condition: &str,
+) -> Result<(HuntReport, HashMap<String, String>)> {
     dets.push(irprep_core::detect::Detection {
         id: PRESENCE.into(),
         title: "rehearsal events present".into(),
@@ -262,7 +375,10 @@ pub async fn hunt_with_presence(engine: &Engine, mut dets: Vec<irprep_core::dete
     });
     let mut report = hunt::hunt(engine, &dets).await?;
     report.detections_run -= 1;
-    let (present, findings): (Vec<_>, Vec<_>) = report.findings.into_iter().partition(|f| f.detection_id == PRESENCE);
+    let (present, findings): (Vec<_>, Vec<_>) = report
+        .findings
+        .into_iter()
+        .partition(|f| f.detection_id == PRESENCE);
     report.findings = findings;
     // One finding per event (the check names each event its own principal).
     let found = present.into_iter().flat_map(|f| {

@@ -12,7 +12,9 @@ use crate::inputs::{self, AwsArgs, EngineArgs, EngineKind, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  irprep hunt --logs ./AWSLogs --min-severity medium\n  irprep hunt --logs s3://trail-bucket/AWSLogs/ --since 14d --format jsonl --fail-on high")]
+#[command(
+    after_help = "Examples:\n  irprep hunt --logs ./AWSLogs --min-severity medium\n  irprep hunt --logs s3://trail-bucket/AWSLogs/ --since 14d --format jsonl --fail-on high"
+)]
 pub struct HuntArgs {
     #[command(flatten)]
     pub logs: LogArgs,
@@ -39,7 +41,8 @@ pub struct HuntArgs {
 }
 
 pub fn parse_severity(s: &str) -> Result<Severity, String> {
-    Severity::parse(s).ok_or_else(|| format!("unknown severity '{s}' (info, low, medium, high, critical)"))
+    Severity::parse(s)
+        .ok_or_else(|| format!("unknown severity '{s}' (info, low, medium, high, critical)"))
 }
 
 /// A finding as the stable JSON/JSONL object (documented in the README):
@@ -55,7 +58,18 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding])
     match format {
         Format::Table => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let headers: Vec<String> = ["severity", "detection", "principal", "events", "first seen", "last seen", "ATT&CK"].iter().map(|s| s.to_string()).collect();
+            let headers: Vec<String> = [
+                "severity",
+                "detection",
+                "principal",
+                "events",
+                "first seen",
+                "last seen",
+                "ATT&CK",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             let rows: Vec<Vec<String>> = findings
                 .iter()
                 .map(|f| {
@@ -71,14 +85,36 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding])
                     } else {
                         f.severity.to_string()
                     };
-                    vec![sev, f.detection_id.clone(), f.principal.clone(), f.event_count.to_string(), f.first_seen.clone(), f.last_seen.clone(), f.attack.join(",")]
+                    vec![
+                        sev,
+                        f.detection_id.clone(),
+                        f.principal.clone(),
+                        f.event_count.to_string(),
+                        f.first_seen.clone(),
+                        f.last_seen.clone(),
+                        f.attack.join(","),
+                    ]
                 })
                 .collect();
             writeln!(out, "{}", output::human_table(&headers, &rows))?;
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(["detection_id", "title", "severity", "attack", "principal", "accounts", "regions", "first_seen", "last_seen", "event_count", "source_ips", "user_agents", "event_ids"])?;
+            w.write_record([
+                "detection_id",
+                "title",
+                "severity",
+                "attack",
+                "principal",
+                "accounts",
+                "regions",
+                "first_seen",
+                "last_seen",
+                "event_count",
+                "source_ips",
+                "user_agents",
+                "event_ids",
+            ])?;
             for f in findings {
                 w.write_record([
                     f.detection_id.clone(),
@@ -116,13 +152,28 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<u8> {
     let cat = a.catalogue.load()?;
     for s in &cat.skipped {
         if !quiet {
-            eprintln!("irprep: note: rule skipped: {} ({}): {}", s.id, s.path, s.reason);
+            eprintln!(
+                "irprep: note: rule skipped: {} ({}): {}",
+                s.id, s.path, s.reason
+            );
         }
     }
-    let selected = |id: &str| a.only.is_empty() || a.only.iter().any(|p| p.strip_suffix('*').map_or(p == id, |pre| id.starts_with(pre)));
-    let dets: Vec<_> = cat.detections.into_iter().filter(|d| !a.exclude.contains(&d.id) && selected(&d.id)).collect();
+    let selected = |id: &str| {
+        a.only.is_empty()
+            || a.only.iter().any(|p| {
+                p.strip_suffix('*')
+                    .map_or(p == id, |pre| id.starts_with(pre))
+            })
+    };
+    let dets: Vec<_> = cat
+        .detections
+        .into_iter()
+        .filter(|d| !a.exclude.contains(&d.id) && selected(&d.id))
+        .collect();
     if dets.is_empty() {
-        return Err(super::usage("no detection selected (check --only / --exclude-detection)"));
+        return Err(super::usage(
+            "no detection selected (check --only / --exclude-detection)",
+        ));
     }
     if a.engine.engine == EngineKind::Athena {
         return hunt_athena(&a, &dets, quiet).await;
@@ -130,19 +181,32 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<u8> {
     let (engine, pb) = inputs::engine(&a.logs, &a.aws, quiet).await?;
     let report = hunt::hunt(&engine, &dets).await;
     pb.finish_and_clear();
-    let HuntReport { findings, errors, detections_run, .. } = report?;
+    let HuntReport {
+        findings,
+        errors,
+        detections_run,
+        ..
+    } = report?;
     for (id, e) in &errors {
         eprintln!("irprep: error: detection {id} failed: {e}");
     }
-    let findings: Vec<Finding> = findings.into_iter().filter(|f| a.min_severity.is_none_or(|m| f.severity >= m)).collect();
+    let findings: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| a.min_severity.is_none_or(|m| f.severity >= m))
+        .collect();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     write_findings(&mut out, a.format, &findings)?;
     out.flush()?;
     if !quiet {
-        eprintln!("irprep: {} finding(s) from {detections_run} detection(s)", findings.len());
+        eprintln!(
+            "irprep: {} finding(s) from {detections_run} detection(s)",
+            findings.len()
+        );
     }
     inputs::summary(&engine, quiet);
-    if a.fail_on.is_some_and(|t| findings.iter().any(|f| f.severity >= t)) {
+    if a.fail_on
+        .is_some_and(|t| findings.iter().any(|f| f.severity >= t))
+    {
         return Ok(crate::exit::FINDINGS);
     }
     if !errors.is_empty() {
@@ -155,11 +219,17 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<u8> {
 /// scanned per query, so they run at most four at a time and each one's
 /// cost is reported), then one query per 2,000 evidence events fetches the
 /// facts findings are built from.
-async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quiet: bool) -> Result<u8> {
+async fn hunt_athena(
+    a: &HuntArgs,
+    dets: &[irprep_core::detect::Detection],
+    quiet: bool,
+) -> Result<u8> {
     use futures::StreamExt;
     use irprep_aws::athena;
     if !a.logs.logs.is_empty() {
-        return Err(super::usage("--logs is for the local engine; on Athena the tables come from --database"));
+        return Err(super::usage(
+            "--logs is for the local engine; on Athena the tables come from --database",
+        ));
     }
     let w = a.logs.window()?;
     let (since, until) = (w.since.as_deref(), w.until.as_deref());
@@ -169,8 +239,13 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
     // A detection on a table the database does not have (flow logs or query
     // logs not deployed) is skipped with a note, not run into an error.
     let mut missing = std::collections::BTreeSet::new();
-    for source in dets.iter().map(|d| d.source.as_str()).collect::<std::collections::BTreeSet<_>>() {
-        if irprep_aws::analytics::table_exists(&conf, &target.database, source).await == Some(false) {
+    for source in dets
+        .iter()
+        .map(|d| d.source.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        if irprep_aws::analytics::table_exists(&conf, &target.database, source).await == Some(false)
+        {
             missing.insert(source);
         }
     }
@@ -180,9 +255,16 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
             eprintln!("irprep: note: {n} detection(s) on {source} skipped: database {} has no {source} table", target.database);
         }
     }
-    let dets: Vec<&irprep_core::detect::Detection> = dets.iter().filter(|d| !missing.contains(d.source.as_str())).collect();
+    let dets: Vec<&irprep_core::detect::Detection> = dets
+        .iter()
+        .filter(|d| !missing.contains(d.source.as_str()))
+        .collect();
     if dets.is_empty() {
-        anyhow::bail!("database {} has none of the tables the selected detections read ({})", target.database, missing.into_iter().collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "database {} has none of the tables the selected detections read ({})",
+            target.database,
+            missing.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
     let runs = futures::stream::iter(dets.iter().map(|d| {
         let sql = athena::with_window(&d.sql, &target.database, since, until);
@@ -208,7 +290,9 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
     }
     // CloudTrail detections name events whose facts are fetched below; the
     // others (flow logs, Resolver query logs) return their facts in their rows.
-    let (results, others): (Vec<_>, Vec<_>) = results.into_iter().partition(|(d, _)| d.source == "cloudtrail");
+    let (results, others): (Vec<_>, Vec<_>) = results
+        .into_iter()
+        .partition(|(d, _)| d.source == "cloudtrail");
     let mut ids: Vec<String> = vec![];
     for (d, b) in &results {
         ids.extend(hunt::evidence_ids(&d.id, b)?);
@@ -222,7 +306,12 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
             "SELECT eventid, eventtime, useridentity.arn AS arn, useridentity.accesskeyid AS accesskeyid, sourceipaddress, useragent, recipientaccountid, awsregion, eventname FROM cloudtrail WHERE eventid IN ({})",
             list.join(", ")
         );
-        let r = athena::run(&client, &target, &athena::with_window(&sql, &target.database, since, until)).await?;
+        let r = athena::run(
+            &client,
+            &target,
+            &athena::with_window(&sql, &target.database, since, until),
+        )
+        .await?;
         scanned += r.bytes_scanned;
         cost += r.cost_usd();
         evidence.extend(r.batches);
@@ -235,7 +324,10 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
     for (id, e) in &errors {
         eprintln!("irprep: error: detection {id} failed on Athena: {e}");
     }
-    let findings: Vec<Finding> = findings.into_iter().filter(|f| a.min_severity.is_none_or(|m| f.severity >= m)).collect();
+    let findings: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| a.min_severity.is_none_or(|m| f.severity >= m))
+        .collect();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     write_findings(&mut out, a.format, &findings)?;
     out.flush()?;
@@ -248,7 +340,9 @@ async fn hunt_athena(a: &HuntArgs, dets: &[irprep_core::detect::Detection], quie
             super::human_bytes(scanned)
         );
     }
-    if a.fail_on.is_some_and(|t| findings.iter().any(|f| f.severity >= t)) {
+    if a.fail_on
+        .is_some_and(|t| findings.iter().any(|f| f.severity >= t))
+    {
         return Ok(crate::exit::FINDINGS);
     }
     if !errors.is_empty() {

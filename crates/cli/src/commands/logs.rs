@@ -4,7 +4,9 @@ use std::io::Write;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use irprep_aws::logs::{self, iam, org, Change, EnableOptions, Failure, Inspection, Layout, Source, State};
+use irprep_aws::logs::{
+    self, iam, org, Change, EnableOptions, Failure, Inspection, Layout, Source, State,
+};
 
 use crate::inputs::AwsArgs;
 use crate::output::{human_table, write_objects, Format};
@@ -53,12 +55,21 @@ impl ScopeArgs {
     /// Credentials, the caller's account, the targets and the bucket layout.
     pub(crate) async fn resolve(&self, bucket: Option<&str>) -> Result<(org::Targets, Layout)> {
         if !self.org && (!self.include.is_empty() || !self.exclude.is_empty()) {
-            return Err(super::usage("--include/--exclude select Organization accounts: add --org"));
+            return Err(super::usage(
+                "--include/--exclude select Organization accounts: add --org",
+            ));
         }
         let conf = self.aws.options().load().await;
         let caller = self.aws.options().account_id(&conf).await?;
-        let home_region = conf.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-        let org_id = if self.org { Some(org::org_id(&conf).await?) } else { None };
+        let home_region = conf
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        let org_id = if self.org {
+            Some(org::org_id(&conf).await?)
+        } else {
+            None
+        };
         let o = org::TargetOptions {
             org: self.org,
             include: self.include.clone(),
@@ -73,7 +84,9 @@ impl ScopeArgs {
         }
         accounts.sort();
         let layout = Layout {
-            central_bucket: bucket.map(String::from).unwrap_or_else(|| Layout::regional_bucket(&caller, &home_region)),
+            central_bucket: bucket
+                .map(String::from)
+                .unwrap_or_else(|| Layout::regional_bucket(&caller, &home_region)),
             home_account: caller,
             home_region,
             accounts,
@@ -146,9 +159,18 @@ pub(crate) fn write_failures(failures: &[Failure]) {
     if failures.is_empty() {
         return;
     }
-    let rows: Vec<Vec<String>> = failures.iter().map(|f| vec![f.account.clone(), f.region.clone(), f.error.clone()]).collect();
-    eprintln!("irprep: {} account/region(s) failed; the rest was done:", failures.len());
-    eprintln!("{}", human_table(&["account".into(), "region".into(), "error".into()], &rows));
+    let rows: Vec<Vec<String>> = failures
+        .iter()
+        .map(|f| vec![f.account.clone(), f.region.clone(), f.error.clone()])
+        .collect();
+    eprintln!(
+        "irprep: {} account/region(s) failed; the rest was done:",
+        failures.len()
+    );
+    eprintln!(
+        "{}",
+        human_table(&["account".into(), "region".into(), "error".into()], &rows)
+    );
 }
 
 fn print_changes(changes: &[Change], format: Format, quiet: bool, empty: &str) -> Result<()> {
@@ -158,7 +180,12 @@ fn print_changes(changes: &[Change], format: Format, quiet: bool, empty: &str) -
         writeln!(out)?;
         return Ok(());
     }
-    let headers: Vec<String> = ["account", "region", "source", "action", "resource", "detail"].iter().map(|s| s.to_string()).collect();
+    let headers: Vec<String> = [
+        "account", "region", "source", "action", "resource", "detail",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     if changes.is_empty() {
         if format == Format::Table && !quiet {
             writeln!(out, "{empty}")?;
@@ -167,13 +194,30 @@ fn print_changes(changes: &[Change], format: Format, quiet: bool, empty: &str) -
         }
         return Ok(());
     }
-    let objs: Vec<serde_json::Map<String, serde_json::Value>> = changes.iter().map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()).collect();
+    let objs: Vec<serde_json::Map<String, serde_json::Value>> = changes
+        .iter()
+        .map(|c| {
+            serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default()
+        })
+        .collect();
     if format == Format::Table && !quiet {
         writeln!(out, "Planned changes (nothing has been changed yet):")?;
     }
     write_objects(&mut out, format, &headers, &objs)?;
     if format == Format::Table {
-        writeln!(out, "Plan: {} change(s) in {} account/region(s).", changes.len(), changes.iter().map(|c| (&c.account, &c.region)).collect::<std::collections::BTreeSet<_>>().len())?;
+        writeln!(
+            out,
+            "Plan: {} change(s) in {} account/region(s).",
+            changes.len(),
+            changes
+                .iter()
+                .map(|c| (&c.account, &c.region))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        )?;
     }
     Ok(())
 }
@@ -181,21 +225,42 @@ fn print_changes(changes: &[Change], format: Format, quiet: bool, empty: &str) -
 fn print_status(ins: &Inspection, sources: &[Source], format: Format) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if format != Format::Table {
-        let headers: Vec<String> = ["account", "region", "source", "state", "reason"].iter().map(|s| s.to_string()).collect();
-        let objs: Vec<serde_json::Map<String, serde_json::Value>> = ins.rows.iter().map(|r| serde_json::to_value(r).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()).collect();
+        let headers: Vec<String> = ["account", "region", "source", "state", "reason"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let objs: Vec<serde_json::Map<String, serde_json::Value>> = ins
+            .rows
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .unwrap_or_default()
+            })
+            .collect();
         return write_objects(&mut out, format, &headers, &objs);
     }
     // A matrix for people, then the reasons behind every cell that is not on.
     let mut headers = vec!["account".to_string(), "region".to_string()];
     headers.extend(sources.iter().map(|s| s.name().to_string()));
-    let mut keys: Vec<(String, String)> = ins.rows.iter().map(|r| (r.account.clone(), r.region.clone())).collect();
+    let mut keys: Vec<(String, String)> = ins
+        .rows
+        .iter()
+        .map(|r| (r.account.clone(), r.region.clone()))
+        .collect();
     keys.dedup();
     let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|(a, r)| {
             let mut v = vec![a.clone(), r.clone()];
             for s in sources {
-                let cell = ins.rows.iter().find(|x| &x.account == a && &x.region == r && x.source == *s).map(|x| x.state.as_str()).unwrap_or("-");
+                let cell = ins
+                    .rows
+                    .iter()
+                    .find(|x| &x.account == a && &x.region == r && x.source == *s)
+                    .map(|x| x.state.as_str())
+                    .unwrap_or("-");
                 v.push(cell.to_string());
             }
             v
@@ -206,10 +271,31 @@ fn print_status(ins: &Inspection, sources: &[Source], format: Format) -> Result<
         .rows
         .iter()
         .filter(|r| !matches!(r.state, State::On | State::None))
-        .map(|r| vec![r.account.clone(), r.region.clone(), r.source.name().to_string(), r.state.as_str().to_string(), r.reason.clone()])
+        .map(|r| {
+            vec![
+                r.account.clone(),
+                r.region.clone(),
+                r.source.name().to_string(),
+                r.state.as_str().to_string(),
+                r.reason.clone(),
+            ]
+        })
         .collect();
     if !gaps.is_empty() {
-        writeln!(out, "{}", human_table(&["account".into(), "region".into(), "source".into(), "state".into(), "why".into()], &gaps))?;
+        writeln!(
+            out,
+            "{}",
+            human_table(
+                &[
+                    "account".into(),
+                    "region".into(),
+                    "source".into(),
+                    "state".into(),
+                    "why".into()
+                ],
+                &gaps
+            )
+        )?;
     }
     Ok(())
 }
@@ -224,7 +310,10 @@ pub(crate) fn code(failures: &[Failure]) -> u8 {
 
 pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
     match cmd {
-        LogsCmd::Status { scope, fail_on_gaps } => {
+        LogsCmd::Status {
+            scope,
+            fail_on_gaps,
+        } => {
             let sources = scope.sources()?;
             let (targets, layout) = scope.resolve(None).await?;
             let ins = logs::inspect(&targets, &layout, None, &sources, scope.concurrency).await;
@@ -232,23 +321,55 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
             write_failures(&ins.failures);
             let errors = ins.rows.iter().filter(|r| r.state == State::Error).count();
             if errors > 0 && !quiet {
-                eprintln!("irprep: {errors} source check(s) failed (state 'error'); see the reasons");
+                eprintln!(
+                    "irprep: {errors} source check(s) failed (state 'error'); see the reasons"
+                );
             }
             if errors > 0 || !ins.failures.is_empty() {
                 return Ok(crate::exit::PARTIAL);
             }
-            let gaps = ins.rows.iter().any(|r| matches!(r.state, State::Off | State::Partial));
-            Ok(if fail_on_gaps && gaps { crate::exit::FINDINGS } else { crate::exit::OK })
+            let gaps = ins
+                .rows
+                .iter()
+                .any(|r| matches!(r.state, State::Off | State::Partial));
+            Ok(if fail_on_gaps && gaps {
+                crate::exit::FINDINGS
+            } else {
+                crate::exit::OK
+            })
         }
-        LogsCmd::Enable { scope, bucket, kms_key, retention_days, flow_format, flow_hive, flow_hourly, dry_run, yes } => {
+        LogsCmd::Enable {
+            scope,
+            bucket,
+            kms_key,
+            retention_days,
+            flow_format,
+            flow_hive,
+            flow_hourly,
+            dry_run,
+            yes,
+        } => {
             let sources = scope.sources()?;
             if retention_days < 1 {
                 return Err(super::usage("--retention-days must be at least 1"));
             }
             let (targets, layout) = scope.resolve(bucket.as_deref()).await?;
-            let o = EnableOptions { sources: sources.clone(), bucket, kms_key, retention_days, flow_parquet: flow_format == "parquet", flow_hive, flow_hourly };
+            let o = EnableOptions {
+                sources: sources.clone(),
+                bucket,
+                kms_key,
+                retention_days,
+                flow_parquet: flow_format == "parquet",
+                flow_hive,
+                flow_hourly,
+            };
             let ins = logs::inspect(&targets, &layout, Some(&o), &sources, scope.concurrency).await;
-            print_changes(&ins.changes, scope.format, quiet, "Nothing to do: every selected source is on.")?;
+            print_changes(
+                &ins.changes,
+                scope.format,
+                quiet,
+                "Nothing to do: every selected source is on.",
+            )?;
             let errors = ins.problems();
             if dry_run || ins.changes.is_empty() || !super::analytics::confirm(yes, "enable")? {
                 write_failures(&errors);
@@ -256,17 +377,32 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
             }
             let mut failed = logs::apply(&targets, &ins.changes, scope.concurrency).await;
             if !quiet {
-                eprintln!("irprep: applied {} of {} change(s)", ins.changes.len() - failed.len(), ins.changes.len());
+                eprintln!(
+                    "irprep: applied {} of {} change(s)",
+                    ins.changes.len() - failed.len(),
+                    ins.changes.len()
+                );
             }
             failed.extend(errors);
             write_failures(&failed);
             Ok(code(&failed))
         }
-        LogsCmd::Cleanup { scope, delete_buckets, dry_run, yes } => {
+        LogsCmd::Cleanup {
+            scope,
+            delete_buckets,
+            dry_run,
+            yes,
+        } => {
             let sources = scope.sources()?;
             let (targets, _layout) = scope.resolve(None).await?;
-            let ins = logs::plan_cleanup(&targets, &sources, delete_buckets, scope.concurrency).await;
-            print_changes(&ins.changes, scope.format, quiet, "Nothing to remove: irprep made nothing here.")?;
+            let ins =
+                logs::plan_cleanup(&targets, &sources, delete_buckets, scope.concurrency).await;
+            print_changes(
+                &ins.changes,
+                scope.format,
+                quiet,
+                "Nothing to remove: irprep made nothing here.",
+            )?;
             let errors = ins.problems();
             if dry_run || ins.changes.is_empty() || !super::analytics::confirm(yes, "clean up")? {
                 write_failures(&errors);
@@ -278,7 +414,10 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
             Ok(code(&failed))
         }
         LogsCmd::RoleTemplate { role_name } => {
-            println!("{}", serde_json::to_string_pretty(&iam::role_template(&role_name))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&iam::role_template(&role_name))?
+            );
             Ok(crate::exit::OK)
         }
     }
@@ -287,7 +426,10 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
 /// `irprep iam-policy <command>`.
 pub fn iam_policy(command: Option<String>) -> Result<u8> {
     let Some(c) = command else {
-        let rows: Vec<Vec<String>> = iam::commands().into_iter().map(|(n, d)| vec![n.to_string(), d.to_string()]).collect();
+        let rows: Vec<Vec<String>> = iam::commands()
+            .into_iter()
+            .map(|(n, d)| vec![n.to_string(), d.to_string()])
+            .collect();
         println!("{}", human_table(&["policy".into(), "for".into()], &rows));
         return Ok(crate::exit::OK);
     };
@@ -296,6 +438,8 @@ pub fn iam_policy(command: Option<String>) -> Result<u8> {
             println!("{}", serde_json::to_string_pretty(&p)?);
             Ok(crate::exit::OK)
         }
-        None => Err(super::usage(format!("no policy named '{c}' (run `irprep iam-policy` for the list)"))),
+        None => Err(super::usage(format!(
+            "no policy named '{c}' (run `irprep iam-policy` for the list)"
+        ))),
     }
 }

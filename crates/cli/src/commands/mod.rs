@@ -7,8 +7,8 @@ pub mod hunt;
 pub mod logs;
 pub mod prepare;
 pub mod queries;
-pub mod simulate;
 pub mod query;
+pub mod simulate;
 pub mod timeline;
 
 /// An error in how the command was called (exit code 2).
@@ -47,14 +47,24 @@ pub async fn query_and_print(
 ) -> anyhow::Result<u8> {
     if eng.engine == crate::inputs::EngineKind::Athena {
         if !logs.logs.is_empty() {
-            return Err(usage("--logs is for the local engine; on Athena the tables come from --database"));
+            return Err(usage(
+                "--logs is for the local engine; on Athena the tables come from --database",
+            ));
         }
         let w = logs.window()?;
-        let sql = irprep_aws::athena::with_window(sql, &eng.database, w.since.as_deref(), w.until.as_deref());
+        let sql = irprep_aws::athena::with_window(
+            sql,
+            &eng.database,
+            w.since.as_deref(),
+            w.until.as_deref(),
+        );
         let conf = aws.options().load().await;
         let client = irprep_aws::athena::client(&conf);
         let r = irprep_aws::athena::run(&client, &eng.target(), &sql).await?;
-        let res = irprep_engine::QueryResult { schema: r.schema.clone(), batches: r.batches.clone() };
+        let res = irprep_engine::QueryResult {
+            schema: r.schema.clone(),
+            batches: r.batches.clone(),
+        };
         crate::output::write_result(&mut std::io::stdout().lock(), format, &res)?;
         if !quiet {
             eprintln!("{}", athena_note(&r));

@@ -73,7 +73,13 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
         Some(d) => d,
         None => chrono::Utc::now().format("%Y/%m/%d").to_string(),
     };
-    let regions: Vec<String> = targets.list.iter().map(|t| t.region.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let regions: Vec<String> = targets
+        .list
+        .iter()
+        .map(|t| t.region.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let vpcs: Vec<String> = layout
         .cache
         .with_prefix("vpcs:")
@@ -97,34 +103,81 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
             Some(id) => format!("{awslogs}{id}/"),
             None => awslogs.clone(),
         };
-        tables.push(athena_table(&spec(TableKind::CloudTrail, "cloudtrail", loc, regions.clone())));
+        tables.push(athena_table(&spec(
+            TableKind::CloudTrail,
+            "cloudtrail",
+            loc,
+            regions.clone(),
+        )));
         names.insert("cloudtrail".into(), "cloudtrail".into());
     }
     if sources.contains(&Source::VpcFlow) {
-        let l = FlowLayout { parquet: o.flow_parquet, hive: o.flow_hive, hourly: o.flow_hourly, ..Default::default() };
-        tables.push(athena_table(&spec(TableKind::VpcFlow(l), "vpcflow", awslogs.clone(), regions.clone())));
+        let l = FlowLayout {
+            parquet: o.flow_parquet,
+            hive: o.flow_hive,
+            hourly: o.flow_hourly,
+            ..Default::default()
+        };
+        tables.push(athena_table(&spec(
+            TableKind::VpcFlow(l),
+            "vpcflow",
+            awslogs.clone(),
+            regions.clone(),
+        )));
         names.insert("vpcflow".into(), "vpcflow".into());
     }
     if sources.contains(&Source::Dns) {
-        tables.push(athena_table(&spec(TableKind::Dns, "dns", awslogs.clone(), vpcs)));
+        tables.push(athena_table(&spec(
+            TableKind::Dns,
+            "dns",
+            awslogs.clone(),
+            vpcs,
+        )));
         names.insert("dns".into(), "dns".into());
     }
-    let results = a.results.clone().unwrap_or_else(|| format!("s3://{}/athena-results/", layout.central_bucket));
+    let results = a
+        .results
+        .clone()
+        .unwrap_or_else(|| format!("s3://{}/athena-results/", layout.central_bucket));
     let d = Deployment {
         database: a.database.clone(),
-        workgroup: Workgroup { name: a.workgroup.clone(), description: "Security investigations over AWS logs (managed by irprep)".into(), results, kms_key: None, bytes_scanned_cutoff: None },
+        workgroup: Workgroup {
+            name: a.workgroup.clone(),
+            description: "Security investigations over AWS logs (managed by irprep)".into(),
+            results,
+            kms_key: None,
+            bytes_scanned_cutoff: None,
+        },
         tables,
         named_queries: named_queries(&names, &Catalogue::builtin()).map_err(anyhow::Error::msg)?,
     };
-    let analytics = if d.tables.is_empty() { vec![] } else { aa::plan(&clients, &d).await? };
+    let analytics = if d.tables.is_empty() {
+        vec![]
+    } else {
+        aa::plan(&clients, &d).await?
+    };
 
     // One plan, in the order it is applied.
-    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = ins.changes.iter().map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()).collect();
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = ins
+        .changes
+        .iter()
+        .map(|c| {
+            serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default()
+        })
+        .collect();
     for c in &analytics {
         let v = serde_json::json!({"account": layout.home_account, "region": layout.home_region, "source": "analytics", "action": c.action, "resource": format!("{} {}", c.resource, c.name), "detail": c.detail});
         rows.push(v.as_object().cloned().unwrap_or_default());
     }
-    let headers: Vec<String> = ["account", "region", "source", "action", "resource", "detail"].iter().map(|s| s.to_string()).collect();
+    let headers: Vec<String> = [
+        "account", "region", "source", "action", "resource", "detail",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut out = std::io::stdout().lock();
     if a.scope.format == Format::Json {
         serde_json::to_writer_pretty(&mut out, &rows)?;
@@ -136,7 +189,12 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
     } else {
         write_objects(&mut out, a.scope.format, &headers, &rows)?;
         if a.scope.format == Format::Table {
-            writeln!(out, "Plan: {} log change(s), {} analytics change(s).", ins.changes.len(), analytics.len())?;
+            writeln!(
+                out,
+                "Plan: {} log change(s), {} analytics change(s).",
+                ins.changes.len(),
+                analytics.len()
+            )?;
         }
     }
     drop(out);
@@ -148,14 +206,26 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
     failures.extend(logs::apply(&targets, &ins.changes, a.scope.concurrency).await);
     if !analytics.is_empty() {
         if let Err(e) = aa::apply(&clients, &d, &analytics).await {
-            failures.push(Failure { account: layout.home_account.clone(), region: layout.home_region.clone(), error: format!("analytics: {e:#}") });
+            failures.push(Failure {
+                account: layout.home_account.clone(),
+                region: layout.home_region.clone(),
+                error: format!("analytics: {e:#}"),
+            });
         }
     }
     super::logs::write_failures(&failures);
     if !quiet {
-        eprintln!("irprep: ready. Logs go to s3://{}/AWSLogs/; hunt with:", layout.central_bucket);
-        eprintln!("  irprep hunt --engine athena --workgroup {} --database {} --since 1d", a.workgroup, a.database);
-        eprintln!("  irprep hunt --logs {awslogs} --since 1d          (the local engine, no Athena)");
+        eprintln!(
+            "irprep: ready. Logs go to s3://{}/AWSLogs/; hunt with:",
+            layout.central_bucket
+        );
+        eprintln!(
+            "  irprep hunt --engine athena --workgroup {} --database {} --since 1d",
+            a.workgroup, a.database
+        );
+        eprintln!(
+            "  irprep hunt --logs {awslogs} --since 1d          (the local engine, no Athena)"
+        );
     }
     Ok(super::logs::code(&failures))
 }

@@ -48,12 +48,20 @@ pub struct RunArgs {
 
 fn find(name: &str) -> Result<InvestigationQuery> {
     let all = queries::builtin().map_err(anyhow::Error::msg)?;
-    all.into_iter().find(|q| q.name == name).ok_or_else(|| super::usage(format!("no query named '{name}' (see `irprep queries list`)")))
+    all.into_iter().find(|q| q.name == name).ok_or_else(|| {
+        super::usage(format!(
+            "no query named '{name}' (see `irprep queries list`)"
+        ))
+    })
 }
 
 fn params(kv: &[String]) -> Result<BTreeMap<String, String>> {
     kv.iter()
-        .map(|s| s.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| super::usage(format!("--param expects K=V, got '{s}'"))))
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| super::usage(format!("--param expects K=V, got '{s}'")))
+        })
         .collect()
 }
 
@@ -67,11 +75,39 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
                 o.insert("name".into(), q.name.clone().into());
                 o.insert("table".into(), q.table.clone().into());
                 o.insert("title".into(), q.title.clone().into());
-                o.insert("params".into(), q.params.keys().cloned().collect::<Vec<_>>().join(",").into());
-                o.insert("sql".into(), q.render(&BTreeMap::new(), None).map_err(anyhow::Error::msg)?.into());
+                o.insert(
+                    "params".into(),
+                    q.params
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(",")
+                        .into(),
+                );
+                o.insert(
+                    "sql".into(),
+                    q.render(&BTreeMap::new(), None)
+                        .map_err(anyhow::Error::msg)?
+                        .into(),
+                );
                 objects.push(o);
             }
-            let headers: Vec<String> = if format == Format::Table { vec!["name".into(), "table".into(), "title".into(), "params".into()] } else { vec!["name".into(), "table".into(), "title".into(), "params".into(), "sql".into()] };
+            let headers: Vec<String> = if format == Format::Table {
+                vec![
+                    "name".into(),
+                    "table".into(),
+                    "title".into(),
+                    "params".into(),
+                ]
+            } else {
+                vec![
+                    "name".into(),
+                    "table".into(),
+                    "title".into(),
+                    "params".into(),
+                    "sql".into(),
+                ]
+            };
             output::write_objects(&mut std::io::stdout().lock(), format, &headers, &objects)?;
             Ok(crate::exit::OK)
         }
@@ -90,7 +126,9 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
         }
         QueriesCmd::Run(a) => {
             let q = find(&a.name)?;
-            let sql = q.render(&params(&a.params)?, a.table_name.as_deref()).map_err(super::usage)?;
+            let sql = q
+                .render(&params(&a.params)?, a.table_name.as_deref())
+                .map_err(super::usage)?;
             super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, &sql).await
         }
     }

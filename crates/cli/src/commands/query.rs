@@ -8,7 +8,9 @@ use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  irprep query --logs ./AWSLogs \"SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY n DESC\"\n  irprep query --logs s3://trail-bucket/AWSLogs/ --since 7d --format jsonl \"SELECT * FROM cloudtrail WHERE errorcode = 'AccessDenied'\"\n  irprep query --logs ./flowlogs --logs ./AWSLogs \"SELECT srcaddr, sum(bytes) AS b FROM vpcflow GROUP BY 1 ORDER BY b DESC LIMIT 10\"\n  irprep query --engine athena --since 1d \"SELECT eventname, count(*) FROM cloudtrail GROUP BY 1\"\n  irprep query --schema")]
+#[command(
+    after_help = "Examples:\n  irprep query --logs ./AWSLogs \"SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY n DESC\"\n  irprep query --logs s3://trail-bucket/AWSLogs/ --since 7d --format jsonl \"SELECT * FROM cloudtrail WHERE errorcode = 'AccessDenied'\"\n  irprep query --logs ./flowlogs --logs ./AWSLogs \"SELECT srcaddr, sum(bytes) AS b FROM vpcflow GROUP BY 1 ORDER BY b DESC LIMIT 10\"\n  irprep query --engine athena --since 1d \"SELECT eventname, count(*) FROM cloudtrail GROUP BY 1\"\n  irprep query --schema"
+)]
 pub struct QueryArgs {
     #[command(flatten)]
     pub logs: LogArgs,
@@ -57,6 +59,9 @@ fn print_schema(format: Format) -> Result<()> {
             objects.push(o);
         }
     }
-    let headers: Vec<String> = ["table", "column", "type", "partition"].iter().map(|s| s.to_string()).collect();
+    let headers: Vec<String> = ["table", "column", "type", "partition"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     output::write_objects(&mut std::io::stdout().lock(), format, &headers, &objects)
 }

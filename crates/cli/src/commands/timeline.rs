@@ -7,7 +7,9 @@ use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::Format;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  irprep timeline --logs ./AWSLogs --principal arn:aws:iam::111122223333:user/alice\n  irprep timeline --logs ./AWSLogs --around 0f1b... --window 30m")]
+#[command(
+    after_help = "Examples:\n  irprep timeline --logs ./AWSLogs --principal arn:aws:iam::111122223333:user/alice\n  irprep timeline --logs ./AWSLogs --around 0f1b... --window 30m"
+)]
 pub struct TimelineArgs {
     #[command(flatten)]
     pub logs: LogArgs,
@@ -44,12 +46,18 @@ use irprep_core::sql::quote as lit;
 
 fn minutes(w: &str) -> Result<i64> {
     let (n, unit) = w.trim().split_at(w.trim().len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| super::usage(format!("invalid --window '{w}' (e.g. 30m, 2h)")))?;
+    let n: i64 = n
+        .parse()
+        .map_err(|_| super::usage(format!("invalid --window '{w}' (e.g. 30m, 2h)")))?;
     Ok(match unit {
         "m" => n,
         "h" => n * 60,
         "d" => n * 1440,
-        _ => return Err(super::usage(format!("invalid --window '{w}' (e.g. 30m, 2h)"))),
+        _ => {
+            return Err(super::usage(format!(
+                "invalid --window '{w}' (e.g. 30m, 2h)"
+            )))
+        }
     })
 }
 
@@ -58,7 +66,10 @@ pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
     let cols = "eventtime, awsregion AS region, sourceipaddress AS source_ip, useridentity.arn AS principal, eventsource, eventname, errorcode, \
                 irprep_request_summary(requestparameters) AS request, useragent, eventid";
     let cond = if let Some(p) = &a.principal {
-        format!("useridentity.arn = {0} OR useridentity.sessioncontext.sessionissuer.arn = {0}", lit(p))
+        format!(
+            "useridentity.arn = {0} OR useridentity.sessioncontext.sessionissuer.arn = {0}",
+            lit(p)
+        )
     } else if let Some(k) = &a.access_key {
         format!("useridentity.accesskeyid = {}", lit(k))
     } else if let Some(ip) = &a.ip {
@@ -75,9 +86,13 @@ pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
             lit(e)
         )
     } else {
-        return Err(super::usage("choose one of --principal, --access-key, --ip, --session, --event-id, --around"));
+        return Err(super::usage(
+            "choose one of --principal, --access-key, --ip, --session, --event-id, --around",
+        ));
     };
-    Ok(format!("SELECT {cols} FROM cloudtrail WHERE {cond} ORDER BY eventtime, eventid"))
+    Ok(format!(
+        "SELECT {cols} FROM cloudtrail WHERE {cond} ORDER BY eventtime, eventid"
+    ))
 }
 
 pub async fn run(a: TimelineArgs, quiet: bool) -> Result<u8> {

@@ -11,7 +11,10 @@ use irprep_engine::hunt::{self, HuntReport};
 use irprep_engine::{discover_local, Diagnostics, Engine, TimeWindow};
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 pub fn datasets() -> PathBuf {
@@ -28,12 +31,14 @@ pub fn otrf() -> PathBuf {
 
 /// The venv python of scripts/test.sh (sqlglot, boto3, reference scripts).
 pub fn python() -> String {
-    std::env::var("IRPREP_TEST_PYTHON").expect("IRPREP_TEST_PYTHON is not set: run the suite with scripts/test.sh")
+    std::env::var("IRPREP_TEST_PYTHON")
+        .expect("IRPREP_TEST_PYTHON is not set: run the suite with scripts/test.sh")
 }
 
 /// The moto_server URL of scripts/test.sh.
 pub fn moto() -> String {
-    std::env::var("IRPREP_TEST_MOTO_URL").expect("IRPREP_TEST_MOTO_URL is not set: run the suite with scripts/test.sh")
+    std::env::var("IRPREP_TEST_MOTO_URL")
+        .expect("IRPREP_TEST_MOTO_URL is not set: run the suite with scripts/test.sh")
 }
 
 /// Empty the emulator (every service, every account).
@@ -54,7 +59,8 @@ pub fn irprep() -> Command {
 pub fn engine_on(paths: &[PathBuf]) -> Engine {
     let e = Engine::new(Arc::new(Diagnostics::new(false)));
     let (files, _) = discover_local(paths).unwrap();
-    e.register_cloudtrail(files, None, TimeWindow::default()).unwrap();
+    e.register_cloudtrail(files, None, TimeWindow::default())
+        .unwrap();
     e
 }
 
@@ -67,7 +73,11 @@ pub fn engine_logs(paths: &[PathBuf]) -> Engine {
 }
 
 pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The hunt over files of any kind (CloudTrail, flow logs, Resolver query
@@ -81,12 +91,18 @@ pub fn hunt_paths(paths: &[PathBuf], dets: &[Detection]) -> HuntReport {
 
 /// Invictus labels: eventID -> (label, phase, technique).
 pub fn invictus_labels() -> Vec<(String, String, String, String)> {
-    let text = std::fs::read_to_string(datasets().join("invictus-aws-dataset/labels-derived.csv")).unwrap();
+    let text = std::fs::read_to_string(datasets().join("invictus-aws-dataset/labels-derived.csv"))
+        .unwrap();
     let mut out = vec![];
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         // file,eventID,eventTime,eventSource,eventName,errorCode,label,phase,stratus_uuid,technique_inferred
-        out.push((f[1].to_string(), f[6].to_string(), f[7].to_string(), f.get(9).unwrap_or(&"").to_string()));
+        out.push((
+            f[1].to_string(),
+            f[6].to_string(),
+            f[7].to_string(),
+            f.get(9).unwrap_or(&"").to_string(),
+        ));
     }
     out
 }
@@ -105,7 +121,10 @@ pub fn write_events(path: &Path, events: &[serde_json::Value]) {
 pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
     let mut out = vec![];
     let paths: Vec<PathBuf> = if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         v.sort();
         v
     } else {
@@ -114,7 +133,9 @@ pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
     for p in paths {
         let text = std::fs::read_to_string(&p).unwrap();
         match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(v) if v.get("Records").is_some() => out.extend(v["Records"].as_array().unwrap().iter().cloned()),
+            Ok(v) if v.get("Records").is_some() => {
+                out.extend(v["Records"].as_array().unwrap().iter().cloned())
+            }
             _ => {
                 for l in text.lines().filter(|l| !l.trim().is_empty()) {
                     out.push(serde_json::from_str(l).unwrap());
