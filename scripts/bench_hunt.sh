@@ -6,7 +6,7 @@
 #   RUNS=5 scripts/bench_hunt.sh
 #
 # The findings of every run must be identical (compared line by line); the
-# last run's profile (IRPREP_HUNT_PROFILE) is kept in bench/out/hunt.profile.
+# last run's profile (hunt --timings) is kept in bench/out/hunt.profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench/out
@@ -21,7 +21,7 @@ qs=(); hs=(); hm=0
 for i in $(seq 1 "$RUNS"); do
   /usr/bin/time -f '%e' -o $OUT/q.t $BIN query -q --format csv --logs "$CORPUS" "$Q4" > /dev/null
   qs+=("$(cat $OUT/q.t)")
-  IRPREP_HUNT_PROFILE=1 /usr/bin/time -f '%e %M' -o $OUT/h.t $BIN hunt -q --format jsonl --logs "$CORPUS" > $OUT/hunt.$i.jsonl 2> $OUT/hunt.profile || true
+  /usr/bin/time -f '%e %M' -o $OUT/h.t $BIN hunt -q --timings --format jsonl --logs "$CORPUS" > $OUT/hunt.$i.jsonl 2> $OUT/hunt.profile || true
   read -r s m < $OUT/h.t; hs+=("$s"); [ "$m" -gt "$hm" ] && hm=$m
   if [ "$i" -gt 1 ] && ! cmp -s $OUT/hunt.1.jsonl $OUT/hunt.$i.jsonl; then echo "run $i: findings differ from run 1" >&2; exit 1; fi
 done

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite, from nothing: a Python venv with the emulator and the
-# SQL checker, moto_server on a free loopback port, then cargo test.
+# The whole test suite, from nothing: the code gates (rustfmt, clippy, docs,
+# unused dependencies, the crate graph), a Python venv with the emulator and
+# the SQL checker, moto_server on a free loopback port, then cargo test, which
+# must run every test (none ignored for want of the emulator or the venv).
 #
 #   scripts/test.sh [extra cargo test args]
+#
+# Plain `cargo test` runs without any of this; the tests that need the
+# emulator, the venv or ../shared/datasets are then reported as ignored.
 #
 # Environment given to the tests:
 #   IRPREP_TEST_MOTO_URL  http://127.0.0.1:<port> of the running moto_server
@@ -12,6 +17,23 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV=${IRPREP_VENV:-$ROOT/.venv}
 PY=python3
+
+echo "== gates: rustfmt, unused dependencies, crate graph, clippy, docs"
+cargo fmt --all --check
+# cargo-machete reads the sources for each declared dependency; installed
+# once beside the build cache (pinned).
+TOOLS=${IRPREP_TOOLS:-${CARGO_TARGET_DIR:-$ROOT/target}/../irprep-tools}
+if ! "$TOOLS/bin/cargo-machete" --version >/dev/null 2>&1; then
+  echo "== installing cargo-machete into $TOOLS"
+  cargo install --quiet --locked cargo-machete@0.9.1 --root "$TOOLS"
+fi
+"$TOOLS/bin/cargo-machete" --with-metadata
+# The AWS edge depends on core only (ARCHITECTURE.md): no engine, no DataFusion.
+if cargo tree -p irprep-aws -e normal --prefix none | grep -E '^(irprep-engine|datafusion) '; then
+  echo "irprep-aws must not depend on irprep-engine or DataFusion"; exit 1
+fi
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --quiet
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating Python venv at $VENV"
@@ -66,4 +88,12 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGIO
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 
 echo "== cargo test"
-cargo test --workspace --no-fail-fast "$@"
+# Snapshots are compared, never written, here.
+export INSTA_UPDATE=no
+TESTLOG=$(mktemp -t irprep-test.XXXXXX.log)
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$TESTLOG"
+# Every test ran: an ignored test here means something this script should
+# provide was missing.
+if grep -E '^test result: .* [1-9][0-9]* ignored' "$TESTLOG"; then
+  echo "some tests were ignored (see above): the suite must run them all"; exit 1
+fi

@@ -810,3 +810,70 @@ async fn list_dirs(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Resul
     }
     Ok(out)
 }
+
+/// The settings of an existing flow log that its Athena table must follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLogSettings {
+    /// The flow log's `LogFormat` (`${version} ${srcaddr} …`).
+    pub log_format: String,
+    /// Its destination options, when it reports them: Parquet files rather
+    /// than text, Hive-compatible partitions, hourly partitions.
+    pub options: Option<FlowLogOptions>,
+    /// Where it delivers, as `s3://bucket[/prefix]/AWSLogs/`.
+    pub location: String,
+}
+
+/// A flow log's S3 destination options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowLogOptions {
+    pub parquet: bool,
+    pub hive: bool,
+    pub hourly: bool,
+}
+
+/// Read an existing flow log's settings (`ec2:DescribeFlowLogs`).
+pub async fn flow_log_settings(conf: &SdkConfig, id: &str) -> anyhow::Result<FlowLogSettings> {
+    use anyhow::Context;
+    let ec2 = aws_sdk_ec2::Client::new(conf);
+    let out = ec2
+        .describe_flow_logs()
+        .flow_log_ids(id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "ec2:DescribeFlowLogs {id}: {}",
+                aws_sdk_ec2::error::DisplayErrorContext(e)
+            )
+        })?;
+    let fl = out
+        .flow_logs()
+        .first()
+        .with_context(|| format!("no flow log {id} in this region"))?;
+    if fl.log_destination_type().map(|t| t.as_str()) != Some("s3") {
+        anyhow::bail!("flow log {id} does not deliver to S3; Athena reads only S3 flow logs");
+    }
+    let log_format = fl
+        .log_format()
+        .map(String::from)
+        .context("the flow log reports no LogFormat")?;
+    let o = fl.destination_options();
+    // arn:aws:s3:::bucket[/prefix] -> s3://bucket[/prefix]/AWSLogs/
+    let dest = fl
+        .log_destination()
+        .context("the flow log reports no destination")?;
+    let path = dest
+        .split(":::")
+        .nth(1)
+        .context("unexpected destination ARN")?
+        .trim_end_matches('/');
+    Ok(FlowLogSettings {
+        log_format,
+        options: o.map(|o| FlowLogOptions {
+            parquet: o.file_format().map(|f| f.as_str()) == Some("parquet"),
+            hive: o.hive_compatible_partitions().unwrap_or(false),
+            hourly: o.per_hour_partition().unwrap_or(false),
+        }),
+        location: format!("s3://{path}/AWSLogs/"),
+    })
+}

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
-use irprep_engine::{LogFile, RemoteFetcher};
+use irprep_core::source::{LogFile, RemoteFetcher};
 
 /// `s3://bucket/prefix` → (bucket, prefix).
 pub fn parse_s3_url(url: &str) -> Option<(String, String)> {

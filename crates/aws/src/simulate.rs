@@ -364,6 +364,26 @@ pub type FoundEvent = (String, String, Option<String>, String, String);
 
 /// Look the run's events up with CloudTrail LookupEvents in each region.
 pub async fn lookup_events(client: &WireClient, m: &Manifest) -> Result<Vec<FoundEvent>> {
+    Ok(lookup_raw_events(client, m)
+        .await?
+        .iter()
+        .map(|raw| {
+            let ev: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            (
+                ev["eventSource"].as_str().unwrap_or("").to_string(),
+                ev["eventName"].as_str().unwrap_or("").to_string(),
+                ev["errorCode"].as_str().map(String::from),
+                ev["awsRegion"].as_str().unwrap_or("").to_string(),
+                ev["eventTime"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect())
+}
+
+/// The run's events as CloudTrail records them (`CloudTrailEvent`, whole),
+/// from LookupEvents in each region of the run, every page since a minute
+/// before it started; only events whose user agent carries the run's marker.
+pub async fn lookup_raw_events(client: &WireClient, m: &Manifest) -> Result<Vec<String>> {
     let mut regions: Vec<String> = m.expected_events.iter().map(|e| e.region.clone()).collect();
     regions.sort();
     regions.dedup();
@@ -396,13 +416,7 @@ pub async fn lookup_events(client: &WireClient, m: &Manifest) -> Result<Vec<Foun
                     .as_str()
                     .is_some_and(|ua| ua.contains(&m.marker))
                 {
-                    out.push((
-                        ev["eventSource"].as_str().unwrap_or("").to_string(),
-                        ev["eventName"].as_str().unwrap_or("").to_string(),
-                        ev["errorCode"].as_str().map(String::from),
-                        ev["awsRegion"].as_str().unwrap_or("").to_string(),
-                        ev["eventTime"].as_str().unwrap_or("").to_string(),
-                    ));
+                    out.push(raw.to_string());
                 }
             }
             token = v["NextToken"].as_str().map(String::from);

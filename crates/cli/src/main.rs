@@ -1,30 +1,15 @@
 //! `irprep`: get an AWS estate ready for a security incident, and work one.
 
+mod args;
 mod commands;
-mod inputs;
 mod output;
+mod prompt;
 mod timeparse;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-
-/// Exit codes scripts can rely on (documented in the README).
-pub mod exit {
-    /// The command ran; nothing to flag.
-    pub const OK: u8 = 0;
-    /// `--fail-on` severity reached (hunt), a drill scenario failed, a simulate
-    /// verification found missing events, `logs status --fail-on-gaps` found
-    /// a source off or partial.
-    pub const FINDINGS: u8 = 1;
-    /// Usage error (bad flags or arguments).
-    pub const USAGE: u8 = 2;
-    /// The command ran, but some input was skipped (file or record), or some
-    /// account/region failed; details on stderr.
-    pub const PARTIAL: u8 = 3;
-    /// The command failed (bad SQL, AWS error, --strict input error, …).
-    pub const ERROR: u8 = 4;
-}
+use irprep::exit::ExitStatus;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,12 +73,12 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
-                exit::USAGE
+                ExitStatus::Usage
             } else {
-                exit::OK
+                ExitStatus::Ok
             };
             let _ = e.print();
-            return ExitCode::from(code);
+            return code.into();
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -103,10 +88,32 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("irprep: error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::ERROR);
+            return ExitStatus::Error.into();
         }
     };
     let quiet = cli.quiet;
+    // Diagnostics of the libraries (`tracing`): RUST_LOG, or the hunt's
+    // profile with `hunt --timings`.
+    let profile = matches!(&cli.command, Command::Hunt(a) if a.timings);
+    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(f) => Some(f),
+        Err(_) if profile => Some(tracing_subscriber::EnvFilter::new("irprep::hunt=debug")),
+        Err(_) => None,
+    };
+    if let Some(filter) = filter {
+        let filter = if profile {
+            filter.add_directive("irprep::hunt=debug".parse().expect("a valid directive"))
+        } else {
+            filter
+        };
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .without_time()
+            .with_ansi(false)
+            .init();
+    }
     let res = rt.block_on(async move {
         match cli.command {
             Command::Query(a) => commands::query::run(a, quiet).await,
@@ -127,20 +134,20 @@ fn main() -> ExitCode {
                     "irprep",
                     &mut std::io::stdout(),
                 );
-                Ok(exit::OK)
+                Ok(ExitStatus::Ok)
             }
         }
     });
     match res {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code.into(),
         Err(e) => {
             eprintln!("irprep: error: {e:#}");
             let code = if e.downcast_ref::<commands::UsageError>().is_some() {
-                exit::USAGE
+                ExitStatus::Usage
             } else {
-                exit::ERROR
+                ExitStatus::Error
             };
-            ExitCode::from(code)
+            code.into()
         }
     }
 }

@@ -584,8 +584,8 @@ impl CloudTrailReader {
                 },
                 Output::Date => match st.partitions {
                     Some(p) => builder.append_str(&p.date),
-                    None => match time.as_deref().filter(|t| t.len() >= 10) {
-                        Some(t) => builder.append_str(&t[..10].replace('-', "/")),
+                    None => match time.as_deref().and_then(crate::layout::date_of_time) {
+                        Some(d) => builder.append_str(&d),
                         None => builder.append_null(),
                     },
                 },

@@ -162,10 +162,9 @@ impl DnsReader {
                             None => match *name {
                                 table::ACCOUNT_PARTITION => text(self.i_account),
                                 table::VPC_PARTITION => text(self.i_vpc),
-                                table::DATE_PARTITION => time
-                                    .as_ref()
-                                    .filter(|t| t.len() >= 10)
-                                    .map(|t| t[..10].replace('-', "/")),
+                                table::DATE_PARTITION => {
+                                    time.as_deref().and_then(crate::layout::date_of_time)
+                                }
                                 _ => None,
                             },
                         };

@@ -252,6 +252,19 @@ pub fn cloudtrail_day_prefix(
     format!("{root}/AWSLogs/{org}{account}/CloudTrail/{region}/{date}/")
 }
 
+/// The `date_partition` value (`YYYY/MM/DD`) of a record time that starts
+/// with an ISO date (`YYYY-MM-DD…`); `None` for any other text, whatever
+/// bytes it holds.
+pub fn date_of_time(t: &str) -> Option<String> {
+    let d = t.as_bytes().get(..10)?;
+    let digits = |r: std::ops::Range<usize>| d[r].iter().all(u8::is_ascii_digit);
+    if !(digits(0..4) && d[4] == b'-' && digits(5..7) && d[7] == b'-' && digits(8..10)) {
+        return None;
+    }
+    // All ASCII: the first ten bytes are ten characters.
+    Some(format!("{}/{}/{}", &t[..4], &t[5..7], &t[8..10]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,5 +385,26 @@ mod tests {
             ),
             "logs/AWSLogs/o-1/111122223333/CloudTrail/us-east-1/2024/01/02/"
         );
+    }
+
+    #[test]
+    fn date_of_time_takes_only_an_iso_date() {
+        assert_eq!(
+            date_of_time("2024-01-05T10:00:00Z").as_deref(),
+            Some("2024/01/05")
+        );
+        assert_eq!(date_of_time("2024-01-05").as_deref(), Some("2024/01/05"));
+        // Byte 10 inside a character, non-digits, short text: no date, no panic.
+        for t in [
+            "2024-01-0é",
+            "2024-01-é5",
+            "é024-01-05T",
+            "2024-01-0",
+            "",
+            "2024/01/05",
+            "２０２４-01-05",
+        ] {
+            assert_eq!(date_of_time(t), None, "{t}");
+        }
     }
 }

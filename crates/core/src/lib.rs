@@ -3,6 +3,7 @@
 //! - [`table`]: one definition per log table (Arrow schema, Athena DDL, formats);
 //! - [`layout`]: S3 key layouts and the partition values they carry;
 //! - [`ddl`]: Athena/Glue tables generated from those definitions;
+//! - [`source`]: where log files come from (local discovery, the remote-object interface);
 //! - [`json`], [`build`], [`cloudtrail`], [`flow`], [`dns`], [`decompress`]: record readers;
 //!
 //! Nothing here depends on the AWS SDK or an async runtime.
@@ -20,6 +21,7 @@ pub mod layout;
 pub mod queries;
 pub mod scenario;
 pub mod sigma;
+pub mod source;
 pub mod sql;
 pub mod synth;
 pub mod table;

@@ -212,6 +212,23 @@ pub fn builtin() -> Result<Vec<Scenario>, String> {
     Ok(out)
 }
 
+/// The built-in scenarios named by `ids` (all of them when `ids` is empty),
+/// in the order given; an unknown id is an error naming it.
+pub fn select(ids: &[String]) -> Result<Vec<Scenario>, String> {
+    let all = builtin()?;
+    if ids.is_empty() {
+        return Ok(all);
+    }
+    ids.iter()
+        .map(|id| {
+            all.iter()
+                .find(|s| &s.id == id)
+                .cloned()
+                .ok_or_else(|| format!("no scenario '{id}' (see `irprep simulate list`)"))
+        })
+        .collect()
+}
+
 /// Substitute `{name}` placeholders in every string of a JSON value.
 pub fn fill(v: &Value, vars: &BTreeMap<String, String>) -> Value {
     match v {

@@ -1,7 +1,8 @@
 //! irprep's embedded SQL engine: Athena (Trino) SQL over log files with
 //! Apache DataFusion.
 //!
-//! - [`source`]: local discovery and the remote-object interface;
+//! - `source`: local discovery and the remote-object interface, re-exported
+//!   from [`irprep_core::source`];
 //! - [`provider`]: the log tables `cloudtrail`, `vpcflow`, `dns` (partition
 //!   pruning, projection into the reader, parallel files; Parquet flow logs);
 //! - [`athena`] and [`udf`]: the dialect layer;
@@ -15,8 +16,8 @@ pub mod hunt;
 mod parquet_flow;
 pub mod provider;
 pub mod render;
-pub mod source;
-mod split;
+pub use irprep_core::source;
+
 #[cfg(test)]
 mod testing;
 pub mod udf;

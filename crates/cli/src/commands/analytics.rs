@@ -5,7 +5,7 @@
 //! deploy made, `cfn` prints the same deployment as CloudFormation.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -17,7 +17,7 @@ use irprep_core::ddl::{athena_table, AthenaTable, FlowLayout, Projection, TableK
 use irprep_core::detect::Catalogue;
 use irprep_core::table;
 
-use crate::inputs::AwsArgs;
+use crate::args::AwsArgs;
 use crate::output::{write_objects, Format};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -84,50 +84,19 @@ async fn adopt_flow_log(a: &mut TableArgs, aws: &AwsArgs) -> Result<()> {
         return Ok(());
     };
     let conf = aws.options().load().await;
-    let ec2 = aws_sdk_ec2::Client::new(&conf);
-    let out = ec2
-        .describe_flow_logs()
-        .flow_log_ids(&id)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "ec2:DescribeFlowLogs {id}: {}",
-                aws_sdk_ec2::error::DisplayErrorContext(e)
-            )
-        })?;
-    let fl = out
-        .flow_logs()
-        .first()
-        .with_context(|| format!("no flow log {id} in this region"))?;
-    if fl.log_destination_type().map(|t| t.as_str()) != Some("s3") {
-        bail!("flow log {id} does not deliver to S3; Athena reads only S3 flow logs");
-    }
-    a.flow_log_format = Some(
-        fl.log_format()
-            .map(String::from)
-            .context("the flow log reports no LogFormat")?,
-    );
-    if let Some(o) = fl.destination_options() {
-        a.flow_format = if o.file_format().map(|f| f.as_str()) == Some("parquet") {
+    let fl = irprep_aws::analytics::flow_log_settings(&conf, &id).await?;
+    a.flow_log_format = Some(fl.log_format);
+    if let Some(o) = fl.options {
+        a.flow_format = if o.parquet {
             FlowFileFormat::Parquet
         } else {
             FlowFileFormat::Text
         };
-        a.flow_hive = o.hive_compatible_partitions().unwrap_or(false);
-        a.flow_hourly = o.per_hour_partition().unwrap_or(false);
+        a.flow_hive = o.hive;
+        a.flow_hourly = o.hourly;
     }
     if a.vpcflow.is_none() {
-        // arn:aws:s3:::bucket[/prefix] -> s3://bucket[/prefix]/AWSLogs/
-        let dest = fl
-            .log_destination()
-            .context("the flow log reports no destination")?;
-        let path = dest
-            .split(":::")
-            .nth(1)
-            .context("unexpected destination ARN")?
-            .trim_end_matches('/');
-        a.vpcflow = Some(format!("s3://{path}/AWSLogs/"));
+        a.vpcflow = Some(fl.location);
     }
     Ok(())
 }
@@ -458,22 +427,7 @@ pub fn print_plan(changes: &[Change], format: Format, quiet: bool) -> Result<()>
     Ok(())
 }
 
-/// `--yes`, or ask on a terminal; never apply silently without a terminal.
-pub fn confirm(yes: bool, what: &str) -> Result<bool> {
-    if yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        eprintln!("irprep: not applied: pass --yes to {what} without a terminal (or --dry-run to only plan)");
-        return Ok(false);
-    }
-    eprint!("Apply these changes? [y/N] ");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
-}
-
-pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
+pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     match cmd {
         AnalyticsCmd::Ddl {
             table: which,
@@ -504,7 +458,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
             let ts = self::tables(&tables, &aws).await?;
             let ddl: Vec<String> = ts.iter().map(|t| format!("{};", t.ddl())).collect();
             println!("{}", ddl.join("\n\n"));
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
         AnalyticsCmd::Cfn {
             tables,
@@ -530,7 +484,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
                     .with_context(|| format!("writing {}", p.display()))?,
                 None => println!("{text}"),
             }
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
         AnalyticsCmd::Deploy {
             tables,
@@ -557,8 +511,11 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
             let c = Clients::new(&conf, account).await;
             let changes = aa::plan(&c, &d).await?;
             print_plan(&changes, format, quiet)?;
-            if dry_run || changes.is_empty() || !confirm(yes, "deploy")? {
-                return Ok(crate::exit::OK);
+            if dry_run
+                || changes.is_empty()
+                || !crate::prompt::confirm("Apply these changes?", yes, "deploy")?
+            {
+                return Ok(irprep::exit::ExitStatus::Ok);
             }
             aa::apply(&c, &d, &changes).await?;
             if !quiet {
@@ -572,7 +529,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
                     d.database
                 );
             }
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
         AnalyticsCmd::Destroy {
             wg,
@@ -586,11 +543,14 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<u8> {
             let c = Clients::new(&conf, account).await;
             let changes = aa::plan_destroy(&c, &wg.database, &[], &wg.workgroup).await?;
             print_plan(&changes, format, quiet)?;
-            if dry_run || changes.is_empty() || !confirm(yes, "destroy")? {
-                return Ok(crate::exit::OK);
+            if dry_run
+                || changes.is_empty()
+                || !crate::prompt::confirm("Apply these changes?", yes, "destroy")?
+            {
+                return Ok(irprep::exit::ExitStatus::Ok);
             }
             aa::apply_destroy(&c, &wg.database, &wg.workgroup, &changes).await?;
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
     }
 }

@@ -1,35 +1,11 @@
 //! `irprep detections list|show`.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
-use clap::{Args, Subcommand};
-use irprep_core::detect::{Catalogue, Detection, Severity};
+use clap::Subcommand;
+use irprep_core::detect::{Detection, Severity};
 
+use crate::args::CatalogueArgs;
 use crate::output::{self, Format};
-
-#[derive(Debug, Clone, Args, Default)]
-pub struct CatalogueArgs {
-    /// Add the detections (YAML) found under this directory.
-    #[arg(long = "detections", value_name = "DIR")]
-    pub detections: Vec<PathBuf>,
-    /// Add the Sigma rules (product: aws, service: cloudtrail) under this directory.
-    #[arg(long = "sigma", value_name = "DIR")]
-    pub sigma: Vec<PathBuf>,
-}
-
-impl CatalogueArgs {
-    pub fn load(&self) -> Result<Catalogue> {
-        let mut c = Catalogue::builtin();
-        for d in &self.detections {
-            c.add_dir(d).map_err(anyhow::Error::msg)?;
-        }
-        for d in &self.sigma {
-            irprep_core::sigma::add_dir(&mut c, d).map_err(anyhow::Error::msg)?;
-        }
-        Ok(c)
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum DetectionsCmd {
@@ -77,7 +53,7 @@ fn detection_json(d: &Detection) -> serde_json::Map<String, serde_json::Value> {
     o
 }
 
-pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<u8> {
+pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<irprep::exit::ExitStatus> {
     match cmd {
         DetectionsCmd::List {
             catalogue,
@@ -143,7 +119,7 @@ pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<u8> {
             if format == Format::Table {
                 println!("{} loaded, {} skipped", c.detections.len(), c.skipped.len());
             }
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
         DetectionsCmd::Show {
             id,
@@ -189,7 +165,7 @@ pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<u8> {
                     &[o],
                 )?;
             }
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
     }
 }

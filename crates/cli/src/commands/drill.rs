@@ -5,21 +5,19 @@
 //! Live (`--live`): run the scenarios against AWS, wait for their events, hunt
 //! over what arrived, and score the same way.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use chrono::Utc;
 use clap::Args;
-use irprep_core::detect::Catalogue;
-use irprep_core::scenario::{self, Scenario};
-use irprep_core::synth::{self, SynthConfig};
-use irprep_engine::hunt::{self, HuntReport};
-use irprep_engine::{discover_local, Diagnostics, Engine, TimeWindow};
-use serde::Serialize;
+use irprep::exit::ExitStatus;
+use irprep::ops::drill::{self, DrillScore};
+use irprep_aws::simulate;
+use irprep_aws::wire::WireClient;
+use irprep_core::detect::Detection;
+use irprep_core::scenario;
 
-use super::detections::CatalogueArgs;
-use crate::inputs::AwsArgs;
+use crate::args::{self, AwsArgs, CatalogueArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -71,104 +69,6 @@ pub struct DrillArgs {
     pub format: Format,
 }
 
-/// The score of one scenario.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioScore {
-    pub scenario: String,
-    pub title: String,
-    pub expected_events: usize,
-    pub events_present: usize,
-    pub expected_detections: Vec<String>,
-    pub fired: Vec<String>,
-    pub missing_detections: Vec<String>,
-    pub result: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DrillScore {
-    pub mode: String,
-    pub scenarios: Vec<ScenarioScore>,
-    pub detected: usize,
-    pub total: usize,
-    /// Findings whose evidence holds no scenario event (noise on background).
-    pub background_findings: usize,
-    pub logs: String,
-}
-
-pub fn select_scenarios(ids: &[String]) -> Result<Vec<Scenario>> {
-    let all = scenario::builtin().map_err(anyhow::Error::msg)?;
-    if ids.is_empty() {
-        return Ok(all);
-    }
-    ids.iter()
-        .map(|id| {
-            all.iter().find(|s| &s.id == id).cloned().ok_or_else(|| {
-                super::usage(format!("no scenario '{id}' (see `irprep simulate list`)"))
-            })
-        })
-        .collect()
-}
-
-/// Score hunt results against the events each scenario left.
-pub fn score(
-    mode: &str,
-    logs: String,
-    scenarios: &[Scenario],
-    events: &BTreeMap<String, Vec<String>>,
-    present: &HashSet<String>,
-    report: &HuntReport,
-) -> DrillScore {
-    let mut out = vec![];
-    let all_scenario_events: HashSet<&String> = events.values().flatten().collect();
-    for s in scenarios {
-        let ids: HashSet<&String> = events
-            .get(&s.id)
-            .map(|v| v.iter().collect())
-            .unwrap_or_default();
-        let fired: BTreeSet<String> = report
-            .findings
-            .iter()
-            .filter(|f| f.event_ids.iter().any(|e| ids.contains(e)))
-            .map(|f| f.detection_id.clone())
-            .collect();
-        let missing: Vec<String> = s
-            .expected_detections
-            .iter()
-            .filter(|d| !fired.contains(*d))
-            .cloned()
-            .collect();
-        let n_present = ids.iter().filter(|i| present.contains(**i)).count();
-        let pass = !s.expected_detections.is_empty()
-            && missing.is_empty()
-            && n_present == ids.len()
-            && !ids.is_empty();
-        out.push(ScenarioScore {
-            scenario: s.id.clone(),
-            title: s.title.clone(),
-            expected_events: ids.len(),
-            events_present: n_present,
-            expected_detections: s.expected_detections.clone(),
-            fired: fired.into_iter().collect(),
-            missing_detections: missing,
-            result: if pass { "PASS" } else { "FAIL" }.into(),
-        });
-    }
-    let background_findings = report
-        .findings
-        .iter()
-        .filter(|f| !f.event_ids.iter().any(|e| all_scenario_events.contains(e)))
-        .count();
-    let detected = out.iter().filter(|s| s.result == "PASS").count();
-    DrillScore {
-        mode: mode.into(),
-        total: out.len(),
-        detected,
-        scenarios: out,
-        background_findings,
-        logs,
-    }
-}
-
 pub fn print_score(format: Format, s: &DrillScore) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match format {
@@ -208,7 +108,7 @@ pub fn print_score(format: Format, s: &DrillScore) -> Result<()> {
                         sc.expected_detections.join("\n").into(),
                     );
                     o.insert("fired".into(), sc.fired.join("\n").into());
-                    o.insert("result".into(), sc.result.clone().into());
+                    o.insert("result".into(), sc.result.as_str().into());
                     o
                 })
                 .collect();
@@ -225,7 +125,7 @@ pub fn print_score(format: Format, s: &DrillScore) -> Result<()> {
 }
 
 pub fn markdown(s: &DrillScore) -> String {
-    let mut m = format!("# irprep drill report ({})\n\n**{}/{} scenarios detected**\n\n| scenario | events | expected detections | fired | result |\n|---|---|---|---|---|\n", s.mode, s.detected, s.total);
+    let mut m = format!("# irprep drill report ({})\n\n**{}/{} scenarios detected**\n\n| scenario | events | expected detections | fired | result |\n|---|---|---|---|---|\n", match s.mode { drill::Mode::Offline => "offline", drill::Mode::Live => "live" }, s.detected, s.total);
     for sc in &s.scenarios {
         m.push_str(&format!(
             "| {} | {}/{} | {} | {} | {} |\n",
@@ -244,82 +144,132 @@ pub fn markdown(s: &DrillScore) -> String {
     m
 }
 
-pub async fn run(a: DrillArgs, quiet: bool) -> Result<u8> {
-    if a.live {
-        return super::simulate::live_drill(a, quiet).await;
-    }
-    let scenarios = select_scenarios(&a.scenarios)?;
-    let tmp;
-    let dir = match &a.keep {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::tempdir().context("creating a temporary directory")?;
-            tmp.path().to_path_buf()
-        }
-    };
-    let cfg = SynthConfig {
-        seed: a.seed,
-        background: a.background,
-        days: a.days,
-        scenarios: scenarios.clone(),
-        ..Default::default()
-    };
-    if !quiet {
-        eprintln!(
-            "irprep: synthesising {} background events and {} scenario(s) into {}",
-            a.background,
-            scenarios.len(),
-            dir.display()
-        );
-    }
-    let summary = synth::synthesize(&cfg, &dir)
-        .with_context(|| format!("writing synthetic logs to {}", dir.display()))?;
-    let cat: Catalogue = a.catalogue.load()?;
-    let dets: Vec<_> = cat
+pub async fn run(a: DrillArgs, quiet: bool) -> Result<ExitStatus> {
+    let scenarios = scenario::select(&a.scenarios).map_err(super::usage)?;
+    let detections: Vec<Detection> = a
+        .catalogue
+        .load()?
         .detections
         .into_iter()
         .filter(|d| !a.exclude.contains(&d.id))
         .collect();
-    let engine = Engine::new(Arc::new(Diagnostics::new(true)));
-    let (files, _) = discover_local(&[dir.join("AWSLogs")]).map_err(anyhow::Error::msg)?;
-    // Every table the catalogue reads (the flow-log and query-log ones are
-    // empty here: the drill's logs are CloudTrail).
-    engine.register_logs(files, None, TimeWindow::default())?;
-    // Which scenario events the logs hold is answered in the same single
-    // scan, by a check that rides along with the detections.
-    let all_ids: Vec<String> = summary
-        .scenario_events
-        .values()
-        .flatten()
-        .cloned()
-        .collect();
-    let (report, found) = hunt_with_presence(
-        &engine,
-        dets,
-        &format!("eventid IN ({})", sql_list(&all_ids)),
-    )
-    .await?;
-    let present: HashSet<String> = found.into_keys().collect();
-    for (id, e) in &report.errors {
+    let outcome = if a.live {
+        live(&a, scenarios, detections, quiet).await?
+    } else {
+        let tmp;
+        let (dir, logs) = match &a.keep {
+            Some(d) => (d.clone(), d.display().to_string()),
+            None => {
+                tmp = tempfile::tempdir().context("creating a temporary directory")?;
+                (
+                    tmp.path().to_path_buf(),
+                    "synthetic, in a temporary directory (removed; --keep DIR keeps them)".into(),
+                )
+            }
+        };
+        if !quiet {
+            eprintln!(
+                "irprep: synthesising {} background events and {} scenario(s)",
+                a.background,
+                scenarios.len(),
+            );
+        }
+        let o = drill::Offline {
+            scenarios,
+            detections,
+            background: a.background,
+            days: a.days,
+            seed: a.seed,
+        };
+        drill::offline(o, &dir, logs).await?
+    };
+    for (id, e) in &outcome.errors {
         eprintln!("irprep: error: detection {id} failed: {e}");
     }
-    let s = score(
-        "offline",
-        dir.display().to_string(),
-        &scenarios,
-        &summary.scenario_events,
-        &present,
-        &report,
-    );
-    print_score(a.format, &s)?;
+    print_score(a.format, &outcome.score)?;
     if let Some(prefix) = &a.report {
-        write_report(prefix, &s)?;
+        write_report(prefix, &outcome.score)?;
     }
-    Ok(if s.detected == s.total && report.errors.is_empty() {
-        crate::exit::OK
+    Ok(if outcome.passed() {
+        ExitStatus::Ok
     } else {
-        crate::exit::FINDINGS
+        ExitStatus::Findings
     })
+}
+
+/// `drill --live`: run the scenarios on AWS, wait for their events, hunt
+/// over what arrived, score.
+async fn live(
+    a: &DrillArgs,
+    scenarios: Vec<irprep_core::scenario::Scenario>,
+    detections: Vec<Detection>,
+    quiet: bool,
+) -> Result<drill::DrillOutcome> {
+    let conf = a.aws.options().load().await;
+    let manifests =
+        super::run_live(&conf, &scenarios, &a.aws, &a.regions, a.yes, false, quiet).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait_minutes * 60);
+    let client = WireClient::new(&conf, a.aws.endpoint_url.clone(), None).await?;
+    let pb = args::progress(
+        manifests
+            .iter()
+            .map(|m| m.expected_events.len() as u64)
+            .sum(),
+        quiet,
+    );
+    pb.set_message("waiting for CloudTrail delivery");
+    // Poll until every expected event is visible (or the deadline).
+    loop {
+        let mut seen = 0u64;
+        for m in &manifests {
+            let v = if a.logs.is_empty() {
+                simulate::match_events(
+                    m,
+                    &simulate::lookup_events(&client, m).await?,
+                    Some(Utc::now()),
+                )
+            } else {
+                super::verify_in_logs(m, &a.logs, &a.aws, true).await?
+            };
+            seen += v.iter().filter(|x| x.seen).count() as u64;
+        }
+        pb.set_position(seen);
+        if seen >= pb.length().unwrap_or(0) || std::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+    pb.finish_and_clear();
+    // Hunt over what arrived: the trail's logs when given, else the events LookupEvents returns.
+    let tmp = tempfile::tempdir()?;
+    let (logs, label) = if a.logs.is_empty() {
+        let p = tmp.path().join("lookup-events.ndjson");
+        irprep::ops::live::write_lookup_events(&client, &manifests, &p).await?;
+        (
+            vec![p.display().to_string()],
+            "CloudTrail LookupEvents".to_string(),
+        )
+    } else {
+        (a.logs.clone(), a.logs.join(" "))
+    };
+    let log_args = LogArgs {
+        logs,
+        ..Default::default()
+    };
+    let (engine, _pb) = args::engine(&log_args, &a.aws, true).await?;
+    let outcome = drill::live(&engine, detections, &scenarios, &manifests, label).await?;
+    // A live drill always leaves its report (the runs cannot be repeated).
+    if a.report.is_none() {
+        let prefix = PathBuf::from(format!(
+            "irprep-drill-{}",
+            manifests
+                .first()
+                .map(|m| m.run_id.clone())
+                .unwrap_or_default()
+        ));
+        write_report(&prefix, &outcome.score)?;
+    }
+    Ok(outcome)
 }
 
 pub fn write_report(prefix: &std::path::Path, s: &DrillScore) -> Result<()> {
@@ -333,57 +283,4 @@ pub fn write_report(prefix: &std::path::Path, s: &DrillScore) -> Result<()> {
         md_path.display()
     );
     Ok(())
-}
-
-/// A quoted SQL list of strings.
-pub fn sql_list(items: &[String]) -> String {
-    if items.is_empty() {
-        return "''".into();
-    }
-    items
-        .iter()
-        .map(|i| irprep_core::sql::quote(i))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// The id of the check that finds the rehearsal's own events during the hunt.
-const PRESENCE: &str = "irprep.drill.events-present";
-
-/// Hunt, and in the same scan find the events matching `condition` (the
-/// rehearsal's events). Returns the report (without that check) and, for each
-/// event found, its user agent.
-pub async fn hunt_with_presence(
-    engine: &Engine,
-    mut dets: Vec<irprep_core::detect::Detection>,
-    condition: &str,
-) -> Result<(HuntReport, HashMap<String, String>)> {
-    dets.push(irprep_core::detect::Detection {
-        id: PRESENCE.into(),
-        title: "rehearsal events present".into(),
-        description: String::new(),
-        severity: irprep_core::detect::Severity::Info,
-        attack: vec![],
-        tactics: vec![],
-        source: "cloudtrail".into(),
-        sql: format!("SELECT eventid, eventid AS principal FROM cloudtrail WHERE {condition}"),
-        false_positives: vec![],
-        references: vec![],
-        tests: Default::default(),
-        origin: irprep_core::detect::Origin::Builtin,
-        path: String::new(),
-    });
-    let mut report = hunt::hunt(engine, &dets).await?;
-    report.detections_run -= 1;
-    let (present, findings): (Vec<_>, Vec<_>) = report
-        .findings
-        .into_iter()
-        .partition(|f| f.detection_id == PRESENCE);
-    report.findings = findings;
-    // One finding per event (the check names each event its own principal).
-    let found = present.into_iter().flat_map(|f| {
-        let ua = f.user_agents.first().cloned().unwrap_or_default();
-        f.event_ids.into_iter().map(move |id| (id, ua.clone()))
-    });
-    Ok((report, found.collect()))
 }

@@ -7,8 +7,8 @@ use clap::Args;
 use irprep_core::detect::Severity;
 use irprep_engine::hunt::{self, Finding, HuntReport};
 
-use super::detections::CatalogueArgs;
-use crate::inputs::{self, AwsArgs, EngineArgs, EngineKind, LogArgs};
+use crate::args::CatalogueArgs;
+use crate::args::{self, AwsArgs, EngineArgs, EngineKind, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -16,6 +16,10 @@ use crate::output::{self, Format};
     after_help = "Examples:\n  irprep hunt --logs ./AWSLogs --min-severity medium\n  irprep hunt --logs s3://trail-bucket/AWSLogs/ --since 14d --format jsonl --fail-on high"
 )]
 pub struct HuntArgs {
+    /// Print where the hunt's time and memory go (scan, each detection) on
+    /// stderr; the same as RUST_LOG=irprep::hunt=debug.
+    #[arg(long)]
+    pub timings: bool,
     #[command(flatten)]
     pub logs: LogArgs,
     #[command(flatten)]
@@ -148,7 +152,7 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding])
     Ok(())
 }
 
-pub async fn run(a: HuntArgs, quiet: bool) -> Result<u8> {
+pub async fn run(a: HuntArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     let cat = a.catalogue.load()?;
     for s in &cat.skipped {
         if !quiet {
@@ -178,7 +182,7 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<u8> {
     if a.engine.engine == EngineKind::Athena {
         return hunt_athena(&a, &dets, quiet).await;
     }
-    let (engine, pb) = inputs::engine(&a.logs, &a.aws, quiet).await?;
+    let (engine, pb) = args::engine(&a.logs, &a.aws, quiet).await?;
     let report = hunt::hunt(&engine, &dets).await;
     pb.finish_and_clear();
     let HuntReport {
@@ -203,14 +207,14 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<u8> {
             findings.len()
         );
     }
-    inputs::summary(&engine, quiet);
+    args::summary(&engine, quiet);
     if a.fail_on
         .is_some_and(|t| findings.iter().any(|f| f.severity >= t))
     {
-        return Ok(crate::exit::FINDINGS);
+        return Ok(irprep::exit::ExitStatus::Findings);
     }
     if !errors.is_empty() {
-        return Ok(crate::exit::ERROR);
+        return Ok(irprep::exit::ExitStatus::Error);
     }
     Ok(super::scan_code(&engine))
 }
@@ -223,7 +227,7 @@ async fn hunt_athena(
     a: &HuntArgs,
     dets: &[irprep_core::detect::Detection],
     quiet: bool,
-) -> Result<u8> {
+) -> Result<irprep::exit::ExitStatus> {
     use futures::StreamExt;
     use irprep_aws::athena;
     if !a.logs.logs.is_empty() {
@@ -343,10 +347,10 @@ async fn hunt_athena(
     if a.fail_on
         .is_some_and(|t| findings.iter().any(|f| f.severity >= t))
     {
-        return Ok(crate::exit::FINDINGS);
+        return Ok(irprep::exit::ExitStatus::Findings);
     }
     if !errors.is_empty() {
-        return Ok(crate::exit::ERROR);
+        return Ok(irprep::exit::ExitStatus::Error);
     }
-    Ok(crate::exit::OK)
+    Ok(irprep::exit::ExitStatus::Ok)
 }

@@ -1,101 +1,12 @@
 //! `irprep logs status|enable|cleanup|role-template` and `irprep iam-policy`.
 
-use std::io::Write;
-
 use anyhow::Result;
-use clap::{Args, Subcommand};
-use irprep_aws::logs::{
-    self, iam, org, Change, EnableOptions, Failure, Inspection, Layout, Source, State,
-};
+use clap::Subcommand;
+use irprep_aws::logs::{self, iam, EnableOptions, State};
 
-use crate::inputs::AwsArgs;
-use crate::output::{human_table, write_objects, Format};
-
-/// Which accounts, regions and sources.
-#[derive(Debug, Clone, Args)]
-pub struct ScopeArgs {
-    /// Sources, comma-separated: cloudtrail, vpcflow, dns, s3-access, elb, waf, eks, guardduty (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub sources: Vec<String>,
-    /// Every ACTIVE account of the Organization (run from the management or a delegated account).
-    #[arg(long)]
-    pub org: bool,
-    /// Only these accounts (with --org), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub include: Vec<String>,
-    /// Leave these accounts out (with --org), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub exclude: Vec<String>,
-    /// The role irprep assumes in member accounts (see `logs role-template`).
-    #[arg(long, default_value = "IrprepLogsRole")]
-    pub role_name: String,
-    /// Only these regions, comma-separated (default: every region enabled in each account).
-    #[arg(long, value_delimiter = ',')]
-    pub regions: Vec<String>,
-    /// Account × region inspections in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    #[command(flatten)]
-    pub aws: AwsArgs,
-}
-
-impl ScopeArgs {
-    pub(crate) fn sources(&self) -> Result<Vec<Source>> {
-        if self.sources.is_empty() || self.sources.iter().any(|s| s == "all") {
-            return Ok(Source::ALL.to_vec());
-        }
-        self.sources
-            .iter()
-            .map(|s| Source::parse(s).ok_or_else(|| super::usage(format!("unknown source '{s}' (cloudtrail, vpcflow, dns, s3-access, elb, waf, eks, guardduty)"))))
-            .collect()
-    }
-
-    /// Credentials, the caller's account, the targets and the bucket layout.
-    pub(crate) async fn resolve(&self, bucket: Option<&str>) -> Result<(org::Targets, Layout)> {
-        if !self.org && (!self.include.is_empty() || !self.exclude.is_empty()) {
-            return Err(super::usage(
-                "--include/--exclude select Organization accounts: add --org",
-            ));
-        }
-        let conf = self.aws.options().load().await;
-        let caller = self.aws.options().account_id(&conf).await?;
-        let home_region = conf
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into());
-        let org_id = if self.org {
-            Some(org::org_id(&conf).await?)
-        } else {
-            None
-        };
-        let o = org::TargetOptions {
-            org: self.org,
-            include: self.include.clone(),
-            exclude: self.exclude.clone(),
-            role_name: self.role_name.clone(),
-            regions: (!self.regions.is_empty()).then(|| self.regions.clone()),
-        };
-        let targets = org::resolve(&conf, &caller, &o).await?;
-        let mut accounts = targets.accounts();
-        if !accounts.contains(&caller) {
-            accounts.push(caller.clone());
-        }
-        accounts.sort();
-        let layout = Layout {
-            central_bucket: bucket
-                .map(String::from)
-                .unwrap_or_else(|| Layout::regional_bucket(&caller, &home_region)),
-            home_account: caller,
-            home_region,
-            accounts,
-            org_id,
-            cache: Default::default(),
-        };
-        Ok((targets, layout))
-    }
-}
+use crate::args::ScopeArgs;
+use crate::output::human_table;
+use crate::output::{print_changes, print_status};
 
 #[derive(Debug, Subcommand)]
 pub enum LogsCmd {
@@ -155,160 +66,7 @@ pub enum LogsCmd {
     },
 }
 
-pub(crate) fn write_failures(failures: &[Failure]) {
-    if failures.is_empty() {
-        return;
-    }
-    let rows: Vec<Vec<String>> = failures
-        .iter()
-        .map(|f| vec![f.account.clone(), f.region.clone(), f.error.clone()])
-        .collect();
-    eprintln!(
-        "irprep: {} account/region(s) failed; the rest was done:",
-        failures.len()
-    );
-    eprintln!(
-        "{}",
-        human_table(&["account".into(), "region".into(), "error".into()], &rows)
-    );
-}
-
-fn print_changes(changes: &[Change], format: Format, quiet: bool, empty: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    if format == Format::Json {
-        serde_json::to_writer_pretty(&mut out, changes)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    let headers: Vec<String> = [
-        "account", "region", "source", "action", "resource", "detail",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if changes.is_empty() {
-        if format == Format::Table && !quiet {
-            writeln!(out, "{empty}")?;
-        } else if format == Format::Csv {
-            write_objects(&mut out, format, &headers, &[])?;
-        }
-        return Ok(());
-    }
-    let objs: Vec<serde_json::Map<String, serde_json::Value>> = changes
-        .iter()
-        .map(|c| {
-            serde_json::to_value(c)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default()
-        })
-        .collect();
-    if format == Format::Table && !quiet {
-        writeln!(out, "Planned changes (nothing has been changed yet):")?;
-    }
-    write_objects(&mut out, format, &headers, &objs)?;
-    if format == Format::Table {
-        writeln!(
-            out,
-            "Plan: {} change(s) in {} account/region(s).",
-            changes.len(),
-            changes
-                .iter()
-                .map(|c| (&c.account, &c.region))
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
-        )?;
-    }
-    Ok(())
-}
-
-fn print_status(ins: &Inspection, sources: &[Source], format: Format) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    if format != Format::Table {
-        let headers: Vec<String> = ["account", "region", "source", "state", "reason"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let objs: Vec<serde_json::Map<String, serde_json::Value>> = ins
-            .rows
-            .iter()
-            .map(|r| {
-                serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_object().cloned())
-                    .unwrap_or_default()
-            })
-            .collect();
-        return write_objects(&mut out, format, &headers, &objs);
-    }
-    // A matrix for people, then the reasons behind every cell that is not on.
-    let mut headers = vec!["account".to_string(), "region".to_string()];
-    headers.extend(sources.iter().map(|s| s.name().to_string()));
-    let mut keys: Vec<(String, String)> = ins
-        .rows
-        .iter()
-        .map(|r| (r.account.clone(), r.region.clone()))
-        .collect();
-    keys.dedup();
-    let rows: Vec<Vec<String>> = keys
-        .iter()
-        .map(|(a, r)| {
-            let mut v = vec![a.clone(), r.clone()];
-            for s in sources {
-                let cell = ins
-                    .rows
-                    .iter()
-                    .find(|x| &x.account == a && &x.region == r && x.source == *s)
-                    .map(|x| x.state.as_str())
-                    .unwrap_or("-");
-                v.push(cell.to_string());
-            }
-            v
-        })
-        .collect();
-    writeln!(out, "{}", human_table(&headers, &rows))?;
-    let gaps: Vec<Vec<String>> = ins
-        .rows
-        .iter()
-        .filter(|r| !matches!(r.state, State::On | State::None))
-        .map(|r| {
-            vec![
-                r.account.clone(),
-                r.region.clone(),
-                r.source.name().to_string(),
-                r.state.as_str().to_string(),
-                r.reason.clone(),
-            ]
-        })
-        .collect();
-    if !gaps.is_empty() {
-        writeln!(
-            out,
-            "{}",
-            human_table(
-                &[
-                    "account".into(),
-                    "region".into(),
-                    "source".into(),
-                    "state".into(),
-                    "why".into()
-                ],
-                &gaps
-            )
-        )?;
-    }
-    Ok(())
-}
-
-pub(crate) fn code(failures: &[Failure]) -> u8 {
-    if failures.is_empty() {
-        crate::exit::OK
-    } else {
-        crate::exit::PARTIAL
-    }
-}
-
-pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
+pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     match cmd {
         LogsCmd::Status {
             scope,
@@ -318,7 +76,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
             let (targets, layout) = scope.resolve(None).await?;
             let ins = logs::inspect(&targets, &layout, None, &sources, scope.concurrency).await;
             print_status(&ins, &sources, scope.format)?;
-            write_failures(&ins.failures);
+            crate::output::write_failures(&ins.failures);
             let errors = ins.rows.iter().filter(|r| r.state == State::Error).count();
             if errors > 0 && !quiet {
                 eprintln!(
@@ -326,16 +84,16 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
                 );
             }
             if errors > 0 || !ins.failures.is_empty() {
-                return Ok(crate::exit::PARTIAL);
+                return Ok(irprep::exit::ExitStatus::Partial);
             }
             let gaps = ins
                 .rows
                 .iter()
                 .any(|r| matches!(r.state, State::Off | State::Partial));
             Ok(if fail_on_gaps && gaps {
-                crate::exit::FINDINGS
+                irprep::exit::ExitStatus::Findings
             } else {
-                crate::exit::OK
+                irprep::exit::ExitStatus::Ok
             })
         }
         LogsCmd::Enable {
@@ -371,9 +129,12 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
                 "Nothing to do: every selected source is on.",
             )?;
             let errors = ins.problems();
-            if dry_run || ins.changes.is_empty() || !super::analytics::confirm(yes, "enable")? {
-                write_failures(&errors);
-                return Ok(code(&errors));
+            if dry_run
+                || ins.changes.is_empty()
+                || !crate::prompt::confirm("Apply these changes?", yes, "enable")?
+            {
+                crate::output::write_failures(&errors);
+                return Ok(crate::output::code(&errors));
             }
             let mut failed = logs::apply(&targets, &ins.changes, scope.concurrency).await;
             if !quiet {
@@ -384,8 +145,8 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
                 );
             }
             failed.extend(errors);
-            write_failures(&failed);
-            Ok(code(&failed))
+            crate::output::write_failures(&failed);
+            Ok(crate::output::code(&failed))
         }
         LogsCmd::Cleanup {
             scope,
@@ -404,39 +165,42 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<u8> {
                 "Nothing to remove: irprep made nothing here.",
             )?;
             let errors = ins.problems();
-            if dry_run || ins.changes.is_empty() || !super::analytics::confirm(yes, "clean up")? {
-                write_failures(&errors);
-                return Ok(code(&errors));
+            if dry_run
+                || ins.changes.is_empty()
+                || !crate::prompt::confirm("Apply these changes?", yes, "clean up")?
+            {
+                crate::output::write_failures(&errors);
+                return Ok(crate::output::code(&errors));
             }
             let mut failed = logs::apply(&targets, &ins.changes, scope.concurrency).await;
             failed.extend(errors);
-            write_failures(&failed);
-            Ok(code(&failed))
+            crate::output::write_failures(&failed);
+            Ok(crate::output::code(&failed))
         }
         LogsCmd::RoleTemplate { role_name } => {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&iam::role_template(&role_name))?
             );
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
     }
 }
 
 /// `irprep iam-policy <command>`.
-pub fn iam_policy(command: Option<String>) -> Result<u8> {
+pub fn iam_policy(command: Option<String>) -> Result<irprep::exit::ExitStatus> {
     let Some(c) = command else {
         let rows: Vec<Vec<String>> = iam::commands()
             .into_iter()
             .map(|(n, d)| vec![n.to_string(), d.to_string()])
             .collect();
         println!("{}", human_table(&["policy".into(), "for".into()], &rows));
-        return Ok(crate::exit::OK);
+        return Ok(irprep::exit::ExitStatus::Ok);
     };
     match iam::policy(&c) {
         Some(p) => {
             println!("{}", serde_json::to_string_pretty(&p)?);
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
         None => Err(super::usage(format!(
             "no policy named '{c}' (run `irprep iam-policy` for the list)"

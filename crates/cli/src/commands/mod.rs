@@ -27,25 +27,25 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 /// Exit code after a scan: 3 when any input was skipped.
-pub fn scan_code(engine: &irprep_engine::Engine) -> u8 {
+pub fn scan_code(engine: &irprep_engine::Engine) -> irprep::exit::ExitStatus {
     if engine.diag.any_skipped() {
-        crate::exit::PARTIAL
+        irprep::exit::ExitStatus::Partial
     } else {
-        crate::exit::OK
+        irprep::exit::ExitStatus::Ok
     }
 }
 
 /// Run one SQL query over the logs and print it: the shared body of `query`,
 /// `queries run` and `timeline`. Returns the exit code.
 pub async fn query_and_print(
-    logs: &crate::inputs::LogArgs,
-    aws: &crate::inputs::AwsArgs,
-    eng: &crate::inputs::EngineArgs,
+    logs: &crate::args::LogArgs,
+    aws: &crate::args::AwsArgs,
+    eng: &crate::args::EngineArgs,
     quiet: bool,
     format: crate::output::Format,
     sql: &str,
-) -> anyhow::Result<u8> {
-    if eng.engine == crate::inputs::EngineKind::Athena {
+) -> anyhow::Result<irprep::exit::ExitStatus> {
+    if eng.engine == crate::args::EngineKind::Athena {
         if !logs.logs.is_empty() {
             return Err(usage(
                 "--logs is for the local engine; on Athena the tables come from --database",
@@ -69,13 +69,13 @@ pub async fn query_and_print(
         if !quiet {
             eprintln!("{}", athena_note(&r));
         }
-        return Ok(crate::exit::OK);
+        return Ok(irprep::exit::ExitStatus::Ok);
     }
-    let (engine, pb) = crate::inputs::engine(logs, aws, quiet).await?;
+    let (engine, pb) = crate::args::engine(logs, aws, quiet).await?;
     let res = engine.query(sql).await;
     pb.finish_and_clear();
     crate::output::write_result(&mut std::io::stdout().lock(), format, &res?)?;
-    crate::inputs::summary(&engine, quiet);
+    crate::args::summary(&engine, quiet);
     Ok(scan_code(&engine))
 }
 
@@ -102,4 +102,86 @@ pub fn human_bytes(b: i64) -> String {
     } else {
         format!("{} bytes", b as i64)
     }
+}
+
+/// Run scenarios on AWS (shared by `simulate run` and `drill --live`).
+pub async fn run_live(
+    conf: &aws_config::SdkConfig,
+    scenarios: &[irprep_core::scenario::Scenario],
+    aws: &crate::args::AwsArgs,
+    regions: &[String],
+    yes: bool,
+    keep_going: bool,
+    quiet: bool,
+) -> anyhow::Result<Vec<irprep_aws::simulate::Manifest>> {
+    let run = irprep::ops::live::plan(conf, aws.endpoint_url.clone(), regions).await?;
+    let (ctx, run_id) = (&run.ctx, &run.run_id);
+    eprintln!(
+        "irprep: account {} · home region {} · {} region(s) · run {}",
+        ctx.account,
+        ctx.home,
+        ctx.regions.len(),
+        run_id
+    );
+    for s in scenarios {
+        eprintln!("  {} ({} step(s)):", s.id, s.steps.len());
+        for st in &s.steps {
+            eprintln!(
+                "    {}:{} [{:?}, {:?}]",
+                st.service, st.operation, st.safety, st.region
+            );
+        }
+    }
+    eprintln!("Every call is read-only, DryRun=true, or aimed at a resource that cannot exist; user agent marker {}.", run.marker);
+    if !crate::prompt::confirm("Send these calls?", yes, "call AWS")? {
+        return Err(usage("aborted"));
+    }
+    irprep::ops::live::run(&run, scenarios, keep_going, |c| {
+        if !quiet {
+            eprintln!(
+                "    {} {}:{} {} -> {} {}",
+                c.region,
+                c.service,
+                c.operation,
+                c.http_status,
+                c.error_code.as_deref().unwrap_or("OK"),
+                c.outcome
+            );
+        }
+    })
+    .await
+}
+
+/// Which of a run's expected events are in the logs (by its marker).
+pub async fn verify_in_logs(
+    m: &irprep_aws::simulate::Manifest,
+    logs: &[String],
+    aws: &crate::args::AwsArgs,
+    quiet: bool,
+) -> anyhow::Result<Vec<irprep_aws::simulate::Verification>> {
+    let args = crate::args::LogArgs {
+        logs: logs.to_vec(),
+        ..Default::default()
+    };
+    let (engine, pb) = crate::args::engine(&args, aws, quiet).await?;
+    let sql = format!(
+        "SELECT eventsource, eventname, errorcode, awsregion, eventtime FROM cloudtrail WHERE strpos(useragent, {}) > 0 ORDER BY eventtime",
+        irprep_core::sql::quote(&m.marker)
+    );
+    let r = engine.query(&sql).await;
+    pb.finish_and_clear();
+    let rows = irprep_engine::render::rows(&r?.batches)?;
+    let found: Vec<irprep_aws::simulate::FoundEvent> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap_or_default(),
+                r[1].clone().unwrap_or_default(),
+                r[2].clone(),
+                r[3].clone().unwrap_or_default(),
+                r[4].clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(irprep_aws::simulate::match_events(m, &found, None))
 }

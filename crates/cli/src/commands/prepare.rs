@@ -14,7 +14,7 @@ use irprep_core::analytics::{named_queries, Deployment, TableNames, Workgroup};
 use irprep_core::ddl::{athena_table, FlowLayout, Projection, TableKind, TableSpec};
 use irprep_core::detect::Catalogue;
 
-use super::logs::ScopeArgs;
+use crate::args::ScopeArgs;
 use crate::output::{write_objects, Format};
 
 #[derive(Debug, Args)]
@@ -49,7 +49,7 @@ pub struct PrepareArgs {
     pub yes: bool,
 }
 
-pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
+pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     let sources = a.scope.sources()?;
     let (targets, layout) = a.scope.resolve(a.bucket.as_deref()).await?;
     let o = EnableOptions {
@@ -199,9 +199,12 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
     }
     drop(out);
     let mut failures = ins.problems();
-    if a.dry_run || rows.is_empty() || !super::analytics::confirm(a.yes, "prepare")? {
-        super::logs::write_failures(&failures);
-        return Ok(super::logs::code(&failures));
+    if a.dry_run
+        || rows.is_empty()
+        || !crate::prompt::confirm("Apply these changes?", a.yes, "prepare")?
+    {
+        crate::output::write_failures(&failures);
+        return Ok(crate::output::code(&failures));
     }
     failures.extend(logs::apply(&targets, &ins.changes, a.scope.concurrency).await);
     if !analytics.is_empty() {
@@ -213,7 +216,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
             });
         }
     }
-    super::logs::write_failures(&failures);
+    crate::output::write_failures(&failures);
     if !quiet {
         eprintln!(
             "irprep: ready. Logs go to s3://{}/AWSLogs/; hunt with:",
@@ -227,5 +230,5 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<u8> {
             "  irprep hunt --logs {awslogs} --since 1d          (the local engine, no Athena)"
         );
     }
-    Ok(super::logs::code(&failures))
+    Ok(crate::output::code(&failures))
 }

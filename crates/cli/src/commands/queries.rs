@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use irprep_core::queries::{self, InvestigationQuery};
 
-use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
+use crate::args::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Subcommand)]
@@ -65,7 +65,7 @@ fn params(kv: &[String]) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
+pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     match cmd {
         QueriesCmd::List { format } => {
             let all = queries::builtin().map_err(anyhow::Error::msg)?;
@@ -109,7 +109,7 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
                 ]
             };
             output::write_objects(&mut std::io::stdout().lock(), format, &headers, &objects)?;
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
         QueriesCmd::Show { name, params: p } => {
             let q = find(&name)?;
@@ -122,7 +122,7 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<u8> {
                 println!();
             }
             println!("{}", q.render(&params(&p)?, None).map_err(super::usage)?);
-            Ok(crate::exit::OK)
+            Ok(irprep::exit::ExitStatus::Ok)
         }
         QueriesCmd::Run(a) => {
             let q = find(&a.name)?;

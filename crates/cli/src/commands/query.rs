@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use irprep_core::table;
 
-use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
+use crate::args::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -28,10 +28,10 @@ pub struct QueryArgs {
     pub sql: Option<String>,
 }
 
-pub async fn run(a: QueryArgs, quiet: bool) -> Result<u8> {
+pub async fn run(a: QueryArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     if a.schema {
         print_schema(a.format)?;
-        return Ok(crate::exit::OK);
+        return Ok(irprep::exit::ExitStatus::Ok);
     }
     let Some(sql) = a.sql.as_deref() else {
         return Err(super::usage("no SQL given (or use --schema)"));

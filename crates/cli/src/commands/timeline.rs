@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::inputs::{AwsArgs, EngineArgs, LogArgs};
+use crate::args::{AwsArgs, EngineArgs, LogArgs};
 use crate::output::Format;
 
 #[derive(Debug, Args)]
@@ -95,7 +95,7 @@ pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
     ))
 }
 
-pub async fn run(a: TimelineArgs, quiet: bool) -> Result<u8> {
+pub async fn run(a: TimelineArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     let sql = timeline_sql(&a)?;
     super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, &sql).await
 }

@@ -1,12 +1,12 @@
 //! The hunt's scan, batch by batch: which rows each detection keeps.
 //!
-//! Each detection's row filter (see [`crate::hunt`]) is planned once, as
-//! Athena SQL, into an expression over the scan's columns. Most filters name
+//! Each detection's row filter (a typed expression from [`super::plan`]) is
+//! planned once into an expression over the scan's columns. Most filters name
 //! the API calls they are about (`eventname = 'StopLogging'`, `eventname IN
 //! (…)`), and on a real account nearly every row is some other call. So the
 //! filters are not all evaluated on every row: a table from event name to
-//! the detections whose filter can hold for it ("guards", found in the
-//! filter's SQL) sends each row only to those, and a filter is evaluated on
+//! the detections whose filter can hold for it ("guards", read off the
+//! filter by [`super::plan::guard`]) sends each row only to those, and a filter is evaluated on
 //! its candidate rows alone. Filters without a guard run on the whole batch.
 //! The result is exactly each filter's own: a guard is a condition the
 //! filter implies.
@@ -15,19 +15,21 @@
 //! with a mask; one keeping a few rows gets them copied.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::DFSchema;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr as LExpr, LogicalPlan};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::sql::sqlparser::ast::{self, BinaryOperator, Expr, SetExpr, Statement};
+use datafusion::sql::sqlparser::ast::{self, Expr};
 
+use super::plan::RowFilter;
 use crate::{athena, Engine};
 
 type AHashMap<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -93,22 +95,22 @@ impl Splitter {
     pub async fn new(
         engine: &Engine,
         scan: &SchemaRef,
-        filters: &[Option<String>],
+        filters: &[&RowFilter],
         columns: Vec<Vec<usize>>,
     ) -> Result<(Splitter, Vec<bool>)> {
         let mut compiled = Vec::with_capacity(filters.len());
         let mut exact = Vec::with_capacity(filters.len());
         for f in filters {
-            let planned = match f {
-                Some(sql) => plan_filter(engine, scan, sql).await.ok(),
+            let planned = match &f.filter {
+                Some(e) => plan_filter(engine, scan, e).await.ok(),
                 None => None,
             };
-            exact.push(f.is_none() || planned.is_some());
+            exact.push(f.filter.is_none() || planned.is_some());
             compiled.push(match planned {
                 Some((cols, expr)) => Filter {
                     cols,
                     expr: Some(expr),
-                    guard: f.as_deref().and_then(guard_of),
+                    guard: f.guard.clone(),
                 },
                 None => Filter {
                     cols: vec![],
@@ -295,16 +297,25 @@ fn eval_on(
     }
 }
 
-/// Plan one filter as Athena SQL on the scan's columns: the columns it reads
-/// and its expression over just those.
+/// Plan one filter on the scan's columns, as the query `SELECT
+/// coalesce((filter), false) FROM cloudtrail`: the columns it reads and its
+/// expression over just those.
 async fn plan_filter(
     engine: &Engine,
     scan: &SchemaRef,
-    sql: &str,
+    filter: &Expr,
 ) -> Result<(Vec<usize>, Arc<dyn PhysicalExpr>)> {
-    let df = engine
-        .plan(&format!("SELECT coalesce(({sql}), false) FROM cloudtrail"))
-        .await?;
+    const SLOT: &str = "irprep_row_filter";
+    let mut stmt = athena::parse(&format!("SELECT coalesce(({SLOT}), false) FROM cloudtrail"))
+        .map_err(DataFusionError::Plan)?
+        .remove(0);
+    let _ = ast::visit_expressions_mut(&mut stmt, |e| {
+        if matches!(e, Expr::Identifier(i) if i.value == SLOT) {
+            *e = filter.clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let df = engine.plan_statement(stmt).await?;
     let LogicalPlan::Projection(p) = df.logical_plan() else {
         return Err(datafusion::error::DataFusionError::Plan(
             "unexpected filter plan".into(),
@@ -334,90 +345,4 @@ async fn plan_filter(
     let expr = simplifier.simplify(simplifier.coerce(expr, &schema)?)?;
     let phys = state.create_physical_expr(expr, &schema)?;
     Ok((cols, phys))
-}
-
-/// The event names a filter can hold for, when its SQL says
-/// (`eventname = 'X'`, `eventname IN (…)`, combined with AND and OR).
-fn guard_of(sql: &str) -> Option<BTreeSet<String>> {
-    let stmts = athena::parse(&format!("SELECT 1 FROM cloudtrail WHERE {sql}")).ok()?;
-    let Some(Statement::Query(q)) = stmts.first() else {
-        return None;
-    };
-    let SetExpr::Select(s) = q.body.as_ref() else {
-        return None;
-    };
-    guard(s.selection.as_ref()?)
-}
-
-fn guard(e: &Expr) -> Option<BTreeSet<String>> {
-    let is_name =
-        |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("eventname"));
-    let text = |e: &Expr| match e {
-        Expr::Value(v) => match &v.value {
-            ast::Value::SingleQuotedString(s) => Some(s.clone()),
-            _ => None,
-        },
-        _ => None,
-    };
-    match e {
-        Expr::Nested(inner) => guard(inner),
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => match (guard(left), guard(right)) {
-            (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
-            (a, b) => a.or(b),
-        },
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Or,
-            right,
-        } => Some(guard(left)?.union(&guard(right)?).cloned().collect()),
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Eq,
-            right,
-        } if is_name(left) => text(right).map(|t| BTreeSet::from([t])),
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Eq,
-            right,
-        } if is_name(right) => text(left).map(|t| BTreeSet::from([t])),
-        Expr::InList {
-            expr,
-            list,
-            negated: false,
-        } if is_name(expr) => list.iter().map(text).collect(),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guards() {
-        let g = |s: &str| guard_of(s).map(|g| g.into_iter().collect::<Vec<_>>().join(","));
-        assert_eq!(
-            g("eventsource = 'iam.amazonaws.com' AND eventname IN ('A', 'B')").as_deref(),
-            Some("A,B")
-        );
-        assert_eq!(
-            g("(eventname = 'A' AND x = 1) OR (eventName = 'C')").as_deref(),
-            Some("A,C")
-        );
-        assert_eq!(
-            g("eventname IN ('A', 'B') AND eventname = 'B'").as_deref(),
-            Some("B")
-        );
-        // Not a guard: a disjunct without one, negation, patterns, other columns.
-        assert_eq!(g("eventname = 'A' OR errorcode = 'X'"), None);
-        assert_eq!(g("eventname NOT IN ('A')"), None);
-        assert_eq!(g("NOT eventname = 'A'"), None);
-        assert_eq!(g("regexp_like(eventname, '^Describe')"), None);
-        assert_eq!(g("eventsource = 'A'"), None);
-        assert_eq!(g("eventname = lower('A')"), None);
-    }
 }

@@ -5,12 +5,10 @@
 //! touched; destroy removes exactly what deploy made; queries and a hunt run
 //! on Athena with the emulator's canned results.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::*;
+use crate::common::*;
 use irprep_core::detect::Catalogue;
 use irprep_core::queries;
 use serde_json::Value;
@@ -104,6 +102,10 @@ fn deploy_args(bucket: &str, db: &str, wg: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python, irprep_datasets)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON), ../shared/datasets; see tests/it/main.rs"
+)]
 fn deploy_is_complete_idempotent_and_destroy_is_exact() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let (bucket, db, wg) = ("deploy-logs", "sec_deploy", "irprep-deploy");
@@ -387,6 +389,10 @@ fn evidence_one(ev: &str) -> Value {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
 fn query_and_hunt_run_on_athena() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let (db, wg) = ("sec_engine", "irprep-engine");
@@ -545,6 +551,10 @@ fn query_and_hunt_run_on_athena() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
 fn table_follows_an_existing_flow_log() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();

@@ -3,13 +3,11 @@
 //! emulator honours DryRun, and the manifests list the calls and events.
 //! Also: `simulate verify --logs` and S3 as a log source, on moto's S3.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::*;
+use crate::common::*;
 use irprep_core::scenario::{self, Safety, READ_ONLY_PREFIXES};
 use serde_json::Value;
 
@@ -84,6 +82,10 @@ const EMULATOR_QUIRKS: &[(&str, &[&str])] = &[
 ];
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
 fn every_scenario_is_safe_on_the_emulator() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();
@@ -277,6 +279,10 @@ fn every_scenario_is_safe_on_the_emulator() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
 fn verify_and_query_on_emulator_s3() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();
@@ -407,6 +413,10 @@ fn verify_and_query_on_emulator_s3() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python, irprep_datasets)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON), ../shared/datasets; see tests/it/main.rs"
+)]
 fn invictus_on_emulator_s3() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();

@@ -1,12 +1,10 @@
 //! The `irprep` binary: bad input, exit codes, output formats, datasets,
 //! partition pruning, completions.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 fn gz(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -117,6 +115,10 @@ fn strict_makes_bad_input_fatal() {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn exit_codes_and_formats() {
     // Usage error.
     let out = irprep()
@@ -184,6 +186,10 @@ fn exit_codes_and_formats() {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn hunt_exit_codes_and_jsonl_contract() {
     let out = irprep()
         .args(["hunt", "--format", "jsonl", "--fail-on", "high", "--logs"])
@@ -228,6 +234,10 @@ fn hunt_exit_codes_and_jsonl_contract() {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn datasets_load_and_layout_prunes() {
     // Every shared dataset loads (digests are counted, not read).
     let out = irprep()
@@ -326,6 +336,10 @@ fn datasets_load_and_layout_prunes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn timeline_and_queries() {
     let out = irprep()
         .args(["timeline", "--format", "jsonl", "--principal", "arn:aws:sts::123837392027:assumed-role/stratus-red-team-ec2-steal-credentials-role/i-0dbc91f429e48eeed", "--logs"])
@@ -389,6 +403,10 @@ pub fn invictus_as_bucket(dir: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn gzipped_bucket_copy_gives_the_same_answers() {
     let tmp = tempfile::tempdir().unwrap();
     invictus_as_bucket(tmp.path());

@@ -1,11 +1,9 @@
 //! Every detection fires on its positive events and stays silent on its
 //! negative ones and on the benign set; the invictus and OTRF acceptance.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use common::*;
+use crate::common::*;
 use irprep_core::detect::{Catalogue, Detection, Severity};
 use irprep_engine::hunt::{Finding, HuntReport};
 
@@ -24,6 +22,10 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn every_detection_has_tests_that_pass() {
     let cat = Catalogue::builtin();
     assert!(cat.skipped.is_empty(), "{:#?}", cat.skipped);
@@ -183,6 +185,10 @@ fn benign_set(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn quiet_on_the_benign_set() {
     let tmp = tempfile::tempdir().unwrap();
     let p = benign_set(tmp.path());
@@ -215,6 +221,10 @@ fn quiet_on_the_benign_set() {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn invictus_acceptance() {
     let cat = Catalogue::builtin();
     let r = hunt_paths(&[invictus()], &cat.detections);
@@ -290,6 +300,10 @@ fn invictus_acceptance() {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn otrf_stolen_credential_s3_access_found() {
     let cat = Catalogue::builtin();
     let r = hunt_paths(&[otrf()], &cat.detections);
@@ -320,6 +334,10 @@ fn otrf_stolen_credential_s3_access_found() {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn prefilter_keeps_results_identical() {
     // The one-pass hunt must give the same evidence as running each detection
     // on the whole table.

@@ -6,8 +6,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::layout::{self, KeyKind, Partitions};
 use async_trait::async_trait;
-use irprep_core::layout::{self, KeyKind, Partitions};
 
 /// Where one file lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ fn sniff_file(path: &Path) -> KeyKind {
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
     head.truncate(n);
-    layout::sniff(&irprep_core::decompress::head(&head, 8 * 1024))
+    layout::sniff(&crate::decompress::head(&head, 8 * 1024))
 }
 
 /// Reads remote objects (implemented for S3 by `irprep-aws`).

@@ -9,9 +9,12 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use irprep_aws::logs::{org, Layout, Source};
 use irprep_aws::{s3, AwsOptions};
+use irprep_core::detect::Catalogue;
 use irprep_engine::{discover_local, Diagnostics, Engine, Fetcher, LogFile, TimeWindow};
 
+use crate::output::Format;
 use crate::timeparse::parse_time;
 
 /// Options of every AWS-facing command.
@@ -194,5 +197,114 @@ pub fn summary(engine: &Engine, quiet: bool) {
             issues.len(),
             issues.len() - files
         );
+    }
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct CatalogueArgs {
+    /// Add the detections (YAML) found under this directory.
+    #[arg(long = "detections", value_name = "DIR")]
+    pub detections: Vec<PathBuf>,
+    /// Add the Sigma rules (product: aws, service: cloudtrail) under this directory.
+    #[arg(long = "sigma", value_name = "DIR")]
+    pub sigma: Vec<PathBuf>,
+}
+
+impl CatalogueArgs {
+    pub fn load(&self) -> Result<Catalogue> {
+        let mut c = Catalogue::builtin();
+        for d in &self.detections {
+            c.add_dir(d).map_err(anyhow::Error::msg)?;
+        }
+        for d in &self.sigma {
+            irprep_core::sigma::add_dir(&mut c, d).map_err(anyhow::Error::msg)?;
+        }
+        Ok(c)
+    }
+}
+
+/// Which accounts, regions and sources.
+#[derive(Debug, Clone, Args)]
+pub struct ScopeArgs {
+    /// Sources, comma-separated: cloudtrail, vpcflow, dns, s3-access, elb, waf, eks, guardduty (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub sources: Vec<String>,
+    /// Every ACTIVE account of the Organization (run from the management or a delegated account).
+    #[arg(long)]
+    pub org: bool,
+    /// Only these accounts (with --org), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub include: Vec<String>,
+    /// Leave these accounts out (with --org), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// The role irprep assumes in member accounts (see `logs role-template`).
+    #[arg(long, default_value = "IrprepLogsRole")]
+    pub role_name: String,
+    /// Only these regions, comma-separated (default: every region enabled in each account).
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// Account × region inspections in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl ScopeArgs {
+    pub(crate) fn sources(&self) -> Result<Vec<Source>> {
+        if self.sources.is_empty() || self.sources.iter().any(|s| s == "all") {
+            return Ok(Source::ALL.to_vec());
+        }
+        self.sources
+            .iter()
+            .map(|s| Source::parse(s).ok_or_else(|| crate::commands::usage(format!("unknown source '{s}' (cloudtrail, vpcflow, dns, s3-access, elb, waf, eks, guardduty)"))))
+            .collect()
+    }
+
+    /// Credentials, the caller's account, the targets and the bucket layout.
+    pub(crate) async fn resolve(&self, bucket: Option<&str>) -> Result<(org::Targets, Layout)> {
+        if !self.org && (!self.include.is_empty() || !self.exclude.is_empty()) {
+            return Err(crate::commands::usage(
+                "--include/--exclude select Organization accounts: add --org",
+            ));
+        }
+        let conf = self.aws.options().load().await;
+        let caller = self.aws.options().account_id(&conf).await?;
+        let home_region = conf
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        let org_id = if self.org {
+            Some(org::org_id(&conf).await?)
+        } else {
+            None
+        };
+        let o = org::TargetOptions {
+            org: self.org,
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+            role_name: self.role_name.clone(),
+            regions: (!self.regions.is_empty()).then(|| self.regions.clone()),
+        };
+        let targets = org::resolve(&conf, &caller, &o).await?;
+        let mut accounts = targets.accounts();
+        if !accounts.contains(&caller) {
+            accounts.push(caller.clone());
+        }
+        accounts.sort();
+        let layout = Layout {
+            central_bucket: bucket
+                .map(String::from)
+                .unwrap_or_else(|| Layout::regional_bucket(&caller, &home_region)),
+            home_account: caller,
+            home_region,
+            accounts,
+            org_id,
+            cache: Default::default(),
+        };
+        Ok((targets, layout))
     }
 }

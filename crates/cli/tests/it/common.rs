@@ -18,7 +18,7 @@ pub fn root() -> PathBuf {
 }
 
 pub fn datasets() -> PathBuf {
-    root().join("../shared/datasets")
+    PathBuf::from(env!("IRPREP_TEST_DATASETS_DIR"))
 }
 
 pub fn invictus() -> PathBuf {

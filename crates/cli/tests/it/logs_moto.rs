@@ -8,11 +8,9 @@
 //! only `irprep iam-policy logs-enable`, and an Organization of three
 //! accounts, one without the member role.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const REGIONS: &str = "us-east-1,us-west-2,eu-west-1";
@@ -93,6 +91,10 @@ fn comparable(state: &Value) -> Value {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
 fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();
@@ -158,6 +160,39 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
         ],
     );
     assert_eq!(gate.status.code(), Some(1), "gaps fail the readiness gate");
+
+    // The tables a person reads, pinned (ids the emulator makes up masked).
+    let status = logs(
+        &url,
+        "testing",
+        "testing",
+        &["status", "--regions", REGIONS],
+    );
+    let plan = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            "enable",
+            "--bucket",
+            "their-central",
+            "--dry-run",
+            "--regions",
+            REGIONS,
+        ],
+    );
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    crate::snapshots::emulator_ids(|| {
+        insta::assert_snapshot!("logs_status_table", String::from_utf8_lossy(&status.stdout));
+        insta::assert_snapshot!(
+            "logs_enable_plan_table",
+            String::from_utf8_lossy(&plan.stdout)
+        );
+    });
 
     // The plan alone changes nothing.
     let args = [
@@ -512,6 +547,10 @@ fn auth() -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
 fn least_privilege_and_an_organization_with_a_missing_role() {
     let url = auth();
     // The policies, from irprep itself.
@@ -744,6 +783,10 @@ fn least_privilege_and_an_organization_with_a_missing_role() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
 fn prepare_turns_logs_on_and_makes_them_queryable_in_one_plan() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();

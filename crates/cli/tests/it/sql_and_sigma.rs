@@ -2,12 +2,10 @@
 //! queries return what an independent Python reference computes; Sigma rules
 //! load (or are skipped with a reason) and fire on their positive events.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use irprep_core::detect::{Catalogue, Origin};
 use irprep_core::queries;
 use irprep_core::sigma;
@@ -98,6 +96,10 @@ fn all_athena_sql() -> Vec<(String, String)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_python, irprep_datasets)),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON), ../shared/datasets; see tests/it/main.rs"
+)]
 fn every_athena_statement_parses_with_sqlglot() {
     let stmts = all_athena_sql();
     assert!(stmts.len() > 100);
@@ -145,6 +147,10 @@ fn every_athena_statement_parses_with_sqlglot() {
 }
 
 #[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 fn sigma_rules_load_and_fire_on_their_events() {
     let mut cat = Catalogue::default();
     sigma::add_dir(&mut cat, &sigma_dir()).unwrap();
@@ -205,6 +211,10 @@ fn canonical_json(s: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_python, irprep_datasets)),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON), ../shared/datasets; see tests/it/main.rs"
+)]
 fn bootstrap_queries_match_the_python_reference() {
     let paths = [invictus(), otrf()];
     let out = Command::new(python())
@@ -276,6 +286,10 @@ fn assert_rows_equal(name: &str, batches: &[irprep_core::arrow_array::RecordBatc
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_python, irprep_datasets)),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON), ../shared/datasets; see tests/it/main.rs"
+)]
 fn flow_and_dns_queries_match_the_python_reference() {
     let elastic = datasets().join("elastic-integrations-aws-fixtures");
     let runs = [
@@ -390,6 +404,10 @@ fn bad_flow_and_dns_records_are_reported_and_the_rest_read() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(irprep_python, irprep_datasets)),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON), ../shared/datasets; see tests/it/main.rs"
+)]
 fn benchmark_queries_match_the_python_reference() {
     let paths = [invictus(), otrf()];
     let out = Command::new(python())

@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use irprep_engine::{discover_local, render, Diagnostics, Engine, TimeWindow};
 
-fn datasets() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
-}
+use crate::common::datasets;
 
 async fn engine_on(paths: &[PathBuf]) -> Engine {
     let diag = Arc::new(Diagnostics::new(false));
@@ -27,6 +25,10 @@ async fn rows(e: &Engine, sql: &str) -> Vec<Vec<Option<String>>> {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 async fn invictus_loads_and_counts() {
     let e = engine_on(&[datasets().join("invictus-aws-dataset/CloudTrail")]).await;
     let r = rows(
@@ -52,6 +54,10 @@ async fn invictus_loads_and_counts() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 async fn trino_functions_work() {
     let e = engine_on(&[datasets().join("invictus-aws-dataset/CloudTrail")]).await;
     let r = rows(&e, "SELECT json_extract_scalar(responseelements, '$.accessKey.userName') AS u FROM cloudtrail WHERE eventname = 'CreateAccessKey' AND errorcode IS NULL ORDER BY eventtime").await;
@@ -96,6 +102,10 @@ async fn trino_functions_work() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
 async fn otrf_logstash_and_digest() {
     let e = engine_on(&[
         datasets()

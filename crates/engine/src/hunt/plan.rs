@@ -1,0 +1,533 @@
+//! What the hunt reads from a detection's SQL: its row filter (relaxed to
+//! what the scan can evaluate), the event names that guard it, the columns
+//! it uses, and the detection as it runs without its filter.
+
+use std::collections::{BTreeSet, HashSet};
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    self, BinaryOperator, Expr, SetExpr, Statement, TableFactor, Visit, Visitor,
+};
+use irprep_core::table;
+
+use crate::athena;
+
+/// What the hunt needs from a detection's SQL, from one parse of it.
+pub(crate) struct RowFilter {
+    /// The row-local filter, an expression over `cloudtrail`'s columns
+    /// (already rewritten to the local dialect), or `None` when the
+    /// detection needs every row.
+    pub filter: Option<Expr>,
+    /// The event names outside which the filter is false, when it says so
+    /// (see [`guard`]).
+    pub guard: Option<BTreeSet<String>>,
+    /// The detection as it runs on its own in-memory rows (see
+    /// [`without_row_filter`]), when that differs from its SQL.
+    pub without: Option<Statement>,
+}
+
+pub(crate) fn row_filter(sql: &str) -> RowFilter {
+    let none = RowFilter {
+        filter: None,
+        guard: None,
+        without: None,
+    };
+    let Ok(mut stmts) = athena::parse(sql) else {
+        return none;
+    };
+    if stmts.len() != 1 {
+        return none;
+    }
+    let mut v = Collector {
+        parts: vec![],
+        unbounded: false,
+    };
+    let _ = stmts[0].visit(&mut v);
+    if v.unbounded || v.parts.is_empty() {
+        return none;
+    }
+    let n_parts = v.parts.len();
+    // (part) OR (part) …, each part the AND of its kept conjuncts.
+    let filter = v
+        .parts
+        .into_iter()
+        .map(|p| Expr::Nested(Box::new(p)))
+        .reduce(|a, b| binary(a, BinaryOperator::Or, b));
+    let guard = filter.as_ref().and_then(guard);
+    let without = if n_parts == 1 {
+        without_row_filter(stmts.remove(0))
+    } else {
+        None
+    };
+    RowFilter {
+        filter,
+        guard,
+        without,
+    }
+}
+
+fn binary(left: Expr, op: BinaryOperator, right: Expr) -> Expr {
+    Expr::BinaryOp {
+        left: Box::new(left),
+        op,
+        right: Box::new(right),
+    }
+}
+
+/// The row-local filter of one detection, as SQL text, or `None` when the
+/// detection needs every row.
+pub fn prefilter(sql: &str) -> Option<String> {
+    row_filter(sql).filter.map(|e| e.to_string())
+}
+
+/// The detection as it runs on its own in-memory rows. When it reads
+/// `cloudtrail` in exactly one SELECT (the caller checked that its row filter
+/// has one part), and that SELECT's whole WHERE went into its row filter, the
+/// WHERE is dropped: the rows in memory are exactly those it keeps, and
+/// evaluating it again cost as much as the rest of the query (0.56 s of 1.8 s
+/// for the burst detection on the benchmark corpus).
+fn without_row_filter(mut stmt: Statement) -> Option<Statement> {
+    struct Drop {
+        reads: usize,
+        whole: bool,
+    }
+    impl ast::VisitorMut for Drop {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+            let SetExpr::Select(s) = q.body.as_mut() else {
+                return ControlFlow::Continue(());
+            };
+            if !s.from.iter().any(|t| is_cloudtrail(&t.relation).is_some()) {
+                return ControlFlow::Continue(());
+            }
+            self.reads += 1;
+            let mut cs = vec![];
+            if let Some(w) = &s.selection {
+                conjuncts(w, &mut cs);
+            }
+            self.whole = !cs.is_empty() && cs.iter().all(|c| !has_subquery(c) && !has_json_call(c));
+            if self.whole {
+                s.selection = None;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut d = Drop {
+        reads: 0,
+        whole: false,
+    };
+    let _ = ast::VisitMut::visit(&mut stmt, &mut d);
+    (d.reads == 1 && d.whole).then_some(stmt)
+}
+
+struct Collector {
+    parts: Vec<Expr>,
+    unbounded: bool,
+}
+
+fn is_cloudtrail(tf: &TableFactor) -> Option<Option<String>> {
+    if let TableFactor::Table { name, alias, .. } = tf {
+        if let Some(ast::ObjectNamePart::Identifier(i)) = name.0.last() {
+            if i.value.eq_ignore_ascii_case("cloudtrail") {
+                return Some(alias.as_ref().map(|a| a.name.value.to_lowercase()));
+            }
+        }
+    }
+    None
+}
+
+fn has_subquery(e: &Expr) -> bool {
+    struct F(bool);
+    impl Visitor for F {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &ast::Query) -> ControlFlow<()> {
+            self.0 = true;
+            ControlFlow::Break(())
+        }
+    }
+    let mut f = F(false);
+    let _ = e.visit(&mut f);
+    f.0
+}
+
+/// Does the expression parse JSON? Such conditions are relaxed out of the
+/// scan filter ([`relax`]): evaluated on every row of the logs they would
+/// cost more than the rows they save (the detection applies them itself, in
+/// memory).
+fn has_json_call(e: &Expr) -> bool {
+    struct F(bool);
+    impl Visitor for F {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                let n = f.name.to_string().to_lowercase();
+                if n.starts_with("json_") || n.starts_with("irprep_json") {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = F(false);
+    let _ = e.visit(&mut f);
+    f.0
+}
+
+/// A condition implied by `e` without its JSON calls and subqueries (`None`:
+/// nothing is left, any row may pass). `(name IN (…) AND regexp_like(
+/// json_extract_scalar(…), …)) OR (name = 'X' AND …)` keeps its event names:
+/// the scan narrows the rows to them, and the detection applies its whole
+/// WHERE itself.
+fn relax(e: &Expr) -> Option<Expr> {
+    if !has_subquery(e) && !has_json_call(e) {
+        return Some(e.clone());
+    }
+    match e {
+        Expr::Nested(inner) => relax(inner).map(|i| Expr::Nested(Box::new(i))),
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => match (relax(left), relax(right)) {
+            (Some(l), Some(r)) => Some(Expr::BinaryOp {
+                left: Box::new(l),
+                op: ast::BinaryOperator::And,
+                right: Box::new(r),
+            }),
+            (l, r) => l.or(r),
+        },
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Or,
+            right,
+        } => Some(Expr::BinaryOp {
+            left: Box::new(relax(left)?),
+            op: ast::BinaryOperator::Or,
+            right: Box::new(relax(right)?),
+        }),
+        _ => None,
+    }
+}
+
+fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner) => {
+            if let Expr::BinaryOp {
+                op: ast::BinaryOperator::And,
+                ..
+            } = inner.as_ref()
+            {
+                conjuncts(inner, out)
+            } else {
+                out.push(e.clone())
+            }
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+/// Drop the table alias from column references (`c.eventname` → `eventname`).
+fn strip_alias(e: &mut Expr, alias: &str) {
+    struct S<'a>(&'a str);
+    impl ast::VisitorMut for S<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(parts) = e {
+                if parts.len() > 1 && (parts[0].value == self.0 || parts[0].value == "cloudtrail") {
+                    let rest: Vec<ast::Ident> = parts[1..].to_vec();
+                    *e = if rest.len() == 1 {
+                        Expr::Identifier(rest[0].clone())
+                    } else {
+                        Expr::CompoundIdentifier(rest)
+                    };
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(e, &mut S(alias));
+}
+
+impl Visitor for Collector {
+    type Break = ();
+    fn pre_visit_query(&mut self, q: &ast::Query) -> ControlFlow<()> {
+        let mut selects = vec![];
+        collect_selects(&q.body, &mut selects);
+        for s in selects {
+            for twj in &s.from {
+                let reads = is_cloudtrail(&twj.relation).is_some()
+                    || twj
+                        .joins
+                        .iter()
+                        .any(|j| is_cloudtrail(&j.relation).is_some());
+                if !reads {
+                    continue;
+                }
+                if !twj.joins.is_empty() || s.from.len() > 1 {
+                    self.unbounded = true;
+                    continue;
+                }
+                let alias = is_cloudtrail(&twj.relation)
+                    .flatten()
+                    .unwrap_or_else(|| "cloudtrail".into());
+                let Some(w) = &s.selection else {
+                    self.unbounded = true;
+                    continue;
+                };
+                let mut cs = vec![];
+                conjuncts(w, &mut cs);
+                let kept = cs.iter().filter_map(relax).map(|mut c| {
+                    strip_alias(&mut c, &alias);
+                    c
+                });
+                match kept.reduce(|a, b| binary(a, BinaryOperator::And, b)) {
+                    Some(part) => self.parts.push(part),
+                    None => self.unbounded = true,
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn collect_selects<'a>(body: &'a SetExpr, out: &mut Vec<&'a ast::Select>) {
+    match body {
+        SetExpr::Select(s) => out.push(s),
+        SetExpr::SetOperation { left, right, .. } => {
+            collect_selects(left, out);
+            collect_selects(right, out);
+        }
+        _ => {}
+    }
+}
+
+/// The `useridentity` fields the detections name (`useridentity.arn` …),
+/// plus those findings use; `None` when some SQL uses the struct whole (or
+/// in a form this cannot see), so it must be built whole.
+pub(super) fn identity_fields<'a>(sqls: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
+    static FIELD: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = FIELD.get_or_init(|| {
+        regex::Regex::new(r#"(?i)"?useridentity"?(\s*\.\s*"?([a-z_][a-z0-9_]*)"?)?"#)
+            .expect("valid regex")
+    });
+    let mut fields: BTreeSet<String> = ["arn", "accesskeyid"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for sql in sqls {
+        for c in re.captures_iter(sql) {
+            fields.insert(c.get(2)?.as_str().to_lowercase());
+        }
+    }
+    Some(fields.into_iter().collect())
+}
+
+/// Columns of the `cloudtrail` table a set of SQL texts mention.
+pub(super) fn used_columns(sqls: &[&str]) -> Vec<String> {
+    let t = table::cloudtrail();
+    let names: HashSet<String> = t
+        .columns
+        .iter()
+        .map(|c| c.name.to_string())
+        .chain(t.partitions.iter().map(|p| p.name.to_string()))
+        .collect();
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for sql in sqls {
+        let lower = sql.to_lowercase();
+        for n in &names {
+            if lower.contains(n.as_str()) {
+                used.insert(n.clone());
+            }
+        }
+    }
+    for must in [
+        "eventid",
+        "eventtime",
+        "useridentity",
+        "sourceipaddress",
+        "useragent",
+        "recipientaccountid",
+        "awsregion",
+        "eventname",
+    ] {
+        used.insert(must.into());
+    }
+    // Keep the table's column order.
+    t.columns
+        .iter()
+        .map(|c| c.name.to_string())
+        .chain(t.partitions.iter().map(|p| p.name.to_string()))
+        .filter(|c| used.contains(c))
+        .collect()
+}
+
+/// Does this statement parse as Athena SQL we can run?
+pub fn check_sql(sql: &str) -> std::result::Result<(), String> {
+    let stmts = athena::parse(sql)?;
+    match stmts.as_slice() {
+        [Statement::Query(_)] => Ok(()),
+        _ => Err("a detection must be exactly one SELECT/WITH query".into()),
+    }
+}
+
+/// The event names a filter can hold for, when it says (`eventname = 'X'`,
+/// `eventname IN (…)`, combined with AND and OR).
+pub(crate) fn guard(e: &Expr) -> Option<BTreeSet<String>> {
+    let is_name =
+        |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("eventname"));
+    let text = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match e {
+        Expr::Nested(inner) => guard(inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => match (guard(left), guard(right)) {
+            (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
+            (a, b) => a.or(b),
+        },
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => Some(guard(left)?.union(&guard(right)?).cloned().collect()),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } if is_name(left) => text(right).map(|t| BTreeSet::from([t])),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } if is_name(right) => text(left).map(|t| BTreeSet::from([t])),
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } if is_name(expr) => list.iter().map(text).collect(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefilters() {
+        assert_eq!(
+            prefilter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND errorcode IS NULL")
+                .unwrap(),
+            "(eventname = 'X' AND errorcode IS NULL)"
+        );
+        assert_eq!(prefilter("SELECT eventid FROM cloudtrail"), None);
+        let p = prefilter("WITH a AS (SELECT eventid, useridentity.arn AS arn FROM cloudtrail c WHERE c.eventname = 'A'), b AS (SELECT * FROM cloudtrail WHERE eventname='B' AND eventid IN (SELECT eventid FROM a)) SELECT eventid FROM b").unwrap();
+        assert_eq!(p, "(eventname = 'A') OR (eventname = 'B')");
+        assert_eq!(prefilter("SELECT a.eventid FROM cloudtrail a JOIN cloudtrail b ON a.eventid = b.eventid WHERE a.eventname='x'"), None);
+    }
+
+    #[test]
+    fn json_conditions_relaxed() {
+        let p = prefilter("SELECT eventid FROM cloudtrail WHERE eventsource = 'iam.amazonaws.com' AND ((eventname IN ('A', 'B') AND regexp_like(json_extract_scalar(requestparameters, '$.p'), 'x')) OR (eventname = 'C' AND json_extract_scalar(requestparameters, '$.q') = 'y'))").unwrap();
+        assert_eq!(p, "(eventsource = 'iam.amazonaws.com' AND ((eventname IN ('A', 'B')) OR (eventname = 'C')))");
+        // A disjunct that is all JSON leaves nothing of the OR.
+        let p = prefilter("SELECT eventid FROM cloudtrail WHERE eventname = 'A' AND (json_extract_scalar(requestparameters, '$.p') = 'x' OR eventname = 'B')").unwrap();
+        assert_eq!(p, "(eventname = 'A')");
+        // NOT over JSON is not relaxed into anything.
+        assert_eq!(prefilter("SELECT eventid FROM cloudtrail WHERE NOT (eventname = 'A' AND json_extract_scalar(requestparameters, '$.p') = 'x')"), None);
+        // The detection keeps its WHERE: the rows in memory are a superset.
+        assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'A' AND (json_extract_scalar(requestparameters, '$.p') = 'x' OR eventname = 'B')").without.is_none());
+    }
+
+    #[test]
+    fn row_filter_dropped_only_when_whole() {
+        let s = row_filter("SELECT eventid FROM (SELECT eventid, eventname FROM cloudtrail WHERE eventname = 'X' AND errorcode IS NULL) e WHERE eventid <> ''").without.unwrap();
+        assert_eq!(
+            s.to_string(),
+            "SELECT eventid FROM (SELECT eventid, eventname FROM cloudtrail) e WHERE eventid <> ''"
+        );
+        // A conjunct left out of the row filter (JSON, subquery) keeps the WHERE.
+        assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND json_extract_scalar(requestparameters, '$.a') = 'b'").without.is_none());
+        assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND eventid IN (SELECT eventid FROM cloudtrail WHERE eventname = 'Y')").without.is_none());
+        // Two reads: the rows in memory are the union, each WHERE is needed.
+        assert!(row_filter("WITH a AS (SELECT eventid FROM cloudtrail WHERE eventname = 'A'), b AS (SELECT eventid FROM cloudtrail WHERE eventname = 'B') SELECT eventid FROM a UNION ALL SELECT eventid FROM b").without.is_none());
+        assert!(row_filter("SELECT eventid FROM cloudtrail")
+            .without
+            .is_none());
+    }
+
+    #[test]
+    fn identity_fields_named() {
+        let f = identity_fields(["SELECT useridentity.type, c.userIdentity.sessionContext.sessionIssuer.arn FROM cloudtrail c WHERE \"useridentity\".\"principalid\" = 'x'"].into_iter()).unwrap();
+        assert_eq!(
+            f,
+            vec![
+                "accesskeyid",
+                "arn",
+                "principalid",
+                "sessioncontext",
+                "type"
+            ]
+        );
+        assert_eq!(
+            identity_fields(["SELECT to_json(useridentity) FROM cloudtrail"].into_iter()),
+            None
+        );
+        assert_eq!(
+            identity_fields(["SELECT useridentity FROM cloudtrail"].into_iter()),
+            None
+        );
+    }
+
+    /// The guard of a WHERE clause.
+    fn guard_of(sql: &str) -> Option<BTreeSet<String>> {
+        let stmts = athena::parse(&format!("SELECT 1 FROM cloudtrail WHERE {sql}")).ok()?;
+        let Some(Statement::Query(q)) = stmts.first() else {
+            return None;
+        };
+        let SetExpr::Select(s) = q.body.as_ref() else {
+            return None;
+        };
+        guard(s.selection.as_ref()?)
+    }
+
+    #[test]
+    fn guards() {
+        let g = |s: &str| guard_of(s).map(|g| g.into_iter().collect::<Vec<_>>().join(","));
+        assert_eq!(
+            g("eventsource = 'iam.amazonaws.com' AND eventname IN ('A', 'B')").as_deref(),
+            Some("A,B")
+        );
+        assert_eq!(
+            g("(eventname = 'A' AND x = 1) OR (eventName = 'C')").as_deref(),
+            Some("A,C")
+        );
+        assert_eq!(
+            g("eventname IN ('A', 'B') AND eventname = 'B'").as_deref(),
+            Some("B")
+        );
+        // Not a guard: a disjunct without one, negation, patterns, other columns.
+        assert_eq!(g("eventname = 'A' OR errorcode = 'X'"), None);
+        assert_eq!(g("eventname NOT IN ('A')"), None);
+        assert_eq!(g("NOT eventname = 'A'"), None);
+        assert_eq!(g("regexp_like(eventname, '^Describe')"), None);
+        assert_eq!(g("eventsource = 'A'"), None);
+        assert_eq!(g("eventname = lower('A')"), None);
+    }
+}

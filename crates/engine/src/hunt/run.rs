@@ -1,0 +1,133 @@
+//! One detection on its own rows, in its own session.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::error::Result;
+use datafusion::sql::sqlparser::ast::Statement;
+use irprep_core::detect::Detection;
+
+use super::scan::Piece;
+use super::Finding;
+use crate::Engine;
+
+/// The column a detection's shared rows are filtered on.
+const KEEP: &str = "irprep_keep";
+
+/// One detection, ready to run on its own rows.
+pub(super) struct Job {
+    pub detection: Detection,
+    pub schema: datafusion::arrow::datatypes::SchemaRef,
+    pub batches: Vec<Piece>,
+    /// The detection without its row filter (see
+    /// [`super::plan::RowFilter::without`]), or `None` to run its SQL as
+    /// written.
+    pub stmt: Option<Statement>,
+}
+
+/// Run one detection on its rows and build its findings; an error names the
+/// detection.
+pub(super) async fn run_detection(
+    job: Job,
+    diag: crate::diag::SharedDiagnostics,
+    profile: bool,
+) -> std::result::Result<Vec<Finding>, (String, String)> {
+    let Job {
+        detection: d,
+        schema,
+        batches,
+        stmt,
+    } = job;
+    let td = std::time::Instant::now();
+    let rows = batches.iter().map(Piece::kept).sum::<usize>();
+    let run = async {
+        let mem = Engine::new(diag);
+        register_pieces(&mem, schema, &batches).await?;
+        let df = match stmt {
+            Some(stmt) => mem.plan_statement(stmt).await?,
+            None => mem.plan(&d.sql).await?,
+        };
+        df.collect().await
+    };
+    let results = run.await.map_err(|e| (d.id.clone(), e.to_string()))?;
+    if profile {
+        tracing::debug!(
+            target: super::profile::TARGET,
+            "hunt: {:.3}s {} ({rows} rows in memory)",
+            td.elapsed().as_secs_f64(),
+            d.id
+        );
+    }
+    // Findings from the evidence events' facts, read from this detection's
+    // own rows, off the runtime's workers.
+    tokio::task::spawn_blocking(move || {
+        super::evidence::findings_of(&d, &batches, &results, profile)
+            .map_err(|e| (d.id.clone(), e.to_string()))
+    })
+    .await
+    .map_err(|e| ("hunt".to_string(), e.to_string()))?
+}
+
+/// Register a detection's rows as its session's `cloudtrail`: the pieces as
+/// they are when none is shared, else a view filtering them on their keep
+/// column (true for the copied pieces). The table has as many partitions as
+/// the session runs at once, so the filter uses every core.
+async fn register_pieces(
+    mem: &Engine,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    pieces: &[Piece],
+) -> Result<()> {
+    use datafusion::arrow::array::BooleanArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let n = mem.context().state().config().target_partitions().max(1);
+    let parts = |batches: Vec<RecordBatch>| -> Vec<Vec<RecordBatch>> {
+        let mut parts = vec![vec![]; n];
+        for (i, b) in batches.into_iter().enumerate() {
+            parts[i % n].push(b);
+        }
+        parts
+    };
+    if pieces.iter().all(|p| p.keep.is_none()) {
+        let table = MemTable::try_new(
+            schema,
+            parts(pieces.iter().map(|p| p.rows.clone()).collect()),
+        )?;
+        mem.context()
+            .register_table("cloudtrail", Arc::new(table))?;
+        return Ok(());
+    }
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(
+        KEEP,
+        datafusion::arrow::datatypes::DataType::Boolean,
+        false,
+    )));
+    let with_keep = Arc::new(Schema::new(fields));
+    let batches = pieces
+        .iter()
+        .map(|p| {
+            let keep = p
+                .keep
+                .clone()
+                .unwrap_or_else(|| BooleanArray::from(vec![true; p.rows.num_rows()]));
+            let mut cols = p.rows.columns().to_vec();
+            cols.push(Arc::new(keep));
+            RecordBatch::try_new(with_keep.clone(), cols)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    mem.context().register_table(
+        "irprep_rows",
+        Arc::new(MemTable::try_new(with_keep, parts(batches))?),
+    )?;
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let view = mem
+        .context()
+        .table("irprep_rows")
+        .await?
+        .filter(datafusion::prelude::col(KEEP))?
+        .select_columns(&names)?
+        .into_view();
+    mem.context().register_table("cloudtrail", view)?;
+    Ok(())
+}
