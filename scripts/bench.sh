@@ -18,7 +18,7 @@ VENV=${IRPREP_BENCH_VENV:-$PWD/.venv-bench}
 echo "== release build" >&2
 # One invocation, so features unify and DataFusion is built once.
 cargo build --release -p irprep -p irprep-engine --bin irprep --example decompress_floor >&2
-BIN=target/release/irprep
+BIN=${CARGO_TARGET_DIR:-target}/release/irprep
 
 if [ ! -f "$CORPUS/labels.csv" ]; then
   echo "== generating the corpus ($EVENTS background events)" >&2
@@ -28,7 +28,7 @@ if [ ! -f "$CORPUS/labels.csv" ]; then
       --accounts 111122223333,222233334444,333344445555 --regions us-east-1,eu-west-1,us-west-2,ap-southeast-2 \
       --background-regions 4 --file-minutes 15 --seed 42 --scenario all
 fi
-UNCOMP=$(./target/release/examples/decompress_floor "$CORPUS/AWSLogs")
+UNCOMP=$(${CARGO_TARGET_DIR:-target}/release/examples/decompress_floor "$CORPUS/AWSLogs")
 echo "floor: $UNCOMP" >&2
 ZCAT=$( { /usr/bin/time -f '%e' find "$CORPUS/AWSLogs" -name '*.gz' -exec cat {} + | gzip -dc > /dev/null; } 2>&1 | tail -1 )
 D2=$(ls -d "$CORPUS"/AWSLogs/111122223333/CloudTrail/us-east-1/*/*/* | sort | sed -n 2p | sed 's|.*/us-east-1/||')

@@ -13,7 +13,7 @@ OUT=bench/out
 CORPUS=$OUT/corpus/AWSLogs
 [ -d "$CORPUS" ] || { echo "no corpus: run scripts/bench.sh first" >&2; exit 2; }
 cargo build --release -p irprep --bin irprep >&2
-BIN=target/release/irprep
+BIN=${CARGO_TARGET_DIR:-target}/release/irprep
 Q4="SELECT useridentity.arn AS arn, count(DISTINCT sourceipaddress) AS ips, count(*) AS n FROM cloudtrail WHERE useridentity.arn IS NOT NULL GROUP BY 1 ORDER BY n DESC, arn LIMIT 20"
 RUNS=${RUNS:-5}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

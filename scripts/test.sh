@@ -88,8 +88,8 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGIO
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 
 echo "== cargo test"
-# Snapshots are compared, never written, here.
-export INSTA_UPDATE=no
+# Snapshots are compared, never written (unless INSTA_UPDATE=always is given).
+export INSTA_UPDATE=${INSTA_UPDATE:-no}
 TESTLOG=$(mktemp -t irprep-test.XXXXXX.log)
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$TESTLOG"
 # Every test ran: an ignored test here means something this script should

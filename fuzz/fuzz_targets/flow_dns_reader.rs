@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = layout::sniff(data);
     let p = Partitions { account: "111122223333".into(), region: "us-east-1".into(), date: "2024/01/01".into(), ..Default::default() };
     let mut buf = Vec::new();
-    let mut d = libdeflater::Decompressor::new();
+    let mut d = irprep_core::decompress::Inflater::new();
     let flow_n = irprep_core::table::vpcflow().arrow_schema().fields().len();
     for projection in [None, Some(vec![3usize, 9, 11, flow_n - 2])] {
         let r = FlowReader::new(ReadOptions { projection, since: Some("2020-01-01T00:00:00Z".into()), ..Default::default() });

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use irprep_aws::logs::{org, Layout, Source};
 use irprep_aws::{s3, AwsOptions};
 use irprep_core::detect::Catalogue;
-use irprep_engine::{discover_local, Diagnostics, Engine, Fetcher, LogFile, TimeWindow};
+use irprep_engine::{Diagnostics, Engine, Fetcher, InputIssue, LogFile, TimeWindow};
 
 use crate::output::Format;
 use crate::timeparse::parse_time;
@@ -92,6 +92,9 @@ pub struct LogArgs {
     /// Stop at the first unreadable file or record instead of skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Also read files that symlinks in a --logs directory point to outside it.
+    #[arg(long)]
+    pub follow_symlinks: bool,
 }
 
 impl LogArgs {
@@ -113,9 +116,11 @@ impl LogArgs {
 pub struct Inputs {
     pub files: Vec<LogFile>,
     pub fetcher: Option<Fetcher>,
+    /// Local entries not read (FIFOs, devices, symlinks out of the tree), and why.
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
-pub async fn discover(logs: &[String], aws: &AwsArgs) -> Result<Inputs> {
+pub async fn discover(logs: &[String], aws: &AwsArgs, follow_symlinks: bool) -> Result<Inputs> {
     if logs.is_empty() {
         bail!("no logs given: pass --logs PATH or --logs s3://bucket/prefix");
     }
@@ -136,11 +141,18 @@ pub async fn discover(logs: &[String], aws: &AwsArgs) -> Result<Inputs> {
             local.push(PathBuf::from(l));
         }
     }
-    let (lf, _ignored) =
-        discover_local(&local).map_err(|e| anyhow::anyhow!("reading --logs: {e}"))?;
-    files.extend(lf);
+    let found = irprep_core::source::discover(
+        &local,
+        irprep_core::source::DiscoverOptions { follow_symlinks },
+    )
+    .map_err(|e| anyhow::anyhow!("reading --logs: {e}"))?;
+    files.extend(found.files);
     let fetcher = s3f.map(|f| Arc::new(f) as Fetcher);
-    Ok(Inputs { files, fetcher })
+    Ok(Inputs {
+        files,
+        fetcher,
+        skipped: found.skipped,
+    })
 }
 
 /// A progress bar on stderr for long scans; hidden off a TTY or with --quiet.
@@ -161,7 +173,7 @@ pub fn progress(total: u64, quiet: bool) -> ProgressBar {
 
 /// An engine over the inputs, reporting problems on stderr.
 pub async fn engine(args: &LogArgs, aws: &AwsArgs, quiet: bool) -> Result<(Engine, ProgressBar)> {
-    let inputs = discover(&args.logs, aws).await?;
+    let inputs = discover(&args.logs, aws, args.follow_symlinks).await?;
     let total: u64 = inputs.files.iter().map(|f| f.size).sum();
     let pb = progress(total, quiet);
     let pb2 = pb.clone();
@@ -170,9 +182,26 @@ pub async fn engine(args: &LogArgs, aws: &AwsArgs, quiet: bool) -> Result<(Engin
         .with_progress(move |n| pb2.inc(n))
         .with_issue_sink(move |i| {
             if !quiet {
-                pb3.suspend(|| eprintln!("irprep: warning: {i}"));
+                pb3.suspend(|| {
+                    eprintln!(
+                        "irprep: warning: {}",
+                        crate::output::stderr_safe(&i.to_string())
+                    )
+                });
             }
         });
+    // What discovery would not read is that file's problem, reported like
+    // any other (and the exit code says so).
+    for (path, why) in inputs.skipped {
+        diag.report(InputIssue::file(
+            path.display().to_string(),
+            irprep_core::cloudtrail::Problem {
+                offset: None,
+                record: None,
+                message: format!("not read: {why}"),
+            },
+        ));
+    }
     let engine = Engine::new(Arc::new(diag));
     engine.register_logs(inputs.files, inputs.fetcher, args.window()?)?;
     Ok((engine, pb))
@@ -190,12 +219,20 @@ pub fn summary(engine: &Engine, quiet: bool) {
     if digests + insights > 0 {
         eprintln!("irprep: note: skipped {digests} CloudTrail digest file(s) and {insights} Insights file(s) (not API events)");
     }
-    if !issues.is_empty() {
-        let files = issues.iter().filter(|i| i.whole_file).count();
+    if d.any_skipped() {
+        let files = Diagnostics::get(&d.files_skipped);
+        let records = Diagnostics::get(&d.records_skipped);
+        let unlisted = Diagnostics::get(&d.unlisted_issues);
+        let more = if unlisted > 0 {
+            format!(
+                " ({} listed above, {unlisted} more not listed)",
+                issues.len()
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "irprep: warning: {} input problem(s): {files} file(s) and {} record(s) skipped; the rest was analysed (exit code 3)",
-            issues.len(),
-            issues.len() - files
+            "irprep: warning: {files} file(s) and {records} record(s) skipped{more}; the rest was analysed (exit code 3)"
         );
     }
 }

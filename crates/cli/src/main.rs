@@ -25,6 +25,9 @@ pub struct Cli {
     /// No progress bars or notes on stderr (errors still print).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// CSV output: prefix cells a spreadsheet would run as formulas (=, +, -, @) with '. On when stdout is a terminal.
+    #[arg(long, global = true)]
+    pub csv_safe: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -92,6 +95,10 @@ fn main() -> ExitCode {
         }
     };
     let quiet = cli.quiet;
+    {
+        use std::io::IsTerminal;
+        output::set_csv_safe(cli.csv_safe || std::io::stdout().is_terminal());
+    }
     // Diagnostics of the libraries (`tracing`): RUST_LOG, or the hunt's
     // profile with `hunt --timings`.
     let profile = matches!(&cli.command, Command::Hunt(a) if a.timings);

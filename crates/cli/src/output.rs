@@ -19,14 +19,76 @@ pub enum Format {
     Csv,
 }
 
-/// A table for people: wraps to the terminal width when there is one.
+/// Text from the logs made safe for a terminal: control characters (C0
+/// but tab and newline, DEL, C1) shown escaped (`\x1b`, `\u{9b}`), so an
+/// escape sequence planted in a user agent or an object key cannot move the
+/// cursor, erase lines, set the title or write the clipboard.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| (c.is_control() && c != '\n' && c != '\t') || c == '\u{7f}';
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !bad(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Warnings and notes carrying log text (file names, keys, values) for
+/// stderr, made safe as [`terminal_safe`] makes table cells (one line).
+pub fn stderr_safe(s: &str) -> String {
+    terminal_safe(s).replace('\n', "\\n")
+}
+
+/// Neutralise CSV cells a spreadsheet would run as formulas (`=`, `+`, `-`,
+/// `@`, tab or CR first) by a leading `'`; numbers stay as they are.
+static CSV_SAFE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set once by `main` (`--csv-safe`, or stdout a terminal).
+pub fn set_csv_safe(on: bool) {
+    CSV_SAFE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn csv_cell(s: String) -> String {
+    if !CSV_SAFE.load(std::sync::atomic::Ordering::Relaxed) {
+        return s;
+    }
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && s.parse::<f64>().is_err() {
+        format!("'{s}")
+    } else {
+        s
+    }
+}
+
+/// A table for people: wraps to the terminal width when there is one; cells
+/// are made [`terminal_safe`].
 pub fn human_table(headers: &[String], rows: &[Vec<String>]) -> String {
+    human_table_trusting(headers, rows, &[])
+}
+
+/// [`human_table`], with the cells of the `trusted` columns kept as they are
+/// (irprep's own colours; never log text).
+pub fn human_table_trusting(headers: &[String], rows: &[Vec<String>], trusted: &[usize]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Dynamic);
     t.set_header(headers);
     for r in rows {
-        t.add_row(r);
+        t.add_row(r.iter().enumerate().map(|(i, c)| {
+            if trusted.contains(&i) {
+                c.clone()
+            } else {
+                terminal_safe(c).into_owned()
+            }
+        }));
     }
     t.to_string()
 }
@@ -55,7 +117,7 @@ pub fn write_objects(
             for o in objects {
                 w.write_record(headers.iter().map(|h| match o.get(h) {
                     None | Some(serde_json::Value::Null) => String::new(),
-                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::String(s)) => csv_cell(s.clone()),
                     Some(v) => v.to_string(),
                 }))?;
             }
@@ -253,5 +315,34 @@ pub fn code(failures: &[Failure]) -> irprep::exit::ExitStatus {
         irprep::exit::ExitStatus::Ok
     } else {
         irprep::exit::ExitStatus::Partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let hostile = "aws-cli\u{1b}[2K\u{1b}]0;owned\u{7}\r\u{9b}31m\u{7f}";
+        let t = human_table(&["ua".into()], &[vec![hostile.into()]]);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(
+            t.contains("aws-cli\\x1b[2K\\x1b]0;owned\\x07\\x0d\\u{9b}31m\\x7f"),
+            "{t}"
+        );
+        assert_eq!(terminal_safe("plain é ✓"), "plain é ✓");
+        assert_eq!(stderr_safe("a\nb\u{1b}"), "a\\nb\\x1b");
+    }
+
+    #[test]
+    fn csv_formulas_neutralised_when_asked() {
+        set_csv_safe(true);
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")".into()), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_cell("@SUM(A1)".into()), "'@SUM(A1)");
+        assert_eq!(csv_cell("-5".into()), "-5");
+        assert_eq!(csv_cell("aws-cli".into()), "aws-cli");
+        set_csv_safe(false);
+        assert_eq!(csv_cell("=1+1".into()), "=1+1");
     }
 }

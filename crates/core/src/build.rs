@@ -366,7 +366,7 @@ fn parse_elements(
 /// concatenated on [`take`](Self::take).
 ///
 /// A file that turns out broken after some of its rows were appended is
-/// taken back with [`rollback`](Self::rollback): the rows before it are kept,
+/// taken back (`rollback`): the rows before it are kept,
 /// the file's own are dropped.
 pub struct Batcher {
     schema: SchemaRef,

@@ -80,10 +80,34 @@ pub struct FileOutcome {
     pub filtered: usize,
     pub insight_events: usize,
     pub is_digest: bool,
-    /// Records skipped (the rest of the file was read).
+    /// Records skipped (the rest of the file was read): the first
+    /// [`MAX_RECORD_PROBLEMS`] in full, see [`FileOutcome::record_problem`].
     pub record_problems: Vec<Problem>,
+    /// Records skipped beyond those listed (counted, not kept).
+    pub more_record_problems: usize,
     /// The file could not be read at all.
     pub file_problem: Option<Problem>,
+}
+
+/// Record problems of one file kept in full; the rest are counted. A small
+/// file of broken lines must not cost memory or a terminal per line.
+pub const MAX_RECORD_PROBLEMS: usize = 20;
+
+impl FileOutcome {
+    /// Note a skipped record: listed while fewer than
+    /// [`MAX_RECORD_PROBLEMS`] are, else counted.
+    pub fn record_problem(&mut self, p: Problem) {
+        if self.record_problems.len() < MAX_RECORD_PROBLEMS {
+            self.record_problems.push(p);
+        } else {
+            self.more_record_problems += 1;
+        }
+    }
+
+    /// Records skipped in all, listed or not.
+    pub fn records_skipped(&self) -> usize {
+        self.record_problems.len() + self.more_record_problems
+    }
 }
 
 const EVENT_TIME: &[u8] = b"eventTime";
@@ -208,7 +232,7 @@ impl CloudTrailReader {
         raw: &[u8],
         partitions: Option<&CloudTrailPartitions>,
         buf: &mut Vec<u8>,
-        d: &mut libdeflater::Decompressor,
+        d: &mut crate::decompress::Inflater,
     ) -> FileOutcome {
         match decompress::gunzip_into(raw, buf, d) {
             Ok(len) => self.read_json(&buf[..len], partitions),
@@ -313,7 +337,7 @@ impl CloudTrailReader {
         raw: &[u8],
         partitions: Option<&CloudTrailPartitions>,
         buf: &mut Vec<u8>,
-        d: &mut libdeflater::Decompressor,
+        d: &mut crate::decompress::Inflater,
         into: &mut Batcher,
     ) -> FileOutcome {
         match decompress::gunzip_into(raw, buf, d) {
@@ -374,7 +398,7 @@ impl CloudTrailReader {
                 let nl = memchr::memchr(b'\n', &b[at..])
                     .map(|o| at + o + 1)
                     .unwrap_or(b.len());
-                out.record_problems.push(Problem {
+                out.record_problem(Problem {
                     offset: Some(at),
                     record: Some(rec),
                     message: "record is not a JSON object".into(),
@@ -409,7 +433,7 @@ impl CloudTrailReader {
                                 Ok(())
                             })?;
                         } else {
-                            out.record_problems.push(Problem {
+                            out.record_problem(Problem {
                                 offset: Some(rs),
                                 record: None,
                                 message: "\"Records\" is not an array".into(),
@@ -434,7 +458,7 @@ impl CloudTrailReader {
                         return Err(e);
                     }
                     // NDJSON: skip the broken line only.
-                    out.record_problems.push(Problem {
+                    out.record_problem(Problem {
                         offset: Some(e.offset),
                         record: Some(rec),
                         message: format!("invalid JSON: {}", e.msg),
@@ -467,7 +491,7 @@ impl CloudTrailReader {
         out: &mut FileOutcome,
     ) {
         if json::kind_at(b, s) != json::Kind::Object {
-            out.record_problems.push(Problem {
+            out.record_problem(Problem {
                 offset: Some(s),
                 record: Some(rec),
                 message: "record is not a JSON object".into(),
@@ -479,7 +503,7 @@ impl CloudTrailReader {
         let mut digest = false;
         match scan_object(b, s, &self.keys, &mut slots, &mut records, &mut digest) {
             Ok(end) => self.event_from_slots(b, s, end, rec, &slots, st, out),
-            Err(err) => out.record_problems.push(Problem {
+            Err(err) => out.record_problem(Problem {
                 offset: Some(err.offset),
                 record: Some(rec),
                 message: format!("invalid JSON: {}", err.msg),
@@ -501,7 +525,7 @@ impl CloudTrailReader {
         out: &mut FileOutcome,
     ) {
         if e - s > MAX_RECORD_BYTES {
-            out.record_problems.push(Problem {
+            out.record_problem(Problem {
                 offset: Some(s),
                 record: Some(rec),
                 message: format!(
@@ -524,7 +548,7 @@ impl CloudTrailReader {
             .chain(slots.timestamp.as_ref())
         {
             if let Err(u) = std::str::from_utf8(&b[a..z]) {
-                out.record_problems.push(Problem {
+                out.record_problem(Problem {
                     offset: Some(a + u.valid_up_to()),
                     record: Some(rec),
                     message: "invalid UTF-8 byte".into(),

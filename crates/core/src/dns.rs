@@ -99,13 +99,11 @@ impl DnsReader {
                 continue;
             }
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-                out.record_problems
-                    .push(problem(format!("invalid JSON: {e}")));
+                out.record_problem(problem(format!("invalid JSON: {e}")));
                 continue;
             }
             if line[at] != b'{' {
-                out.record_problems
-                    .push(problem("record is not a JSON object".into()));
+                out.record_problem(problem("record is not a JSON object".into()));
                 continue;
             }
             for s in slots.iter_mut() {
@@ -123,8 +121,7 @@ impl DnsReader {
                 Ok(())
             });
             if let Err(e) = scanned {
-                out.record_problems
-                    .push(problem(format!("invalid JSON: {}", e.msg)));
+                out.record_problem(problem(format!("invalid JSON: {}", e.msg)));
                 continue;
             }
             // The line's text, checked for UTF-8 once for all its values.
@@ -186,7 +183,7 @@ impl LogReader for DnsReader {
         raw: &[u8],
         partitions: Option<&Partitions>,
         buf: &mut Vec<u8>,
-        d: &mut libdeflater::Decompressor,
+        d: &mut crate::decompress::Inflater,
     ) -> FileOutcome {
         read_decompressed(raw, buf, d, |text| self.read_text(text, partitions))
     }

@@ -37,7 +37,7 @@ pub trait LogReader: Send + Sync {
         raw: &[u8],
         partitions: Option<&Partitions>,
         buf: &mut Vec<u8>,
-        d: &mut libdeflater::Decompressor,
+        d: &mut crate::decompress::Inflater,
     ) -> FileOutcome;
 
     /// Where [`Self::read_file_into`] gathers rows, under `schema` (the
@@ -54,7 +54,7 @@ pub trait LogReader: Send + Sync {
         raw: &[u8],
         partitions: Option<&Partitions>,
         buf: &mut Vec<u8>,
-        d: &mut libdeflater::Decompressor,
+        d: &mut crate::decompress::Inflater,
         into: &mut Batcher,
     ) -> FileOutcome {
         let mut out = self.read_file(raw, partitions, buf, d);
@@ -183,7 +183,7 @@ impl FlowReader {
                 message: format!("line {line_no}: {msg}"),
             };
             let Ok(mut line) = std::str::from_utf8(raw) else {
-                out.record_problems.push(problem("invalid UTF-8".into()));
+                out.record_problem(problem("invalid UTF-8".into()));
                 continue;
             };
             if line.trim().is_empty() {
@@ -200,8 +200,9 @@ impl FlowReader {
                         line = wrapped.as_str();
                     }
                     None => {
-                        out.record_problems
-                            .push(problem("a JSON line without a \"message\" string".into()));
+                        out.record_problem(problem(
+                            "a JSON line without a \"message\" string".into(),
+                        ));
                         continue;
                     }
                 }
@@ -225,9 +226,10 @@ impl FlowReader {
                             tokens.len()
                         )));
                         out.record_problems.clear();
+                        out.more_record_problems = 0;
                         return out;
                     }
-                    out.record_problems.push(problem(format!(
+                    out.record_problem(problem(format!(
                         "{} fields and no header line",
                         tokens.len()
                     )));
@@ -235,7 +237,7 @@ impl FlowReader {
                 }
             };
             if tokens.len() != map.len() {
-                out.record_problems.push(problem(format!(
+                out.record_problem(problem(format!(
                     "{} fields where the header names {}",
                     tokens.len(),
                     map.len()
@@ -260,7 +262,7 @@ impl FlowReader {
                 vals[fi] = Some(tok);
             }
             if let Some(msg) = bad {
-                out.record_problems.push(problem(msg));
+                out.record_problem(problem(msg));
                 continue;
             }
             let start_secs = vals[i_start].and_then(|s| s.parse::<i64>().ok());
@@ -303,7 +305,7 @@ impl FlowReader {
 pub(crate) fn read_decompressed(
     raw: &[u8],
     buf: &mut Vec<u8>,
-    d: &mut libdeflater::Decompressor,
+    d: &mut crate::decompress::Inflater,
     read: impl FnOnce(&[u8]) -> FileOutcome,
 ) -> FileOutcome {
     match decompress::gunzip_into(raw, buf, d) {
@@ -321,7 +323,7 @@ impl LogReader for FlowReader {
         raw: &[u8],
         partitions: Option<&Partitions>,
         buf: &mut Vec<u8>,
-        d: &mut libdeflater::Decompressor,
+        d: &mut crate::decompress::Inflater,
     ) -> FileOutcome {
         read_decompressed(raw, buf, d, |text| self.read_text(text, partitions))
     }
@@ -333,7 +335,7 @@ impl LogReader for crate::cloudtrail::CloudTrailReader {
         raw: &[u8],
         partitions: Option<&Partitions>,
         buf: &mut Vec<u8>,
-        d: &mut libdeflater::Decompressor,
+        d: &mut crate::decompress::Inflater,
     ) -> FileOutcome {
         self.read_bytes_reusing(raw, partitions, buf, d)
     }
@@ -347,7 +349,7 @@ impl LogReader for crate::cloudtrail::CloudTrailReader {
         raw: &[u8],
         partitions: Option<&Partitions>,
         buf: &mut Vec<u8>,
-        d: &mut libdeflater::Decompressor,
+        d: &mut crate::decompress::Inflater,
         into: &mut Batcher,
     ) -> FileOutcome {
         self.read_bytes_into(raw, partitions, buf, d, into)

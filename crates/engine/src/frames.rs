@@ -368,7 +368,7 @@ fn distinct(value: &ArrayRef, starts: &[usize], ends: &[usize]) -> Result<Int64A
 }
 
 /// The optimizer rule: window aggregates over numeric RANGE frames become
-/// [`RangeAgg`] window functions (see the module documentation).
+/// `RangeAgg` window functions (see the module documentation).
 #[derive(Debug, Default)]
 pub struct RangeFrames;
 

@@ -372,7 +372,7 @@ impl PartitionStream for ScanPartition {
         builder.spawn_blocking(move || {
             let reader = kind.reader(opts.clone());
             let mut buf: Vec<u8> = Vec::new();
-            let mut inflater = libdeflater::Decompressor::new();
+            let mut inflater = irprep_core::decompress::Inflater::new();
             // Rows of many files gathered into batches of about BATCH_ROWS.
             let mut batcher = reader.batcher(schema.clone());
             for f in files.iter() {
@@ -388,15 +388,14 @@ impl PartitionStream for ScanPartition {
                 let raw = match raw {
                     Ok(r) => r,
                     Err(e) => {
-                        let issue = InputIssue {
-                            file: name,
-                            problem: Problem {
+                        let issue = InputIssue::file(
+                            name,
+                            Problem {
                                 offset: None,
                                 record: None,
                                 message: format!("cannot read: {e}"),
                             },
-                            whole_file: true,
-                        };
+                        );
                         fail(&diag, issue)?;
                         continue;
                     }
@@ -425,24 +424,16 @@ impl PartitionStream for ScanPartition {
                     }
                 }
                 if let Some(p) = out.file_problem {
-                    fail(
-                        &diag,
-                        InputIssue {
-                            file: name,
-                            problem: p,
-                            whole_file: true,
-                        },
-                    )?;
+                    fail(&diag, InputIssue::file(name, p))?;
                     continue;
                 }
                 for p in out.record_problems {
+                    fail(&diag, InputIssue::record(name.clone(), p))?;
+                }
+                if out.more_record_problems > 0 {
                     fail(
                         &diag,
-                        InputIssue {
-                            file: name.clone(),
-                            problem: p,
-                            whole_file: false,
-                        },
+                        InputIssue::more_records(name.clone(), out.more_record_problems),
                     )?;
                 }
                 Diagnostics::add(&diag.files_read, 1);

@@ -100,7 +100,13 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding])
                     ]
                 })
                 .collect();
-            writeln!(out, "{}", output::human_table(&headers, &rows))?;
+            // The severity cell is irprep's own colour; every other cell is made
+            // terminal-safe.
+            writeln!(
+                out,
+                "{}",
+                output::human_table_trusting(&headers, &rows, &[0])
+            )?;
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
@@ -120,21 +126,24 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding])
                 "event_ids",
             ])?;
             for f in findings {
-                w.write_record([
-                    f.detection_id.clone(),
-                    f.title.clone(),
-                    f.severity.to_string(),
-                    f.attack.join(" "),
-                    f.principal.clone(),
-                    f.accounts.join(" "),
-                    f.regions.join(" "),
-                    f.first_seen.clone(),
-                    f.last_seen.clone(),
-                    f.event_count.to_string(),
-                    f.source_ips.join(" "),
-                    f.user_agents.join(" | "),
-                    f.event_ids.join(" "),
-                ])?;
+                w.write_record(
+                    [
+                        f.detection_id.clone(),
+                        f.title.clone(),
+                        f.severity.to_string(),
+                        f.attack.join(" "),
+                        f.principal.clone(),
+                        f.accounts.join(" "),
+                        f.regions.join(" "),
+                        f.first_seen.clone(),
+                        f.last_seen.clone(),
+                        f.event_count.to_string(),
+                        f.source_ips.join(" "),
+                        f.user_agents.join(" | "),
+                        f.event_ids.join(" "),
+                    ]
+                    .map(output::csv_cell),
+                )?;
             }
             w.flush()?;
         }

@@ -6,14 +6,11 @@
 //! on Athena with the emulator's canned results.
 
 use std::process::Command;
-use std::sync::Mutex;
 
 use crate::common::*;
 use irprep_core::detect::Catalogue;
 use irprep_core::queries;
 use serde_json::Value;
-
-static MOTO: Mutex<()> = Mutex::new(());
 
 fn py(args: &[&str]) -> String {
     let out = Command::new(python())

@@ -35,6 +35,10 @@ pub fn python() -> String {
         .expect("IRPREP_TEST_PYTHON is not set: run the suite with scripts/test.sh")
 }
 
+/// One emulator serves every test of this binary, and tests reset it: a
+/// test using it holds this lock throughout.
+pub static MOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The moto_server URL of scripts/test.sh.
 pub fn moto() -> String {
     std::env::var("IRPREP_TEST_MOTO_URL")

@@ -15,9 +15,6 @@ use serde_json::Value;
 
 const REGIONS: &str = "us-east-1,us-west-2,eu-west-1";
 
-/// Tests that reset the shared emulator run one at a time.
-static MOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn estate(url: &str, args: &[&str]) -> Value {
     let out = Command::new(python())
         .arg(root().join("tests/emulator/logs_estate.py"))

@@ -17,6 +17,7 @@ mod analytics_moto;
 mod cli;
 mod detections;
 mod engine;
+mod hostile;
 mod logs_moto;
 mod simulate_moto;
 mod snapshots;

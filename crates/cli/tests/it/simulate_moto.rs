@@ -5,14 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::sync::Mutex;
 
 use crate::common::*;
 use irprep_core::scenario::{self, Safety, READ_ONLY_PREFIXES};
 use serde_json::Value;
-
-/// The emulator is shared: tests that reset it run one at a time.
-static MOTO: Mutex<()> = Mutex::new(());
 
 fn estate(args: &[&str]) -> String {
     let out = Command::new(python())

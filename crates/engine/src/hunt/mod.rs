@@ -8,7 +8,7 @@
 //!    with joins) keeps every row.
 //! 2. One scan of the logs builds the columns some detection (or a finding)
 //!    uses, `useridentity` narrowed to the fields they name.
-//! 3. Each batch is split per detection as it is read ([`scan`]):
+//! 3. Each batch is split per detection as it is read (`scan`):
 //!    each row filter, compiled once, is evaluated on the rows its event-name
 //!    guard admits. Every detection then runs on its own rows in its own
 //!    session, several at a time. A detection whose only read's whole WHERE
@@ -21,10 +21,10 @@
 //! read of `cloudtrail` sees every row its own WHERE keeps, and applies that
 //! WHERE itself unless the rows are exactly those.
 //!
-//! The modules follow the steps: [`plan`] reads each detection's SQL (row
-//! filter, event-name guard, columns), [`scan`] splits the scan's batches
-//! into each detection's rows, [`run`] runs each detection on its rows,
-//! [`evidence`] turns the rows into findings, and [`profile`] reports where
+//! The modules follow the steps: `plan` reads each detection's SQL (row
+//! filter, event-name guard, columns), `scan` splits the scan's batches
+//! into each detection's rows, `run` runs each detection on its rows,
+//! `evidence` turns the rows into findings, and `profile` reports where
 //! the time and memory go (`tracing` at debug level, target `irprep::hunt`).
 
 mod evidence;
