@@ -17,11 +17,40 @@ pub struct AwsOptions {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Accept a plain-http endpoint that is not on this machine.
+    pub allow_insecure_endpoint: bool,
+}
+
+/// Refuse an endpoint that would carry signed requests (the access key id,
+/// a session token, the request bodies) in clear over a network: `https`,
+/// or `http` to a loopback address (an emulator on this machine), unless
+/// `allow_insecure` is given.
+pub fn check_endpoint(url: &str, allow_insecure: bool) -> anyhow::Result<()> {
+    let u = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("--endpoint-url {url}: {e}"))?;
+    let host = u.host_str().unwrap_or("");
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || allow_insecure => Ok(()),
+        "http" => anyhow::bail!(
+            "--endpoint-url {url}: plain http to another machine would send signed requests in clear; use https, or pass --allow-insecure-endpoint"
+        ),
+        other => anyhow::bail!("--endpoint-url {url}: unsupported scheme '{other}' (https, or http on loopback)"),
+    }
 }
 
 impl AwsOptions {
-    /// Load the SDK configuration (credential chain, region, endpoint).
-    pub async fn load(&self) -> SdkConfig {
+    /// Load the SDK configuration (credential chain, region, endpoint); the
+    /// endpoint is checked first ([`check_endpoint`]).
+    pub async fn load(&self) -> anyhow::Result<SdkConfig> {
+        if let Some(e) = &self.endpoint_url {
+            check_endpoint(e, self.allow_insecure_endpoint)?;
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(p) = &self.profile {
             loader = loader.profile_name(p);
@@ -35,9 +64,9 @@ impl AwsOptions {
         let conf = loader.load().await;
         if conf.region().is_none() {
             // A region is needed to sign; S3 listing works from any.
-            return conf.into_builder().region(Region::new("us-east-1")).build();
+            return Ok(conf.into_builder().region(Region::new("us-east-1")).build());
         }
-        conf
+        Ok(conf)
     }
 
     /// The account id of the caller (STS GetCallerIdentity).
@@ -51,5 +80,34 @@ impl AwsOptions {
         })?;
         id.account
             .ok_or_else(|| anyhow::anyhow!("sts:GetCallerIdentity returned no account"))
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::check_endpoint;
+
+    #[test]
+    fn plain_http_only_on_loopback_unless_allowed() {
+        for ok in [
+            "https://s3.eu-west-1.amazonaws.com",
+            "https://vpce-1.s3.example.internal:8443",
+            "http://127.0.0.1:5000",
+            "http://127.8.9.10",
+            "http://localhost:4566",
+            "http://[::1]:5000",
+        ] {
+            assert!(check_endpoint(ok, false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.5:5000",
+            "http://attacker.example",
+            "http://127.0.0.1.attacker.example",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            assert!(check_endpoint(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_endpoint("http://10.0.0.5:5000", true).is_ok());
     }
 }

@@ -29,6 +29,9 @@ pub struct AwsArgs {
     /// Send every AWS request to this endpoint (an emulator, a VPC endpoint).
     #[arg(long, env = "IRPREP_ENDPOINT_URL", help_heading = "AWS")]
     pub endpoint_url: Option<String>,
+    /// Accept a plain-http --endpoint-url on another machine (signed requests in clear).
+    #[arg(long, help_heading = "AWS")]
+    pub allow_insecure_endpoint: bool,
 }
 
 impl AwsArgs {
@@ -37,6 +40,7 @@ impl AwsArgs {
             profile: self.profile.clone(),
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
+            allow_insecure_endpoint: self.allow_insecure_endpoint,
         }
     }
 }
@@ -130,7 +134,7 @@ pub async fn discover(logs: &[String], aws: &AwsArgs, follow_symlinks: bool) -> 
     for l in logs {
         if let Some((bucket, prefix)) = s3::parse_s3_url(l) {
             if s3f.is_none() {
-                let conf = aws.options().load().await;
+                let conf = aws.options().load().await?;
                 s3f = Some(s3::S3Fetcher {
                     client: s3::client(&conf, aws.endpoint_url.is_some()),
                 });
@@ -308,7 +312,7 @@ impl ScopeArgs {
                 "--include/--exclude select Organization accounts: add --org",
             ));
         }
-        let conf = self.aws.options().load().await;
+        let conf = self.aws.options().load().await?;
         let caller = self.aws.options().account_id(&conf).await?;
         let home_region = conf
             .region()

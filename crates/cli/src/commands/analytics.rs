@@ -83,7 +83,7 @@ async fn adopt_flow_log(a: &mut TableArgs, aws: &AwsArgs) -> Result<()> {
     let Some(id) = a.flow_log_id.take() else {
         return Ok(());
     };
-    let conf = aws.options().load().await;
+    let conf = aws.options().load().await?;
     let fl = irprep_aws::analytics::flow_log_settings(&conf, &id).await?;
     a.flow_log_format = Some(fl.log_format);
     if let Some(o) = fl.options {
@@ -247,7 +247,7 @@ async fn projection(
 ) -> Result<Projection> {
     if values.len() == 1 && values[0] == "auto" {
         let (bucket, prefix) = s3::parse_s3_url(url).context("bad S3 URL")?;
-        let conf = aws.options().load().await;
+        let conf = aws.options().load().await?;
         let client = s3::client(&conf, aws.endpoint_url.is_some());
         let (accounts, places) = aa::discover_layout(&client, &bucket, &prefix, service).await?;
         let found = if want_places { places } else { accounts };
@@ -506,7 +506,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
                 &aws,
             )
             .await?;
-            let conf = aws.options().load().await;
+            let conf = aws.options().load().await?;
             let account = aws.options().account_id(&conf).await?;
             let c = Clients::new(&conf, account).await;
             let changes = aa::plan(&c, &d).await?;
@@ -538,7 +538,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
             format,
             aws,
         } => {
-            let conf = aws.options().load().await;
+            let conf = aws.options().load().await?;
             let account = aws.options().account_id(&conf).await?;
             let c = Clients::new(&conf, account).await;
             let changes = aa::plan_destroy(&c, &wg.database, &[], &wg.workgroup).await?;

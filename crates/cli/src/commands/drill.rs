@@ -205,7 +205,7 @@ async fn live(
     detections: Vec<Detection>,
     quiet: bool,
 ) -> Result<drill::DrillOutcome> {
-    let conf = a.aws.options().load().await;
+    let conf = a.aws.options().load().await?;
     let manifests =
         super::run_live(&conf, &scenarios, &a.aws, &a.regions, a.yes, false, quiet).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait_minutes * 60);

@@ -246,7 +246,7 @@ async fn hunt_athena(
     }
     let w = a.logs.window()?;
     let (since, until) = (w.since.as_deref(), w.until.as_deref());
-    let conf = a.aws.options().load().await;
+    let conf = a.aws.options().load().await?;
     let client = athena::client(&conf);
     let target = a.engine.target();
     // A detection on a table the database does not have (flow logs or query

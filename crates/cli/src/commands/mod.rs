@@ -58,7 +58,7 @@ pub async fn query_and_print(
             w.since.as_deref(),
             w.until.as_deref(),
         );
-        let conf = aws.options().load().await;
+        let conf = aws.options().load().await?;
         let client = irprep_aws::athena::client(&conf);
         let r = irprep_aws::athena::run(&client, &eng.target(), &sql).await?;
         let res = irprep_engine::QueryResult {

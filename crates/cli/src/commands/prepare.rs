@@ -66,7 +66,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
     // The tables over the bucket the logs go to: every source writes under
     // s3://<bucket>/AWSLogs/ (an Organization trail under AWSLogs/<org id>/).
     let awslogs = format!("s3://{}/AWSLogs/", layout.central_bucket);
-    let conf = a.scope.aws.options().load().await;
+    let conf = a.scope.aws.options().load().await?;
     let clients = Clients::new(&conf, layout.home_account.clone()).await;
     // Logs start today; a table deployed by an earlier run keeps its start.
     let today = match aa::existing_start_date(&clients, &a.database, "cloudtrail").await {

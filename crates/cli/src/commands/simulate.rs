@@ -172,7 +172,7 @@ pub async fn run(cmd: SimulateCmd, quiet: bool) -> Result<irprep::exit::ExitStat
             Ok(irprep::exit::ExitStatus::Ok)
         }
         SimulateCmd::Run(a) => {
-            let conf = a.aws.options().load().await;
+            let conf = a.aws.options().load().await?;
             let scenarios = scenario::select(&a.scenarios).map_err(super::usage)?;
             let manifests = super::run_live(
                 &conf,
@@ -222,7 +222,7 @@ pub async fn run(cmd: SimulateCmd, quiet: bool) -> Result<irprep::exit::ExitStat
             )
             .with_context(|| format!("{} is not a run manifest", a.manifest.display()))?;
             let v = if a.logs.is_empty() {
-                let conf = a.aws.options().load().await;
+                let conf = a.aws.options().load().await?;
                 let client = WireClient::new(&conf, a.aws.endpoint_url.clone(), None).await?;
                 let found = simulate::lookup_events(&client, &m).await?;
                 simulate::match_events(&m, &found, Some(Utc::now()))

@@ -56,7 +56,7 @@ fn corrupt_corpus(dir: &Path) {
     .unwrap();
     let unreadable = dir.join("unreadable.json");
     std::fs::write(&unreadable, "{}").unwrap();
-    // Not readable: a directory named like a file is the portable way (root ignores permissions).
+    // Not readable: a broken symlink (root ignores permissions).
     std::fs::remove_file(&unreadable).unwrap();
     std::os::unix::fs::symlink(dir.join("does-not-exist"), &unreadable).unwrap();
 }
@@ -89,7 +89,7 @@ fn corrupt_inputs_are_reported_and_skipped() {
         ("non-utf8.json", "invalid UTF-8"),
         ("empty.json", "empty file"),
         ("huge.json", "16 MiB"),
-        ("unreadable.json", "cannot read"),
+        ("unreadable.json", "broken symlink"),
     ] {
         assert!(
             stderr.lines().any(|l| l.contains(file) && l.contains(what)),

@@ -258,3 +258,25 @@ fn log_text_reaches_the_terminal_escaped() {
     assert!(csv(&["--csv-safe"]).contains("'=HYPERLINK"));
     assert!(csv(&[]).contains("\"=HYPERLINK"), "{}", csv(&[]));
 }
+
+/// Signed requests never go in clear to another machine: a plain-http
+/// endpoint off loopback is refused before any request (unless asked).
+#[test]
+fn plain_http_endpoints_only_on_loopback() {
+    let out = irprep()
+        .args([
+            "logs",
+            "status",
+            "--endpoint-url",
+            "http://203.0.113.5:5000",
+            "--region",
+            "us-east-1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("--allow-insecure-endpoint"), "{stderr}");
+}
