@@ -82,10 +82,8 @@ pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
     if let Some(tags) = doc.get("tags").and_then(Value::as_sequence) {
         for t in tags.iter().filter_map(Value::as_str) {
             if let Some(rest) = t.strip_prefix("attack.") {
-                if rest.len() > 1
-                    && rest.starts_with('t')
-                    && rest[1..2].chars().all(|c| c.is_ascii_digit())
-                {
+                // `t1562.008`: a technique (bytes, not slices: a tag is any text).
+                if rest.starts_with('t') && rest.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
                     attack.push(rest.to_uppercase());
                 } else {
                     tactics.push(rest.to_string());
@@ -559,6 +557,16 @@ detection:
             d.sql
         );
         assert!(d.sql.contains("errorcode IS NULL"));
+    }
+
+    /// Tags are any text: one whose second byte is inside a character is a
+    /// tactic name, not a panic.
+    #[test]
+    fn tags_with_any_text_load() {
+        let r = "title: T\nid: t\nlogsource: {product: aws, service: cloudtrail}\ntags: [attack.t\u{e9}, attack.t, attack.t1078]\ndetection:\n  s: {eventName: X}\n  condition: s\n";
+        let d = compile(r, "x.yml").unwrap();
+        assert_eq!(d.attack, vec!["T1078"]);
+        assert_eq!(d.tactics, vec!["t\u{e9}", "t"]);
     }
 
     #[test]
