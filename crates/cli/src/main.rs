@@ -72,6 +72,22 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    // A panic is a bug, reported on one line with its text made safe (it may
+    // quote log content); a reader's panic is caught at its file and the
+    // file reported as skipped, the rest analysed.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("irprep: internal error{at}: {}", output::stderr_safe(&msg));
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

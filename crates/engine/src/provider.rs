@@ -373,8 +373,10 @@ impl PartitionStream for ScanPartition {
             let reader = kind.reader(opts.clone());
             let mut buf: Vec<u8> = Vec::new();
             let mut inflater = irprep_core::decompress::Inflater::new();
-            // Rows of many files gathered into batches of about BATCH_ROWS.
+            // Rows of many files gathered into batches of about BATCH_ROWS,
+            // and the (compressed) files whose rows the batcher holds.
             let mut batcher = reader.batcher(schema.clone());
+            let mut pending: Vec<(&LogFile, Vec<u8>)> = vec![];
             for f in files.iter() {
                 let name = f.to_string();
                 let raw = match &f.location {
@@ -401,18 +403,62 @@ impl PartitionStream for ScanPartition {
                     }
                 };
                 Diagnostics::add(&diag.bytes_read, raw.len() as u64);
-                let mut out = if kind == LogKind::VpcFlow && is_parquet(&raw) {
-                    crate::parquet_flow::read(&raw, f.partitions.as_ref(), &opts, &schema)
-                } else {
-                    reader.read_file_into(
-                        &raw,
-                        f.partitions.as_ref(),
-                        &mut buf,
-                        &mut inflater,
-                        &mut batcher,
-                    )
+                // A reader's failure of any kind, a panic in a dependency
+                // included, is this file's problem alone: the rows the
+                // batcher held from earlier files are built again without it.
+                let read = |raw: &[u8],
+                            partitions: Option<&irprep_core::layout::Partitions>,
+                            buf: &mut Vec<u8>,
+                            inflater: &mut irprep_core::decompress::Inflater,
+                            batcher: &mut irprep_core::build::Batcher| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        fault_injection(&name);
+                        if kind == LogKind::VpcFlow && is_parquet(raw) {
+                            let mut out =
+                                crate::parquet_flow::read(raw, partitions, &opts, &schema);
+                            if let Some(b) = out.batch.take() {
+                                batcher.push(b);
+                            }
+                            out
+                        } else {
+                            reader.read_file_into(raw, partitions, buf, inflater, batcher)
+                        }
+                    }))
                 };
-                drop(raw);
+                let mut out = match read(
+                    &raw,
+                    f.partitions.as_ref(),
+                    &mut buf,
+                    &mut inflater,
+                    &mut batcher,
+                ) {
+                    Ok(out) => out,
+                    Err(panic) => {
+                        let why = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown".into());
+                        batcher = reader.batcher(schema.clone());
+                        for (pf, praw) in &pending {
+                            // Read fine once: their problems are reported already.
+                            let _ = read(
+                                praw,
+                                pf.partitions.as_ref(),
+                                &mut buf,
+                                &mut inflater,
+                                &mut batcher,
+                            );
+                        }
+                        let p = Problem {
+                            offset: None,
+                            record: None,
+                            message: format!("the reader failed on this file ({why})"),
+                        };
+                        fail(&diag, InputIssue::file(name, p))?;
+                        continue;
+                    }
+                };
                 if out.is_digest {
                     Diagnostics::add(&diag.digest_files, 1);
                     continue;
@@ -441,7 +487,11 @@ impl PartitionStream for ScanPartition {
                 if let Some(b) = out.batch.take() {
                     batcher.push(b);
                 }
+                if out.events > 0 {
+                    pending.push((f, raw));
+                }
                 if batcher.rows() >= BATCH_ROWS {
+                    pending.clear();
                     for batch in batcher.take()? {
                         if tx.blocking_send(Ok(batch)).is_err() {
                             return Ok(()); // the consumer stopped (LIMIT or error)
@@ -458,6 +508,19 @@ impl PartitionStream for ScanPartition {
         });
         builder.build()
     }
+}
+
+/// Test builds only: `IRPREP_FAULT_PANIC_ON=<text>` makes the reader panic
+/// on files whose name holds the text (how the tests prove that a reader's
+/// panic costs its file alone). Release builds have no such hook.
+fn fault_injection(name: &str) {
+    #[cfg(debug_assertions)]
+    if let Some(t) = std::env::var_os("IRPREP_FAULT_PANIC_ON") {
+        if !t.is_empty() && name.contains(&*t.to_string_lossy()) {
+            panic!("fault injected for {name}");
+        }
+    }
+    let _ = name;
 }
 
 fn is_parquet(raw: &[u8]) -> bool {

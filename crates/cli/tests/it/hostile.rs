@@ -280,3 +280,64 @@ fn plain_http_endpoints_only_on_loopback() {
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("--allow-insecure-endpoint"), "{stderr}");
 }
+
+/// A reader that panics (a bug, or a dependency's: here injected, in test
+/// builds only) costs its own file: the rows of the files read before it in
+/// the same batch, and of every file after it, are all there.
+#[test]
+fn a_reader_panic_costs_its_file_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01");
+    std::fs::create_dir_all(&day).unwrap();
+    let mut want = vec![];
+    for f in 0..6 {
+        let ids: Vec<String> = (0..3).map(|i| format!("f{f}-{i}")).collect();
+        let recs: Vec<String> = ids
+            .iter()
+            .map(|id| event(id, "2024-05-01T10:00:00Z", "aws-cli/2.15"))
+            .collect();
+        let name = if f == 3 {
+            "BOOM".to_string()
+        } else {
+            format!("ok{f}")
+        };
+        std::fs::write(
+            day.join(format!(
+                "111122223333_CloudTrail_us-east-1_20240501T1000Z_{name}.json.gz"
+            )),
+            gz(format!("{{\"Records\":[{}]}}", recs.join(",")).as_bytes()),
+        )
+        .unwrap();
+        if f != 3 {
+            want.extend(ids);
+        }
+    }
+    let out = irprep()
+        .env("IRPREP_FAULT_PANIC_ON", "BOOM")
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--logs",
+            tmp.path().to_str().unwrap(),
+            "SELECT eventid FROM cloudtrail ORDER BY eventid",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let got: Vec<&str> = std::str::from_utf8(&out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .collect();
+    assert_eq!(got, want, "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("BOOM") && l.contains("the reader failed on this file")),
+        "{stderr}"
+    );
+}
