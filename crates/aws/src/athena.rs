@@ -105,11 +105,13 @@ pub fn with_window(sql: &str, database: &str, since: Option<&str>, until: Option
         return sql.to_string();
     }
     let trimmed = sql.trim_start();
-    if trimmed.len() >= 4
-        && trimmed[..4].eq_ignore_ascii_case("with")
-        && trimmed[4..].starts_with(|c: char| c.is_whitespace())
-    {
-        format!("WITH {},\n{}", ctes.join(",\n"), &trimmed[4..].trim_start())
+    let rest = trimmed
+        .get(..4)
+        .filter(|w| w.eq_ignore_ascii_case("with"))
+        .map(|_| &trimmed[4..])
+        .filter(|r| r.starts_with(|c: char| c.is_whitespace()));
+    if let Some(rest) = rest {
+        format!("WITH {},\n{}", ctes.join(",\n"), rest.trim_start())
     } else {
         format!("WITH {}\n{}", ctes.join(",\n"), trimmed)
     }
@@ -332,6 +334,19 @@ async fn results(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Text of any kind around the table names: no slicing inside a character.
+    #[test]
+    fn window_over_non_ascii_sql() {
+        for sql in [
+            "SELÉCT 1 FROM cloudtrail",
+            "WITHé AS (SELECT 1) SELECT * FROM cloudtrail",
+            "SELECT 'é' AS x FROM cloudtraiΩ, cloudtrail WHERE eventname = 'Ω'",
+        ] {
+            let w = with_window(sql, "db", Some("2024-03-01T00:00:00Z"), None);
+            assert!(w.starts_with("WITH cloudtrail AS"), "{w}");
+        }
+    }
 
     #[test]
     fn window_shadows_the_tables_it_reads() {

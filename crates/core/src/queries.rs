@@ -82,9 +82,11 @@ pub fn replace_table(sql: &str, from: &str, to: &str) -> String {
             i += 1;
             continue;
         }
+        // Bytes, not text slices: `i + from.len()` may fall inside a
+        // character of the query.
         if !in_str
-            && sql[i..].len() >= from.len()
-            && sql[i..i + from.len()].eq_ignore_ascii_case(from)
+            && b.len() - i >= from.len()
+            && b[i..i + from.len()].eq_ignore_ascii_case(from.as_bytes())
         {
             let before = i == 0
                 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
@@ -118,6 +120,22 @@ pub fn builtin() -> Result<Vec<InvestigationQuery>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_names_replaced_in_any_text() {
+        assert_eq!(
+            replace_table(
+                "SELECT 'cloudtrail' FROM cloudtrai\u{3a9} JOIN cloudtrail",
+                "cloudtrail",
+                "t"
+            ),
+            "SELECT 'cloudtrail' FROM cloudtrai\u{3a9} JOIN t"
+        );
+        assert_eq!(
+            replace_table("cloudtrai\u{e9}", "cloudtrail", "t"),
+            "cloudtrai\u{e9}"
+        );
+    }
 
     #[test]
     fn loads_and_renders() {
