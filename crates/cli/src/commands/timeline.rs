@@ -44,21 +44,17 @@ pub struct TimelineArgs {
 
 use irprep_core::sql::quote as lit;
 
+/// `--window` in minutes: a whole number of minutes, hours or days (never
+/// negative: `-{m}` in the SQL would start a comment).
 fn minutes(w: &str) -> Result<i64> {
-    let (n, unit) = w.trim().split_at(w.trim().len().saturating_sub(1));
-    let n: i64 = n
-        .parse()
-        .map_err(|_| super::usage(format!("invalid --window '{w}' (e.g. 30m, 2h)")))?;
-    Ok(match unit {
-        "m" => n,
-        "h" => n * 60,
-        "d" => n * 1440,
-        _ => {
-            return Err(super::usage(format!(
-                "invalid --window '{w}' (e.g. 30m, 2h)"
-            )))
-        }
-    })
+    let bad = || super::usage(format!("invalid --window '{w}' (e.g. 30m, 2h, 1d)"));
+    let t = w.trim();
+    let (n, per) = [("m", 1i64), ("h", 60), ("d", 1440)]
+        .iter()
+        .find_map(|(u, per)| t.strip_suffix(u).map(|n| (n, *per)))
+        .ok_or_else(bad)?;
+    let n: u32 = n.parse().map_err(|_| bad())?;
+    Ok(i64::from(n) * per)
 }
 
 /// The SQL of a timeline for the selector given.
@@ -98,4 +94,19 @@ pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
 pub async fn run(a: TimelineArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     let sql = timeline_sql(&a)?;
     super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, &sql).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minutes;
+
+    #[test]
+    fn windows_are_whole_positive_spans() {
+        assert_eq!(minutes("30m").unwrap(), 30);
+        assert_eq!(minutes(" 2h ").unwrap(), 120);
+        assert_eq!(minutes("1d").unwrap(), 1440);
+        for bad in ["-5m", "30é", "é", "", "m", "1.5h", "99999999999d", "5s"] {
+            assert!(minutes(bad).is_err(), "{bad}");
+        }
+    }
 }
