@@ -376,16 +376,19 @@ impl PartitionStream for ScanPartition {
             // Rows of many files gathered into batches of about BATCH_ROWS,
             // and the (compressed) files whose rows the batcher holds.
             let mut batcher = reader.batcher(schema.clone());
-            let mut pending: Vec<(&LogFile, Vec<u8>)> = vec![];
-            for f in files.iter() {
-                let name = f.to_string();
-                let raw = match &f.location {
+            let mut pending: Vec<&LogFile> = vec![];
+            let fetch = |f: &LogFile| -> std::result::Result<Vec<u8>, String> {
+                match &f.location {
                     Location::Local(p) => std::fs::read(p).map_err(|e| e.to_string()),
                     Location::Remote { bucket, key } => match (&fetcher, &handle) {
                         (Some(fe), Some(h)) => h.block_on(fe.fetch(bucket, key)),
                         _ => Err("no S3 client configured for remote objects".to_string()),
                     },
-                };
+                }
+            };
+            for f in files.iter() {
+                let name = f.to_string();
+                let raw = fetch(f);
                 diag.progress(f.size);
                 let raw = match raw {
                     Ok(r) => r,
@@ -439,16 +442,21 @@ impl PartitionStream for ScanPartition {
                             .map(|s| s.to_string())
                             .or_else(|| panic.downcast_ref::<String>().cloned())
                             .unwrap_or_else(|| "unknown".into());
+                        // Rare: the files read before it in this batch are
+                        // fetched and read again (their problems are reported
+                        // already); holding their bytes instead cost every
+                        // scan memory and time.
                         batcher = reader.batcher(schema.clone());
-                        for (pf, praw) in &pending {
-                            // Read fine once: their problems are reported already.
-                            let _ = read(
-                                praw,
-                                pf.partitions.as_ref(),
-                                &mut buf,
-                                &mut inflater,
-                                &mut batcher,
-                            );
+                        for pf in &pending {
+                            if let Ok(praw) = fetch(pf) {
+                                let _ = read(
+                                    &praw,
+                                    pf.partitions.as_ref(),
+                                    &mut buf,
+                                    &mut inflater,
+                                    &mut batcher,
+                                );
+                            }
                         }
                         let p = Problem {
                             offset: None,
@@ -459,6 +467,7 @@ impl PartitionStream for ScanPartition {
                         continue;
                     }
                 };
+                drop(raw);
                 if out.is_digest {
                     Diagnostics::add(&diag.digest_files, 1);
                     continue;
@@ -488,7 +497,7 @@ impl PartitionStream for ScanPartition {
                     batcher.push(b);
                 }
                 if out.events > 0 {
-                    pending.push((f, raw));
+                    pending.push(f);
                 }
                 if batcher.rows() >= BATCH_ROWS {
                     pending.clear();
