@@ -118,23 +118,29 @@ fn main() -> ExitCode {
     // Diagnostics of the libraries (`tracing`): RUST_LOG, or the hunt's
     // profile with `hunt --timings`.
     let profile = matches!(&cli.command, Command::Hunt(a) if a.timings);
-    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
-        Ok(f) => Some(f),
-        Err(_) if profile => Some(tracing_subscriber::EnvFilter::new("irprep::hunt=debug")),
-        Err(_) => None,
-    };
-    if let Some(filter) = filter {
-        let filter = if profile {
-            filter.add_directive("irprep::hunt=debug".parse().expect("a valid directive"))
-        } else {
+    // `RUST_LOG` takes `target=level` directives (`irprep::hunt=debug`).
+    let mut filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse::<tracing_subscriber::filter::Targets>().ok());
+    if profile {
+        filter = Some(
             filter
-        };
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .without_time()
-            .with_ansi(false)
+                .unwrap_or_default()
+                .with_target("irprep::hunt", tracing::Level::DEBUG),
+        );
+    }
+    if let Some(filter) = filter {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+                    .without_time()
+                    .with_ansi(false),
+            )
+            .with(filter)
             .init();
     }
     let res = rt.block_on(async move {
