@@ -125,7 +125,7 @@ pub fn print_score(format: Format, s: &DrillScore) -> Result<()> {
 }
 
 pub fn markdown(s: &DrillScore) -> String {
-    let mut m = format!("# irprep drill report ({})\n\n**{}/{} scenarios detected**\n\n| scenario | events | expected detections | fired | result |\n|---|---|---|---|---|\n", match s.mode { drill::Mode::Offline => "offline", drill::Mode::Live => "live" }, s.detected, s.total);
+    let mut m = format!("# irprep drill report ({})\n\n**{}/{} scenarios detected**\n\n| scenario | events | expected detections | fired | result |\n|---|---|---|---|---|\n", s.mode.as_str(), s.detected, s.total);
     for sc in &s.scenarios {
         m.push_str(&format!(
             "| {} | {}/{} | {} | {} | {} |\n",

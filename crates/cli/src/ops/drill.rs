@@ -47,6 +47,15 @@ pub enum Mode {
     Live,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Offline => "offline",
+            Mode::Live => "live",
+        }
+    }
+}
+
 /// The score of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioScore {

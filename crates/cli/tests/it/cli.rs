@@ -1,16 +1,9 @@
 //! The `irprep` binary: bad input, exit codes, output formats, datasets,
 //! partition pruning, completions.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::common::*;
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 fn event(id: &str, name: &str) -> String {
     format!(

@@ -54,6 +54,14 @@ pub fn reset(url: &str) {
     assert!(out.status.success());
 }
 
+/// `data` gzipped (one member).
+pub fn gz(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
 pub fn irprep() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_irprep"));
     c.env("NO_COLOR", "1").env_remove("AWS_PROFILE");

@@ -3,18 +3,11 @@
 //! is planted: no panic, no hang, bounded output, every good event still
 //! returned, and each bad file named (exit code 3).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 fn event(id: &str, time: &str, agent: &str) -> String {
     serde_json::json!({
