@@ -93,6 +93,17 @@ pub fn human_table_trusting(headers: &[String], rows: &[Vec<String>], trusted: &
     t.to_string()
 }
 
+/// Serializable rows as the JSON objects the writers take (a row that is
+/// not an object becomes an empty one).
+pub fn objects<T: serde::Serialize>(rows: &[T]) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    rows.iter()
+        .map(|r| match serde_json::to_value(r) {
+            Ok(serde_json::Value::Object(o)) => o,
+            _ => serde_json::Map::new(),
+        })
+        .collect()
+}
+
 /// Write rows of JSON objects in the chosen format.
 pub fn write_objects(
     out: &mut dyn Write,
@@ -204,15 +215,7 @@ pub fn print_changes(changes: &[Change], format: Format, quiet: bool, empty: &st
         }
         return Ok(());
     }
-    let objs: Vec<serde_json::Map<String, serde_json::Value>> = changes
-        .iter()
-        .map(|c| {
-            serde_json::to_value(c)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default()
-        })
-        .collect();
+    let objs: Vec<serde_json::Map<String, serde_json::Value>> = objects(changes);
     if format == Format::Table && !quiet {
         writeln!(out, "Planned changes (nothing has been changed yet):")?;
     }
@@ -239,16 +242,7 @@ pub fn print_status(ins: &Inspection, sources: &[Source], format: Format) -> Res
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let objs: Vec<serde_json::Map<String, serde_json::Value>> = ins
-            .rows
-            .iter()
-            .map(|r| {
-                serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_object().cloned())
-                    .unwrap_or_default()
-            })
-            .collect();
+        let objs: Vec<serde_json::Map<String, serde_json::Value>> = objects(&ins.rows);
         return write_objects(&mut out, format, &headers, &objs);
     }
     // A matrix for people, then the reasons behind every cell that is not on.

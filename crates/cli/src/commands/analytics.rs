@@ -404,15 +404,7 @@ pub fn print_plan(changes: &[Change], format: Format, quiet: bool) -> Result<()>
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let objs: Vec<serde_json::Map<String, serde_json::Value>> = changes
-        .iter()
-        .map(|c| {
-            serde_json::to_value(c)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default()
-        })
-        .collect();
+    let objs: Vec<serde_json::Map<String, serde_json::Value>> = crate::output::objects(changes);
     write_objects(&mut out, format, &headers, &objs)?;
     if format == Format::Table {
         let count = |a: &str| changes.iter().filter(|c| c.action == a).count();

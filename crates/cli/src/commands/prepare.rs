@@ -158,16 +158,8 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
     };
 
     // One plan, in the order it is applied.
-    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = ins
-        .changes
-        .iter()
-        .map(|c| {
-            serde_json::to_value(c)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default()
-        })
-        .collect();
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        crate::output::objects(&ins.changes);
     for c in &analytics {
         let v = serde_json::json!({"account": layout.home_account, "region": layout.home_region, "source": "analytics", "action": c.action, "resource": format!("{} {}", c.resource, c.name), "detail": c.detail});
         rows.push(v.as_object().cloned().unwrap_or_default());
