@@ -6,6 +6,10 @@
                                             (on a server with INITIAL_NO_AUTH_ACTION_COUNT) a user holding only
                                             that policy; prints {"key": ..., "secret": ...}
     python logs_estate.py org URL N         create an Organization with N member accounts; prints their ids
+    python logs_estate.py plant URL VALUE   irprep's tag (with VALUE) planted on foreign resources, see plant
+    python logs_estate.py tag-detector URL VALUE
+                                            their us-east-1 detector, tagged irprep:managed=VALUE; prints its id
+    python logs_estate.py squat URL BUCKET  BUCKET created first by another account
     python logs_estate.py auth-setup URL LEAST_POLICY ORG_POLICIES
                                             (on the IAM-enforcing server) users and an Organization, see auth_setup
 
@@ -152,7 +156,63 @@ def state(url):
             r["eks_logging"] = sorted(t for s in cl["logging"]["clusterLogging"] if s["enabled"] for t in s["types"])
             r["eks_tags"] = cl.get("tags", {})
         out[region] = r
+    # irprep's ledger, as SSM holds it (home region).
+    ssm = c("ssm", url)
+    try:
+        inst = ssm.get_parameter(Name="/irprep/installation")["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        inst = None
+    parts = {}
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path="/irprep/ledger/", Recursive=True):
+        for p in page["Parameters"]:
+            account, n = p["Name"][len("/irprep/ledger/"):].split("/")
+            parts.setdefault(account, {})[int(n)] = p["Value"]
+    entries = []
+    for account, ps in parts.items():
+        for region, kind, ident in json.loads("".join(ps[i] for i in sorted(ps))):
+            entries.append({"account": account, "region": region, "kind": kind, "id": ident})
+    out["ledger"] = {"installation": inst, "entries": sorted(entries, key=lambda e: (e["account"], e["region"], e["kind"], e["id"]))}
     print(json.dumps(out, sort_keys=True, default=str))
+
+
+def plant(url, value):
+    """What an intruder with tagging rights leaves (after `seed`): irprep's tag,
+    with `value`, on their production trail, flow log, GuardDuty detector and
+    EKS cluster, plus a tagged trail of irprep's name to a bucket of theirs."""
+    ct = c("cloudtrail", url)
+    s3 = c("s3", url)
+    s3.create_bucket(Bucket="prod-trail-logs")
+    prod = ct.create_trail(Name="prod-trail", S3BucketName="prod-trail-logs", IsMultiRegionTrail=True)["TrailARN"]
+    ct.start_logging(Name=prod)
+    ct.add_tags(ResourceId=prod, TagsList=[{"Key": "irprep:managed", "Value": value}])
+    ec2 = c("ec2", url)
+    fl = [f["FlowLogId"] for f in ec2.describe_flow_logs()["FlowLogs"] if f["LogDestination"] == "arn:aws:s3:::their-flow-logs"]
+    ec2.create_tags(Resources=fl, Tags=[{"Key": "irprep:managed", "Value": value}])
+    det = tag_detector(url, value)
+    eks = c("eks", url)
+    arn = eks.describe_cluster(name="their-cluster")["cluster"]["arn"]
+    eks.tag_resource(resourceArn=arn, tags={"irprep:eks-log-types": "api+audit"})
+    print(json.dumps({"prod-trail": prod, "flow-logs": fl, "detector": det}))
+
+
+def tag_detector(url, value):
+    """Their us-east-1 detector, carrying irprep's tag with `value` (the
+    emulator has no guardduty:TagResource: the detector is made again with
+    the tag, as CreateDetector allows)."""
+    gd = c("guardduty", url)
+    for d in gd.list_detectors()["DetectorIds"]:
+        gd.delete_detector(DetectorId=d)
+    return gd.create_detector(Enable=True, Tags={"irprep:managed": value})["DetectorId"]
+
+
+def squat(url, bucket):
+    """Another account (999988887777) creates `bucket` first."""
+    cr = c("sts", url).assume_role(RoleArn="arn:aws:iam::999988887777:role/attacker", RoleSessionName="squat")["Credentials"]
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=cr["AccessKeyId"],
+                      aws_secret_access_key=cr["SecretAccessKey"], aws_session_token=cr["SessionToken"])
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "owner", "Value": "attacker"}]})
+    print(json.dumps({"bucket": bucket}))
 
 
 def iam_user(url, policy_file):
@@ -245,4 +305,6 @@ if __name__ == "__main__":
     cmd, url = sys.argv[1], sys.argv[2]
     {"seed": lambda: seed(url), "state": lambda: state(url),
      "iam-user": lambda: iam_user(url, sys.argv[3]), "org": lambda: org(url, sys.argv[3]),
-     "auth-setup": lambda: auth_setup(url, sys.argv[3], sys.argv[4]), "bench-seed": lambda: bench_seed(url)}[cmd]()
+     "auth-setup": lambda: auth_setup(url, sys.argv[3], sys.argv[4]), "bench-seed": lambda: bench_seed(url),
+     "plant": lambda: plant(url, sys.argv[3]),
+     "tag-detector": lambda: print(json.dumps(tag_detector(url, sys.argv[3]))), "squat": lambda: squat(url, sys.argv[3])}[cmd]()

@@ -345,6 +345,8 @@ impl ScopeArgs {
             accounts,
             org_id,
             cache: Default::default(),
+            ledger: irprep_aws::logs::ledger::Ledger::fresh(),
+            ledger_stored: false,
         };
         Ok((targets, layout))
     }

@@ -176,6 +176,43 @@ pub fn write_result(out: &mut dyn Write, format: Format, r: &QueryResult) -> Res
     write_objects(out, format, &headers, &objects)
 }
 
+/// What looks like irprep's work but is not in its ledger: left alone, and
+/// said so (stderr, escaped: names and tags come from the account).
+pub fn write_left_alone(items: &[irprep_aws::logs::LeftAlone]) {
+    if items.is_empty() {
+        return;
+    }
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|f| {
+            vec![
+                f.account.clone(),
+                f.region.clone(),
+                f.source.clone(),
+                f.resource.clone(),
+                f.reason.clone(),
+            ]
+        })
+        .collect();
+    eprintln!(
+        "irprep: {} resource(s) look like irprep's but are not in its ledger; left alone:",
+        items.len()
+    );
+    eprintln!(
+        "{}",
+        human_table(
+            &[
+                "account".into(),
+                "region".into(),
+                "source".into(),
+                "resource".into(),
+                "why".into()
+            ],
+            &rows
+        )
+    );
+}
+
 pub fn write_failures(failures: &[Failure]) {
     if failures.is_empty() {
         return;

@@ -18,7 +18,8 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::types as st;
 use serde_json::{json, Value};
 
-use super::{change, Change, Op, Source, Target, TAG_KEY, TAG_VALUE};
+use super::ledger::{Entry, Kind, Ledger, Record};
+use super::{change, Change, LeftAlone, Op, Source, Target, TAG_KEY};
 
 /// What a bucket is for (a bucket can be several).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -304,6 +305,57 @@ fn our_rule(days: u32) -> Result<st::LifecycleRule> {
         .map_err(|e| anyhow!("{e}"))
 }
 
+/// Who owns a bucket of a given name, as far as the caller can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    Absent,
+    /// Owned by the expected account.
+    Ours,
+    /// It exists and is someone else's (or denies the caller): why.
+    Foreign(String),
+}
+
+/// Whether bucket `name` exists and belongs to `account` (whose credentials
+/// `conf` holds). Two checks, because either alone can be fooled: S3 refuses
+/// a request whose `ExpectedBucketOwner` is not the owner (403), and the
+/// caller's own `ListBuckets` must list the bucket (emulators ignore the
+/// header; a bucket another account owns is never in the caller's list).
+pub async fn ownership(conf: &SdkConfig, name: &str, account: &str) -> Result<Ownership> {
+    let c = s3(conf);
+    // GetBucketLocation rather than HeadBucket: same answer (404 absent, 403
+    // someone else's), and its IAM action is one the policy already grants.
+    match c
+        .get_bucket_location()
+        .bucket(name)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            return match (status, code_of(&e).as_str()) {
+                (Some(404), _) | (_, "NoSuchBucket") => Ok(Ownership::Absent),
+                (Some(403), _) | (_, "AccessDenied") => Ok(Ownership::Foreign(format!(
+                    "exists but is not account {account}'s, or denies it (403): nothing is pointed at it"
+                ))),
+                _ => Err(s3err(&format!("s3:GetBucketLocation {name}"), e)),
+            };
+        }
+    }
+    let mut pages = c.list_buckets().prefix(name).into_paginator().send();
+    while let Some(p) = pages.next().await {
+        let p = p.map_err(|e| s3err("s3:ListBuckets", e))?;
+        if p.buckets().iter().any(|b| b.name() == Some(name)) {
+            return Ok(Ownership::Ours);
+        }
+    }
+    Ok(Ownership::Foreign(format!(
+        "exists but account {account} does not own it (it is not in the account's ListBuckets): \
+         someone else holds this name, so nothing is pointed at it"
+    )))
+}
+
 /// The changes that bring one bucket to its desired state (empty when it is
 /// there already). `owned`: a bucket irprep names and may create.
 #[allow(clippy::too_many_arguments)]
@@ -320,18 +372,11 @@ pub async fn plan(
     let c = s3(&t.conf);
     let mut out = vec![];
     let op = |o: BucketOp| Op::Bucket(o);
-    // GetBucketLocation rather than HeadBucket: same answer (404 absent, 403
-    // someone else's), and its IAM action is one the policy already grants.
-    let exists = match c.get_bucket_location().bucket(name).send().await {
-        Ok(_) => true,
-        Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            match (status, code_of(&e).as_str()) {
-                (Some(404), _) | (_, "NoSuchBucket") => false,
-                (Some(403), _) | (_, "AccessDenied") => return Err(anyhow!("bucket {name} exists but this account cannot use it (403): it may belong to another account")),
-                _ => return Err(s3err(&format!("s3:GetBucketLocation {name}"), e)),
-            }
-        }
+    let owner = t.account.as_str();
+    let exists = match ownership(&t.conf, name, owner).await? {
+        Ownership::Absent => false,
+        Ownership::Ours => true,
+        Ownership::Foreign(why) => return Err(anyhow!("bucket {name} {why}")),
     };
     let kms = if roles.s3_access || roles.elb {
         None
@@ -350,7 +395,10 @@ pub async fn plan(
             source,
             "create",
             format!("s3://{name}"),
-            format!("log bucket in {}, tagged {TAG_KEY}={TAG_VALUE}", t.region),
+            format!(
+                "log bucket in {}, tagged {TAG_KEY}=<installation id>, recorded in irprep's ledger",
+                t.region
+            ),
             op(BucketOp::Create {
                 name: name.into(),
                 region: t.region.clone(),
@@ -409,7 +457,13 @@ pub async fn plan(
         return Ok(out);
     }
     // Block Public Access.
-    let pab_on = match c.get_public_access_block().bucket(name).send().await {
+    let pab_on = match c
+        .get_public_access_block()
+        .bucket(name)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
         Ok(o) => o.public_access_block_configuration().is_some_and(|p| {
             p.block_public_acls() == Some(true)
                 && p.ignore_public_acls() == Some(true)
@@ -430,7 +484,13 @@ pub async fn plan(
         ));
     }
     // Default encryption: only set when absent, or when --kms-key asks for another key.
-    let enc = match c.get_bucket_encryption().bucket(name).send().await {
+    let enc = match c
+        .get_bucket_encryption()
+        .bucket(name)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
         Ok(o) => o
             .server_side_encryption_configuration()
             .and_then(|c| c.rules().first().cloned())
@@ -463,6 +523,7 @@ pub async fn plan(
     let rules: Vec<st::LifecycleRule> = match c
         .get_bucket_lifecycle_configuration()
         .bucket(name)
+        .expected_bucket_owner(owner)
         .send()
         .await
     {
@@ -517,7 +578,13 @@ pub async fn plan(
         ));
     }
     // Policy, merged.
-    let current = match c.get_bucket_policy().bucket(name).send().await {
+    let current = match c
+        .get_bucket_policy()
+        .bucket(name)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
         Ok(o) => o.policy().map(String::from),
         Err(e) if code(&e) == "NoSuchBucketPolicy" => None,
         Err(e) => return Err(s3err(&format!("s3:GetBucketPolicy {name}"), e)),
@@ -551,7 +618,16 @@ pub async fn plan(
     Ok(out)
 }
 
-pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
+/// Make one bucket change in `account`'s bucket (checked on every request
+/// with `ExpectedBucketOwner`); a bucket it creates goes into `records` as
+/// soon as it exists, and is tagged with `installation`.
+pub async fn apply(
+    conf: &SdkConfig,
+    o: &BucketOp,
+    account: &str,
+    installation: &str,
+    records: &mut Vec<Record>,
+) -> Result<()> {
     let c = s3(conf);
     match o {
         BucketOp::Create { name, region } => {
@@ -566,13 +642,20 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
             req.send()
                 .await
                 .map_err(|x| s3err(&format!("s3:CreateBucket {name}"), x))?;
+            records.push(Record::Added(Entry::new(
+                account,
+                region,
+                Kind::Bucket,
+                name,
+            )));
             let tag = st::Tag::builder()
                 .key(TAG_KEY)
-                .value(TAG_VALUE)
+                .value(installation)
                 .build()
                 .map_err(|x| anyhow!("{x}"))?;
             c.put_bucket_tagging()
                 .bucket(name)
+                .expected_bucket_owner(account)
                 .tagging(
                     st::Tagging::builder()
                         .tag_set(tag)
@@ -592,6 +675,7 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
                 .build();
             c.put_public_access_block()
                 .bucket(name)
+                .expected_bucket_owner(account)
                 .public_access_block_configuration(pab)
                 .send()
                 .await
@@ -618,6 +702,7 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
                 .map_err(|x| anyhow!("{x}"))?;
             c.put_bucket_encryption()
                 .bucket(name)
+                .expected_bucket_owner(account)
                 .server_side_encryption_configuration(conf)
                 .send()
                 .await
@@ -630,6 +715,7 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
                 .map_err(|x| anyhow!("{x}"))?;
             c.put_bucket_lifecycle_configuration()
                 .bucket(name)
+                .expected_bucket_owner(account)
                 .lifecycle_configuration(conf)
                 .send()
                 .await
@@ -638,6 +724,7 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
         BucketOp::PutPolicy { name, policy } => {
             c.put_bucket_policy()
                 .bucket(name)
+                .expected_bucket_owner(account)
                 .policy(policy)
                 .send()
                 .await
@@ -647,43 +734,100 @@ pub async fn apply(conf: &SdkConfig, o: &BucketOp) -> Result<()> {
     Ok(())
 }
 
-/// irprep's buckets in the target's account (by name and tag), with their regions.
-pub async fn owned_buckets(t: &Target) -> Result<Vec<(String, String)>> {
+/// irprep's buckets in the target's account, with their regions: those its
+/// ledger records and that carry its tag; and the buckets with irprep's
+/// names or tag that the ledger does not record (left alone).
+pub async fn owned_buckets(
+    t: &Target,
+    ledger: &Ledger,
+) -> Result<(Vec<(String, String)>, Vec<LeftAlone>)> {
     let c = s3(&t.conf);
-    let list = c
-        .list_buckets()
-        .send()
-        .await
-        .map_err(|e| s3err("s3:ListBuckets", e))?;
     let mut out = vec![];
-    for b in list.buckets() {
-        let Some(name) = b.name() else { continue };
-        if !(name.starts_with(&format!("irprep-logs-{}-", t.account))
-            || name.starts_with(&format!("aws-waf-logs-irprep-{}-", t.account)))
-        {
+    let mut foreign = vec![];
+    let mut pages = c.list_buckets().into_paginator().send();
+    let mut names = vec![];
+    while let Some(p) = pages.next().await {
+        let p = p.map_err(|e| s3err("s3:ListBuckets", e))?;
+        names.extend(
+            p.buckets()
+                .iter()
+                .filter_map(|b| b.name().map(String::from)),
+        );
+    }
+    for name in names {
+        let irprep_name = name.starts_with(&format!("irprep-logs-{}-", t.account))
+            || name.starts_with(&format!("aws-waf-logs-irprep-{}-", t.account));
+        let recorded: Option<&Entry> = ledger
+            .entries
+            .iter()
+            .find(|e| e.kind == Kind::Bucket && e.account == t.account && e.id == name);
+        if !irprep_name && recorded.is_none() {
+            // Not by name: only a tag could make it look like irprep's.
+            let tagged = match c
+                .get_bucket_tagging()
+                .bucket(&name)
+                .expected_bucket_owner(&t.account)
+                .send()
+                .await
+            {
+                Ok(o) => o.tag_set().iter().any(|x| x.key() == TAG_KEY),
+                Err(_) => false,
+            };
+            if tagged {
+                foreign.push(left_alone(
+                    t,
+                    &name,
+                    "tagged irprep:managed, but irprep's ledger does not record it",
+                ));
+            }
             continue;
         }
-        let tags = match c.get_bucket_tagging().bucket(name).send().await {
-            Ok(o) => o.tag_set().to_vec(),
-            Err(_) => vec![],
-        };
-        if tags
-            .iter()
-            .any(|x| x.key() == TAG_KEY && x.value() == TAG_VALUE)
+        let tag = match c
+            .get_bucket_tagging()
+            .bucket(&name)
+            .expected_bucket_owner(&t.account)
+            .send()
+            .await
         {
-            let region = name
-                .rsplit_once(&format!("-{}-", t.account))
-                .map(|(_, r)| r.to_string())
-                .unwrap_or_else(|| t.region.clone());
-            out.push((name.to_string(), region));
+            Ok(o) => o
+                .tag_set()
+                .iter()
+                .find(|x| x.key() == TAG_KEY)
+                .map(|x| x.value().to_string()),
+            Err(_) => None,
+        };
+        match recorded {
+            Some(e) if tag.as_deref() == Some(ledger.installation.as_str()) => {
+                out.push((name, e.region.clone()));
+            }
+            Some(_) => foreign.push(left_alone(
+                t,
+                &name,
+                "recorded in irprep's ledger, but its irprep:managed tag is missing or names another installation",
+            )),
+            None => foreign.push(left_alone(
+                t,
+                &name,
+                "has irprep's name, but irprep's ledger does not record it",
+            )),
         }
     }
     out.sort();
-    Ok(out)
+    Ok((out, foreign))
+}
+
+fn left_alone(t: &Target, name: &str, reason: &str) -> LeftAlone {
+    LeftAlone {
+        account: t.account.clone(),
+        region: t.region.clone(),
+        source: "bucket".into(),
+        resource: format!("s3://{name}"),
+        reason: reason.into(),
+    }
 }
 
 /// Empty and delete an irprep bucket (cleanup --delete-buckets).
-pub async fn delete_bucket(conf: &SdkConfig, name: &str) -> Result<()> {
+pub async fn delete_bucket(conf: &SdkConfig, name: &str, account: &str) -> Result<()> {
     let c = s3(conf);
     // Versions (and delete markers) of a versioned bucket; objects of an
     // unversioned one carry the version id "null", which is left out. A
@@ -693,6 +837,7 @@ pub async fn delete_bucket(conf: &SdkConfig, name: &str) -> Result<()> {
         let v = c
             .list_object_versions()
             .bucket(name)
+            .expected_bucket_owner(account)
             .send()
             .await
             .map_err(|x| s3err(&format!("s3:ListObjectVersions {name}"), x))?;
@@ -730,6 +875,7 @@ pub async fn delete_bucket(conf: &SdkConfig, name: &str) -> Result<()> {
             let out = c
                 .delete_objects()
                 .bucket(name)
+                .expected_bucket_owner(account)
                 .delete(del)
                 .send()
                 .await
@@ -748,6 +894,7 @@ pub async fn delete_bucket(conf: &SdkConfig, name: &str) -> Result<()> {
     }
     c.delete_bucket()
         .bucket(name)
+        .expected_bucket_owner(account)
         .send()
         .await
         .map_err(|x| s3err(&format!("s3:DeleteBucket {name}"), x))?;

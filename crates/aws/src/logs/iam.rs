@@ -88,6 +88,15 @@ const LOGS_CLEANUP: &[&str] = &[
     "guardduty:DeleteDetector",
 ];
 
+/// irprep's ledger of what it made (SSM Parameter Store, home account and
+/// region, under `/irprep/`).
+const LEDGER: &[&str] = &[
+    "ssm:GetParameter",
+    "ssm:GetParametersByPath",
+    "ssm:PutParameter",
+    "ssm:DeleteParameters",
+];
+
 const ORG: &[&str] = &[
     "organizations:DescribeOrganization",
     "organizations:ListAccounts",
@@ -167,8 +176,8 @@ pub fn commands() -> Vec<(&'static str, &'static str)> {
 pub fn actions(command: &str) -> Option<Vec<&'static str>> {
     let mut v: Vec<&'static str> = match command {
         "logs-status" => LOGS_STATUS.to_vec(),
-        "logs-enable" => [LOGS_STATUS, LOGS_ENABLE].concat(),
-        "logs-cleanup" => [LOGS_STATUS, LOGS_CLEANUP].concat(),
+        "logs-enable" => [LOGS_STATUS, LOGS_ENABLE, LEDGER].concat(),
+        "logs-cleanup" => [LOGS_STATUS, LOGS_CLEANUP, LEDGER].concat(),
         "logs-org" => ORG.to_vec(),
         "analytics-deploy" => ANALYTICS_DEPLOY.to_vec(),
         "analytics-destroy" => ANALYTICS_DESTROY.to_vec(),
@@ -222,7 +231,7 @@ pub fn role_template(role_name: &str) -> Value {
                         "PolicyName": "irprep-logs",
                         "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]},
                     }],
-                    "Tags": [{"Key": super::TAG_KEY, "Value": super::TAG_VALUE}],
+                    "Tags": [{"Key": super::TAG_KEY, "Value": "member-role"}],
                 },
             },
         },

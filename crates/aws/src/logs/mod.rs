@@ -6,11 +6,14 @@
 //! the rest goes on). `status` prints what it found; `enable` turns the gaps
 //! into a plan of changes, prints it, and applies it only when asked, so a
 //! second `enable` plans nothing; `cleanup` plans the removal of exactly what
-//! irprep made, found by its tag (`irprep:managed=true`) or by its log
-//! buckets, never anything else.
+//! irprep made: what its ledger (`ledger`) records *and* the live resource
+//! confirms (the tag `irprep:managed=<installation id>`, or a destination
+//! that is irprep's bucket). Whatever only looks like irprep's work is
+//! reported and left alone.
 
 pub mod bucket;
 pub mod iam;
+pub mod ledger;
 pub mod org;
 pub mod sources;
 
@@ -22,9 +25,9 @@ use serde::Serialize;
 
 pub use org::{Target, Targets};
 
-/// The tag on everything irprep creates.
+/// The tag on everything irprep creates; its value is the installation id
+/// of the ledger (`ledger::Ledger::installation`).
 pub const TAG_KEY: &str = "irprep:managed";
-pub const TAG_VALUE: &str = "true";
 /// On an EKS cluster: the log types irprep turned on (so cleanup turns off
 /// only those).
 pub const EKS_TAG: &str = "irprep:eks-log-types";
@@ -135,6 +138,70 @@ pub struct Change {
     pub op: Op,
 }
 
+/// The bucket named by an S3 ARN (`arn:aws:s3:::name/prefix`).
+fn bucket_of_arn(arn: &str) -> Option<&str> {
+    let rest = arn.split_once(":s3:::")?.1;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+impl Op {
+    /// The log bucket this change makes a service deliver to.
+    pub fn writes_to(&self) -> Option<&str> {
+        match self {
+            Op::CreateTrail { bucket, .. } => Some(bucket),
+            Op::CreateFlowLogs { destination, .. }
+            | Op::CreateResolverConfig { destination, .. }
+            | Op::WafLogging { destination, .. } => bucket_of_arn(destination),
+            Op::PutBucketLogging { target_bucket, .. } => Some(target_bucket),
+            Op::ElbV2Logs { bucket, .. } | Op::ElbClassicLogs { bucket, .. } => Some(bucket),
+            _ => None,
+        }
+    }
+}
+
+/// The changes of `changes` that do not depend on a bucket of `failed`:
+/// those that write to one go, and so do the changes that need them (starting
+/// a trail the plan creates, associating VPCs with a config it creates).
+pub fn without_buckets(changes: Vec<Change>, failed: &[String]) -> (Vec<Change>, Vec<Change>) {
+    let dropped_trails: Vec<String> = changes
+        .iter()
+        .filter_map(|c| match &c.op {
+            Op::CreateTrail { name, bucket, .. } if failed.contains(bucket) => Some(format!(
+                "arn:{}:cloudtrail:{}:{}:trail/{name}",
+                partition(&c.region),
+                c.region,
+                c.account
+            )),
+            _ => None,
+        })
+        .collect();
+    let dropped_configs: Vec<(String, String, String)> = changes
+        .iter()
+        .filter_map(|c| match &c.op {
+            Op::CreateResolverConfig { name, destination }
+                if bucket_of_arn(destination).is_some_and(|b| failed.iter().any(|f| f == b)) =>
+            {
+                Some((c.account.clone(), c.region.clone(), name.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    changes.into_iter().partition(|c| {
+        let direct =
+            c.op.writes_to()
+                .is_some_and(|b| failed.iter().any(|f| f == b));
+        let dependent = match &c.op {
+            Op::StartLogging { trail_arn } => dropped_trails.contains(trail_arn),
+            Op::AssociateResolver {
+                config: ResolverConfig::Planned(name),
+                ..
+            } => dropped_configs.contains(&(c.account.clone(), c.region.clone(), name.clone())),
+            _ => false,
+        };
+        !(direct || dependent)
+    })
+}
+
 /// What applying a change does.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -201,6 +268,7 @@ pub enum Op {
     // Cleanup.
     /// By name, in the trail's home region (the API takes a name or an ARN).
     DeleteTrail {
+        name: String,
         arn: String,
     },
     DeleteFlowLogs {
@@ -275,12 +343,24 @@ pub struct Failure {
     pub error: String,
 }
 
+/// Something that looks like irprep's work but that its ledger does not
+/// name: reported, never changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftAlone {
+    pub account: String,
+    pub region: String,
+    pub source: String,
+    pub resource: String,
+    pub reason: String,
+}
+
 /// The result of inspecting every target.
 #[derive(Debug, Default)]
 pub struct Inspection {
     pub rows: Vec<StatusRow>,
     pub changes: Vec<Change>,
     pub failures: Vec<Failure>,
+    pub left_alone: Vec<LeftAlone>,
 }
 
 impl Inspection {
@@ -368,6 +448,11 @@ pub struct Layout {
     /// The Organization id, with `--org`.
     pub org_id: Option<String>,
     pub cache: std::sync::Arc<Cache>,
+    /// irprep's record of what it made (a fresh one until `open_ledger`
+    /// finds the stored one).
+    pub ledger: ledger::Ledger,
+    /// Whether `ledger` was read from (or written to) Parameter Store.
+    pub ledger_stored: bool,
 }
 
 impl Layout {
@@ -377,6 +462,46 @@ impl Layout {
     pub fn waf_bucket(account: &str, region: &str) -> String {
         format!("aws-waf-logs-irprep-{account}-{region}")
     }
+}
+
+/// Read irprep's ledger (SSM Parameter Store of the caller's account, home
+/// region) into `layout`; a fresh one stays when there is none yet.
+pub async fn open_ledger(targets: &Targets, layout: &mut Layout) -> Result<()> {
+    let Some(home) = targets.target(&layout.home_account, &layout.home_region) else {
+        anyhow::bail!(
+            "no credentials for the home account {}",
+            layout.home_account
+        );
+    };
+    if let Some(l) = ledger::load(&home.conf).await? {
+        layout.ledger = l;
+        layout.ledger_stored = true;
+    }
+    Ok(())
+}
+
+/// Write what an apply did into the ledger (and `layout.ledger`); nothing is
+/// written when nothing changed.
+pub async fn record(
+    targets: &Targets,
+    layout: &mut Layout,
+    records: &[ledger::Record],
+) -> Result<()> {
+    let mut next = layout.ledger.clone();
+    if !next.apply(records) {
+        return Ok(());
+    }
+    let Some(home) = targets.target(&layout.home_account, &layout.home_region) else {
+        anyhow::bail!(
+            "no credentials for the home account {}",
+            layout.home_account
+        );
+    };
+    let before = layout.ledger_stored.then_some(&layout.ledger);
+    ledger::save(&home.conf, before, &next).await?;
+    layout.ledger = next;
+    layout.ledger_stored = true;
+    Ok(())
 }
 
 /// Inspect every target (and plan, when `enable` is given). Buckets are
@@ -418,6 +543,7 @@ pub async fn inspect(
         }
     }
     if let Some(o) = enable {
+        let mut failed_buckets: Vec<String> = vec![];
         // A bucket is planned when some change writes to it; its policy
         // then serves every selected source it is meant for (not only the
         // ones that needed a change this time), so runs agree.
@@ -450,6 +576,7 @@ pub async fn inspect(
                     region,
                     error: format!("no credentials to set up bucket {name}"),
                 });
+                failed_buckets.push(name);
                 continue;
             };
             let accounts = if central {
@@ -471,11 +598,30 @@ pub async fn inspect(
             .await
             {
                 Ok(c) => out.changes.extend(c),
-                Err(e) => out.failures.push(Failure {
-                    account: t.account.clone(),
-                    region: t.region.clone(),
-                    error: format!("bucket {name}: {e:#}"),
-                }),
+                Err(e) => {
+                    out.failures.push(Failure {
+                        account: t.account.clone(),
+                        region: t.region.clone(),
+                        error: format!("bucket {name}: {e:#}"),
+                    });
+                    failed_buckets.push(name);
+                }
+            }
+        }
+        // Nothing is pointed at a bucket that could not be planned (it may
+        // be someone else's): those changes leave the plan, and say so.
+        if !failed_buckets.is_empty() {
+            let (keep, dropped) = without_buckets(source_changes, &failed_buckets);
+            source_changes = keep;
+            for c in dropped {
+                out.failures.push(Failure {
+                    account: c.account.clone(),
+                    region: c.region.clone(),
+                    error: format!(
+                        "not planned: {} {} ({}), because its log bucket could not be planned",
+                        c.action, c.resource, c.source
+                    ),
+                });
             }
         }
     }
@@ -483,10 +629,12 @@ pub async fn inspect(
     out
 }
 
-/// What `cleanup` removes: what irprep made (by tag, or pointing at its
-/// buckets); with `delete_buckets`, its buckets too (emptied first).
+/// What `cleanup` removes: what irprep's ledger records and the live
+/// resource confirms; with `delete_buckets`, its buckets too (emptied
+/// first). What only looks like irprep's work is listed in `left_alone`.
 pub async fn plan_cleanup(
     targets: &Targets,
+    layout: &Layout,
     sources: &[Source],
     delete_buckets: bool,
     concurrency: usize,
@@ -496,10 +644,11 @@ pub async fn plan_cleanup(
     out.failures.extend(targets.failures.iter().cloned());
     let cache = Cache::default();
     let cache = &cache;
+    let ledger = &layout.ledger;
     let jobs = targets
         .list
         .iter()
-        .map(|t| async move { (t, sources::cleanup_target(t, sources, cache).await) });
+        .map(|t| async move { (t, sources::cleanup_target(t, sources, cache, ledger).await) });
     let mut results: Vec<_> = futures::stream::iter(jobs)
         .buffer_unordered(concurrency.max(1))
         .collect()
@@ -510,6 +659,7 @@ pub async fn plan_cleanup(
             Ok(f) => {
                 out.rows.extend(f.rows);
                 out.changes.extend(f.changes);
+                out.left_alone.extend(f.left_alone);
             }
             Err(e) => out.failures.push(Failure {
                 account: t.account.clone(),
@@ -520,8 +670,8 @@ pub async fn plan_cleanup(
     }
     if delete_buckets {
         for t in targets.list.iter().filter(|t| t.home) {
-            match bucket::owned_buckets(t).await {
-                Ok(names) => {
+            match bucket::owned_buckets(t, ledger).await {
+                Ok((names, foreign)) => {
                     for (name, region) in names {
                         let mut c = change(
                             t,
@@ -535,6 +685,7 @@ pub async fn plan_cleanup(
                         c.region = region;
                         out.changes.push(c);
                     }
+                    out.left_alone.extend(foreign);
                 }
                 Err(e) => out.failures.push(Failure {
                     account: t.account.clone(),
@@ -547,11 +698,25 @@ pub async fn plan_cleanup(
     out
 }
 
+/// What an apply did: the changes that failed (or were not tried), and what
+/// the ledger must now record.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub failures: Vec<Failure>,
+    pub records: Vec<ledger::Record>,
+}
+
 /// Apply changes: every bucket's changes first (buckets in parallel, each
 /// bucket's in order), then each account × region's changes in order, the
 /// account × regions in parallel (`concurrency` at a time). A failing change
-/// is reported and the others still run.
-pub async fn apply(targets: &Targets, changes: &[Change], concurrency: usize) -> Vec<Failure> {
+/// is reported and the others still run, except those that write to a
+/// bucket whose own changes failed: they are not tried.
+pub async fn apply(
+    targets: &Targets,
+    changes: &[Change],
+    installation: &str,
+    concurrency: usize,
+) -> Applied {
     use futures::StreamExt;
     let mut buckets: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
     let mut per_target: BTreeMap<(String, String), Vec<&Change>> = BTreeMap::new();
@@ -564,29 +729,65 @@ pub async fn apply(targets: &Targets, changes: &[Change], concurrency: usize) ->
                 .push(c),
         }
     }
-    let mut failures: Vec<Failure> =
-        futures::stream::iter(buckets.into_values().map(|g| run_group(targets, g)))
-            .buffer_unordered(concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await
+    let mut done = Applied::default();
+    let mut failed_buckets = vec![];
+    for (name, (f, r)) in futures::stream::iter(
+        buckets
             .into_iter()
-            .flatten()
-            .collect();
-    let rest: Vec<Failure> =
-        futures::stream::iter(per_target.into_values().map(|g| run_group(targets, g)))
-            .buffer_unordered(concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await
+            .map(|(name, g)| async move { (name, run_group(targets, g, installation).await) }),
+    )
+    .buffer_unordered(concurrency.max(1))
+    .collect::<Vec<_>>()
+    .await
+    {
+        if !f.is_empty() {
+            failed_buckets.push(name);
+        }
+        done.failures.extend(f);
+        done.records.extend(r);
+    }
+    let mut groups = vec![];
+    for g in per_target.into_values() {
+        let (keep, skipped): (Vec<&Change>, Vec<&Change>) = g.into_iter().partition(|c| {
+            !c.op
+                .writes_to()
+                .is_some_and(|b| failed_buckets.iter().any(|f| f == b))
+        });
+        for c in skipped {
+            done.failures.push(Failure {
+                account: c.account.clone(),
+                region: c.region.clone(),
+                error: format!(
+                    "{} {}: not tried, because its log bucket's changes failed",
+                    c.action, c.resource
+                ),
+            });
+        }
+        groups.push(keep);
+    }
+    for (f, r) in futures::stream::iter(
+        groups
             .into_iter()
-            .flatten()
-            .collect();
-    failures.extend(rest);
-    failures
+            .map(|g| run_group(targets, g, installation)),
+    )
+    .buffer_unordered(concurrency.max(1))
+    .collect::<Vec<_>>()
+    .await
+    {
+        done.failures.extend(f);
+        done.records.extend(r);
+    }
+    done
 }
 
 /// One group of changes, in order.
-async fn run_group(targets: &Targets, group: Vec<&Change>) -> Vec<Failure> {
+async fn run_group(
+    targets: &Targets,
+    group: Vec<&Change>,
+    installation: &str,
+) -> (Vec<Failure>, Vec<ledger::Record>) {
     let mut failures = vec![];
+    let mut records = vec![];
     let mut resolver_ids: BTreeMap<(String, String, String), String> = BTreeMap::new();
     for c in group {
         let Some(conf) = targets.conf_for(&c.account, &c.region) else {
@@ -597,7 +798,11 @@ async fn run_group(targets: &Targets, group: Vec<&Change>) -> Vec<Failure> {
             });
             continue;
         };
-        if let Err(e) = sources::apply_op(&conf, c, &mut resolver_ids).await {
+        // Records are kept even when the change fails half-way (a bucket
+        // created but not tagged is still irprep's).
+        if let Err(e) =
+            sources::apply_op(&conf, c, installation, &mut resolver_ids, &mut records).await
+        {
             failures.push(Failure {
                 account: c.account.clone(),
                 region: c.region.clone(),
@@ -605,7 +810,7 @@ async fn run_group(targets: &Targets, group: Vec<&Change>) -> Vec<Failure> {
             });
         }
     }
-    failures
+    (failures, records)
 }
 
 pub(crate) fn change(

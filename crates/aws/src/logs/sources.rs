@@ -7,9 +7,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_config::SdkConfig;
 
 use super::bucket::{self, Roles};
+use super::ledger::{Entry, Kind, Ledger, Record};
 use super::{
-    change, err, regional, row, Cache, Change, EnableOptions, Layout, Op, ResolverConfig, Source,
-    State, StatusRow, Target, EKS_TAG, TAG_KEY, TAG_VALUE, TRAIL_NAME,
+    change, err, regional, row, Cache, Change, EnableOptions, Layout, LeftAlone, Op,
+    ResolverConfig, Source, State, StatusRow, Target, EKS_TAG, TAG_KEY, TRAIL_NAME,
 };
 
 /// A bucket some change of a target writes to.
@@ -28,6 +29,20 @@ pub struct Found {
     pub rows: Vec<StatusRow>,
     pub changes: Vec<Change>,
     pub buckets: Vec<BucketNeed>,
+    /// Looks like irprep's work, is not in its ledger: reported, untouched.
+    pub left_alone: Vec<LeftAlone>,
+}
+
+impl Found {
+    fn leave(&mut self, t: &Target, source: Source, resource: impl Into<String>, reason: &str) {
+        self.left_alone.push(LeftAlone {
+            account: t.account.clone(),
+            region: t.region.clone(),
+            source: source.name().into(),
+            resource: resource.into(),
+            reason: reason.into(),
+        });
+    }
 }
 
 fn need(t: &Target, name: &str, roles: Roles, source: Source) -> BucketNeed {
@@ -76,8 +91,21 @@ fn coverage(missing: usize, total: usize) -> State {
     }
 }
 
-fn tag_is_ours<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
-    tags.any(|(k, v)| k == TAG_KEY && v == TAG_VALUE)
+/// The value of irprep's tag among `tags`, if it is there (whoever set it).
+fn irprep_tag<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
+    tags.find(|(k, _)| *k == TAG_KEY).map(|(_, v)| v)
+}
+
+/// Why a resource that looks like irprep's is not treated as irprep's, or
+/// None when both the ledger and the tag say it is.
+fn not_ours(recorded: bool, tag: Option<&str>, ledger: &Ledger) -> Option<&'static str> {
+    match (recorded, tag == Some(ledger.installation.as_str())) {
+        (true, true) => None,
+        (true, false) => Some(
+            "recorded in irprep's ledger, but its irprep:managed tag is missing or names another installation",
+        ),
+        (false, _) => Some("tagged irprep:managed, but irprep's ledger does not record it"),
+    }
 }
 
 /// Flow logs and Resolver query logs go to the bucket's root: AWS adds
@@ -98,7 +126,16 @@ struct TrailFacts {
     home_region: String,
     logging: Option<bool>,
     management: Option<&'static str>,
-    ours: bool,
+    /// The value of its irprep:managed tag, if any.
+    tag: Option<String>,
+    /// Where it delivers.
+    bucket: Option<String>,
+}
+
+impl TrailFacts {
+    fn recorded(&self, ledger: &Ledger, account: &str) -> bool {
+        ledger.has(account, &self.home_region, Kind::Trail, &self.arn)
+    }
 }
 
 /// How a trail's event selectors treat management events: Some("all"),
@@ -177,17 +214,18 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
                     Ok(o) => management_events(&o),
                     Err(_) => None,
                 };
-                let ours = match hc.list_tags().resource_id_list(arn).send().await {
-                    Ok(o) => o.resource_tag_list().iter().any(|r| {
-                        tag_is_ours(
+                let tag = match hc.list_tags().resource_id_list(arn).send().await {
+                    Ok(o) => o.resource_tag_list().iter().find_map(|r| {
+                        irprep_tag(
                             r.tags_list()
                                 .iter()
                                 .map(|t| (t.key(), t.value().unwrap_or(""))),
                         )
+                        .map(String::from)
                     }),
-                    Err(_) => false,
+                    Err(_) => None,
                 };
-                Ok(serde_json::json!({"logging": logging, "management": management, "ours": ours}))
+                Ok(serde_json::json!({"logging": logging, "management": management, "tag": tag}))
             })
             .await?;
         let management = match facts["management"].as_str() {
@@ -204,7 +242,8 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
             home_region: home,
             logging: facts["logging"].as_bool(),
             management,
-            ours: facts["ours"].as_bool().unwrap_or(false),
+            tag: facts["tag"].as_str().map(String::from),
+            bucket: tr.s3_bucket_name().map(String::from),
         });
     }
     Ok(out)
@@ -289,14 +328,64 @@ async fn cloudtrail(
     if good_multi {
         return Ok(());
     }
-    if let Some(mine) = all.iter().find(|tr| tr.ours && tr.home_region == t.region) {
+    // irprep's trail: recorded in its ledger, tagged with its installation,
+    // and delivering to the central bucket. A trail that only looks like it
+    // (its name or tag) is never started, converted or replaced.
+    let here: Vec<&TrailFacts> = all.iter().filter(|tr| tr.home_region == t.region).collect();
+    let ledger = &layout.ledger;
+    let central = Some(layout.central_bucket.as_str());
+    let mine = here.iter().find(|tr| {
+        tr.recorded(ledger, &t.account)
+            && tr.tag.as_deref() == Some(ledger.installation.as_str())
+            && tr.bucket.as_deref() == central
+    });
+    if mine.is_none() {
+        if let Some(fake) = here
+            .iter()
+            .find(|tr| tr.name == TRAIL_NAME || tr.tag.is_some() || tr.recorded(ledger, &t.account))
+        {
+            let why = if fake.recorded(ledger, &t.account) && fake.bucket.as_deref() != central {
+                format!(
+                    "delivers to s3://{}, not to the central bucket s3://{}",
+                    fake.bucket.as_deref().unwrap_or("?"),
+                    layout.central_bucket
+                )
+            } else {
+                not_ours(
+                    fake.recorded(ledger, &t.account),
+                    fake.tag.as_deref(),
+                    ledger,
+                )
+                .unwrap_or("not irprep's")
+                .to_string()
+            };
+            f.leave(t, Source::CloudTrail, &fake.arn, &why);
+            if fake.name == TRAIL_NAME {
+                f.rows.push(row(
+                    t,
+                    Source::CloudTrail,
+                    State::Error,
+                    format!(
+                        "a trail named {TRAIL_NAME} exists that irprep did not make ({why}; it delivers to s3://{}): \
+                         not started, converted or replaced; remove or rename it to let irprep create its own",
+                        fake.bucket.as_deref().unwrap_or("?")
+                    ),
+                ));
+                return Ok(());
+            }
+        }
+    }
+    if let Some(mine) = mine {
         if org && !mine.org {
             f.changes.push(change(
                 t,
                 Source::CloudTrail,
                 "update",
                 &mine.arn,
-                "organization multi-region trail: irprep's trail becomes the Organization's",
+                format!(
+                    "organization multi-region trail: irprep's trail (to s3://{}) becomes the Organization's",
+                    layout.central_bucket
+                ),
                 Op::TrailToOrganization {
                     name: mine.name.clone(),
                 },
@@ -308,7 +397,10 @@ async fn cloudtrail(
                 Source::CloudTrail,
                 "enable",
                 &mine.arn,
-                "start logging (irprep's trail is stopped)",
+                format!(
+                    "start logging (irprep's trail to s3://{} is stopped)",
+                    layout.central_bucket
+                ),
                 Op::StartLogging {
                     trail_arn: mine.arn.clone(),
                 },
@@ -1121,7 +1213,7 @@ async fn guardduty(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) ->
                 Source::GuardDuty,
                 "create",
                 "GuardDuty detector",
-                format!("enabled, tagged {TAG_KEY}={TAG_VALUE}"),
+                format!("enabled, tagged {TAG_KEY}=<installation id>, recorded in irprep's ledger"),
                 Op::CreateDetector,
             ));
         }
@@ -1165,18 +1257,23 @@ async fn guardduty(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) ->
 // ------------------------------------------------------------------ cleanup
 
 /// What irprep made in one account × region, to remove.
-pub async fn cleanup_target(t: &Target, sources: &[Source], cache: &Cache) -> Result<Found> {
+pub async fn cleanup_target(
+    t: &Target,
+    sources: &[Source],
+    cache: &Cache,
+    ledger: &Ledger,
+) -> Result<Found> {
     let mut f = Found::default();
     for &s in sources {
         let r = match s {
-            Source::CloudTrail => cleanup_trails(t, cache, &mut f).await,
-            Source::VpcFlow => cleanup_flow_logs(t, &mut f).await,
-            Source::Dns => cleanup_resolver(t, &mut f).await,
-            Source::S3Access => cleanup_s3_access(t, cache, &mut f).await,
-            Source::Elb => cleanup_elb(t, &mut f).await,
-            Source::Waf => cleanup_waf(t, &mut f).await,
-            Source::Eks => cleanup_eks(t, &mut f).await,
-            Source::GuardDuty => cleanup_guardduty(t, &mut f).await,
+            Source::CloudTrail => cleanup_trails(t, cache, ledger, &mut f).await,
+            Source::VpcFlow => cleanup_flow_logs(t, ledger, &mut f).await,
+            Source::Dns => cleanup_resolver(t, ledger, &mut f).await,
+            Source::S3Access => cleanup_s3_access(t, cache, ledger, &mut f).await,
+            Source::Elb => cleanup_elb(t, ledger, &mut f).await,
+            Source::Waf => cleanup_waf(t, ledger, &mut f).await,
+            Source::Eks => cleanup_eks(t, ledger, &mut f).await,
+            Source::GuardDuty => cleanup_guardduty(t, ledger, &mut f).await,
         };
         if let Err(e) = r {
             f.rows.push(row(t, s, State::Error, format!("{e:#}")));
@@ -1185,42 +1282,56 @@ pub async fn cleanup_target(t: &Target, sources: &[Source], cache: &Cache) -> Re
     Ok(f)
 }
 
-async fn cleanup_trails(t: &Target, cache: &Cache, f: &mut Found) -> Result<()> {
+async fn cleanup_trails(t: &Target, cache: &Cache, ledger: &Ledger, f: &mut Found) -> Result<()> {
     for tr in trails(t, cache).await? {
-        if tr.ours && tr.home_region == t.region {
-            f.changes.push(change(
+        if tr.home_region != t.region {
+            continue;
+        }
+        let recorded = tr.recorded(ledger, &t.account);
+        if !recorded && tr.tag.is_none() {
+            continue;
+        }
+        match not_ours(recorded, tr.tag.as_deref(), ledger) {
+            None => f.changes.push(change(
                 t,
                 Source::CloudTrail,
                 "delete",
                 &tr.arn,
-                "irprep's trail (its logs stay in the bucket)",
+                format!(
+                    "irprep's trail (to s3://{}; its logs stay in the bucket)",
+                    tr.bucket.as_deref().unwrap_or("?")
+                ),
                 Op::DeleteTrail {
-                    arn: tr.name.clone(),
+                    name: tr.name.clone(),
+                    arn: tr.arn.clone(),
                 },
-            ));
+            )),
+            Some(why) => f.leave(t, Source::CloudTrail, &tr.arn, why),
         }
     }
     Ok(())
 }
 
-async fn cleanup_flow_logs(t: &Target, f: &mut Found) -> Result<()> {
-    let filter = aws_sdk_ec2::types::Filter::builder()
-        .name(format!("tag:{TAG_KEY}"))
-        .values(TAG_VALUE)
-        .build();
-    // The tag filter narrows; the tags are checked again here.
-    let ours: Vec<String> = flow_logs_of(t, Some(filter))
-        .await?
-        .into_iter()
-        .filter(|l| {
-            tag_is_ours(
-                l.tags()
-                    .iter()
-                    .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
-            )
-        })
-        .filter_map(|l| l.flow_log_id().map(String::from))
-        .collect();
+async fn cleanup_flow_logs(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
+    // Every flow log here: the ledger's ids, and the tagged ones, are
+    // looked up among them.
+    let mut ours: Vec<String> = vec![];
+    for l in flow_logs_of(t, None).await? {
+        let Some(id) = l.flow_log_id() else { continue };
+        let tag = irprep_tag(
+            l.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
+        );
+        let recorded = ledger.has(&t.account, &t.region, Kind::FlowLog, id);
+        if !recorded && tag.is_none() {
+            continue;
+        }
+        match not_ours(recorded, tag, ledger) {
+            None => ours.push(id.to_string()),
+            Some(why) => f.leave(t, Source::VpcFlow, format!("flow log {id}"), why),
+        }
+    }
     if !ours.is_empty() {
         f.changes.push(change(
             t,
@@ -1234,7 +1345,7 @@ async fn cleanup_flow_logs(t: &Target, f: &mut Found) -> Result<()> {
     Ok(())
 }
 
-async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
+async fn cleanup_resolver(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
     let r = aws_sdk_route53resolver::Client::new(&t.conf);
     let mut configs = vec![];
     let mut next = None;
@@ -1255,17 +1366,42 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
         let (Some(id), Some(arn)) = (c.id(), c.arn()) else {
             continue;
         };
-        // Ours by tag; where the tag cannot be read (some emulators), by both
-        // irprep's name for the region and the creator request id irprep gave it.
-        let ours = match r.list_tags_for_resource().resource_arn(arn).send().await {
-            Ok(tags) => tag_is_ours(tags.tags().iter().map(|t| (t.key(), t.value()))),
+        // Ours: in the ledger, and tagged with the installation; where the
+        // tag cannot be read (some emulators), in the ledger with irprep's
+        // name for the region and the creator request id irprep gave it.
+        let recorded = ledger.has(&t.account, &t.region, Kind::ResolverConfig, id);
+        let name = resolver_config_name(&t.region);
+        let irprep_like = c.name() == Some(name.as_str());
+        let why = match r.list_tags_for_resource().resource_arn(arn).send().await {
+            Ok(tags) => {
+                let tag = irprep_tag(tags.tags().iter().map(|t| (t.key(), t.value())));
+                if !recorded && tag.is_none() && !irprep_like {
+                    continue;
+                }
+                not_ours(recorded, tag, ledger)
+            }
             Err(_) => {
-                let name = resolver_config_name(&t.region);
-                c.name() == Some(name.as_str())
-                    && c.creator_request_id() == Some(format!("irprep-{name}").as_str())
+                if !recorded && !irprep_like {
+                    continue;
+                }
+                let made = irprep_like
+                    && c.creator_request_id() == Some(format!("irprep-{name}").as_str());
+                match (recorded, made) {
+                    (true, true) => None,
+                    (true, false) => {
+                        Some("recorded in irprep's ledger, but not named as irprep names it")
+                    }
+                    (false, _) => Some("has irprep's name, but irprep's ledger does not record it"),
+                }
             }
         };
-        if !ours {
+        if let Some(why) = why {
+            f.leave(
+                t,
+                Source::Dns,
+                format!("query-log config {}", c.name().unwrap_or(id)),
+                why,
+            );
             continue;
         }
         let assoc = r
@@ -1309,12 +1445,18 @@ async fn cleanup_resolver(t: &Target, f: &mut Found) -> Result<()> {
     Ok(())
 }
 
-async fn cleanup_s3_access(t: &Target, cache: &Cache, f: &mut Found) -> Result<()> {
+async fn cleanup_s3_access(
+    t: &Target,
+    cache: &Cache,
+    ledger: &Ledger,
+    f: &mut Found,
+) -> Result<()> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
     for b in buckets_here(t, cache).await? {
         let l = c
             .get_bucket_logging()
             .bucket(&b)
+            .expected_bucket_owner(&t.account)
             .send()
             .await
             .map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
@@ -1323,6 +1465,10 @@ async fn cleanup_s3_access(t: &Target, cache: &Cache, f: &mut Found) -> Result<(
             if le.target_bucket() == Layout::regional_bucket(&t.account, &t.region)
                 && le.target_prefix().starts_with("s3-access/")
             {
+                if !ledger.has(&t.account, &t.region, Kind::BucketLogging, &b) {
+                    f.leave(t, Source::S3Access, format!("s3://{b}"), LOGS_NOT_RECORDED);
+                    continue;
+                }
                 f.changes.push(change(
                     t,
                     Source::S3Access,
@@ -1337,7 +1483,12 @@ async fn cleanup_s3_access(t: &Target, cache: &Cache, f: &mut Found) -> Result<(
     Ok(())
 }
 
-async fn cleanup_elb(t: &Target, f: &mut Found) -> Result<()> {
+/// Why delivery into irprep's bucket that the ledger does not record is
+/// left on.
+const LOGS_NOT_RECORDED: &str =
+    "delivers into irprep's bucket, but irprep's ledger does not record turning it on";
+
+async fn cleanup_elb(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
     let ours = Layout::regional_bucket(&t.account, &t.region);
     let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
     let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
@@ -1364,6 +1515,15 @@ async fn cleanup_elb(t: &Target, f: &mut Found) -> Result<()> {
                 .unwrap_or("")
         };
         if get("access_logs.s3.enabled") == "true" && get("access_logs.s3.bucket") == ours {
+            if !ledger.has(&t.account, &t.region, Kind::ElbLogs, arn) {
+                f.leave(
+                    t,
+                    Source::Elb,
+                    format!("load balancer {}", lb.load_balancer_name().unwrap_or(arn)),
+                    LOGS_NOT_RECORDED,
+                );
+                continue;
+            }
             f.changes.push(change(
                 t,
                 Source::Elb,
@@ -1391,6 +1551,15 @@ async fn cleanup_elb(t: &Target, f: &mut Found) -> Result<()> {
             .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
         let log = a.load_balancer_attributes().and_then(|x| x.access_log());
         if log.is_some_and(|l| l.enabled() && l.s3_bucket_name() == Some(ours.as_str())) {
+            if !ledger.has(&t.account, &t.region, Kind::ElbClassicLogs, name) {
+                f.leave(
+                    t,
+                    Source::Elb,
+                    format!("load balancer {name}"),
+                    LOGS_NOT_RECORDED,
+                );
+                continue;
+            }
             f.changes.push(change(
                 t,
                 Source::Elb,
@@ -1404,7 +1573,7 @@ async fn cleanup_elb(t: &Target, f: &mut Found) -> Result<()> {
     Ok(())
 }
 
-async fn cleanup_waf(t: &Target, f: &mut Found) -> Result<()> {
+async fn cleanup_waf(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
     let ours = format!(
         "arn:{}:s3:::{}",
         t.partition,
@@ -1413,6 +1582,15 @@ async fn cleanup_waf(t: &Target, f: &mut Found) -> Result<()> {
     for (arn, name, _) in web_acls(t).await? {
         if let Some(dests) = waf_logging(t, &arn).await? {
             if !dests.is_empty() && dests.iter().all(|d| *d == ours) {
+                if !ledger.has(&t.account, &t.region, Kind::WafLogging, &arn) {
+                    f.leave(
+                        t,
+                        Source::Waf,
+                        format!("web ACL {name} logging"),
+                        LOGS_NOT_RECORDED,
+                    );
+                    continue;
+                }
                 f.changes.push(change(
                     t,
                     Source::Waf,
@@ -1429,17 +1607,35 @@ async fn cleanup_waf(t: &Target, f: &mut Found) -> Result<()> {
     Ok(())
 }
 
-async fn cleanup_eks(t: &Target, f: &mut Found) -> Result<()> {
+async fn cleanup_eks(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
     for c in eks_clusters(t).await? {
-        let Some(types) = c.tags().and_then(|tags| tags.get(EKS_TAG)) else {
-            continue;
-        };
-        let types: Vec<String> = types
-            .split(['+', ',', ' '])
-            .filter(|s| !s.is_empty())
+        let name = c.name().unwrap_or_default().to_string();
+        // The types irprep turned on are the ledger's; the cluster's tag is
+        // only a hint (anyone may write it) and is reported when it differs.
+        let prefix = format!("{name}/");
+        let on = eks_enabled(&c);
+        let types: Vec<String> = ledger
+            .of(&t.account, &t.region, Kind::EksLogType)
+            .filter_map(|e| e.id.strip_prefix(&prefix))
+            .filter(|ty| on.contains(*ty))
             .map(String::from)
             .collect();
-        let name = c.name().unwrap_or_default().to_string();
+        let tagged: Vec<&str> = c
+            .tags()
+            .and_then(|tags| tags.get(EKS_TAG))
+            .map(|v| v.split(['+', ',', ' ']).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        if tagged.iter().any(|ty| !types.iter().any(|x| x == ty)) {
+            f.leave(
+                t,
+                Source::Eks,
+                format!("EKS cluster {name}"),
+                "its irprep:eks-log-types tag names log types irprep's ledger does not record: those stay on",
+            );
+        }
+        if types.is_empty() {
+            continue;
+        }
         let after: Vec<String> = eks_enabled(&c)
             .into_iter()
             .filter(|x| !types.contains(x))
@@ -1461,7 +1657,7 @@ async fn cleanup_eks(t: &Target, f: &mut Found) -> Result<()> {
     Ok(())
 }
 
-async fn cleanup_guardduty(t: &Target, f: &mut Found) -> Result<()> {
+async fn cleanup_guardduty(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
     let g = aws_sdk_guardduty::Client::new(&t.conf);
     for id in g
         .list_detectors()
@@ -1476,8 +1672,23 @@ async fn cleanup_guardduty(t: &Target, f: &mut Found) -> Result<()> {
             .send()
             .await
             .map_err(|e| err("guardduty:GetDetector", e))?;
-        if d.tags()
-            .is_some_and(|tags| tags.get(TAG_KEY).map(String::as_str) == Some(TAG_VALUE))
+        let tag = d
+            .tags()
+            .and_then(|tags| tags.get(TAG_KEY))
+            .map(String::as_str);
+        let recorded = ledger.has(&t.account, &t.region, Kind::Detector, id);
+        if !recorded && tag.is_none() {
+            continue;
+        }
+        if let Some(why) = not_ours(recorded, tag, ledger) {
+            f.leave(
+                t,
+                Source::GuardDuty,
+                format!("GuardDuty detector {id}"),
+                why,
+            );
+            continue;
+        }
         {
             f.changes.push(change(
                 t,
@@ -1494,26 +1705,34 @@ async fn cleanup_guardduty(t: &Target, f: &mut Found) -> Result<()> {
 
 // -------------------------------------------------------------------- apply
 
-fn ec2_tag_spec(rt: aws_sdk_ec2::types::ResourceType) -> aws_sdk_ec2::types::TagSpecification {
+fn ec2_tag_spec(
+    rt: aws_sdk_ec2::types::ResourceType,
+    installation: &str,
+) -> aws_sdk_ec2::types::TagSpecification {
     aws_sdk_ec2::types::TagSpecification::builder()
         .resource_type(rt)
         .tags(
             aws_sdk_ec2::types::Tag::builder()
                 .key(TAG_KEY)
-                .value(TAG_VALUE)
+                .value(installation)
                 .build(),
         )
         .build()
 }
 
-/// Make one change.
+/// Make one change, tagging what it creates with `installation`; what it
+/// creates or removes goes into `records` (for the ledger) as soon as it is
+/// done.
 pub async fn apply_op(
     conf: &SdkConfig,
     c: &Change,
+    installation: &str,
     resolver_ids: &mut BTreeMap<(String, String, String), String>,
+    records: &mut Vec<Record>,
 ) -> Result<()> {
+    let entry = |kind: Kind, id: &str| Entry::new(&c.account, &c.region, kind, id);
     match &c.op {
-        Op::Bucket(b) => bucket::apply(conf, b).await?,
+        Op::Bucket(b) => bucket::apply(conf, b, &c.account, installation, records).await?,
         Op::CreateTrail {
             name,
             bucket,
@@ -1523,10 +1742,11 @@ pub async fn apply_op(
             let ct = aws_sdk_cloudtrail::Client::new(conf);
             let tag = aws_sdk_cloudtrail::types::Tag::builder()
                 .key(TAG_KEY)
-                .value(TAG_VALUE)
+                .value(installation)
                 .build()
                 .map_err(|e| anyhow!("{e}"))?;
-            ct.create_trail()
+            let out = ct
+                .create_trail()
                 .name(name)
                 .s3_bucket_name(bucket)
                 .is_multi_region_trail(true)
@@ -1538,6 +1758,15 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("cloudtrail:CreateTrail", e))?;
+            let arn = out.trail_arn().map(String::from).unwrap_or_else(|| {
+                format!(
+                    "arn:{}:cloudtrail:{}:{}:trail/{name}",
+                    super::partition(&c.region),
+                    c.region,
+                    c.account
+                )
+            });
+            records.push(Record::Added(entry(Kind::Trail, &arn)));
         }
         Op::TrailToOrganization { name } => {
             aws_sdk_cloudtrail::Client::new(conf)
@@ -1589,10 +1818,13 @@ pub async fn apply_op(
                 .log_format(log_format)
                 .max_aggregation_interval(60)
                 .destination_options(opts)
-                .tag_specifications(ec2_tag_spec(ResourceType::VpcFlowLog))
+                .tag_specifications(ec2_tag_spec(ResourceType::VpcFlowLog, installation))
                 .send()
                 .await
                 .map_err(|e| err("ec2:CreateFlowLogs", e))?;
+            for id in out.flow_log_ids() {
+                records.push(Record::Added(entry(Kind::FlowLog, id)));
+            }
             let failed: Vec<String> = out
                 .unsuccessful()
                 .iter()
@@ -1612,7 +1844,7 @@ pub async fn apply_op(
             let r = aws_sdk_route53resolver::Client::new(conf);
             let tag = aws_sdk_route53resolver::types::Tag::builder()
                 .key(TAG_KEY)
-                .value(TAG_VALUE)
+                .value(installation)
                 .build()
                 .map_err(|e| anyhow!("{e}"))?;
             let out = r
@@ -1628,6 +1860,7 @@ pub async fn apply_op(
                 .resolver_query_log_config()
                 .and_then(|c| c.id())
                 .context("no config id returned")?;
+            records.push(Record::Added(entry(Kind::ResolverConfig, id)));
             resolver_ids.insert(
                 (c.account.clone(), c.region.clone(), name.clone()),
                 id.to_string(),
@@ -1664,18 +1897,22 @@ pub async fn apply_op(
             s.put_bucket_logging()
                 .bucket(bucket)
                 .bucket_logging_status(BucketLoggingStatus::builder().logging_enabled(le).build())
+                .expected_bucket_owner(&c.account)
                 .send()
                 .await
                 .map_err(|e| bucket::s3err(&format!("s3:PutBucketLogging {bucket}"), e))?;
+            records.push(Record::Added(entry(Kind::BucketLogging, bucket)));
         }
         Op::DisableBucketLogging { bucket } => {
             let s = crate::s3::client(conf, conf.endpoint_url().is_some());
             s.put_bucket_logging()
                 .bucket(bucket)
                 .bucket_logging_status(aws_sdk_s3::types::BucketLoggingStatus::builder().build())
+                .expected_bucket_owner(&c.account)
                 .send()
                 .await
                 .map_err(|e| bucket::s3err(&format!("s3:PutBucketLogging {bucket}"), e))?;
+            records.push(Record::Removed(entry(Kind::BucketLogging, bucket)));
         }
         Op::ElbV2Logs {
             arn,
@@ -1707,6 +1944,7 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+            records.push(Record::Added(entry(Kind::ElbLogs, arn)));
         }
         Op::ElbV2LogsOff { arn } => {
             use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute as A;
@@ -1724,6 +1962,7 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+            records.push(Record::Removed(entry(Kind::ElbLogs, arn)));
         }
         Op::ElbClassicLogs {
             name,
@@ -1744,6 +1983,7 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+            records.push(Record::Added(entry(Kind::ElbClassicLogs, name)));
         }
         Op::ElbClassicLogsOff { name } => {
             use aws_sdk_elasticloadbalancing::types::{AccessLog, LoadBalancerAttributes};
@@ -1755,6 +1995,7 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+            records.push(Record::Removed(entry(Kind::ElbClassicLogs, name)));
         }
         Op::WafLogging {
             acl_arn,
@@ -1771,6 +2012,7 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("wafv2:PutLoggingConfiguration", e))?;
+            records.push(Record::Added(entry(Kind::WafLogging, acl_arn)));
         }
         Op::DeleteWafLogging { acl_arn } => {
             aws_sdk_wafv2::Client::new(conf)
@@ -1779,6 +2021,7 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("wafv2:DeleteLoggingConfiguration", e))?;
+            records.push(Record::Removed(entry(Kind::WafLogging, acl_arn)));
         }
         Op::EksLogging {
             cluster,
@@ -1824,40 +2067,70 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|x| err("eks:UpdateClusterConfig", x))?;
-            let arn = e
+            for ty in types {
+                let e = entry(Kind::EksLogType, &format!("{cluster}/{ty}"));
+                records.push(if *enable {
+                    Record::Added(e)
+                } else {
+                    Record::Removed(e)
+                });
+            }
+            let desc = e
                 .describe_cluster()
                 .name(cluster)
                 .send()
                 .await
                 .map_err(|x| err("eks:DescribeCluster", x))?
                 .cluster()
-                .and_then(|c| c.arn())
-                .map(String::from)
-                .context("cluster has no ARN")?;
-            if *enable {
-                e.tag_resource()
-                    .resource_arn(&arn)
-                    .tags(EKS_TAG, types.join("+"))
-                    .send()
-                    .await
-                    .map_err(|x| err("eks:TagResource", x))?;
-            } else {
+                .cloned()
+                .context("no cluster described")?;
+            let arn = desc.arn().map(String::from).context("cluster has no ARN")?;
+            // The tag (a hint for people; the ledger is the record) names
+            // every type irprep turned on, earlier runs' too.
+            let mut tagged: BTreeSet<String> = desc
+                .tags()
+                .and_then(|t| t.get(EKS_TAG))
+                .map(|v| {
+                    v.split(['+', ',', ' '])
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for ty in types {
+                if *enable {
+                    tagged.insert(ty.clone());
+                } else {
+                    tagged.remove(ty);
+                }
+            }
+            if tagged.is_empty() {
                 e.untag_resource()
                     .resource_arn(&arn)
                     .tag_keys(EKS_TAG)
                     .send()
                     .await
                     .map_err(|x| err("eks:UntagResource", x))?;
+            } else {
+                e.tag_resource()
+                    .resource_arn(&arn)
+                    .tags(EKS_TAG, tagged.into_iter().collect::<Vec<_>>().join("+"))
+                    .send()
+                    .await
+                    .map_err(|x| err("eks:TagResource", x))?;
             }
         }
         Op::CreateDetector => {
-            aws_sdk_guardduty::Client::new(conf)
+            let out = aws_sdk_guardduty::Client::new(conf)
                 .create_detector()
                 .enable(true)
-                .tags(TAG_KEY, TAG_VALUE)
+                .tags(TAG_KEY, installation)
                 .send()
                 .await
                 .map_err(|e| err("guardduty:CreateDetector", e))?;
+            if let Some(id) = out.detector_id() {
+                records.push(Record::Added(entry(Kind::Detector, id)));
+            }
         }
         Op::EnableDetector { id } => {
             aws_sdk_guardduty::Client::new(conf)
@@ -1875,23 +2148,51 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("guardduty:DeleteDetector", e))?;
+            records.push(Record::Removed(entry(Kind::Detector, id)));
         }
-        Op::DeleteBucket { name } => bucket::delete_bucket(conf, name).await?,
-        Op::DeleteTrail { arn } => {
+        Op::DeleteBucket { name } => {
+            bucket::delete_bucket(conf, name, &c.account).await?;
+            records.push(Record::Removed(entry(Kind::Bucket, name)));
+        }
+        Op::DeleteTrail { name, arn } => {
             aws_sdk_cloudtrail::Client::new(conf)
                 .delete_trail()
-                .name(arn)
+                .name(name)
                 .send()
                 .await
                 .map_err(|e| err("cloudtrail:DeleteTrail", e))?;
+            records.push(Record::Removed(entry(Kind::Trail, arn)));
         }
         Op::DeleteFlowLogs { ids } => {
-            aws_sdk_ec2::Client::new(conf)
+            let out = aws_sdk_ec2::Client::new(conf)
                 .delete_flow_logs()
                 .set_flow_log_ids(Some(ids.clone()))
                 .send()
                 .await
                 .map_err(|e| err("ec2:DeleteFlowLogs", e))?;
+            let failed: Vec<String> = out
+                .unsuccessful()
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}: {}",
+                        u.resource_id().unwrap_or("?"),
+                        u.error().and_then(|e| e.message()).unwrap_or("failed")
+                    )
+                })
+                .collect();
+            for id in ids {
+                if !out
+                    .unsuccessful()
+                    .iter()
+                    .any(|u| u.resource_id() == Some(id))
+                {
+                    records.push(Record::Removed(entry(Kind::FlowLog, id)));
+                }
+            }
+            if !failed.is_empty() {
+                bail!("ec2:DeleteFlowLogs: {}", failed.join("; "));
+            }
         }
         Op::DisassociateResolver { config_id, vpc } => {
             aws_sdk_route53resolver::Client::new(conf)
@@ -1909,6 +2210,7 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("route53resolver:DeleteResolverQueryLogConfig", e))?;
+            records.push(Record::Removed(entry(Kind::ResolverConfig, id)));
         }
     }
     Ok(())

@@ -111,7 +111,8 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             if retention_days < 1 {
                 return Err(super::usage("--retention-days must be at least 1"));
             }
-            let (targets, layout) = scope.resolve(bucket.as_deref()).await?;
+            let (targets, mut layout) = scope.resolve(bucket.as_deref()).await?;
+            logs::open_ledger(&targets, &mut layout).await?;
             let o = EnableOptions {
                 sources: sources.clone(),
                 bucket,
@@ -129,24 +130,35 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 "Nothing to do: every selected source is on.",
             )?;
             let errors = ins.problems();
+            crate::output::write_left_alone(&ins.left_alone);
+            // What could not be planned is shown before the question.
+            crate::output::write_failures(&errors);
             if dry_run
                 || ins.changes.is_empty()
                 || !crate::prompt::confirm("Apply these changes?", yes, "enable")?
             {
-                crate::output::write_failures(&errors);
                 return Ok(crate::output::code(&errors));
             }
-            let mut failed = logs::apply(&targets, &ins.changes, scope.concurrency).await;
+            let done = logs::apply(
+                &targets,
+                &ins.changes,
+                &layout.ledger.installation,
+                scope.concurrency,
+            )
+            .await;
+            let mut failed = done.failures;
             if !quiet {
                 eprintln!(
                     "irprep: applied {} of {} change(s)",
-                    ins.changes.len() - failed.len(),
+                    ins.changes.len().saturating_sub(failed.len()),
                     ins.changes.len()
                 );
             }
-            failed.extend(errors);
+            if let Err(e) = logs::record(&targets, &mut layout, &done.records).await {
+                failed.push(super::unrecorded(&layout, &done.records, e));
+            }
             crate::output::write_failures(&failed);
-            Ok(crate::output::code(&failed))
+            Ok(crate::output::code(&failed).max(crate::output::code(&errors)))
         }
         LogsCmd::Cleanup {
             scope,
@@ -155,9 +167,23 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             yes,
         } => {
             let sources = scope.sources()?;
-            let (targets, _layout) = scope.resolve(None).await?;
-            let ins =
-                logs::plan_cleanup(&targets, &sources, delete_buckets, scope.concurrency).await;
+            let (targets, mut layout) = scope.resolve(None).await?;
+            logs::open_ledger(&targets, &mut layout).await?;
+            if !layout.ledger_stored && !quiet {
+                eprintln!(
+                    "irprep: no ledger ({} in SSM Parameter Store, {}): nothing here is known to be irprep's, so nothing is removed",
+                    logs::ledger::INSTALLATION_PARAM,
+                    layout.home_region
+                );
+            }
+            let ins = logs::plan_cleanup(
+                &targets,
+                &layout,
+                &sources,
+                delete_buckets,
+                scope.concurrency,
+            )
+            .await;
             print_changes(
                 &ins.changes,
                 scope.format,
@@ -165,17 +191,27 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 "Nothing to remove: irprep made nothing here.",
             )?;
             let errors = ins.problems();
+            crate::output::write_left_alone(&ins.left_alone);
+            crate::output::write_failures(&errors);
             if dry_run
                 || ins.changes.is_empty()
                 || !crate::prompt::confirm("Apply these changes?", yes, "clean up")?
             {
-                crate::output::write_failures(&errors);
                 return Ok(crate::output::code(&errors));
             }
-            let mut failed = logs::apply(&targets, &ins.changes, scope.concurrency).await;
-            failed.extend(errors);
+            let done = logs::apply(
+                &targets,
+                &ins.changes,
+                &layout.ledger.installation,
+                scope.concurrency,
+            )
+            .await;
+            let mut failed = done.failures;
+            if let Err(e) = logs::record(&targets, &mut layout, &done.records).await {
+                failed.push(super::unrecorded(&layout, &done.records, e));
+            }
             crate::output::write_failures(&failed);
-            Ok(crate::output::code(&failed))
+            Ok(crate::output::code(&failed).max(crate::output::code(&errors)))
         }
         LogsCmd::RoleTemplate { role_name } => {
             println!(

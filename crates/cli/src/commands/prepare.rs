@@ -51,7 +51,8 @@ pub struct PrepareArgs {
 
 pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     let sources = a.scope.sources()?;
-    let (targets, layout) = a.scope.resolve(a.bucket.as_deref()).await?;
+    let (targets, mut layout) = a.scope.resolve(a.bucket.as_deref()).await?;
+    logs::open_ledger(&targets, &mut layout).await?;
     let o = EnableOptions {
         sources: sources.clone(),
         bucket: a.bucket.clone(),
@@ -191,14 +192,26 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
     }
     drop(out);
     let mut failures = ins.problems();
+    crate::output::write_left_alone(&ins.left_alone);
+    crate::output::write_failures(&failures);
     if a.dry_run
         || rows.is_empty()
         || !crate::prompt::confirm("Apply these changes?", a.yes, "prepare")?
     {
-        crate::output::write_failures(&failures);
         return Ok(crate::output::code(&failures));
     }
-    failures.extend(logs::apply(&targets, &ins.changes, a.scope.concurrency).await);
+    let planned = failures.len();
+    let done = logs::apply(
+        &targets,
+        &ins.changes,
+        &layout.ledger.installation,
+        a.scope.concurrency,
+    )
+    .await;
+    failures.extend(done.failures);
+    if let Err(e) = logs::record(&targets, &mut layout, &done.records).await {
+        failures.push(super::unrecorded(&layout, &done.records, e));
+    }
     if !analytics.is_empty() {
         if let Err(e) = aa::apply(&clients, &d, &analytics).await {
             failures.push(Failure {
@@ -208,7 +221,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
             });
         }
     }
-    crate::output::write_failures(&failures);
+    crate::output::write_failures(&failures[planned..]);
     if !quiet {
         eprintln!(
             "irprep: ready. Logs go to s3://{}/AWSLogs/; hunt with:",

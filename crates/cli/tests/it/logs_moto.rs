@@ -84,6 +84,8 @@ fn comparable(state: &Value) -> Value {
         s[r]["query_log_configs"] = Value::Null;
         s[r]["query_log_associations"] = Value::Null;
     }
+    // irprep's ledger records what it made (checked where it matters).
+    s["ledger"] = Value::Null;
     s
 }
 
@@ -239,6 +241,19 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     );
     let after = estate(&url, &["state"]);
     let e = &after["us-east-1"];
+    // Everything irprep made is in its ledger, and tagged with its installation id.
+    let installation = after["ledger"]["installation"].clone();
+    assert!(
+        installation.as_str().is_some_and(|i| i.starts_with("irp-")),
+        "{installation}"
+    );
+    let recorded = |kind: &str, id: &str| {
+        after["ledger"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == kind && x["id"] == id)
+    };
     // CloudTrail: a multi-region trail, validated, logging, to the user's bucket; theirs untouched.
     let trail = e["trails"]
         .as_array()
@@ -255,7 +270,11 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
         (Some(true), Some(true), Some(true))
     );
     assert_eq!(trail["S3BucketName"], "their-central");
-    assert_eq!(trail["Tags"]["irprep:managed"], "true");
+    assert_eq!(trail["Tags"]["irprep:managed"], installation);
+    assert!(recorded(
+        "trail",
+        "arn:aws:cloudtrail:us-east-1:123456789012:trail/irprep-trail"
+    ));
     let theirs = e["trails"]
         .as_array()
         .unwrap()
@@ -295,6 +314,16 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
             .collect();
         assert!(!ours.is_empty(), "{r}");
         for f in ours {
+            assert!(
+                f["Tags"]
+                    .to_string()
+                    .contains(installation.as_str().unwrap()),
+                "{f}"
+            );
+            assert!(
+                recorded("flow-log", f["FlowLogId"].as_str().unwrap()),
+                "{f}"
+            );
             assert_eq!(f["TrafficType"], "ALL");
             assert_eq!(f["LogDestination"], "arn:aws:s3:::their-central");
             assert_eq!(
@@ -358,7 +387,8 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     for r in ["us-west-2", "eu-west-1"] {
         let d = after[r]["detectors"].as_object().unwrap();
         assert_eq!(d.len(), 1);
-        assert!(d.values().all(|t| t["irprep:managed"] == "true"));
+        assert!(d.values().all(|t| t["irprep:managed"] == installation));
+        assert!(d.keys().all(|id| recorded("detector", id)));
     }
     // The user's bucket: their statement and lifecycle rule survive; ours merged in.
     let c = &b["their-central"];
@@ -414,7 +444,8 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     );
     // irprep's buckets: tagged, private, encrypted.
     let reg = &b["irprep-logs-123456789012-us-east-1"];
-    assert_eq!(reg["tags"]["irprep:managed"], "true");
+    assert_eq!(reg["tags"]["irprep:managed"], installation);
+    assert!(recorded("bucket", "irprep-logs-123456789012-us-east-1"));
     assert_eq!(reg["pab"]["RestrictPublicBuckets"], true);
     assert_eq!(
         reg["encryption"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
@@ -541,6 +572,171 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
         assert_eq!(o.status.code(), Some(3));
         assert!(String::from_utf8_lossy(&o.stderr).contains("the bucket was left in place"));
     }
+}
+
+/// A principal that can tag resources or create buckets cannot turn irprep
+/// against the estate: a bucket of irprep's name created first by another
+/// account stops every change that would deliver to it (reported, never
+/// silent), and `cleanup` removes what irprep's ledger records, never a
+/// resource that merely carries its tag (with `true`, or with the real
+/// installation id copied from one of irprep's own tags).
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn planted_tags_and_a_squatted_bucket_turn_nothing_against_the_estate() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&url, &["seed"]);
+    let planted = estate(&url, &["plant", "true"]);
+    let central = "irprep-logs-123456789012-us-east-1";
+    estate(&url, &["squat", central]);
+    let before = estate(&url, &["state"]);
+
+    // enable: the squatted name stops what would deliver there.
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &["enable", "--yes", "--regions", REGIONS, "--format", "json"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(central) && err.contains("does not own it"),
+        "the squatted bucket is named: {err}"
+    );
+    assert!(err.contains("not planned: create"), "{err}");
+    let plan = json_out(&o);
+    for c in plan.as_array().unwrap() {
+        let text = c.to_string();
+        assert!(
+            !text.contains(central),
+            "nothing is pointed at the squatted bucket: {c}"
+        );
+    }
+    let after = estate(&url, &["state"]);
+    assert_eq!(
+        after["buckets"][central], before["buckets"][central],
+        "the squatter's bucket is not touched"
+    );
+    for r in REGIONS.split(',') {
+        assert!(
+            !after[r]["trails"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["Name"] == "irprep-trail"),
+            "{r}: no trail to the squatted bucket"
+        );
+        assert!(
+            after[r]["flow_logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["LogDestination"] != format!("arn:aws:s3:::{central}")),
+            "{r}: no flow log to the squatted bucket"
+        );
+    }
+    // What does not need that bucket was done, and recorded.
+    let installation = after["ledger"]["installation"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let made: Vec<String> = after["ledger"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap(),
+                e["region"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(made.contains(&"detector us-west-2".to_string()), "{made:?}");
+    assert!(
+        !made
+            .iter()
+            .any(|m| m.starts_with("trail") || m.starts_with("flow-log")),
+        "{made:?}"
+    );
+
+    // An intruder copies the installation id from one of irprep's tags onto
+    // their own detector: in the tag but not in the ledger.
+    let det = estate(&url, &["tag-detector", &installation]);
+    let det = det.as_str().unwrap();
+
+    // cleanup: removes what irprep made; every planted resource survives, and is listed.
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &["cleanup", "--yes", "--regions", REGIONS, "--format", "json"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for name in [
+        planted["prod-trail"].as_str().unwrap(),
+        det,
+        planted["flow-logs"][0].as_str().unwrap(),
+        "their-cluster",
+    ] {
+        assert!(
+            err.contains(name),
+            "{name} is reported as left alone: {err}"
+        );
+    }
+    let plan = json_out(&o);
+    assert!(
+        plan.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["action"] == "delete" || c["action"] == "disable"),
+        "{plan}"
+    );
+    let end = estate(&url, &["state"]);
+    let e = &end["us-east-1"];
+    assert!(
+        e["trails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["Name"] == "prod-trail" && t["IsLogging"] == true),
+        "the planted trail survives, still logging"
+    );
+    assert!(e["detectors"].get(det).is_some(), "their detector survives");
+    assert!(
+        e["flow_logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["FlowLogId"] == planted["flow-logs"][0]),
+        "their flow log survives"
+    );
+    assert_eq!(
+        e["eks_logging"],
+        serde_json::json!(["api", "audit"]),
+        "the type irprep turned on is off again; those the planted tag names stay on"
+    );
+    for r in ["us-west-2", "eu-west-1"] {
+        assert!(
+            end[r]["detectors"].as_object().unwrap().is_empty(),
+            "{r}: irprep's detector is removed"
+        );
+    }
+    assert!(
+        end["ledger"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["kind"] == "bucket"),
+        "once irprep's work is removed the ledger holds only its buckets (kept without --delete-buckets): {}",
+        end["ledger"]
+    );
 }
 
 fn auth() -> String {
