@@ -73,7 +73,9 @@ def state(url, database, workgroup):
     print(json.dumps(out, sort_keys=True, default=str))
 
 
-def foreign_table(url, database, name):
+def foreign_table(url, database, name, marked=False):
+    """A table irprep did not make; `marked`: carrying irprep's marker
+    parameter all the same (anyone allowed to update a table can set it)."""
     glue = c("glue", url)
     try:
         glue.create_database(DatabaseInput={"Name": database})
@@ -81,6 +83,7 @@ def foreign_table(url, database, name):
         pass
     glue.create_table(DatabaseName=database, TableInput={
         "Name": name, "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"irprep:managed": "true"} if marked else {},
         "StorageDescriptor": {"Columns": [{"Name": "x", "Type": "string"}], "Location": "s3://someone-else/"},
     })
 
@@ -105,7 +108,7 @@ if __name__ == "__main__":
     elif cmd == "state":
         state(url, sys.argv[3], sys.argv[4])
     elif cmd == "foreign-table":
-        foreign_table(url, sys.argv[3], sys.argv[4])
+        foreign_table(url, sys.argv[3], sys.argv[4], len(sys.argv) > 5 and sys.argv[5] == "marked")
     elif cmd == "queue":
         queue(url, sys.argv[3])
     else:

@@ -2,10 +2,11 @@
 //!
 //! `plan` reads the account and lists what differs; `apply` makes exactly
 //! those changes, so a second deploy plans nothing. irprep only changes what
-//! it created: a Glue table or database carries the parameter
-//! `irprep:managed=true`, the workgroup the tag of that name; anything else
-//! with a clashing name stops the plan with an error instead of being
-//! overwritten.
+//! it created: what its ledger (`logs::ledger`) records *and* what carries
+//! its marker (the Glue parameter `irprep:managed=true`, the workgroup tag of
+//! that name). Anything else with a clashing name, including a table or
+//! workgroup that only carries the marker (anyone may write it), stops the
+//! plan with an error instead of being overwritten, and is never destroyed.
 
 use std::collections::HashMap;
 
@@ -17,6 +18,8 @@ use aws_sdk_glue::types as gt;
 use irprep_core::analytics::{Deployment, NamedQuery, MANAGED_KEY, MANAGED_VALUE, QUERY_PREFIX};
 use irprep_core::ddl::AthenaTable;
 use serde::Serialize;
+
+use crate::logs::ledger::{Entry, Kind, Ledger, Record};
 
 /// One change of a plan.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -44,6 +47,9 @@ pub struct Clients {
     pub account: String,
     pub region: String,
     pub partition: String,
+    /// irprep's record of what it made (empty until `with_ledger`).
+    pub ledger: Ledger,
+    conf: SdkConfig,
 }
 
 impl Clients {
@@ -58,7 +64,30 @@ impl Clients {
             account,
             partition: partition_of(&region).into(),
             region,
+            ledger: Ledger::fresh(),
+            conf: conf.clone(),
         }
+    }
+
+    /// The same, with irprep's ledger read.
+    pub async fn with_ledger(mut self) -> Result<Self> {
+        if let Some(l) = crate::logs::ledger::load(&self.conf).await? {
+            self.ledger = l;
+        }
+        Ok(self)
+    }
+
+    /// Write what an apply did into the ledger.
+    pub async fn record(&self, records: &[Record]) -> Result<()> {
+        crate::logs::ledger::update(&self.conf, records).await
+    }
+
+    fn entry(&self, kind: Kind, id: &str) -> Entry {
+        Entry::new(&self.account, &self.region, kind, id)
+    }
+
+    fn recorded(&self, kind: Kind, id: &str) -> bool {
+        self.ledger.has(&self.account, &self.region, kind, id)
     }
 
     fn workgroup_arn(&self, name: &str) -> String {
@@ -423,8 +452,10 @@ pub async fn plan(c: &Clients, d: &Deployment) -> Result<Vec<Change>> {
                 ),
             )),
             Some(have) => {
-                if !is_managed(have.parameters()) {
-                    bail!("Glue table {}.{} exists and was not created by irprep; choose another table name (irprep never overwrites it)", d.database, t.name);
+                if !is_managed(have.parameters())
+                    || !c.recorded(Kind::GlueTable, &format!("{}.{}", d.database, t.name))
+                {
+                    bail!("Glue table {}.{} exists and irprep's ledger does not record making it; choose another table name (irprep never overwrites it)", d.database, t.name);
                 }
                 let have = actual_shape(&have, &keys);
                 if have != want {
@@ -458,8 +489,8 @@ pub async fn plan(c: &Clients, d: &Deployment) -> Result<Vec<Change>> {
             HashMap::new()
         }
         Some((managed, w)) => {
-            if !managed {
-                bail!("Athena workgroup {} exists and was not created by irprep; choose another --workgroup (irprep never changes it)", d.workgroup.name);
+            if !managed || !c.recorded(Kind::Workgroup, &d.workgroup.name) {
+                bail!("Athena workgroup {} exists and irprep's ledger does not record making it; choose another --workgroup (irprep never changes it)", d.workgroup.name);
             }
             let diffs = workgroup_differs(d, w);
             if !diffs.is_empty() {
@@ -490,8 +521,14 @@ pub async fn plan(c: &Clients, d: &Deployment) -> Result<Vec<Change>> {
     Ok(changes)
 }
 
-/// Make the planned changes, in order.
-pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()> {
+/// Make the planned changes, in order; what is created goes into `records`
+/// as soon as it exists.
+pub async fn apply(
+    c: &Clients,
+    d: &Deployment,
+    changes: &[Change],
+    records: &mut Vec<Record>,
+) -> Result<()> {
     let mut existing_q: Option<HashMap<String, (String, String, String)>> = None;
     for ch in changes {
         match (ch.resource.as_str(), ch.action.as_str()) {
@@ -508,6 +545,7 @@ pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()
                     .send()
                     .await
                     .map_err(|e| sdk_err("glue:CreateDatabase", &e))?;
+                records.push(Record::Added(c.entry(Kind::GlueDatabase, &d.database)));
             }
             ("glue:table", action) => {
                 let t = d
@@ -524,6 +562,9 @@ pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()
                         .send()
                         .await
                         .map_err(|e| sdk_err("glue:CreateTable", &e))?;
+                    records.push(Record::Added(
+                        c.entry(Kind::GlueTable, &format!("{}.{}", d.database, t.name)),
+                    ));
                 } else {
                     c.glue
                         .update_table()
@@ -575,6 +616,7 @@ pub async fn apply(c: &Clients, d: &Deployment, changes: &[Change]) -> Result<()
                         .send()
                         .await
                         .map_err(|e| sdk_err("athena:CreateWorkGroup", &e))?;
+                    records.push(Record::Added(c.entry(Kind::Workgroup, &w.name)));
                 } else {
                     let rc = at::ResultConfigurationUpdates::builder()
                         .output_location(&w.results)
@@ -687,9 +729,9 @@ pub async fn plan_destroy(
         }
         let mut left = 0;
         for t in &all {
-            if is_managed(t.parameters())
-                && (tables.is_empty() || tables.iter().any(|n| n == t.name()))
-            {
+            let ours = is_managed(t.parameters())
+                && c.recorded(Kind::GlueTable, &format!("{database}.{}", t.name()));
+            if ours && (tables.is_empty() || tables.iter().any(|n| n == t.name())) {
                 changes.push(change(
                     "delete",
                     "glue:table",
@@ -700,11 +742,12 @@ pub async fn plan_destroy(
                 left += 1;
             }
         }
-        if is_managed(db.parameters()) && left == 0 {
+        if is_managed(db.parameters()) && c.recorded(Kind::GlueDatabase, database) && left == 0 {
             changes.push(change("delete", "glue:database", database, ""));
         }
     }
-    if let Some((true, _)) = workgroup_state(c, workgroup).await? {
+    let wg_ours = matches!(workgroup_state(c, workgroup).await?, Some((true, _)));
+    if wg_ours && c.recorded(Kind::Workgroup, workgroup) {
         changes.push(change(
             "delete",
             "athena:workgroup",
@@ -720,6 +763,7 @@ pub async fn apply_destroy(
     database: &str,
     workgroup: &str,
     changes: &[Change],
+    records: &mut Vec<Record>,
 ) -> Result<()> {
     for ch in changes {
         match ch.resource.as_str() {
@@ -731,6 +775,9 @@ pub async fn apply_destroy(
                     .send()
                     .await
                     .map_err(|e| sdk_err("glue:DeleteTable", &e))?;
+                records.push(Record::Removed(
+                    c.entry(Kind::GlueTable, &format!("{database}.{}", ch.name)),
+                ));
             }
             "glue:database" => {
                 c.glue
@@ -739,6 +786,7 @@ pub async fn apply_destroy(
                     .send()
                     .await
                     .map_err(|e| sdk_err("glue:DeleteDatabase", &e))?;
+                records.push(Record::Removed(c.entry(Kind::GlueDatabase, database)));
             }
             "athena:workgroup" => {
                 c.athena
@@ -748,6 +796,7 @@ pub async fn apply_destroy(
                     .send()
                     .await
                     .map_err(|e| sdk_err("athena:DeleteWorkGroup", &e))?;
+                records.push(Record::Removed(c.entry(Kind::Workgroup, workgroup)));
             }
             other => bail!("unknown resource {other}"),
         }

@@ -57,6 +57,12 @@ pub enum Kind {
     EksLogType,
     /// A GuardDuty detector (id: the detector id).
     Detector,
+    /// A Glue database (id: its name).
+    GlueDatabase,
+    /// A Glue table (id: `<database>.<table>`).
+    GlueTable,
+    /// An Athena workgroup (id: its name).
+    Workgroup,
 }
 
 /// One thing irprep made, where.
@@ -330,6 +336,20 @@ pub async fn save(conf: &SdkConfig, before: Option<&Ledger>, l: &Ledger) -> Resu
                 .await
                 .map_err(|e| ssm_err("ssm:DeleteParameters", e))?;
         }
+    }
+    Ok(())
+}
+
+/// Read the ledger, apply `records` and write it back (`conf`: the caller's
+/// account, home region). For commands that have no ledger open.
+pub async fn update(conf: &SdkConfig, records: &[Record]) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let before = load(conf).await?;
+    let mut next = before.clone().unwrap_or_else(Ledger::fresh);
+    if next.apply(records) || before.is_none() {
+        save(conf, before.as_ref(), &next).await?;
     }
     Ok(())
 }

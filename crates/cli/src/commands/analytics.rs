@@ -500,7 +500,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
             .await?;
             let conf = aws.options().load().await?;
             let account = aws.options().account_id(&conf).await?;
-            let c = Clients::new(&conf, account).await;
+            let c = Clients::new(&conf, account).await.with_ledger().await?;
             let changes = aa::plan(&c, &d).await?;
             print_plan(&changes, format, quiet)?;
             if dry_run
@@ -509,7 +509,10 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
             {
                 return Ok(irprep::exit::ExitStatus::Ok);
             }
-            aa::apply(&c, &d, &changes).await?;
+            let mut records = vec![];
+            let applied = aa::apply(&c, &d, &changes, &mut records).await;
+            c.record(&records).await?;
+            applied?;
             if !quiet {
                 eprintln!(
                     "irprep: deployed: database {}, workgroup {}, {} table(s), {} named queries. Hunt on Athena with: irprep hunt --engine athena --workgroup {} --database {}",
@@ -532,7 +535,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
         } => {
             let conf = aws.options().load().await?;
             let account = aws.options().account_id(&conf).await?;
-            let c = Clients::new(&conf, account).await;
+            let c = Clients::new(&conf, account).await.with_ledger().await?;
             let changes = aa::plan_destroy(&c, &wg.database, &[], &wg.workgroup).await?;
             print_plan(&changes, format, quiet)?;
             if dry_run
@@ -541,7 +544,11 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
             {
                 return Ok(irprep::exit::ExitStatus::Ok);
             }
-            aa::apply_destroy(&c, &wg.database, &wg.workgroup, &changes).await?;
+            let mut records = vec![];
+            let applied =
+                aa::apply_destroy(&c, &wg.database, &wg.workgroup, &changes, &mut records).await;
+            c.record(&records).await?;
+            applied?;
             Ok(irprep::exit::ExitStatus::Ok)
         }
     }

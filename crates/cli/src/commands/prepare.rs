@@ -68,7 +68,8 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
     // s3://<bucket>/AWSLogs/ (an Organization trail under AWSLogs/<org id>/).
     let awslogs = format!("s3://{}/AWSLogs/", layout.central_bucket);
     let conf = a.scope.aws.options().load().await?;
-    let clients = Clients::new(&conf, layout.home_account.clone()).await;
+    let mut clients = Clients::new(&conf, layout.home_account.clone()).await;
+    clients.ledger = layout.ledger.clone();
     // Logs start today; a table deployed by an earlier run keeps its start.
     let today = match aa::existing_start_date(&clients, &a.database, "cloudtrail").await {
         Some(d) => d,
@@ -209,17 +210,18 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
     )
     .await;
     failures.extend(done.failures);
-    if let Err(e) = logs::record(&targets, &mut layout, &done.records).await {
-        failures.push(super::unrecorded(&layout, &done.records, e));
-    }
+    let mut records = done.records;
     if !analytics.is_empty() {
-        if let Err(e) = aa::apply(&clients, &d, &analytics).await {
+        if let Err(e) = aa::apply(&clients, &d, &analytics, &mut records).await {
             failures.push(Failure {
                 account: layout.home_account.clone(),
                 region: layout.home_region.clone(),
                 error: format!("analytics: {e:#}"),
             });
         }
+    }
+    if let Err(e) = logs::record(&targets, &mut layout, &records).await {
+        failures.push(super::unrecorded(&layout, &records, e));
     }
     crate::output::write_failures(&failures[planned..]);
     if !quiet {

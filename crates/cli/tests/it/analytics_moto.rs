@@ -243,13 +243,21 @@ fn deploy_is_complete_idempotent_and_destroy_is_exact() {
 
     // A table irprep did not make, in the same database: deploy refuses to
     // overwrite one with a clashing name, and destroy leaves it (and so the database).
+    // So does one that carries irprep's marker but that its ledger does not record.
     py(&["foreign-table", &moto(), db, "someone_elses"]);
-    let mut clash = deploy_args(bucket, db, wg);
-    let i = clash.iter().position(|a| a == "trail").unwrap();
-    clash[i] = "someone_elses".into();
-    let out = aws(irprep().args(&clash).arg("--yes")).output().unwrap();
-    assert_eq!(out.status.code(), Some(4));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("was not created by irprep"));
+    py(&["foreign-table", &moto(), db, "planted", "marked"]);
+    for name in ["someone_elses", "planted"] {
+        let mut clash = deploy_args(bucket, db, wg);
+        let i = clash.iter().position(|a| a == "trail").unwrap();
+        clash[i] = name.into();
+        let out = aws(irprep().args(&clash).arg("--yes")).output().unwrap();
+        assert_eq!(out.status.code(), Some(4), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("ledger does not record making it"),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     let out = aws(irprep().args([
         "analytics",
@@ -280,7 +288,7 @@ fn deploy_is_complete_idempotent_and_destroy_is_exact() {
     let s = state(db, wg);
     assert_eq!(
         s["tables"].as_object().unwrap().keys().collect::<Vec<_>>(),
-        vec!["someone_elses"]
+        vec!["planted", "someone_elses"]
     );
     assert!(
         !s["database"].is_null(),
