@@ -289,6 +289,21 @@ pub async fn run_scenario(
                             params = json!({"DryRun": "true"});
                         }
                     }
+                    // The load-time rules once more, on what is about to be sent.
+                    let fakes: Vec<String> = call_vars
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("nonexistent"))
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    if let Err(why) = irprep_core::scenario::check_call(step, &params, &fakes) {
+                        violations.push(format!(
+                            "step {} {}:{} in {region} was not sent: {why}",
+                            si + 1,
+                            step.service,
+                            step.operation
+                        ));
+                        break 'steps;
+                    }
                     let t = Utc::now();
                     let resp = client
                         .call(&step.service, &step.operation, &region, &params)

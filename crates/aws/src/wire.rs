@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use aws_config::SdkConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
@@ -148,6 +148,38 @@ pub fn service(name: &str) -> Option<ServiceDef> {
     })
 }
 
+/// `^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`: us-east-1, ap-southeast-4, us-gov-west-1.
+pub fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && {
+            let n = parts[parts.len() - 1];
+            (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
+        }
+}
+
+/// `base` with `path` (and its query) set through the URL type; the host and
+/// port must stay `base`'s.
+fn with_path(base: &reqwest::Url, path: &str) -> Result<String> {
+    let mut u = base.clone();
+    let (p, q) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    u.set_path(p);
+    u.set_query(q);
+    if u.host_str() != base.host_str() || u.port_or_known_default() != base.port_or_known_default()
+    {
+        bail!("{path:?} would leave {}", base.host_str().unwrap_or(""));
+    }
+    Ok(u.to_string())
+}
+
 /// The response of one call, reduced to what scenarios need.
 #[derive(Debug, Clone)]
 pub struct WireResponse {
@@ -235,7 +267,11 @@ impl WireClient {
             ua.push(' ');
             ua.push_str(m);
         }
-        let http = reqwest::Client::builder().user_agent(ua.clone()).build()?;
+        let http = reqwest::Client::builder()
+            .user_agent(ua.clone())
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?;
         Ok(WireClient {
             http,
             creds,
@@ -278,10 +314,24 @@ impl WireClient {
             anyhow!("service '{service_name}' is not supported by the scenario runner")
         })?;
         let region = if svc.global { "us-east-1" } else { region };
-        let base = self.host(&svc, region);
+        // The region becomes part of a host name: only a real region's shape.
+        if !is_region(region) {
+            bail!("{service_name}:{operation}: {region:?} is not an AWS region name");
+        }
+        let base = reqwest::Url::parse(&self.host(&svc, region))
+            .map_err(|e| anyhow!("{service_name}:{operation}: endpoint: {e}"))?;
         let (method, url, body, mut headers): (String, String, Vec<u8>, Vec<(String, String)>) =
             match svc.protocol {
                 Protocol::Query { version } => {
+                    if let Value::Object(m) = params {
+                        if let Some(k) = m.keys().find(|k| {
+                            irprep_core::scenario::RESERVED_PARAMS
+                                .iter()
+                                .any(|r| *r != "DryRun" && r.eq_ignore_ascii_case(k))
+                        }) {
+                            bail!("{service_name}:{operation}: parameter {k} is the runner's");
+                        }
+                    }
                     let mut pairs = vec![
                         ("Action".to_string(), operation.to_string()),
                         ("Version".to_string(), version.to_string()),
@@ -292,7 +342,7 @@ impl WireClient {
                         .finish();
                     (
                         "POST".into(),
-                        format!("{base}/"),
+                        with_path(&base, "/")?,
                         body.into_bytes(),
                         vec![(
                             "content-type".into(),
@@ -308,7 +358,7 @@ impl WireClient {
                     };
                     (
                         "POST".into(),
-                        format!("{base}/"),
+                        with_path(&base, "/")?,
                         body,
                         vec![
                             ("content-type".into(), "application/x-amz-json-1.1".into()),
@@ -333,9 +383,12 @@ impl WireClient {
                     } else {
                         "application/json"
                     };
+                    if !irprep_core::scenario::safe_path(path) {
+                        bail!("{service_name}:{operation}: path {path:?} is not a plain path");
+                    }
                     (
                         method,
-                        format!("{base}{path}"),
+                        with_path(&base, path)?,
                         body,
                         vec![("content-type".into(), ct.into())],
                     )
@@ -584,5 +637,40 @@ mod tests {
             vec!["v1", "v2"]
         );
         assert_eq!(normalise_query("https://h/b?policy"), "https://h/b?policy=");
+    }
+
+    #[test]
+    fn hosts_come_from_real_region_names_and_paths_stay_paths() {
+        for r in [
+            "us-east-1",
+            "ap-southeast-4",
+            "us-gov-west-1",
+            "eu-central-2",
+        ] {
+            assert!(is_region(r), "{r}");
+        }
+        for r in [
+            "us-east-1@evil.example/",
+            "us-east-1.evil.example",
+            "US-EAST-1",
+            "us-east-",
+            "",
+            "x-1",
+            "us-east-123",
+        ] {
+            assert!(!is_region(r), "{r}");
+        }
+        let base = reqwest::Url::parse("https://s3.us-east-1.amazonaws.com").unwrap();
+        assert_eq!(
+            with_path(&base, "/b?policy").unwrap(),
+            "https://s3.us-east-1.amazonaws.com/b?policy"
+        );
+        for evil in ["@evil.example/x", "//evil.example/x", ".evil.example/x"] {
+            let ok = irprep_core::scenario::safe_path(evil);
+            let stays = with_path(&base, evil)
+                .map(|u| u.starts_with("https://s3.us-east-1.amazonaws.com/"))
+                .unwrap_or(true);
+            assert!(!ok && stays, "{evil}");
+        }
     }
 }
