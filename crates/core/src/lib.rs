@@ -16,6 +16,7 @@ pub mod decompress;
 pub mod detect;
 pub mod dns;
 pub mod flow;
+pub mod flow_parquet;
 pub mod json;
 pub mod layout;
 pub mod queries;

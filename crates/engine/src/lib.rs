@@ -13,7 +13,6 @@ pub mod athena;
 pub mod diag;
 pub mod frames;
 pub mod hunt;
-mod parquet_flow;
 pub mod provider;
 pub mod render;
 pub use irprep_core::source;

@@ -417,12 +417,9 @@ impl PartitionStream for ScanPartition {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         fault_injection(&name);
                         if kind == LogKind::VpcFlow && is_parquet(raw) {
-                            let mut out =
-                                crate::parquet_flow::read(raw, partitions, &opts, &schema);
-                            if let Some(b) = out.batch.take() {
-                                batcher.push(b);
-                            }
-                            out
+                            irprep_core::flow_parquet::read_into(
+                                raw, partitions, &opts, &schema, batcher,
+                            )
                         } else {
                             reader.read_file_into(raw, partitions, buf, inflater, batcher)
                         }
