@@ -15,8 +15,6 @@ use irprep_core::arrow_array::builder::{
 };
 use irprep_core::arrow_array::{ArrayRef, RecordBatch};
 use irprep_core::arrow_schema::{DataType, Field, Schema, SchemaRef};
-use irprep_core::queries::replace_table;
-use irprep_core::sql::escape;
 
 /// Athena's on-demand price: USD per TB scanned, with a 10 MB minimum per
 /// query (us-east-1 list price).
@@ -60,70 +58,7 @@ pub fn client(conf: &SdkConfig) -> aws_sdk_athena::Client {
     aws_sdk_athena::Client::new(conf)
 }
 
-/// Restrict the log tables a query reads to a time window, the way a
-/// responder would by hand: a CTE named like the table shadows it, filtering
-/// on the partition (so Athena prunes) and on the record time.
-pub fn with_window(sql: &str, database: &str, since: Option<&str>, until: Option<&str>) -> String {
-    if since.is_none() && until.is_none() {
-        return sql.to_string();
-    }
-    let day = |t: &str| t.get(..10).unwrap_or(t).replace('-', "/");
-    let mut ctes = vec![];
-    for (table, col, epoch) in [
-        ("cloudtrail", "eventtime", false),
-        ("vpcflow", "start", true),
-        ("dns", "query_timestamp", false),
-    ] {
-        if !mentions(sql, table) {
-            continue;
-        }
-        let mut preds = vec![];
-        let lit = |t: &str| -> String {
-            if epoch {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .map(|d| d.timestamp().to_string())
-                    .unwrap_or_else(|_| "0".into())
-            } else {
-                format!("'{}'", escape(t))
-            }
-        };
-        if let Some(s) = since {
-            preds.push(format!("date_partition >= '{}'", escape(&day(s))));
-            preds.push(format!("{} >= {}", quote_col(col), lit(s)));
-        }
-        if let Some(u) = until {
-            preds.push(format!("date_partition <= '{}'", escape(&day(u))));
-            preds.push(format!("{} < {}", quote_col(col), lit(u)));
-        }
-        ctes.push(format!(
-            "{table} AS (SELECT * FROM \"{}\".\"{table}\" WHERE {})",
-            database.replace('"', "\"\""),
-            preds.join(" AND ")
-        ));
-    }
-    if ctes.is_empty() {
-        return sql.to_string();
-    }
-    let trimmed = sql.trim_start();
-    let rest = trimmed
-        .get(..4)
-        .filter(|w| w.eq_ignore_ascii_case("with"))
-        .map(|_| &trimmed[4..])
-        .filter(|r| r.starts_with(|c: char| c.is_whitespace()));
-    if let Some(rest) = rest {
-        format!("WITH {},\n{}", ctes.join(",\n"), rest.trim_start())
-    } else {
-        format!("WITH {}\n{}", ctes.join(",\n"), trimmed)
-    }
-}
-
-fn quote_col(c: &str) -> String {
-    format!("\"{c}\"")
-}
-
-fn mentions(sql: &str, table: &str) -> bool {
-    replace_table(sql, table, "\u{1}") != sql
-}
+pub use irprep_core::sql::with_window;
 
 /// Run one statement and wait for it; Ctrl-C stops the query on Athena.
 pub async fn run(

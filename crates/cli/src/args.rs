@@ -15,7 +15,7 @@ use irprep_core::detect::Catalogue;
 use irprep_engine::{Diagnostics, Engine, Fetcher, InputIssue, LogFile, TimeWindow};
 
 use crate::output::Format;
-use crate::timeparse::parse_time;
+use irprep_core::timeparse::parse_time;
 
 /// Options of every AWS-facing command.
 #[derive(Debug, Clone, Args, Default)]

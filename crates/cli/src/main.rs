@@ -4,7 +4,6 @@ mod args;
 mod commands;
 mod output;
 mod prompt;
-mod timeparse;
 
 use std::process::ExitCode;
 

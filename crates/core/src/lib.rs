@@ -26,6 +26,7 @@ pub mod source;
 pub mod sql;
 pub mod synth;
 pub mod table;
+pub mod timeparse;
 
 pub use arrow_array;
 pub use arrow_schema;

@@ -62,6 +62,16 @@ impl InvestigationQuery {
             sql = sql.replace(&format!("{{{{{k}}}}}"), &crate::sql::escape(v));
         }
         if let Some(t) = table {
+            let ident = |p: &str| {
+                p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            };
+            let parts: Vec<&str> = t.split('.').collect();
+            if parts.len() > 2 || !parts.iter().all(|p| ident(p)) {
+                return Err(format!(
+                    "table name '{t}' must be an identifier or database.table (letters, digits, _)"
+                ));
+            }
             sql = replace_table(&sql, &self.table, t);
         }
         Ok(sql)
@@ -135,6 +145,15 @@ mod tests {
             replace_table("cloudtrai\u{e9}", "cloudtrail", "t"),
             "cloudtrai\u{e9}"
         );
+    }
+
+    #[test]
+    fn table_names_are_identifiers() {
+        let q = &builtin().unwrap()[0];
+        assert!(q.render(&BTreeMap::new(), Some("sec.trail_2")).is_ok());
+        for bad in ["x; DROP TABLE y", "a.b.c", "1abc", "", "t--", "t\"x"] {
+            assert!(q.render(&BTreeMap::new(), Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -11,11 +11,121 @@ pub fn escape(s: &str) -> String {
     s.replace('\'', "''")
 }
 
+/// Restrict the log tables a query reads to a time window, the way a
+/// responder would by hand: a CTE named like the table shadows it, filtering
+/// on the partition (so Athena prunes) and on the record time.
+pub fn with_window(sql: &str, database: &str, since: Option<&str>, until: Option<&str>) -> String {
+    if since.is_none() && until.is_none() {
+        return sql.to_string();
+    }
+    let day = |t: &str| t.get(..10).unwrap_or(t).replace('-', "/");
+    let mut ctes = vec![];
+    for (table, col, epoch) in [
+        ("cloudtrail", "eventtime", false),
+        ("vpcflow", "start", true),
+        ("dns", "query_timestamp", false),
+    ] {
+        if !mentions(sql, table) {
+            continue;
+        }
+        let mut preds = vec![];
+        let lit = |t: &str| -> String {
+            if epoch {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|d| d.timestamp().to_string())
+                    .unwrap_or_else(|_| "0".into())
+            } else {
+                quote(t)
+            }
+        };
+        if let Some(s) = since {
+            preds.push(format!("date_partition >= '{}'", escape(&day(s))));
+            preds.push(format!("{} >= {}", quote_col(col), lit(s)));
+        }
+        if let Some(u) = until {
+            preds.push(format!("date_partition <= '{}'", escape(&day(u))));
+            preds.push(format!("{} < {}", quote_col(col), lit(u)));
+        }
+        ctes.push(format!(
+            "{table} AS (SELECT * FROM \"{}\".\"{table}\" WHERE {})",
+            database.replace('"', "\"\""),
+            preds.join(" AND ")
+        ));
+    }
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
+    let trimmed = sql.trim_start();
+    let rest = trimmed
+        .get(..4)
+        .filter(|w| w.eq_ignore_ascii_case("with"))
+        .map(|_| &trimmed[4..])
+        .filter(|r| r.starts_with(|c: char| c.is_whitespace()));
+    if let Some(rest) = rest {
+        format!("WITH {},\n{}", ctes.join(",\n"), rest.trim_start())
+    } else {
+        format!("WITH {}\n{}", ctes.join(",\n"), trimmed)
+    }
+}
+
+fn quote_col(c: &str) -> String {
+    format!("\"{c}\"")
+}
+
+fn mentions(sql: &str, table: &str) -> bool {
+    crate::queries::replace_table(sql, table, "\u{1}") != sql
+}
+
+/// `f` applied to the parts of `sql` outside single-quoted string literals
+/// (a doubled `''` stays inside its literal); literals are kept as written.
+pub fn outside_literals(sql: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut in_lit = false;
+    for (i, part) in sql.split('\'').enumerate() {
+        if i > 0 {
+            out.push('\'');
+        }
+        if in_lit {
+            out.push_str(part);
+        } else {
+            out.push_str(&f(part));
+        }
+        in_lit = !in_lit;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn quotes() {
         assert_eq!(super::quote("it's"), "'it''s'");
         assert_eq!(super::escape("a'b"), "a''b");
+    }
+
+    #[test]
+    fn literals_are_left_alone() {
+        let up = |s: &str| s.to_uppercase();
+        assert_eq!(
+            super::outside_literals("select 'it''s x' as y from t", up),
+            "SELECT 'it''s x' AS Y FROM T"
+        );
+        assert_eq!(super::outside_literals("", up), "");
+        assert_eq!(
+            super::outside_literals("'unterminated", up),
+            "'unterminated"
+        );
+    }
+
+    #[test]
+    fn windows_with_any_text() {
+        let w = super::with_window(
+            "-- détection é\nSELECT * FROM cloudtrail WHERE x = 'ü'",
+            "db",
+            Some("2024-05-01T00:00:00Z"),
+            None,
+        );
+        assert!(w.starts_with("WITH cloudtrail AS"), "{w}");
+        assert_eq!(super::with_window("é", "db", Some("é"), Some("ü")), "é");
     }
 }

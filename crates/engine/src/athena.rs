@@ -55,7 +55,10 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
     let re = ARRAY_TYPE.get_or_init(|| {
         regex::Regex::new(r"(?i)\bAS\s+ARRAY\s*\(\s*(JSON|VARCHAR)\s*\)").expect("valid regex")
     });
-    let sql = re.replace_all(sql, "AS ARRAY<$1>");
+    // Outside string literals only: a value such as 'AS ARRAY(JSON)' stays as written.
+    let sql = irprep_core::sql::outside_literals(sql, |part| {
+        re.replace_all(part, "AS ARRAY<$1>").into_owned()
+    });
     let mut stmts =
         Parser::parse_sql(&AthenaDialect::default(), &sql).map_err(|e| e.to_string())?;
     for s in &mut stmts {
@@ -347,6 +350,13 @@ mod tests {
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
             .join(";")
+    }
+
+    #[test]
+    fn array_types_are_rewritten_outside_literals_only() {
+        let out = rw("SELECT CAST(x AS ARRAY(JSON)) FROM t WHERE p = 'AS ARRAY(JSON)'");
+        assert!(out.contains("'AS ARRAY(JSON)'"), "{out}");
+        assert!(!out.contains("CAST(x AS ARRAY(JSON))"), "{out}");
     }
 
     #[test]

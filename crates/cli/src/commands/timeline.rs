@@ -71,7 +71,18 @@ pub fn timeline_sql(a: &TimelineArgs) -> Result<String> {
     } else if let Some(ip) = &a.ip {
         format!("sourceipaddress = {}", lit(ip))
     } else if let Some(s) = &a.session {
-        format!("useridentity.arn LIKE {}", lit(&format!("%/{s}")))
+        // The name is matched literally: its %, _ and \ are escaped.
+        let name: String = s
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        format!(
+            "useridentity.arn LIKE {} ESCAPE '\\'",
+            lit(&format!("%/{name}"))
+        )
     } else if let Some(e) = &a.event_id {
         format!("eventid = {}", lit(e))
     } else if let Some(e) = &a.around {

@@ -353,6 +353,31 @@ fn timeline_and_queries() {
     sorted.sort();
     assert_eq!(times, sorted);
     assert!(rows.iter().any(|r| r["source_ip"] == "192.168.10.20"));
+    // --session matches the name literally: a wildcard matches nothing.
+    let count = |session: &str| {
+        let out = irprep()
+            .args([
+                "timeline",
+                "--format",
+                "jsonl",
+                "--session",
+                session,
+                "--logs",
+            ])
+            .arg(invictus())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert!(count("i-0dbc91f429e48eeed") >= 3);
+    assert_eq!(count("%"), 0);
+    assert_eq!(count("i-0dbc91f429e48eee_"), 0);
     let out = irprep()
         .args(["queries", "list", "--format", "json"])
         .output()

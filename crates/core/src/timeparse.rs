@@ -7,13 +7,17 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<String, String> {
     let t = s.trim();
     if let Some(n) = t.strip_suffix(['m', 'h', 'd', 'w']) {
         if let Ok(n) = n.parse::<i64>() {
+            // Checked: a span of a billion weeks is an error, not a panic.
             let d = match t.chars().last() {
-                Some('m') => Duration::minutes(n),
-                Some('h') => Duration::hours(n),
-                Some('d') => Duration::days(n),
-                _ => Duration::weeks(n),
+                Some('m') => Duration::try_minutes(n),
+                Some('h') => Duration::try_hours(n),
+                Some('d') => Duration::try_days(n),
+                _ => Duration::try_weeks(n),
             };
-            return Ok(canonical(now - d));
+            return d
+                .and_then(|d| now.checked_sub_signed(d))
+                .map(canonical)
+                .ok_or_else(|| format!("invalid time '{s}': the span is out of range"));
         }
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
@@ -51,5 +55,13 @@ mod tests {
             "2024-05-01T00:00:00Z"
         );
         assert!(parse_time("yesterday", now).is_err());
+        for huge in [
+            "9999999999999999m",
+            "-9999999999999999w",
+            "9223372036854775807h",
+            "30é",
+        ] {
+            assert!(parse_time(huge, now).is_err(), "{huge}");
+        }
     }
 }
