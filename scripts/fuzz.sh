@@ -1,18 +1,68 @@
 #!/usr/bin/env bash
-# Fuzz the record readers (CloudTrail, flow logs, DNS), the JSON scanner and the Sigma compiler for a bounded
-# time each (not part of CI). Needs cargo-fuzz (installed here if missing);
-# on a stable toolchain RUSTC_BOOTSTRAP enables the sanitizer flags it uses.
+# Fuzz every parser irprep has for a bounded time each (not part of CI):
+# the CloudTrail, flow-log text, Parquet and Resolver readers, the content
+# sniffer and key classifier, the JSON scanner, detection YAML, scenario YAML
+# (with the run-time safety check), Sigma, the SQL text helpers, the time
+# parsers, and a target that builds large files from a small description.
+# Needs cargo-fuzz (installed beside the build cache if missing); on a stable
+# toolchain RUSTC_BOOTSTRAP enables the sanitizer flags it uses.
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 60)
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60, all targets)
+#
+# Prints, per target, the executions, the corpus size and whether it crashed;
+# crashes are kept under fuzz/artifacts/<target>/ (a reproducer per crash:
+# `cargo fuzz run <target> <file>`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 SECS=${1:-60}
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+shift || true
+ALL=(cloudtrail_reader flow_dns_reader parquet_flow sniffer json_scanner detection_yaml
+     scenario_yaml sigma_compile sql_text time_parsers large_inputs)
+TARGETS=("${@:-${ALL[@]}}")
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
+TOOLS=${IRPREP_TOOLS:-${CARGO_TARGET_DIR:-$ROOT/target}/../irprep-tools}
+export PATH="$TOOLS/bin:$PATH"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install --quiet --locked cargo-fuzz@0.13.2 --root "$TOOLS"
+fi
 export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR=${IRPREP_FUZZ_TARGET:-${CARGO_TARGET_DIR:-$ROOT/target}/../fuzz-target}
+JOBS=${IRPREP_FUZZ_JOBS:-1}
 cd fuzz
-for t in cloudtrail_reader flow_dns_reader json_scanner sigma_compile; do
-  mkdir -p corpus/$t
-  [ -d seeds/$t ] && cp -n seeds/$t/* corpus/$t/ 2>/dev/null || true
-  echo "== fuzzing $t for ${SECS}s"
-  cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$SECS" -rss_limit_mb=4096 -max_len=262144
+cargo fuzz build -O
+
+# Seeds: the repository's own files of each kind, plus fuzz/seeds/<target>.
+seed() {
+  local t=$1 d=corpus/$1
+  mkdir -p "$d" "artifacts/$t"
+  [ -d "seeds/$t" ] && cp -n seeds/"$t"/* "$d"/ 2>/dev/null || true
+  case $t in
+    detection_yaml) find "$ROOT/content/detections" -name '*.yaml' | head -300 | while read -r f; do cp -n "$f" "$d/$(basename "$f")" ; done ;;
+    scenario_yaml) cp -n "$ROOT"/content/scenarios/*.yaml "$d"/ ;;
+    sigma_compile) find "$ROOT/crates/cli/tests" "$ROOT/content" -name '*.yml' 2>/dev/null | head -200 | while read -r f; do cp -n "$f" "$d/$(basename "$f")"; done ;;
+    sql_text) find "$ROOT/content" -name '*.yaml' | head -100 | while read -r f; do cp -n "$f" "$d/sql-$(basename "$f")"; done ;;
+    time_parsers) printf '7d' >"$d/span"; printf '2024-05-01T01:02:03+01:00' >"$d/rfc"; printf '2024-05-01' >"$d/date" ;;
+  esac
+}
+
+printf '%-18s %12s %10s %8s  %s\n' target executions exec/s corpus result
+for t in "${TARGETS[@]}"; do
+  seed "$t"
+  max_len=4194304
+  extra=()
+  if [ "$t" = large_inputs ]; then max_len=4096; extra=(-timeout=60); fi
+  log=$(mktemp -t "fuzz-$t.XXXXXX.log")
+  set +e
+  cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECS" -rss_limit_mb=4096 \
+    -max_len="$max_len" -print_final_stats=1 -jobs="$JOBS" -workers="$JOBS" \
+    -artifact_prefix="artifacts/$t/" "${extra[@]}" >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -ho 'stat::number_of_executed_units: *[0-9]*' "$log" fuzz-*.log 2>/dev/null | awk '{s+=$2} END {print s+0}')
+  rate=$(grep -ho 'stat::average_exec_per_sec: *[0-9]*' "$log" fuzz-*.log 2>/dev/null | awk '{s+=$2} END {print s+0}')
+  rm -f fuzz-*.log
+  n=$(find "corpus/$t" -type f | wc -l)
+  if [ $rc -eq 0 ]; then r=ok; else r="CRASH (rc=$rc, see $log and artifacts/$t/)"; fi
+  printf '%-18s %12s %10s %8s  %s\n' "$t" "$execs" "$rate" "$n" "$r"
 done

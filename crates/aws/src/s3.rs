@@ -40,12 +40,20 @@ impl RemoteFetcher for S3Fetcher {
             .send()
             .await
             .map_err(|e| format!("GetObject: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let max = irprep_core::decompress::MAX_FILE_BYTES as i64;
+        if let Some(n) = obj.content_length().filter(|n| *n > max) {
+            return Err(irprep_core::decompress::too_large(n as u64));
+        }
         let body = obj
             .body
             .collect()
             .await
             .map_err(|e| format!("reading body: {e}"))?;
-        Ok(body.into_bytes().to_vec())
+        let bytes = body.into_bytes();
+        if bytes.len() > max as usize {
+            return Err(irprep_core::decompress::too_large(bytes.len() as u64));
+        }
+        Ok(bytes.to_vec())
     }
 }
 

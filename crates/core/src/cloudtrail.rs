@@ -33,6 +33,24 @@ use crate::table::{self, TableDef};
 /// Largest accepted single record. CloudTrail never writes one near this; the
 /// limit keeps memory bounded on hostile input.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+/// Records one file may add. A real file holds far fewer (a delivery file a
+/// few thousand; a 1 GiB export of real events about three million); a
+/// planted file of tiny records (`{}` repeated) would otherwise turn a few
+/// kilobytes of gzip into hundreds of millions of rows, each carrying its
+/// partition values and a slot in every column. Later records are skipped
+/// and the file says so.
+pub const MAX_RECORDS_PER_FILE: usize = 4_000_000;
+
+/// The problem of the first record past [`MAX_RECORDS_PER_FILE`].
+pub fn too_many_records(offset: usize, record: Option<usize>) -> Problem {
+    Problem {
+        offset: Some(offset),
+        record,
+        message: format!(
+            "more than {MAX_RECORDS_PER_FILE} records in one file: this record and every later one are skipped"
+        ),
+    }
+}
 
 /// What the reader must produce.
 #[derive(Debug, Clone, Default)]
@@ -524,6 +542,15 @@ impl CloudTrailReader {
         st: &mut State,
         out: &mut FileOutcome,
     ) {
+        if st.rows >= MAX_RECORDS_PER_FILE {
+            if st.capped {
+                out.more_record_problems += 1;
+            } else {
+                st.capped = true;
+                out.record_problem(too_many_records(s, Some(rec)));
+            }
+            return;
+        }
         if e - s > MAX_RECORD_BYTES {
             out.record_problem(Problem {
                 offset: Some(s),
@@ -777,6 +804,8 @@ struct State<'p, 'b, 'd> {
     src: json::Src<'d>,
     /// Rows this file appended.
     rows: usize,
+    /// Past [`MAX_RECORDS_PER_FILE`]: later records are only counted.
+    capped: bool,
     partitions: Option<&'p CloudTrailPartitions>,
     spare: Option<Slots>,
     ncols: usize,
@@ -797,6 +826,7 @@ impl<'p, 'b, 'd> State<'p, 'b, 'd> {
             builders,
             src,
             rows: 0,
+            capped: false,
             partitions,
             spare: None,
             ncols: r.table.columns.len(),
@@ -1019,6 +1049,26 @@ mod tests {
     /// together; a broken file in the middle adds nothing and takes nothing
     /// from the files before it; a file that is not all UTF-8 still gets its
     /// record-by-record check.
+    #[test]
+    fn a_file_of_tiny_records_is_capped_not_amplified() {
+        let mut data = Vec::with_capacity((MAX_RECORDS_PER_FILE + 10) * 3);
+        for _ in 0..MAX_RECORDS_PER_FILE + 10 {
+            data.extend_from_slice(b"{}\n");
+        }
+        let n = crate::table::cloudtrail().arrow_schema().fields().len();
+        let r = CloudTrailReader::new(ReadOptions {
+            projection: Some(vec![n - 1]),
+            ..Default::default()
+        });
+        let out = r.read_bytes(&data, None);
+        assert_eq!(out.events, MAX_RECORDS_PER_FILE);
+        assert_eq!(out.record_problems.len(), 1);
+        assert!(out.record_problems[0]
+            .message
+            .contains("records in one file"));
+        assert_eq!(out.more_record_problems, 9);
+    }
+
     #[test]
     fn batcher_gathers_files_and_rolls_back_a_broken_one() {
         let r = reader(&[

@@ -10,6 +10,33 @@ use crate::cloudtrail::Problem;
 /// Largest decompressed file accepted.
 pub const MAX_FILE_BYTES: usize = 1 << 30;
 
+/// Read a local file of at most [`MAX_FILE_BYTES`] (checked before reading,
+/// and again while reading, for a file that grows).
+pub fn read_file_bounded(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    if len > MAX_FILE_BYTES as u64 {
+        return Err(too_large(len));
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    f.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if out.len() > MAX_FILE_BYTES {
+        return Err(too_large(out.len() as u64));
+    }
+    Ok(out)
+}
+
+/// The problem of a file or object over [`MAX_FILE_BYTES`].
+pub fn too_large(len: u64) -> String {
+    format!(
+        "{len} bytes, more than the {} MiB one log file may be: not read",
+        MAX_FILE_BYTES >> 20
+    )
+}
+
 pub fn is_gzip(raw: &[u8]) -> bool {
     raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b
 }

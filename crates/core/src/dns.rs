@@ -88,6 +88,13 @@ impl DnsReader {
             let start = offset;
             offset = end + 1;
             line_no += 1;
+            if rows >= crate::cloudtrail::MAX_RECORDS_PER_FILE {
+                if data[start..].iter().any(|b| !b.is_ascii_whitespace()) {
+                    out.record_problem(crate::cloudtrail::too_many_records(start, None));
+                    out.more_record_problems += memchr::memchr_iter(b'\n', &data[start..]).count();
+                }
+                break;
+            }
             let line = &data[start..end];
             let problem = |msg: String| Problem {
                 offset: Some(start),
@@ -124,8 +131,14 @@ impl DnsReader {
                 out.record_problem(problem(format!("invalid JSON: {}", e.msg)));
                 continue;
             }
-            // The line's text, checked for UTF-8 once for all its values.
+            // The line's text, checked for UTF-8 once for all its values: a
+            // line that is not UTF-8 is skipped, never decoded lossily (which
+            // would grow 0xFF bytes threefold into U+FFFD).
             let src = json::Src::new(line);
+            if src.text.is_none() {
+                out.record_problem(problem("not UTF-8".into()));
+                continue;
+            }
             let text = |ci: usize| -> Option<String> {
                 let vs = slots[ci]?;
                 if json::kind_at(line, vs) != json::Kind::String {
@@ -193,6 +206,19 @@ impl LogReader for DnsReader {
 mod tests {
     use super::*;
     use arrow_array::{Array, Float32Array, Int32Array, ListArray, StringArray, StructArray};
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_skipped_not_widened() {
+        let mut text = br#"{"query_timestamp":"2021-12-11T22:46:23Z","query_name":""#.to_vec();
+        text.extend(std::iter::repeat_n(0xFFu8, 1000));
+        text.extend(
+            b"\"}\n{\"query_timestamp\":\"2021-12-11T22:46:24Z\",\"query_name\":\"ok.example.\"}\n",
+        );
+        let out = DnsReader::new(ReadOptions::default()).read_text(&text, None);
+        assert_eq!(out.events, 1);
+        assert_eq!(out.record_problems.len(), 1);
+        assert!(out.record_problems[0].message.contains("not UTF-8"));
+    }
 
     #[test]
     fn reads_queries_structs_and_bad_lines() {

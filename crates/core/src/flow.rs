@@ -175,6 +175,13 @@ impl FlowReader {
             let start = offset;
             offset = end + 1;
             line_no += 1;
+            if rows >= crate::cloudtrail::MAX_RECORDS_PER_FILE {
+                if data[start..].iter().any(|b| !b.is_ascii_whitespace()) {
+                    out.record_problem(crate::cloudtrail::too_many_records(start, None));
+                    out.more_record_problems += memchr::memchr_iter(b'\n', &data[start..]).count();
+                }
+                break;
+            }
             let raw = &data[start..end];
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             let problem = |msg: String| Problem {

@@ -73,10 +73,24 @@ fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Partition values become a column value on every row of a file: their
+/// length is bounded, so a planted key cannot amplify a small file into
+/// gigabytes of partition text (the longest region today is 14 characters,
+/// a VPC id 21, an Organization id 34).
+const MAX_SEGMENT: usize = 40;
+
+/// A `vpc-…` id.
+fn is_vpc(s: &str) -> bool {
+    s.len() <= MAX_SEGMENT
+        && s.strip_prefix("vpc-")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 fn is_region(s: &str) -> bool {
     // e.g. us-east-1, ap-southeast-3, us-gov-west-1, cn-north-1
     let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
+    s.len() <= MAX_SEGMENT
+        && parts.len() >= 3
         && parts.iter().all(|p| {
             !p.is_empty()
                 && p.bytes()
@@ -115,7 +129,11 @@ pub fn classify(key: &str) -> Classified {
     }
     let mut org_id = None;
     if let Some(seg) = segs.get(i) {
-        if seg.starts_with("o-") && !is_account(seg) {
+        if seg.starts_with("o-")
+            && !is_account(seg)
+            && seg.len() <= MAX_SEGMENT
+            && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             org_id = Some(seg.to_string());
             i += 1;
         }
@@ -137,7 +155,7 @@ pub fn classify(key: &str) -> Classified {
     let rest = &segs[i + 2..];
     // region-or-vpc / yyyy / mm / dd / [HH /] file
     let place_ok = match kind {
-        KeyKind::Dns => rest.first().is_some_and(|v| v.starts_with("vpc-")),
+        KeyKind::Dns => rest.first().is_some_and(|v| is_vpc(v)),
         _ => rest.first().is_some_and(|r| is_region(r)),
     };
     if rest.len() >= 5 && place_ok && is_num(rest[1], 4) && is_num(rest[2], 2) && is_num(rest[3], 2)
@@ -285,6 +303,37 @@ mod tests {
         let p = c.partitions.unwrap();
         assert_eq!(p.org_id.as_deref(), Some("o-abc123def4"));
         assert_eq!(p.region, "eu-west-1");
+    }
+
+    #[test]
+    fn partition_values_are_bounded() {
+        let long = format!("us-{}-1", "x".repeat(300));
+        let c = classify(&format!(
+            "AWSLogs/111122223333/CloudTrail/{long}/2024/03/05/f.json.gz"
+        ));
+        assert_eq!(c.kind, KeyKind::CloudTrail);
+        assert!(c.partitions.is_none(), "a 300-byte region is no partition");
+        let vpc = format!("vpc-{}", "a".repeat(300));
+        let c = classify(&format!(
+            "AWSLogs/111122223333/vpcdnsquerylogs/{vpc}/2024/03/05/f.log.gz"
+        ));
+        assert!(c.partitions.is_none());
+        let c = classify(
+            "AWSLogs/111122223333/vpcdnsquerylogs/vpc-0abc123def4567890/2024/03/05/f.log.gz",
+        );
+        assert_eq!(
+            c.partitions.unwrap().vpc.as_deref(),
+            Some("vpc-0abc123def4567890")
+        );
+        let org = format!("o-{}", "b".repeat(300));
+        let c = classify(&format!(
+            "AWSLogs/{org}/111122223333/CloudTrail/us-east-1/2024/03/05/f.json.gz"
+        ));
+        assert_eq!(
+            c.kind,
+            KeyKind::Unknown,
+            "an over-long org id is not a layout"
+        );
     }
 
     #[test]

@@ -379,7 +379,7 @@ impl PartitionStream for ScanPartition {
             let mut pending: Vec<&LogFile> = vec![];
             let fetch = |f: &LogFile| -> std::result::Result<Vec<u8>, String> {
                 match &f.location {
-                    Location::Local(p) => std::fs::read(p).map_err(|e| e.to_string()),
+                    Location::Local(p) => irprep_core::decompress::read_file_bounded(p),
                     Location::Remote { bucket, key } => match (&fetcher, &handle) {
                         (Some(fe), Some(h)) => h.block_on(fe.fetch(bucket, key)),
                         _ => Err("no S3 client configured for remote objects".to_string()),

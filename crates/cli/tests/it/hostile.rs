@@ -133,6 +133,30 @@ fn planted_tree(dir: &Path, outside: &Path) -> Vec<String> {
     )
     .unwrap();
     std::os::unix::fs::symlink(outside.join("elsewhere.json"), dir.join("link.json")).unwrap();
+    // A (sparse) plain file past the size a log file may have.
+    std::fs::File::create(dir.join("huge.json"))
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
+    // A few kilobytes of gzip that unpack to millions of tiny records.
+    std::fs::write(
+        dir.join("tiny-records.json.gz"),
+        gz("{}\n".repeat(4_000_100).as_bytes()),
+    )
+    .unwrap();
+    // A key whose region is 200 bytes: no partition values from it (they
+    // would be copied onto every row); its events still come back.
+    let long = dir.join(format!(
+        "AWSLogs/111122223333/CloudTrail/us-{}-1/2024/05/01",
+        "x".repeat(200)
+    ));
+    std::fs::create_dir_all(&long).unwrap();
+    std::fs::write(
+        long.join("f.json"),
+        event("long-key", "2024-05-01T10:00:00Z", "aws-cli/2.15") + "\n",
+    )
+    .unwrap();
+    good.push("long-key".into());
     good
 }
 
@@ -150,7 +174,7 @@ fn planted_files_cost_only_themselves() {
         "jsonl",
         "--logs",
         dir.to_str().unwrap(),
-        "SELECT eventid, date_partition, useragent FROM cloudtrail ORDER BY eventid",
+        "SELECT eventid, date_partition, useragent FROM cloudtrail WHERE eventid IS NOT NULL ORDER BY eventid",
     ]);
     let out = run_bounded(c, Duration::from_secs(120));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -181,6 +205,8 @@ fn planted_files_cost_only_themselves() {
         "liar.json.gz",
         "zero.json",
         "link.json",
+        "huge.json",
+        "tiny-records.json.gz",
     ] {
         assert!(stderr.contains(f), "{f} not named:\n{stderr}");
     }
@@ -193,7 +219,8 @@ fn planted_files_cost_only_themselves() {
         stderr.lines().count()
     );
     assert!(stderr.contains("more bad record(s)"), "{stderr}");
-    assert!(stderr.contains("1000000 record(s) skipped"), "{stderr}");
+    // A million broken lines, and the hundred records past the per-file cap.
+    assert!(stderr.contains("1000100 record(s) skipped"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
