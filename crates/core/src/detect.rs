@@ -231,11 +231,17 @@ impl Catalogue {
 }
 
 pub(crate) fn walk_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    // The entry's own type, not its target's: a symlink to a directory is
+    // not walked (two links to `.` would branch at every level).
     for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
+        let e = e?;
+        let p = e.path();
+        let ty = e.file_type()?;
+        if ty.is_dir() {
             walk_yaml(&p, out)?;
-        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+        } else if (ty.is_file() || (ty.is_symlink() && p.is_file()))
+            && p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+        {
             out.push(p);
         }
     }
@@ -245,6 +251,20 @@ pub(crate) fn walk_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_links_are_not_walked() {
+        let d = std::env::temp_dir().join(format!("irprep-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("a.yaml"), "x").unwrap();
+        std::os::unix::fs::symlink(&d, d.join("loop1")).unwrap();
+        std::os::unix::fs::symlink(&d, d.join("loop2")).unwrap();
+        let mut out = vec![];
+        walk_yaml(&d, &mut out).unwrap();
+        assert_eq!(out.len(), 1, "{out:?}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     #[test]
     fn builtin_catalogue_loads_clean() {

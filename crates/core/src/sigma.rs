@@ -425,7 +425,13 @@ struct CondParser<'a> {
     toks: Vec<Tok>,
     pos: usize,
     sels: &'a [(String, String)],
+    /// Nesting so far (`not` and parentheses): bounded, so a condition of
+    /// 100 000 `not`s is refused instead of overflowing the stack.
+    depth: usize,
 }
+
+/// How deeply a condition may nest.
+const MAX_CONDITION_DEPTH: usize = 64;
 
 impl CondParser<'_> {
     fn peek(&self) -> Option<&Tok> {
@@ -455,10 +461,21 @@ impl CondParser<'_> {
             format!("({})", parts.join(" AND "))
         })
     }
+    fn deeper(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_CONDITION_DEPTH {
+            return Err(format!(
+                "condition nested more than {MAX_CONDITION_DEPTH} levels deep"
+            ));
+        }
+        Ok(())
+    }
     fn not(&mut self) -> Result<String, String> {
         if self.peek() == Some(&Tok::Not) {
             self.pos += 1;
+            self.deeper()?;
             let inner = self.not()?;
+            self.depth -= 1;
             // Sigma: a filter on an absent field does not match, so NOT of it holds.
             return Ok(format!("NOT coalesce({inner}, false)"));
         }
@@ -469,7 +486,9 @@ impl CondParser<'_> {
         self.pos += 1;
         match t {
             Tok::Open => {
+                self.deeper()?;
                 let e = self.or()?;
+                self.depth -= 1;
                 if self.peek() != Some(&Tok::Close) {
                     return Err("missing ')'".into());
                 }
@@ -508,7 +527,12 @@ impl CondParser<'_> {
 
 fn condition_sql(cond: &str, sels: &[(String, String)]) -> Result<String, String> {
     let toks = tokenize(cond)?;
-    let mut p = CondParser { toks, pos: 0, sels };
+    let mut p = CondParser {
+        toks,
+        pos: 0,
+        sels,
+        depth: 0,
+    };
     let e = p.or()?;
     if p.pos != p.toks.len() {
         return Err("trailing tokens".into());
@@ -519,6 +543,22 @@ fn condition_sql(cond: &str, sels: &[(String, String)]) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_conditions_are_refused_not_a_stack_overflow() {
+        for cond in [
+            format!("{}sel", "not ".repeat(200_000)),
+            format!("{}sel{}", "(".repeat(50_000), ")".repeat(50_000)),
+        ] {
+            let r = format!(
+                "title: T\nid: x\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n  sel: {{eventName: X}}\n  condition: {cond}\n"
+            );
+            let e = compile(&r, "deep.yml").expect_err("refused");
+            assert!(e.1.contains("nested"), "{e:?}");
+        }
+        let ok = "title: T\nid: x\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: X}\n  condition: not not (sel)\n";
+        assert!(compile(ok, "ok.yml").is_ok());
+    }
 
     #[test]
     fn compiles_common_shapes() {
