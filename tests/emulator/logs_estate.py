@@ -185,6 +185,10 @@ def plant(url, value):
     prod = ct.create_trail(Name="prod-trail", S3BucketName="prod-trail-logs", IsMultiRegionTrail=True)["TrailARN"]
     ct.start_logging(Name=prod)
     ct.add_tags(ResourceId=prod, TagsList=[{"Key": "irprep:managed", "Value": value}])
+    # Logging, multi-region, but KMS events left out: not full coverage.
+    ct.put_event_selectors(TrailName=prod, EventSelectors=[{
+        "ReadWriteType": "All", "IncludeManagementEvents": True,
+        "ExcludeManagementEventSources": ["kms.amazonaws.com"]}])
     ec2 = c("ec2", url)
     fl = [f["FlowLogId"] for f in ec2.describe_flow_logs()["FlowLogs"] if f["LogDestination"] == "arn:aws:s3:::their-flow-logs"]
     ec2.create_tags(Resources=fl, Tags=[{"Key": "irprep:managed", "Value": value}])

@@ -130,6 +130,8 @@ struct TrailFacts {
     tag: Option<String>,
     /// Where it delivers.
     bucket: Option<String>,
+    /// `LatestDeliveryError` of its status, when it has one.
+    delivery_error: Option<String>,
 }
 
 impl TrailFacts {
@@ -156,12 +158,15 @@ fn management_events(
         let kind = match s.read_write_type() {
             Some(ReadWriteType::ReadOnly) => "read-only",
             Some(ReadWriteType::WriteOnly) => "write-only",
+            // Read and write, but some event sources (KMS, RDS Data API)
+            // left out: not every management event.
+            _ if !s.exclude_management_event_sources().is_empty() => "filtered",
             _ => "all",
         };
         if kind == "all" {
             return Some("all");
         }
-        best = Some(kind);
+        best = best.or(Some(kind));
     }
     for a in out.advanced_event_selectors() {
         let fields = a.field_selectors();
@@ -171,8 +176,14 @@ fn management_events(
         if !mgmt {
             continue;
         }
+        // Any condition beyond the category (an event source or name left
+        // out, a principal excluded) filters the management events.
+        let filtered = fields
+            .iter()
+            .any(|f| f.field() != "eventCategory" && f.field() != "readOnly");
         match fields.iter().find(|f| f.field() == "readOnly") {
-            None => return Some("all"),
+            None if !filtered => return Some("all"),
+            None => best = best.or(Some("filtered")),
             Some(f) => {
                 best = Some(if f.equals().iter().any(|v| v == "true") {
                     "read-only"
@@ -203,13 +214,14 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
         let facts = cache
             .get_or_try(&format!("trail:{arn}"), || async {
                 let hc = aws_sdk_cloudtrail::Client::new(&regional(&t.conf, &home));
-                let logging = hc
-                    .get_trail_status()
-                    .name(arn)
-                    .send()
-                    .await
-                    .ok()
-                    .and_then(|s| s.is_logging());
+                let status = hc.get_trail_status().name(arn).send().await.ok();
+                let logging = status.as_ref().and_then(|s| s.is_logging());
+                // A trail that logs but cannot write its files is not on.
+                let delivery_error = status
+                    .as_ref()
+                    .and_then(|s| s.latest_delivery_error())
+                    .filter(|e| !e.is_empty())
+                    .map(String::from);
                 let management = match hc.get_event_selectors().trail_name(arn).send().await {
                     Ok(o) => management_events(&o),
                     Err(_) => None,
@@ -225,13 +237,14 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
                     }),
                     Err(_) => None,
                 };
-                Ok(serde_json::json!({"logging": logging, "management": management, "tag": tag}))
+                Ok(serde_json::json!({"logging": logging, "management": management, "tag": tag, "delivery_error": delivery_error}))
             })
             .await?;
         let management = match facts["management"].as_str() {
             Some("all") => Some("all"),
             Some("read-only") => Some("read-only"),
             Some("write-only") => Some("write-only"),
+            Some("filtered") => Some("filtered"),
             _ => None,
         };
         out.push(TrailFacts {
@@ -244,6 +257,7 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
             management,
             tag: facts["tag"].as_str().map(String::from),
             bucket: tr.s3_bucket_name().map(String::from),
+            delivery_error: facts["delivery_error"].as_str().map(String::from),
         });
     }
     Ok(out)
@@ -262,8 +276,14 @@ async fn cloudtrail(
     let good = all.iter().find(|tr| {
         covers_here(tr)
             && tr.management == Some("all")
-            && (tr.logging == Some(true) || (tr.org && tr.logging.is_none()))
+            && tr.logging == Some(true)
+            && tr.delivery_error.is_none()
     });
+    // An Organization trail whose status this account cannot read: neither
+    // on nor off, and never a reason to plan a second trail.
+    let org_unknown = all
+        .iter()
+        .find(|tr| covers_here(tr) && tr.org && tr.logging.is_none());
     let state;
     let reason;
     if let Some(g) = good {
@@ -278,16 +298,39 @@ async fn cloudtrail(
                 ""
             }
         );
+    } else if let Some(f) = all
+        .iter()
+        .find(|tr| covers_here(tr) && tr.logging == Some(true) && tr.delivery_error.is_some())
+    {
+        state = State::Partial;
+        reason = format!(
+            "trail {} logs, but its last delivery to s3://{} failed: {}",
+            f.name,
+            f.bucket.as_deref().unwrap_or("?"),
+            f.delivery_error.as_deref().unwrap_or("")
+        );
+    } else if let Some(o) = org_unknown {
+        state = State::Partial;
+        reason = format!(
+            "organization trail {}: status unknown from this account (run irprep from the management account, or with --org, to judge it)",
+            o.name
+        );
     } else if let Some(p) = all
         .iter()
         .find(|tr| covers_here(tr) && tr.logging == Some(true) && tr.management.is_some())
     {
         state = State::Partial;
-        reason = format!(
-            "trail {} records {} management events only",
-            p.name,
-            p.management.unwrap_or("no")
-        );
+        reason = match p.management {
+            Some("filtered") => format!(
+                "trail {} leaves some management events out (excluded event sources or selector conditions)",
+                p.name
+            ),
+            m => format!(
+                "trail {} records {} management events only",
+                p.name,
+                m.unwrap_or("no")
+            ),
+        };
     } else if let Some(s) = all
         .iter()
         .find(|tr| covers_here(tr) && tr.logging == Some(false))
@@ -319,10 +362,23 @@ async fn cloudtrail(
     if !t.home || (org && !t.management) {
         return Ok(());
     }
+    if let Some(ot) = org_unknown.filter(|_| !org) {
+        f.rows.push(row(
+            t,
+            Source::CloudTrail,
+            State::Error,
+            format!(
+                "organization trail {} covers this account but its status is unknown from here: no second trail is planned; judge it from the management account",
+                ot.name
+            ),
+        ));
+        return Ok(());
+    }
     let good_multi = all.iter().any(|tr| {
         tr.multi_region
             && tr.management == Some("all")
             && tr.logging == Some(true)
+            && tr.delivery_error.is_none()
             && (!org || tr.org)
     });
     if good_multi {
@@ -2214,4 +2270,59 @@ pub async fn apply_op(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
+    use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, EventSelector};
+
+    fn adv(fields: &[(&str, &[&str], &[&str])]) -> GetEventSelectorsOutput {
+        let mut sel = AdvancedEventSelector::builder().name("s");
+        for (field, eq, ne) in fields {
+            let mut f = AdvancedFieldSelector::builder().field(*field);
+            for v in *eq {
+                f = f.equals(*v);
+            }
+            for v in *ne {
+                f = f.not_equals(*v);
+            }
+            sel = sel.field_selectors(f.build().unwrap());
+        }
+        GetEventSelectorsOutput::builder()
+            .advanced_event_selectors(sel.build().unwrap())
+            .build()
+    }
+
+    #[test]
+    fn management_events_that_leave_something_out_are_not_all() {
+        assert_eq!(
+            management_events(&adv(&[("eventCategory", &["Management"], &[])])),
+            Some("all")
+        );
+        assert_eq!(
+            management_events(&adv(&[
+                ("eventCategory", &["Management"], &[]),
+                ("eventSource", &[], &["iam.amazonaws.com"]),
+            ])),
+            Some("filtered")
+        );
+        assert_eq!(
+            management_events(&adv(&[
+                ("eventCategory", &["Management"], &[]),
+                ("readOnly", &["true"], &[]),
+            ])),
+            Some("read-only")
+        );
+        let basic = GetEventSelectorsOutput::builder()
+            .event_selectors(
+                EventSelector::builder()
+                    .include_management_events(true)
+                    .exclude_management_event_sources("kms.amazonaws.com")
+                    .build(),
+            )
+            .build();
+        assert_eq!(management_events(&basic), Some("filtered"));
+    }
 }

@@ -595,6 +595,24 @@ fn planted_tags_and_a_squatted_bucket_turn_nothing_against_the_estate() {
     estate(&url, &["squat", central]);
     let before = estate(&url, &["state"]);
 
+    // status: a logging trail that leaves KMS events out is partial, not on.
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &["status", "--format", "json", "--regions", REGIONS],
+    );
+    let rows = json_out(&o);
+    let ct = status_of(&rows, "us-east-1", "cloudtrail");
+    assert_eq!(ct["state"], "partial", "{ct}");
+    assert!(
+        ct["reason"]
+            .as_str()
+            .unwrap()
+            .contains("leaves some management events out"),
+        "{ct}"
+    );
+
     // enable: the squatted name stops what would deliver there.
     let o = logs(
         &url,
