@@ -36,14 +36,18 @@ cargo fuzz build -O
 seed() {
   local t=$1 d=corpus/$1
   mkdir -p "$d" "artifacts/$t"
-  [ -d "seeds/$t" ] && cp -n seeds/"$t"/* "$d"/ 2>/dev/null || true
-  case $t in
-    detection_yaml) find "$ROOT/content/detections" -name '*.yaml' | head -300 | while read -r f; do cp -n "$f" "$d/$(basename "$f")" ; done ;;
-    scenario_yaml) cp -n "$ROOT"/content/scenarios/*.yaml "$d"/ ;;
-    sigma_compile) find "$ROOT/crates/cli/tests" "$ROOT/content" -name '*.yml' 2>/dev/null | head -200 | while read -r f; do cp -n "$f" "$d/$(basename "$f")"; done ;;
-    sql_text) find "$ROOT/content" -name '*.yaml' | head -100 | while read -r f; do cp -n "$f" "$d/sql-$(basename "$f")"; done ;;
-    time_parsers) printf '7d' >"$d/span"; printf '2024-05-01T01:02:03+01:00' >"$d/rfc"; printf '2024-05-01' >"$d/date" ;;
-  esac
+  # cp -n and head may exit non-zero when a seed is already there or the
+  # list is cut short: seeding is best effort.
+  {
+    [ -d "seeds/$t" ] && cp -n seeds/"$t"/* "$d"/
+    case $t in
+      detection_yaml) find "$ROOT/content/detections" -name '*.yaml' -exec cp -n {} "$d"/ \; ;;
+      scenario_yaml) cp -n "$ROOT"/content/scenarios/*.yaml "$d"/ ;;
+      sigma_compile) find "$ROOT/crates/cli/tests" "$ROOT/content" -name '*.yml' -exec cp -n {} "$d"/ \; ;;
+      sql_text) for f in "$ROOT"/content/queries/*.yaml "$ROOT"/content/detections/*/*.yaml; do cp -n "$f" "$d/sql-$(basename "$f")"; done ;;
+      time_parsers) printf '7d' >"$d/span"; printf '2024-05-01T01:02:03+01:00' >"$d/rfc"; printf '2024-05-01' >"$d/date" ;;
+    esac
+  } >/dev/null 2>&1 || true
 }
 
 printf '%-18s %12s %10s %8s  %s\n' target executions exec/s corpus result

@@ -16,12 +16,17 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<String, String> {
             };
             return d
                 .and_then(|d| now.checked_sub_signed(d))
+                .filter(in_range)
                 .map(canonical)
                 .ok_or_else(|| format!("invalid time '{s}': the span is out of range"));
         }
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        return Ok(canonical(dt.with_timezone(&Utc)));
+        let dt = dt.with_timezone(&Utc);
+        if !in_range(&dt) {
+            return Err(format!("invalid time '{s}': years 0001 to 9999 only"));
+        }
+        return Ok(canonical(dt));
     }
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(canonical(
@@ -29,6 +34,13 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<String, String> {
         ));
     }
     Err(format!("invalid time '{s}': use RFC 3339 (2024-05-01T00:00:00Z), a date (2024-05-01) or a span back from now (30m, 12h, 7d, 2w)"))
+}
+
+/// Times whose canonical text is RFC 3339 (a four-digit year), so that
+/// text comparisons with record times stay meaningful.
+fn in_range(t: &DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    (1..=9999).contains(&t.year())
 }
 
 pub fn canonical(t: DateTime<Utc>) -> String {
