@@ -199,19 +199,80 @@ pub fn policy(command: &str) -> Option<Value> {
     }))
 }
 
+/// Cleanup actions that delete something, with the resources they may touch
+/// in a member account: irprep's trail and buckets by name, flow logs and
+/// detectors only when they carry irprep's tag. `None`: the action has no
+/// resource-level scoping that fits (it is still only in the cleanup policy).
+fn cleanup_scope(action: &str) -> Option<(Value, Option<Value>)> {
+    let buckets = json!([
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::irprep-logs-${AWS::AccountId}-*"},
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::aws-waf-logs-irprep-${AWS::AccountId}-*"},
+    ]);
+    let objects = json!([
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::irprep-logs-${AWS::AccountId}-*/*"},
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::aws-waf-logs-irprep-${AWS::AccountId}-*/*"},
+    ]);
+    let tagged = json!({"StringLike": {"aws:ResourceTag/irprep:managed": "irp-*"}});
+    match action {
+        "cloudtrail:DeleteTrail" => Some((
+            json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:cloudtrail:*:${{AWS::AccountId}}:trail/{}", super::TRAIL_NAME)}),
+            None,
+        )),
+        "s3:DeleteBucket" | "s3:ListBucketVersions" => Some((buckets, None)),
+        "s3:DeleteObject" | "s3:DeleteObjectVersion" => Some((objects, None)),
+        "ec2:DeleteFlowLogs" | "guardduty:DeleteDetector" => Some((json!("*"), Some(tagged))),
+        _ => None,
+    }
+}
+
 /// The member-account role for `--org` (CloudFormation, StackSet-ready): the
-/// management account assumes it to inspect, enable and clean up.
+/// principal irprep runs as in the management account assumes it to inspect
+/// and enable; the actions that delete (cleanup) are a second policy, only
+/// when the stack is deployed with `AllowCleanup=true`, scoped to irprep's
+/// own trail and buckets and to resources carrying its tag.
 pub fn role_template(role_name: &str) -> Value {
-    let mut actions: Vec<&str> = [LOGS_STATUS, LOGS_ENABLE, LOGS_CLEANUP].concat();
+    let mut actions: Vec<&str> = [LOGS_STATUS, LOGS_ENABLE].concat();
     actions.retain(|a| !a.starts_with("organizations:"));
     actions.sort_unstable();
     actions.dedup();
+    let mut cleanup: Vec<&str> = LOGS_CLEANUP.to_vec();
+    cleanup.sort_unstable();
+    cleanup.dedup();
+    let mut statements = vec![];
+    let unscoped: Vec<&str> = cleanup
+        .iter()
+        .copied()
+        .filter(|a| cleanup_scope(a).is_none())
+        .collect();
+    statements.push(
+        json!({"Sid": "IrprepCleanup", "Effect": "Allow", "Action": unscoped, "Resource": "*"}),
+    );
+    for a in cleanup.iter().filter(|a| cleanup_scope(a).is_some()) {
+        let (resource, condition) = cleanup_scope(a).expect("scoped");
+        let sid = format!("IrprepCleanup{}", a.replace([':', '-'], ""));
+        let mut st = json!({"Sid": sid, "Effect": "Allow", "Action": a, "Resource": resource});
+        if let Some(c) = condition {
+            st["Condition"] = c;
+        }
+        statements.push(st);
+    }
     json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Role that irprep (logs status/enable/cleanup --org) assumes in each member account. Deploy with a StackSet to the Organization.",
         "Parameters": {
-            "ManagementAccountId": {"Type": "String", "AllowedPattern": "^[0-9]{12}$", "Description": "The account irprep runs from"},
+            "IrprepPrincipalArn": {
+                "Type": "String",
+                "AllowedPattern": "^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$",
+                "Description": "The role (or user) irprep runs as in the management account; only it may assume this role",
+            },
+            "AllowCleanup": {
+                "Type": "String",
+                "AllowedValues": ["false", "true"],
+                "Default": "false",
+                "Description": "true: also allow `irprep logs cleanup --org` to remove what irprep made",
+            },
         },
+        "Conditions": {"Cleanup": {"Fn::Equals": [{"Ref": "AllowCleanup"}, "true"]}},
         "Resources": {
             "IrprepLogsRole": {
                 "Type": "AWS::IAM::Role",
@@ -223,18 +284,77 @@ pub fn role_template(role_name: &str) -> Value {
                         "Version": "2012-10-17",
                         "Statement": [{
                             "Effect": "Allow",
-                            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:root"}},
+                            "Principal": {"AWS": {"Ref": "IrprepPrincipalArn"}},
                             "Action": "sts:AssumeRole",
                         }],
                     },
-                    "Policies": [{
-                        "PolicyName": "irprep-logs",
-                        "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]},
-                    }],
+                    "Policies": [
+                        {
+                            "PolicyName": "irprep-logs",
+                            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]},
+                        },
+                        {"Fn::If": ["Cleanup", {
+                            "PolicyName": "irprep-logs-cleanup",
+                            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                        }, {"Ref": "AWS::NoValue"}]},
+                    ],
                     "Tags": [{"Key": super::TAG_KEY, "Value": "member-role"}],
                 },
             },
         },
         "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["IrprepLogsRole", "Arn"]}}},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_member_role_trusts_one_principal_and_deletes_only_when_asked() {
+        let t = role_template("IrprepLogsRole");
+        let role = &t["Resources"]["IrprepLogsRole"]["Properties"];
+        assert_eq!(
+            role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"],
+            json!({"Ref": "IrprepPrincipalArn"}),
+            "no account-wide :root trust"
+        );
+        let main = role["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"]
+            .as_array()
+            .unwrap();
+        assert!(
+            main.iter().all(|a| {
+                let a = a.as_str().unwrap();
+                // logs:DeleteLogDelivery is what CreateFlowLogs to S3 requires
+                // of its caller (AWS's flow-log permissions), not a cleanup.
+                a == "logs:DeleteLogDelivery"
+                    || (!a.contains(":Delete") && !a.contains("Disassociate"))
+            }),
+            "the always-on policy deletes nothing: {main:?}"
+        );
+        let cleanup = &role["Policies"][1]["Fn::If"];
+        assert_eq!(cleanup[0], "Cleanup");
+        let sts = cleanup[1]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        let of = |action: &str| {
+            sts.iter()
+                .find(|s| s["Action"] == action)
+                .unwrap_or_else(|| panic!("{action}"))
+        };
+        assert!(of("cloudtrail:DeleteTrail")["Resource"]
+            .to_string()
+            .contains("trail/irprep-trail"));
+        assert!(of("s3:DeleteBucket")["Resource"]
+            .to_string()
+            .contains("irprep-logs-"));
+        assert!(of("guardduty:DeleteDetector")["Condition"]
+            .to_string()
+            .contains("aws:ResourceTag/irprep:managed"));
+        // Every cleanup action is somewhere in the cleanup policy.
+        let text = cleanup.to_string();
+        for a in LOGS_CLEANUP {
+            assert!(text.contains(a), "{a}");
+        }
+    }
 }
