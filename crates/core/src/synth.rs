@@ -1076,8 +1076,44 @@ fn file_name(rng: &mut Rng, account: &str, region: &str, t: DateTime<Utc>) -> St
     )
 }
 
-/// Synthesise into `out_dir` (which must be empty or new).
+/// Synthesise into `out_dir`, which must be new or empty: synthetic attack
+/// events must never land beside real evidence (a later hunt over the tree
+/// would report them). Files are created, never overwritten or followed
+/// through a planted symlink.
 pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSummary> {
+    use std::io::{Error, ErrorKind};
+    for a in &cfg.accounts {
+        if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("account '{a}' is not a 12-digit account id"),
+            ));
+        }
+    }
+    for r in &cfg.regions {
+        let ok = r.len() <= 40
+            && r.split('-').count() >= 3
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !r.starts_with('-');
+        if !ok {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("region '{r}' is not a region name"),
+            ));
+        }
+    }
+    if let Ok(mut entries) = std::fs::read_dir(out_dir) {
+        if entries.next().is_some() {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "{} is not empty: synthetic logs go into a new or empty directory, never beside other files",
+                    out_dir.display()
+                ),
+            ));
+        }
+    }
     let mut rng = Rng::new(cfg.seed);
     let mut events: Vec<Ev> = Vec::with_capacity(cfg.background + 1000);
     let per_account = cfg.background / cfg.accounts.len().max(1);
@@ -1188,7 +1224,7 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
                     let res = comp
                         .gzip_compress(&body, &mut out)
                         .map_err(|e| std::io::Error::other(format!("gzip: {e:?}")))
-                        .and_then(|n| std::fs::write(path, &out[..n]));
+                        .and_then(|n| write_new(path, &out[..n]));
                     if let Err(e) = res {
                         *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                         break;
@@ -1202,8 +1238,18 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
     }
     summary.files = jobs.len();
     summary.events = events.len();
-    std::fs::write(out_dir.join("labels.csv"), labels)?;
+    write_new(&out_dir.join("labels.csv"), labels.as_bytes())?;
     Ok(summary)
+}
+
+/// Create `path` and write `bytes`; an existing file (or symlink) is an error.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(bytes)
 }
 
 #[cfg(test)]
@@ -1247,8 +1293,28 @@ mod tests {
             }
         }
         assert_eq!(found, sa.files);
+        // Never into a tree that already holds files, never with path
+        // parts that are not an account or a region.
+        let again = synthesize(&cfg, &a).unwrap_err();
+        assert!(again.to_string().contains("not empty"), "{again}");
+        let c = tempdir("c");
+        for (accounts, regions) in [
+            (vec!["../../x".to_string()], vec!["us-east-1".to_string()]),
+            (
+                vec!["111122223333".to_string()],
+                vec!["../../etc".to_string()],
+            ),
+        ] {
+            let bad = SynthConfig {
+                accounts,
+                regions,
+                ..cfg.clone()
+            };
+            assert!(synthesize(&bad, &c).is_err());
+        }
         let _ = std::fs::remove_dir_all(&a);
         let _ = std::fs::remove_dir_all(&b);
+        let _ = std::fs::remove_dir_all(&c);
     }
 
     fn tempdir(tag: &str) -> PathBuf {

@@ -156,7 +156,13 @@ impl Engine {
         &self,
         stmt: Statement,
     ) -> Result<datafusion::dataframe::DataFrame> {
-        if !matches!(stmt, Statement::Query(_) | Statement::Explain { .. }) {
+        let query = match &stmt {
+            Statement::Query(_) => true,
+            // EXPLAIN [ANALYZE] of a query only, not of a statement that writes.
+            Statement::Explain { statement, .. } => matches!(**statement, Statement::Query(_)),
+            _ => false,
+        };
+        if !query {
             return Err(DataFusionError::Plan(
                 "only queries (SELECT, WITH, EXPLAIN) run on the local engine".into(),
             ));

@@ -190,7 +190,19 @@ pub async fn run(cmd: SimulateCmd, quiet: bool) -> Result<irprep::exit::ExitStat
                 let p = a
                     .out
                     .join(format!("irprep-sim-{}-{}.json", m.scenario, m.run_id));
-                std::fs::write(&p, serde_json::to_vec_pretty(m)?)?;
+                // Owner-only: the manifest names the account, regions and
+                // request ids of a rehearsal (no secret, but no one else's).
+                {
+                    use std::io::Write;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&p)?
+                        .write_all(&serde_json::to_vec_pretty(m)?)?;
+                }
                 violations += m.safety_violations.len();
                 for v in &m.safety_violations {
                     eprintln!("irprep: SAFETY: {}: {v}", m.scenario);

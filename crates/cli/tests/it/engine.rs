@@ -227,3 +227,22 @@ async fn parquet_flow_logs_read_by_name() {
         vec![vec![s("1")]]
     );
 }
+
+#[tokio::test]
+async fn only_queries_run_locally_explain_included() {
+    let e = Engine::new(Arc::new(Diagnostics::new(false)));
+    assert!(e.query("EXPLAIN SELECT 1").await.is_ok());
+    for sql in [
+        "CREATE TABLE t AS SELECT 1",
+        "EXPLAIN CREATE TABLE t AS SELECT 1",
+        "EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1",
+        "DROP TABLE cloudtrail",
+    ] {
+        let err = e
+            .query(sql)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{sql} ran"));
+        assert!(err.to_string().contains("only queries"), "{sql}: {err}");
+    }
+}
