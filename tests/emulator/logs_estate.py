@@ -113,6 +113,7 @@ def state(url):
         except Exception:
             d["tags"] = {}
         d["logging"] = s3.get_bucket_logging(Bucket=n).get("LoggingEnabled")
+        d["versioning"] = s3.get_bucket_versioning(Bucket=n).get("Status")
         out["buckets"][n] = d
     for region in REGIONS:
         r = {}

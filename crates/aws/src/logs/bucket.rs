@@ -52,6 +52,10 @@ pub enum BucketOp {
         name: String,
         rules: Vec<st::LifecycleRule>,
     },
+    /// Versioning on: a deleted or overwritten log file stays recoverable.
+    PutVersioning {
+        name: String,
+    },
 }
 
 impl BucketOp {
@@ -59,6 +63,7 @@ impl BucketOp {
         match self {
             BucketOp::Create { name, .. }
             | BucketOp::PutPolicy { name, .. }
+            | BucketOp::PutVersioning { name }
             | BucketOp::PutPublicAccessBlock { name }
             | BucketOp::PutEncryption { name, .. }
             | BucketOp::PutLifecycle { name, .. } => name,
@@ -177,7 +182,9 @@ pub fn statements(
             "Principal": {"Service": "logging.s3.amazonaws.com"},
             "Action": "s3:PutObject",
             // The bucket's objects (the AWS documentation's form); the
-            // source-account condition binds the writer.
+            // source-account condition binds the writer to this account's
+            // own buckets. (No aws:SourceArn list: it would change with
+            // every bucket the account creates.)
             "Resource": format!("{b}/*"),
             "Condition": {"StringEquals": {"aws:SourceAccount": accts}},
         }));
@@ -417,6 +424,14 @@ pub async fn plan(
             source,
             "update",
             format!("s3://{name}"),
+            "versioning on (a deleted or overwritten log file stays recoverable)",
+            op(BucketOp::PutVersioning { name: name.into() }),
+        ));
+        out.push(change(
+            t,
+            source,
+            "update",
+            format!("s3://{name}"),
             format!(
                 "default encryption {}",
                 if kms.is_some() { "SSE-KMS" } else { "SSE-S3" }
@@ -482,6 +497,26 @@ pub async fn plan(
             "Block Public Access: all four settings on",
             op(BucketOp::PutPublicAccessBlock { name: name.into() }),
         ));
+    }
+    // Versioning, on irprep's own buckets (the user's is theirs to decide).
+    if owned {
+        let v = c
+            .get_bucket_versioning()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+            .map_err(|e| s3err(&format!("s3:GetBucketVersioning {name}"), e))?;
+        if v.status() != Some(&st::BucketVersioningStatus::Enabled) {
+            out.push(change(
+                t,
+                source,
+                "update",
+                format!("s3://{name}"),
+                "versioning on (a deleted or overwritten log file stays recoverable)",
+                op(BucketOp::PutVersioning { name: name.into() }),
+            ));
+        }
     }
     // Default encryption: only set when absent, or when --kms-key asks for another key.
     let enc = match c
@@ -720,6 +755,19 @@ pub async fn apply(
                 .send()
                 .await
                 .map_err(|x| s3err(&format!("s3:PutBucketLifecycleConfiguration {name}"), x))?;
+        }
+        BucketOp::PutVersioning { name } => {
+            c.put_bucket_versioning()
+                .bucket(name)
+                .expected_bucket_owner(account)
+                .versioning_configuration(
+                    st::VersioningConfiguration::builder()
+                        .status(st::BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|x| s3err(&format!("s3:PutBucketVersioning {name}"), x))?;
         }
         BucketOp::PutPolicy { name, policy } => {
             c.put_bucket_policy()

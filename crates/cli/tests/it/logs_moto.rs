@@ -69,7 +69,7 @@ fn comparable(state: &Value) -> Value {
         !name.starts_with("irprep-logs-") && !name.starts_with("aws-waf-logs-irprep-")
     });
     if let Some(c) = buckets.get_mut("their-central") {
-        for k in ["policy", "lifecycle", "pab", "encryption"] {
+        for k in ["policy", "lifecycle", "pab", "encryption", "versioning"] {
             c[k] = Value::Null;
         }
     }
@@ -447,6 +447,15 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     assert_eq!(reg["tags"]["irprep:managed"], installation);
     assert!(recorded("bucket", "irprep-logs-123456789012-us-east-1"));
     assert_eq!(reg["pab"]["RestrictPublicBuckets"], true);
+    assert_eq!(
+        reg["versioning"], "Enabled",
+        "irprep's buckets keep deleted logs"
+    );
+    assert_eq!(
+        b["their-central"]["versioning"],
+        Value::Null,
+        "the user's bucket is theirs to version"
+    );
     assert_eq!(
         reg["encryption"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
         "AES256"
