@@ -165,6 +165,12 @@ fn arrow_type(athena: &str) -> DataType {
     }
 }
 
+/// Result rows paged into memory at most; past them the query's own CSV (in
+/// its output location) is the place to read them, and the error says so.
+pub const MAX_RESULT_ROWS: usize = 1_000_000;
+/// Result text held in memory at most.
+pub const MAX_RESULT_BYTES: usize = 1 << 30;
+
 /// Page every result row into Arrow batches typed from Athena's column info.
 async fn results(
     client: &aws_sdk_athena::Client,
@@ -173,6 +179,7 @@ async fn results(
     let mut next: Option<String> = None;
     let mut schema: Option<SchemaRef> = None;
     let mut rows: Vec<Vec<Option<String>>> = vec![];
+    let mut bytes = 0usize;
     let mut first_page = true;
     loop {
         let out = client
@@ -222,7 +229,18 @@ async fn results(
             {
                 continue;
             }
+            bytes += vals
+                .iter()
+                .map(|v| v.as_ref().map_or(0, |v| v.len()))
+                .sum::<usize>();
             rows.push(vals);
+            if rows.len() > MAX_RESULT_ROWS || bytes > MAX_RESULT_BYTES {
+                bail!(
+                    "query {id} returned more than {MAX_RESULT_ROWS} rows or {} MiB: not paged into memory; \
+                     narrow it (a LIMIT, a window) or read its CSV from the workgroup's output location",
+                    MAX_RESULT_BYTES >> 20
+                );
+            }
         }
         first_page = false;
         next = out.next_token().map(String::from);
