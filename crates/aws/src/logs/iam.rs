@@ -42,7 +42,6 @@ const LOGS_ENABLE: &[&str] = &[
     "s3:PutLifecycleConfiguration",
     "s3:GetBucketPolicy",
     "s3:PutBucketPolicy",
-    "s3:GetBucketVersioning",
     "s3:PutBucketVersioning",
     // Sources.
     "cloudtrail:CreateTrail",

@@ -543,6 +543,30 @@ pub async fn inspect(
         }
     }
     if let Some(o) = enable {
+        // The buckets irprep's ledger records are checked too, so one that
+        // drifted (lost its tag, its policy) is repaired by the next enable.
+        for e in layout
+            .ledger
+            .entries
+            .iter()
+            .filter(|e| e.kind == ledger::Kind::Bucket)
+        {
+            if targets.target(&e.account, &e.region).is_some()
+                && !needs.iter().any(|n| n.name == e.id)
+            {
+                needs.push(sources::BucketNeed {
+                    account: e.account.clone(),
+                    region: e.region.clone(),
+                    name: e.id.clone(),
+                    roles: bucket::Roles::default(),
+                    source: if e.id.starts_with("aws-waf-logs-") {
+                        Source::Waf
+                    } else {
+                        Source::S3Access
+                    },
+                });
+            }
+        }
         let mut failed_buckets: Vec<String> = vec![];
         // A bucket is planned when some change writes to it; its policy
         // then serves every selected source it is meant for (not only the
@@ -585,6 +609,12 @@ pub async fn inspect(
                 vec![n.account.clone()]
             };
             let owned = o.bucket.as_deref() != Some(name.as_str());
+            // A bucket irprep made (its ledger says so) gets its tag back if
+            // it lost it (tagging failed after CreateBucket, or someone removed it).
+            let retag = layout
+                .ledger
+                .has(&t.account, &t.region, ledger::Kind::Bucket, &name)
+                .then_some(layout.ledger.installation.as_str());
             match bucket::plan(
                 &t,
                 &name,
@@ -594,6 +624,7 @@ pub async fn inspect(
                 o.retention_days,
                 owned,
                 n.source,
+                retag,
             )
             .await
             {

@@ -475,6 +475,30 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // A bucket of irprep's that lost its tag (tagging failed after
+    // CreateBucket, or someone removed it) is tagged again, not orphaned.
+    let py = format!(
+        "import boto3; boto3.client('s3', endpoint_url='{url}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing').put_bucket_tagging(Bucket='irprep-logs-123456789012-us-east-1', Tagging={{'TagSet': [{{'Key': 'team', 'Value': 'sec'}}]}})"
+    );
+    let t = Command::new(python()).args(["-c", &py]).output().unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&args[..], &["--yes"]].concat(),
+    );
+    let plan = json_out(&o);
+    assert_eq!(plan.as_array().unwrap().len(), 1, "{plan}");
+    assert!(
+        plan[0]["detail"].as_str().unwrap().contains("again"),
+        "{plan}"
+    );
+    let st = estate(&url, &["state"]);
+    let tags = &st["buckets"]["irprep-logs-123456789012-us-east-1"]["tags"];
+    assert_eq!(tags["irprep:managed"], installation);
+    assert_eq!(tags["team"], "sec", "other tags are kept");
+
     // Cleanup: the Route 53 part is planned for irprep's configs only.
     let o = logs(
         &url,
