@@ -68,15 +68,40 @@ pub fn read_into(
     schema: &SchemaRef,
     batcher: &mut Batcher,
 ) -> FileOutcome {
-    read_limited(
-        raw,
-        partitions,
-        opts,
-        schema,
-        batcher,
-        MAX_ROWS,
-        MAX_OUTPUT_BYTES,
-    )
+    // The Parquet decoder panics on some corrupted pages (found by fuzzing:
+    // arrow-buffer's bit-chunk iterator, "offset + len out of bounds"): that
+    // is this file's problem, caught here as well as at the scan's file
+    // boundary. Nothing reaches the batcher before the whole file is read.
+    let mut kept = Batcher::of_batches(schema.clone());
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_limited(
+            raw,
+            partitions,
+            opts,
+            schema,
+            &mut kept,
+            MAX_ROWS,
+            MAX_OUTPUT_BYTES,
+        )
+    }));
+    match res {
+        Ok(out) => {
+            if let Ok(batches) = kept.take() {
+                for b in batches {
+                    batcher.push(b);
+                }
+            }
+            out
+        }
+        Err(p) => {
+            let why = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            problem(format!("the Parquet decoder failed on this file: {why}"))
+        }
+    }
 }
 
 fn read_limited(
