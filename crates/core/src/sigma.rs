@@ -18,10 +18,44 @@ use serde_yaml::Value;
 use crate::detect::{Catalogue, Detection, Origin, Severity, Skipped, Tests};
 use crate::table::{self, ColType, Column};
 
-/// Compile a Sigma rule to a detection, or say why it cannot be.
+/// Every document of a rule file, each compiled or refused with its id and
+/// the reason (a correlation file holds the correlation and its base rules).
+pub fn compile_all(text: &str, path: &str) -> Vec<Result<Detection, (String, String)>> {
+    use serde::Deserialize;
+    let mut out = vec![];
+    for d in serde_yaml::Deserializer::from_str(text) {
+        match Value::deserialize(d) {
+            Ok(Value::Null) => {}
+            Ok(doc) => out.push(compile_doc(doc, path)),
+            Err(e) => {
+                out.push(Err((String::new(), format!("invalid YAML: {e}"))));
+                break;
+            }
+        }
+        if out.len() > 1000 {
+            out.push(Err((
+                String::new(),
+                "more than 1000 documents in one file".into(),
+            )));
+            break;
+        }
+    }
+    if out.is_empty() {
+        out.push(Err((String::new(), "empty file".into())));
+    }
+    out
+}
+
+/// Compile a Sigma rule to a detection, or say why it cannot be (the first
+/// document of the file; see [`compile_all`] for the others).
 pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
-    let doc: Value =
-        serde_yaml::from_str(text).map_err(|e| (String::new(), format!("invalid YAML: {e}")))?;
+    compile_all(text, path)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err((String::new(), "empty file".into())))
+}
+
+fn compile_doc(doc: Value, path: &str) -> Result<Detection, (String, String)> {
     let id = doc
         .get("id")
         .and_then(Value::as_str)
@@ -36,6 +70,9 @@ pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
         id.clone()
     };
     let fail = |msg: String| (format!("sigma.{sid}"), msg);
+    if doc.get("correlation").is_some() {
+        return Err(fail("Sigma correlation rules are not supported".into()));
+    }
     let ls = doc
         .get("logsource")
         .ok_or_else(|| fail("no logsource".into()))?;
@@ -45,9 +82,6 @@ pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
         return Err(fail(format!(
             "logsource {product}/{service} is not aws/cloudtrail"
         )));
-    }
-    if doc.get("correlation").is_some() {
-        return Err(fail("Sigma correlation rules are not supported".into()));
     }
     let det = doc
         .get("detection")
@@ -146,20 +180,22 @@ pub fn add_dir(c: &mut Catalogue, dir: &Path) -> Result<(), String> {
                 continue;
             }
         };
-        match compile(&text, &path) {
-            Ok(d) if c.get(&d.id).is_some() => c.skipped.push(Skipped {
-                id: d.id,
-                origin: Origin::Sigma,
-                path,
-                reason: "duplicate id".into(),
-            }),
-            Ok(d) => c.detections.push(d),
-            Err((id, reason)) => c.skipped.push(Skipped {
-                id,
-                origin: Origin::Sigma,
-                path,
-                reason,
-            }),
+        for r in compile_all(&text, &path) {
+            match r {
+                Ok(d) if c.get(&d.id).is_some() => c.skipped.push(Skipped {
+                    id: d.id,
+                    origin: Origin::Sigma,
+                    path: path.clone(),
+                    reason: "duplicate id".into(),
+                }),
+                Ok(d) => c.detections.push(d),
+                Err((id, reason)) => c.skipped.push(Skipped {
+                    id,
+                    origin: Origin::Sigma,
+                    path: path.clone(),
+                    reason,
+                }),
+            }
         }
     }
     Ok(())
@@ -199,6 +235,11 @@ pub fn field_sql(field: &str) -> Result<String, String> {
                     .ok_or_else(|| format!("unknown field '{field}'"))?;
                 expr = format!("{expr}.{}", f.name);
                 match &f.ty {
+                    ColType::Struct(_) if i + 1 == rest.len() => {
+                        return Err(format!(
+                            "field '{field}' is an object; name a field inside it (comparing an object's text is not supported)"
+                        ))
+                    }
                     ColType::Struct(sub) => cur = sub,
                     ColType::JsonText if i + 1 < rest.len() => {
                         let path = format!("$.{}", rest[i + 1..].join("."));
@@ -216,6 +257,9 @@ pub fn field_sql(field: &str) -> Result<String, String> {
         // so `contains '"Allow"'` matches a policy document logged as a string.
         ColType::JsonText => Ok(format!("replace({}, '\\\"', '\"')", col.name)),
         ColType::Array(_) => Err(format!("field '{field}' is an array; not supported")),
+        ColType::Struct(_) => Err(format!(
+            "field '{field}' is an object; name a field inside it (comparing an object's text is not supported)"
+        )),
         _ if !rest.is_empty() => Err(format!("'{field}' goes below a scalar")),
         _ => Ok(col.name.to_string()),
     }
@@ -234,6 +278,8 @@ fn like_pattern(v: &str, prefix: bool, suffix: bool) -> String {
                 p.push('\\');
                 p.push(n);
             }
+            // A lone backslash is itself (Sigma §Escaping): escaped for LIKE.
+            '\\' => p.push_str("\\\\"),
             '*' => p.push('%'),
             '?' => p.push('_'),
             '%' | '_' => {
@@ -259,13 +305,59 @@ fn scalar_text(v: &Value) -> Result<Option<String>, String> {
     })
 }
 
+/// A Sigma value as the plain text it stands for: `\\` is one backslash,
+/// `\*` and `\?` the characters themselves, any other backslash itself.
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && matches!(chars.peek(), Some('*') | Some('?') | Some('\\')) {
+            out.push(chars.next().unwrap_or('\\'));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether `v` holds a wildcard that is not escaped.
+fn has_wildcard(v: &str) -> bool {
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
     let Some(text) = scalar_text(v)? else {
         return Ok(format!("{expr} IS NULL"));
     };
     let has = |m: &str| mods.contains(&m);
     if has("re") {
-        return Ok(format!("regexp_like({expr}, {})", q(&text)));
+        // Flags as the pattern's inline group, which Rust and Trino both read.
+        let flags: String = ["i", "m", "s"].iter().filter(|f| has(f)).copied().collect();
+        let pattern = if flags.is_empty() {
+            text.clone()
+        } else {
+            format!("(?{flags}){text}")
+        };
+        // The local engine's regex flavour: a pattern it cannot compile
+        // (look-around, backreferences) is refused now, not at hunt time.
+        regex::Regex::new(&pattern)
+            .map_err(|e| format!("regular expression not supported: {e}"))?;
+        return Ok(format!("regexp_like({expr}, {})", q(&pattern)));
+    }
+    for f in ["i", "m", "s"] {
+        if has(f) {
+            return Err(format!("modifier '{f}' applies to re only"));
+        }
     }
     if has("cidr") {
         return Ok(format!("contains({}, CAST({expr} AS IPADDRESS))", q(&text)));
@@ -276,15 +368,25 @@ fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
     }
     if has("fieldref") {
         let other = field_sql(&text)?;
-        return Ok(format!("lower({expr}) = lower({other})"));
+        let (a, b) = (format!("lower({expr})"), format!("lower({other})"));
+        return Ok(
+            match (has("contains"), has("startswith"), has("endswith")) {
+                (true, _, _) => format!("strpos({a}, {b}) > 0"),
+                (_, true, _) => format!("substr({a}, 1, length({b})) = {b}"),
+                (_, _, true) => format!(
+                "(length({a}) >= length({b}) AND substr({a}, length({a}) - length({b}) + 1) = {b})"
+            ),
+                _ => format!("{a} = {b}"),
+            },
+        );
     }
     let (pre, suf) = (
         has("contains") || has("endswith"),
         has("contains") || has("startswith"),
     );
-    let wild = text.contains('*') || text.contains('?');
+    let wild = has_wildcard(&text);
     if !pre && !suf && !wild {
-        return Ok(format!("lower({expr}) = lower({})", q(&text)));
+        return Ok(format!("lower({expr}) = lower({})", q(&unescape(&text))));
     }
     Ok(format!(
         "lower({expr}) LIKE lower({}) ESCAPE '\\'",
@@ -292,7 +394,7 @@ fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
     ))
 }
 
-const KNOWN_MODS: [&str; 9] = [
+const KNOWN_MODS: [&str; 11] = [
     "contains",
     "startswith",
     "endswith",
@@ -302,6 +404,8 @@ const KNOWN_MODS: [&str; 9] = [
     "exists",
     "fieldref",
     "i",
+    "m",
+    "s",
 ];
 
 fn map_sql(m: &serde_yaml::Mapping) -> Result<String, String> {
@@ -412,13 +516,45 @@ fn tokenize(cond: &str) -> Result<Vec<Tok>, String> {
 }
 
 fn glob_match(pat: &str, name: &str) -> bool {
+    // Sigma §Condition: `them` and wildcard patterns leave out identifiers
+    // starting with `_`, unless the pattern itself starts with one.
+    if name.starts_with('_') && !pat.starts_with('_') && (pat == "them" || pat.contains('*')) {
+        return false;
+    }
     if pat == "them" {
         return true;
     }
-    match pat.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pat == name,
+    if pat.contains('*') {
+        wildcard(pat.as_bytes(), name.as_bytes())
+    } else {
+        pat == name
     }
+}
+
+/// `*` (any run, at any position) against a name; iterative, no backtracking
+/// blow-up.
+fn wildcard(p: &[u8], n: &[u8]) -> bool {
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == n[ni] {
+            pi += 1;
+            ni += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 struct CondParser<'a> {
