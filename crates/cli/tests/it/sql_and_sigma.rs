@@ -516,11 +516,9 @@ fn sigma_reproducers_follow_the_specification() {
             }
         };
         let r = hunt_paths(&[f], &[d]);
-        if !r.findings.is_empty() != *fires {
-            wrong.push(format!(
-                "{case}: fired={} (expected {fires})",
-                !r.findings.is_empty()
-            ));
+        let fired = !r.findings.is_empty();
+        if fired != *fires {
+            wrong.push(format!("{case}: fired={fired} (expected {fires})"));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
