@@ -382,10 +382,18 @@ pub struct Batcher {
 }
 
 /// Input bytes one set of builders takes before it is sealed into a batch
-/// of its own. A file is at most [`crate::decompress::MAX_FILE_BYTES`]
-/// (1 GiB), and decoding can grow text by half at most (an invalid
-/// two-byte escape becomes a three-byte U+FFFD): 1.5 × (256 MiB + 1 GiB)
-/// stays below what a text column's 32-bit offsets can address.
+/// of its own. What bounds every column's output, so its 32-bit offsets
+/// cannot overflow:
+/// - a text column copies a value's text from the input: a file is at most
+///   [`crate::decompress::MAX_FILE_BYTES`] (1 GiB), decoding grows text by
+///   half at most (an invalid two-byte escape becomes a three-byte U+FFFD;
+///   input that is not UTF-8 is refused, never decoded lossily), and
+///   1.5 × (256 MiB + 1 GiB) stays below 2 GiB;
+/// - a partition column repeats a value from the key on every row: values
+///   are at most 40 bytes (`layout`), a file adds at most
+///   [`crate::cloudtrail::MAX_RECORDS_PER_FILE`] rows, and the scan takes the
+///   batch after every file past a few thousand rows, so a batch holds one
+///   file's rows and a few thousand more: 40 × 4 M is 160 MB.
 const SEAL_BYTES: usize = 256 << 20;
 
 impl Batcher {
