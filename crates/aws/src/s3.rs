@@ -57,6 +57,10 @@ impl RemoteFetcher for S3Fetcher {
     }
 }
 
+/// Objects one listing may hold (a month of an Organization's trail is a few
+/// million); past it the prefix is refused with a hint, not listed into memory.
+pub const MAX_LISTED_OBJECTS: usize = 20_000_000;
+
 /// List every object under the prefix (paginated), classified.
 pub async fn list(client: &Client, bucket: &str, prefix: &str) -> anyhow::Result<Vec<LogFile>> {
     let mut out = vec![];
@@ -83,6 +87,11 @@ pub async fn list(client: &Client, bucket: &str, prefix: &str) -> anyhow::Result
                 key,
                 o.size().unwrap_or(0).max(0) as u64,
             ));
+        }
+        if out.len() > MAX_LISTED_OBJECTS {
+            anyhow::bail!(
+                "s3://{bucket}/{prefix} holds more than {MAX_LISTED_OBJECTS} objects: narrow --logs to accounts, regions or days (or use --engine athena)"
+            );
         }
     }
     Ok(out)
