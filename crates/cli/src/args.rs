@@ -36,6 +36,19 @@ pub struct AwsArgs {
 
 impl AwsArgs {
     pub fn options(&self) -> AwsOptions {
+        // An inherited environment variable silently redirecting every
+        // signed request is worth a line on stderr (an explicit flag is not).
+        if let (Some(e), Ok(env)) = (&self.endpoint_url, std::env::var("IRPREP_ENDPOINT_URL")) {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            if *e == env && !std::env::args().any(|a| a.starts_with("--endpoint-url")) {
+                ONCE.call_once(|| {
+                    eprintln!(
+                        "irprep: note: every AWS request goes to {} (from IRPREP_ENDPOINT_URL)",
+                        crate::output::stderr_safe(e)
+                    )
+                });
+            }
+        }
         AwsOptions {
             profile: self.profile.clone(),
             region: self.region.clone(),

@@ -299,6 +299,21 @@ fn plain_http_endpoints_only_on_loopback() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("--allow-insecure-endpoint"), "{stderr}");
+    // An endpoint inherited from the environment is named on stderr.
+    let out = irprep()
+        .args(["logs", "status", "--region", "us-east-1"])
+        .env("IRPREP_ENDPOINT_URL", "https://203.0.113.5:1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("every AWS request goes to https://203.0.113.5:1 (from IRPREP_ENDPOINT_URL)"),
+        "{stderr}"
+    );
 }
 
 /// A reader that panics (a bug, or a dependency's: here injected, in test
