@@ -97,8 +97,9 @@ impl EngineArgs {
 /// Options of every command that reads logs.
 #[derive(Debug, Clone, Args, Default)]
 pub struct LogArgs {
-    /// Log files, directories (walked recursively) or s3://bucket/prefix. Repeatable.
-    #[arg(long = "logs", value_name = "PATH|s3://…", required = false)]
+    /// Log files, directories (walked recursively) or s3://bucket/prefix: several after one
+    /// flag (`--logs logs/*.json`), or the flag repeated.
+    #[arg(long = "logs", value_name = "PATH|s3://…", required = false, num_args = 1.., action = clap::ArgAction::Append)]
     pub logs: Vec<String>,
     /// Only events at or after this time: RFC 3339, a date, or a span back from now (7d, 12h).
     #[arg(long)]

@@ -49,7 +49,7 @@ pub struct DrillArgs {
     #[arg(long)]
     pub live: bool,
     /// Live: where the trail delivers (s3://bucket/prefix or a local copy); default: CloudTrail LookupEvents.
-    #[arg(long = "logs", value_name = "PATH|s3://…")]
+    #[arg(long = "logs", value_name = "PATH|s3://…", num_args = 1.., action = clap::ArgAction::Append)]
     pub logs: Vec<String>,
     /// Live: give up waiting for delivery after this many minutes.
     #[arg(long, default_value_t = 20)]

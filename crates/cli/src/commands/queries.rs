@@ -29,7 +29,8 @@ pub enum QueriesCmd {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    pub name: String,
+    /// The query's name (`irprep queries list`).
+    pub name: Option<String>,
     /// Parameter values (k=v), repeatable.
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
@@ -125,11 +126,28 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<irprep::exit::ExitStatu
             Ok(irprep::exit::ExitStatus::Ok)
         }
         QueriesCmd::Run(a) => {
-            let q = find(&a.name)?;
+            let mut logs = a.logs.clone();
+            // `--logs a b NAME`: the values after --logs run up to the name.
+            let name = match &a.name {
+                Some(n) => n.clone(),
+                None => match logs.logs.last() {
+                    Some(last)
+                        if !std::path::Path::new(last).exists() && !last.starts_with("s3://") =>
+                    {
+                        logs.logs.pop().unwrap_or_default()
+                    }
+                    _ => {
+                        return Err(super::usage(
+                            "no query named: give its name (see `irprep queries list`)",
+                        ))
+                    }
+                },
+            };
+            let q = find(&name)?;
             let sql = q
                 .render(&params(&a.params)?, a.table_name.as_deref())
                 .map_err(super::usage)?;
-            super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, &sql).await
+            super::query_and_print(&logs, &a.aws, &a.engine, quiet, a.format, &sql).await
         }
     }
 }

@@ -24,7 +24,12 @@ pub struct QueryArgs {
     /// Print the tables and their columns instead of running a query.
     #[arg(long)]
     pub schema: bool,
+    /// Read the query from this file (`-`: standard input).
+    #[arg(long, value_name = "FILE", conflicts_with = "sql")]
+    pub file: Option<std::path::PathBuf>,
     /// The query, in Athena (Trino) SQL; the tables are `cloudtrail`, `vpcflow` and `dns`.
+    /// It may start with a `--` comment.
+    #[arg(allow_hyphen_values = true)]
     pub sql: Option<String>,
 }
 
@@ -33,10 +38,45 @@ pub async fn run(a: QueryArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> 
         print_schema(a.format)?;
         return Ok(irprep::exit::ExitStatus::Ok);
     }
-    let Some(sql) = a.sql.as_deref() else {
-        return Err(super::usage("no SQL given (or use --schema)"));
+    let mut logs = a.logs.clone();
+    let sql = match (&a.sql, &a.file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(f)) if f.as_os_str() == "-" => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+            s
+        }
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| super::usage(format!("--file {}: {e}", f.display())))?,
+        // `--logs a b "SELECT …"`: the values after --logs run up to the
+        // query; the last one is the query when it is not a path.
+        (None, None) => match logs.logs.last() {
+            Some(last) if looks_like_sql(last) => logs.logs.pop().unwrap_or_default(),
+            _ => {
+                return Err(super::usage(
+                    "no SQL given: put the query last (or use --file FILE, --file - for standard input, or --schema)",
+                ))
+            }
+        },
     };
-    super::query_and_print(&a.logs, &a.aws, &a.engine, quiet, a.format, sql).await
+    super::query_and_print(&logs, &a.aws, &a.engine, quiet, a.format, &sql).await
+}
+
+/// A `--logs` value that is a query rather than a place: not an existing
+/// path, not s3://, and text a query starts with.
+fn looks_like_sql(v: &str) -> bool {
+    if v.starts_with("s3://") || std::path::Path::new(v).exists() {
+        return false;
+    }
+    let t = v.trim_start();
+    let first = t
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    t.starts_with("--")
+        || t.starts_with("/*")
+        || ["SELECT", "WITH", "EXPLAIN", "VALUES"].contains(&first.as_str())
 }
 
 fn print_schema(format: Format) -> Result<()> {

@@ -564,3 +564,146 @@ fn user_detections_run_fail_alone_or_are_skipped_with_a_reason() {
         "{skipped}"
     );
 }
+
+/// Habits a newcomer brings: several paths after one --logs (a shell glob),
+/// a query that starts with a comment, the query from a file or stdin.
+#[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
+fn logs_take_several_values_and_queries_come_as_written() {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(invictus())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let (a, b) = (files[0].clone(), files[1].clone());
+    let count = |args: &[&std::ffi::OsStr], stdin: Option<&str>| -> String {
+        let mut c = irprep();
+        c.args(args);
+        if stdin.is_some() {
+            c.stdin(std::process::Stdio::piped());
+        }
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let sql = "SELECT count(*) AS n FROM cloudtrail";
+    let both = count(
+        &[
+            &os("query"),
+            &os("--format"),
+            &os("csv"),
+            &os("--logs"),
+            a.as_os_str(),
+            b.as_os_str(),
+            &os(sql),
+        ],
+        None,
+    );
+    let repeated = count(
+        &[
+            &os("query"),
+            &os("--format"),
+            &os("csv"),
+            &os("--logs"),
+            a.as_os_str(),
+            &os("--logs"),
+            b.as_os_str(),
+            &os(sql),
+        ],
+        None,
+    );
+    assert_eq!(both, repeated);
+    let one = count(
+        &[
+            &os("query"),
+            &os("--format"),
+            &os("csv"),
+            &os("--logs"),
+            a.as_os_str(),
+            &os(sql),
+        ],
+        None,
+    );
+    assert_ne!(one, both, "the second file is read too");
+    let commented = format!("-- how many events\n{sql}");
+    assert_eq!(
+        count(
+            &[
+                &os("query"),
+                &os("--format"),
+                &os("csv"),
+                &os("--logs"),
+                a.as_os_str(),
+                b.as_os_str(),
+                &os(&commented)
+            ],
+            None
+        ),
+        both
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("q.sql");
+    std::fs::write(&f, &commented).unwrap();
+    assert_eq!(
+        count(
+            &[
+                &os("query"),
+                &os("--format"),
+                &os("csv"),
+                &os("--file"),
+                f.as_os_str(),
+                &os("--logs"),
+                a.as_os_str(),
+                b.as_os_str()
+            ],
+            None
+        ),
+        both
+    );
+    assert_eq!(
+        count(
+            &[
+                &os("query"),
+                &os("--format"),
+                &os("csv"),
+                &os("--file"),
+                &os("-"),
+                &os("--logs"),
+                a.as_os_str(),
+                b.as_os_str()
+            ],
+            Some(&commented)
+        ),
+        both
+    );
+    // No query at all: the error says where it goes.
+    let out = irprep()
+        .arg("query")
+        .arg("--logs")
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("put the query last"));
+}
