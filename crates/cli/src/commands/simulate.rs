@@ -63,7 +63,7 @@ pub struct VerifyArgs {
     /// The run manifest written by `simulate run`.
     pub manifest: PathBuf,
     /// Look in these logs (local or s3://) instead of CloudTrail LookupEvents.
-    #[arg(long = "logs", value_name = "PATH|s3://…", num_args = 1.., action = clap::ArgAction::Append)]
+    #[arg(long = "logs", value_name = "PATH|s3://…")]
     pub logs: Vec<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
