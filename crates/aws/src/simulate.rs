@@ -59,6 +59,10 @@ pub struct Manifest {
     pub calls: Vec<CallRecord>,
     pub expected_events: Vec<ExpectedEvent>,
     pub safety_violations: Vec<String>,
+    /// The access key id the calls were signed with: verification asks
+    /// LookupEvents for that key's events only (absent in older manifests).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
 }
 
 /// What a run needs to know about the estate.
@@ -371,6 +375,7 @@ pub async fn run_scenario(
         calls,
         expected_events: expected,
         safety_violations: violations,
+        access_key_id: Some(client.access_key_id().to_string()),
     })
 }
 
@@ -395,6 +400,12 @@ pub async fn lookup_events(client: &WireClient, m: &Manifest) -> Result<Vec<Foun
         .collect())
 }
 
+/// LookupEvents calls at most this often (2 per second is the account's limit).
+const LOOKUP_GAP_MS: u64 = 550;
+/// Throttled LookupEvents calls are retried this many times, waiting twice as
+/// long each time (1.1 s … 35 s).
+const LOOKUP_RETRIES: u32 = 6;
+
 /// The run's events as CloudTrail records them (`CloudTrailEvent`, whole),
 /// from LookupEvents in each region of the run, every page since a minute
 /// before it started; only events whose user agent carries the run's marker.
@@ -406,14 +417,41 @@ pub async fn lookup_raw_events(client: &WireClient, m: &Manifest) -> Result<Vec<
         .map(|t| t.timestamp() - 60)
         .unwrap_or(0);
     let mut out = vec![];
+    // LookupEvents allows two requests a second per account and region, and
+    // answers ThrottlingException past that: pace, and back off on it.
+    let mut last: Option<std::time::Instant> = None;
     for r in regions {
         let mut token: Option<String> = None;
         loop {
             let mut p = json!({"StartTime": start, "MaxResults": 50});
+            // Only the run's own key's events, not every event of a busy account.
+            if let Some(k) = &m.access_key_id {
+                p["LookupAttributes"] =
+                    json!([{"AttributeKey": "AccessKeyId", "AttributeValue": k}]);
+            }
             if let Some(t) = &token {
                 p["NextToken"] = Value::String(t.clone());
             }
-            let resp = client.call("cloudtrail", "LookupEvents", &r, &p).await?;
+            let mut attempt = 0u32;
+            let resp = loop {
+                if let Some(t) = last {
+                    let gap = std::time::Duration::from_millis(LOOKUP_GAP_MS);
+                    if let Some(wait) = gap.checked_sub(t.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                last = Some(std::time::Instant::now());
+                let resp = client.call("cloudtrail", "LookupEvents", &r, &p).await?;
+                let throttled =
+                    resp.error_code.as_deref() == Some("ThrottlingException") || resp.status == 429;
+                if throttled && attempt < LOOKUP_RETRIES {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(LOOKUP_GAP_MS << attempt))
+                        .await;
+                    continue;
+                }
+                break resp;
+            };
             if !resp.ok() {
                 anyhow::bail!(
                     "cloudtrail:LookupEvents in {r}: {} {}",

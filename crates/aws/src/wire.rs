@@ -284,6 +284,11 @@ impl WireClient {
         &self.user_agent
     }
 
+    /// The access key id requests are signed with.
+    pub fn access_key_id(&self) -> &str {
+        self.creds.access_key_id()
+    }
+
     fn host(&self, svc: &ServiceDef, region: &str) -> String {
         if let Some(e) = &self.endpoint_url {
             return e.trim_end_matches('/').to_string();

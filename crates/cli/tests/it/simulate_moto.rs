@@ -488,3 +488,123 @@ fn invictus_on_emulator_s3() {
         Some("2900")
     );
 }
+
+/// `simulate verify` without --logs asks CloudTrail LookupEvents, which the
+/// emulator lacks: a small local responder stands in for that API alone,
+/// answering as AWS documents it (JSON 1.1, `Events[].CloudTrailEvent`,
+/// `NextToken`, and `ThrottlingException` past two requests a second). The
+/// verifier must filter by the run's access key, pace itself, and retry
+/// when throttled instead of giving up.
+#[test]
+fn verify_asks_lookup_events_politely() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let marker = "irprep-sim/20240101000000-abcdef";
+    let event = |name: &str| {
+        serde_json::json!({
+            "EventId": name, "EventName": name,
+            "CloudTrailEvent": serde_json::json!({
+                "eventSource": "iam.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
+                "eventTime": "2024-01-01T00:00:10Z", "userAgent": format!("irprep/0.1 {marker}"),
+                "errorCode": "NoSuchEntity"
+            }).to_string()
+        })
+    };
+    let pages = vec![
+        // The first request is throttled, as a busy account's would be.
+        (
+            400,
+            serde_json::json!({"__type": "ThrottlingException", "message": "Rate exceeded"}),
+        ),
+        (
+            200,
+            serde_json::json!({"Events": [event("GetUser")], "NextToken": "p2"}),
+        ),
+        (200, serde_json::json!({"Events": [event("DeleteUser")]})),
+    ];
+    let server = std::thread::spawn(move || {
+        let mut seen: Vec<(std::time::Instant, serde_json::Value)> = vec![];
+        for (status, body) in pages {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut req = vec![0u8; len];
+            r.read_exact(&mut req).unwrap();
+            seen.push((
+                std::time::Instant::now(),
+                serde_json::from_slice(&req).unwrap(),
+            ));
+            let body = body.to_string();
+            write!(
+                s,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: r\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+        seen
+    });
+    let manifest = serde_json::json!({
+        "run_id": "20240101000000-abcdef", "marker": marker, "scenario": "iam-credentials",
+        "account": "123456789012", "regions": ["us-east-1"],
+        "started": "2024-01-01T00:00:00Z", "ended": "2024-01-01T00:01:00Z", "calls": [],
+        "expected_events": [
+            {"event_source": "iam.amazonaws.com", "event_name": "GetUser", "error_code": "NoSuchEntity",
+             "region": "us-east-1", "call_time": "2024-01-01T00:00:10Z", "request_id": null},
+            {"event_source": "iam.amazonaws.com", "event_name": "DeleteUser", "error_code": "NoSuchEntity",
+             "region": "us-east-1", "call_time": "2024-01-01T00:00:10Z", "request_id": null}
+        ],
+        "safety_violations": [], "access_key_id": "AKIARUNKEY"
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("m.json");
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let out = irprep()
+        .args([
+            "simulate",
+            "verify",
+            "--format",
+            "json",
+            "--region",
+            "us-east-1",
+        ])
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{port}")])
+        .arg(&path)
+        .env("AWS_ACCESS_KEY_ID", "AKIAVERIFYKEY")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .output()
+        .unwrap();
+    let seen = server.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "both events found after the throttle: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(seen.len(), 3, "the throttled request is retried");
+    for (_, req) in &seen {
+        assert_eq!(
+            req["LookupAttributes"],
+            serde_json::json!([{"AttributeKey": "AccessKeyId", "AttributeValue": "AKIARUNKEY"}]),
+            "only the run's key's events are asked for"
+        );
+    }
+    assert_eq!(seen[2].1["NextToken"], "p2");
+    for w in seen.windows(2) {
+        assert!(
+            w[1].0 - w[0].0 >= std::time::Duration::from_millis(500),
+            "at most two requests a second"
+        );
+    }
+}
