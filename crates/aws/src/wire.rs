@@ -148,6 +148,25 @@ pub fn service(name: &str) -> Option<ServiceDef> {
     })
 }
 
+/// Standard base64 with padding.
+fn base64(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for (i, shift) in [18, 12, 6, 0].iter().enumerate() {
+            if i <= c.len() {
+                out.push(T[(n >> shift & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// `^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`: us-east-1, ap-southeast-4, us-gov-west-1.
 pub fn is_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
@@ -408,8 +427,13 @@ impl WireClient {
             .unwrap_or("")
             .to_string();
         headers.push(("host".into(), host));
-        if svc.name == "s3" {
-            headers.push(("x-amz-content-sha256".into(), sha256_hex(&body)));
+        // S3: the payload hash header comes from the signer (once; a second
+        // copy would make S3 sign `v,v` and reject the request), and a body
+        // carries its Content-MD5, which S3 requires of several operations
+        // (PutBucketLifecycleConfiguration among them) and accepts on all.
+        if svc.name == "s3" && !body.is_empty() {
+            use md5::Digest as _;
+            headers.push(("content-md5".into(), base64(&md5::Md5::digest(&body))));
         }
         let identity = self.creds.clone().into();
         let mut settings = SigningSettings::default();
@@ -642,6 +666,89 @@ mod tests {
             vec!["v1", "v2"]
         );
         assert_eq!(normalise_query("https://h/b?policy"), "https://h/b?policy=");
+    }
+
+    /// What leaves irprep for an S3 call with a body, as a server sees it:
+    /// one payload-hash header (two make S3 reject the signature) and the
+    /// Content-MD5 S3 requires of operations such as
+    /// PutBucketLifecycleConfiguration.
+    #[tokio::test]
+    async fn an_s3_call_carries_its_hash_once_and_its_md5() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut head = vec![];
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                head.push(line.trim().to_ascii_lowercase());
+            }
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            .unwrap();
+            head
+        });
+        let creds =
+            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
+        let conf = aws_config::SdkConfig::builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(creds),
+            )
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let c = WireClient::new(&conf, Some(format!("http://127.0.0.1:{port}")), None)
+            .await
+            .unwrap();
+        let body = "<LifecycleConfiguration/>";
+        let r = c
+            .call(
+                "s3",
+                "PutBucketLifecycleConfiguration",
+                "us-east-1",
+                &serde_json::json!({"method": "PUT", "path": "/b?lifecycle", "body": body}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let head = server.join().unwrap();
+        let count = |name: &str| {
+            head.iter()
+                .filter(|l| l.starts_with(&format!("{name}:")))
+                .count()
+        };
+        assert_eq!(count("x-amz-content-sha256"), 1, "{head:#?}");
+        assert_eq!(count("content-md5"), 1, "{head:#?}");
+        let signed = head
+            .iter()
+            .find(|l| l.starts_with("authorization:"))
+            .unwrap();
+        assert!(
+            signed.contains("content-md5") && signed.contains("x-amz-content-sha256"),
+            "{signed}"
+        );
+    }
+
+    #[test]
+    fn base64_known_answers() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        use md5::Digest as _;
+        // Python: base64.b64encode(hashlib.md5(b"Check Integrity!").digest())
+        assert_eq!(
+            base64(&md5::Md5::digest(b"Check Integrity!")),
+            "nwqq6b6ua/tTDk7B5M184w=="
+        );
     }
 
     #[test]
