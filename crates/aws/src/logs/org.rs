@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Result};
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 
 use super::{err, regional, Failure};
 
@@ -122,29 +121,27 @@ pub async fn org_accounts(conf: &SdkConfig) -> Result<Vec<String>> {
 }
 
 async fn assume(conf: &SdkConfig, account: &str, role: &str, partition: &str) -> Result<SdkConfig> {
-    let sts = aws_sdk_sts::Client::new(conf);
+    use aws_credential_types::provider::ProvideCredentials as _;
     let arn = format!("arn:{partition}:iam::{account}:role/{role}");
-    let out = sts
-        .assume_role()
-        .role_arn(&arn)
-        .role_session_name("irprep-logs")
-        .duration_seconds(3600)
-        .send()
-        .await
-        .map_err(|e| err(&format!("sts:AssumeRole {arn}"), e))?;
-    let c = out
-        .credentials()
-        .ok_or_else(|| anyhow!("sts:AssumeRole {arn}: no credentials"))?;
-    let creds = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_string()),
-        None,
-        "irprep-assume-role",
-    );
+    // A provider, not a set of keys: the SDK's identity cache refreshes the
+    // role's credentials before they expire, so a long --org run (or a long
+    // pause at the prompt) does not end in ExpiredToken.
+    let provider = aws_config::sts::AssumeRoleProvider::builder(&arn)
+        .session_name("irprep-logs")
+        .session_length(std::time::Duration::from_secs(3600))
+        .configure(conf)
+        .build()
+        .await;
+    // Assumed once now, so an account without the role is reported up front.
+    provider.provide_credentials().await.map_err(|e| {
+        anyhow!(
+            "sts:AssumeRole {arn}: {}",
+            aws_sdk_sts::error::DisplayErrorContext(&e)
+        )
+    })?;
     Ok(conf
         .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .credentials_provider(SharedCredentialsProvider::new(provider))
         .build())
 }
 
