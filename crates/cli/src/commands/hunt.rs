@@ -247,7 +247,20 @@ async fn hunt_athena(
             "--logs is for the local engine; on Athena the tables come from --database",
         ));
     }
-    let w = a.logs.window()?;
+    let mut w = a.logs.window()?;
+    // Every detection scans the tables it reads, and Athena bills by the
+    // byte: without a window the hunt covers the last 7 days, and says so.
+    if w.since.is_none() && w.until.is_none() {
+        w.since = Some(
+            irprep_core::timeparse::parse_time("7d", chrono::Utc::now())
+                .map_err(anyhow::Error::msg)?,
+        );
+        if !quiet {
+            eprintln!(
+                "irprep: no --since/--until: hunting the last 7 days on Athena (--since widens it)"
+            );
+        }
+    }
     let (since, until) = (w.since.as_deref(), w.until.as_deref());
     let conf = a.aws.options().load().await?;
     let client = athena::client(&conf);

@@ -496,6 +496,8 @@ fn query_and_hunt_run_on_athena() {
         err.contains("2 finding(s) from 2 detection(s) on Athena"),
         "{err}"
     );
+    // No window given: the hunt covers the last 7 days, and says so.
+    assert!(err.contains("hunting the last 7 days on Athena"), "{err}");
     // This database has no dns table: its detections are skipped with a
     // note, the CloudTrail one still runs (one query, then its evidence).
     queue(serde_json::json!([det_rows_one(ev), evidence_one(ev)]));
