@@ -29,9 +29,11 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<String, String> {
         return Ok(canonical(dt));
     }
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(canonical(
-            d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
-        ));
+        let dt = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        if !in_range(&dt) {
+            return Err(format!("invalid time '{s}': years 0001 to 9999 only"));
+        }
+        return Ok(canonical(dt));
     }
     Err(format!("invalid time '{s}': use RFC 3339 (2024-05-01T00:00:00Z), a date (2024-05-01) or a span back from now (30m, 12h, 7d, 2w)"))
 }
