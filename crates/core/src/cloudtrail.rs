@@ -122,6 +122,17 @@ impl FileOutcome {
         }
     }
 
+    /// Like [`Self::record_problem`], building the problem (its message text)
+    /// only when it is listed: a file of millions of bad lines costs a count
+    /// per line, not a formatted message.
+    pub fn record_problem_with(&mut self, p: impl FnOnce() -> Problem) {
+        if self.record_problems.len() < MAX_RECORD_PROBLEMS {
+            self.record_problems.push(p());
+        } else {
+            self.more_record_problems += 1;
+        }
+    }
+
     /// Records skipped in all, listed or not.
     pub fn records_skipped(&self) -> usize {
         self.record_problems.len() + self.more_record_problems

@@ -106,11 +106,11 @@ impl DnsReader {
                 continue;
             }
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-                out.record_problem(problem(format!("invalid JSON: {e}")));
+                out.record_problem_with(|| problem(format!("invalid JSON: {e}")));
                 continue;
             }
             if line[at] != b'{' {
-                out.record_problem(problem("record is not a JSON object".into()));
+                out.record_problem_with(|| problem("record is not a JSON object".into()));
                 continue;
             }
             for s in slots.iter_mut() {
@@ -128,7 +128,7 @@ impl DnsReader {
                 Ok(())
             });
             if let Err(e) = scanned {
-                out.record_problem(problem(format!("invalid JSON: {}", e.msg)));
+                out.record_problem_with(|| problem(format!("invalid JSON: {}", e.msg)));
                 continue;
             }
             // The line's text, checked for UTF-8 once for all its values: a
@@ -136,7 +136,7 @@ impl DnsReader {
             // would grow 0xFF bytes threefold into U+FFFD).
             let src = json::Src::new(line);
             if src.text.is_none() {
-                out.record_problem(problem("not UTF-8".into()));
+                out.record_problem_with(|| problem("not UTF-8".into()));
                 continue;
             }
             let text = |ci: usize| -> Option<String> {

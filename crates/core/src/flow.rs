@@ -190,7 +190,7 @@ impl FlowReader {
                 message: format!("line {line_no}: {msg}"),
             };
             let Ok(mut line) = std::str::from_utf8(raw) else {
-                out.record_problem(problem("invalid UTF-8".into()));
+                out.record_problem_with(|| problem("invalid UTF-8".into()));
                 continue;
             };
             if line.trim().is_empty() {
@@ -207,9 +207,9 @@ impl FlowReader {
                         line = wrapped.as_str();
                     }
                     None => {
-                        out.record_problem(problem(
-                            "a JSON line without a \"message\" string".into(),
-                        ));
+                        out.record_problem_with(|| {
+                            problem("a JSON line without a \"message\" string".into())
+                        });
                         continue;
                     }
                 }
@@ -236,19 +236,20 @@ impl FlowReader {
                         out.more_record_problems = 0;
                         return out;
                     }
-                    out.record_problem(problem(format!(
-                        "{} fields and no header line",
-                        tokens.len()
-                    )));
+                    out.record_problem_with(|| {
+                        problem(format!("{} fields and no header line", tokens.len()))
+                    });
                     continue;
                 }
             };
             if tokens.len() != map.len() {
-                out.record_problem(problem(format!(
-                    "{} fields where the header names {}",
-                    tokens.len(),
-                    map.len()
-                )));
+                out.record_problem_with(|| {
+                    problem(format!(
+                        "{} fields where the header names {}",
+                        tokens.len(),
+                        map.len()
+                    ))
+                });
                 continue;
             }
             let mut vals: [Option<&str>; N_FIELDS] = [None; N_FIELDS];
@@ -269,7 +270,7 @@ impl FlowReader {
                 vals[fi] = Some(tok);
             }
             if let Some(msg) = bad {
-                out.record_problem(problem(msg));
+                out.record_problem_with(|| problem(msg));
                 continue;
             }
             let start_secs = vals[i_start].and_then(|s| s.parse::<i64>().ok());
