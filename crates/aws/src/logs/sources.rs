@@ -573,17 +573,37 @@ async fn flow_logs(
     }
     let logs = flow_logs_of(t, None).await?;
     let mut uncovered = vec![];
+    let mut failing: Vec<String> = vec![];
     let mut why = vec![];
     for v in &vpcs {
         let mine: Vec<_> = logs
             .iter()
             .filter(|l| l.resource_id() == Some(v.as_str()))
             .collect();
-        let all_active = mine.iter().any(|l| {
-            l.traffic_type() == Some(&TrafficType::All)
-                && l.flow_log_status().is_none_or(|s| s == "ACTIVE")
-        });
-        if all_active {
+        let all_active: Vec<_> = mine
+            .iter()
+            .filter(|l| {
+                l.traffic_type() == Some(&TrafficType::All)
+                    && l.flow_log_status().is_none_or(|s| s == "ACTIVE")
+            })
+            .collect();
+        // Active but failing to deliver (a destination policy, a deleted
+        // bucket) is not on; a second flow log would fail the same way, so
+        // none is planned for it.
+        let delivering = all_active
+            .iter()
+            .any(|l| l.deliver_logs_status().is_none_or(|s| s != "FAILED"));
+        if delivering {
+            continue;
+        }
+        if let Some(l) = all_active.first() {
+            failing.push(v.clone());
+            why.push(format!(
+                "{v}: flow log {} fails to deliver: {}",
+                l.flow_log_id().unwrap_or("?"),
+                l.deliver_logs_error_message()
+                    .unwrap_or("DeliverLogsStatus FAILED")
+            ));
             continue;
         }
         uncovered.push(v.clone());
@@ -603,8 +623,8 @@ async fn flow_logs(
             format!("{v}: flow log not active")
         });
     }
-    let state = coverage(uncovered.len(), vpcs.len());
-    let reason = if uncovered.is_empty() {
+    let state = coverage(uncovered.len() + failing.len(), vpcs.len());
+    let reason = if uncovered.is_empty() && failing.is_empty() {
         format!("{} VPC(s), all with an active ALL flow log", vpcs.len())
     } else {
         why.join("; ")
