@@ -559,23 +559,17 @@ async fn flow_logs_of(
     Ok(out)
 }
 
-async fn flow_logs(
-    t: &Target,
-    layout: &Layout,
-    enable: Option<&EnableOptions>,
-    f: &mut Found,
-) -> Result<()> {
+/// Which VPCs lack a delivering ALL flow log: (uncovered, failing delivery,
+/// a reason per VPC that is not covered).
+fn judge_flow_logs(
+    vpcs: &[String],
+    logs: &[aws_sdk_ec2::types::FlowLog],
+) -> (Vec<String>, Vec<String>, Vec<String>) {
     use aws_sdk_ec2::types::TrafficType;
-    let vpcs = vpcs(t, &layout.cache).await?;
-    if vpcs.is_empty() {
-        f.rows.push(row(t, Source::VpcFlow, State::None, "no VPCs"));
-        return Ok(());
-    }
-    let logs = flow_logs_of(t, None).await?;
     let mut uncovered = vec![];
     let mut failing: Vec<String> = vec![];
     let mut why = vec![];
-    for v in &vpcs {
+    for v in vpcs {
         let mine: Vec<_> = logs
             .iter()
             .filter(|l| l.resource_id() == Some(v.as_str()))
@@ -623,6 +617,22 @@ async fn flow_logs(
             format!("{v}: flow log not active")
         });
     }
+    (uncovered, failing, why)
+}
+
+async fn flow_logs(
+    t: &Target,
+    layout: &Layout,
+    enable: Option<&EnableOptions>,
+    f: &mut Found,
+) -> Result<()> {
+    let vpcs = vpcs(t, &layout.cache).await?;
+    if vpcs.is_empty() {
+        f.rows.push(row(t, Source::VpcFlow, State::None, "no VPCs"));
+        return Ok(());
+    }
+    let logs = flow_logs_of(t, None).await?;
+    let (uncovered, failing, why) = judge_flow_logs(&vpcs, &logs);
     let state = coverage(uncovered.len() + failing.len(), vpcs.len());
     let reason = if uncovered.is_empty() && failing.is_empty() {
         format!("{} VPC(s), all with an active ALL flow log", vpcs.len())
@@ -2313,6 +2323,35 @@ mod tests {
         GetEventSelectorsOutput::builder()
             .advanced_event_selectors(sel.build().unwrap())
             .build()
+    }
+
+    #[test]
+    fn a_flow_log_that_fails_to_deliver_is_not_coverage() {
+        use aws_sdk_ec2::types::{FlowLog, TrafficType};
+        let log = |vpc: &str, status: &str| {
+            FlowLog::builder()
+                .flow_log_id(format!("fl-{vpc}"))
+                .resource_id(vpc)
+                .traffic_type(TrafficType::All)
+                .flow_log_status("ACTIVE")
+                .deliver_logs_status(status)
+                .deliver_logs_error_message("Access error")
+                .build()
+        };
+        let vpcs = vec![
+            "vpc-a".to_string(),
+            "vpc-b".to_string(),
+            "vpc-c".to_string(),
+        ];
+        let logs = vec![log("vpc-a", "SUCCESS"), log("vpc-b", "FAILED")];
+        let (uncovered, failing, why) = judge_flow_logs(&vpcs, &logs);
+        assert_eq!(uncovered, vec!["vpc-c"]);
+        assert_eq!(failing, vec!["vpc-b"], "failing, and not planned again");
+        assert!(
+            why.iter()
+                .any(|w| w.contains("fails to deliver: Access error")),
+            "{why:?}"
+        );
     }
 
     #[test]
