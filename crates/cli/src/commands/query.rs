@@ -63,10 +63,13 @@ pub async fn run(a: QueryArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> 
 }
 
 /// A `--logs` value that is a query rather than a place: not an existing
-/// path, not s3://, and text a query starts with.
+/// path, not s3://, and text with a space in it or that a query starts with.
 fn looks_like_sql(v: &str) -> bool {
     if v.starts_with("s3://") || std::path::Path::new(v).exists() {
         return false;
+    }
+    if v.contains(char::is_whitespace) {
+        return true;
     }
     let t = v.trim_start();
     let first = t
