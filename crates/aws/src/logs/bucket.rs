@@ -266,10 +266,6 @@ fn s3(conf: &SdkConfig) -> aws_sdk_s3::Client {
     crate::s3::client(conf, conf.endpoint_url().is_some())
 }
 
-fn code_of<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
-    e.code().unwrap_or("").to_string()
-}
-
 fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("").to_string()
 }
@@ -347,7 +343,7 @@ pub async fn ownership(conf: &SdkConfig, name: &str, account: &str) -> Result<Ow
         Ok(_) => {}
         Err(e) => {
             let status = e.raw_response().map(|r| r.status().as_u16());
-            return match (status, code_of(&e).as_str()) {
+            return match (status, code(&e).as_str()) {
                 (Some(404), _) | (_, "NoSuchBucket") => Ok(Ownership::Absent),
                 (Some(403), _) | (_, "AccessDenied") => Ok(Ownership::Foreign(format!(
                     "exists but is not account {account}'s, or denies it (403): nothing is pointed at it"
@@ -507,17 +503,7 @@ pub async fn plan(
     }
     // irprep's tag, on a bucket its ledger records.
     if let Some(value) = retag {
-        let tags = match c
-            .get_bucket_tagging()
-            .bucket(name)
-            .expected_bucket_owner(owner)
-            .send()
-            .await
-        {
-            Ok(o) => o.tag_set().to_vec(),
-            Err(e) if code(&e) == "NoSuchTagSet" => vec![],
-            Err(e) => return Err(s3err(&format!("s3:GetBucketTagging {name}"), e)),
-        };
+        let tags = tags_of(&c, name, owner).await?;
         if !tags
             .iter()
             .any(|x| x.key() == TAG_KEY && x.value() == value)
@@ -780,17 +766,7 @@ pub async fn apply(
                 .map_err(|x| s3err(&format!("s3:PutBucketLifecycleConfiguration {name}"), x))?;
         }
         BucketOp::Tag { name, value } => {
-            let mut tags: Vec<st::Tag> = match c
-                .get_bucket_tagging()
-                .bucket(name)
-                .expected_bucket_owner(account)
-                .send()
-                .await
-            {
-                Ok(o) => o.tag_set().to_vec(),
-                Err(e) if code(&e) == "NoSuchTagSet" => vec![],
-                Err(e) => return Err(s3err(&format!("s3:GetBucketTagging {name}"), e)),
-            };
+            let mut tags = tags_of(&c, name, account).await?;
             tags.retain(|x| x.key() != TAG_KEY);
             tags.push(
                 st::Tag::builder()
@@ -838,6 +814,21 @@ pub async fn apply(
     Ok(())
 }
 
+/// A bucket's tags (none when it has no tag set).
+async fn tags_of(c: &aws_sdk_s3::Client, name: &str, owner: &str) -> Result<Vec<st::Tag>> {
+    match c
+        .get_bucket_tagging()
+        .bucket(name)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o.tag_set().to_vec()),
+        Err(e) if code(&e) == "NoSuchTagSet" => Ok(vec![]),
+        Err(e) => Err(s3err(&format!("s3:GetBucketTagging {name}"), e)),
+    }
+}
+
 /// irprep's buckets in the target's account, with their regions: those its
 /// ledger records and that carry its tag; and the buckets with irprep's
 /// names or tag that the ledger does not record (left alone).
@@ -865,19 +856,16 @@ pub async fn owned_buckets(
             .entries
             .iter()
             .find(|e| e.kind == Kind::Bucket && e.account == t.account && e.id == name);
+        // A bucket whose tags cannot be read counts as untagged.
+        let tag = tags_of(&c, &name, &t.account)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find(|x| x.key() == TAG_KEY)
+            .map(|x| x.value().to_string());
         if !irprep_name && recorded.is_none() {
             // Not by name: only a tag could make it look like irprep's.
-            let tagged = match c
-                .get_bucket_tagging()
-                .bucket(&name)
-                .expected_bucket_owner(&t.account)
-                .send()
-                .await
-            {
-                Ok(o) => o.tag_set().iter().any(|x| x.key() == TAG_KEY),
-                Err(_) => false,
-            };
-            if tagged {
+            if tag.is_some() {
                 foreign.push(left_alone(
                     t,
                     &name,
@@ -886,20 +874,6 @@ pub async fn owned_buckets(
             }
             continue;
         }
-        let tag = match c
-            .get_bucket_tagging()
-            .bucket(&name)
-            .expected_bucket_owner(&t.account)
-            .send()
-            .await
-        {
-            Ok(o) => o
-                .tag_set()
-                .iter()
-                .find(|x| x.key() == TAG_KEY)
-                .map(|x| x.value().to_string()),
-            Err(_) => None,
-        };
         match recorded {
             Some(e) if tag.as_deref() == Some(ledger.installation.as_str()) => {
                 out.push((name, e.region.clone()));

@@ -159,14 +159,15 @@ impl Op {
     }
 }
 
-/// The changes of `changes` that do not depend on a bucket of `failed`:
-/// those that write to one go, and so do the changes that need them (starting
-/// a trail the plan creates, associating VPCs with a config it creates).
-pub fn without_buckets(changes: Vec<Change>, failed: &[String]) -> (Vec<Change>, Vec<Change>) {
+/// For each change, whether it depends on a bucket of `failed`: it writes
+/// to one, or it needs a change that does (starting a trail the plan
+/// creates, associating VPCs with a config it creates).
+pub fn blocked_by(changes: &[&Change], failed: &[String]) -> Vec<bool> {
+    let failed_bucket = |b: &str| failed.iter().any(|f| f == b);
     let dropped_trails: Vec<String> = changes
         .iter()
         .filter_map(|c| match &c.op {
-            Op::CreateTrail { name, bucket, .. } if failed.contains(bucket) => Some(format!(
+            Op::CreateTrail { name, bucket, .. } if failed_bucket(bucket) => Some(format!(
                 "arn:{}:cloudtrail:{}:{}:trail/{name}",
                 partition(&c.region),
                 c.region,
@@ -175,31 +176,35 @@ pub fn without_buckets(changes: Vec<Change>, failed: &[String]) -> (Vec<Change>,
             _ => None,
         })
         .collect();
-    let dropped_configs: Vec<(String, String, String)> = changes
+    let dropped_configs: Vec<(&str, &str, &str)> = changes
         .iter()
         .filter_map(|c| match &c.op {
             Op::CreateResolverConfig { name, destination }
-                if bucket_of_arn(destination).is_some_and(|b| failed.iter().any(|f| f == b)) =>
+                if bucket_of_arn(destination).is_some_and(failed_bucket) =>
             {
-                Some((c.account.clone(), c.region.clone(), name.clone()))
+                Some((c.account.as_str(), c.region.as_str(), name.as_str()))
             }
             _ => None,
         })
         .collect();
-    changes.into_iter().partition(|c| {
-        let direct =
-            c.op.writes_to()
-                .is_some_and(|b| failed.iter().any(|f| f == b));
-        let dependent = match &c.op {
-            Op::StartLogging { trail_arn } => dropped_trails.contains(trail_arn),
-            Op::AssociateResolver {
-                config: ResolverConfig::Planned(name),
-                ..
-            } => dropped_configs.contains(&(c.account.clone(), c.region.clone(), name.clone())),
-            _ => false,
-        };
-        !(direct || dependent)
-    })
+    changes
+        .iter()
+        .map(|c| {
+            c.op.writes_to().is_some_and(failed_bucket)
+                || match &c.op {
+                    Op::StartLogging { trail_arn } => dropped_trails.contains(trail_arn),
+                    Op::AssociateResolver {
+                        config: ResolverConfig::Planned(name),
+                        ..
+                    } => dropped_configs.contains(&(
+                        c.account.as_str(),
+                        c.region.as_str(),
+                        name.as_str(),
+                    )),
+                    _ => false,
+                }
+        })
+        .collect()
 }
 
 /// What applying a change does.
@@ -343,6 +348,17 @@ pub struct Failure {
     pub error: String,
 }
 
+impl Failure {
+    /// The failure of one change, where it was to be made.
+    pub fn of(c: &Change, error: String) -> Failure {
+        Failure {
+            account: c.account.clone(),
+            region: c.region.clone(),
+            error,
+        }
+    }
+}
+
 /// Something that looks like irprep's work but that its ledger does not
 /// name: reported, never changed.
 #[derive(Debug, Clone, Serialize)]
@@ -481,27 +497,55 @@ pub async fn open_ledger(targets: &Targets, layout: &mut Layout) -> Result<()> {
 }
 
 /// Write what an apply did into the ledger (and `layout.ledger`); nothing is
-/// written when nothing changed.
+/// written when nothing changed. A ledger that cannot be written is a
+/// failure naming how much it misses: cleanup will leave that alone.
 pub async fn record(
     targets: &Targets,
     layout: &mut Layout,
     records: &[ledger::Record],
-) -> Result<()> {
+) -> Option<Failure> {
     let mut next = layout.ledger.clone();
     if !next.apply(records) {
-        return Ok(());
+        return None;
     }
-    let Some(home) = targets.target(&layout.home_account, &layout.home_region) else {
-        anyhow::bail!(
-            "no credentials for the home account {}",
-            layout.home_account
-        );
+    let saved = match targets.target(&layout.home_account, &layout.home_region) {
+        Some(home) => {
+            let before = layout.ledger_stored.then_some(&layout.ledger);
+            ledger::save(&home.conf, before, &next).await
+        }
+        None => Err(anyhow::anyhow!("no credentials for the home account")),
     };
-    let before = layout.ledger_stored.then_some(&layout.ledger);
-    ledger::save(&home.conf, before, &next).await?;
-    layout.ledger = next;
-    layout.ledger_stored = true;
-    Ok(())
+    match saved {
+        Ok(()) => {
+            layout.ledger = next;
+            layout.ledger_stored = true;
+            None
+        }
+        Err(e) => Some(Failure {
+            account: layout.home_account.clone(),
+            region: layout.home_region.clone(),
+            error: format!(
+                "irprep's ledger ({}* in SSM Parameter Store, {}) could not be updated with {} change(s): {e:#}; \
+                 cleanup will leave what they made alone",
+                ledger::LEDGER_PATH,
+                layout.home_region,
+                records.len()
+            ),
+        }),
+    }
+}
+
+/// [`apply`], then [`record`]: the failures of both.
+pub async fn apply_and_record(
+    targets: &Targets,
+    layout: &mut Layout,
+    changes: &[Change],
+    concurrency: usize,
+) -> Vec<Failure> {
+    let done = apply(targets, changes, &layout.ledger.installation, concurrency).await;
+    let mut failures = done.failures;
+    failures.extend(record(targets, layout, &done.records).await);
+    failures
 }
 
 /// Inspect every target (and plan, when `enable` is given). Buckets are
@@ -642,18 +686,22 @@ pub async fn inspect(
         // Nothing is pointed at a bucket that could not be planned (it may
         // be someone else's): those changes leave the plan, and say so.
         if !failed_buckets.is_empty() {
-            let (keep, dropped) = without_buckets(source_changes, &failed_buckets);
-            source_changes = keep;
-            for c in dropped {
-                out.failures.push(Failure {
-                    account: c.account.clone(),
-                    region: c.region.clone(),
-                    error: format!(
-                        "not planned: {} {} ({}), because its log bucket could not be planned",
-                        c.action, c.resource, c.source
-                    ),
-                });
+            let blocked = blocked_by(&source_changes.iter().collect::<Vec<_>>(), &failed_buckets);
+            let mut kept = vec![];
+            for (c, b) in source_changes.into_iter().zip(blocked) {
+                if b {
+                    out.failures.push(Failure::of(
+                        &c,
+                        format!(
+                            "not planned: {} {} ({}), because its log bucket could not be planned",
+                            c.action, c.resource, c.source
+                        ),
+                    ));
+                } else {
+                    kept.push(c);
+                }
             }
+            source_changes = kept;
         }
     }
     out.changes.extend(source_changes);
@@ -750,14 +798,11 @@ pub async fn apply(
 ) -> Applied {
     use futures::StreamExt;
     let mut buckets: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
-    let mut per_target: BTreeMap<(String, String), Vec<&Change>> = BTreeMap::new();
+    let mut rest: Vec<&Change> = vec![];
     for c in changes {
         match &c.op {
             Op::Bucket(b) => buckets.entry(b.name().to_string()).or_default().push(c),
-            _ => per_target
-                .entry((c.account.clone(), c.region.clone()))
-                .or_default()
-                .push(c),
+            _ => rest.push(c),
         }
     }
     let mut done = Applied::default();
@@ -777,28 +822,28 @@ pub async fn apply(
         done.failures.extend(f);
         done.records.extend(r);
     }
-    let mut groups = vec![];
-    for g in per_target.into_values() {
-        let (keep, skipped): (Vec<&Change>, Vec<&Change>) = g.into_iter().partition(|c| {
-            !c.op
-                .writes_to()
-                .is_some_and(|b| failed_buckets.iter().any(|f| f == b))
-        });
-        for c in skipped {
-            done.failures.push(Failure {
-                account: c.account.clone(),
-                region: c.region.clone(),
-                error: format!(
+    // What depends on a bucket whose own changes failed is not tried.
+    let blocked = blocked_by(&rest, &failed_buckets);
+    let mut groups: BTreeMap<(String, String), Vec<&Change>> = BTreeMap::new();
+    for (c, b) in rest.into_iter().zip(blocked) {
+        if b {
+            done.failures.push(Failure::of(
+                c,
+                format!(
                     "{} {}: not tried, because its log bucket's changes failed",
                     c.action, c.resource
                 ),
-            });
+            ));
+        } else {
+            groups
+                .entry((c.account.clone(), c.region.clone()))
+                .or_default()
+                .push(c);
         }
-        groups.push(keep);
     }
     for (f, r) in futures::stream::iter(
         groups
-            .into_iter()
+            .into_values()
             .map(|g| run_group(targets, g, installation)),
     )
     .buffer_unordered(concurrency.max(1))
@@ -822,11 +867,7 @@ async fn run_group(
     let mut resolver_ids: BTreeMap<(String, String, String), String> = BTreeMap::new();
     for c in group {
         let Some(conf) = targets.conf_for(&c.account, &c.region) else {
-            failures.push(Failure {
-                account: c.account.clone(),
-                region: c.region.clone(),
-                error: "no credentials for this account".into(),
-            });
+            failures.push(Failure::of(c, "no credentials for this account".into()));
             continue;
         };
         // Records are kept even when the change fails half-way (a bucket
@@ -834,11 +875,10 @@ async fn run_group(
         if let Err(e) =
             sources::apply_op(&conf, c, installation, &mut resolver_ids, &mut records).await
         {
-            failures.push(Failure {
-                account: c.account.clone(),
-                region: c.region.clone(),
-                error: format!("{} {}: {e:#}", c.action, c.resource),
-            });
+            failures.push(Failure::of(
+                c,
+                format!("{} {}: {e:#}", c.action, c.resource),
+            ));
         }
     }
     (failures, records)

@@ -1806,6 +1806,20 @@ fn ec2_tag_spec(
         .build()
 }
 
+/// The items EC2 reports as not done, as `id: message` lines.
+fn unsuccessful(items: &[aws_sdk_ec2::types::UnsuccessfulItem]) -> Vec<String> {
+    items
+        .iter()
+        .map(|u| {
+            format!(
+                "{}: {}",
+                u.resource_id().unwrap_or("?"),
+                u.error().and_then(|e| e.message()).unwrap_or("failed")
+            )
+        })
+        .collect()
+}
+
 /// Make one change, tagging what it creates with `installation`; what it
 /// creates or removes goes into `records` (for the ledger) as soon as it is
 /// done.
@@ -1911,17 +1925,7 @@ pub async fn apply_op(
             for id in out.flow_log_ids() {
                 records.push(Record::Added(entry(Kind::FlowLog, id)));
             }
-            let failed: Vec<String> = out
-                .unsuccessful()
-                .iter()
-                .map(|u| {
-                    format!(
-                        "{}: {}",
-                        u.resource_id().unwrap_or("?"),
-                        u.error().and_then(|e| e.message()).unwrap_or("failed")
-                    )
-                })
-                .collect();
+            let failed = unsuccessful(out.unsuccessful());
             if !failed.is_empty() {
                 bail!("ec2:CreateFlowLogs: {}", failed.join("; "));
             }
@@ -2256,17 +2260,7 @@ pub async fn apply_op(
                 .send()
                 .await
                 .map_err(|e| err("ec2:DeleteFlowLogs", e))?;
-            let failed: Vec<String> = out
-                .unsuccessful()
-                .iter()
-                .map(|u| {
-                    format!(
-                        "{}: {}",
-                        u.resource_id().unwrap_or("?"),
-                        u.error().and_then(|e| e.message()).unwrap_or("failed")
-                    )
-                })
-                .collect();
+            let failed = unsuccessful(out.unsuccessful());
             for id in ids {
                 if !out
                     .unsuccessful()

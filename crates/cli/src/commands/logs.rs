@@ -139,23 +139,15 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             {
                 return Ok(crate::output::code(&errors));
             }
-            let done = logs::apply(
-                &targets,
-                &ins.changes,
-                &layout.ledger.installation,
-                scope.concurrency,
-            )
-            .await;
-            let mut failed = done.failures;
+            let failed =
+                logs::apply_and_record(&targets, &mut layout, &ins.changes, scope.concurrency)
+                    .await;
             if !quiet {
                 eprintln!(
                     "irprep: applied {} of {} change(s)",
                     ins.changes.len().saturating_sub(failed.len()),
                     ins.changes.len()
                 );
-            }
-            if let Err(e) = logs::record(&targets, &mut layout, &done.records).await {
-                failed.push(super::unrecorded(&layout, &done.records, e));
             }
             crate::output::write_failures(&failed);
             Ok(crate::output::code(&failed).max(crate::output::code(&errors)))
@@ -199,17 +191,9 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             {
                 return Ok(crate::output::code(&errors));
             }
-            let done = logs::apply(
-                &targets,
-                &ins.changes,
-                &layout.ledger.installation,
-                scope.concurrency,
-            )
-            .await;
-            let mut failed = done.failures;
-            if let Err(e) = logs::record(&targets, &mut layout, &done.records).await {
-                failed.push(super::unrecorded(&layout, &done.records, e));
-            }
+            let failed =
+                logs::apply_and_record(&targets, &mut layout, &ins.changes, scope.concurrency)
+                    .await;
             crate::output::write_failures(&failed);
             Ok(crate::output::code(&failed).max(crate::output::code(&errors)))
         }

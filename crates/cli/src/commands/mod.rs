@@ -185,22 +185,3 @@ pub async fn verify_in_logs(
         .collect();
     Ok(irprep_aws::simulate::match_events(m, &found, None))
 }
-
-/// The failure of writing the ledger, naming what it could not record.
-pub(crate) fn unrecorded(
-    layout: &irprep_aws::logs::Layout,
-    records: &[irprep_aws::logs::ledger::Record],
-    e: anyhow::Error,
-) -> irprep_aws::logs::Failure {
-    irprep_aws::logs::Failure {
-        account: layout.home_account.clone(),
-        region: layout.home_region.clone(),
-        error: format!(
-            "irprep's ledger ({}* in SSM Parameter Store, {}) could not be updated with {} change(s): {e:#}; \
-             cleanup will leave what they made alone",
-            irprep_aws::logs::ledger::LEDGER_PATH,
-            layout.home_region,
-            records.len()
-        ),
-    }
-}

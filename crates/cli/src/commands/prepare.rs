@@ -220,9 +220,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
             });
         }
     }
-    if let Err(e) = logs::record(&targets, &mut layout, &records).await {
-        failures.push(super::unrecorded(&layout, &records, e));
-    }
+    failures.extend(logs::record(&targets, &mut layout, &records).await);
     crate::output::write_failures(&failures[planned..]);
     if !quiet {
         eprintln!(
