@@ -116,6 +116,19 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
+    /// The values of `--logs` run up to the next flag, so a positional
+    /// argument written after them (`--logs a b "SELECT …"`) lands among them:
+    /// take the last value back when it is not a place (an existing path or
+    /// s3://) and `is_it` says it is the positional.
+    pub fn take_positional(&mut self, is_it: impl Fn(&str) -> bool) -> Option<String> {
+        let last = self.logs.last()?;
+        let place = last.starts_with("s3://") || std::path::Path::new(last).exists();
+        if place || !is_it(last) {
+            return None;
+        }
+        self.logs.pop()
+    }
+
     pub fn window(&self) -> Result<TimeWindow> {
         let now = chrono::Utc::now();
         let conv = |s: &Option<String>| -> Result<Option<String>> {

@@ -130,18 +130,9 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<irprep::exit::ExitStatu
             // `--logs a b NAME`: the values after --logs run up to the name.
             let name = match &a.name {
                 Some(n) => n.clone(),
-                None => match logs.logs.last() {
-                    Some(last)
-                        if !std::path::Path::new(last).exists() && !last.starts_with("s3://") =>
-                    {
-                        logs.logs.pop().unwrap_or_default()
-                    }
-                    _ => {
-                        return Err(super::usage(
-                            "no query named: give its name (see `irprep queries list`)",
-                        ))
-                    }
-                },
+                None => logs.take_positional(|_| true).ok_or_else(|| {
+                    super::usage("no query named: give its name (see `irprep queries list`)")
+                })?,
             };
             let q = find(&name)?;
             let sql = q

@@ -48,26 +48,18 @@ pub async fn run(a: QueryArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> 
         }
         (None, Some(f)) => std::fs::read_to_string(f)
             .map_err(|e| super::usage(format!("--file {}: {e}", f.display())))?,
-        // `--logs a b "SELECT …"`: the values after --logs run up to the
-        // query; the last one is the query when it is not a path.
-        (None, None) => match logs.logs.last() {
-            Some(last) if looks_like_sql(last) => logs.logs.pop().unwrap_or_default(),
-            _ => {
-                return Err(super::usage(
-                    "no SQL given: put the query last (or use --file FILE, --file - for standard input, or --schema)",
-                ))
-            }
-        },
+        (None, None) => logs.take_positional(looks_like_sql).ok_or_else(|| {
+            super::usage(
+                "no SQL given: put the query last (or use --file FILE, --file - for standard input, or --schema)",
+            )
+        })?,
     };
     super::query_and_print(&logs, &a.aws, &a.engine, quiet, a.format, &sql).await
 }
 
-/// A `--logs` value that is a query rather than a place: not an existing
-/// path, not s3://, and text with a space in it or that a query starts with.
+/// A `--logs` value (not a place) that is a query: text with a space in it
+/// or that a query starts with.
 fn looks_like_sql(v: &str) -> bool {
-    if v.starts_with("s3://") || std::path::Path::new(v).exists() {
-        return false;
-    }
     if v.contains(char::is_whitespace) {
         return true;
     }
