@@ -7,6 +7,7 @@ pub mod athena;
 pub mod logs;
 pub mod s3;
 pub mod simulate;
+pub mod trail_keys;
 pub mod wire;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

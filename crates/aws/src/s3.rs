@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
-use irprep_core::source::{LogFile, RemoteFetcher};
+use irprep_core::source::{LogFile, RemoteFetcher, RemoteObject};
 
 /// `s3://bucket/prefix` → (bucket, prefix).
 pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
@@ -40,21 +40,59 @@ impl RemoteFetcher for S3Fetcher {
             .send()
             .await
             .map_err(|e| format!("GetObject: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        let max = irprep_core::decompress::MAX_FILE_BYTES as i64;
-        if let Some(n) = obj.content_length().filter(|n| *n > max) {
-            return Err(irprep_core::decompress::too_large(n as u64));
-        }
-        let body = obj
-            .body
-            .collect()
-            .await
-            .map_err(|e| format!("reading body: {e}"))?;
-        let bytes = body.into_bytes();
-        if bytes.len() > max as usize {
-            return Err(irprep_core::decompress::too_large(bytes.len() as u64));
-        }
-        Ok(bytes.to_vec())
+        body(obj).await
     }
+
+    async fn fetch_object(&self, bucket: &str, key: &str) -> Result<Option<RemoteObject>, String> {
+        let obj = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => {
+                return Err(format!(
+                    "GetObject: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                ))
+            }
+        };
+        let metadata = obj
+            .metadata()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(RemoteObject {
+            bytes: body(obj).await?,
+            metadata,
+        }))
+    }
+}
+
+/// An object's body, refused past [`irprep_core::decompress::MAX_FILE_BYTES`]
+/// (by its declared length first, then by what arrives).
+async fn body(obj: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Result<Vec<u8>, String> {
+    let max = irprep_core::decompress::MAX_FILE_BYTES as i64;
+    if let Some(n) = obj.content_length().filter(|n| *n > max) {
+        return Err(irprep_core::decompress::too_large(n as u64));
+    }
+    let body = obj
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("reading body: {e}"))?;
+    let bytes = body.into_bytes();
+    if bytes.len() > max as usize {
+        return Err(irprep_core::decompress::too_large(bytes.len() as u64));
+    }
+    Ok(bytes.to_vec())
 }
 
 /// Objects one listing may hold (a month of an Organization's trail is a few

@@ -17,6 +17,7 @@ pub mod detect;
 pub mod dns;
 pub mod flow;
 pub mod flow_parquet;
+pub mod integrity;
 pub mod json;
 pub mod layout;
 pub mod queries;

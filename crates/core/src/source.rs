@@ -77,10 +77,28 @@ fn sniff_file(path: &Path) -> KeyKind {
     layout::sniff(&crate::decompress::head(&head, 8 * 1024))
 }
 
+/// A remote object with its user metadata (`x-amz-meta-*`, names without
+/// the prefix, lowercase).
+#[derive(Debug, Clone, Default)]
+pub struct RemoteObject {
+    pub bytes: Vec<u8>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
 /// Reads remote objects (implemented for S3 by `irprep-aws`).
 #[async_trait]
 pub trait RemoteFetcher: Send + Sync + fmt::Debug {
     async fn fetch(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String>;
+
+    /// The object and its metadata, or `None` when there is no such key
+    /// (a deleted file, for integrity checks). The default knows no
+    /// metadata and no absence.
+    async fn fetch_object(&self, bucket: &str, key: &str) -> Result<Option<RemoteObject>, String> {
+        Ok(Some(RemoteObject {
+            bytes: self.fetch(bucket, key).await?,
+            metadata: Default::default(),
+        }))
+    }
 }
 
 pub type Fetcher = Arc<dyn RemoteFetcher>;

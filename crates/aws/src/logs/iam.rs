@@ -151,6 +151,8 @@ const ATHENA_QUERY: &[&str] = &[
 
 const S3_LOGS: &[&str] = &["s3:ListBucket", "s3:GetObject"];
 
+const LOGS_VALIDATE: &[&str] = &["s3:ListBucket", "s3:GetObject", "cloudtrail:ListPublicKeys"];
+
 /// The commands with a policy, and what each needs.
 pub fn commands() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -171,6 +173,10 @@ pub fn commands() -> Vec<(&'static str, &'static str)> {
             "s3-logs",
             "irprep query|hunt --logs s3://… (reading logs from S3)",
         ),
+        (
+            "logs-validate",
+            "irprep logs validate --logs s3://… (digests, log files, CloudTrail's public keys)",
+        ),
     ]
 }
 
@@ -184,6 +190,7 @@ pub fn actions(command: &str) -> Option<Vec<&'static str>> {
         "analytics-destroy" => [ANALYTICS_DESTROY, LEDGER].concat(),
         "athena-engine" => ATHENA_QUERY.to_vec(),
         "s3-logs" => S3_LOGS.to_vec(),
+        "logs-validate" => LOGS_VALIDATE.to_vec(),
         _ => return None,
     };
     v.sort_unstable();

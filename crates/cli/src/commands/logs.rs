@@ -59,6 +59,33 @@ pub enum LogsCmd {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Check CloudTrail log file integrity: every digest's signature and chain, every log file's hash (locally or on S3).
+    ///
+    /// Give the trail's files (a local copy made with `aws s3 sync`, or s3://bucket/prefix):
+    /// digests under CloudTrail-Digest/ and the log files they list. A log file changed,
+    /// deleted or planted, a digest deleted, replaced or forged, shows. Exit 1 when
+    /// anything was changed, 3 when something could not be read.
+    Validate {
+        /// The trail's files: directories, files or s3://bucket/prefix (several after one flag, or repeated).
+        #[arg(long = "logs", value_name = "PATH|s3://…", required = true, num_args = 1.., action = clap::ArgAction::Append)]
+        logs: Vec<String>,
+        /// CloudTrail's public keys, as `aws cloudtrail list-public-keys --region R` prints them (repeatable; default: asked of CloudTrail for s3:// input, none for local files).
+        #[arg(long, value_name = "FILE")]
+        public_keys: Vec<std::path::PathBuf>,
+        /// Ask CloudTrail (ListPublicKeys) for the keys of local files too.
+        #[arg(long)]
+        fetch_public_keys: bool,
+        /// Also read files that symlinks in a --logs directory point to outside it.
+        #[arg(long)]
+        follow_symlinks: bool,
+        /// List every file checked, not only those that are not valid (table output).
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = crate::output::Format::Table)]
+        format: crate::output::Format,
+        #[command(flatten)]
+        aws: crate::args::AwsArgs,
+    },
     /// Print the CloudFormation template (StackSet-ready) of the member-account role for --org.
     RoleTemplate {
         #[arg(long, default_value = "IrprepLogsRole")]
@@ -197,6 +224,27 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             crate::output::write_failures(&failed);
             Ok(crate::output::code(&failed).max(crate::output::code(&errors)))
         }
+        LogsCmd::Validate {
+            logs,
+            public_keys,
+            fetch_public_keys,
+            follow_symlinks,
+            all,
+            format,
+            aws,
+        } => {
+            validate(
+                logs,
+                public_keys,
+                fetch_public_keys,
+                follow_symlinks,
+                all,
+                format,
+                &aws,
+                quiet,
+            )
+            .await
+        }
         LogsCmd::RoleTemplate { role_name } => {
             println!(
                 "{}",
@@ -226,4 +274,122 @@ pub fn iam_policy(command: Option<String>) -> Result<irprep::exit::ExitStatus> {
             "no policy named '{c}' (run `irprep iam-policy` for the list)"
         ))),
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn validate(
+    logs: Vec<String>,
+    public_keys: Vec<std::path::PathBuf>,
+    fetch_public_keys: bool,
+    follow_symlinks: bool,
+    all: bool,
+    format: crate::output::Format,
+    aws: &crate::args::AwsArgs,
+    quiet: bool,
+) -> Result<irprep::exit::ExitStatus> {
+    use irprep::exit::ExitStatus;
+    use irprep::ops::integrity::{self, Keys};
+    use irprep_core::integrity::Verdict;
+    let mut given = vec![];
+    for p in &public_keys {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| super::usage(format!("--public-keys {}: {e}", p.display())))?;
+        given.extend(
+            irprep_core::integrity::parse_public_keys(&text)
+                .map_err(|e| super::usage(format!("--public-keys {}: {e}", p.display())))?,
+        );
+    }
+    let inputs = crate::args::discover(&logs, aws, follow_symlinks).await?;
+    let remote = logs.iter().any(|l| l.starts_with("s3://"));
+    let keys = if !given.is_empty() {
+        Keys::Given(given)
+    } else if remote || fetch_public_keys {
+        Keys::CloudTrail(Box::new(aws.options().load().await?))
+    } else {
+        Keys::None
+    };
+    let pb = crate::args::progress(0, quiet);
+    pb.set_length(inputs.files.len() as u64);
+    let pb2 = pb.clone();
+    let v = integrity::validate(&inputs.files, inputs.fetcher.as_ref(), keys, &move |n| {
+        pb2.inc(n)
+    })
+    .await;
+    pb.finish_and_clear();
+    let r = &v.report;
+    let headers: Vec<String> = [
+        "verdict", "kind", "account", "region", "time", "file", "detail",
+    ]
+    .map(String::from)
+    .to_vec();
+    let shown: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| all || format != crate::output::Format::Table || c.verdict != Verdict::Valid)
+        .cloned()
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let digests = r.checks.iter().filter(|c| c.kind == "digest").count();
+    if r.checks.is_empty() {
+        if !quiet {
+            eprintln!("irprep: no CloudTrail digest or log files among the inputs");
+        }
+    } else if !shown.is_empty() {
+        crate::output::write_objects(&mut out, format, &headers, &crate::output::objects(&shown))?;
+    }
+    for n in &v.notes {
+        eprintln!("irprep: note: {}", crate::output::stderr_safe(n));
+    }
+    for (path, why) in &inputs.skipped {
+        eprintln!(
+            "irprep: warning: {}: skipped: {why}",
+            crate::output::stderr_safe(&path.display().to_string())
+        );
+    }
+    if !quiet && !r.checks.is_empty() {
+        let mut counts: Vec<String> = vec![];
+        for v in [
+            Verdict::Valid,
+            Verdict::Unverified,
+            Verdict::Uncovered,
+            Verdict::Unreadable,
+            Verdict::Missing,
+            Verdict::Unlisted,
+            Verdict::Tampered,
+        ] {
+            let n = r.count(v);
+            if n > 0 {
+                let name = serde_json::to_value(v)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                counts.push(format!("{n} {name}"));
+            }
+        }
+        eprintln!(
+            "irprep: {digests} digest(s), {} log file(s): {}",
+            r.checks.len() - digests,
+            counts.join(", ")
+        );
+        for c in &r.chains {
+            eprintln!(
+                "irprep: {} {}: {} digest(s) from {} to {} (digests deleted after the last one cannot show: compare with the trail's LatestDigestDeliveryTime)",
+                crate::output::stderr_safe(&c.account),
+                crate::output::stderr_safe(&c.region),
+                c.digests,
+                crate::output::stderr_safe(&c.first_start),
+                crate::output::stderr_safe(&c.last_end)
+            );
+        }
+    }
+    let changed = r.checks.iter().any(|c| c.verdict.is_failure());
+    let unread = r.count(Verdict::Unreadable) > 0 || !inputs.skipped.is_empty();
+    let mut status = ExitStatus::Ok;
+    if changed {
+        status = status.max(ExitStatus::Findings);
+    }
+    if unread {
+        status = status.max(ExitStatus::Partial);
+    }
+    Ok(status)
 }

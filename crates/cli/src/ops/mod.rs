@@ -3,4 +3,5 @@
 //! through callbacks).
 
 pub mod drill;
+pub mod integrity;
 pub mod live;

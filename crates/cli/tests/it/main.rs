@@ -18,6 +18,7 @@ mod cli;
 mod detections;
 mod engine;
 mod hostile;
+mod integrity;
 mod logs_moto;
 mod simulate_moto;
 mod snapshots;
