@@ -22,3 +22,16 @@ pub fn confirm(question: &str, yes: bool, what: &str) -> Result<bool> {
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
+
+/// Ask on the terminal for `expected` to be typed back (for what cannot be
+/// undone). No terminal, or anything else typed: false.
+pub fn type_to_confirm(question: &str, expected: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{question} ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == expected)
+}

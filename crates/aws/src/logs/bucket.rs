@@ -904,9 +904,75 @@ fn left_alone(t: &Target, name: &str, reason: &str) -> LeftAlone {
     }
 }
 
-/// Empty and delete an irprep bucket (cleanup --delete-buckets).
-pub async fn delete_bucket(conf: &SdkConfig, name: &str, account: &str) -> Result<()> {
+/// The newest object (or version, or delete marker) of a bucket, if any.
+async fn newest_object(
+    c: &aws_sdk_s3::Client,
+    name: &str,
+    account: &str,
+) -> Result<Option<aws_sdk_s3::primitives::DateTime>> {
+    let mut newest: Option<aws_sdk_s3::primitives::DateTime> = None;
+    let (mut key, mut version): (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page = c
+            .list_object_versions()
+            .bucket(name)
+            .expected_bucket_owner(account)
+            .set_key_marker(key.clone())
+            .set_version_id_marker(version.clone())
+            .send()
+            .await
+            .map_err(|x| s3err(&format!("s3:ListObjectVersions {name}"), x))?;
+        let times = page
+            .versions()
+            .iter()
+            .filter_map(|v| v.last_modified())
+            .chain(
+                page.delete_markers()
+                    .iter()
+                    .filter_map(|m| m.last_modified()),
+            );
+        for t in times {
+            if newest.is_none_or(|n| t.secs() > n.secs()) {
+                newest = Some(*t);
+            }
+        }
+        let next = (
+            page.next_key_marker().map(String::from),
+            page.next_version_id_marker().map(String::from),
+        );
+        if !page.is_truncated().unwrap_or(false) || next == (key.clone(), version.clone()) {
+            break;
+        }
+        (key, version) = next;
+    }
+    Ok(newest)
+}
+
+/// Empty and delete an irprep bucket (cleanup --delete-buckets), unless an
+/// object in it is younger than `min_age_days` (recent logs are evidence:
+/// the bucket is then left whole and the change fails with the reason).
+pub async fn delete_bucket(
+    conf: &SdkConfig,
+    name: &str,
+    account: &str,
+    min_age_days: u32,
+) -> Result<()> {
     let c = s3(conf);
+    if min_age_days > 0 {
+        if let Some(t) = newest_object(&c, name, account).await? {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let age_days = (now - t.secs()) / 86_400;
+            if age_days < min_age_days as i64 {
+                return Err(anyhow!(
+                    "s3 {name}: its newest log was written {} ({age_days} day(s) ago), less than --min-log-age-days {min_age_days}: not deleted (recent logs are evidence; --min-log-age-days 0 deletes them)",
+                    t.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).unwrap_or_default()
+                ));
+            }
+        }
+    }
     // Versions (and delete markers) of a versioned bucket; objects of an
     // unversioned one carry the version id "null", which is left out. A
     // round that deletes nothing stops the loop with an error.

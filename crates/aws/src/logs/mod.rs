@@ -303,6 +303,9 @@ pub enum Op {
     },
     DeleteBucket {
         name: String,
+        /// Refuse when an object was written less than this many days ago
+        /// (recent logs are an investigation's evidence).
+        min_age_days: u32,
     },
 }
 
@@ -709,13 +712,14 @@ pub async fn inspect(
 }
 
 /// What `cleanup` removes: what irprep's ledger records and the live
-/// resource confirms; with `delete_buckets`, its buckets too (emptied
+/// resource confirms; with `delete_buckets` (the minimum age, in days, of
+/// the newest object of a bucket that may go), its buckets too (emptied
 /// first). What only looks like irprep's work is listed in `left_alone`.
 pub async fn plan_cleanup(
     targets: &Targets,
     layout: &Layout,
     sources: &[Source],
-    delete_buckets: bool,
+    delete_buckets: Option<u32>,
     concurrency: usize,
 ) -> Inspection {
     use futures::StreamExt;
@@ -747,7 +751,7 @@ pub async fn plan_cleanup(
             }),
         }
     }
-    if delete_buckets {
+    if let Some(min_age_days) = delete_buckets {
         for t in targets.list.iter().filter(|t| t.home) {
             match bucket::owned_buckets(t, ledger).await {
                 Ok((names, foreign)) => {
@@ -758,7 +762,10 @@ pub async fn plan_cleanup(
                             "delete",
                             format!("s3://{name}"),
                             "irprep's log bucket and every object in it",
-                            Op::DeleteBucket { name: name.clone() },
+                            Op::DeleteBucket {
+                                name: name.clone(),
+                                min_age_days,
+                            },
                         );
                         c.source = "bucket".into();
                         c.region = region;

@@ -2240,8 +2240,8 @@ pub async fn apply_op(
                 .map_err(|e| err("guardduty:DeleteDetector", e))?;
             records.push(Record::Removed(entry(Kind::Detector, id)));
         }
-        Op::DeleteBucket { name } => {
-            bucket::delete_bucket(conf, name, &c.account).await?;
+        Op::DeleteBucket { name, min_age_days } => {
+            bucket::delete_bucket(conf, name, &c.account, *min_age_days).await?;
             records.push(Record::Removed(entry(Kind::Bucket, name)));
         }
         Op::DeleteTrail { name, arn } => {

@@ -51,9 +51,15 @@ pub enum LogsCmd {
     Cleanup {
         #[command(flatten)]
         scope: ScopeArgs,
-        /// Also empty and delete irprep's log buckets.
+        /// Also empty and delete irprep's log buckets (every version of every log in them). Each bucket must be named: typed at the prompt, or with --confirm-delete.
         #[arg(long)]
         delete_buckets: bool,
+        /// With --delete-buckets and --yes: the bucket to delete (repeatable); a planned bucket not named is not deleted.
+        #[arg(long, value_name = "BUCKET", requires = "delete_buckets")]
+        confirm_delete: Vec<String>,
+        /// With --delete-buckets: keep a bucket whose newest log is younger than this many days.
+        #[arg(long, default_value_t = 30, requires = "delete_buckets")]
+        min_log_age_days: u32,
         #[arg(long)]
         dry_run: bool,
         #[arg(long, short = 'y')]
@@ -182,6 +188,8 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
         LogsCmd::Cleanup {
             scope,
             delete_buckets,
+            confirm_delete,
+            min_log_age_days,
             dry_run,
             yes,
         } => {
@@ -195,11 +203,11 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                     layout.home_region
                 );
             }
-            let ins = logs::plan_cleanup(
+            let mut ins = logs::plan_cleanup(
                 &targets,
                 &layout,
                 &sources,
-                delete_buckets,
+                delete_buckets.then_some(min_log_age_days),
                 scope.concurrency,
             )
             .await;
@@ -218,11 +226,46 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             {
                 return Ok(crate::output::code(&errors));
             }
+            // Deleting a bucket erases every log in it: each one is named
+            // (typed, or --confirm-delete), or it stays.
+            let mut kept = vec![];
+            ins.changes.retain(|c| {
+                let logs::Op::DeleteBucket { name, .. } = &c.op else {
+                    return true;
+                };
+                let named = if yes {
+                    confirm_delete.iter().any(|n| n == name)
+                } else {
+                    crate::prompt::type_to_confirm(
+                        &format!(
+                        "Deleting s3://{name} erases every log in it. Type its name to delete it:"
+                    ),
+                        name,
+                    )
+                    .unwrap_or(false)
+                };
+                if !named {
+                    kept.push(name.clone());
+                }
+                named
+            });
+            for name in &kept {
+                eprintln!(
+                    "irprep: s3://{} kept: not named{}",
+                    crate::output::stderr_safe(name),
+                    if yes { " with --confirm-delete" } else { "" }
+                );
+            }
             let failed =
                 logs::apply_and_record(&targets, &mut layout, &ins.changes, scope.concurrency)
                     .await;
             crate::output::write_failures(&failed);
-            Ok(crate::output::code(&failed).max(crate::output::code(&errors)))
+            let status = crate::output::code(&failed).max(crate::output::code(&errors));
+            Ok(if kept.is_empty() {
+                status
+            } else {
+                status.max(irprep::exit::ExitStatus::Partial)
+            })
         }
         LogsCmd::Validate {
             logs,

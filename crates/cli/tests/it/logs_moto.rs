@@ -555,26 +555,78 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     );
     let cleaned = estate(&url, &["state"]);
     assert_eq!(comparable(&cleaned), comparable(&before));
-    // Buckets stay unless asked; then only irprep's go.
+    // Buckets stay unless asked; then only irprep's go, each named, and
+    // not while they hold recent logs.
     assert!(cleaned["buckets"]["irprep-logs-123456789012-us-east-1"].is_object());
-    let o = logs(
-        &url,
-        "testing",
-        "testing",
-        &[
+    let delete = |extra: &[&str]| {
+        logs(
+            &url,
+            "testing",
+            "testing",
             &[
-                "cleanup",
-                "--sources",
-                "cloudtrail",
-                "--delete-buckets",
-                "--yes",
-                "--format",
-                "json",
-            ][..],
-            &base[..],
-        ]
-        .concat(),
+                &[
+                    "cleanup",
+                    "--sources",
+                    "cloudtrail",
+                    "--delete-buckets",
+                    "--yes",
+                    "--format",
+                    "json",
+                ][..],
+                extra,
+                &base[..],
+            ]
+            .concat(),
+        )
+    };
+    let waf = "aws-waf-logs-irprep-123456789012-us-east-1";
+    let central = "irprep-logs-123456789012-us-east-1";
+    // --yes alone deletes no bucket: each must be named.
+    let o = delete(&[]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("s3://{waf} kept: not named with --confirm-delete")),
+        "{err}"
+    );
+    let names = estate(&url, &["state"]);
+    assert!(names["buckets"][waf].is_object() && names["buckets"][central].is_object());
+    // Named, but the central bucket holds logs written minutes ago (the
+    // emulator's access logs): kept, with the reason.
+    let o = delete(&["--confirm-delete", waf, "--confirm-delete", central]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("less than --min-log-age-days 30: not deleted"),
+        "{err}"
+    );
+    let planned: Vec<String> = json_out(&o)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"] == "bucket")
+        .map(|c| c["resource"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(planned, [format!("s3://{waf}"), format!("s3://{central}")]);
+    let names = estate(&url, &["state"]);
+    assert!(names["buckets"][central].is_object(), "recent logs kept");
+    assert!(
+        !names["buckets"][waf].is_object(),
+        "the empty WAF bucket went"
+    );
+    let o = delete(&[
+        "--confirm-delete",
+        waf,
+        "--confirm-delete",
+        central,
+        "--min-log-age-days",
+        "0",
+    ]);
     let planned = json_out(&o);
     let bucket_deletes: Vec<&str> = planned
         .as_array()
@@ -585,10 +637,7 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
         .collect();
     assert_eq!(
         bucket_deletes,
-        vec![
-            "s3://aws-waf-logs-irprep-123456789012-us-east-1",
-            "s3://irprep-logs-123456789012-us-east-1"
-        ]
+        vec!["s3://irprep-logs-123456789012-us-east-1"]
     );
     let gone = estate(&url, &["state"]);
     let names: Vec<&String> = gone["buckets"].as_object().unwrap().keys().collect();
