@@ -36,6 +36,9 @@ pub enum BucketOp {
     Create {
         name: String,
         region: String,
+        /// Created with Object Lock enabled (only possible, and then
+        /// permanent, for the bucket's whole life).
+        object_lock: bool,
     },
     PutPolicy {
         name: String,
@@ -56,6 +59,13 @@ pub enum BucketOp {
     PutVersioning {
         name: String,
     },
+    /// Object Lock's default retention, governance mode: no object version
+    /// can be deleted or overwritten for `days` without
+    /// s3:BypassGovernanceRetention.
+    PutObjectLock {
+        name: String,
+        days: u32,
+    },
     /// irprep's tag set again (other tags kept).
     Tag {
         name: String,
@@ -69,6 +79,7 @@ impl BucketOp {
             BucketOp::Create { name, .. }
             | BucketOp::PutPolicy { name, .. }
             | BucketOp::PutVersioning { name }
+            | BucketOp::PutObjectLock { name, .. }
             | BucketOp::Tag { name, .. }
             | BucketOp::PutPublicAccessBlock { name }
             | BucketOp::PutEncryption { name, .. }
@@ -375,6 +386,7 @@ pub async fn plan(
     accounts: &[String],
     kms_key: Option<&str>,
     retention_days: u32,
+    object_lock_days: Option<u32>,
     owned: bool,
     source: Source,
     retag: Option<&str>,
@@ -412,8 +424,12 @@ pub async fn plan(
             op(BucketOp::Create {
                 name: name.into(),
                 region: t.region.clone(),
+                object_lock: object_lock_days.is_some(),
             }),
         ));
+        if let Some(days) = object_lock_days {
+            out.push(lock_change(t, source, name, days));
+        }
         out.push(change(
             t,
             source,
@@ -521,6 +537,29 @@ pub async fn plan(
                     value: value.into(),
                 }),
             ));
+        }
+    }
+    // Object Lock, when asked, on irprep's own bucket (never on the user's
+    // --bucket: it cannot be turned off).
+    if let (Some(days), true) = (object_lock_days, owned) {
+        let current = match c
+            .get_object_lock_configuration()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+        {
+            Ok(o) => o
+                .object_lock_configuration()
+                .and_then(|l| l.rule())
+                .and_then(|r| r.default_retention())
+                .and_then(|d| d.days().map(|n| (d.mode().cloned(), n))),
+            Err(e) if code(&e) == "ObjectLockConfigurationNotFoundError" => None,
+            Err(e) => return Err(s3err(&format!("s3:GetObjectLockConfiguration {name}"), e)),
+        };
+        let enough = current.is_some_and(|(mode, n)| n >= days as i32 && mode.is_some());
+        if !enough {
+            out.push(lock_change(t, source, name, days));
         }
     }
     // Versioning is turned on when irprep creates a bucket and not judged
@@ -662,6 +701,21 @@ pub async fn plan(
     Ok(out)
 }
 
+/// The change that sets Object Lock's default retention.
+fn lock_change(t: &Target, source: Source, name: &str, days: u32) -> Change {
+    change(
+        t,
+        source,
+        "update",
+        format!("s3://{name}"),
+        format!("Object Lock, governance mode, {days} days: no log can be deleted or overwritten for {days} days without s3:BypassGovernanceRetention (Object Lock cannot be turned off on a bucket)"),
+        Op::Bucket(BucketOp::PutObjectLock {
+            name: name.into(),
+            days,
+        }),
+    )
+}
+
 /// Make one bucket change in `account`'s bucket (checked on every request
 /// with `ExpectedBucketOwner`); a bucket it creates goes into `records` as
 /// soon as it exists, and is tagged with `installation`.
@@ -674,8 +728,15 @@ pub async fn apply(
 ) -> Result<()> {
     let c = s3(conf);
     match o {
-        BucketOp::Create { name, region } => {
+        BucketOp::Create {
+            name,
+            region,
+            object_lock,
+        } => {
             let mut req = c.create_bucket().bucket(name);
+            if *object_lock {
+                req = req.object_lock_enabled_for_bucket(true);
+            }
             if region != "us-east-1" {
                 req = req.create_bucket_configuration(
                     st::CreateBucketConfiguration::builder()
@@ -800,6 +861,28 @@ pub async fn apply(
                 .send()
                 .await
                 .map_err(|x| s3err(&format!("s3:PutBucketVersioning {name}"), x))?;
+        }
+        BucketOp::PutObjectLock { name, days } => {
+            let rule = st::ObjectLockRule::builder()
+                .default_retention(
+                    st::DefaultRetention::builder()
+                        .mode(st::ObjectLockRetentionMode::Governance)
+                        .days(*days as i32)
+                        .build(),
+                )
+                .build();
+            c.put_object_lock_configuration()
+                .bucket(name)
+                .expected_bucket_owner(account)
+                .object_lock_configuration(
+                    st::ObjectLockConfiguration::builder()
+                        .object_lock_enabled(st::ObjectLockEnabled::Enabled)
+                        .rule(rule)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|x| s3err(&format!("s3:PutObjectLockConfiguration {name}"), x))?;
         }
         BucketOp::PutPolicy { name, policy } => {
             c.put_bucket_policy()

@@ -43,6 +43,8 @@ const LOGS_ENABLE: &[&str] = &[
     "s3:GetBucketPolicy",
     "s3:PutBucketPolicy",
     "s3:PutBucketVersioning",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:GetBucketObjectLockConfiguration",
     // Sources.
     "cloudtrail:CreateTrail",
     "cloudtrail:AddTags",

@@ -324,6 +324,9 @@ pub struct EnableOptions {
     pub bucket: Option<String>,
     pub kms_key: Option<String>,
     pub retention_days: u32,
+    /// Object Lock (governance mode) on buckets irprep creates, with this
+    /// default retention in days.
+    pub object_lock_days: Option<u32>,
     pub flow_parquet: bool,
     pub flow_hive: bool,
     pub flow_hourly: bool,
@@ -336,6 +339,7 @@ impl Default for EnableOptions {
             bucket: None,
             kms_key: None,
             retention_days: 400,
+            object_lock_days: None,
             flow_parquet: false,
             flow_hive: false,
             flow_hourly: false,
@@ -669,6 +673,7 @@ pub async fn inspect(
                 &accounts,
                 o.kms_key.as_deref(),
                 o.retention_days,
+                o.object_lock_days,
                 owned,
                 n.source,
                 retag,

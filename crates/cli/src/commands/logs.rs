@@ -31,6 +31,9 @@ pub enum LogsCmd {
         /// Expire logs after this many days (Intelligent-Tiering after 90).
         #[arg(long, default_value_t = 400)]
         retention_days: u32,
+        /// Object Lock (governance mode) on the buckets irprep creates: no log can be deleted or overwritten for this many days without s3:BypassGovernanceRetention. Permanent on the bucket.
+        #[arg(long, value_name = "DAYS")]
+        object_lock_days: Option<u32>,
         /// Flow-log file format.
         #[arg(long, value_parser = ["text", "parquet"], default_value = "text")]
         flow_format: String,
@@ -134,6 +137,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             bucket,
             kms_key,
             retention_days,
+            object_lock_days,
             flow_format,
             flow_hive,
             flow_hourly,
@@ -144,6 +148,18 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             if retention_days < 1 {
                 return Err(super::usage("--retention-days must be at least 1"));
             }
+            if let Some(d) = object_lock_days {
+                if d < 1 || d >= retention_days {
+                    return Err(super::usage(
+                        "--object-lock-days must be at least 1 and less than --retention-days",
+                    ));
+                }
+                if bucket.is_some() {
+                    return Err(super::usage(
+                        "--object-lock-days applies to the buckets irprep creates, not to --bucket (Object Lock cannot be turned off)",
+                    ));
+                }
+            }
             let (targets, mut layout) = scope.resolve(bucket.as_deref()).await?;
             logs::open_ledger(&targets, &mut layout).await?;
             let o = EnableOptions {
@@ -151,6 +167,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 bucket,
                 kms_key,
                 retention_days,
+                object_lock_days,
                 flow_parquet: flow_format == "parquet",
                 flow_hive,
                 flow_hourly,

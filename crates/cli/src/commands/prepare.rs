@@ -58,6 +58,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
         bucket: a.bucket.clone(),
         kms_key: a.kms_key.clone(),
         retention_days: a.retention_days,
+        object_lock_days: None,
         flow_parquet: a.flow_format == "parquet",
         flow_hive: a.flow_hive,
         flow_hourly: a.flow_hourly,

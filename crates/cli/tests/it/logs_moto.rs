@@ -1171,3 +1171,89 @@ fn prepare_turns_logs_on_and_makes_them_queryable_in_one_plan() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `--object-lock-days`: the buckets irprep creates get Object Lock
+/// (governance mode, the default retention asked), seen with boto3; a
+/// second run changes nothing; the user's own bucket is never locked.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn object_lock_is_set_on_irprep_buckets_once() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    let args = [
+        "enable",
+        "--sources",
+        "cloudtrail",
+        "--regions",
+        "us-east-1",
+        "--object-lock-days",
+        "7",
+        "--yes",
+        "--format",
+        "json",
+    ];
+    let o = logs(&url, "testing", "testing", &args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let planned = json_out(&o);
+    assert!(
+        planned.as_array().unwrap().iter().any(|c| c["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Object Lock, governance mode, 7 days")),
+        "{planned:#}"
+    );
+    let lock = Command::new(python())
+        .args([
+            "-c",
+            &format!(
+                "import boto3, json; s3 = boto3.client('s3', endpoint_url='{url}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing'); \
+                 print(json.dumps(s3.get_object_lock_configuration(Bucket='irprep-logs-123456789012-us-east-1')['ObjectLockConfiguration']))"
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        lock.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lock.stderr)
+    );
+    let lock: Value = serde_json::from_slice(&lock.stdout).unwrap();
+    assert_eq!(lock["ObjectLockEnabled"], "Enabled");
+    assert_eq!(lock["Rule"]["DefaultRetention"]["Mode"], "GOVERNANCE");
+    assert_eq!(lock["Rule"]["DefaultRetention"]["Days"], 7);
+    // Again: nothing to do.
+    let o = logs(&url, "testing", "testing", &args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let again = json_out(&o);
+    assert_eq!(again.as_array().map(Vec::len), Some(0), "{again:#}");
+    // Never on the user's bucket.
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            "enable",
+            "--bucket",
+            "their-central",
+            "--object-lock-days",
+            "7",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not to --bucket"));
+}
