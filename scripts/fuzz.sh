@@ -18,7 +18,7 @@ ROOT=$(pwd)
 SECS=${1:-60}
 shift || true
 ALL=(cloudtrail_reader flow_dns_reader parquet_flow sniffer json_scanner detection_yaml
-     scenario_yaml sigma_compile sql_text time_parsers large_inputs)
+     scenario_yaml sigma_compile sql_text time_parsers large_inputs integrity)
 TARGETS=("${@:-${ALL[@]}}")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 TOOLS=${IRPREP_TOOLS:-${CARGO_TARGET_DIR:-$ROOT/target}/../irprep-tools}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from nothing: the code gates (rustfmt, clippy, docs,
 # unused dependencies, the crate graph), a Python venv with the emulator and
-# the SQL checker, moto_server on a free loopback port, then cargo test, which
-# must run every test (none ignored for want of the emulator or the venv).
+# the SQL checker, Debian's chromium, moto_server on a free loopback port, then
+# cargo test, which must run every test (none ignored for want of the
+# emulator, the venv or the browser).
 #
 #   scripts/test.sh [extra cargo test args]
 #
@@ -12,6 +13,7 @@
 # Environment given to the tests:
 #   IRPREP_TEST_MOTO_URL  http://127.0.0.1:<port> of the running moto_server
 #   IRPREP_TEST_PYTHON    the venv's python (sqlglot, boto3, the Python reference)
+#   IRPREP_TEST_CHROMIUM  Debian's chromium (installed when absent), for the HTML report
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -56,6 +58,15 @@ then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
 fi
 
+# Debian's Chromium, headless, for the HTML report's test.
+CHROMIUM=${IRPREP_CHROMIUM:-/usr/bin/chromium}
+if ! "$CHROMIUM" --version >/dev/null 2>&1; then
+  echo "== installing Debian's chromium"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+fi
+
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 LOG=$(mktemp -t moto.XXXXXX.log)
 echo "== starting moto_server on 127.0.0.1:$PORT (log: $LOG)"
@@ -84,6 +95,7 @@ done
 export IRPREP_TEST_MOTO_URL="http://127.0.0.1:$PORT"
 export IRPREP_TEST_MOTO_AUTH_URL="http://127.0.0.1:$AUTH_PORT"
 export IRPREP_TEST_PYTHON="$VENV/bin/python"
+export IRPREP_TEST_CHROMIUM="$CHROMIUM"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 

@@ -1,4 +1,5 @@
-//! Embeds the content catalogue (detections, scenarios, queries) into the
+//! Embeds the content catalogue (detections, scenarios, queries, the ATT&CK
+//! matrix) into the
 //! crate: every `*.yaml` under `content/`, with its path, so the binary needs
 //! no files at run time and `--detections DIR` can add more.
 
@@ -28,6 +29,7 @@ fn main() {
         ("DETECTIONS", "detections"),
         ("SCENARIOS", "scenarios"),
         ("QUERIES", "queries"),
+        ("ATTACK", "attack"),
     ] {
         let dir = root.join(sub);
         println!("cargo:rerun-if-changed={}", dir.display());

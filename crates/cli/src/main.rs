@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod output;
 mod prompt;
+mod report;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,8 @@ pub enum Command {
     Simulate(commands::simulate::SimulateCmd),
     /// Rehearse: simulate scenarios, hunt, and prove each was detected.
     Drill(commands::drill::DrillArgs),
+    /// Write a hunt's (and a drill's) results as one self-contained HTML page.
+    Report(commands::report::ReportArgs),
     /// Security logs of an account or Organization: status, enable (plan first), cleanup.
     #[command(subcommand)]
     Logs(commands::logs::LogsCmd),
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
             Command::Queries(c) => commands::queries::run(c, quiet).await,
             Command::Simulate(c) => commands::simulate::run(c, quiet).await,
             Command::Drill(a) => commands::drill::run(a, quiet).await,
+            Command::Report(a) => commands::report::run(a, quiet),
             Command::Logs(c) => commands::logs::run(c, quiet).await,
             Command::Prepare(a) => commands::prepare::run(a, quiet).await,
             Command::Analytics(c) => commands::analytics::run(c, quiet).await,

@@ -9,6 +9,7 @@
 //! Nothing here depends on the AWS SDK or an async runtime.
 
 pub mod analytics;
+pub mod attack;
 pub mod build;
 pub mod cloudtrail;
 pub mod ddl;

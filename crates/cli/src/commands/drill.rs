@@ -60,8 +60,9 @@ pub struct DrillArgs {
     /// Live: run without asking.
     #[arg(long)]
     pub yes: bool,
-    /// Live: write the report (JSON and Markdown) with this path prefix.
-    #[arg(long, value_name = "PREFIX")]
+    /// Write the report: `FILE.html` a page (scenarios, ATT&CK coverage with
+    /// what the drill validated); any other path a prefix for JSON and Markdown.
+    #[arg(long, value_name = "FILE.html|PREFIX")]
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -153,6 +154,10 @@ pub async fn run(a: DrillArgs, quiet: bool) -> Result<ExitStatus> {
         .into_iter()
         .filter(|d| !a.exclude.contains(&d.id))
         .collect();
+    let catalogue: Vec<irprep::ops::report::DetectionInfo> = detections
+        .iter()
+        .map(irprep::ops::report::DetectionInfo::of)
+        .collect();
     let outcome = if a.live {
         live(&a, scenarios, detections, quiet).await?
     } else {
@@ -187,8 +192,16 @@ pub async fn run(a: DrillArgs, quiet: bool) -> Result<ExitStatus> {
         eprintln!("irprep: error: detection {id} failed: {e}");
     }
     print_score(a.format, &outcome.score)?;
-    if let Some(prefix) = &a.report {
-        write_report(prefix, &outcome.score)?;
+    match &a.report {
+        Some(p)
+            if p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("html")) =>
+        {
+            let validated = irprep::ops::report::validated(&outcome.score, &catalogue);
+            crate::report::write(p, None, Some(&outcome.score), validated, catalogue, quiet)?;
+        }
+        Some(prefix) => write_report(prefix, &outcome.score)?,
+        None => {}
     }
     Ok(if outcome.passed() {
         ExitStatus::Ok

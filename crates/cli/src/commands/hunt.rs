@@ -4,8 +4,9 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
 use clap::Args;
+use irprep::ops::report::HuntDocument;
 use irprep_core::detect::Severity;
-use irprep_engine::hunt::{self, Finding, HuntReport};
+use irprep_engine::hunt::{self, Finding, HuntReport, Incident};
 
 use crate::args::CatalogueArgs;
 use crate::args::{self, AwsArgs, EngineArgs, EngineKind, LogArgs};
@@ -42,6 +43,10 @@ pub struct HuntArgs {
     pub exclude: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also write the HTML report (incidents, timelines, evidence, what the
+    /// logs cover, ATT&CK coverage) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
 }
 
 pub fn parse_severity(s: &str) -> Result<Severity, String> {
@@ -58,6 +63,60 @@ pub fn finding_json(f: &Finding) -> serde_json::Map<String, serde_json::Value> {
     }
 }
 
+/// Print a hunt: findings (then incidents, in a table) for people; the
+/// document for `json`; one finding per line for `jsonl`; findings for `csv`.
+pub fn write_document(out: &mut dyn Write, format: Format, doc: &HuntDocument) -> Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, doc)?;
+            writeln!(out)?;
+            Ok(())
+        }
+        Format::Table => {
+            write_findings(out, format, &doc.findings)?;
+            if !doc.incidents.is_empty() {
+                write_incidents(out, &doc.incidents)?;
+            }
+            Ok(())
+        }
+        _ => write_findings(out, format, &doc.findings),
+    }
+}
+
+fn write_incidents(out: &mut dyn Write, incidents: &[Incident]) -> Result<()> {
+    let headers: Vec<String> = [
+        "incident",
+        "severity",
+        "findings",
+        "first seen",
+        "last seen",
+        "actor and tactics",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rows: Vec<Vec<String>> = incidents
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.clone(),
+                i.severity.to_string(),
+                i.findings.len().to_string(),
+                i.first_seen.clone(),
+                i.last_seen.clone(),
+                i.title.clone(),
+            ]
+        })
+        .collect();
+    writeln!(
+        out,
+        "{}",
+        output::human_table_trusting(&headers, &rows, &[])
+    )?;
+    Ok(())
+}
+
+/// Print the findings alone (a JSON array for `json`).
 pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding]) -> Result<()> {
     match format {
         Format::Table => {
@@ -201,6 +260,7 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
         findings,
         errors,
         detections_run,
+        sessions,
         ..
     } = report?;
     for (id, e) in &errors {
@@ -210,15 +270,32 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
         .into_iter()
         .filter(|f| a.min_severity.is_none_or(|m| f.severity >= m))
         .collect();
+    let mut doc = HuntDocument::new("local", findings, &sessions, &dets);
+    doc.errors = errors.clone();
+    if a.report.is_some() {
+        // The report's coverage and evidence come from two more scans, on
+        // an engine of their own (its warnings were printed by the first).
+        let (again, _) = args::engine(&a.logs, &a.aws, true).await?;
+        for n in irprep::ops::report::enrich(&mut doc, &again).await {
+            if !quiet {
+                eprintln!("irprep: note: {n}");
+            }
+        }
+    }
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    write_findings(&mut out, a.format, &findings)?;
+    write_document(&mut out, a.format, &doc)?;
     out.flush()?;
     if !quiet {
         eprintln!(
-            "irprep: {} finding(s) from {detections_run} detection(s)",
-            findings.len()
+            "irprep: {} finding(s) in {} incident(s) from {detections_run} detection(s)",
+            doc.findings.len(),
+            doc.incidents.len()
         );
     }
+    if let Some(path) = &a.report {
+        write_html(path, &doc, quiet)?;
+    }
+    let findings = doc.findings;
     args::summary(&engine, quiet);
     if a.fail_on
         .is_some_and(|t| findings.iter().any(|f| f.severity >= t))
@@ -389,9 +466,16 @@ async fn hunt_athena(
         .into_iter()
         .filter(|f| a.min_severity.is_none_or(|m| f.severity >= m))
         .collect();
+    let dets_run: Vec<irprep_core::detect::Detection> = dets.iter().map(|d| (*d).clone()).collect();
+    let mut doc = HuntDocument::new("athena", findings, &[], &dets_run);
+    doc.errors = errors.clone();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    write_findings(&mut out, a.format, &findings)?;
+    write_document(&mut out, a.format, &doc)?;
     out.flush()?;
+    if let Some(path) = &a.report {
+        write_html(path, &doc, quiet)?;
+    }
+    let findings = doc.findings;
     if !quiet {
         eprintln!(
             "irprep: {} finding(s) from {} detection(s) on Athena ({}); {} scanned, about ${cost:.4}",
@@ -410,4 +494,9 @@ async fn hunt_athena(
         return Ok(irprep::exit::ExitStatus::Error);
     }
     Ok(irprep::exit::ExitStatus::Ok)
+}
+
+/// Write the HTML report of a hunt.
+pub fn write_html(path: &std::path::Path, doc: &HuntDocument, quiet: bool) -> Result<()> {
+    crate::report::write(path, Some(doc), None, Default::default(), vec![], quiet)
 }

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod prepare;
 pub mod queries;
 pub mod query;
+pub mod report;
 pub mod simulate;
 pub mod timeline;
 

@@ -13,10 +13,10 @@ use irprep_core::scenario::Scenario;
 use irprep_core::synth::{self, SynthConfig};
 use irprep_engine::hunt::{self, HuntReport};
 use irprep_engine::{discover_local, Diagnostics, Engine, TimeWindow};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A scenario's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     /// Every event present, every expected detection fired on them.
@@ -40,7 +40,7 @@ impl std::fmt::Display for Verdict {
 }
 
 /// Where the drill's scenarios ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Offline,
@@ -57,7 +57,7 @@ impl Mode {
 }
 
 /// The score of one scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioScore {
     pub scenario: String,
     pub title: String,
@@ -70,7 +70,7 @@ pub struct ScenarioScore {
 }
 
 /// The score of a drill.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DrillScore {
     pub mode: Mode,
     pub scenarios: Vec<ScenarioScore>,

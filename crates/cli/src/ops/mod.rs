@@ -5,3 +5,4 @@
 pub mod drill;
 pub mod integrity;
 pub mod live;
+pub mod report;

@@ -6,6 +6,7 @@
 //!
 //! - `moto_server`: `IRPREP_TEST_MOTO_URL` (and `IRPREP_TEST_MOTO_AUTH_URL`);
 //! - the test venv's python (sqlglot, boto3, references): `IRPREP_TEST_PYTHON`;
+//! - Debian's chromium: `IRPREP_TEST_CHROMIUM`;
 //! - the shared datasets: `../shared/datasets` (or `IRPREP_TEST_DATASETS`).
 //!
 //! `cargo test` alone runs the rest; `scripts/test.sh` runs everything and
@@ -20,6 +21,7 @@ mod engine;
 mod hostile;
 mod integrity;
 mod logs_moto;
+mod report;
 mod simulate_moto;
 mod snapshots;
 mod sql_and_sigma;

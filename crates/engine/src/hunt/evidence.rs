@@ -97,15 +97,22 @@ impl<'a> Facts<'a> {
     }
 
     /// The values a finding gathers in sets: account, region, source IP,
-    /// user agent, event name.
-    fn sets(&self, (b, i): (u32, u32)) -> [Option<&'a str>; 5] {
-        let (c, i) = (&self.batches[b as usize].cols, i as usize);
+    /// user agent, event name, access key.
+    fn sets(&self, (b, i): (u32, u32)) -> [Option<&'a str>; SETS] {
+        let (f, i) = (&self.batches[b as usize], i as usize);
+        let c = &f.cols;
+        let key = if f.ui.is_some_and(|u| !u.is_valid(i)) {
+            None
+        } else {
+            opt(c.access_key, i)
+        };
         [
             opt(c.account, i),
             opt(c.region, i),
             opt(c.ip, i),
             opt(c.ua, i),
             opt(c.name, i),
+            key,
         ]
     }
 
@@ -423,6 +430,9 @@ fn findings_in<'a>(
     })
 }
 
+/// How many sets a finding gathers.
+const SETS: usize = 6;
+
 /// A principal's evidence: the highest severity, and each event's id and
 /// where its facts are.
 type Group<'a> = (Severity, Vec<(&'a str, Option<(u32, u32)>)>);
@@ -443,7 +453,7 @@ fn finding_of<'a>(
         Some(r) => r,
         None => in_time_order(ids, facts),
     };
-    let [accounts, regions, ips, uas, names] = sets.map(|s| {
+    let [accounts, regions, ips, uas, names, keys] = sets.map(|s| {
         let mut v: Vec<&str> = s.into_iter().collect();
         v.sort_unstable();
         v.into_iter().map(String::from).collect::<Vec<String>>()
@@ -466,21 +476,22 @@ fn finding_of<'a>(
         source_ips: ips,
         user_agents: uas,
         event_names: names,
+        access_keys: keys,
         event_ids: events.into_iter().map(|e| e.1.to_string()).collect(),
     }
 }
 
-/// The five sets a finding gathers (account, region, source IP, user agent,
-/// event name), filled event by event; consecutive events mostly repeat a
+/// The sets a finding gathers (account, region, source IP, user agent,
+/// event name, access key), filled event by event; consecutive events mostly repeat a
 /// value, which is then not hashed again.
 #[derive(Default)]
 struct Sets<'a> {
-    sets: [AHashSet<&'a str>; 5],
-    last: [Option<&'a str>; 5],
+    sets: [AHashSet<&'a str>; SETS],
+    last: [Option<&'a str>; SETS],
 }
 
 impl<'a> Sets<'a> {
-    fn add(&mut self, values: [Option<&'a str>; 5]) {
+    fn add(&mut self, values: [Option<&'a str>; SETS]) {
         for ((set, prev), v) in self.sets.iter_mut().zip(self.last.iter_mut()).zip(values) {
             if let Some(v) = v {
                 if *prev != Some(v) {
@@ -494,7 +505,7 @@ impl<'a> Sets<'a> {
 
 /// A finding's events in time order, (time, id), and the sets of its
 /// accounts, regions, source IPs, user agents and event names.
-type Ordered<'a> = (Vec<(&'a str, &'a str)>, [AHashSet<&'a str>; 5]);
+type Ordered<'a> = (Vec<(&'a str, &'a str)>, [AHashSet<&'a str>; SETS]);
 
 /// A finding's evidence events as (time, id) in time order (ties by id, an
 /// event once), and its sets, with the facts read in the order of the rows:
@@ -680,7 +691,7 @@ mod tests {
             .map(|id| (*id, facts.locate(id)))
             .collect();
         ids.reverse();
-        fn sorted(sets: [AHashSet<&str>; 5]) -> [BTreeSet<&str>; 5] {
+        fn sorted(sets: [AHashSet<&str>; SETS]) -> [BTreeSet<&str>; SETS] {
             sets.map(|s| s.into_iter().collect())
         }
         let (fast, fast_sets) =

@@ -28,6 +28,7 @@
 //! the time and memory go (`tracing` at debug level, target `irprep::hunt`).
 
 mod evidence;
+pub mod incidents;
 mod plan;
 mod profile;
 mod run;
@@ -39,17 +40,18 @@ use datafusion::error::{DataFusionError, Result};
 use futures::StreamExt;
 use irprep_core::detect::{Detection, Severity};
 use irprep_core::table;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::provider::LogTable;
 use crate::Engine;
 use scan::{Piece, Splitter};
 
 pub use evidence::{evidence_ids, findings_from, ResultCols};
+pub use incidents::{incidents, Incident};
 pub use plan::{check_sql, prefilter};
 
 /// One finding: a detection × a principal.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Finding {
     pub detection_id: String,
     pub title: String,
@@ -65,6 +67,10 @@ pub struct Finding {
     pub source_ips: Vec<String>,
     pub user_agents: Vec<String>,
     pub event_names: Vec<String>,
+    /// The access key ids the events were signed with (links a finding to
+    /// others of the same credentials).
+    #[serde(default)]
+    pub access_keys: Vec<String>,
     /// Every matching CloudTrail eventID, in time order.
     pub event_ids: Vec<String>,
 }
@@ -77,6 +83,45 @@ pub struct HuntReport {
     pub errors: Vec<(String, String)>,
     pub detections_run: usize,
     pub rows_scanned_into_memory: usize,
+    /// Role sessions and IAM users, and who opened or created them, as the
+    /// logs show (successful AssumeRole*, GetFederationToken, CreateUser):
+    /// (issuer ARN, session or user ARN).
+    pub sessions: Vec<(String, String)>,
+}
+
+/// The internal detection, run in the same scan, that finds who opened
+/// which role session and who created which IAM user (for incidents; never
+/// reported as a finding). Its `principal` is `issuer issued`, ARNs holding
+/// no space.
+pub const SESSIONS_ID: &str = "irprep.internal.sessions";
+
+fn sessions_detection() -> Detection {
+    Detection {
+        id: SESSIONS_ID.into(),
+        title: "Role sessions and IAM users, and who opened or created them".into(),
+        description: String::new(),
+        severity: Severity::Info,
+        attack: vec![],
+        tactics: vec![],
+        source: "cloudtrail".into(),
+        sql: "SELECT eventid, concat(arn, ' ', issued) AS principal FROM (\n\
+              SELECT eventid, useridentity.arn AS arn,\n\
+                     coalesce(json_extract_scalar(responseelements, '$.assumedRoleUser.arn'),\n\
+                              json_extract_scalar(responseelements, '$.federatedUser.arn'),\n\
+                              json_extract_scalar(responseelements, '$.user.arn')) AS issued\n\
+              FROM cloudtrail\n\
+              WHERE ((eventsource = 'sts.amazonaws.com'\n\
+                      AND eventname IN ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity', 'GetFederationToken'))\n\
+                     OR (eventsource = 'iam.amazonaws.com' AND eventname = 'CreateUser'))\n\
+                AND errorcode IS NULL\n\
+            ) s WHERE arn IS NOT NULL AND issued IS NOT NULL AND arn <> issued"
+            .into(),
+        false_positives: vec![],
+        references: vec![],
+        tests: Default::default(),
+        origin: Default::default(),
+        path: String::new(),
+    }
 }
 
 /// Run the detections over the engine's `cloudtrail` table in one scan.
@@ -91,10 +136,14 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     // Where the time goes (scan, each detection), at debug level.
     let profile = profile::enabled();
     let t0 = std::time::Instant::now();
-    let ct: Vec<&Detection> = detections
+    let sessions = sessions_detection();
+    let mut ct: Vec<&Detection> = detections
         .iter()
         .filter(|d| d.source == "cloudtrail")
         .collect();
+    if !ct.is_empty() {
+        ct.push(&sessions);
+    }
     // Detections over the other tables (flow logs, Resolver query logs) run
     // as written on the engine's tables; their rows carry their own facts
     // (`eventid` is a record key they build, `eventtime`, `sourceipaddress`,
@@ -271,7 +320,9 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     for (i, d) in ct.iter().enumerate() {
         report.detections_run += 1;
         if let Some(e) = failed[i].take() {
-            report.errors.push((d.id.clone(), e));
+            if d.id != SESSIONS_ID {
+                report.errors.push((d.id.clone(), e));
+            }
             continue;
         }
         let batches = std::mem::take(&mut tables[i]);
@@ -299,9 +350,20 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
             .map(|(_, job)| tokio::spawn(run::run_detection(job, diag.clone(), profile))),
     )
     .buffer_unordered(at_once);
+    // The sessions' detection is not a detection of the catalogue.
+    report.detections_run -= 1;
     while let Some(r) = runs.next().await {
         match r {
+            Ok(Ok(f)) if f.first().is_some_and(|f| f.detection_id == SESSIONS_ID) => {
+                report.sessions.extend(f.into_iter().filter_map(|f| {
+                    let (a, b) = f.principal.split_once(' ')?;
+                    Some((a.to_string(), b.to_string()))
+                }));
+            }
             Ok(Ok(f)) => report.findings.extend(f),
+            Ok(Err(e)) if e.0 == SESSIONS_ID => {
+                tracing::debug!("role sessions not found: {}", e.1);
+            }
             Ok(Err(e)) => report.errors.push(e),
             Err(e) => return Err(DataFusionError::External(Box::new(e))),
         }
