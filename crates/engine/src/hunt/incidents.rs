@@ -411,7 +411,15 @@ fn build(findings: &[Finding], mut members: Vec<usize>, links: BTreeSet<Link>) -
         .unwrap_or_default()
         .to_string();
     let event_count = fs.iter().map(|f| f.event_count).sum();
-    let actor = principals
+    // The principals by how many findings they set off (the main actor
+    // first), for the title and the summary.
+    let mut ranked: Vec<(usize, String)> = principals
+        .iter()
+        .map(|p| (fs.iter().filter(|f| &f.principal == p).count(), p.clone()))
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let ranked: Vec<String> = ranked.into_iter().map(|r| r.1).collect();
+    let actor = ranked
         .first()
         .map(|p| short_principal(p))
         .or_else(|| source_ips.first().cloned())
@@ -423,7 +431,7 @@ fn build(findings: &[Finding], mut members: Vec<usize>, links: BTreeSet<Link>) -
     };
     let summary = summary(
         &fs,
-        &principals,
+        &ranked,
         &source_ips,
         &accounts,
         &progression,
