@@ -10,6 +10,9 @@
     python logs_estate.py tag-detector URL VALUE
                                             their us-east-1 detector, tagged irprep:managed=VALUE; prints its id
     python logs_estate.py squat URL BUCKET  BUCKET created first by another account
+    python logs_estate.py foreign-trail URL BUCKET
+                                            a logging multi-region trail of this account delivering to
+                                            BUCKET, which another account owns
     python logs_estate.py auth-setup URL LEAST_POLICY ORG_POLICIES
                                             (on the IAM-enforcing server) users and an Organization, see auth_setup
 
@@ -220,6 +223,15 @@ def squat(url, bucket):
     print(json.dumps({"bucket": bucket}))
 
 
+def foreign_trail(url, bucket):
+    """A logging multi-region trail of this account whose bucket another
+    account (999988887777) owns: an intruder's destination, or a log archive."""
+    squat(url, bucket)
+    ct = c("cloudtrail", url)
+    ct.create_trail(Name="prod-trail", S3BucketName=bucket, IsMultiRegionTrail=True)
+    ct.start_logging(Name="prod-trail")
+
+
 def iam_user(url, policy_file):
     iam = c("iam", url)
     iam.create_user(UserName="irprep-least")
@@ -312,4 +324,5 @@ if __name__ == "__main__":
      "iam-user": lambda: iam_user(url, sys.argv[3]), "org": lambda: org(url, sys.argv[3]),
      "auth-setup": lambda: auth_setup(url, sys.argv[3], sys.argv[4]), "bench-seed": lambda: bench_seed(url),
      "plant": lambda: plant(url, sys.argv[3]),
-     "tag-detector": lambda: print(json.dumps(tag_detector(url, sys.argv[3]))), "squat": lambda: squat(url, sys.argv[3])}[cmd]()
+     "tag-detector": lambda: print(json.dumps(tag_detector(url, sys.argv[3]))), "squat": lambda: squat(url, sys.argv[3]),
+     "foreign-trail": lambda: foreign_trail(url, sys.argv[3])}[cmd]()

@@ -263,6 +263,43 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
     Ok(out)
 }
 
+/// Where a trail that counts as on delivers, when that is not provably the
+/// estate's: a bucket outside this account that is not irprep's central one.
+/// S3 does not tell an account who owns a bucket it cannot read, so a log
+/// archive of the Organization and an intruder's bucket look the same from
+/// here; the status says so instead of vouching for it.
+async fn destination_note(t: &Target, layout: &Layout, tr: &TrailFacts) -> String {
+    let Some(b) = tr.bucket.as_deref() else {
+        return String::new();
+    };
+    if b == layout.central_bucket {
+        return String::new();
+    }
+    let key = format!("owner:{}:{b}", t.account);
+    let conf = t.conf.clone();
+    let (bucket, account) = (b.to_string(), t.account.clone());
+    let owned = layout
+        .cache
+        .get_or_try(&key, || async move {
+            Ok(
+                match super::bucket::ownership(&conf, &bucket, &account).await {
+                    Ok(super::bucket::Ownership::Ours) => serde_json::json!("ours"),
+                    Ok(_) => serde_json::json!("other"),
+                    Err(_) => serde_json::json!("unknown"),
+                },
+            )
+        })
+        .await
+        .ok();
+    match owned.as_ref().and_then(|v| v.as_str()) {
+        Some("ours") => String::new(),
+        Some("other") => format!(
+            "; delivers to s3://{b}, a bucket outside this account whose owner S3 does not reveal: confirm it is your log archive"
+        ),
+        _ => format!("; delivers to s3://{b} (its owner could not be checked)"),
+    }
+}
+
 async fn cloudtrail(
     t: &Target,
     layout: &Layout,
@@ -289,14 +326,15 @@ async fn cloudtrail(
     if let Some(g) = good {
         state = State::On;
         reason = format!(
-            "{}trail {}{}",
+            "{}trail {}{}{}",
             if g.org { "organization " } else { "" },
             g.name,
             if g.multi_region {
                 " (multi-region)"
             } else {
                 ""
-            }
+            },
+            destination_note(t, layout, g).await
         );
     } else if let Some(f) = all
         .iter()

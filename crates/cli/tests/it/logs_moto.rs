@@ -656,6 +656,51 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
     }
 }
 
+/// A trail that logs everything but delivers to a bucket another account
+/// owns: S3 does not tell this account whose bucket it is (an intruder's or
+/// the Organization's log archive), so the status says where the logs go
+/// instead of vouching for them; a trail into the account's own bucket says
+/// nothing more.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn a_trail_into_a_bucket_outside_the_account_is_named_not_vouched_for() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&url, &["foreign-trail", "exfil-archive-7"]);
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            "status",
+            "--format",
+            "json",
+            "--regions",
+            "us-east-1",
+            "--sources",
+            "cloudtrail",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows = json_out(&o);
+    let row = status_of(&rows, "us-east-1", "cloudtrail");
+    assert_eq!(row["state"], "on", "{row}");
+    let reason = row["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("trail prod-trail (multi-region); delivers to s3://exfil-archive-7, a bucket outside this account"),
+        "{reason}"
+    );
+}
+
 /// A principal that can tag resources or create buckets cannot turn irprep
 /// against the estate: a bucket of irprep's name created first by another
 /// account stops every change that would deliver to it (reported, never
