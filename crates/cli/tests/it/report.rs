@@ -26,7 +26,14 @@ fn hunt_json(args: &[&str]) -> serde_json::Value {
 #[test]
 #[cfg_attr(not(irprep_datasets), ignore = "needs ../shared/datasets")]
 fn invictus_attacker_is_one_incident_and_the_analyst_is_not_in_it() {
-    let doc = hunt_json(&["--logs", invictus().to_str().unwrap()]);
+    let tmp = tempfile::tempdir().unwrap();
+    let html = tmp.path().join("invictus.html");
+    let doc = hunt_json(&[
+        "--logs",
+        invictus().to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
     let findings = doc["findings"].as_array().unwrap();
     let incidents = doc["incidents"].as_array().unwrap();
     let malicious: BTreeSet<String> = invictus_labels()
@@ -103,6 +110,17 @@ fn invictus_attacker_is_one_incident_and_the_analyst_is_not_in_it() {
     let summary = one["summary"].as_str().unwrap();
     assert!(summary.starts_with("user/bert-jan"), "{summary}");
     assert!(summary.contains("kill-chain progression"), "{summary}");
+    // The report shows it, with its findings, and what the logs covered.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains(&format!(
+        "<article class=\"incident\" id=\"INC-1\" data-findings=\"{}\"",
+        members(one).len()
+    )));
+    assert_eq!(
+        page.matches("<article class=\"incident\"").count(),
+        incidents.len()
+    );
+    assert!(page.contains("id=\"coverage\" data-events=\"2900\""));
     // JSONL keeps one finding per line, with the same fields.
     let out = irprep()
         .args(["hunt", "-q", "--format", "jsonl", "--logs"])
