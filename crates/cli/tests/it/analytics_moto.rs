@@ -483,9 +483,14 @@ fn query_and_hunt_run_on_athena() {
     .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["engine"], "athena");
+    let f = doc["findings"].as_array().unwrap();
     assert_eq!(f.len(), 2, "{f:?}");
-    for x in &f {
+    // Both findings are mallory's: one incident.
+    assert_eq!(doc["incidents"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(doc["incidents"][0]["findings"].as_array().unwrap().len(), 2);
+    for x in f {
         assert_eq!(x["principal"], "arn:aws:iam::111122223333:user/mallory");
         assert_eq!(x["severity"], "high");
         assert_eq!(x["event_ids"], serde_json::json!([ev]));
@@ -524,7 +529,8 @@ fn query_and_hunt_run_on_athena() {
         err.contains("2 detection(s) on dns skipped: database sec_engine has no dns table"),
         "{err}"
     );
-    let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = doc["findings"].as_array().unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["detection_id"], "aws.cloudtrail.stop-logging");
     // A detection file holding anything but one read-only query is reported
@@ -562,7 +568,8 @@ fn query_and_hunt_run_on_athena() {
         err.contains("detection user.unload failed on Athena: not sent to Athena"),
         "{err}"
     );
-    let f: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = doc["findings"].as_array().unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["detection_id"], "aws.cloudtrail.stop-logging");
     // Nothing the selection reads is there: an error, not an empty success.
