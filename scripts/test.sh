@@ -19,6 +19,43 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV=${IRPREP_VENV:-$ROOT/.venv}
 PY=python3
+CHROMIUM=${IRPREP_CHROMIUM:-/usr/bin/chromium}
+
+# The Python venv and Debian's chromium are provisioned in the background
+# while the gates compile (network and disk, little CPU); waited for below.
+provision() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating Python venv at $VENV"
+    $PY -m venv "$VENV"
+  fi
+  # Pinned to the versions the project was checked with (see ../shared/reference/feasibility.md).
+  # boto3/botocore too: botocore 1.44.18 speaks REST-JSON to
+  # Athena, which moto 5.2.5 does not route (every Athena call gets a 404); an
+  # existing venv with other versions is brought to these.
+  PINS=('moto[server]==5.2.5' 'sqlglot==30.30.0' 'boto3==1.44.13' 'botocore==1.44.13')
+  if ! "$VENV/bin/python" - "${PINS[@]}" <<'PYEOF' 2>/dev/null
+import sys
+from importlib.metadata import version
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    assert version(name.split("[")[0]) == want, pin
+PYEOF
+  then
+    echo "== installing ${PINS[*]}"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
+  fi
+
+  # Debian's Chromium, headless, for the HTML report's test.
+  if ! "$CHROMIUM" --version >/dev/null 2>&1; then
+    echo "== installing Debian's chromium"
+    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null \
+      || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+  fi
+}
+PROV_LOG=$(mktemp -t irprep-provision.XXXXXX.log)
+provision >"$PROV_LOG" 2>&1 &
+PROV_PID=$!
 
 echo "== gates: rustfmt, unused dependencies, crate graph, clippy, docs"
 cargo fmt --all --check
@@ -37,35 +74,11 @@ fi
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --quiet
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "== creating Python venv at $VENV"
-  $PY -m venv "$VENV"
+# The venv and the browser were provisioned beside the gates (above).
+if ! wait "$PROV_PID"; then
+  echo "provisioning the venv or chromium failed:"; cat "$PROV_LOG"; exit 1
 fi
-# Pinned to the versions the project was checked with (see ../shared/reference/feasibility.md).
-# boto3/botocore too: botocore 1.44.18 speaks REST-JSON to
-# Athena, which moto 5.2.5 does not route (every Athena call gets a 404); an
-# existing venv with other versions is brought to these.
-PINS=('moto[server]==5.2.5' 'sqlglot==30.30.0' 'boto3==1.44.13' 'botocore==1.44.13')
-if ! "$VENV/bin/python" - "${PINS[@]}" <<'PYEOF' 2>/dev/null
-import sys
-from importlib.metadata import version
-for pin in sys.argv[1:]:
-    name, want = pin.split("==")
-    assert version(name.split("[")[0]) == want, pin
-PYEOF
-then
-  echo "== installing ${PINS[*]}"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
-fi
-
-# Debian's Chromium, headless, for the HTML report's test.
-CHROMIUM=${IRPREP_CHROMIUM:-/usr/bin/chromium}
-if ! "$CHROMIUM" --version >/dev/null 2>&1; then
-  echo "== installing Debian's chromium"
-  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null \
-    || { $SUDO apt-get update -q >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }
-fi
+cat "$PROV_LOG"
 
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 LOG=$(mktemp -t moto.XXXXXX.log)
