@@ -14,7 +14,7 @@ use irprep::ops::drill::DrillScore;
 use irprep::ops::report::HuntDocument;
 use irprep_core::attack::{self, Matrix};
 use irprep_core::detect::Severity;
-use irprep_engine::hunt::incidents::{stage, tactic_rank};
+use irprep_engine::hunt::incidents::{seconds, stage, tactic_rank};
 use irprep_engine::hunt::{Finding, Incident};
 
 /// What a report shows.
@@ -55,9 +55,13 @@ svg text{font:11px system-ui,sans-serif;fill:var(--fg)}
 @media print{body{padding:0}details{display:block}details>*{display:block}.incident{border-color:#999}}
 "#;
 
-/// HTML-escape text from anywhere (logs, files, the catalogue); control
-/// characters are shown as `\x1b` / `\u{9b}`, never passed through.
+/// HTML-escape text from anywhere (logs, files, the catalogue): control
+/// characters shown as the terminal sees them (`\x1b`, [`terminal_safe`]),
+/// then HTML's five special characters as entities.
+///
+/// [`terminal_safe`]: crate::output::terminal_safe
 pub fn esc(s: &str) -> String {
+    let s = crate::output::terminal_safe(s);
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
@@ -66,14 +70,6 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() || c == '\u{7f}' => {
-                if (c as u32) < 0x80 {
-                    let _ = write!(out, "\\x{:02x}", c as u32);
-                } else {
-                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
-                }
-            }
             c => out.push(c),
         }
     }
@@ -328,19 +324,7 @@ fn incident(h: &mut String, doc: &HuntDocument, i: &Incident) {
     timeline(h, doc, &fs);
     h.push_str("<table><tr><th>severity</th><th>detection</th><th>principal</th><th>events</th><th>first seen</th><th>last seen</th><th>ATT&amp;CK</th></tr>");
     for f in &fs {
-        let _ = write!(
-            h,
-            "<tr class=\"finding\" data-detection=\"{}\"><td>{}</td><td>{}<br><code>{}</code></td><td class=\"mono\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ident(&f.detection_id),
-            sev(f.severity),
-            esc(&f.title),
-            esc(&f.detection_id),
-            esc(&f.principal),
-            f.event_count,
-            esc(&f.first_seen),
-            esc(&f.last_seen),
-            esc(&f.attack.join(", "))
-        );
+        finding_row(h, f, None);
     }
     h.push_str("</table>");
     // Evidence: the events as a table, each one's raw fields on demand.
@@ -384,12 +368,6 @@ fn incident(h: &mut String, doc: &HuntDocument, i: &Incident) {
         );
     }
     h.push_str("</article>\n");
-}
-
-fn seconds(t: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|d| d.timestamp())
 }
 
 /// Events over time by tactic: one lane per tactic, each finding's span as
@@ -498,6 +476,28 @@ fn timeline(h: &mut String, doc: &HuntDocument, fs: &[&Finding]) {
     );
 }
 
+/// One finding as a table row; `incident`: the extra cell of the table of
+/// all findings.
+fn finding_row(h: &mut String, f: &Finding, incident: Option<&str>) {
+    let _ = write!(
+        h,
+        "<tr class=\"finding\" data-detection=\"{}\"><td>{}</td><td>{}<br><code>{}</code></td><td class=\"mono\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td>",
+        ident(&f.detection_id),
+        sev(f.severity),
+        esc(&f.title),
+        esc(&f.detection_id),
+        esc(&f.principal),
+        f.event_count,
+        esc(&f.first_seen),
+        esc(&f.last_seen),
+        esc(&f.attack.join(", "))
+    );
+    if let Some(i) = incident {
+        let _ = write!(h, "<td>{}</td>", esc(i));
+    }
+    h.push_str("</tr>");
+}
+
 fn findings_table(h: &mut String, doc: &HuntDocument) {
     let _ = write!(
         h,
@@ -511,20 +511,7 @@ fn findings_table(h: &mut String, doc: &HuntDocument) {
         }
     }
     for (n, f) in doc.findings.iter().enumerate() {
-        let _ = write!(
-            h,
-            "<tr class=\"finding\" data-detection=\"{}\"><td>{}</td><td>{}<br><code>{}</code></td><td class=\"mono\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ident(&f.detection_id),
-            sev(f.severity),
-            esc(&f.title),
-            esc(&f.detection_id),
-            esc(&f.principal),
-            f.event_count,
-            esc(&f.first_seen),
-            esc(&f.last_seen),
-            esc(&f.attack.join(", ")),
-            of.get(&n).map(|i| esc(i)).unwrap_or_default()
-        );
+        finding_row(h, f, Some(of.get(&n).copied().unwrap_or_default()));
     }
     h.push_str("</table></section>\n");
 }

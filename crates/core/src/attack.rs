@@ -3,6 +3,24 @@
 
 use serde::Deserialize;
 
+/// ATT&CK's enterprise tactics (their short names) in kill-chain order.
+pub const TACTIC_ORDER: [&str; 14] = [
+    "reconnaissance",
+    "resource-development",
+    "initial-access",
+    "execution",
+    "persistence",
+    "privilege-escalation",
+    "defense-evasion",
+    "credential-access",
+    "discovery",
+    "lateral-movement",
+    "collection",
+    "command-and-control",
+    "exfiltration",
+    "impact",
+];
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Matrix {
     pub version: String,
@@ -71,21 +89,7 @@ mod tests {
         assert!(m.tactics.len() >= 10);
         let ids = m.ids();
         for t in &m.tactics {
-            let known = [
-                "initial-access",
-                "execution",
-                "persistence",
-                "privilege-escalation",
-                "defense-evasion",
-                "credential-access",
-                "discovery",
-                "lateral-movement",
-                "collection",
-                "command-and-control",
-                "exfiltration",
-                "impact",
-            ];
-            assert!(known.contains(&t.id.as_str()), "{}", t.id);
+            assert!(TACTIC_ORDER.contains(&t.id.as_str()), "{}", t.id);
             let mut seen = std::collections::HashSet::new();
             for tech in &t.techniques {
                 assert!(seen.insert(&tech.id), "{} twice in {}", tech.id, t.id);

@@ -52,22 +52,7 @@ pub fn stage(tactic: &str) -> Option<usize> {
 }
 
 /// ATT&CK's enterprise tactics in kill-chain order.
-pub const TACTIC_ORDER: [&str; 14] = [
-    "reconnaissance",
-    "resource-development",
-    "initial-access",
-    "execution",
-    "persistence",
-    "privilege-escalation",
-    "defense-evasion",
-    "credential-access",
-    "discovery",
-    "lateral-movement",
-    "collection",
-    "command-and-control",
-    "exfiltration",
-    "impact",
-];
+pub use irprep_core::attack::TACTIC_ORDER;
 
 /// A tactic's place in [`TACTIC_ORDER`] (unknown tactics last).
 pub fn tactic_rank(t: &str) -> usize {
@@ -132,7 +117,7 @@ pub struct Incident {
 
 /// Seconds since the epoch of CloudTrail's `YYYY-MM-DDTHH:MM:SSZ` (or any
 /// RFC 3339 time); `None` for anything else.
-fn seconds(t: &str) -> Option<i64> {
+pub fn seconds(t: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(t)
         .ok()
         .map(|d| d.timestamp())
