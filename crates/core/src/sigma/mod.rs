@@ -9,7 +9,10 @@
 //! record: `eventName` → `eventname`, `userIdentity.arn` → `useridentity.arn`,
 //! `requestParameters.x.y` → `json_extract_scalar(requestparameters, '$.x.y')`
 //! (or the JSON text of the node). Matching is case-insensitive, as Sigma's.
-//! Anything else makes the rule *skipped with a reason*, never silently dropped.
+//! Correlation rules (`event_count`, `value_count`, `temporal`,
+//! `temporal_ordered`) over rules named by `name` or `id`: see
+//! [`correlation`]. Anything else makes the rule *skipped with a reason*,
+//! never silently dropped.
 
 use std::path::Path;
 
@@ -18,9 +21,26 @@ use serde_yaml::Value;
 use crate::detect::{Catalogue, Detection, Origin, Severity, Skipped, Tests};
 use crate::table::{self, ColType, Column};
 
-/// Every document of a rule file, each compiled or refused with its id and
-/// the reason (a correlation file holds the correlation and its base rules).
-pub fn compile_all(text: &str, path: &str) -> Vec<Result<Detection, (String, String)>> {
+pub mod correlation;
+
+/// One document of a rule file, compiled.
+#[derive(Debug, Clone)]
+pub(crate) enum Compiled {
+    /// A detection rule: the detection, its `name` (by which correlations
+    /// may refer to it) and its condition as a SQL predicate.
+    Rule {
+        det: Detection,
+        name: Option<String>,
+        filter: String,
+    },
+    /// A correlation rule, resolved once every rule it may name is known.
+    Correlation(correlation::Correlation),
+}
+
+type Refused = (String, String);
+
+/// Every document of one file, compiled or refused (not yet resolved).
+fn compile_docs(text: &str, path: &str) -> Vec<Result<Compiled, Refused>> {
     use serde::Deserialize;
     let mut out = vec![];
     for d in serde_yaml::Deserializer::from_str(text) {
@@ -46,6 +66,21 @@ pub fn compile_all(text: &str, path: &str) -> Vec<Result<Detection, (String, Str
     out
 }
 
+/// Every document of a rule file, each compiled or refused with its id and
+/// the reason. Correlations are resolved against the rules of the same file;
+/// a rule a correlation uses without `generate: true` is not reported alone.
+pub fn compile_all(text: &str, path: &str) -> Vec<Result<Detection, (String, String)>> {
+    correlation::resolve(
+        compile_docs(text, path)
+            .into_iter()
+            .map(|r| (path.to_string(), r))
+            .collect(),
+    )
+    .into_iter()
+    .map(|(_, r)| r)
+    .collect()
+}
+
 /// Compile a Sigma rule to a detection, or say why it cannot be (the first
 /// document of the file; see [`compile_all`] for the others).
 pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
@@ -55,7 +90,62 @@ pub fn compile(text: &str, path: &str) -> Result<Detection, (String, String)> {
         .unwrap_or_else(|| Err((String::new(), "empty file".into())))
 }
 
-fn compile_doc(doc: Value, path: &str) -> Result<Detection, (String, String)> {
+/// The metadata every Sigma document shares: title, description, level,
+/// ATT&CK tags, false positives, references.
+pub(crate) fn metadata(doc: &Value, sid: &str, path: &str, sql: String) -> Detection {
+    let level = doc.get("level").and_then(Value::as_str).unwrap_or("medium");
+    let severity = Severity::parse(level).unwrap_or(Severity::Medium);
+    let mut attack = vec![];
+    let mut tactics = vec![];
+    if let Some(tags) = doc.get("tags").and_then(Value::as_sequence) {
+        for t in tags.iter().filter_map(Value::as_str) {
+            if let Some(rest) = t.strip_prefix("attack.") {
+                // `t1562.008`: a technique (bytes, not slices: a tag is any text).
+                if rest.starts_with('t') && rest.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
+                    attack.push(rest.to_uppercase());
+                } else {
+                    tactics.push(rest.to_string());
+                }
+            }
+        }
+    }
+    let list = |k: &str| -> Vec<String> {
+        doc.get(k)
+            .and_then(Value::as_sequence)
+            .map(|s| {
+                s.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Detection {
+        id: format!("sigma.{sid}"),
+        title: doc
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or(sid)
+            .to_string(),
+        description: doc
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        severity,
+        attack,
+        tactics,
+        source: "cloudtrail".into(),
+        sql,
+        false_positives: list("falsepositives"),
+        references: list("references"),
+        tests: Tests::default(),
+        origin: Origin::Sigma,
+        path: path.to_string(),
+    }
+}
+
+fn compile_doc(doc: Value, path: &str) -> Result<Compiled, Refused> {
     let id = doc
         .get("id")
         .and_then(Value::as_str)
@@ -70,8 +160,10 @@ fn compile_doc(doc: Value, path: &str) -> Result<Detection, (String, String)> {
         id.clone()
     };
     let fail = |msg: String| (format!("sigma.{sid}"), msg);
-    if doc.get("correlation").is_some() {
-        return Err(fail("Sigma correlation rules are not supported".into()));
+    if let Some(c) = doc.get("correlation") {
+        return correlation::parse(&doc, c, &sid, path)
+            .map(Compiled::Correlation)
+            .map_err(fail);
     }
     let ls = doc
         .get("logsource")
@@ -109,93 +201,58 @@ fn compile_doc(doc: Value, path: &str) -> Result<Detection, (String, String)> {
     }
     let where_sql =
         condition_sql(&cond, &selections).map_err(|e| fail(format!("condition '{cond}': {e}")))?;
-    let level = doc.get("level").and_then(Value::as_str).unwrap_or("medium");
-    let severity = Severity::parse(level).unwrap_or(Severity::Medium);
-    let mut attack = vec![];
-    let mut tactics = vec![];
-    if let Some(tags) = doc.get("tags").and_then(Value::as_sequence) {
-        for t in tags.iter().filter_map(Value::as_str) {
-            if let Some(rest) = t.strip_prefix("attack.") {
-                // `t1562.008`: a technique (bytes, not slices: a tag is any text).
-                if rest.starts_with('t') && rest.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
-                    attack.push(rest.to_uppercase());
-                } else {
-                    tactics.push(rest.to_string());
-                }
-            }
-        }
-    }
-    let list = |k: &str| -> Vec<String> {
-        doc.get(k)
-            .and_then(Value::as_sequence)
-            .map(|s| {
-                s.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Ok(Detection {
-        id: format!("sigma.{sid}"),
-        title: doc
-            .get("title")
-            .and_then(Value::as_str)
-            .unwrap_or(&sid)
-            .to_string(),
-        description: doc
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string(),
-        severity,
-        attack,
-        tactics,
-        source: "cloudtrail".into(),
-        sql: format!("SELECT eventid\nFROM cloudtrail\nWHERE {where_sql}"),
-        false_positives: list("falsepositives"),
-        references: list("references"),
-        tests: Tests::default(),
-        origin: Origin::Sigma,
-        path: path.to_string(),
+    let det = metadata(
+        &doc,
+        &sid,
+        path,
+        format!("SELECT eventid\nFROM cloudtrail\nWHERE {where_sql}"),
+    );
+    let name = doc.get("name").and_then(Value::as_str).map(String::from);
+    Ok(Compiled::Rule {
+        det,
+        name,
+        filter: where_sql,
     })
 }
 
-/// Add every Sigma rule (`*.yml`, `*.yaml`) under a directory.
+/// Add every Sigma rule (`*.yml`, `*.yaml`) under a directory. Correlation
+/// rules may name rules of any file under it.
 pub fn add_dir(c: &mut Catalogue, dir: &Path) -> Result<(), String> {
     let mut files = vec![];
     crate::detect::walk_yaml(dir, &mut files).map_err(|e| format!("{}: {e}", dir.display()))?;
     files.sort();
+    let mut docs = vec![];
     for f in files {
         let path = f.display().to_string();
-        let text = match std::fs::read_to_string(&f) {
-            Ok(t) => t,
-            Err(e) => {
-                c.skipped.push(Skipped {
-                    id: String::new(),
-                    origin: Origin::Sigma,
-                    path,
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-        };
-        for r in compile_all(&text, &path) {
-            match r {
-                Ok(d) if c.get(&d.id).is_some() => c.skipped.push(Skipped {
-                    id: d.id,
-                    origin: Origin::Sigma,
-                    path: path.clone(),
-                    reason: "duplicate id".into(),
-                }),
-                Ok(d) => c.detections.push(d),
-                Err((id, reason)) => c.skipped.push(Skipped {
-                    id,
-                    origin: Origin::Sigma,
-                    path: path.clone(),
-                    reason,
-                }),
-            }
+        match std::fs::read_to_string(&f) {
+            Ok(text) => docs.extend(
+                compile_docs(&text, &path)
+                    .into_iter()
+                    .map(|r| (path.clone(), r)),
+            ),
+            Err(e) => c.skipped.push(Skipped {
+                id: String::new(),
+                origin: Origin::Sigma,
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    for (path, r) in correlation::resolve(docs) {
+        match r {
+            Ok(d) if c.get(&d.id).is_some() => c.skipped.push(Skipped {
+                id: d.id,
+                origin: Origin::Sigma,
+                path,
+                reason: "duplicate id".into(),
+            }),
+            Ok(d) => c.detections.push(d),
+            Err((id, reason)) => c.skipped.push(Skipped {
+                id,
+                origin: Origin::Sigma,
+                path,
+                reason,
+            }),
         }
     }
     Ok(())
