@@ -79,6 +79,102 @@ pub fn parent(id: &str) -> &str {
     id.split_once('.').map_or(id, |(p, _)| p)
 }
 
+/// One row of the coverage view: a technique or sub-technique and what
+/// names it (detections by origin, scenarios).
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct CoverageRow {
+    /// The tactic the matrix lists it under (its first, for a technique
+    /// under several), or `None` when the matrix does not hold it.
+    pub tactic: Option<String>,
+    pub technique: String,
+    pub name: String,
+    /// Built-in and `--detections` detections naming exactly this id.
+    pub detections: Vec<String>,
+    /// Sigma rules naming exactly this id.
+    pub sigma: Vec<String>,
+    /// Scenarios that rehearse exactly this id.
+    pub scenarios: Vec<String>,
+    /// This id, or (for a technique) one of its sub-techniques, is named.
+    pub covered: bool,
+}
+
+/// What covers each technique of the matrix, in the matrix's order (a
+/// technique under several tactics once, under its first), then every id
+/// the detections or scenarios name that the matrix does not hold. This is
+/// the data the HTML report's matrix is drawn from.
+pub fn coverage(
+    m: &Matrix,
+    detections: &[crate::detect::Detection],
+    scenarios: &[crate::scenario::Scenario],
+) -> Vec<CoverageRow> {
+    use crate::detect::Origin;
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut by_id: BTreeMap<&str, (Vec<String>, Vec<String>, Vec<String>)> = BTreeMap::new();
+    for d in detections {
+        for a in &d.attack {
+            let e = by_id.entry(a.as_str()).or_default();
+            if d.origin == Origin::Sigma {
+                e.1.push(d.id.clone());
+            } else {
+                e.0.push(d.id.clone());
+            }
+        }
+    }
+    for s in scenarios {
+        for a in &s.attack {
+            by_id.entry(a.as_str()).or_default().2.push(s.id.clone());
+        }
+    }
+    let named = |id: &str| by_id.get(id).cloned().unwrap_or_default();
+    let mut rows = vec![];
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let push =
+        |rows: &mut Vec<CoverageRow>, tactic: Option<&str>, id: &str, name: &str, covered: bool| {
+            let (d, s, sc) = named(id);
+            rows.push(CoverageRow {
+                tactic: tactic.map(String::from),
+                technique: id.to_string(),
+                name: name.to_string(),
+                detections: d,
+                sigma: s,
+                scenarios: sc,
+                covered,
+            });
+        };
+    for t in &m.tactics {
+        for tech in &t.techniques {
+            if !seen.insert(tech.id.clone()) {
+                continue;
+            }
+            let any_sub = tech.sub.iter().any(|s| by_id.contains_key(s.id.as_str()));
+            push(
+                &mut rows,
+                Some(&t.id),
+                &tech.id,
+                &tech.name,
+                any_sub || by_id.contains_key(tech.id.as_str()),
+            );
+            for s in &tech.sub {
+                if seen.insert(s.id.clone()) {
+                    push(
+                        &mut rows,
+                        Some(&t.id),
+                        &s.id,
+                        &s.name,
+                        by_id.contains_key(s.id.as_str()),
+                    );
+                }
+            }
+        }
+    }
+    for id in by_id.keys() {
+        if !seen.contains(*id) {
+            push(&mut rows, None, id, "", true);
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

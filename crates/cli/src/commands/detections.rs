@@ -1,4 +1,4 @@
-//! `irprep detections list|show`.
+//! `irprep detections list|show|coverage`.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -22,6 +22,20 @@ pub enum DetectionsCmd {
         /// Only this data source (cloudtrail).
         #[arg(long)]
         source: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The ATT&CK techniques each detection, Sigma rule and scenario covers.
+    ///
+    /// One row per technique and sub-technique of the IaaS matrix (the data
+    /// the HTML report's matrix is drawn from), then the ids the catalogue
+    /// names that the matrix does not hold.
+    Coverage {
+        #[command(flatten)]
+        catalogue: CatalogueArgs,
+        /// Only the techniques nothing covers (the blind spots).
+        #[arg(long)]
+        gaps: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -118,6 +132,68 @@ pub async fn run(cmd: DetectionsCmd, _quiet: bool) -> Result<irprep::exit::ExitS
             output::write_objects(&mut std::io::stdout().lock(), format, &headers, &objects)?;
             if format == Format::Table {
                 println!("{} loaded, {} skipped", c.detections.len(), c.skipped.len());
+            }
+            Ok(irprep::exit::ExitStatus::Ok)
+        }
+        DetectionsCmd::Coverage {
+            catalogue,
+            gaps,
+            format,
+        } => {
+            let c = catalogue.load()?;
+            let m = irprep_core::attack::Matrix::builtin().map_err(anyhow::Error::msg)?;
+            let scenarios = irprep_core::scenario::builtin().map_err(anyhow::Error::msg)?;
+            let rows = irprep_core::attack::coverage(&m, &c.detections, &scenarios);
+            let table = format == Format::Table;
+            let list = |v: &[String]| -> serde_json::Value {
+                if table {
+                    match v.len() {
+                        0 => "".into(),
+                        1 => v[0].clone().into(),
+                        n => format!("{} (+{})", v[0], n - 1).into(),
+                    }
+                } else {
+                    v.to_vec().into()
+                }
+            };
+            let mut objects = vec![];
+            for r in rows.iter().filter(|r| !gaps || !r.covered) {
+                let mut o = serde_json::Map::new();
+                o.insert(
+                    "tactic".into(),
+                    r.tactic
+                        .clone()
+                        .map_or_else(|| "(not in the IaaS matrix)".into(), Into::into),
+                );
+                o.insert("technique".into(), r.technique.clone().into());
+                o.insert("name".into(), r.name.clone().into());
+                o.insert("covered".into(), r.covered.into());
+                o.insert("detections".into(), list(&r.detections));
+                o.insert("sigma".into(), list(&r.sigma));
+                o.insert("scenarios".into(), list(&r.scenarios));
+                objects.push(o);
+            }
+            let headers: Vec<String> = [
+                "tactic",
+                "technique",
+                "name",
+                "covered",
+                "detections",
+                "sigma",
+                "scenarios",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            output::write_objects(&mut std::io::stdout().lock(), format, &headers, &objects)?;
+            if table {
+                let in_matrix: Vec<_> = rows.iter().filter(|r| r.tactic.is_some()).collect();
+                println!(
+                    "{} of {} IaaS techniques and sub-techniques covered (ATT&CK {})",
+                    in_matrix.iter().filter(|r| r.covered).count(),
+                    in_matrix.len(),
+                    m.version
+                );
             }
             Ok(irprep::exit::ExitStatus::Ok)
         }

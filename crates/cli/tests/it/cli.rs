@@ -707,3 +707,77 @@ fn logs_take_several_values_and_queries_come_as_written() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("put the query last"));
 }
+
+/// `detections coverage`: every technique a built-in detection, a Sigma rule
+/// (`--sigma`) or a scenario names is listed with it, a technique counts as
+/// covered through its sub-techniques, and `--gaps` lists only the blind
+/// spots.
+#[test]
+fn detections_coverage_lists_what_names_each_technique() {
+    let run = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = irprep()
+            .args(["detections", "coverage", "--format", "json", "--sigma"])
+            .arg(root().join("tests/fixtures/sigma-correlation"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let rows = run(&[]);
+    let row = |t: &str| {
+        rows.iter()
+            .find(|r| r["technique"] == t)
+            .unwrap_or_else(|| panic!("{t} not listed"))
+            .clone()
+    };
+    let names = |r: &serde_json::Value, k: &str| -> Vec<String> {
+        r[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let cat = irprep_core::detect::Catalogue::builtin();
+    for d in &cat.detections {
+        for a in &d.attack {
+            assert!(
+                names(&row(a), "detections").contains(&d.id),
+                "{a}: {}",
+                d.id
+            );
+            assert_eq!(row(a)["covered"], true);
+        }
+    }
+    for s in irprep_core::scenario::builtin().unwrap() {
+        for a in &s.attack {
+            assert!(names(&row(a), "scenarios").contains(&s.id), "{a}: {}", s.id);
+        }
+    }
+    // The Sigma correlation fixture tags T1110 and T1562.008.
+    assert!(names(&row("T1110"), "sigma")
+        .contains(&"sigma.5d0f3f7e-6c1a-4b8e-9a51-2f0c7d3e1a01".to_string()));
+    // T1562 is covered through T1562.008 even if no rule names T1562 itself.
+    assert_eq!(row("T1562")["covered"], true);
+    let gaps = run(&["--gaps"]);
+    assert!(!gaps.is_empty());
+    assert!(gaps.iter().all(|r| r["covered"] == false
+        && names(r, "detections").is_empty()
+        && names(r, "sigma").is_empty()
+        && names(r, "scenarios").is_empty()));
+    assert!(gaps.len() < rows.len());
+    // The table ends with the count.
+    let out = irprep().args(["detections", "coverage"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .last()
+            .unwrap_or("")
+            .contains("IaaS techniques and sub-techniques covered"),
+        "{text}"
+    );
+}
