@@ -109,7 +109,9 @@ pub fn coverage(
 ) -> Vec<CoverageRow> {
     use crate::detect::Origin;
     use std::collections::{BTreeMap, BTreeSet};
-    let mut by_id: BTreeMap<&str, (Vec<String>, Vec<String>, Vec<String>)> = BTreeMap::new();
+    // Per id: detections, Sigma rules, scenarios.
+    type Names = (Vec<String>, Vec<String>, Vec<String>);
+    let mut by_id: BTreeMap<&str, Names> = BTreeMap::new();
     for d in detections {
         for a in &d.attack {
             let e = by_id.entry(a.as_str()).or_default();
