@@ -59,6 +59,16 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
     let sql = irprep_core::sql::outside_literals(sql, |part| {
         re.replace_all(part, "AS ARRAY<$1>").into_owned()
     });
+    // `json_query(col, 'lax …' WITH ARRAY WRAPPER)`: the parser does not take
+    // the clause; the wrapped form is its own function here.
+    static WRAPPED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let wrapped = WRAPPED.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\bjson_query\(\s*([a-z_][a-z0-9_.]*)\s*,\s*('(?:[^']|'')*')\s+WITH\s+ARRAY\s+WRAPPER\s*\)",
+        )
+        .expect("valid regex")
+    });
+    let sql = wrapped.replace_all(&sql, "irprep_json_query_wrapped($1, $2)");
     let mut stmts =
         Parser::parse_sql(&AthenaDialect::default(), &sql).map_err(|e| e.to_string())?;
     for s in &mut stmts {

@@ -210,6 +210,146 @@ fn walk(v: &Value, steps: &[PathStep]) -> Option<Value> {
     }
 }
 
+/// One step of a SQL/JSON path (`json_query`), lax mode.
+#[derive(Debug, Clone, PartialEq)]
+enum LaxStep {
+    Key(String),
+    AnyIndex,
+    Index(usize),
+}
+
+/// `lax $."a".b[*][0]`: the subset the Sigma compiler writes (member names
+/// plain or double-quoted, `[*]`, `[n]`); `strict` mode is refused.
+fn parse_lax_path(p: &str) -> Option<Vec<LaxStep>> {
+    let p = p.trim();
+    let p = match p.strip_prefix("lax") {
+        Some(r) => r.trim_start(),
+        None if p.starts_with("strict") => return None,
+        None => p,
+    };
+    let rest = p.strip_prefix('$')?;
+    let b = rest.as_bytes();
+    let mut i = 0;
+    let mut steps = vec![];
+    while i < b.len() {
+        match b[i] {
+            b'.' if b.get(i + 1) == Some(&b'"') => {
+                let mut name = String::new();
+                let mut j = i + 2;
+                loop {
+                    match b.get(j)? {
+                        b'"' => break,
+                        b'\\' => {
+                            name.push(*b.get(j + 1)? as char);
+                            j += 2;
+                        }
+                        _ => {
+                            let c = rest[j..].chars().next()?;
+                            name.push(c);
+                            j += c.len_utf8();
+                        }
+                    }
+                }
+                steps.push(LaxStep::Key(name));
+                i = j + 1;
+            }
+            b'.' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j] != b'.' && b[j] != b'[' {
+                    j += 1;
+                }
+                if j == start {
+                    return None;
+                }
+                steps.push(LaxStep::Key(rest[start..j].to_string()));
+                i = j;
+            }
+            b'[' => {
+                let close = rest[i..].find(']')? + i;
+                let inner = rest[i + 1..close].trim();
+                steps.push(if inner == "*" {
+                    LaxStep::AnyIndex
+                } else {
+                    LaxStep::Index(inner.parse().ok()?)
+                });
+                i = close + 1;
+            }
+            b' ' => i += 1,
+            _ => return None,
+        }
+    }
+    Some(steps)
+}
+
+/// The SQL/JSON sequence a lax path selects: a member step on an array
+/// applies to each element; `[*]`/`[0]` on a non-array see the item itself.
+fn lax_items<'a>(root: &'a Value, steps: &[LaxStep]) -> Vec<&'a Value> {
+    let mut items = vec![root];
+    for s in steps {
+        let mut next = vec![];
+        for it in items {
+            match (s, it) {
+                (LaxStep::Key(k), Value::Object(m)) => next.extend(m.get(k)),
+                (LaxStep::Key(k), Value::Array(a)) => next.extend(
+                    a.iter()
+                        .filter_map(|e| e.as_object().and_then(|m| m.get(k))),
+                ),
+                (LaxStep::AnyIndex, Value::Array(a)) => next.extend(a.iter()),
+                (LaxStep::Index(n), Value::Array(a)) => next.extend(a.get(*n)),
+                (LaxStep::AnyIndex, v) | (LaxStep::Index(0), v) => next.push(v),
+                _ => {}
+            }
+        }
+        items = next;
+    }
+    items
+}
+
+fn json_query_impl(args: &[ArrayRef], wrapped: bool) -> Result<ArrayRef> {
+    let docs = strings(&args[0])?;
+    let paths = strings(&args[1])?;
+    let mut out = StringBuilder::new();
+    let mut cache: Option<(String, Option<Vec<LaxStep>>)> = None;
+    for i in 0..docs.len() {
+        if docs.is_null(i) || paths.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        let p = paths.value(i);
+        if cache.as_ref().map(|(s, _)| s.as_str()) != Some(p) {
+            cache = Some((p.to_string(), parse_lax_path(p)));
+        }
+        let Some(steps) = cache.as_ref().and_then(|(_, s)| s.as_ref()) else {
+            return exec_err!("invalid or unsupported JSON path: {p}");
+        };
+        let Ok(v) = serde_json::from_str::<Value>(docs.value(i)) else {
+            out.append_null();
+            continue;
+        };
+        let items = lax_items(&v, steps);
+        if wrapped {
+            out.append_value(Value::Array(items.into_iter().cloned().collect()).to_string());
+        } else if items.len() == 1 {
+            out.append_value(items[0].to_string());
+        } else {
+            out.append_null();
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// `json_query(doc, path)`: the one item the path selects, as JSON text
+/// (NULL for none or several, as Trino's default `NULL ON EMPTY/ERROR`).
+fn json_query(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
+    json_query_impl(args, false)
+}
+
+/// `json_query(doc, path WITH ARRAY WRAPPER)`: every item, as a JSON array.
+fn json_query_wrapped(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
+    json_query_impl(args, true)
+}
+
 fn json_path_apply(args: &[ArrayRef], f: impl Fn(&Value) -> Option<String>) -> Result<ArrayRef> {
     let docs = strings(&args[0])?;
     let paths = strings(&args[1])?;
@@ -748,6 +888,13 @@ pub fn all() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(RegexpLike::default()),
         udf("json_extract_scalar", any(2), utf8, json_extract_scalar),
         udf("json_extract", any(2), utf8, json_extract),
+        udf("json_query", any(2), utf8, json_query),
+        udf(
+            "irprep_json_query_wrapped",
+            any(2),
+            utf8,
+            json_query_wrapped,
+        ),
         udf("json_array_length", any(1), int64, json_array_length),
         udf("json_array_contains", any(2), boolean, json_array_contains),
         udf("irprep_json_array", any(1), list_utf8, json_array_json),
@@ -780,6 +927,34 @@ pub fn all() -> Vec<ScalarUDF> {
 mod tests {
     use super::*;
     use crate::testing::result_text;
+
+    /// Lax SQL/JSON paths as Trino reads them: a member step maps over an
+    /// array, `[*]` on a scalar is the scalar, quoted names, strict refused.
+    #[test]
+    fn lax_paths() {
+        let v: Value = serde_json::from_str(
+            r#"{"a": {"items": [{"p": 22, "r": {"items": [{"c": "x"}, {"c": "y"}]}}, {"p": 443}]}, "l": ["s1", "s2"], "k-1": 5}"#,
+        )
+        .unwrap();
+        let q = |p: &str| -> Vec<String> {
+            lax_items(&v, &parse_lax_path(p).unwrap())
+                .iter()
+                .map(|x| x.to_string())
+                .collect()
+        };
+        assert_eq!(q("lax $.a.items.p"), vec!["22", "443"]);
+        assert_eq!(
+            q(r#"lax $."a"."items"."r"."items"."c"[*]"#),
+            vec![r#""x""#, r#""y""#]
+        );
+        assert_eq!(q("lax $.l[*]"), vec![r#""s1""#, r#""s2""#]);
+        assert_eq!(q("lax $.l"), vec![r#"["s1","s2"]"#]);
+        assert_eq!(q(r#"lax $."k-1"[*]"#), vec!["5"]);
+        assert_eq!(q("lax $.a.items[1].p"), vec!["443"]);
+        assert!(q("lax $.missing[*]").is_empty());
+        assert!(parse_lax_path("strict $.a").is_none());
+        assert!(parse_lax_path("lax a").is_none());
+    }
 
     /// The copy-free `coalesce` gives what DataFusion's CASE form gives, with
     /// columns, constants, NULL-free columns and three arguments; and a call

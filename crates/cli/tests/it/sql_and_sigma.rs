@@ -486,6 +486,41 @@ fn sigma_reproducers_follow_the_specification() {
         )
     };
     // (case, event, detection section, expected to fire)
+    let sg = serde_json::json!({"eventSource": "ec2.amazonaws.com", "eventName": "AuthorizeSecurityGroupIngress",
+        "requestParameters": {"groupId": "sg-1", "ipPermissions": {"items": [
+            {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}},
+            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}});
+    let layers = serde_json::json!({"eventSource": "lambda.amazonaws.com", "eventName": "UpdateFunctionConfiguration20150331v2",
+        "requestParameters": {"functionName": "f", "layers": [
+            "arn:aws:lambda:us-east-1:111122223333:layer:a:1", "arn:aws:lambda:us-east-1:111122223333:layer:ext:1"]}});
+    let run2 = serde_json::json!({"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
+        "requestParameters": {"instancesSet": {"items": [{"imageId": "ami-0a"}, {"imageId": "ami-0b"}]}}});
+    let b1: Vec<(&str, Value, &str, bool)> = vec![
+        ("B1 p24 key through an array", event("b1a", sg.clone()),
+         "  selection:\n    requestParameters.ipPermissions.items.fromPort: 22\n  condition: selection\n", true),
+        ("B1 p25 startswith two arrays deep", event("b1b", sg.clone()),
+         "  selection:\n    requestParameters.ipPermissions.items.ipRanges.items.cidrIp|startswith: '0.0.0.0'\n  condition: selection\n", true),
+        ("B1 cidr on an array's elements", event("b1c", serde_json::json!({"requestParameters": {"addresses": ["AWS Internal", "192.0.2.10", "10.1.2.3"]}})),
+         "  selection:\n    requestParameters.addresses|cidr: 10.0.0.0/8\n  condition: selection\n", true),
+        ("B1 no element matches", event("b1d", sg.clone()),
+         "  selection:\n    requestParameters.ipPermissions.items.fromPort: 3389\n  condition: selection\n", false),
+        ("B1 p22 equality on an array's element", event("b1e", layers.clone()),
+         "  selection:\n    requestParameters.layers: 'arn:aws:lambda:us-east-1:111122223333:layer:ext:1'\n  condition: selection\n", true),
+        ("B1 p54 endswith on an array", event("b1f", layers.clone()),
+         "  selection:\n    requestParameters.layers|endswith: ':ext:1'\n  condition: selection\n", true),
+        ("B1 p57 re on an array", event("b1g", layers.clone()),
+         "  selection:\n    requestParameters.layers|re: ':layer:ext:1$'\n  condition: selection\n", true),
+        ("B1 p55 contains does not span elements", event("b1h", layers.clone()),
+         "  selection:\n    requestParameters.layers|contains: 'a:1\",\"arn'\n  condition: selection\n", false),
+        ("B1 p60 a filter over an array holds", event("b1i", layers.clone()),
+         "  selection:\n    eventSource: lambda.amazonaws.com\n  filter:\n    requestParameters.layers|startswith: 'arn:aws:lambda:us-east-1:111122223333:'\n  condition: selection and not filter\n", false),
+        ("B1 p56 one of two items", event("b1j", run2.clone()),
+         "  selection:\n    requestParameters.instancesSet.items.imageId: 'ami-0b'\n  condition: selection\n", true),
+        ("B1 a scalar is still itself", event("b1k", serde_json::json!({"requestParameters": {"userName": "Bob"}})),
+         "  selection:\n    requestParameters.userName: bob\n  condition: selection\n", true),
+        ("B1 an object's text for contains", event("b1l", sg.clone()),
+         "  selection:\n    requestParameters.ipPermissions|contains: '0.0.0.0/0'\n  condition: selection\n", true),
+    ];
     let cases: Vec<(&str, Value, &str, bool)> = vec![
         ("B2 lone backslash kept", event("b2a", serde_json::json!({"userAgent": "tool C:\\Windows\\x"})),
          "  selection:\n    userAgent|contains: 'C:\\Windows'\n  condition: selection\n", true),
@@ -504,6 +539,7 @@ fn sigma_reproducers_follow_the_specification() {
         ("B5 wildcard in the middle", event("b5b", serde_json::json!({"eventName": "CreateUser"})),
          "  sel_b:\n    eventName: CreateUser\n  condition: 1 of sel*b\n", true),
     ];
+    let cases: Vec<_> = cases.into_iter().chain(b1).collect();
     let tmp = tempfile::tempdir().unwrap();
     let mut wrong = vec![];
     for (i, (case, ev, det, fires)) in cases.iter().enumerate() {

@@ -7,8 +7,9 @@
 //! wildcards `*` `?`; `null`; conditions with `and`, `or`, `not`, parentheses,
 //! `1 of X*`, `all of X*`, `1 of them`, `all of them`. Field paths follow the
 //! record: `eventName` → `eventname`, `userIdentity.arn` → `useridentity.arn`,
-//! `requestParameters.x.y` → `json_extract_scalar(requestparameters, '$.x.y')`
-//! (or the JSON text of the node). Matching is case-insensitive, as Sigma's.
+//! `requestParameters.x.y` → every value at that path, compared element by
+//! element (a key through an array reaches each element; see
+//! `field_leaves`). Matching is case-insensitive, as Sigma's.
 //! Correlation rules (`event_count`, `value_count`, `temporal`,
 //! `temporal_ordered`) over rules named by `name` or `id`: see
 //! [`correlation`]. Anything else makes the rule *skipped with a reason*,
@@ -322,6 +323,46 @@ pub fn field_sql(field: &str) -> Result<String, String> {
     }
 }
 
+/// For a field inside a JSON column (`requestParameters.a.b`), every value
+/// at that path as an `array(varchar)`, element by element: a key applied
+/// to an array reaches each of its elements (`ipPermissions.items.fromPort`),
+/// an array at the end gives its elements (`layers`), so a comparison holds
+/// when any element matches (Sigma's semantics for lists). Trino's lax
+/// SQL/JSON path does the mapping; when the values are objects (no cast to
+/// varchar), the node's JSON text is the one value. `None` for every other
+/// field (compared as it is).
+fn field_leaves(field: &str) -> Result<Option<String>, String> {
+    let t = table::cloudtrail();
+    let mut parts = field.split('.');
+    let head = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    let Some(col) = t
+        .columns
+        .iter()
+        .find(|c| c.source_key.eq_ignore_ascii_case(head) || c.name.eq_ignore_ascii_case(head))
+    else {
+        return Ok(None);
+    };
+    if !matches!(col.ty, ColType::JsonText) || rest.is_empty() {
+        return Ok(None);
+    }
+    if rest
+        .iter()
+        .any(|p| p.is_empty() || p.contains(['"', '\\', '\'']))
+    {
+        return Err(format!(
+            "field '{field}': a path step is empty or holds a quote or backslash"
+        ));
+    }
+    let path: String = rest.iter().map(|p| format!(".\"{p}\"")).collect();
+    Ok(Some(format!(
+        "coalesce(TRY(CAST(json_parse(json_query({c}, {all} WITH ARRAY WRAPPER)) AS ARRAY(VARCHAR))), ARRAY[json_query({c}, {one})])",
+        c = col.name,
+        all = q(&format!("lax ${path}[*]")),
+        one = q(&format!("lax ${path}"))
+    )))
+}
+
 fn like_pattern(v: &str, prefix: bool, suffix: bool) -> String {
     let mut p = String::new();
     if prefix {
@@ -392,7 +433,7 @@ fn has_wildcard(v: &str) -> bool {
     false
 }
 
-fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
+fn value_sql(expr: &str, leaves: Option<&str>, mods: &[&str], v: &Value) -> Result<String, String> {
     let Some(text) = scalar_text(v)? else {
         return Ok(format!("{expr} IS NULL"));
     };
@@ -409,7 +450,11 @@ fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
         // (look-around, backreferences) is refused now, not at hunt time.
         regex::Regex::new(&pattern)
             .map_err(|e| format!("regular expression not supported: {e}"))?;
-        return Ok(format!("regexp_like({expr}, {})", q(&pattern)));
+        return Ok(any_element(
+            leaves,
+            |x| format!("regexp_like({x}, {})", q(&pattern)),
+            expr,
+        ));
     }
     for f in ["i", "m", "s"] {
         if has(f) {
@@ -417,7 +462,12 @@ fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
         }
     }
     if has("cidr") {
-        return Ok(format!("contains({}, CAST({expr} AS IPADDRESS))", q(&text)));
+        // TRY: a value that is not an address (`AWS Internal`) does not match.
+        return Ok(any_element(
+            leaves,
+            |x| format!("contains({}, TRY(CAST({x} AS IPADDRESS)))", q(&text)),
+            expr,
+        ));
     }
     if has("exists") {
         let yes = text.eq_ignore_ascii_case("true");
@@ -441,14 +491,32 @@ fn value_sql(expr: &str, mods: &[&str], v: &Value) -> Result<String, String> {
         has("contains") || has("endswith"),
         has("contains") || has("startswith"),
     );
-    let wild = has_wildcard(&text);
-    if !pre && !suf && !wild {
-        return Ok(format!("lower({expr}) = lower({})", q(&unescape(&text))));
-    }
-    Ok(format!(
-        "lower({expr}) LIKE lower({}) ESCAPE '\\'",
-        q(&like_pattern(&text, pre, suf))
+    Ok(any_element(
+        leaves,
+        |x| {
+            let wild = has_wildcard(&text);
+            if !pre && !suf && !wild {
+                return format!("lower({x}) = lower({})", q(&unescape(&text)));
+            }
+            format!(
+                "lower({x}) LIKE lower({}) ESCAPE '\\'",
+                q(&like_pattern(&text, pre, suf))
+            )
+        },
+        expr,
     ))
+}
+
+/// `pred` over the field: over each of its `leaves` when it has them (true
+/// when one matches), else over the expression itself.
+fn any_element(leaves: Option<&str>, pred: impl Fn(&str) -> String, expr: &str) -> String {
+    match leaves {
+        Some(l) => format!(
+            "coalesce(cardinality(filter({l}, x -> {})), 0) > 0",
+            pred("x")
+        ),
+        None => pred(expr),
+    }
 }
 
 const KNOWN_MODS: [&str; 11] = [
@@ -481,12 +549,14 @@ fn map_sql(m: &serde_yaml::Mapping) -> Result<String, String> {
             return Err("keyword (field-less) matches are not supported".into());
         }
         let expr = field_sql(field)?;
+        let leaves = field_leaves(field)?;
+        let leaves = leaves.as_deref();
         let parts: Vec<String> = match v {
             Value::Sequence(vs) => vs
                 .iter()
-                .map(|x| value_sql(&expr, &mods, x))
+                .map(|x| value_sql(&expr, leaves, &mods, x))
                 .collect::<Result<_, _>>()?,
-            other => vec![value_sql(&expr, &mods, other)?],
+            other => vec![value_sql(&expr, leaves, &mods, other)?],
         };
         if parts.is_empty() {
             return Err(format!("field '{field}' has an empty value list"));
