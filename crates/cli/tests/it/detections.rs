@@ -374,3 +374,37 @@ fn prefilter_keeps_results_identical() {
 
 #[allow(dead_code)]
 fn _unused(_: &Detection) {}
+
+/// Findings attributed to an AWS service, or to no principal, are not an
+/// intruder's burst: a log delivery denied 30 times, Config and Access
+/// Analyzer reading every service in five regions, services decrypting and
+/// reading secrets for the account: nothing at medium or above, nothing
+/// under an empty principal, and the failing delivery reported as the
+/// readiness problem it is, under the service's name.
+#[test]
+fn aws_services_are_not_reported_as_intruders() {
+    let cat = Catalogue::builtin();
+    let r = hunt_paths(
+        &[fixture("aws-service-access-denied.json")],
+        &cat.detections,
+    );
+    let mut wrong = vec![];
+    for f in &r.findings {
+        if f.severity >= Severity::Medium || f.principal.is_empty() {
+            wrong.push(format!(
+                "{} {:?} {:?}",
+                f.detection_id, f.severity, f.principal
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(
+        r.findings.iter().any(
+            |f| f.detection_id == "aws.cloudtrail.aws-service-access-denied"
+                && f.principal == "delivery.logs.amazonaws.com"
+                && f.event_count == 30
+        ),
+        "{:#?}",
+        r.findings
+    );
+}
