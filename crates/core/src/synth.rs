@@ -604,103 +604,295 @@ fn console_login(rng: &mut Rng, actor: &Actor, t: DateTime<Utc>, account: &str) 
     })
 }
 
-/// Background activity of one account over the window.
-fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &mut Vec<Ev>) {
-    let span = (cfg.days.max(1) as i64) * 86_400;
-    let used: Vec<&String> = cfg
-        .regions
-        .iter()
-        .take(cfg.background_regions.max(1))
-        .collect();
-    let home = cfg
-        .regions
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "us-east-1".into());
-    let start = cfg.start;
-    let analyst = Actor {
-        identity: iam_user(rng, account, "alice", false, true, true, start),
-        ip: "198.51.100.24".into(),
-        ua: "AWS Internal".into(),
-        console: true,
-    };
-    let terraform = Actor {
+/// The actors of one account's background activity, made once (their ids
+/// drawn from the run's generator) and then used for every slice of time.
+struct Background {
+    account: String,
+    used: Vec<String>,
+    home: String,
+    analyst: Actor,
+    terraform: Actor,
+    app: Actor,
+    agent: Actor,
+    deployer_session: Value,
+    lambda: Actor,
+}
+
+impl Background {
+    fn new(rng: &mut Rng, cfg: &SynthConfig, account: &str) -> Self {
+        let used: Vec<String> = cfg
+            .regions
+            .iter()
+            .take(cfg.background_regions.max(1))
+            .cloned()
+            .collect();
+        let home = cfg
+            .regions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into());
+        let start = cfg.start;
+        let analyst = Actor {
+            identity: iam_user(rng, account, "alice", false, true, true, start),
+            ip: "198.51.100.24".into(),
+            ua: "AWS Internal".into(),
+            console: true,
+        };
+        let terraform = Actor {
         identity: iam_user(rng, account, "ci-deploy", true, false, false, start),
         ip: "198.51.100.77".into(),
         ua: "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go/1.51.0 (go1.22.1; linux; amd64)".into(),
         console: false,
     };
-    let app = Actor {
+        let app = Actor {
         identity: assumed_role(rng, account, "app-server-role", "i-0a1b2c3d4e5f60718", start),
         ip: "10.20.1.15".into(),
         ua: "aws-sdk-java/2.25.6 Linux/5.10.210-201.852.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. md/internal exec-env/AWS_EC2".into(),
         console: false,
     };
-    let agent = Actor {
-        ua: "amazon-ssm-agent/3.3.40.0".into(),
-        ..app.clone()
-    };
-    // The deployer's temporary session, on whose behalf Secrets Manager calls KMS.
-    let deployer_session = iam_user(rng, account, "ci-deploy", false, true, false, start);
-    let lambda = Actor {
+        let agent = Actor {
+            ua: "amazon-ssm-agent/3.3.40.0".into(),
+            ..app.clone()
+        };
+        // The deployer's temporary session, on whose behalf Secrets Manager calls KMS.
+        let deployer_session = iam_user(rng, account, "ci-deploy", false, true, false, start);
+        let lambda = Actor {
         identity: assumed_role(rng, account, "report-builder-lambda", "report-builder", start),
         ip: "3.80.12.34".into(),
         ua: "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#5.10.214-223.836.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.2 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.34.51".into(),
         console: false,
     };
-    let mut produced = 0;
-    // The analyst logs in once a day.
-    for d in 0..cfg.days.max(1) {
-        let t = start + Duration::seconds(d as i64 * 86_400 + 8 * 3600 + rng.below(3600) as i64);
-        out.push(Ev {
-            account: account.into(),
-            region: "us-east-1".into(),
-            time: t,
-            label: "benign".into(),
-            json: Packed::new(&console_login(rng, &analyst, t, account)),
-        });
-        produced += 1;
+        Background {
+            account: account.to_string(),
+            used,
+            home,
+            analyst,
+            terraform,
+            app,
+            agent,
+            deployer_session,
+            lambda,
+        }
     }
-    while produced < n {
-        let t = start + Duration::seconds(rng.below(span as u64) as i64);
-        let region = rng.pick(&used).to_string();
-        let kind = rng.below(100);
-        if kind < 8 {
+
+    /// The analyst's console login, once a day.
+    fn logins(&self, rng: &mut Rng, cfg: &SynthConfig, out: &mut Vec<Ev>) {
+        let account = self.account.as_str();
+        for d in 0..cfg.days.max(1) {
+            let t = cfg.start
+                + Duration::seconds(d as i64 * 86_400 + 8 * 3600 + rng.below(3600) as i64);
             out.push(Ev {
                 account: account.into(),
-                region: region.clone(),
+                region: "us-east-1".into(),
                 time: t,
                 label: "benign".into(),
-                json: Packed::new(&service_assume_role(rng, t, account, &region)),
+                json: Packed::new(&console_login(rng, &self.analyst, t, account)),
             });
-            produced += 1;
-            continue;
         }
-        if kind < 10 {
-            out.push(Ev {
-                account: account.into(),
-                region: region.clone(),
-                time: t,
-                label: "benign".into(),
-                json: Packed::new(&service_event(rng, t, account, &region)),
-            });
-            produced += 1;
-            continue;
-        }
-        if kind < 14 {
-            // A Terraform plan: a burst of reads.
-            let burst = 10 + rng.below(25) as usize;
-            for i in 0..burst.min(n - produced) {
-                let (src, name, ro, req) = background_calls(rng, &region, account);
+    }
+
+    /// `n` background events at times in `[from, from + secs)` (a burst may
+    /// run a few seconds past the end).
+    fn slice(&self, rng: &mut Rng, from: DateTime<Utc>, secs: i64, n: usize, out: &mut Vec<Ev>) {
+        let account = self.account.as_str();
+        let (used, home) = (&self.used, &self.home);
+        let (analyst, terraform, app, agent, lambda) = (
+            &self.analyst,
+            &self.terraform,
+            &self.app,
+            &self.agent,
+            &self.lambda,
+        );
+        let deployer_session = &self.deployer_session;
+        let mut produced = 0;
+        while produced < n {
+            let t = from + Duration::seconds(rng.below(secs.max(1) as u64) as i64);
+            let region = rng.pick(used).to_string();
+            let kind = rng.below(100);
+            if kind < 8 {
+                out.push(Ev {
+                    account: account.into(),
+                    region: region.clone(),
+                    time: t,
+                    label: "benign".into(),
+                    json: Packed::new(&service_assume_role(rng, t, account, &region)),
+                });
+                produced += 1;
+                continue;
+            }
+            if kind < 10 {
+                out.push(Ev {
+                    account: account.into(),
+                    region: region.clone(),
+                    time: t,
+                    label: "benign".into(),
+                    json: Packed::new(&service_event(rng, t, account, &region)),
+                });
+                produced += 1;
+                continue;
+            }
+            if kind < 14 {
+                // A Terraform plan: a burst of reads.
+                let burst = 10 + rng.below(25) as usize;
+                for i in 0..burst.min(n - produced) {
+                    let (src, name, ro, req) = background_calls(rng, &region, account);
+                    let ev = api_event(
+                        rng,
+                        terraform,
+                        t + Duration::milliseconds(i as i64 * 180),
+                        account,
+                        &region,
+                        &src,
+                        &name,
+                        ro,
+                        req,
+                        Value::Null,
+                        None,
+                        &[],
+                    );
+                    out.push(Ev {
+                        account: account.into(),
+                        region: region.clone(),
+                        time: t + Duration::milliseconds(i as i64 * 180),
+                        label: "benign".into(),
+                        json: Packed::new(&ev),
+                    });
+                    produced += 1;
+                }
+                continue;
+            }
+            if kind < 20 {
                 let ev = api_event(
                     rng,
-                    &terraform,
-                    t + Duration::milliseconds(i as i64 * 180),
+                    agent,
+                    t,
+                    account,
+                    home,
+                    "ssm.amazonaws.com",
+                    "UpdateInstanceInformation",
+                    false,
+                    json!({"instanceId": "i-0a1b2c3d4e5f60718", "agentVersion": "3.3.40.0", "agentStatus": "Active", "platformType": "Linux", "platformName": "Amazon Linux", "platformVersion": "2023"}),
+                    Value::Null,
+                    None,
+                    &[],
+                );
+                out.push(Ev {
+                    account: account.into(),
+                    region: home.clone(),
+                    time: t,
+                    label: "benign".into(),
+                    json: Packed::new(&ev),
+                });
+                produced += 1;
+                continue;
+            }
+            if kind == 25 && rng.chance(0.3) {
+                // Infrastructure changes by the deploy pipeline: IAM writes, and a
+                // compliance tool's DryRun permission checks.
+                let (src, name, ro, req, resp, err): (
+                    &str,
+                    &str,
+                    bool,
+                    Value,
+                    Value,
+                    Option<(&str, &str)>,
+                ) = match rng.below(4) {
+                    0 => {
+                        let key = format!("AKIA{}", rng.upper_alnum(16));
+                        (
+                            "iam.amazonaws.com",
+                            "CreateAccessKey",
+                            false,
+                            Value::Null,
+                            json!({"accessKey": {"userName": "ci-deploy", "accessKeyId": key, "status": "Active", "createDate": t.format("%b %-d, %Y, %-I:%M:%S %p").to_string()}}),
+                            None,
+                        )
+                    }
+                    1 => (
+                        "iam.amazonaws.com",
+                        "PutRolePolicy",
+                        false,
+                        json!({"roleName": "app-server-role", "policyName": "app-s3-read", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::app-assets/*\"}]}"}),
+                        Value::Null,
+                        None,
+                    ),
+                    2 => (
+                        "iam.amazonaws.com",
+                        "TagRole",
+                        false,
+                        json!({"roleName": "app-server-role", "tags": [{"key": "team", "value": "platform"}]}),
+                        Value::Null,
+                        None,
+                    ),
+                    _ => (
+                        "ec2.amazonaws.com",
+                        "StopInstances",
+                        false,
+                        json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718"}]}, "force": false}),
+                        Value::Null,
+                        Some((
+                            "Client.DryRunOperation",
+                            "Request would have succeeded, but DryRun flag is set.",
+                        )),
+                    ),
+                };
+                let region = if src == "iam.amazonaws.com" {
+                    "us-east-1".to_string()
+                } else {
+                    region.clone()
+                };
+                let ev = api_event(
+                    rng,
+                    terraform,
+                    t,
                     account,
                     &region,
-                    &src,
-                    &name,
+                    src,
+                    name,
                     ro,
+                    req,
+                    resp,
+                    err,
+                    &[],
+                );
+                out.push(Ev {
+                    account: account.into(),
+                    region,
+                    time: t,
+                    label: "benign".into(),
+                    json: Packed::new(&ev),
+                });
+                produced += 1;
+                continue;
+            }
+            if kind < 26 {
+                // Secrets Manager decrypting for the app: KMS calls a service makes on its behalf.
+                let name = if rng.chance(0.7) {
+                    "Decrypt"
+                } else {
+                    "GenerateDataKey"
+                };
+                let via = Actor {
+                    identity: with_invoked_by(deployer_session, "secretsmanager.amazonaws.com"),
+                    ip: "secretsmanager.amazonaws.com".into(),
+                    ua: "secretsmanager.amazonaws.com".into(),
+                    console: false,
+                };
+                let key = format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid());
+                let req = if name == "Decrypt" {
+                    json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:prod/api/db"), "SecretVersionId": rng.uuid()}})
+                } else {
+                    json!({"keyId": key, "keySpec": "AES_256"})
+                };
+                let ev = api_event(
+                    rng,
+                    &via,
+                    t,
+                    account,
+                    &region,
+                    "kms.amazonaws.com",
+                    name,
+                    true,
                     req,
                     Value::Null,
                     None,
@@ -708,150 +900,43 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
                 );
                 out.push(Ev {
                     account: account.into(),
-                    region: region.clone(),
-                    time: t + Duration::milliseconds(i as i64 * 180),
+                    region,
+                    time: t,
                     label: "benign".into(),
                     json: Packed::new(&ev),
                 });
                 produced += 1;
+                continue;
             }
-            continue;
-        }
-        if kind < 20 {
-            let ev = api_event(
-                rng,
-                &agent,
-                t,
-                account,
-                &home,
-                "ssm.amazonaws.com",
-                "UpdateInstanceInformation",
-                false,
-                json!({"instanceId": "i-0a1b2c3d4e5f60718", "agentVersion": "3.3.40.0", "agentStatus": "Active", "platformType": "Linux", "platformName": "Amazon Linux", "platformVersion": "2023"}),
-                Value::Null,
-                None,
-                &[],
-            );
-            out.push(Ev {
-                account: account.into(),
-                region: home.clone(),
-                time: t,
-                label: "benign".into(),
-                json: Packed::new(&ev),
-            });
-            produced += 1;
-            continue;
-        }
-        if kind == 25 && rng.chance(0.3) {
-            // Infrastructure changes by the deploy pipeline: IAM writes, and a
-            // compliance tool's DryRun permission checks.
-            let (src, name, ro, req, resp, err): (
-                &str,
-                &str,
-                bool,
-                Value,
-                Value,
-                Option<(&str, &str)>,
-            ) = match rng.below(4) {
-                0 => {
-                    let key = format!("AKIA{}", rng.upper_alnum(16));
-                    (
-                        "iam.amazonaws.com",
-                        "CreateAccessKey",
-                        false,
-                        Value::Null,
-                        json!({"accessKey": {"userName": "ci-deploy", "accessKeyId": key, "status": "Active", "createDate": t.format("%b %-d, %Y, %-I:%M:%S %p").to_string()}}),
-                        None,
-                    )
-                }
-                1 => (
-                    "iam.amazonaws.com",
-                    "PutRolePolicy",
-                    false,
-                    json!({"roleName": "app-server-role", "policyName": "app-s3-read", "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::app-assets/*\"}]}"}),
-                    Value::Null,
-                    None,
-                ),
-                2 => (
-                    "iam.amazonaws.com",
-                    "TagRole",
-                    false,
-                    json!({"roleName": "app-server-role", "tags": [{"key": "team", "value": "platform"}]}),
-                    Value::Null,
-                    None,
-                ),
-                _ => (
-                    "ec2.amazonaws.com",
-                    "StopInstances",
-                    false,
-                    json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718"}]}, "force": false}),
-                    Value::Null,
-                    Some((
-                        "Client.DryRunOperation",
-                        "Request would have succeeded, but DryRun flag is set.",
-                    )),
-                ),
+            let actor = match kind {
+                26..=49 => app,
+                50..=69 => lambda,
+                _ => analyst,
             };
-            let region = if src == "iam.amazonaws.com" {
-                "us-east-1".to_string()
+            let (src, name, ro, req) = if actor.console {
+                console_calls(rng)
             } else {
-                region.clone()
+                background_calls(rng, &region, account)
+            };
+            let denied = rng.chance(0.02);
+            let err = if denied {
+                let a = actor.identity["arn"].as_str().unwrap_or("").to_string();
+                Some(("AccessDenied".to_string(), format!("User: {a} is not authorized to perform: {}:{name} because no identity-based policy allows the action", src.trim_end_matches(".amazonaws.com"))))
+            } else {
+                None
             };
             let ev = api_event(
                 rng,
-                &terraform,
+                actor,
                 t,
                 account,
                 &region,
-                src,
-                name,
+                &src,
+                &name,
                 ro,
                 req,
-                resp,
-                err,
-                &[],
-            );
-            out.push(Ev {
-                account: account.into(),
-                region,
-                time: t,
-                label: "benign".into(),
-                json: Packed::new(&ev),
-            });
-            produced += 1;
-            continue;
-        }
-        if kind < 26 {
-            // Secrets Manager decrypting for the app: KMS calls a service makes on its behalf.
-            let name = if rng.chance(0.7) {
-                "Decrypt"
-            } else {
-                "GenerateDataKey"
-            };
-            let via = Actor {
-                identity: with_invoked_by(&deployer_session, "secretsmanager.amazonaws.com"),
-                ip: "secretsmanager.amazonaws.com".into(),
-                ua: "secretsmanager.amazonaws.com".into(),
-                console: false,
-            };
-            let key = format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid());
-            let req = if name == "Decrypt" {
-                json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:prod/api/db"), "SecretVersionId": rng.uuid()}})
-            } else {
-                json!({"keyId": key, "keySpec": "AES_256"})
-            };
-            let ev = api_event(
-                rng,
-                &via,
-                t,
-                account,
-                &region,
-                "kms.amazonaws.com",
-                name,
-                true,
-                req,
                 Value::Null,
-                None,
+                err.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
                 &[],
             );
             out.push(Ev {
@@ -862,47 +947,7 @@ fn background(rng: &mut Rng, cfg: &SynthConfig, account: &str, n: usize, out: &m
                 json: Packed::new(&ev),
             });
             produced += 1;
-            continue;
         }
-        let actor = match kind {
-            26..=49 => &app,
-            50..=69 => &lambda,
-            _ => &analyst,
-        };
-        let (src, name, ro, req) = if actor.console {
-            console_calls(rng)
-        } else {
-            background_calls(rng, &region, account)
-        };
-        let denied = rng.chance(0.02);
-        let err = if denied {
-            let a = actor.identity["arn"].as_str().unwrap_or("").to_string();
-            Some(("AccessDenied".to_string(), format!("User: {a} is not authorized to perform: {}:{name} because no identity-based policy allows the action", src.trim_end_matches(".amazonaws.com"))))
-        } else {
-            None
-        };
-        let ev = api_event(
-            rng,
-            actor,
-            t,
-            account,
-            &region,
-            &src,
-            &name,
-            ro,
-            req,
-            Value::Null,
-            err.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
-            &[],
-        );
-        out.push(Ev {
-            account: account.into(),
-            region,
-            time: t,
-            label: "benign".into(),
-            json: Packed::new(&ev),
-        });
-        produced += 1;
     }
 }
 
@@ -1115,13 +1160,21 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
         }
     }
     let mut rng = Rng::new(cfg.seed);
-    let mut events: Vec<Ev> = Vec::with_capacity(cfg.background + 1000);
-    let per_account = cfg.background / cfg.accounts.len().max(1);
-    for a in &cfg.accounts {
-        background(&mut rng, cfg, a, per_account, &mut events);
-    }
-    let background_events = events.len();
     let span = (cfg.days.max(1) as i64) * 86_400;
+    let window = (cfg.file_minutes.max(1) as i64) * 60;
+    let accounts: Vec<Background> = cfg
+        .accounts
+        .iter()
+        .map(|a| Background::new(&mut rng, cfg, a))
+        .collect();
+    // Events made ahead of their delivery window (logins, scenarios, bursts
+    // that run past a slice), by account and window.
+    let mut pending: BTreeMap<(usize, i64), Vec<Ev>> = BTreeMap::new();
+    let mut early = vec![];
+    for b in &accounts {
+        b.logins(&mut rng, cfg, &mut early);
+    }
+    let logins_per_account = cfg.days.max(1) as usize;
     for (i, s) in cfg.scenarios.iter().enumerate() {
         let account = &cfg.accounts[i % cfg.accounts.len().max(1)];
         // Spread scenarios over the window, away from its edges.
@@ -1133,51 +1186,175 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
             s,
             account,
             cfg.start + Duration::seconds(offset),
-            &mut events,
+            &mut early,
         );
     }
-    // Group into delivery files per account, region and delivery window.
-    let window = (cfg.file_minutes.max(1) as i64) * 60;
-    let mut files: BTreeMap<(String, String, i64), Vec<usize>> = BTreeMap::new();
-    for (i, e) in events.iter().enumerate() {
-        let bucket = e.time.timestamp().div_euclid(window);
-        files
-            .entry((e.account.clone(), e.region.clone(), bucket))
-            .or_default()
-            .push(i);
+    let account_index = |a: &str| cfg.accounts.iter().position(|x| x == a).unwrap_or(0);
+    for e in early {
+        let k = (
+            account_index(&e.account),
+            e.time.timestamp().div_euclid(window),
+        );
+        pending.entry(k).or_default().push(e);
     }
     std::fs::create_dir_all(out_dir)?;
-    let mut labels = String::from("eventid,label\n");
     let mut summary = SynthSummary {
-        background_events,
         out_dir: out_dir.to_path_buf(),
         ..Default::default()
     };
-    // Names first (deterministic), then compress and write on every core.
-    let mut jobs: Vec<(PathBuf, Vec<usize>)> = Vec::with_capacity(files.len());
-    for ((account, region, bucket), mut idx) in files {
-        idx.sort_by_key(|&i| events[i].time);
-        let t0 = Utc
-            .timestamp_opt(bucket * window, 0)
-            .single()
-            .unwrap_or(cfg.start);
-        let deliver = t0 + Duration::seconds(window);
+    let mut labels = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(out_dir.join("labels.csv"))?,
+    );
+    {
+        use std::io::Write;
+        labels.write_all(b"eventid,label\n")?;
+    }
+    // One delivery window of one account at a time: memory holds a window's
+    // events, whatever the total (the order and labels depend on the seed only).
+    let per_account = cfg.background / cfg.accounts.len().max(1);
+    let first = cfg.start.timestamp().div_euclid(window);
+    let last = (cfg.start.timestamp() + span - 1).div_euclid(window);
+    let slices = (last - first + 1) as usize;
+    let generated = per_account.saturating_sub(logins_per_account);
+    // Files are compressed and written on another thread while the next
+    // window is generated (a few windows in flight at most).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Vec<u8>)>(4);
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut comp =
+            libdeflater::Compressor::new(libdeflater::CompressionLvl::new(4).unwrap_or_default());
+        let mut out: Vec<u8> = Vec::new();
+        for (path, body) in rx {
+            out.resize(comp.gzip_compress_bound(body.len()), 0);
+            let n = comp
+                .gzip_compress(&body, &mut out)
+                .map_err(|e| std::io::Error::other(format!("gzip: {e:?}")))?;
+            write_new(&path, &out[..n])?;
+        }
+        Ok(())
+    });
+    let written = (|| -> std::io::Result<()> {
+        for (ai, b) in accounts.iter().enumerate() {
+            for (ci, bucket) in (first..=last).enumerate() {
+                let n = generated / slices + usize::from(ci < generated % slices);
+                let mut srng = Rng::new(
+                    cfg.seed
+                        ^ (ai as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        ^ (ci as u64 + 1).wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+                );
+                let from = Utc
+                    .timestamp_opt(bucket * window, 0)
+                    .single()
+                    .unwrap_or(cfg.start)
+                    .max(cfg.start);
+                let secs = ((bucket + 1) * window - from.timestamp())
+                    .min(cfg.start.timestamp() + span - from.timestamp());
+                let mut evs = pending.remove(&(ai, bucket)).unwrap_or_default();
+                let mut made = Vec::with_capacity(n);
+                b.slice(&mut srng, from, secs, n, &mut made);
+                summary.background_events += made.len();
+                for e in made {
+                    let k = e.time.timestamp().div_euclid(window);
+                    if k == bucket {
+                        evs.push(e);
+                    } else {
+                        pending.entry((ai, k)).or_default().push(e);
+                    }
+                }
+                write_window(
+                    &mut rng,
+                    &tx,
+                    out_dir,
+                    &cfg.accounts[ai],
+                    bucket,
+                    window,
+                    evs,
+                    &mut labels,
+                    &mut summary,
+                )?;
+            }
+        }
+        // What lies past the last slice (a scenario's tail, a burst's end).
+        for ((ai, bucket), evs) in std::mem::take(&mut pending) {
+            write_window(
+                &mut rng,
+                &tx,
+                out_dir,
+                &cfg.accounts[ai],
+                bucket,
+                window,
+                evs,
+                &mut labels,
+                &mut summary,
+            )?;
+        }
+        Ok(())
+    })();
+    drop(tx);
+    let wrote = writer
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the file writer panicked")));
+    // The writer's own error first: a failed write is why sending stopped.
+    wrote?;
+    written?;
+    summary.background_events += logins_per_account * accounts.len();
+    {
+        use std::io::Write;
+        labels.flush()?;
+    }
+    Ok(summary)
+}
+
+/// Write one account's events of one delivery window: a file per region,
+/// events in time order, their labels appended.
+#[allow(clippy::too_many_arguments)]
+fn write_window(
+    rng: &mut Rng,
+    files: &std::sync::mpsc::SyncSender<(PathBuf, Vec<u8>)>,
+    out_dir: &Path,
+    account: &str,
+    bucket: i64,
+    window: i64,
+    evs: Vec<Ev>,
+    labels: &mut impl std::io::Write,
+    summary: &mut SynthSummary,
+) -> std::io::Result<()> {
+    let mut by_region: BTreeMap<String, Vec<Ev>> = BTreeMap::new();
+    for e in evs {
+        by_region.entry(e.region.clone()).or_default().push(e);
+    }
+    let t0 = Utc
+        .timestamp_opt(bucket * window, 0)
+        .single()
+        .unwrap_or_default();
+    let deliver = t0 + Duration::seconds(window);
+    for (region, mut evs) in by_region {
+        evs.sort_by_key(|e| e.time);
         let dir = out_dir.join(format!(
             "AWSLogs/{account}/CloudTrail/{region}/{}",
             t0.format("%Y/%m/%d")
         ));
+        std::fs::create_dir_all(&dir)?;
         let name = file_name(
-            &mut rng,
-            &account,
+            rng,
+            account,
             &region,
             deliver.with_second(0).unwrap_or(deliver),
         );
-        for &i in &idx {
-            let e = &events[i];
-            labels.push_str(&e.json.id);
-            labels.push(',');
-            labels.push_str(&e.label);
-            labels.push('\n');
+        let mut body: Vec<u8> =
+            Vec::with_capacity(evs.iter().map(|e| e.json.bytes.len() + 1).sum::<usize>() + 16);
+        body.extend_from_slice(b"{\"Records\":[");
+        for (k, e) in evs.iter().enumerate() {
+            if k > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&e.json.bytes);
+            labels.write_all(e.json.id.as_bytes())?;
+            labels.write_all(b",")?;
+            labels.write_all(e.label.as_bytes())?;
+            labels.write_all(b"\n")?;
             if e.label != "benign" {
                 summary
                     .scenario_events
@@ -1186,60 +1363,15 @@ pub fn synthesize(cfg: &SynthConfig, out_dir: &Path) -> std::io::Result<SynthSum
                     .push(e.json.id.clone());
             }
         }
-        jobs.push((dir.join(name), idx));
+        body.extend_from_slice(b"]}");
+        summary.files += 1;
+        summary.events += evs.len();
+        drop(evs);
+        files
+            .send((dir.join(name), body))
+            .map_err(|_| std::io::Error::other("the file writer stopped"))?;
     }
-    let mut dirs: Vec<&Path> = jobs.iter().filter_map(|(p, _)| p.parent()).collect();
-    dirs.dedup();
-    for d in dirs {
-        std::fs::create_dir_all(d)?;
-    }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
-    std::thread::scope(|sc| {
-        for _ in 0..threads {
-            sc.spawn(|| {
-                let mut comp = libdeflater::Compressor::new(
-                    libdeflater::CompressionLvl::new(4).unwrap_or_default(),
-                );
-                let mut body: Vec<u8> = Vec::new();
-                let mut out: Vec<u8> = Vec::new();
-                loop {
-                    let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((path, idx)) = jobs.get(j) else {
-                        break;
-                    };
-                    body.clear();
-                    body.extend_from_slice(b"{\"Records\":[");
-                    for (k, &i) in idx.iter().enumerate() {
-                        if k > 0 {
-                            body.push(b',');
-                        }
-                        body.extend_from_slice(&events[i].json.bytes);
-                    }
-                    body.extend_from_slice(b"]}");
-                    out.resize(comp.gzip_compress_bound(body.len()), 0);
-                    let res = comp
-                        .gzip_compress(&body, &mut out)
-                        .map_err(|e| std::io::Error::other(format!("gzip: {e:?}")))
-                        .and_then(|n| write_new(path, &out[..n]));
-                    if let Err(e) = res {
-                        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
-    summary.files = jobs.len();
-    summary.events = events.len();
-    write_new(&out_dir.join("labels.csv"), labels.as_bytes())?;
-    Ok(summary)
+    Ok(())
 }
 
 /// Create `path` and write `bytes`; an existing file (or symlink) is an error.
