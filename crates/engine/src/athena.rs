@@ -268,6 +268,15 @@ impl VisitorMut for Rewriter {
                         }
                     }
                     ("split", Some(a)) if a.len() == 2 => Some(call("string_to_array", a)),
+                    // Trino replaces every match; DataFusion only the first
+                    // unless told 'g'. A missing replacement is ''.
+                    ("regexp_replace", Some(mut a)) if a.len() == 2 || a.len() == 3 => {
+                        if a.len() == 2 {
+                            a.push(Expr::value(ast::Value::SingleQuotedString(String::new())));
+                        }
+                        a.push(Expr::value(ast::Value::SingleQuotedString("g".into())));
+                        Some(call("regexp_replace", a))
+                    }
                     ("transform", _) => {
                         f.name = ObjectName::from(vec![Ident::new("array_transform")]);
                         None
@@ -388,6 +397,16 @@ mod tests {
                 .contains("irprep_ip_in_cidr('10.0.0.0/8', ip)")
         );
         assert!(rw("SELECT contains(arr, 'x') FROM t").contains("array_has(arr, 'x')"));
+        // Trino's regexp_replace replaces every match.
+        assert!(rw("SELECT regexp_replace(a, '\\s') FROM t")
+            .contains("regexp_replace(a, '\\s', '', 'g')"));
+        assert!(rw("SELECT regexp_replace(a, 'x', 'y') FROM t")
+            .contains("regexp_replace(a, 'x', 'y', 'g')"));
+        // json_query's WITH ARRAY WRAPPER clause becomes its own function.
+        assert!(
+            rw("SELECT json_query(requestparameters, 'lax $.a[*]' WITH ARRAY WRAPPER) FROM t")
+                .contains("irprep_json_query_wrapped(requestparameters, 'lax $.a[*]')")
+        );
         assert!(rw("SELECT transform(r, x -> x.ARN) FROM t")
             .contains("array_transform(r, x -> get_field(x, 'arn'))"));
         assert!(rw("SELECT element_at(split(q, '.'), -2) FROM t")
