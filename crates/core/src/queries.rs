@@ -97,6 +97,22 @@ pub fn replace_table(sql: &str, from: &str, to: &str) -> String {
             i += 1;
             continue;
         }
+        // A comment is copied as it is (an apostrophe in it opens no string).
+        if !in_str && b[i..].starts_with(b"--") {
+            let end = b[i..]
+                .iter()
+                .position(|&x| x == b'\n')
+                .map_or(b.len(), |p| i + p);
+            out.push_str(&sql[i..end]);
+            i = end;
+            continue;
+        }
+        if !in_str && b[i..].starts_with(b"/*") {
+            let end = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
+            out.push_str(&sql[i..end]);
+            i = end;
+            continue;
+        }
         // Bytes, not text slices: `i + from.len()` may fall inside a
         // character of the query.
         if !in_str
@@ -155,6 +171,15 @@ mod tests {
     #[test]
     fn an_empty_name_replaces_nothing() {
         assert_eq!(replace_table("SELECT 1 FROM t", "", "x"), "SELECT 1 FROM t");
+        // An apostrophe in a comment opens no string literal.
+        assert_eq!(
+            replace_table(
+                "-- the key's owner\nSELECT 1 FROM cloudtrail /* it's */ JOIN cloudtrail",
+                "cloudtrail",
+                "t"
+            ),
+            "-- the key's owner\nSELECT 1 FROM t /* it's */ JOIN t"
+        );
     }
 
     #[test]

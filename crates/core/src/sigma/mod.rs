@@ -854,8 +854,9 @@ detection:
             d.sql
         );
         assert!(
-            d.sql
-                .contains("json_extract_scalar(requestparameters, '$.enable')"),
+            d.sql.contains(
+                "json_query(requestparameters, 'lax $.\"enable\"[*]' WITH ARRAY WRAPPER)"
+            ),
             "{}",
             d.sql
         );
