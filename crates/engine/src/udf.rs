@@ -151,17 +151,43 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
 enum PathStep {
     Key(String),
     Index(i64),
+    /// `[*]`: SQL/JSON paths only (`json_query`).
+    AnyIndex,
 }
 
 /// Trino's JSONPath subset: `$`, `.key`, `["key"]`, `[n]`.
 fn parse_path(p: &str) -> Option<Vec<PathStep>> {
-    let p = p.trim();
-    let rest = p.strip_prefix('$')?;
+    parse_steps(p.trim().strip_prefix('$')?, false)
+}
+
+/// The steps after `$`: `.key`, `."key"`, `["key"]`, `[n]`, and `[*]` when
+/// `any` (a SQL/JSON path).
+fn parse_steps(rest: &str, any: bool) -> Option<Vec<PathStep>> {
     let b = rest.as_bytes();
     let mut i = 0;
     let mut steps = vec![];
     while i < b.len() {
         match b[i] {
+            b'.' if b.get(i + 1) == Some(&b'"') => {
+                let mut name = String::new();
+                let mut j = i + 2;
+                loop {
+                    match b.get(j)? {
+                        b'"' => break,
+                        b'\\' => {
+                            name.push(*b.get(j + 1)? as char);
+                            j += 2;
+                        }
+                        _ => {
+                            let c = rest[j..].chars().next()?;
+                            name.push(c);
+                            j += c.len_utf8();
+                        }
+                    }
+                }
+                steps.push(PathStep::Key(name));
+                i = j + 1;
+            }
             b'.' => {
                 let start = i + 1;
                 let mut j = start;
@@ -182,11 +208,14 @@ fn parse_path(p: &str) -> Option<Vec<PathStep>> {
                     && inner.len() >= 2
                 {
                     steps.push(PathStep::Key(inner[1..inner.len() - 1].to_string()));
+                } else if any && inner == "*" {
+                    steps.push(PathStep::AnyIndex);
                 } else {
                     steps.push(PathStep::Index(inner.parse().ok()?));
                 }
                 i = close + 1;
             }
+            b' ' if any => i += 1,
             _ => return None,
         }
     }
@@ -210,94 +239,33 @@ fn walk(v: &Value, steps: &[PathStep]) -> Option<Value> {
     }
 }
 
-/// One step of a SQL/JSON path (`json_query`), lax mode.
-#[derive(Debug, Clone, PartialEq)]
-enum LaxStep {
-    Key(String),
-    AnyIndex,
-    Index(usize),
-}
-
-/// `lax $."a".b[*][0]`: the subset the Sigma compiler writes (member names
-/// plain or double-quoted, `[*]`, `[n]`); `strict` mode is refused.
-fn parse_lax_path(p: &str) -> Option<Vec<LaxStep>> {
+/// `lax $."a".b[*][0]` (`json_query`): `strict` mode is refused.
+fn parse_lax_path(p: &str) -> Option<Vec<PathStep>> {
     let p = p.trim();
     let p = match p.strip_prefix("lax") {
         Some(r) => r.trim_start(),
         None if p.starts_with("strict") => return None,
         None => p,
     };
-    let rest = p.strip_prefix('$')?;
-    let b = rest.as_bytes();
-    let mut i = 0;
-    let mut steps = vec![];
-    while i < b.len() {
-        match b[i] {
-            b'.' if b.get(i + 1) == Some(&b'"') => {
-                let mut name = String::new();
-                let mut j = i + 2;
-                loop {
-                    match b.get(j)? {
-                        b'"' => break,
-                        b'\\' => {
-                            name.push(*b.get(j + 1)? as char);
-                            j += 2;
-                        }
-                        _ => {
-                            let c = rest[j..].chars().next()?;
-                            name.push(c);
-                            j += c.len_utf8();
-                        }
-                    }
-                }
-                steps.push(LaxStep::Key(name));
-                i = j + 1;
-            }
-            b'.' => {
-                let start = i + 1;
-                let mut j = start;
-                while j < b.len() && b[j] != b'.' && b[j] != b'[' {
-                    j += 1;
-                }
-                if j == start {
-                    return None;
-                }
-                steps.push(LaxStep::Key(rest[start..j].to_string()));
-                i = j;
-            }
-            b'[' => {
-                let close = rest[i..].find(']')? + i;
-                let inner = rest[i + 1..close].trim();
-                steps.push(if inner == "*" {
-                    LaxStep::AnyIndex
-                } else {
-                    LaxStep::Index(inner.parse().ok()?)
-                });
-                i = close + 1;
-            }
-            b' ' => i += 1,
-            _ => return None,
-        }
-    }
-    Some(steps)
+    parse_steps(p.strip_prefix('$')?, true)
 }
 
 /// The SQL/JSON sequence a lax path selects: a member step on an array
 /// applies to each element; `[*]`/`[0]` on a non-array see the item itself.
-fn lax_items<'a>(root: &'a Value, steps: &[LaxStep]) -> Vec<&'a Value> {
+fn lax_items<'a>(root: &'a Value, steps: &[PathStep]) -> Vec<&'a Value> {
     let mut items = vec![root];
     for s in steps {
         let mut next = vec![];
         for it in items {
             match (s, it) {
-                (LaxStep::Key(k), Value::Object(m)) => next.extend(m.get(k)),
-                (LaxStep::Key(k), Value::Array(a)) => next.extend(
+                (PathStep::Key(k), Value::Object(m)) => next.extend(m.get(k)),
+                (PathStep::Key(k), Value::Array(a)) => next.extend(
                     a.iter()
                         .filter_map(|e| e.as_object().and_then(|m| m.get(k))),
                 ),
-                (LaxStep::AnyIndex, Value::Array(a)) => next.extend(a.iter()),
-                (LaxStep::Index(n), Value::Array(a)) => next.extend(a.get(*n)),
-                (LaxStep::AnyIndex, v) | (LaxStep::Index(0), v) => next.push(v),
+                (PathStep::AnyIndex, Value::Array(a)) => next.extend(a.iter()),
+                (PathStep::Index(n), Value::Array(a)) if *n >= 0 => next.extend(a.get(*n as usize)),
+                (PathStep::AnyIndex, v) | (PathStep::Index(0), v) => next.push(v),
                 _ => {}
             }
         }
@@ -310,7 +278,7 @@ fn json_query_impl(args: &[ArrayRef], wrapped: bool) -> Result<ArrayRef> {
     let docs = strings(&args[0])?;
     let paths = strings(&args[1])?;
     let mut out = StringBuilder::new();
-    let mut cache: Option<(String, Option<Vec<LaxStep>>)> = None;
+    let mut cache: Option<(String, Option<Vec<PathStep>>)> = None;
     for i in 0..docs.len() {
         if docs.is_null(i) || paths.is_null(i) {
             out.append_null();

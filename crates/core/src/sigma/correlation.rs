@@ -113,8 +113,7 @@ pub(crate) fn parse(
     if rules.len() > MAX_RULES {
         return Err(format!("correlation names more than {MAX_RULES} rules"));
     }
-    if kind == Kind::TemporalOrdered && rules.len() < 2 || kind == Kind::Temporal && rules.len() < 2
-    {
+    if matches!(kind, Kind::Temporal | Kind::TemporalOrdered) && rules.len() < 2 {
         return Err("a temporal correlation needs at least two rules".into());
     }
     let group_by = strings(corr.get("group-by"));
