@@ -826,6 +826,27 @@ pub async fn discover_layout(
     Ok((accounts, places.into_iter().collect()))
 }
 
+/// The names one level below each account and place of a layout
+/// (`AWSLogs/<account>/<service>/<place>/<name>/`: WAF web ACLs, EKS clusters).
+pub async fn discover_names(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    awslogs_prefix: &str,
+    service: &str,
+) -> Result<Vec<String>> {
+    let (accounts, _) = discover_layout(s3, bucket, awslogs_prefix, service).await?;
+    let mut names = std::collections::BTreeSet::new();
+    for a in &accounts {
+        let base = format!("{awslogs_prefix}{a}/{service}/");
+        for p in list_dirs(s3, bucket, &base).await? {
+            for n in list_dirs(s3, bucket, &format!("{base}{p}/")).await? {
+                names.insert(n);
+            }
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
 async fn list_dirs(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
     let mut out = vec![];
     let mut next = None;

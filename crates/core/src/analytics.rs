@@ -231,7 +231,8 @@ impl Deployment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ddl::{athena_table, Projection, TableKind, TableSpec};
+    use crate::ddl::{athena_table, Projection, TableSpec};
+    use crate::tables::LogTable;
 
     #[test]
     fn named_queries_follow_table_names_and_template_is_complete() {
@@ -249,12 +250,8 @@ mod tests {
             .collect();
         assert!(missed.is_empty(), "table not renamed in {missed:?}");
         let t = athena_table(&TableSpec {
-            kind: TableKind::CloudTrail,
-            name: "org_trail".into(),
-            location: "s3://b/AWSLogs/o-abc/".into(),
-            start_date: "2024/01/01".into(),
-            accounts: Projection::Injected,
             regions: Projection::Enum(vec!["us-east-1".into()]),
+            ..TableSpec::new(LogTable::CloudTrail, "org_trail", "s3://b/AWSLogs/o-abc/")
         });
         let d = Deployment {
             database: "security_analysis".into(),

@@ -14,6 +14,7 @@ use crate::table::{
     self, FlowField, TableDef, ACCOUNT_PARTITION, DATE_PARTITION, HOUR_PARTITION, REGION_PARTITION,
     VPC_PARTITION,
 };
+use crate::tables::{LogTable, PartitionKind, Storage, HIVE_TEXT_OUT, REGEX_SERDE, TEXT_IN};
 
 /// Values of an account / region / VPC partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,28 +66,45 @@ impl Default for FlowLayout {
     }
 }
 
-/// Which table, over which logs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum TableKind {
-    CloudTrail,
-    VpcFlow(FlowLayout),
-    Dns,
-}
-
 /// Everything needed to write one Athena table.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableSpec {
-    pub kind: TableKind,
+    pub table: LogTable,
+    /// How the flow logs are stored (the `vpcflow` table only).
+    pub flow: FlowLayout,
+    /// S3 server access logs: date-based keys (`<account>/<region>/<bucket>/<yyyy>/<mm>/<dd>/`),
+    /// or the simple prefix (a table without partitions).
+    pub date_based: bool,
     /// Table name in the Glue database.
     pub name: String,
     /// `s3://bucket/prefix/AWSLogs/` (for an Organization trail,
-    /// `…/AWSLogs/o-xxxxxxxxxx/`).
+    /// `…/AWSLogs/o-xxxxxxxxxx/`; for S3 server access logs, the target prefix).
     pub location: String,
     /// First date of the logs, `yyyy/MM/dd`.
     pub start_date: String,
     pub accounts: Projection,
-    /// Regions (CloudTrail, flow logs) or VPC ids (DNS).
+    /// Regions (CloudTrail, flow logs and the others) or VPC ids (DNS).
     pub regions: Projection,
+    /// Values of the table's name partition (S3 bucket, web ACL, EKS cluster).
+    pub names: Projection,
+}
+
+impl TableSpec {
+    /// A table over `location` with the default layout: every account,
+    /// region and name the query gives (injected), logs from 2024.
+    pub fn new(table: LogTable, name: &str, location: &str) -> Self {
+        TableSpec {
+            table,
+            flow: FlowLayout::default(),
+            date_based: true,
+            name: name.to_string(),
+            location: location.to_string(),
+            start_date: "2024/01/01".into(),
+            accounts: Projection::Injected,
+            regions: Projection::Injected,
+            names: Projection::Injected,
+        }
+    }
 }
 
 /// A table as Athena and Glue see it.
@@ -106,9 +124,6 @@ pub struct AthenaTable {
     /// Table properties: projection, storage template, classification.
     pub table_params: Vec<(String, String)>,
 }
-
-const HIVE_TEXT_OUT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
-const TEXT_IN: &str = "org.apache.hadoop.mapred.TextInputFormat";
 
 fn dir(location: &str) -> String {
     if location.ends_with('/') {
@@ -159,8 +174,8 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
         partition_keys,
         classification,
     );
-    match &spec.kind {
-        TableKind::CloudTrail => {
+    match spec.table {
+        LogTable::CloudTrail => {
             def = table::cloudtrail();
             date_projection(&spec.start_date, "yyyy/MM/dd", &mut params);
             projection(REGION_PARTITION, &spec.regions, &mut params);
@@ -173,7 +188,8 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
             partition_keys = vec![ACCOUNT_PARTITION, REGION_PARTITION, DATE_PARTITION];
             classification = "cloudtrail";
         }
-        TableKind::VpcFlow(l) => {
+        LogTable::VpcFlow => {
+            let l = &spec.flow;
             def = table::vpcflow_with(&l.fields);
             // Hive-compatible keys carry `year=…/month=…/day=…`: the same
             // single date partition, with the literals quoted in the format.
@@ -221,7 +237,7 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
                 classification = "csv";
             }
         }
-        TableKind::Dns => {
+        LogTable::Dns => {
             def = table::dns();
             date_projection(&spec.start_date, "yyyy/MM/dd", &mut params);
             projection(VPC_PARTITION, &spec.regions, &mut params);
@@ -233,6 +249,10 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
             serde_params = vec![("serialization.format".to_string(), "1".to_string())];
             partition_keys = vec![ACCOUNT_PARTITION, VPC_PARTITION, DATE_PARTITION];
             classification = "json";
+        }
+        other => {
+            let st = other.storage().expect("every other table has a storage");
+            return stored_table(spec, other, st, loc, params);
         }
     }
     params.push(("storage.location.template".into(), template));
@@ -251,6 +271,77 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
     }
 }
 
+/// The Athena table of a log whose storage its definition describes.
+fn stored_table(
+    spec: &TableSpec,
+    t: LogTable,
+    st: &Storage,
+    loc: String,
+    mut params: Vec<(String, String)>,
+) -> AthenaTable {
+    let def = t.def();
+    let mut serde_params: Vec<(String, String)> = st
+        .serde_params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if st.serde_lib == REGEX_SERDE {
+        let fmt = match t {
+            LogTable::S3Access => &crate::tables::s3access::FORMAT,
+            LogTable::Alb => &crate::tables::elb::ALB,
+            LogTable::Nlb => &crate::tables::elb::NLB,
+            _ => &crate::tables::elb::CLB,
+        };
+        serde_params.push(("input.regex".into(), crate::tables::text::athena_regex(fmt)));
+    } else {
+        serde_params.push(("serialization.format".into(), "1".into()));
+        // A line a newer service version wrote with a key of the wrong type
+        // is one bad row, not a failed query.
+        serde_params.push(("ignore.malformed.json".into(), "true".into()));
+    }
+    let partitioned = t != LogTable::S3Access || spec.date_based;
+    let mut keys = vec![];
+    if partitioned {
+        for (col, kind) in st.partitions {
+            match kind {
+                PartitionKind::Date => date_projection(&spec.start_date, "yyyy/MM/dd", &mut params),
+                PartitionKind::Account => projection(col, &spec.accounts, &mut params),
+                PartitionKind::Region => {
+                    let mut r = spec.regions.clone();
+                    // CloudFront web ACLs log under `cloudfront`, not a region.
+                    if let (LogTable::Waf, Projection::Enum(v)) = (t, &mut r) {
+                        if !v.iter().any(|x| x == "cloudfront") {
+                            v.push("cloudfront".into());
+                        }
+                    }
+                    projection(col, &r, &mut params)
+                }
+                PartitionKind::Name => projection(col, &spec.names, &mut params),
+            }
+            keys.push(col.to_string());
+        }
+        params.push((
+            "storage.location.template".into(),
+            format!("{loc}{}", st.template),
+        ));
+    } else {
+        params.retain(|(k, _)| k != "projection.enabled");
+    }
+    params.push(("classification".into(), st.classification.into()));
+    AthenaTable {
+        name: spec.name.clone(),
+        description: format!("{} (generated by irprep)", def.description),
+        columns: def.hive_columns(),
+        partition_keys: keys,
+        location: loc,
+        input_format: st.input_format.into(),
+        output_format: st.output_format.into(),
+        serde_lib: st.serde_lib.into(),
+        serde_params,
+        table_params: params,
+    }
+}
+
 impl AthenaTable {
     /// The `CREATE EXTERNAL TABLE` statement.
     pub fn ddl(&self) -> String {
@@ -264,10 +355,11 @@ impl AthenaTable {
             .iter()
             .map(|p| format!("`{p}` string"))
             .collect();
+        // Hive's DDL reads `\\` in a string as one backslash (the regexes).
         let serde: Vec<String> = self
             .serde_params
             .iter()
-            .map(|(k, v)| format!("{} = {}", q(k), q(v)))
+            .map(|(k, v)| format!("{} = {}", q(k), q(&v.replace('\\', "\\\\"))))
             .collect();
         // EXTERNAL is implied by CREATE EXTERNAL TABLE; Glue gets it as a parameter.
         let props: Vec<String> = self
@@ -276,12 +368,17 @@ impl AthenaTable {
             .filter(|(k, _)| k != "EXTERNAL")
             .map(|(k, v)| format!("  {} = {}", q(k), q(v)))
             .collect();
+        let partitioned = if parts.is_empty() {
+            String::new()
+        } else {
+            format!("\nPARTITIONED BY ({})", parts.join(", "))
+        };
         format!(
-            "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n{}\n)\nCOMMENT {}\nPARTITIONED BY ({})\nROW FORMAT SERDE {}\nWITH SERDEPROPERTIES ({})\nSTORED AS INPUTFORMAT {}\nOUTPUTFORMAT {}\nLOCATION {}\nTBLPROPERTIES (\n{}\n)",
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n{}\n)\nCOMMENT {}{}\nROW FORMAT SERDE {}\nWITH SERDEPROPERTIES ({})\nSTORED AS INPUTFORMAT {}\nOUTPUTFORMAT {}\nLOCATION {}\nTBLPROPERTIES (\n{}\n)",
             self.name,
             cols.join(",\n"),
             q(&self.description),
-            parts.join(", "),
+            partitioned,
             q(&self.serde_lib),
             serde.join(", "),
             q(&self.input_format),
@@ -303,20 +400,17 @@ impl AthenaTable {
 mod tests {
     use super::*;
 
-    fn spec(kind: TableKind) -> TableSpec {
+    fn spec(table: LogTable) -> TableSpec {
         TableSpec {
-            kind,
-            name: "t".into(),
-            location: "s3://logs/AWSLogs".into(),
-            start_date: "2024/01/01".into(),
             accounts: Projection::Enum(vec!["111122223333".into()]),
             regions: Projection::Enum(vec!["us-east-1".into(), "eu-west-1".into()]),
+            ..TableSpec::new(table, "t", "s3://logs/AWSLogs")
         }
     }
 
     #[test]
     fn cloudtrail_follows_the_table_definition() {
-        let t = athena_table(&spec(TableKind::CloudTrail));
+        let t = athena_table(&spec(LogTable::CloudTrail));
         let ddl = t.ddl();
         for c in &table::cloudtrail().columns {
             assert!(
@@ -332,7 +426,10 @@ mod tests {
     #[test]
     fn vpcflow_columns_are_the_log_format() {
         let l = FlowLayout::default();
-        let t = athena_table(&spec(TableKind::VpcFlow(l.clone())));
+        let t = athena_table(&TableSpec {
+            flow: l.clone(),
+            ..spec(LogTable::VpcFlow)
+        });
         let fmt = table::flow_log_format(&l.fields);
         let from_ddl: Vec<String> = t
             .columns
@@ -343,12 +440,15 @@ mod tests {
         assert_eq!(t.param("skip.header.line.count"), Some("1"));
         // A table for an existing flow log's own field order.
         let custom = table::parse_flow_format("${version} ${srcaddr} ${dstaddr} ${end}").unwrap();
-        let t = athena_table(&spec(TableKind::VpcFlow(FlowLayout {
-            fields: custom,
-            hourly: true,
-            hive: true,
-            parquet: true,
-        })));
+        let t = athena_table(&TableSpec {
+            flow: FlowLayout {
+                fields: custom,
+                hourly: true,
+                hive: true,
+                parquet: true,
+            },
+            ..spec(LogTable::VpcFlow)
+        });
         assert_eq!(
             t.columns,
             vec![
@@ -368,7 +468,7 @@ mod tests {
 
     #[test]
     fn dns_uses_struct_types_and_injected_vpcs() {
-        let mut s = spec(TableKind::Dns);
+        let mut s = spec(LogTable::Dns);
         s.regions = Projection::from_list(vec![]);
         let t = athena_table(&s);
         let ddl = t.ddl();

@@ -108,10 +108,6 @@ pub struct Detection {
     pub path: String,
 }
 
-/// The tables a detection can read: CloudTrail (hunted in one pass), VPC
-/// flow logs and Route 53 Resolver query logs (each detection run as written).
-pub const SOURCES: [&str; 3] = ["cloudtrail", "vpcflow", "dns"];
-
 fn default_source() -> String {
     "cloudtrail".into()
 }
@@ -142,11 +138,13 @@ fn validate(d: &Detection) -> Result<(), String> {
     if d.sql.trim().is_empty() {
         return Err("sql is empty".into());
     }
-    if !SOURCES.contains(&d.source.as_str()) {
+    // The table a detection reads: CloudTrail is hunted in one pass, the
+    // others are run as written.
+    if crate::tables::LogTable::from_name(&d.source).is_none() {
         return Err(format!(
             "unknown source '{}' (one of {})",
             d.source,
-            SOURCES.join(", ")
+            crate::tables::LogTable::names()
         ));
     }
     for a in &d.attack {
@@ -305,12 +303,12 @@ mod tests {
         )
         .is_err());
         let e = parse_detection(
-            "id: x\ntitle: t\nseverity: high\nsource: s3access\nsql: SELECT 1\n",
+            "id: x\ntitle: t\nseverity: high\nsource: route53\nsql: SELECT 1\n",
             "x.yaml",
             Origin::User,
         )
         .unwrap_err();
-        assert!(e.contains("unknown source 's3access'"), "{e}");
+        assert!(e.contains("unknown source 'route53'"), "{e}");
         assert!(Severity::High > Severity::Medium);
     }
 }

@@ -10,22 +10,41 @@
 //! VPC Flow Logs deliver to `<prefix>/AWSLogs/<account>/vpcflowlogs/<region>/<yyyy>/<mm>/<dd>/[<HH>/]<file>`
 //! or, Hive-compatible, to `<prefix>/AWSLogs/aws-account-id=<account>/aws-service=vpcflowlogs/aws-region=<region>/year=<yyyy>/month=<mm>/day=<dd>/[hour=<HH>/]<file>`;
 //! Route 53 Resolver query logs to `<prefix>/AWSLogs/<account>/vpcdnsquerylogs/<vpc>/<yyyy>/<mm>/<dd>/<file>`.
+//! Load balancers write under `…/elasticloadbalancing/<region>/<yyyy>/<mm>/<dd>/`, WAF under
+//! `…/WAFLogs/<region|cloudfront>/<web ACL>/<yyyy>/<mm>/<dd>/<HH>/<mm>/`, GuardDuty exports under
+//! `…/GuardDuty/<region>/<yyyy>/<mm>/<dd>/`, `irprep logs collect --eks` under
+//! `…/eks-audit/<region>/<cluster>/<yyyy>/<mm>/<dd>/`. S3 server access logs are outside
+//! `AWSLogs/`: `<prefix><yyyy>-<mm>-<dd>-<hh>-<mm>-<ss>-<unique>`, or date-based
+//! `<prefix><account>/<region>/<bucket>/<yyyy>/<mm>/<dd>/<same name>`.
+
+use crate::tables::{self, LogTable};
 
 /// What a key holds, judged by its path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
-    /// CloudTrail event delivery file.
-    CloudTrail,
+    /// A file of a log table.
+    Log(LogTable),
     /// CloudTrail digest file (integrity chain, not events).
     CloudTrailDigest,
     /// CloudTrail Insights file (not API events).
     CloudTrailInsight,
-    /// VPC flow-log file (text or Parquet).
-    VpcFlow,
-    /// Route 53 Resolver query-log file.
-    Dns,
+    /// A load balancer access log outside the layout: its lines say which
+    /// of `alb`, `nlb` and `clb` reads each.
+    Elb,
     /// Not in a known layout: the content decides.
     Unknown,
+}
+
+impl KeyKind {
+    /// The tables that read a file of this kind (CloudTrail for a file in
+    /// no known layout: its reader judges it).
+    pub fn tables(self) -> Vec<LogTable> {
+        match self {
+            KeyKind::Log(t) => vec![t],
+            KeyKind::Elb => vec![LogTable::Alb, LogTable::Nlb, LogTable::Clb],
+            _ => vec![LogTable::CloudTrail],
+        }
+    }
 }
 
 /// Partition values a key carries.
@@ -41,6 +60,8 @@ pub struct Partitions {
     pub vpc: Option<String>,
     /// `HH` of an hourly flow-log key.
     pub hour: Option<String>,
+    /// The name segment of a layout (S3 bucket, web ACL, EKS cluster).
+    pub name: Option<String>,
 }
 
 pub type CloudTrailPartitions = Partitions;
@@ -57,6 +78,9 @@ impl Partitions {
             DATE_PARTITION => Some(&self.date),
             VPC_PARTITION => self.vpc.as_deref(),
             HOUR_PARTITION => self.hour.as_deref(),
+            tables::s3access::BUCKET_PARTITION
+            | tables::waf::WEBACL_PARTITION
+            | tables::eks_audit::CLUSTER_PARTITION => self.name.as_deref(),
             _ => None,
         }
     }
@@ -119,6 +143,9 @@ pub fn classify(key: &str) -> Classified {
         key
     };
     let segs: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(c) = classify_s3_access(&segs) {
+        return c;
+    }
     // Use the last AWSLogs segment: a prefix may itself contain the word.
     let Some(pos) = segs.iter().rposition(|s| *s == "AWSLogs") else {
         return unknown;
@@ -144,25 +171,47 @@ pub fn classify(key: &str) -> Classified {
     if !is_account(account) {
         return unknown;
     }
+    let rest = &segs[i + 2..];
     let kind = match *service {
-        "CloudTrail" => KeyKind::CloudTrail,
         "CloudTrail-Digest" => KeyKind::CloudTrailDigest,
         "CloudTrail-Insight" => KeyKind::CloudTrailInsight,
-        "vpcflowlogs" => KeyKind::VpcFlow,
-        "vpcdnsquerylogs" => KeyKind::Dns,
-        _ => return unknown,
+        "elasticloadbalancing" => KeyKind::Log(tables::elb::table_of_name(
+            rest.last().copied().unwrap_or(""),
+        )),
+        other => match LogTable::from_service(other) {
+            Some(t) => KeyKind::Log(t),
+            None => return unknown,
+        },
     };
-    let rest = &segs[i + 2..];
-    // region-or-vpc / yyyy / mm / dd / [HH /] file
-    let place_ok = match kind {
-        KeyKind::Dns => rest.first().is_some_and(|v| is_vpc(v)),
+    let table = match kind {
+        KeyKind::Log(t) => t,
+        _ => LogTable::CloudTrail,
+    };
+    // place / [name /] yyyy / mm / dd / [HH /] file
+    let place_ok = match table {
+        LogTable::Dns => rest.first().is_some_and(|v| is_vpc(v)),
+        LogTable::Waf => rest
+            .first()
+            .is_some_and(|r| *r == "cloudfront" || is_region(r)),
         _ => rest.first().is_some_and(|r| is_region(r)),
     };
-    if rest.len() >= 5 && place_ok && is_num(rest[1], 4) && is_num(rest[2], 2) && is_num(rest[3], 2)
+    let named = matches!(table, LogTable::Waf | LogTable::EksAudit);
+    let name = if named {
+        rest.get(1).filter(|n| is_name(n)).map(|n| n.to_string())
+    } else {
+        None
+    };
+    let d = if named { 2 } else { 1 };
+    if place_ok
+        && (!named || name.is_some())
+        && rest.len() >= d + 4
+        && is_num(rest[d], 4)
+        && is_num(rest[d + 1], 2)
+        && is_num(rest[d + 2], 2)
     {
-        let hour = (kind == KeyKind::VpcFlow && rest.len() >= 6 && is_num(rest[4], 2))
-            .then(|| rest[4].to_string());
-        let (region, vpc) = if kind == KeyKind::Dns {
+        let hour = (table == LogTable::VpcFlow && rest.len() >= d + 5 && is_num(rest[d + 3], 2))
+            .then(|| rest[d + 3].to_string());
+        let (region, vpc) = if table == LogTable::Dns {
             (String::new(), Some(rest[0].to_string()))
         } else {
             (rest[0].to_string(), None)
@@ -172,10 +221,11 @@ pub fn classify(key: &str) -> Classified {
             partitions: Some(Partitions {
                 account: account.to_string(),
                 region,
-                date: format!("{}/{}/{}", rest[1], rest[2], rest[3]),
+                date: format!("{}/{}/{}", rest[d], rest[d + 1], rest[d + 2]),
                 org_id,
                 vpc,
                 hour,
+                name,
             }),
         };
     }
@@ -183,6 +233,47 @@ pub fn classify(key: &str) -> Classified {
         kind,
         partitions: None,
     }
+}
+
+/// A name segment (bucket, web ACL, cluster): bounded, no control bytes.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// S3 server access logs: a file named `yyyy-mm-dd-hh-mm-ss-<unique>`, with
+/// the partitions of a date-based key when the six segments before it are
+/// `<account>/<region>/<bucket>/<yyyy>/<mm>/<dd>`.
+fn classify_s3_access(segs: &[&str]) -> Option<Classified> {
+    let file = segs.last()?;
+    if !tables::s3access::is_log_name(file) {
+        return None;
+    }
+    let n = segs.len();
+    let partitions = (n >= 7)
+        .then(|| &segs[n - 7..n - 1])
+        .filter(|p| {
+            is_account(p[0])
+                && is_region(p[1])
+                && is_name(p[2])
+                && is_num(p[3], 4)
+                && is_num(p[4], 2)
+                && is_num(p[5], 2)
+                && file.starts_with(&format!("{}-{}-{}-", p[3], p[4], p[5]))
+        })
+        .map(|p| Partitions {
+            account: p[0].to_string(),
+            region: p[1].to_string(),
+            date: format!("{}/{}/{}", p[3], p[4], p[5]),
+            name: Some(p[2].to_string()),
+            ..Default::default()
+        });
+    Some(Classified {
+        kind: KeyKind::Log(LogTable::S3Access),
+        partitions,
+    })
 }
 
 /// The Hive-compatible flow-log layout:
@@ -216,12 +307,13 @@ fn classify_hive(segs: &[&str]) -> Option<Classified> {
                 org_id: None,
                 vpc: None,
                 hour,
+                name: None,
             })
         }
         _ => None,
     };
     Some(Classified {
-        kind: KeyKind::VpcFlow,
+        kind: KeyKind::Log(LogTable::VpcFlow),
         partitions,
     })
 }
@@ -231,27 +323,59 @@ fn classify_hive(segs: &[&str]) -> Option<Classified> {
 /// `query_name` is `Dns`, anything else is left to the CloudTrail reader.
 pub fn sniff(head: &[u8]) -> KeyKind {
     if head.starts_with(b"PAR1") {
-        return KeyKind::VpcFlow;
+        return KeyKind::Log(LogTable::VpcFlow);
     }
     let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
     let t = text.trim_start_matches('\u{feff}').trim_start();
     let first_line = t.lines().next().unwrap_or("");
     if t.starts_with('{') {
-        if first_line.contains("\"query_name\"") && first_line.contains("\"query_timestamp\"") {
-            return KeyKind::Dns;
+        let has = |k: &str| first_line.contains(k);
+        if has("\"query_name\"") && has("\"query_timestamp\"") {
+            return KeyKind::Log(LogTable::Dns);
         }
-        if first_line.starts_with("{\"message\"") && !first_line.contains("\"eventName\"") {
-            return KeyKind::VpcFlow;
+        if first_line.starts_with("{\"message\"") && !has("\"eventName\"") {
+            return KeyKind::Log(LogTable::VpcFlow);
+        }
+        if has("\"webaclId\"") && has("\"httpRequest\"") {
+            return KeyKind::Log(LogTable::Waf);
+        }
+        if has("\"schemaVersion\"") && has("\"severity\"") && has(":guardduty:") {
+            return KeyKind::Log(LogTable::GuardDuty);
+        }
+        if has("\"auditID\"") && has("\"audit.k8s.io/") {
+            return KeyKind::Log(LogTable::EksAudit);
         }
         return KeyKind::Unknown;
     }
-    let first = first_line.split_ascii_whitespace().next().unwrap_or("");
+    let mut toks = first_line.split_ascii_whitespace();
+    let first = toks.next().unwrap_or("");
+    let second = toks.next().unwrap_or("");
+    let third = toks.next().unwrap_or("");
     if first == "version"
         || (!first.is_empty()
             && first.bytes().all(|b| b.is_ascii_digit())
             && first_line.split_ascii_whitespace().count() >= 10)
     {
-        return KeyKind::VpcFlow;
+        return KeyKind::Log(LogTable::VpcFlow);
+    }
+    if third.starts_with('[')
+        && tables::TimeFormat::Clf
+            .canonical(
+                first_line
+                    .split('[')
+                    .nth(1)
+                    .and_then(|r| r.split(']').next())
+                    .unwrap_or(""),
+            )
+            .is_some()
+    {
+        return KeyKind::Log(LogTable::S3Access);
+    }
+    let alb = ["http", "https", "h2", "grpcs", "ws", "wss"].contains(&first);
+    let nlb = first == "tls" && second.contains('.');
+    let timed = tables::TimeFormat::Iso.canonical(first).is_some();
+    if alb || nlb || timed {
+        return KeyKind::Elb;
     }
     KeyKind::Unknown
 }
@@ -286,11 +410,12 @@ pub fn date_of_time(t: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::LogTable;
 
     #[test]
     fn plain_and_org_layouts() {
         let c = classify("cloudtrail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/111122223333_CloudTrail_us-east-1_20240305T0000Z_abc.json.gz");
-        assert_eq!(c.kind, KeyKind::CloudTrail);
+        assert_eq!(c.kind, KeyKind::Log(LogTable::CloudTrail));
         let p = c.partitions.unwrap();
         assert_eq!(
             (p.account.as_str(), p.region.as_str(), p.date.as_str()),
@@ -311,7 +436,7 @@ mod tests {
         let c = classify(&format!(
             "AWSLogs/111122223333/CloudTrail/{long}/2024/03/05/f.json.gz"
         ));
-        assert_eq!(c.kind, KeyKind::CloudTrail);
+        assert_eq!(c.kind, KeyKind::Log(LogTable::CloudTrail));
         assert!(c.partitions.is_none(), "a 300-byte region is no partition");
         let vpc = format!("vpc-{}", "a".repeat(300));
         let c = classify(&format!(
@@ -353,7 +478,7 @@ mod tests {
         );
         // In the layout but too short to carry a date: kind known, no partitions.
         let c = classify("AWSLogs/111122223333/CloudTrail/us-east-1/x.json");
-        assert_eq!(c.kind, KeyKind::CloudTrail);
+        assert_eq!(c.kind, KeyKind::Log(LogTable::CloudTrail));
         assert!(c.partitions.is_none());
         assert_eq!(
             classify(r"C:\logs\AWSLogs\111122223333\CloudTrail\us-gov-west-1\2024\01\02\f.json")
@@ -367,7 +492,7 @@ mod tests {
     #[test]
     fn flow_and_dns_layouts() {
         let c = classify("vpcflowlogs/AWSLogs/111122223333/vpcflowlogs/eu-west-1/2024/03/05/111122223333_vpcflowlogs_eu-west-1_fl-1_20240305T1200Z_a.log.gz");
-        assert_eq!(c.kind, KeyKind::VpcFlow);
+        assert_eq!(c.kind, KeyKind::Log(LogTable::VpcFlow));
         let p = c.partitions.unwrap();
         assert_eq!(
             (
@@ -383,7 +508,7 @@ mod tests {
             .unwrap();
         assert_eq!(p.hour.as_deref(), Some("13"));
         let c = classify("x/AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=05/hour=07/f.parquet");
-        assert_eq!(c.kind, KeyKind::VpcFlow);
+        assert_eq!(c.kind, KeyKind::Log(LogTable::VpcFlow));
         let p = c.partitions.unwrap();
         assert_eq!(
             (p.region.as_str(), p.date.as_str(), p.hour.as_deref()),
@@ -392,7 +517,7 @@ mod tests {
         let c = classify(
             "r53querylogs/AWSLogs/111122223333/vpcdnsquerylogs/vpc-0a1b2c3d/2024/03/05/f.log.gz",
         );
-        assert_eq!(c.kind, KeyKind::Dns);
+        assert_eq!(c.kind, KeyKind::Log(LogTable::Dns));
         let p = c.partitions.unwrap();
         assert_eq!(
             (
@@ -408,18 +533,18 @@ mod tests {
     fn sniffs_content() {
         assert_eq!(
             sniff(b"version account-id interface-id srcaddr\n2 1 eni-1 10.0.0.1"),
-            KeyKind::VpcFlow
+            KeyKind::Log(LogTable::VpcFlow)
         );
         assert_eq!(
             sniff(b"2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK\n"),
-            KeyKind::VpcFlow
+            KeyKind::Log(LogTable::VpcFlow)
         );
-        assert_eq!(sniff(br#"{"version":"1.100000","account_id":"1","query_timestamp":"x","query_name":"a."}"#), KeyKind::Dns);
+        assert_eq!(sniff(br#"{"version":"1.100000","account_id":"1","query_timestamp":"x","query_name":"a."}"#), KeyKind::Log(LogTable::Dns));
         assert_eq!(
             sniff(br#"{"Records":[{"eventName":"x"}]}"#),
             KeyKind::Unknown
         );
-        assert_eq!(sniff(b"PAR1...."), KeyKind::VpcFlow);
+        assert_eq!(sniff(b"PAR1...."), KeyKind::Log(LogTable::VpcFlow));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod source;
 pub mod sql;
 pub mod synth;
 pub mod table;
+pub mod tables;
 pub mod timeparse;
 
 pub use arrow_array;

@@ -20,31 +20,44 @@ pub fn with_window(sql: &str, database: &str, since: Option<&str>, until: Option
     }
     let day = |t: &str| t.get(..10).unwrap_or(t).replace('-', "/");
     let mut ctes = vec![];
-    for (table, col, epoch) in [
-        ("cloudtrail", "eventtime", false),
-        ("vpcflow", "start", true),
-        ("dns", "query_timestamp", false),
-    ] {
+    for t in crate::tables::LogTable::ALL {
+        let table = t.name();
         if !mentions(sql, table) {
             continue;
         }
-        let mut preds = vec![];
-        let lit = |t: &str| -> String {
-            if epoch {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .map(|d| d.timestamp().to_string())
-                    .unwrap_or_else(|_| "0".into())
-            } else {
-                quote(t)
+        use crate::tables::TimeFormat;
+        let col = quote_col(t.time_column());
+        let epoch = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.timestamp())
+                .unwrap_or(0)
+        };
+        // The record time compared with a window bound, as the column holds it.
+        let cmp = |op: &str, bound: &str| -> String {
+            match t.time_format() {
+                TimeFormat::Iso => format!("{col} {op} {}", quote(bound)),
+                TimeFormat::EpochSeconds => format!("{col} {op} {}", epoch(bound)),
+                TimeFormat::EpochMillis => format!("{col} {op} {}", epoch(bound) * 1000),
+                TimeFormat::Clf => format!(
+                    "date_parse(substr({col}, 1, 20), '%d/%b/%Y:%H:%i:%s') {op} from_iso8601_timestamp({})",
+                    quote(bound)
+                ),
             }
         };
+        // S3 server access logs under the simple prefix have no date partition.
+        let by_day = t != crate::tables::LogTable::S3Access;
+        let mut preds = vec![];
         if let Some(s) = since {
-            preds.push(format!("date_partition >= '{}'", escape(&day(s))));
-            preds.push(format!("{} >= {}", quote_col(col), lit(s)));
+            if by_day {
+                preds.push(format!("date_partition >= '{}'", escape(&day(s))));
+            }
+            preds.push(cmp(">=", s));
         }
         if let Some(u) = until {
-            preds.push(format!("date_partition <= '{}'", escape(&day(u))));
-            preds.push(format!("{} < {}", quote_col(col), lit(u)));
+            if by_day {
+                preds.push(format!("date_partition <= '{}'", escape(&day(u))));
+            }
+            preds.push(cmp("<", u));
         }
         ctes.push(format!(
             "{table} AS (SELECT * FROM \"{}\".\"{table}\" WHERE {})",

@@ -1418,7 +1418,10 @@ mod tests {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "gz") {
                     let c = crate::layout::classify(&p.to_string_lossy());
-                    assert_eq!(c.kind, crate::layout::KeyKind::CloudTrail);
+                    assert_eq!(
+                        c.kind,
+                        crate::layout::KeyKind::Log(crate::tables::LogTable::CloudTrail)
+                    );
                     assert!(c.partitions.is_some());
                     found += 1;
                 }

@@ -162,13 +162,13 @@ impl TableDef {
     }
 }
 
-fn s(name: &'static str, key: &'static str) -> Column {
+pub(crate) fn s(name: &'static str, key: &'static str) -> Column {
     Column::new(name, key, ColType::String)
 }
-fn j(name: &'static str, key: &'static str) -> Column {
+pub(crate) fn j(name: &'static str, key: &'static str) -> Column {
     Column::new(name, key, ColType::JsonText)
 }
-fn st(name: &'static str, key: &'static str, fields: Vec<Column>) -> Column {
+pub(crate) fn st(name: &'static str, key: &'static str, fields: Vec<Column>) -> Column {
     Column::new(name, key, ColType::Struct(fields))
 }
 
@@ -575,12 +575,12 @@ pub fn dns() -> TableDef {
     }
 }
 
-/// Every table irprep knows, by name.
+/// Every table irprep knows, in [`crate::tables::LogTable::ALL`] order.
 pub fn all_tables() -> Vec<TableDef> {
-    vec![cloudtrail(), vpcflow(), dns()]
+    crate::tables::LogTable::ALL.map(|t| t.def()).to_vec()
 }
 
-/// A table by name (`cloudtrail`, `vpcflow`, `dns`).
+/// A table by name (`cloudtrail`, `vpcflow`, `s3access`, …).
 pub fn by_name(name: &str) -> Option<TableDef> {
     all_tables()
         .into_iter()

@@ -30,10 +30,10 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use irprep_core::layout::KeyKind;
 
 pub use diag::{Diagnostics, InputIssue, SharedDiagnostics};
-pub use provider::{CloudTrailTable, LogKind, LogTable, TimeWindow};
+pub use irprep_core::tables::LogTable;
+pub use provider::{CloudTrailTable, LogFiles, TimeWindow};
 pub use source::{discover_local, Fetcher, Location, LogFile, RemoteFetcher};
 
 /// The result of one query.
@@ -102,7 +102,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Register `cloudtrail`, `vpcflow` and `dns` over a mixed set of files,
+    /// Register every log table over a mixed set of files,
     /// each file going to the table its layout (or content) says it holds.
     pub fn register_logs(
         &self,
@@ -110,30 +110,23 @@ impl Engine {
         fetcher: Option<Fetcher>,
         window: TimeWindow,
     ) -> Result<()> {
-        let mut by_kind: [Vec<LogFile>; 3] = Default::default();
+        let mut by_table: std::collections::BTreeMap<LogTable, Vec<LogFile>> =
+            LogTable::ALL.into_iter().map(|t| (t, vec![])).collect();
         for f in files {
-            let k = match f.kind {
-                KeyKind::VpcFlow => 1,
-                KeyKind::Dns => 2,
-                _ => 0,
-            };
-            by_kind[k].push(f);
+            for t in f.kind.tables() {
+                by_table.entry(t).or_default().push(f.clone());
+            }
         }
-        let [ct, flow, dns] = by_kind;
-        for (kind, files) in [
-            (LogKind::CloudTrail, ct),
-            (LogKind::VpcFlow, flow),
-            (LogKind::Dns, dns),
-        ] {
-            let t = LogTable::of_kind(
-                kind,
+        for (table, files) in by_table {
+            let t = LogFiles::of_kind(
+                table,
                 files,
                 fetcher.clone(),
                 self.diag.clone(),
                 window.clone(),
             );
-            let _ = self.ctx.deregister_table(kind.name())?;
-            self.ctx.register_table(kind.name(), Arc::new(t))?;
+            let _ = self.ctx.deregister_table(table.name())?;
+            self.ctx.register_table(table.name(), Arc::new(t))?;
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! The log table provider (`cloudtrail`, `vpcflow`, `dns`): partition pruning
+//! The log table provider (every [`LogTable`]): partition pruning
 //! on the S3 layout before any byte is read, projection pushed into the
 //! record reader, files spread over the cores.
 
@@ -17,11 +17,10 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
-use irprep_core::cloudtrail::{CloudTrailReader, Problem, ReadOptions};
-use irprep_core::dns::DnsReader;
-use irprep_core::flow::{FlowReader, LogReader};
+use irprep_core::cloudtrail::{Problem, ReadOptions};
 use irprep_core::layout::KeyKind;
-use irprep_core::table::{self, TableDef};
+use irprep_core::table::TableDef;
+use irprep_core::tables::LogTable;
 
 use crate::diag::{Diagnostics, InputIssue, SharedDiagnostics};
 use crate::source::{Fetcher, Location, LogFile};
@@ -45,46 +44,13 @@ impl TimeWindow {
     }
 }
 
-/// Which log table a provider serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogKind {
-    CloudTrail,
-    VpcFlow,
-    Dns,
-}
-
-impl LogKind {
-    pub fn table(self) -> TableDef {
-        match self {
-            LogKind::CloudTrail => table::cloudtrail(),
-            LogKind::VpcFlow => table::vpcflow(),
-            LogKind::Dns => table::dns(),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            LogKind::CloudTrail => "cloudtrail",
-            LogKind::VpcFlow => "vpcflow",
-            LogKind::Dns => "dns",
-        }
-    }
-
-    fn reader(self, opts: ReadOptions) -> Box<dyn LogReader> {
-        match self {
-            LogKind::CloudTrail => Box::new(CloudTrailReader::new(opts)),
-            LogKind::VpcFlow => Box::new(FlowReader::new(opts)),
-            LogKind::Dns => Box::new(DnsReader::new(opts)),
-        }
-    }
-}
-
 /// The `cloudtrail` table (the name the rest of the code knew first).
-pub type CloudTrailTable = LogTable;
+pub type CloudTrailTable = LogFiles;
 
+/// The files of one log table, as a DataFusion table.
 #[derive(Debug)]
-pub struct LogTable {
-    kind: LogKind,
+pub struct LogFiles {
+    kind: LogTable,
     def: TableDef,
     schema: SchemaRef,
     /// Struct columns narrowed to some children (CloudTrail only).
@@ -95,26 +61,26 @@ pub struct LogTable {
     window: TimeWindow,
 }
 
-impl LogTable {
+impl LogFiles {
     pub fn new(
         files: Vec<LogFile>,
         fetcher: Option<Fetcher>,
         diag: SharedDiagnostics,
         window: TimeWindow,
     ) -> Self {
-        Self::of_kind(LogKind::CloudTrail, files, fetcher, diag, window)
+        Self::of_kind(LogTable::CloudTrail, files, fetcher, diag, window)
     }
 
     pub fn of_kind(
-        kind: LogKind,
+        kind: LogTable,
         files: Vec<LogFile>,
         fetcher: Option<Fetcher>,
         diag: SharedDiagnostics,
         window: TimeWindow,
     ) -> Self {
-        let def = kind.table();
+        let def = kind.def();
         let schema = def.arrow_schema();
-        LogTable {
+        LogFiles {
             kind,
             def,
             schema,
@@ -132,14 +98,14 @@ impl LogTable {
     /// Only CloudTrail has struct columns worth narrowing; other kinds are
     /// returned unchanged.
     pub fn with_struct_fields(&self, keep: Vec<(String, Vec<String>)>) -> Self {
-        let keep = if self.kind == LogKind::CloudTrail {
+        let keep = if self.kind == LogTable::CloudTrail {
             keep
         } else {
             vec![]
         };
-        let def = self.kind.table().with_struct_fields(&keep);
+        let def = self.kind.def().with_struct_fields(&keep);
         let schema = def.arrow_schema();
-        LogTable {
+        LogFiles {
             kind: self.kind,
             def,
             schema,
@@ -268,7 +234,7 @@ fn unqualify(e: Expr) -> Result<Expr> {
 }
 
 #[async_trait]
-impl TableProvider for LogTable {
+impl TableProvider for LogFiles {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -346,7 +312,7 @@ impl TableProvider for LogTable {
 
 #[derive(Debug)]
 struct ScanPartition {
-    kind: LogKind,
+    kind: LogTable,
     schema: SchemaRef,
     files: Arc<Vec<LogFile>>,
     opts: ReadOptions,
@@ -416,7 +382,7 @@ impl PartitionStream for ScanPartition {
                             batcher: &mut irprep_core::build::Batcher| {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         fault_injection(&name);
-                        if kind == LogKind::VpcFlow && is_parquet(raw) {
+                        if kind == LogTable::VpcFlow && is_parquet(raw) {
                             irprep_core::flow_parquet::read_into(
                                 raw, partitions, &opts, &schema, batcher,
                             )

@@ -13,9 +13,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use irprep_aws::analytics::{self as aa, Change, Clients};
 use irprep_aws::s3;
 use irprep_core::analytics::{named_queries, Deployment, TableNames, Workgroup};
-use irprep_core::ddl::{athena_table, AthenaTable, FlowLayout, Projection, TableKind, TableSpec};
+use irprep_core::ddl::{athena_table, AthenaTable, FlowLayout, Projection, TableSpec};
 use irprep_core::detect::Catalogue;
 use irprep_core::table;
+use irprep_core::tables::LogTable;
 
 use crate::args::AwsArgs;
 use crate::output::{write_objects, Format};
@@ -39,6 +40,18 @@ pub struct TableArgs {
     /// Route 53 Resolver query logs: s3://bucket/prefix/AWSLogs/.
     #[arg(long, value_name = "S3_URL")]
     pub dns: Option<String>,
+    /// Any table over its logs, TABLE=S3_URL (repeatable): s3access (the access logs' target prefix), alb, nlb, clb, waf, guardduty, eks_audit at …/AWSLogs/; also cloudtrail, vpcflow, dns.
+    #[arg(long = "table-location", value_name = "TABLE=S3_URL")]
+    pub table_location: Vec<String>,
+    /// A table's name in Glue, TABLE=NAME (repeatable).
+    #[arg(long = "table-name", value_name = "TABLE=NAME")]
+    pub table_name: Vec<String>,
+    /// S3 server access logs use the simple prefix (no date-based partitioning): a table without partitions.
+    #[arg(long)]
+    pub s3access_simple_prefix: bool,
+    /// Values of the name partition (S3 buckets of date-based access logs, WAF web ACLs, EKS clusters), comma-separated, or `auto`. Empty: injected projection (queries must name one).
+    #[arg(long, value_delimiter = ',')]
+    pub names: Vec<String>,
     /// Table names (the named queries use them).
     #[arg(long, default_value = "cloudtrail")]
     pub cloudtrail_table: String,
@@ -115,7 +128,7 @@ pub struct WorkgroupArgs {
 pub enum AnalyticsCmd {
     /// Print the Athena DDL of the tables (partition projection over the S3 layouts).
     Ddl {
-        /// Which table `--location` describes (cloudtrail, vpcflow, dns).
+        /// Which table `--location` describes (any table `irprep query --schema` lists).
         #[arg(long, default_value = "cloudtrail")]
         table: String,
         /// The S3 location of that table (same as --cloudtrail/--vpcflow/--dns).
@@ -275,61 +288,126 @@ async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
         return Err(super::usage("--start-date must be yyyy/MM/dd"));
     }
     let mut out = vec![];
-    let sources: [(&Option<String>, &str, &str); 3] = [
-        (&a.cloudtrail, "cloudtrail", "CloudTrail"),
-        (&a.vpcflow, "vpcflow", "vpcflowlogs"),
-        (&a.dns, "dns", "vpcdnsquerylogs"),
-    ];
-    for (url, which, service) in sources {
-        let Some(url) = url else { continue };
-        let location = awslogs_dir(url)?;
-        let (kind, name, places) = match which {
-            "cloudtrail" => (
-                TableKind::CloudTrail,
-                a.cloudtrail_table.clone(),
-                &a.regions,
-            ),
-            "vpcflow" => {
-                let l = FlowLayout {
-                    parquet: a.flow_format == FlowFileFormat::Parquet,
-                    hive: a.flow_hive,
-                    hourly: a.flow_hourly,
-                    fields: flow_fields(a)?,
-                };
-                (TableKind::VpcFlow(l), a.vpcflow_table.clone(), &a.regions)
-            }
-            _ => (TableKind::Dns, a.dns_table.clone(), &a.vpcs),
+    for (table, url) in locations(a)? {
+        let location = awslogs_dir(&url)?;
+        let mut spec = TableSpec::new(table, &table_name(a, table)?, &location);
+        spec.start_date = a.start_date.clone();
+        spec.date_based = !a.s3access_simple_prefix;
+        if table == LogTable::VpcFlow {
+            spec.flow = FlowLayout {
+                parquet: a.flow_format == FlowFileFormat::Parquet,
+                hive: a.flow_hive,
+                hourly: a.flow_hourly,
+                fields: flow_fields(a)?,
+            };
+        }
+        let places = if table == LogTable::Dns {
+            &a.vpcs
+        } else {
+            &a.regions
         };
-        // An Organization trail's accounts sit under AWSLogs/o-…/.
-        let accounts = projection(&a.accounts, &location, service, false, aws).await?;
-        let regions = projection(places, &location, service, true, aws).await?;
-        out.push(athena_table(&TableSpec {
-            kind,
-            name,
-            location,
-            start_date: a.start_date.clone(),
-            accounts,
-            regions,
-        }));
+        if let Some(service) = table.service_folder() {
+            // An Organization trail's accounts sit under AWSLogs/o-…/.
+            spec.accounts = projection(&a.accounts, &location, service, false, aws).await?;
+            spec.regions = projection(places, &location, service, true, aws).await?;
+        } else {
+            spec.accounts = Projection::from_list(a.accounts.clone());
+            spec.regions = Projection::from_list(a.regions.clone());
+        }
+        if a.names.len() == 1 && a.names[0] == "auto" {
+            spec.names = discover_names(&spec, aws).await?;
+        } else {
+            spec.names = Projection::from_list(a.names.clone());
+        }
+        out.push(athena_table(&spec));
     }
     if out.is_empty() {
-        return Err(super::usage("name at least one log location: --cloudtrail, --vpcflow or --dns s3://bucket/prefix/AWSLogs/"));
+        return Err(super::usage("name at least one log location: --cloudtrail, --vpcflow, --dns s3://bucket/prefix/AWSLogs/, or --table-location TABLE=S3_URL"));
     }
     Ok(out)
 }
 
-fn table_names(a: &TableArgs) -> TableNames {
+/// The tables asked for and their locations: the three named flags, then
+/// `--table-location` entries.
+fn locations(a: &TableArgs) -> Result<Vec<(LogTable, String)>> {
+    let mut out: Vec<(LogTable, String)> = vec![];
+    for (url, t) in [
+        (&a.cloudtrail, LogTable::CloudTrail),
+        (&a.vpcflow, LogTable::VpcFlow),
+        (&a.dns, LogTable::Dns),
+    ] {
+        if let Some(u) = url {
+            out.push((t, u.clone()));
+        }
+    }
+    for e in &a.table_location {
+        let (t, u) = table_pair(e, "--table-location")?;
+        if out.iter().any(|(x, _)| *x == t) {
+            return Err(super::usage(format!("--table-location: {t} given twice")));
+        }
+        out.push((t, u));
+    }
+    Ok(out)
+}
+
+/// `TABLE=VALUE`, with the table checked.
+fn table_pair(e: &str, flag: &str) -> Result<(LogTable, String)> {
+    let Some((t, v)) = e.split_once('=') else {
+        return Err(super::usage(format!("{flag} {e}: expected TABLE=VALUE")));
+    };
+    let Some(table) = LogTable::from_name(t.trim()) else {
+        return Err(super::usage(format!(
+            "{flag} {e}: no table '{t}' (one of {})",
+            LogTable::names()
+        )));
+    };
+    Ok((table, v.trim().to_string()))
+}
+
+/// The Glue name of a table: `--table-name`, the legacy flags, or its own.
+fn table_name(a: &TableArgs, t: LogTable) -> Result<String> {
+    for e in &a.table_name {
+        let (x, n) = table_pair(e, "--table-name")?;
+        if x == t {
+            return Ok(n);
+        }
+    }
+    Ok(match t {
+        LogTable::CloudTrail => a.cloudtrail_table.clone(),
+        LogTable::VpcFlow => a.vpcflow_table.clone(),
+        LogTable::Dns => a.dns_table.clone(),
+        other => other.name().to_string(),
+    })
+}
+
+/// `--names auto`: the name partition's values, listed one level below each
+/// account and place of the layout.
+async fn discover_names(spec: &TableSpec, aws: &AwsArgs) -> Result<Projection> {
+    let (Some(service), Some(_)) = (
+        spec.table.service_folder(),
+        irprep_core::tables::name_partition(spec.table),
+    ) else {
+        return Err(super::usage(format!(
+            "--names auto: the {} table has no name partition in the AWSLogs/ layout",
+            spec.table
+        )));
+    };
+    let (bucket, prefix) = s3::parse_s3_url(&spec.location).context("bad S3 URL")?;
+    let conf = aws.options().load().await?;
+    let client = s3::client(&conf, aws.endpoint_url.is_some());
+    let names = aa::discover_names(&client, &bucket, &prefix, service).await?;
+    if names.is_empty() {
+        bail!("--names auto: nothing found under {}", spec.location);
+    }
+    Ok(Projection::Enum(names))
+}
+
+fn table_names(a: &TableArgs) -> Result<TableNames> {
     let mut m = BTreeMap::new();
-    if a.cloudtrail.is_some() {
-        m.insert("cloudtrail".to_string(), a.cloudtrail_table.clone());
+    for (t, _) in locations(a)? {
+        m.insert(t.name().to_string(), table_name(a, t)?);
     }
-    if a.vpcflow.is_some() {
-        m.insert("vpcflow".to_string(), a.vpcflow_table.clone());
-    }
-    if a.dns.is_some() {
-        m.insert("dns".to_string(), a.dns_table.clone());
-    }
-    m
+    Ok(m)
 }
 
 async fn deployment(
@@ -351,7 +429,7 @@ async fn deployment(
     let mut a = a.clone();
     adopt_flow_log(&mut a, aws).await?;
     let tables = tables(&a, aws).await?;
-    let qs = named_queries(&table_names(&a), &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
+    let qs = named_queries(&table_names(&a)?, &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
     Ok(Deployment {
         database: wg.database.clone(),
         workgroup: Workgroup {
@@ -429,22 +507,15 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
             aws,
         } => {
             if let Some(loc) = location {
-                match which.as_str() {
-                    "cloudtrail" => tables.cloudtrail = Some(loc),
-                    "vpcflow" => tables.vpcflow = Some(loc),
-                    "dns" => tables.dns = Some(loc),
-                    other => {
-                        return Err(super::usage(format!(
-                            "--table {other}: expected cloudtrail, vpcflow or dns"
-                        )))
-                    }
-                }
+                let Some(t) = LogTable::from_name(&which) else {
+                    return Err(super::usage(format!(
+                        "--table {which}: expected one of {}",
+                        LogTable::names()
+                    )));
+                };
+                tables.table_location.push(format!("{t}={loc}"));
                 if let Some(n) = name {
-                    match which.as_str() {
-                        "cloudtrail" => tables.cloudtrail_table = n,
-                        "vpcflow" => tables.vpcflow_table = n,
-                        _ => tables.dns_table = n,
-                    }
+                    tables.table_name.push(format!("{t}={n}"));
                 }
             }
             let ts = self::tables(&tables, &aws).await?;

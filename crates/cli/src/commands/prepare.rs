@@ -11,8 +11,9 @@ use clap::Args;
 use irprep_aws::analytics::{self as aa, Clients};
 use irprep_aws::logs::{self, EnableOptions, Failure, Source};
 use irprep_core::analytics::{named_queries, Deployment, TableNames, Workgroup};
-use irprep_core::ddl::{athena_table, FlowLayout, Projection, TableKind, TableSpec};
+use irprep_core::ddl::{athena_table, FlowLayout, Projection, TableSpec};
 use irprep_core::detect::Catalogue;
+use irprep_core::tables::LogTable;
 
 use crate::args::ScopeArgs;
 use crate::output::{write_objects, Format};
@@ -93,13 +94,15 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
         .collect();
     let mut tables = vec![];
     let mut names = TableNames::new();
-    let spec = |kind, name: &str, location: String, places: Vec<String>| TableSpec {
-        kind,
-        name: name.into(),
-        location,
+    // The tables over the central bucket. Load balancer, WAF and S3 access
+    // logs go to per-region buckets (a service writes only in its region),
+    // EKS audit events to CloudWatch Logs: `analytics deploy --table-location`
+    // makes their tables.
+    let spec = |table, name: &str, location: String, places: Vec<String>| TableSpec {
         start_date: today.clone(),
         accounts: Projection::from_list(layout.accounts.clone()),
         regions: Projection::from_list(places),
+        ..TableSpec::new(table, name, &location)
     };
     if sources.contains(&Source::CloudTrail) {
         let loc = match &layout.org_id {
@@ -107,7 +110,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
             None => awslogs.clone(),
         };
         tables.push(athena_table(&spec(
-            TableKind::CloudTrail,
+            LogTable::CloudTrail,
             "cloudtrail",
             loc,
             regions.clone(),
@@ -121,17 +124,20 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
             hourly: o.flow_hourly,
             ..Default::default()
         };
-        tables.push(athena_table(&spec(
-            TableKind::VpcFlow(l),
-            "vpcflow",
-            awslogs.clone(),
-            regions.clone(),
-        )));
+        tables.push(athena_table(&TableSpec {
+            flow: l,
+            ..spec(
+                LogTable::VpcFlow,
+                "vpcflow",
+                awslogs.clone(),
+                regions.clone(),
+            )
+        }));
         names.insert("vpcflow".into(), "vpcflow".into());
     }
     if sources.contains(&Source::Dns) {
         tables.push(athena_table(&spec(
-            TableKind::Dns,
+            LogTable::Dns,
             "dns",
             awslogs.clone(),
             vpcs,

@@ -144,7 +144,9 @@ pub async fn validate(
     // The log files given, by their place in the delivery layout.
     let logs: Vec<&LogFile> = files
         .iter()
-        .filter(|f| f.kind == KeyKind::CloudTrail && !is_digest(f))
+        .filter(|f| {
+            f.kind == KeyKind::Log(irprep_core::tables::LogTable::CloudTrail) && !is_digest(f)
+        })
         .collect();
     let present: Vec<(String, String)> = logs.iter().map(|f| (f.to_string(), key_of(f))).collect();
     let index: HashMap<String, &LogFile> = logs

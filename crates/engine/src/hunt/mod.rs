@@ -42,7 +42,7 @@ use irprep_core::detect::{Detection, Severity};
 use irprep_core::table;
 use serde::{Deserialize, Serialize};
 
-use crate::provider::LogTable;
+use crate::provider::LogFiles;
 use crate::Engine;
 use scan::{Piece, Splitter};
 
@@ -183,7 +183,7 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
     let narrowed = match plan::identity_fields(ct.iter().map(|d| d.sql.as_str())) {
         Some(fields) => match engine.context().table_provider("cloudtrail").await {
             Ok(p) => p
-                .downcast_ref::<LogTable>()
+                .downcast_ref::<LogFiles>()
                 .map(|t| t.with_struct_fields(vec![("useridentity".into(), fields)])),
             Err(_) => None,
         },
