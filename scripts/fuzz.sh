@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz every parser irprep has for a bounded time each (not part of CI):
-# the CloudTrail, flow-log text, Parquet and Resolver readers, the content
+# the CloudTrail, flow-log text, Parquet and Resolver readers, the S3 access,
+# load balancer, WAF, GuardDuty and EKS audit readers, the content
 # sniffer and key classifier, the JSON scanner, detection YAML, scenario YAML
 # (with the run-time safety check), Sigma, the SQL text helpers, the time
 # parsers, and a target that builds large files from a small description.
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${1:-60}
 shift || true
-ALL=(cloudtrail_reader flow_dns_reader parquet_flow sniffer json_scanner detection_yaml
+ALL=(cloudtrail_reader flow_dns_reader other_log_readers parquet_flow sniffer json_scanner detection_yaml
      scenario_yaml sigma_compile sql_text time_parsers large_inputs integrity)
 TARGETS=("${@:-${ALL[@]}}")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
@@ -45,6 +46,9 @@ seed() {
       scenario_yaml) cp -n "$ROOT"/content/scenarios/*.yaml "$d"/ ;;
       sigma_compile) find "$ROOT/crates/cli/tests" "$ROOT/content" -name '*.yml' -exec cp -n {} "$d"/ \; ;;
       sql_text) for f in "$ROOT"/content/queries/*.yaml "$ROOT"/content/detections/*/*.yaml; do cp -n "$f" "$d/sql-$(basename "$f")"; done ;;
+      other_log_readers) for t in s3access alb nlb clb waf guardduty eks_audit; do
+          find "$ROOT/tests/fixtures/$t" "$ROOT/tests/fixtures/$t-bad" -type f | while read -r f; do cp -n "$f" "$d/$t-$(basename "$f")"; done
+        done ;;
       time_parsers) printf '7d' >"$d/span"; printf '2024-05-01T01:02:03+01:00' >"$d/rfc"; printf '2024-05-01' >"$d/date" ;;
     esac
   } >/dev/null 2>&1 || true

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod athena;
+pub mod collect;
 pub mod logs;
 pub mod s3;
 pub mod simulate;

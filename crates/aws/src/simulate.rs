@@ -400,12 +400,6 @@ pub async fn lookup_events(client: &WireClient, m: &Manifest) -> Result<Vec<Foun
         .collect())
 }
 
-/// LookupEvents calls at most this often (2 per second is the account's limit).
-const LOOKUP_GAP_MS: u64 = 550;
-/// Throttled LookupEvents calls are retried this many times, waiting twice as
-/// long each time (1.1 s … 35 s).
-const LOOKUP_RETRIES: u32 = 6;
-
 /// The run's events as CloudTrail records them (`CloudTrailEvent`, whole),
 /// from LookupEvents in each region of the run, every page since a minute
 /// before it started; only events whose user agent carries the run's marker.
@@ -419,7 +413,7 @@ pub async fn lookup_raw_events(client: &WireClient, m: &Manifest) -> Result<Vec<
     let mut out = vec![];
     // LookupEvents allows two requests a second per account and region, and
     // answers ThrottlingException past that: pace, and back off on it.
-    let mut last: Option<std::time::Instant> = None;
+    let mut pacer = crate::wire::Pacer::lookup_events();
     for r in regions {
         let mut token: Option<String> = None;
         loop {
@@ -432,26 +426,9 @@ pub async fn lookup_raw_events(client: &WireClient, m: &Manifest) -> Result<Vec<
             if let Some(t) = &token {
                 p["NextToken"] = Value::String(t.clone());
             }
-            let mut attempt = 0u32;
-            let resp = loop {
-                if let Some(t) = last {
-                    let gap = std::time::Duration::from_millis(LOOKUP_GAP_MS);
-                    if let Some(wait) = gap.checked_sub(t.elapsed()) {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-                last = Some(std::time::Instant::now());
-                let resp = client.call("cloudtrail", "LookupEvents", &r, &p).await?;
-                let throttled =
-                    resp.error_code.as_deref() == Some("ThrottlingException") || resp.status == 429;
-                if throttled && attempt < LOOKUP_RETRIES {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(LOOKUP_GAP_MS << attempt))
-                        .await;
-                    continue;
-                }
-                break resp;
-            };
+            let resp = pacer
+                .call(client, "cloudtrail", "LookupEvents", &r, &p)
+                .await?;
             if !resp.ok() {
                 anyhow::bail!(
                     "cloudtrail:LookupEvents in {r}: {} {}",

@@ -786,3 +786,61 @@ mod tests {
         }
     }
 }
+
+/// Calls to one rate-limited API, paced and retried: at most one call per
+/// `gap`, and a throttled call (`ThrottlingException`, `Throttling`,
+/// `TooManyRequestsException`, HTTP 429) retried with the wait doubling
+/// each time. The SDK's standard retry gives up too early for APIs such as
+/// LookupEvents (two calls a second per account and region).
+#[derive(Debug)]
+pub struct Pacer {
+    gap: std::time::Duration,
+    retries: u32,
+    last: Option<std::time::Instant>,
+}
+
+impl Pacer {
+    pub fn new(gap: std::time::Duration, retries: u32) -> Self {
+        Pacer {
+            gap,
+            retries,
+            last: None,
+        }
+    }
+
+    /// LookupEvents: 2 calls a second; up to 6 retries (1.1 s … 35 s).
+    pub fn lookup_events() -> Self {
+        Pacer::new(std::time::Duration::from_millis(550), 6)
+    }
+
+    pub async fn call(
+        &mut self,
+        client: &WireClient,
+        service: &str,
+        operation: &str,
+        region: &str,
+        params: &Value,
+    ) -> Result<WireResponse> {
+        let mut attempt = 0u32;
+        loop {
+            if let Some(t) = self.last {
+                if let Some(wait) = self.gap.checked_sub(t.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            self.last = Some(std::time::Instant::now());
+            let resp = client.call(service, operation, region, params).await?;
+            let throttled = resp.status == 429
+                || matches!(
+                    resp.error_code.as_deref(),
+                    Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")
+                );
+            if throttled && attempt < self.retries {
+                attempt += 1;
+                tokio::time::sleep(self.gap * (1u32 << attempt)).await;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+}

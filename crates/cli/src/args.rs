@@ -202,6 +202,23 @@ pub fn progress(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
+/// A counting spinner on stderr for work of unknown size; hidden off a TTY
+/// or with --quiet.
+pub fn spinner(what: &str, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what}: {{pos}} events, {{per_sec}}, {{elapsed}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
 /// An engine over the inputs, reporting problems on stderr.
 pub async fn engine(args: &LogArgs, aws: &AwsArgs, quiet: bool) -> Result<(Engine, ProgressBar)> {
     let inputs = discover(&args.logs, aws, args.follow_symlinks).await?;

@@ -12,6 +12,7 @@ pub mod analytics;
 pub mod attack;
 pub mod build;
 pub mod cloudtrail;
+pub mod collect;
 pub mod ddl;
 pub mod decompress;
 pub mod detect;

@@ -100,10 +100,131 @@ pub enum LogsCmd {
         #[arg(long, default_value = "IrprepLogsRole")]
         role_name: String,
     },
+    /// Copy logs that are not in S3 into local files the engine reads: CloudTrail event history (the last 90 days of management events every account keeps, trail or not) and EKS audit events (CloudWatch Logs).
+    ///
+    /// Event history is written as CloudTrail delivery files (AWSLogs/<account>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/),
+    /// EKS audit events as AWSLogs/<account>/eks-audit/<region>/<cluster>/<yyyy>/<mm>/<dd>/*.jsonl.gz:
+    /// `query`, `hunt`, `timeline` and `drill --logs` read the directory as it is. LookupEvents is paced
+    /// to two calls a second per account and region and retried when throttled. A run saves its
+    /// progress after every page: run it again to continue after an interruption.
+    Collect {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// CloudTrail event history (LookupEvents).
+        #[arg(long)]
+        event_history: bool,
+        /// EKS audit events (FilterLogEvents on /aws/eks/<cluster>/cluster).
+        #[arg(long)]
+        eks: bool,
+        /// EKS clusters (comma-separated); default: every cluster of each account and region.
+        #[arg(long, value_delimiter = ',')]
+        clusters: Vec<String>,
+        /// Start of the window: RFC 3339, a date, or a span back from now (90d: all of event history).
+        #[arg(long, default_value = "90d")]
+        since: String,
+        /// End of the window (default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Directory to write to (created).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> {
     match cmd {
+        LogsCmd::Collect {
+            scope,
+            event_history,
+            eks,
+            clusters,
+            since,
+            until,
+            out,
+        } => {
+            if !event_history && !eks {
+                return Err(super::usage(
+                    "say what to collect: --event-history and/or --eks",
+                ));
+            }
+            let now = chrono::Utc::now();
+            let time = |s: &str, flag: &str| -> Result<chrono::DateTime<chrono::Utc>> {
+                let t = irprep_core::timeparse::parse_time(s, now)
+                    .map_err(|e| super::usage(format!("{flag}: {e}")))?;
+                Ok(chrono::DateTime::parse_from_rfc3339(&t)
+                    .map_err(|e| super::usage(format!("{flag}: {e}")))?
+                    .with_timezone(&chrono::Utc))
+            };
+            let start = time(&since, "--since")?;
+            let end = match &until {
+                Some(u) => time(u, "--until")?,
+                None => now,
+            };
+            if start >= end {
+                return Err(super::usage("--since must be before --until"));
+            }
+            std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            let (targets, _) = scope.resolve(None).await?;
+            let req = irprep::ops::collect::Request {
+                event_history,
+                eks,
+                clusters,
+                start,
+                end,
+            };
+            let pb = crate::args::spinner("collecting", quiet);
+            let mut on_page = |n: u64| pb.inc(n);
+            let (done, failed) = irprep::ops::collect::run(
+                &targets,
+                scope.aws.endpoint_url.clone(),
+                &req,
+                &out,
+                &mut on_page,
+            )
+            .await;
+            pb.finish_and_clear();
+            let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+                crate::output::objects(&done);
+            let headers: Vec<String> = [
+                "what",
+                "account",
+                "region",
+                "pages",
+                "events",
+                "files",
+                "resumed_done",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            crate::output::write_objects(
+                &mut std::io::stdout().lock(),
+                scope.format,
+                &headers,
+                &rows,
+            )?;
+            for f in &failed {
+                eprintln!(
+                    "irprep: {} {}/{}: {}",
+                    f.what,
+                    f.account,
+                    f.region,
+                    crate::output::terminal_safe(&f.error)
+                );
+            }
+            if !quiet && failed.is_empty() {
+                eprintln!(
+                    "irprep: written under {}; read it with `irprep hunt --logs {}`",
+                    out.display(),
+                    out.display()
+                );
+            }
+            Ok(if failed.is_empty() {
+                irprep::exit::ExitStatus::Ok
+            } else {
+                irprep::exit::ExitStatus::Partial
+            })
+        }
         LogsCmd::Status {
             scope,
             fail_on_gaps,

@@ -2,6 +2,7 @@
 //! options in, typed results out, no flags and no printing (progress leaves
 //! through callbacks).
 
+pub mod collect;
 pub mod drill;
 pub mod integrity;
 pub mod live;

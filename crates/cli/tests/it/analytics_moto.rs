@@ -98,6 +98,130 @@ fn deploy_args(bucket: &str, db: &str, wg: &str) -> Vec<String> {
     .collect()
 }
 
+/// The tables of the other logs (S3 access, load balancers, WAF,
+/// GuardDuty, EKS audit), each from its definition: Glue tables with the
+/// SerDe and partition projection of its layout, and the named queries of
+/// its investigation queries and detections, seen with boto3.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn deploy_creates_every_other_log_table_with_projection() {
+    use irprep_core::tables::LogTable;
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    reset(&moto());
+    let (db, wg) = ("sec_more", "irprep-more");
+    let others: Vec<LogTable> = LogTable::ALL
+        .into_iter()
+        .filter(|t| t.storage().is_some())
+        .collect();
+    let mut args: Vec<String> = vec![
+        "analytics".into(),
+        "deploy".into(),
+        "--accounts".into(),
+        "111122223333".into(),
+        "--regions".into(),
+        "us-east-1,eu-west-1".into(),
+        "--names".into(),
+        "web-acl-1,prod-1".into(),
+        "--results".into(),
+        "s3://athena-results/irprep/".into(),
+        "--database".into(),
+        db.into(),
+        "--workgroup".into(),
+        wg.into(),
+        "--format".into(),
+        "json".into(),
+        "--yes".into(),
+    ];
+    for t in &others {
+        let loc = match t {
+            LogTable::S3Access => "s3://access-logs/s3-access/".to_string(),
+            t => format!("s3://logs-{}/AWSLogs/", t.name().replace('_', "-")),
+        };
+        args.push("--table-location".into());
+        args.push(format!("{t}={loc}"));
+    }
+    let out = aws(irprep().args(&args)).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = state(db, wg);
+    for t in &others {
+        let g = &s["tables"][t.name()];
+        let def = t.def();
+        let cols: Vec<(String, String)> = g["columns"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{t}: no table in {}", s["tables"]))
+            .iter()
+            .map(|c| (c[0].as_str().unwrap().into(), c[1].as_str().unwrap().into()))
+            .collect();
+        assert_eq!(cols, def.hive_columns(), "{t}");
+        let keys: Vec<&str> = g["partition_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k[0].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = def.partitions.iter().map(|p| p.name).collect();
+        assert_eq!(keys, want, "{t}");
+        let p = &g["parameters"];
+        assert_eq!(p["projection.enabled"], "true", "{t}");
+        assert_eq!(
+            p["projection.account_partition.values"], "111122223333",
+            "{t}"
+        );
+        assert_eq!(p["projection.date_partition.type"], "date", "{t}");
+        let template = p["storage.location.template"].as_str().unwrap();
+        for k in &keys {
+            assert!(template.contains(&format!("${{{k}}}")), "{t}: {template}");
+        }
+        assert_eq!(p["irprep:managed"], "true");
+        let named = s["named_queries"].as_object().unwrap();
+        let dets = Catalogue::builtin()
+            .detections
+            .into_iter()
+            .filter(|d| d.source == t.name())
+            .count();
+        assert!(dets >= 3, "{t}: {dets} detections");
+        let on_table = named
+            .values()
+            .filter(|q| {
+                q["sql"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("FROM {}", t.name()))
+            })
+            .count();
+        assert!(on_table >= dets, "{t}: {on_table} named queries");
+    }
+    let waf = &s["tables"]["waf"]["parameters"];
+    assert_eq!(
+        waf["projection.region_partition.values"],
+        "us-east-1,eu-west-1,cloudfront"
+    );
+    assert_eq!(
+        waf["projection.webacl_partition.values"],
+        "web-acl-1,prod-1"
+    );
+    assert_eq!(waf["storage.location.template"], "s3://logs-waf/AWSLogs/${account_partition}/WAFLogs/${region_partition}/${webacl_partition}/${date_partition}");
+    assert_eq!(
+        s["tables"]["alb"]["serde"],
+        "org.apache.hadoop.hive.serde2.RegexSerDe"
+    );
+    assert_eq!(
+        s["tables"]["guardduty"]["serde"],
+        "org.openx.data.jsonserde.JsonSerDe"
+    );
+    assert_eq!(
+        s["tables"]["s3access"]["parameters"]["storage.location.template"],
+        "s3://access-logs/s3-access/${account_partition}/${region_partition}/${bucket_partition}/${date_partition}"
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(all(irprep_moto, irprep_python, irprep_datasets)),
@@ -123,8 +247,19 @@ fn deploy_is_complete_idempotent_and_destroy_is_exact() {
         .iter()
         .filter(|c| c["resource"] == "athena:named-query")
         .collect();
-    let expected_queries =
-        queries::builtin().unwrap().len() + Catalogue::builtin().detections.len();
+    // One named query per investigation query and detection of the tables
+    // deployed (the others' have no table to run on).
+    let deployed = ["cloudtrail", "vpcflow", "dns"];
+    let expected_queries = queries::builtin()
+        .unwrap()
+        .iter()
+        .filter(|q| deployed.contains(&q.table.as_str()))
+        .count()
+        + Catalogue::builtin()
+            .detections
+            .iter()
+            .filter(|d| deployed.contains(&d.source.as_str()))
+            .count();
     assert_eq!(named.len(), expected_queries);
 
     let out = aws(irprep().args(deploy_args(bucket, db, wg)).arg("--yes"))
@@ -359,22 +494,28 @@ fn cfn_template_matches_the_deployment() {
         .iter()
         .filter(|k| **k == "AWS::Athena::NamedQuery")
         .count();
-    let dns_queries = queries::builtin()
-        .unwrap()
-        .iter()
-        .filter(|q| q.table == "dns")
-        .count();
+    // The template's tables are cloudtrail and vpcflow: no query or
+    // detection of another table is named.
+    let deployed = ["cloudtrail", "vpcflow"];
     let dns_detections = Catalogue::builtin()
         .detections
         .iter()
         .filter(|d| d.source == "dns")
         .count();
     assert!(dns_detections > 0);
+    let on_deployed = queries::builtin()
+        .unwrap()
+        .iter()
+        .filter(|q| deployed.contains(&q.table.as_str()))
+        .count()
+        + Catalogue::builtin()
+            .detections
+            .iter()
+            .filter(|d| deployed.contains(&d.source.as_str()))
+            .count();
     assert_eq!(
-        named,
-        queries::builtin().unwrap().len() - dns_queries + Catalogue::builtin().detections.len()
-            - dns_detections,
-        "no DNS queries or detections without a DNS table"
+        named, on_deployed,
+        "no queries or detections without their table"
     );
 }
 

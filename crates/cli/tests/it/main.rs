@@ -16,6 +16,7 @@ mod common;
 
 mod analytics_moto;
 mod cli;
+mod collect;
 mod detections;
 mod engine;
 mod hostile;

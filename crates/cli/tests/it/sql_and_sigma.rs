@@ -685,3 +685,48 @@ fn sigma_correlations_fire_on_their_fixtures() {
         );
     }
 }
+
+/// The S3 access, load balancer, WAF, GuardDuty and EKS audit tables hold
+/// what an independent Python reader (tests/reference/extra_tables_reference.py,
+/// written from AWS's format documentation) reads from the same files: the
+/// shared Elastic examples and the hand-written fixtures (bad lines
+/// included), file by file and cell by cell, and all files at once.
+#[test]
+#[cfg_attr(
+    not(all(irprep_python, irprep_datasets)),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON), ../shared/datasets; see tests/it/main.rs"
+)]
+fn other_log_tables_match_the_python_reference() {
+    let out = Command::new(python())
+        .arg(root().join("tests/reference/compare_extra_tables.py"))
+        .args(["--irprep", env!("CARGO_BIN_EXE_irprep")])
+        .env(
+            "IRPREP_DATASETS",
+            datasets().join("elastic-integrations-aws-fixtures"),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for t in [
+        "s3access",
+        "alb",
+        "nlb",
+        "clb",
+        "waf",
+        "guardduty",
+        "eks_audit",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(t) && l.contains(" rows,"))
+            .unwrap_or_else(|| panic!("{t} not compared: {text}"));
+        assert!(line.ends_with(": same"), "{line}");
+        let rows: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(rows >= 10, "{t}: only {rows} rows compared");
+    }
+}

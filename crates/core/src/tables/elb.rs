@@ -33,8 +33,11 @@ const PARTITIONS: &[(&str, &str)] = &[
 
 const ALB_TYPES: [&str; 6] = ["http", "https", "h2", "grpcs", "ws", "wss"];
 
+/// An ISO time as load balancers write it (the Athena lead pattern too).
 fn is_iso_time(s: &str) -> bool {
-    TimeFormat::Iso.canonical(s).is_some()
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'T' | b':' | b'.' | b'Z'))
+        && TimeFormat::Iso.canonical(s).is_some()
 }
 
 /// A Classic line starts with its time and the load balancer's name; an ALB
@@ -127,6 +130,7 @@ pub static ALB: TextFormat = TextFormat {
     time_field: "time",
     time: TimeFormat::Iso,
     shape: alb_shape,
+    lead: &["(http|https|h2|grpcs|ws|wss)"],
 };
 
 const NLB_FIELDS: &[Field] = &[
@@ -168,6 +172,7 @@ pub static NLB: TextFormat = TextFormat {
     time_field: "time",
     time: TimeFormat::Iso,
     shape: nlb_shape,
+    lead: &["(tls)"],
 };
 
 const CLB_FIELDS: &[Field] = &[
@@ -202,6 +207,7 @@ pub static CLB: TextFormat = TextFormat {
     time_field: "time",
     time: TimeFormat::Iso,
     shape: clb_shape,
+    lead: &["([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z?)", "([^ .:]+)"],
 };
 
 const fn storage() -> Storage {

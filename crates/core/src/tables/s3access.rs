@@ -73,6 +73,7 @@ pub static FORMAT: TextFormat = TextFormat {
     time_field: "requestdatetime",
     time: TimeFormat::Clf,
     shape: super::text::any_line,
+    lead: &[],
 };
 
 /// The Athena table over date-based keys (`analytics` writes a table

@@ -100,6 +100,9 @@ pub struct TextFormat {
     pub time: TimeFormat,
     /// Which lines are this table's.
     pub shape: fn(&str, &str) -> Shape,
+    /// Athena patterns (one group each) of the first fields, where a
+    /// folder holds sibling formats: the same test as `shape`.
+    pub lead: &'static [&'static str],
 }
 
 /// Every line is the table's.
@@ -150,7 +153,7 @@ pub fn athena_regex(fmt: &TextFormat) -> String {
             Tok::Quoted => r#"(?:"-"|"((?:[^"\\]|\\.)*)"|-(?= |$))"#.to_string(),
             Tok::Bracketed => r"(?:\[([^\]]*)\]|-(?= |$))".to_string(),
             Tok::HostPort(_) => r"(?:-(?= |$)|([^ ]*?)(?::([0-9]*))?(?= |$))".to_string(),
-            Tok::Request(_, _) => r#"(?:"-"|"([^ "]*) ([^"]*) ([^ "]*)")"#.to_string(),
+            Tok::Request(_, _) => r#"(?:"-"|"- - - ?"|"([^ "]*) ([^"]*) ([^ "]*)")"#.to_string(),
         }
     };
     let mut re = String::from("^");
@@ -158,7 +161,11 @@ pub fn athena_regex(fmt: &TextFormat) -> String {
         if i > 0 && i < fmt.required {
             re.push(' ');
         }
-        if i < fmt.required {
+        if i < fmt.lead.len() {
+            // The first fields tell sibling formats apart in a shared folder:
+            // a line of another format matches no table but its own.
+            re.push_str(fmt.lead[i]);
+        } else if i < fmt.required {
             re.push_str(&one(fd));
         } else {
             re.push_str("(?: ");
@@ -172,8 +179,9 @@ pub fn athena_regex(fmt: &TextFormat) -> String {
     re
 }
 
-/// One token of a line: its text (`None` for `-`) and where the next starts.
-fn token(line: &str, at: usize, tok: Tok) -> Option<(Option<&str>, usize)> {
+/// One token of a line: its text (`None` for `-`) and where the next starts;
+/// `Err` for a quote or bracket that is never closed (a cut line).
+fn token(line: &str, at: usize, tok: Tok) -> Option<Result<(Option<&str>, usize), ()>> {
     let b = line.as_bytes();
     let mut i = at;
     while i < b.len() && b[i] == b' ' {
@@ -196,23 +204,42 @@ fn token(line: &str, at: usize, tok: Tok) -> Option<(Option<&str>, usize)> {
             }
             j += 1;
         }
-        let end = j.min(b.len());
-        let v = &line[start..end];
-        let next = (end + 1).min(b.len());
-        return Some(((v != "-").then_some(v), next));
+        if j >= b.len() {
+            return Some(Err(()));
+        }
+        let v = &line[start..j];
+        return Some(Ok(((v != "-").then_some(v), j + 1)));
     }
     let end = memchr::memchr(b' ', &b[i..])
         .map(|o| i + o)
         .unwrap_or(b.len());
     let v = &line[i..end];
-    Some(((v != "-").then_some(v), end))
+    Some(Ok(((v != "-").then_some(v), end)))
 }
 
 /// The method, URL and protocol of a request line (`GET http://h/ HTTP/1.1`).
+/// A TCP listener's `- - - ` has no request: three NULLs.
 fn split_request(r: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
+    if r.trim_end() == "- - -" {
+        return (None, None, None);
+    }
     match (r.find(' '), r.rfind(' ')) {
         (Some(a), Some(z)) if z > a => (Some(&r[..a]), Some(&r[a + 1..z]), Some(&r[z + 1..])),
         _ => (None, Some(r), None),
+    }
+}
+
+/// A decimal number as AWS writes them: digits, a sign, a point, an
+/// exponent (never `NaN` or `inf`).
+fn is_number(s: &str, float: bool) -> bool {
+    let digits = s.bytes().any(|b| b.is_ascii_digit());
+    if float {
+        digits
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+            && s.parse::<f64>().is_ok_and(f64::is_finite)
+    } else {
+        digits && s.parse::<i64>().is_ok()
     }
 }
 
@@ -326,32 +353,39 @@ impl TextReader {
             let mut at = 0usize;
             let mut bad: Option<String> = None;
             for (i, fd) in self.fmt.fields.iter().enumerate() {
-                let Some((v, next)) = token(line, at, fd.tok) else {
-                    if i < self.fmt.required {
-                        bad = Some(format!(
-                            "{i} fields where at least {} are expected",
-                            self.fmt.required
-                        ));
+                let (v, next) = match token(line, at, fd.tok) {
+                    Some(Ok(t)) => t,
+                    Some(Err(())) => {
+                        bad = Some(format!("field {} has no closing quote", fd.name));
+                        break;
                     }
-                    break;
+                    None => {
+                        if i < self.fmt.required {
+                            bad = Some(format!(
+                                "{i} fields where at least {} are expected",
+                                self.fmt.required
+                            ));
+                        }
+                        break;
+                    }
                 };
                 at = next;
                 if let (Some(s), Ty::Int | Ty::BigInt | Ty::Float) = (v, fd.ty) {
-                    let ok = match fd.ty {
-                        Ty::Float => s.parse::<f64>().is_ok(),
-                        _ => s.parse::<i64>().is_ok(),
-                    };
-                    if !ok {
+                    if !is_number(s, fd.ty == Ty::Float) {
                         bad = Some(format!("field {} is not a number", fd.name));
                         break;
                     }
                 }
                 match fd.tok {
-                    Tok::HostPort(_) => {
+                    Tok::HostPort(port_col) => {
                         let (host, port) = match v.and_then(|s| s.rfind(':').map(|c| (s, c))) {
                             Some((s, c)) => (Some(&s[..c]), Some(&s[c + 1..])),
                             None => (v, None),
                         };
+                        if port.is_some_and(|p| !p.is_empty() && !is_number(p, false)) {
+                            bad = Some(format!("field {port_col} is not a number"));
+                            break;
+                        }
                         vals.push(host.filter(|h| !h.is_empty()));
                         vals.push(port.filter(|p| !p.is_empty()));
                     }
@@ -447,24 +481,24 @@ mod tests {
     #[test]
     fn tokens_follow_their_kind() {
         let l = r#"a "b \" c" [d e] - "-" x:1"#;
-        let (v, n) = token(l, 0, Tok::Bare).unwrap();
+        let t = |at, tok| token(l, at, tok).unwrap().unwrap();
+        let (v, n) = t(0, Tok::Bare);
         assert_eq!(v, Some("a"));
-        let (v, n) = token(l, n, Tok::Quoted).unwrap();
+        let (v, n) = t(n, Tok::Quoted);
         assert_eq!(v, Some(r#"b \" c"#));
-        let (v, n) = token(l, n, Tok::Bracketed).unwrap();
+        let (v, n) = t(n, Tok::Bracketed);
         assert_eq!(v, Some("d e"));
-        let (v, n) = token(l, n, Tok::Quoted).unwrap();
+        let (v, n) = t(n, Tok::Quoted);
         assert_eq!(v, None);
-        let (v, n) = token(l, n, Tok::Quoted).unwrap();
+        let (v, n) = t(n, Tok::Quoted);
         assert_eq!(v, None);
-        let (v, n) = token(l, n, Tok::HostPort("p")).unwrap();
+        let (v, n) = t(n, Tok::HostPort("p"));
         assert_eq!(v, Some("x:1"));
         assert!(token(l, n, Tok::Bare).is_none());
-        // An unterminated quote runs to the end of the line, never past it.
-        let (v, _) = token(r#""abc"#, 0, Tok::Quoted).unwrap();
-        assert_eq!(v, Some("abc"));
-        let (v, _) = token("\"ab\\", 0, Tok::Quoted).unwrap();
-        assert_eq!(v, Some("ab\\"));
+        // A quote never closed is a cut line, not a value.
+        assert!(token(r#""abc"#, 0, Tok::Quoted).unwrap().is_err());
+        assert!(token("\"ab\\", 0, Tok::Quoted).unwrap().is_err());
+        assert!(!is_number("NaN", true) && !is_number("inf", true) && is_number("-1", true));
     }
 
     #[test]
@@ -473,6 +507,10 @@ mod tests {
             split_request("GET http://h:80/a b HTTP/1.1"),
             (Some("GET"), Some("http://h:80/a b"), Some("HTTP/1.1"))
         );
-        assert_eq!(split_request("- - - "), (Some("-"), Some("- -"), Some("")));
+        assert_eq!(split_request("- - - "), (None, None, None));
+        assert_eq!(
+            split_request("- http://h:80-/ "),
+            (Some("-"), Some("http://h:80-/"), Some(""))
+        );
     }
 }
