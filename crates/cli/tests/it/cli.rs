@@ -384,11 +384,10 @@ fn timeline_and_queries() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v.as_array().unwrap().len() >= 12);
-    assert!(v
-        .as_array()
+    assert!(v.as_array().unwrap().iter().all(|q| q["sql"]
+        .as_str()
         .unwrap()
-        .iter()
-        .all(|q| q["sql"].as_str().unwrap().contains(q["table"].as_str().unwrap())));
+        .contains(q["table"].as_str().unwrap())));
 }
 
 #[test]

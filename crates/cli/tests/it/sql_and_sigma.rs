@@ -730,3 +730,66 @@ fn other_log_tables_match_the_python_reference() {
         assert!(rows >= 10, "{t}: only {rows} rows compared");
     }
 }
+
+/// Athena reads the space-delimited logs with a RegexSerDe whose
+/// `input.regex` irprep generates from the reader's own field list: applied
+/// as RegexSerDe applies it, it gives every row the reader gives, column by
+/// column, and matches no line the reader refuses (a sibling load balancer's
+/// line in the shared folder, a bad line), which would become a row of
+/// wrong values on Athena.
+#[test]
+#[cfg_attr(
+    not(all(irprep_python, irprep_datasets)),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON), ../shared/datasets; see tests/it/main.rs"
+)]
+fn athena_regexes_read_what_the_readers_read() {
+    let elastic = datasets().join("elastic-integrations-aws-fixtures");
+    let fx = root().join("tests/fixtures");
+    let elb: Vec<std::path::PathBuf> = std::iter::once(elastic.join("elb"))
+        .chain(
+            ["alb", "alb-bad", "nlb", "nlb-bad", "clb", "clb-bad"]
+                .iter()
+                .map(|d| fx.join(d)),
+        )
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    for t in ["s3access", "alb", "nlb", "clb"] {
+        let ddl = irprep()
+            .args([
+                "analytics",
+                "ddl",
+                "--table",
+                t,
+                "--location",
+                "s3://b/AWSLogs/",
+            ])
+            .output()
+            .unwrap();
+        assert!(ddl.status.success());
+        let path = tmp.path().join(format!("{t}.sql"));
+        std::fs::write(&path, &ddl.stdout).unwrap();
+        let paths = if t == "s3access" {
+            vec![
+                elastic.join("s3access"),
+                fx.join("s3access"),
+                fx.join("s3access-bad"),
+            ]
+        } else {
+            elb.clone()
+        };
+        let out = Command::new(python())
+            .arg(root().join("tests/reference/athena_regex_check.py"))
+            .args(["--table", t, "--ddl"])
+            .arg(&path)
+            .args(&paths)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(" 0 difference(s)"), "{text}");
+    }
+}

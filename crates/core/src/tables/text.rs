@@ -147,12 +147,23 @@ pub fn table_def(fmt: &TextFormat) -> TableDef {
 /// fields accepted.
 pub fn athena_regex(fmt: &TextFormat) -> String {
     const BARE: &str = "(?:-(?= |$)|([^ ]*))";
+    // Numbers are matched as numbers: a line with text where a number goes
+    // matches nothing (a NULL row on Athena), as the reader skips it.
+    const INT: &str = "(?:-(?= |$)|(-?[0-9]+)(?= |$))";
+    const FLOAT: &str = "(?:-(?= |$)|(-?[0-9]*\\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(?= |$))";
     let one = |fd: &Field| -> String {
         match fd.tok {
+            Tok::Bare if matches!(fd.ty, Ty::Int | Ty::BigInt) => INT.to_string(),
+            Tok::Bare if fd.ty == Ty::Float => FLOAT.to_string(),
             Tok::Bare => BARE.to_string(),
             Tok::Quoted => r#"(?:"-"|"((?:[^"\\]|\\.)*)"|-(?= |$))"#.to_string(),
             Tok::Bracketed => r"(?:\[([^\]]*)\]|-(?= |$))".to_string(),
-            Tok::HostPort(_) => r"(?:-(?= |$)|([^ ]*?)(?::([0-9]*))?(?= |$))".to_string(),
+            // host:port split at the last colon before a numeric port; a
+            // port that is not a number matches nothing.
+            Tok::HostPort(_) => {
+                r"(?:-(?= |$)|((?:[^ ]*(?=:[0-9]+(?: |$))|[^ :]*))(?::([0-9]+))?(?= |$))"
+                    .to_string()
+            }
             Tok::Request(_, _) => r#"(?:"-"|"- - - ?"|"([^ "]*) ([^"]*) ([^ "]*)")"#.to_string(),
         }
     };
@@ -175,7 +186,9 @@ pub fn athena_regex(fmt: &TextFormat) -> String {
     for _ in fmt.required..fmt.fields.len() {
         re.push_str(")?");
     }
-    re.push_str("(?: .*)?$");
+    // Fields AWS adds later are accepted, if they are whole: a line cut
+    // inside a quote matches nothing, as the reader skips it.
+    re.push_str(r#"(?: (?:[^ "]+|"(?:[^"\\]|\\.)*")(?: (?:[^ "]+|"(?:[^"\\]|\\.)*"))*)?$"#);
     re
 }
 
