@@ -322,7 +322,7 @@ async fn cloudtrail(
         .iter()
         .find(|tr| covers_here(tr) && tr.org && tr.logging.is_none());
     let state;
-    let reason;
+    let mut reason: String;
     if let Some(g) = good {
         state = State::On;
         reason = format!(
@@ -391,6 +391,12 @@ async fn cloudtrail(
     } else {
         state = State::Off;
         reason = "no trail".into();
+    }
+    // Without a trail the account still keeps 90 days of management events.
+    if state == State::Off && reason.starts_with("no trail") {
+        reason.push_str(
+            "; the last 90 days of management events: `irprep logs collect --event-history`",
+        );
     }
     f.rows.push(row(t, Source::CloudTrail, state, reason));
     let Some(o) = enable else { return Ok(()) };
