@@ -155,6 +155,16 @@ const S3_LOGS: &[&str] = &["s3:ListBucket", "s3:GetObject"];
 
 const LOGS_VALIDATE: &[&str] = &["s3:ListBucket", "s3:GetObject", "cloudtrail:ListPublicKeys"];
 
+/// `logs collect`: the caller and its regions (as `logs status` finds them),
+/// event history, EKS clusters and their audit log groups.
+const LOGS_COLLECT: &[&str] = &[
+    "sts:GetCallerIdentity",
+    "ec2:DescribeRegions",
+    "cloudtrail:LookupEvents",
+    "eks:ListClusters",
+    "logs:FilterLogEvents",
+];
+
 /// The commands with a policy, and what each needs.
 pub fn commands() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -179,6 +189,10 @@ pub fn commands() -> Vec<(&'static str, &'static str)> {
             "logs-validate",
             "irprep logs validate --logs s3://… (digests, log files, CloudTrail's public keys)",
         ),
+        (
+            "logs-collect",
+            "irprep logs collect --event-history --eks (LookupEvents, EKS audit log groups)",
+        ),
     ]
 }
 
@@ -193,6 +207,7 @@ pub fn actions(command: &str) -> Option<Vec<&'static str>> {
         "athena-engine" => ATHENA_QUERY.to_vec(),
         "s3-logs" => S3_LOGS.to_vec(),
         "logs-validate" => LOGS_VALIDATE.to_vec(),
+        "logs-collect" => LOGS_COLLECT.to_vec(),
         _ => return None,
     };
     v.sort_unstable();
