@@ -29,6 +29,8 @@ pub struct Roles {
     pub s3_access: bool,
     pub elb: bool,
     pub waf: bool,
+    /// GuardDuty's findings export.
+    pub guardduty: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +206,35 @@ pub fn statements(
             // every bucket the account creates.)
             "Resource": format!("{b}/*"),
             "Condition": {"StringEquals": {"aws:SourceAccount": accts}},
+        }));
+    }
+    if roles.guardduty {
+        // The findings export, as GuardDuty documents it: the bucket's
+        // location, and objects under the account's GuardDuty prefix, only
+        // for this account's detectors.
+        let detectors: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("arn:{partition}:guardduty:{region}:{a}:detector/*"))
+            .collect();
+        let resources: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("{b}/AWSLogs/{a}/GuardDuty/*"))
+            .collect();
+        out.push(json!({
+            "Sid": "IrprepGuardDutyLocation",
+            "Effect": "Allow",
+            "Principal": {"Service": "guardduty.amazonaws.com"},
+            "Action": "s3:GetBucketLocation",
+            "Resource": b,
+            "Condition": {"StringEquals": {"aws:SourceAccount": accts.clone()}, "ArnLike": {"aws:SourceArn": detectors.clone()}},
+        }));
+        out.push(json!({
+            "Sid": "IrprepGuardDutyWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "guardduty.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": resources,
+            "Condition": {"StringEquals": {"aws:SourceAccount": accts.clone()}, "ArnLike": {"aws:SourceArn": detectors}},
         }));
     }
     if roles.elb {

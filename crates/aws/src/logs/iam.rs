@@ -65,6 +65,11 @@ const LOGS_ENABLE: &[&str] = &[
     "guardduty:CreateDetector",
     "guardduty:UpdateDetector",
     "guardduty:TagResource",
+    // --guardduty-export: the export, and the key made for it.
+    "guardduty:ListPublishingDestinations",
+    "guardduty:CreatePublishingDestination",
+    "kms:CreateKey",
+    "kms:TagResource",
     // Organization trails; service-linked roles the services create on first use.
     "organizations:DescribeOrganization",
     "organizations:ListAccounts",
@@ -89,6 +94,8 @@ const LOGS_CLEANUP: &[&str] = &[
     "eks:UpdateClusterConfig",
     "eks:UntagResource",
     "guardduty:DeleteDetector",
+    "guardduty:DeletePublishingDestination",
+    "kms:ScheduleKeyDeletion",
 ];
 
 /// irprep's ledger of what it made (SSM Parameter Store, home account and
@@ -246,6 +253,10 @@ fn cleanup_scope(action: &str) -> Option<(Value, Option<Value>)> {
         "s3:DeleteBucket" | "s3:ListBucketVersions" => Some((buckets, None)),
         "s3:DeleteObject" | "s3:DeleteObjectVersion" => Some((objects, None)),
         "ec2:DeleteFlowLogs" | "guardduty:DeleteDetector" => Some((json!("*"), Some(tagged))),
+        "kms:ScheduleKeyDeletion" => Some((
+            json!({"Fn::Sub": "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"}),
+            Some(tagged),
+        )),
         _ => None,
     }
 }

@@ -57,6 +57,10 @@ pub enum Kind {
     EksLogType,
     /// A GuardDuty detector (id: the detector id).
     Detector,
+    /// A GuardDuty findings export (id: `<detector id>/<destination id>`).
+    PublishingDestination,
+    /// A KMS key irprep created for the findings export (id: its ARN).
+    KmsKey,
     /// A Glue database (id: its name).
     GlueDatabase,
     /// A Glue table (id: `<database>.<table>`).

@@ -270,6 +270,13 @@ pub enum Op {
     EnableDetector {
         id: String,
     },
+    /// Export the region's detector's findings to `bucket` (under
+    /// `AWSLogs/<account>/GuardDuty/<region>/`), encrypted with `kms_key`,
+    /// or with a key created for it (its policy lets GuardDuty use it).
+    GuardDutyExport {
+        bucket: String,
+        kms_key: Option<String>,
+    },
     // Cleanup.
     /// By name, in the trail's home region (the API takes a name or an ARN).
     DeleteTrail {
@@ -301,6 +308,15 @@ pub enum Op {
     DeleteDetector {
         id: String,
     },
+    DeletePublishingDestination {
+        detector: String,
+        destination: String,
+    },
+    /// KMS keys cannot be deleted at once: scheduled for deletion in 7 days
+    /// (the shortest wait), cancellable until then.
+    ScheduleKeyDeletion {
+        key_arn: String,
+    },
     DeleteBucket {
         name: String,
         /// Refuse when an object was written less than this many days ago
@@ -330,6 +346,10 @@ pub struct EnableOptions {
     pub flow_parquet: bool,
     pub flow_hive: bool,
     pub flow_hourly: bool,
+    /// Export GuardDuty findings to the region's log bucket (asked for:
+    /// it needs a KMS key, created when `guardduty_kms_key` names none).
+    pub guardduty_export: bool,
+    pub guardduty_kms_key: Option<String>,
 }
 
 impl Default for EnableOptions {
@@ -343,6 +363,8 @@ impl Default for EnableOptions {
             flow_parquet: false,
             flow_hive: false,
             flow_hourly: false,
+            guardduty_export: false,
+            guardduty_kms_key: None,
         }
     }
 }
@@ -637,6 +659,7 @@ pub async fn inspect(
             r.s3_access = regional && has(Source::S3Access);
             r.elb = regional && has(Source::Elb);
             r.waf = *name == Layout::waf_bucket(&n.account, &n.region);
+            r.guardduty = regional && has(Source::GuardDuty) && o.guardduty_export;
         }
         for (name, (n, roles)) in by_name {
             let central = name == layout.central_bucket;

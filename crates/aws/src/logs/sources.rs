@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{anyhow, bail, Context, Result};
 use aws_config::SdkConfig;
 
+use serde_json::{json, Value};
+
 use super::bucket::{self, Roles};
 use super::ledger::{Entry, Kind, Ledger, Record};
 use super::{
@@ -1346,6 +1348,9 @@ async fn guardduty(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) ->
                 format!("enabled, tagged {TAG_KEY}=<installation id>, recorded in irprep's ledger"),
                 Op::CreateDetector,
             ));
+            if let Some(o) = enable.filter(|o| o.guardduty_export) {
+                plan_guardduty_export(t, o, f);
+            }
         }
         return Ok(());
     };
@@ -1381,7 +1386,81 @@ async fn guardduty(t: &Target, enable: Option<&EnableOptions>, f: &mut Found) ->
             ));
         }
     }
+    // The findings export, when asked for: only where the detector has none.
+    if let Some(o) = enable.filter(|o| o.guardduty_export) {
+        let dests = g
+            .list_publishing_destinations()
+            .detector_id(id)
+            .send()
+            .await
+            .map_err(|e| err("guardduty:ListPublishingDestinations", e))?;
+        if dests.destinations().is_empty() {
+            plan_guardduty_export(t, o, f);
+        }
+    }
     Ok(())
+}
+
+/// The findings export of one region: to the region's log bucket (GuardDuty
+/// writes where its detector is), with the user's key or one made for it.
+fn plan_guardduty_export(t: &Target, o: &EnableOptions, f: &mut Found) {
+    let bucket = Layout::regional_bucket(&t.account, &t.region);
+    let key = match &o.guardduty_kms_key {
+        Some(k) => format!("encrypted with {k} (its policy must let guardduty.amazonaws.com use kms:GenerateDataKey)"),
+        None => "encrypted with a KMS key created for it (policy: this account administers it, GuardDuty may only kms:GenerateDataKey for this account's detectors), recorded in irprep's ledger".into(),
+    };
+    f.changes.push(change(
+        t,
+        Source::GuardDuty,
+        "create",
+        "GuardDuty findings export",
+        format!(
+            "to s3://{bucket}/AWSLogs/{}/GuardDuty/{}/, {key}",
+            t.account, t.region
+        ),
+        Op::GuardDutyExport {
+            bucket: bucket.clone(),
+            kms_key: o.guardduty_kms_key.clone(),
+        },
+    ));
+    f.buckets.push(need(
+        t,
+        &bucket,
+        Roles {
+            guardduty: true,
+            ..Default::default()
+        },
+        Source::GuardDuty,
+    ));
+}
+
+/// The policy of the KMS key irprep makes for the findings export: the
+/// account administers it (as a default key policy does); GuardDuty may
+/// only generate data keys, for this account's detectors in this region.
+pub fn guardduty_key_policy(partition: &str, account: &str, region: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "IrprepAccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:{partition}:iam::{account}:root")},
+                "Action": "kms:*",
+                "Resource": "*"
+            },
+            {
+                "Sid": "IrprepGuardDutyEncrypts",
+                "Effect": "Allow",
+                "Principal": {"Service": "guardduty.amazonaws.com"},
+                "Action": "kms:GenerateDataKey",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": format!("arn:{partition}:guardduty:{region}:{account}:detector/*")}
+                }
+            }
+        ]
+    })
 }
 
 // ------------------------------------------------------------------ cleanup
@@ -1789,6 +1868,35 @@ async fn cleanup_eks(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
 
 async fn cleanup_guardduty(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
     let g = aws_sdk_guardduty::Client::new(&t.conf);
+    // The findings exports and keys irprep made (the ledger is the proof: a
+    // destination or key carries no tag irprep could trust).
+    for e in ledger.of(&t.account, &t.region, Kind::PublishingDestination) {
+        if let Some((detector, destination)) = e.id.split_once('/') {
+            f.changes.push(change(
+                t,
+                Source::GuardDuty,
+                "delete",
+                format!("GuardDuty findings export {destination}"),
+                format!("of detector {detector}, made by irprep (the exported findings stay)"),
+                Op::DeletePublishingDestination {
+                    detector: detector.into(),
+                    destination: destination.into(),
+                },
+            ));
+        }
+    }
+    for e in ledger.of(&t.account, &t.region, Kind::KmsKey) {
+        f.changes.push(change(
+            t,
+            Source::GuardDuty,
+            "delete",
+            format!("KMS key {}", e.id),
+            "the findings export's key irprep made: deletion scheduled in 7 days (kms:CancelKeyDeletion undoes it); exported findings need it to be read",
+            Op::ScheduleKeyDeletion {
+                key_arn: e.id.clone(),
+            },
+        ));
+    }
     for id in g
         .list_detectors()
         .send()
@@ -2275,6 +2383,113 @@ pub async fn apply_op(
                 .await
                 .map_err(|e| err("guardduty:UpdateDetector", e))?;
         }
+        Op::GuardDutyExport { bucket, kms_key } => {
+            let g = aws_sdk_guardduty::Client::new(conf);
+            let detector = g
+                .list_detectors()
+                .send()
+                .await
+                .map_err(|e| err("guardduty:ListDetectors", e))?
+                .detector_ids()
+                .first()
+                .cloned()
+                .ok_or_else(|| anyhow!("no GuardDuty detector in {} to export from", c.region))?;
+            let partition = super::partition(&c.region);
+            let key = match kms_key {
+                Some(k) => k.clone(),
+                None => {
+                    let wire = crate::wire::WireClient::new(
+                        conf,
+                        conf.endpoint_url().map(String::from),
+                        None,
+                    )
+                    .await?;
+                    let policy = guardduty_key_policy(partition, &c.account, &c.region);
+                    let r = wire
+                        .call(
+                            "kms",
+                            "CreateKey",
+                            &c.region,
+                            &json!({
+                                "Description": "GuardDuty findings export (made by irprep)",
+                                "Policy": policy.to_string(),
+                                "Tags": [{"TagKey": TAG_KEY, "TagValue": installation}],
+                            }),
+                        )
+                        .await?;
+                    if !r.ok() {
+                        bail!(
+                            "kms:CreateKey: {} {}",
+                            r.error_code.unwrap_or_default(),
+                            r.error_message.unwrap_or_default()
+                        );
+                    }
+                    let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+                    let arn = v["KeyMetadata"]["Arn"]
+                        .as_str()
+                        .ok_or_else(|| anyhow!("kms:CreateKey: no key ARN in the answer"))?
+                        .to_string();
+                    records.push(Record::Added(entry(Kind::KmsKey, &arn)));
+                    arn
+                }
+            };
+            let out = g
+                .create_publishing_destination()
+                .detector_id(&detector)
+                .destination_type(aws_sdk_guardduty::types::DestinationType::S3)
+                .destination_properties(
+                    aws_sdk_guardduty::types::DestinationProperties::builder()
+                        .destination_arn(format!("arn:{partition}:s3:::{bucket}"))
+                        .kms_key_arn(&key)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| err("guardduty:CreatePublishingDestination", e))?;
+            if let Some(d) = out.destination_id() {
+                records.push(Record::Added(entry(
+                    Kind::PublishingDestination,
+                    &format!("{detector}/{d}"),
+                )));
+            }
+        }
+        Op::DeletePublishingDestination {
+            detector,
+            destination,
+        } => {
+            aws_sdk_guardduty::Client::new(conf)
+                .delete_publishing_destination()
+                .detector_id(detector)
+                .destination_id(destination)
+                .send()
+                .await
+                .map_err(|e| err("guardduty:DeletePublishingDestination", e))?;
+            records.push(Record::Removed(entry(
+                Kind::PublishingDestination,
+                &format!("{detector}/{destination}"),
+            )));
+        }
+        Op::ScheduleKeyDeletion { key_arn } => {
+            let wire =
+                crate::wire::WireClient::new(conf, conf.endpoint_url().map(String::from), None)
+                    .await?;
+            let r = wire
+                .call(
+                    "kms",
+                    "ScheduleKeyDeletion",
+                    &c.region,
+                    &json!({"KeyId": key_arn, "PendingWindowInDays": 7}),
+                )
+                .await?;
+            if !r.ok() && r.error_code.as_deref() != Some("NotFoundException") {
+                bail!(
+                    "kms:ScheduleKeyDeletion {key_arn}: {} {}",
+                    r.error_code.unwrap_or_default(),
+                    r.error_message.unwrap_or_default()
+                );
+            }
+            records.push(Record::Removed(entry(Kind::KmsKey, key_arn)));
+        }
         Op::DeleteDetector { id } => {
             aws_sdk_guardduty::Client::new(conf)
                 .delete_detector()
@@ -2345,6 +2560,55 @@ mod tests {
     use super::*;
     use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
     use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, EventSelector};
+
+    #[test]
+    fn guardduty_export_key_and_bucket_let_only_this_accounts_detectors_in() {
+        let k = guardduty_key_policy("aws", "111122223333", "eu-west-1");
+        let gd = &k["Statement"][1];
+        assert_eq!(gd["Principal"]["Service"], "guardduty.amazonaws.com");
+        assert_eq!(gd["Action"], "kms:GenerateDataKey");
+        assert_eq!(
+            gd["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "111122223333"
+        );
+        assert_eq!(
+            gd["Condition"]["ArnLike"]["aws:SourceArn"],
+            "arn:aws:guardduty:eu-west-1:111122223333:detector/*"
+        );
+        assert_eq!(
+            k["Statement"][0]["Principal"]["AWS"],
+            "arn:aws:iam::111122223333:root"
+        );
+        let st = bucket::statements(
+            "irprep-logs-111122223333-eu-west-1",
+            "aws",
+            "eu-west-1",
+            Roles {
+                guardduty: true,
+                ..Default::default()
+            },
+            &["111122223333".to_string()],
+        );
+        let write = st
+            .iter()
+            .find(|s| s["Sid"] == "IrprepGuardDutyWrite")
+            .unwrap();
+        assert_eq!(
+            write["Resource"],
+            json!([
+                "arn:aws:s3:::irprep-logs-111122223333-eu-west-1/AWSLogs/111122223333/GuardDuty/*"
+            ])
+        );
+        assert!(st.iter().any(
+            |s| s["Sid"] == "IrprepGuardDutyLocation" && s["Action"] == "s3:GetBucketLocation"
+        ));
+        // The export's prefix is the guardduty table's layout.
+        let key = "AWSLogs/111122223333/GuardDuty/eu-west-1/2024/03/05/f.jsonl.gz";
+        assert_eq!(
+            irprep_core::layout::classify(key).kind,
+            irprep_core::layout::KeyKind::Log(irprep_core::tables::LogTable::GuardDuty)
+        );
+    }
 
     fn adv(fields: &[(&str, &[&str], &[&str])]) -> GetEventSelectorsOutput {
         let mut sel = AdvancedEventSelector::builder().name("s");

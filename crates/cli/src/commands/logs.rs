@@ -43,6 +43,12 @@ pub enum LogsCmd {
         /// Flow logs with hourly S3 prefixes.
         #[arg(long)]
         flow_hourly: bool,
+        /// Export GuardDuty findings to each region's log bucket (AWSLogs/<account>/GuardDuty/<region>/, the guardduty table's layout), KMS-encrypted as GuardDuty requires.
+        #[arg(long)]
+        guardduty_export: bool,
+        /// The KMS key of the findings export (in each region's own: a key ARN); default: a key created for it, whose policy lets GuardDuty use it (removed by cleanup, after AWS's 7-day wait).
+        #[arg(long, value_name = "KEY_ARN", requires = "guardduty_export")]
+        guardduty_kms_key: Option<String>,
         /// Show the plan and stop.
         #[arg(long)]
         dry_run: bool,
@@ -262,6 +268,8 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             flow_format,
             flow_hive,
             flow_hourly,
+            guardduty_export,
+            guardduty_kms_key,
             dry_run,
             yes,
         } => {
@@ -292,6 +300,8 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 flow_parquet: flow_format == "parquet",
                 flow_hive,
                 flow_hourly,
+                guardduty_export,
+                guardduty_kms_key,
             };
             let ins = logs::inspect(&targets, &layout, Some(&o), &sources, scope.concurrency).await;
             print_changes(

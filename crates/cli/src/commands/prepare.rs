@@ -63,6 +63,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
         flow_parquet: a.flow_format == "parquet",
         flow_hive: a.flow_hive,
         flow_hourly: a.flow_hourly,
+        ..Default::default()
     };
     let ins = logs::inspect(&targets, &layout, Some(&o), &sources, a.scope.concurrency).await;
 

@@ -1302,3 +1302,72 @@ fn object_lock_is_set_on_irprep_buckets_once() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not to --bucket"));
 }
+
+/// The GuardDuty findings export is planned only when asked for
+/// (`--guardduty-export`): to the region's log bucket, under the prefix the
+/// `guardduty` table reads, with a KMS key made for it unless one is named.
+/// (The emulator has no publishing destinations, so the plan is what is
+/// checked here; the key and bucket policies are unit tests in irprep-aws.)
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn guardduty_export_is_planned_only_when_asked() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "enable",
+            "--sources",
+            "guardduty",
+            "--regions",
+            "eu-west-1",
+            "--dry-run",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let o = logs(&url, "testing", "testing", &args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        json_out(&o)
+    };
+    let exports = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["resource"] == "GuardDuty findings export")
+            .cloned()
+            .collect()
+    };
+    let plain = plan(&[]);
+    assert!(exports(&plain).is_empty(), "not asked: {plain}");
+    let asked = plan(&["--guardduty-export"]);
+    let e = exports(&asked);
+    assert_eq!(e.len(), 1, "{asked}");
+    let d = e[0]["detail"].as_str().unwrap();
+    assert!(
+        d.contains(
+            "s3://irprep-logs-123456789012-eu-west-1/AWSLogs/123456789012/GuardDuty/eu-west-1/"
+        ),
+        "{d}"
+    );
+    assert!(d.contains("a KMS key created for it"), "{d}");
+    let keyed = plan(&[
+        "--guardduty-export",
+        "--guardduty-kms-key",
+        "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ]);
+    let d = exports(&keyed)[0]["detail"].as_str().unwrap().to_string();
+    assert!(
+        d.contains("encrypted with arn:aws:kms:eu-west-1:123456789012:key/1234abcd"),
+        "{d}"
+    );
+    assert!(
+        asked.as_array().unwrap().iter().any(|c| c["resource"]
+            == "s3://irprep-logs-123456789012-eu-west-1"
+            && c["action"] == "create"),
+        "the region's bucket is planned: {asked}"
+    );
+}

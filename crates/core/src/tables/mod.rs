@@ -272,6 +272,17 @@ mod tests {
             }
         }
         assert_eq!(LogTable::from_service("WAFLogs"), Some(LogTable::Waf));
+        // A character that spans the end of the time is not cut (fuzzer).
+        assert_eq!(
+            TimeFormat::Iso.canonical("2014-02-15T23:39:\u{fffd}\u{fffd}"),
+            None
+        );
+        assert_eq!(
+            TimeFormat::Iso
+                .canonical("2014-02-15T23:39:05.123Z")
+                .as_deref(),
+            Some("2014-02-15T23:39:05Z")
+        );
         assert_eq!(LogTable::from_name("EKS_AUDIT"), Some(LogTable::EksAudit));
     }
 }
@@ -299,10 +310,11 @@ impl TimeFormat {
                 if b.len() < 19 || b[10] != b'T' || crate::layout::date_of_time(t).is_none() {
                     return None;
                 }
-                let hms = &t[11..19];
-                let ok = hms.bytes().enumerate().all(|(i, c)| {
+                // Bytes first: a multi-byte character after the date must
+                // not be cut (found by the fuzzer).
+                let ok = b[11..19].iter().enumerate().all(|(i, c)| {
                     if i == 2 || i == 5 {
-                        c == b':'
+                        *c == b':'
                     } else {
                         c.is_ascii_digit()
                     }
