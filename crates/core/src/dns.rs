@@ -6,205 +6,37 @@
 //! the file is read. Files outside the S3 layout take their partitions from
 //! the record (`account_id`, `vpc_id`, the day of `query_timestamp`).
 
-use std::sync::Arc;
+use crate::table::{self, ACCOUNT_PARTITION, DATE_PARTITION, VPC_PARTITION};
+use crate::tables::jsonl::{JsonFormat, JsonLinesReader};
+use crate::tables::{Fallback, TimeFormat};
 
-use arrow_schema::SchemaRef;
-
-use crate::build::ColBuilder;
-use crate::cloudtrail::{canonical_time, FileOutcome, Problem, ReadOptions};
-use crate::flow::{finish, outputs, read_decompressed, LogReader, Output};
-use crate::json;
-use crate::layout::Partitions;
-use crate::table::{self, ColType, TableDef};
+/// Resolver query logs as JSON lines: the generic reader over the `dns`
+/// definition; outside the layout the partitions come from the record.
+pub static FORMAT: JsonFormat = JsonFormat {
+    def: table::dns,
+    time_column: "query_timestamp",
+    time: TimeFormat::Iso,
+    fallback: &[
+        (ACCOUNT_PARTITION, Fallback::Column("account_id")),
+        (VPC_PARTITION, Fallback::Column("vpc_id")),
+        (DATE_PARTITION, Fallback::Date),
+    ],
+};
 
 /// Reads Resolver query logs into batches of the `dns` table.
-pub struct DnsReader {
-    table: TableDef,
-    out_schema: SchemaRef,
-    outputs: Vec<Output>,
-    opts: ReadOptions,
-    i_account: usize,
-    i_vpc: usize,
-    i_time: usize,
-}
+pub struct DnsReader;
 
 impl DnsReader {
-    pub fn new(opts: ReadOptions) -> Self {
-        let table = table::dns();
-        let schema = table.arrow_schema();
-        let projection: Vec<usize> = opts
-            .projection
-            .clone()
-            .unwrap_or_else(|| (0..schema.fields().len()).collect());
-        let out_schema = Arc::new(
-            schema
-                .project(&projection)
-                .expect("projection indices come from the schema"),
-        );
-        let outputs = outputs(&table, &projection);
-        let ix = |n: &str| {
-            table
-                .columns
-                .iter()
-                .position(|c| c.name == n)
-                .expect("dns column")
-        };
-        let (i_account, i_vpc, i_time) = (ix("account_id"), ix("vpc_id"), ix("query_timestamp"));
-        DnsReader {
-            table,
-            out_schema,
-            outputs,
-            opts,
-            i_account,
-            i_vpc,
-            i_time,
-        }
-    }
-
-    pub fn output_schema(&self) -> SchemaRef {
-        self.out_schema.clone()
-    }
-
-    /// Read decompressed NDJSON.
-    pub fn read_text(&self, data: &[u8], partitions: Option<&Partitions>) -> FileOutcome {
-        let mut out = FileOutcome::default();
-        let mut builders: Vec<ColBuilder> = self
-            .outputs
-            .iter()
-            .map(|o| match o {
-                Output::Column(i) => ColBuilder::new(&self.table.columns[*i].ty),
-                Output::Partition(_) => ColBuilder::new(&ColType::String),
-            })
-            .collect();
-        let ncols = self.table.columns.len();
-        let mut slots: Vec<Option<usize>> = vec![None; ncols];
-        let mut rows = 0usize;
-        let mut offset = 0usize;
-        let mut line_no = 0usize;
-        while offset < data.len() {
-            let end = memchr::memchr(b'\n', &data[offset..])
-                .map(|o| offset + o)
-                .unwrap_or(data.len());
-            let start = offset;
-            offset = end + 1;
-            line_no += 1;
-            if rows >= crate::cloudtrail::MAX_RECORDS_PER_FILE {
-                if data[start..].iter().any(|b| !b.is_ascii_whitespace()) {
-                    out.record_problem(crate::cloudtrail::too_many_records(start, None));
-                    out.more_record_problems += memchr::memchr_iter(b'\n', &data[start..]).count();
-                }
-                break;
-            }
-            let line = &data[start..end];
-            let problem = |msg: String| Problem {
-                offset: Some(start),
-                record: None,
-                message: format!("line {line_no}: {msg}"),
-            };
-            let at = json::skip_ws(line, 0);
-            if at >= line.len() {
-                continue;
-            }
-            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(line) {
-                out.record_problem_with(|| problem(format!("invalid JSON: {e}")));
-                continue;
-            }
-            if line[at] != b'{' {
-                out.record_problem_with(|| problem("record is not a JSON object".into()));
-                continue;
-            }
-            for s in slots.iter_mut() {
-                *s = None;
-            }
-            let scanned = json::for_each_member(line, at, |key, vs, _ve| {
-                if let Some(ci) = self
-                    .table
-                    .columns
-                    .iter()
-                    .position(|c| c.source_key.as_bytes() == key)
-                {
-                    slots[ci] = Some(vs);
-                }
-                Ok(())
-            });
-            if let Err(e) = scanned {
-                out.record_problem_with(|| problem(format!("invalid JSON: {}", e.msg)));
-                continue;
-            }
-            // The line's text, checked for UTF-8 once for all its values: a
-            // line that is not UTF-8 is skipped, never decoded lossily (which
-            // would grow 0xFF bytes threefold into U+FFFD).
-            let src = json::Src::new(line);
-            if src.text.is_none() {
-                out.record_problem_with(|| problem("not UTF-8".into()));
-                continue;
-            }
-            let text = |ci: usize| -> Option<String> {
-                let vs = slots[ci]?;
-                if json::kind_at(line, vs) != json::Kind::String {
-                    return None;
-                }
-                let ve = json::skip_value(line, vs).ok()?;
-                Some(src.string(vs, ve).into_owned())
-            };
-            let time = text(self.i_time).map(|t| canonical_time(&t));
-            if self.opts.since.is_some() || self.opts.until.is_some() {
-                let keep = time.as_deref().is_some_and(|t| {
-                    self.opts.since.as_deref().is_none_or(|s| t >= s)
-                        && self.opts.until.as_deref().is_none_or(|u| t < u)
-                });
-                if !keep {
-                    out.filtered += 1;
-                    continue;
-                }
-            }
-            for (b, o) in builders.iter_mut().zip(&self.outputs) {
-                match o {
-                    Output::Column(ci) => match slots[*ci] {
-                        Some(vs) => {
-                            b.append_value(src, vs);
-                        }
-                        None => b.append_null(),
-                    },
-                    Output::Partition(name) => {
-                        let v = match partitions {
-                            Some(p) => p.value(name).map(String::from),
-                            None => match *name {
-                                table::ACCOUNT_PARTITION => text(self.i_account),
-                                table::VPC_PARTITION => text(self.i_vpc),
-                                table::DATE_PARTITION => {
-                                    time.as_deref().and_then(crate::layout::date_of_time)
-                                }
-                                _ => None,
-                            },
-                        };
-                        b.append_opt_str(v.as_deref());
-                    }
-                }
-            }
-            rows += 1;
-        }
-        out.events = rows;
-        out.batch = Some(finish(&self.out_schema, &mut builders, rows));
-        out
-    }
-}
-
-impl LogReader for DnsReader {
-    fn read_file(
-        &self,
-        raw: &[u8],
-        partitions: Option<&Partitions>,
-        buf: &mut Vec<u8>,
-        d: &mut crate::decompress::Inflater,
-    ) -> FileOutcome {
-        read_decompressed(raw, buf, d, |text| self.read_text(text, partitions))
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(opts: crate::cloudtrail::ReadOptions) -> JsonLinesReader {
+        JsonLinesReader::new(&FORMAT, opts)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloudtrail::ReadOptions;
     use arrow_array::{Array, Float32Array, Int32Array, ListArray, StringArray, StructArray};
 
     #[test]
