@@ -202,6 +202,11 @@ pub enum AnalyticsCmd {
     },
 }
 
+/// CloudFormation's template size limits: inline (`--template-body`), and
+/// from S3 (`--template-url`).
+const CFN_INLINE_LIMIT: usize = 51_200;
+const CFN_S3_LIMIT: usize = 1_000_000;
+
 fn valid_date(d: &str) -> bool {
     d.len() == 10
         && d.bytes().enumerate().all(|(i, b)| {
@@ -542,10 +547,28 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
             )
             .await?;
             let text = serde_json::to_string_pretty(&d.cloudformation())?;
-            match output {
-                Some(p) => std::fs::write(&p, text + "\n")
+            let size = text.len() + 1;
+            let file = output
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "template.json".into());
+            match &output {
+                Some(p) => std::fs::write(p, text + "\n")
                     .with_context(|| format!("writing {}", p.display()))?,
                 None => println!("{text}"),
+            }
+            // CloudFormation takes at most 51,200 bytes inline (--template-body)
+            // and 1,000,000 from S3 (--template-url).
+            if size > CFN_S3_LIMIT {
+                eprintln!(
+                    "irprep: warning: the template is {size} bytes, over CloudFormation's {CFN_S3_LIMIT}-byte limit even from S3: deploy with `irprep analytics deploy`, or fewer tables per template"
+                );
+                return Ok(irprep::exit::ExitStatus::Partial);
+            }
+            if size > CFN_INLINE_LIMIT && !quiet {
+                eprintln!(
+                    "irprep: note: the template is {size} bytes, over the {CFN_INLINE_LIMIT} bytes CloudFormation takes inline; deploy it from S3: `aws cloudformation deploy --template-file {file} --stack-name irprep-analytics --s3-bucket <a bucket of yours>` (uploads it), or `aws s3 cp {file} s3://<bucket>/` then `aws cloudformation create-stack --template-url https://<bucket>.s3.amazonaws.com/{file} …`"
+                );
             }
             Ok(irprep::exit::ExitStatus::Ok)
         }

@@ -2,6 +2,7 @@
 //! partition pruning, completions.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::common::*;
 
@@ -783,4 +784,110 @@ fn detections_coverage_lists_what_names_each_technique() {
             .contains("IaaS techniques and sub-techniques covered"),
         "{text}"
     );
+}
+
+/// Every CloudFormation template irprep prints passes AWS's own linter
+/// (cfn-lint: resource types, properties, their types and values): the
+/// Athena deployment with every table, and the member-account role. A
+/// template past the 51,200 bytes CloudFormation takes inline says how to
+/// deploy it from S3. cfn-lint is seen to catch a broken template.
+#[test]
+#[cfg_attr(
+    not(irprep_python),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn cloudformation_templates_pass_cfn_lint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let analytics = tmp.path().join("analytics.json");
+    let mut args: Vec<String> = [
+        "analytics",
+        "cfn",
+        "--cloudtrail",
+        "s3://logs/AWSLogs/",
+        "--vpcflow",
+        "s3://logs/AWSLogs/",
+        "--dns",
+        "s3://logs/AWSLogs/",
+        "--accounts",
+        "111122223333",
+        "--regions",
+        "us-east-1",
+        "--results",
+        "s3://athena-results/irprep/",
+        "--bytes-scanned-cutoff",
+        "10000000000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for t in [
+        "s3access",
+        "alb",
+        "nlb",
+        "clb",
+        "waf",
+        "guardduty",
+        "eks_audit",
+    ] {
+        args.push("--table-location".into());
+        args.push(format!("{t}=s3://logs-{}/AWSLogs/", t.replace('_', "-")));
+    }
+    let out = irprep()
+        .args(&args)
+        .arg("-o")
+        .arg(&analytics)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let size = std::fs::metadata(&analytics).unwrap().len();
+    assert!(size > 51_200, "{size}");
+    assert!(
+        err.contains("over the 51200 bytes CloudFormation takes inline")
+            && err.contains("aws cloudformation deploy --template-file"),
+        "{err}"
+    );
+    let role = tmp.path().join("role.json");
+    let r = irprep().args(["logs", "role-template"]).output().unwrap();
+    assert!(r.status.success());
+    std::fs::write(&role, &r.stdout).unwrap();
+    let lint = |paths: &[&std::path::Path]| {
+        Command::new(python())
+            .args([
+                "-c",
+                "import sys; from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())",
+                "--format",
+                "parseable",
+            ])
+            .args(paths)
+            .output()
+            .unwrap()
+    };
+    let l = lint(&[&analytics, &role]);
+    assert!(
+        l.status.success(),
+        "cfn-lint: {}{}",
+        String::from_utf8_lossy(&l.stdout),
+        String::from_utf8_lossy(&l.stderr)
+    );
+    // A broken template is caught: a Glue table without its database.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&analytics).unwrap()).unwrap();
+    let res = doc["Resources"].as_object_mut().unwrap();
+    let table = res
+        .values_mut()
+        .find(|r| r["Type"] == "AWS::Glue::Table")
+        .unwrap();
+    table["Properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("DatabaseName");
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, doc.to_string()).unwrap();
+    let l = lint(&[&broken]);
+    assert!(
+        !l.status.success(),
+        "cfn-lint let a table without a database through"
+    );
+    assert!(String::from_utf8_lossy(&l.stdout).contains("DatabaseName"));
 }
