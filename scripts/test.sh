@@ -32,7 +32,7 @@ provision() {
   # boto3/botocore too: botocore 1.44.18 speaks REST-JSON to
   # Athena, which moto 5.2.5 does not route (every Athena call gets a 404); an
   # existing venv with other versions is brought to these.
-  PINS=('moto[server]==5.2.5' 'sqlglot==30.30.0' 'boto3==1.44.13' 'botocore==1.44.13' 'cfn-lint==1.58.0')
+  PINS=('moto[server]==5.2.5' 'sqlglot==30.30.0' 'boto3==1.44.13' 'botocore==1.44.13' 'cfn-lint==1.58.0' 'parliament==1.6.4')
   if ! "$VENV/bin/python" - "${PINS[@]}" <<'PYEOF' 2>/dev/null
 import sys
 from importlib.metadata import version

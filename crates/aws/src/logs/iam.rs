@@ -172,6 +172,19 @@ const LOGS_COLLECT: &[&str] = &[
     "logs:FilterLogEvents",
 ];
 
+/// The bucket-configuration writes of `logs enable`, which in a member
+/// account only ever concern irprep's own buckets.
+const MEMBER_BUCKET_CONFIG: &[&str] = &[
+    "s3:CreateBucket",
+    "s3:PutBucketTagging",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketObjectLockConfiguration",
+];
+
 /// The commands with a policy, and what each needs.
 pub fn commands() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -271,6 +284,21 @@ pub fn role_template(role_name: &str) -> Value {
     actions.retain(|a| !a.starts_with("organizations:"));
     actions.sort_unstable();
     actions.dedup();
+    // In a member account irprep writes the configuration of its own
+    // buckets only (the central bucket lives in the management account): a
+    // bucket's policy, lifecycle, encryption and the rest are scoped to
+    // irprep's bucket names, so the role cannot rewrite another bucket's
+    // policy (parliament's resource-policy escalation finding).
+    let (bucket_config, rest): (Vec<&str>, Vec<&str>) = actions
+        .iter()
+        .partition(|a| MEMBER_BUCKET_CONFIG.contains(a));
+    let enable_statements = json!([
+        {"Sid": "IrprepInspectEnable", "Effect": "Allow", "Action": rest, "Resource": "*"},
+        {"Sid": "IrprepOwnBuckets", "Effect": "Allow", "Action": bucket_config, "Resource": [
+            {"Fn::Sub": "arn:${AWS::Partition}:s3:::irprep-logs-${AWS::AccountId}-*"},
+            {"Fn::Sub": "arn:${AWS::Partition}:s3:::aws-waf-logs-irprep-${AWS::AccountId}-*"},
+        ]},
+    ]);
     let mut cleanup: Vec<&str> = LOGS_CLEANUP.to_vec();
     cleanup.sort_unstable();
     cleanup.dedup();
@@ -327,7 +355,7 @@ pub fn role_template(role_name: &str) -> Value {
                     "Policies": [
                         {
                             "PolicyName": "irprep-logs",
-                            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]},
+                            "PolicyDocument": {"Version": "2012-10-17", "Statement": enable_statements},
                         },
                         {"Fn::If": ["Cleanup", {
                             "PolicyName": "irprep-logs-cleanup",

@@ -891,3 +891,65 @@ fn cloudformation_templates_pass_cfn_lint() {
     );
     assert!(String::from_utf8_lossy(&l.stdout).contains("DatabaseName"));
 }
+
+/// Every IAM policy irprep prints (`iam-policy <command>`, the member-account
+/// role) as AWS's service authorization reference sees it (parliament):
+/// every action exists, takes the resources it is granted on, and no
+/// finding above LOW stands unless tests/reference/iam-findings-explained.json
+/// gives the reason. A policy with a misspelt action is seen to fail.
+#[test]
+#[cfg_attr(
+    not(irprep_python),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn iam_policies_pass_parliament() {
+    let tmp = tempfile::tempdir().unwrap();
+    let commands: Vec<String> = irprep_aws::logs::iam::commands()
+        .into_iter()
+        .map(|(c, _)| c.to_string())
+        .collect();
+    assert!(commands.len() >= 10, "{commands:?}");
+    let mut args = vec![];
+    for c in &commands {
+        let out = irprep().args(["iam-policy", c]).output().unwrap();
+        assert!(out.status.success());
+        let path = tmp.path().join(format!("{c}.json"));
+        std::fs::write(&path, &out.stdout).unwrap();
+        args.push(format!("{c}={}", path.display()));
+    }
+    let role = tmp.path().join("role.json");
+    std::fs::write(
+        &role,
+        irprep()
+            .args(["logs", "role-template"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    args.push(format!("role={}", role.display()));
+    let lint = |args: &[String]| {
+        Command::new(python())
+            .arg(root().join("tests/reference/iam_lint.py"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = lint(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("\"fails\": true"), "{text}");
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObjekt"],"Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let out = lint(&[format!("broken={}", broken.display())]);
+    assert!(!out.status.success(), "a misspelt action passed");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("UNKNOWN_ACTION"));
+}
