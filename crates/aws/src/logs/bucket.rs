@@ -8,7 +8,8 @@
 //! `--kms-key` where every writer supports it); a bucket policy whose
 //! statements irprep owns by their `Irprep` Sid prefix, *merged* into
 //! whatever policy is there; a TLS-only deny; `aws:SourceAccount` (and
-//! `aws:SourceArn` where the service sets it) on every delivery principal;
+//! `aws:SourceArn` where the service sets it) on every delivery principal,
+//! or `aws:SourceOrgID` on an Organization's central bucket;
 //! lifecycle: Intelligent-Tiering after 90 days, expiry after
 //! `--retention-days`, added beside existing rules, and an existing rule
 //! that expires sooner is reported, never changed.
@@ -127,16 +128,31 @@ fn elb_account(region: &str) -> Option<&'static str> {
     })
 }
 
-/// The statements irprep needs on a bucket.
+/// An Organization's central bucket: its id and the management account
+/// (where the Organization trail is).
+#[derive(Debug, Clone, Copy)]
+pub struct OrgWriters<'a> {
+    pub id: &'a str,
+    pub management: &'a str,
+}
+
+/// The statements irprep needs on a bucket. With `org`, the delivery
+/// principals are bound to the Organization (`aws:SourceOrgID`) instead of
+/// a list of its accounts, so the policy keeps one size at any number of
+/// accounts (a bucket policy holds at most 20 KB), and CloudTrail to the
+/// management account's (Organization) trails.
 pub fn statements(
     bucket: &str,
     partition: &str,
     region: &str,
     roles: Roles,
     accounts: &[String],
+    org: Option<OrgWriters>,
 ) -> Vec<Value> {
     let b = format!("arn:{partition}:s3:::{bucket}");
     let accts: Value = accounts.to_vec().into();
+    let management = org.map(|o| vec![o.management.to_string()]);
+    let trail_accounts: &[String] = management.as_deref().unwrap_or(accounts);
     let mut out = vec![json!({
         "Sid": "IrprepDenyInsecureTransport",
         "Effect": "Deny",
@@ -146,7 +162,7 @@ pub fn statements(
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     })];
     if roles.cloudtrail {
-        let trails: Vec<String> = accounts
+        let trails: Vec<String> = trail_accounts
             .iter()
             .map(|a| format!("arn:{partition}:cloudtrail:*:{a}:trail/*"))
             .collect();
@@ -167,7 +183,25 @@ pub fn statements(
             "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}, "ArnLike": {"aws:SourceArn": trails}},
         }));
     }
-    if roles.delivery || roles.waf {
+    if let (true, Some(o)) = (roles.delivery, org) {
+        // Every account of the Organization writes under AWSLogs/<account>/.
+        out.push(json!({
+            "Sid": "IrprepLogDeliveryAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": b,
+            "Condition": {"StringEquals": {"aws:SourceOrgID": o.id}},
+        }));
+        out.push(json!({
+            "Sid": "IrprepLogDeliveryWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": format!("{b}/AWSLogs/*"),
+            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceOrgID": o.id}},
+        }));
+    } else if roles.delivery || roles.waf {
         // Flow logs, Resolver query logs and WAF write under AWSLogs/<account>/.
         let resources: Vec<String> = accounts
             .iter()
@@ -421,6 +455,7 @@ pub async fn plan(
     owned: bool,
     source: Source,
     retag: Option<&str>,
+    org: Option<OrgWriters<'_>>,
 ) -> Result<Vec<Change>> {
     let c = s3(&t.conf);
     let mut out = vec![];
@@ -436,7 +471,7 @@ pub async fn plan(
     } else {
         kms_key
     };
-    let policy = statements(name, &t.partition, &t.region, roles, accounts);
+    let policy = statements(name, &t.partition, &t.region, roles, accounts, org);
     if !exists {
         if !owned {
             return Err(anyhow!(
@@ -1176,6 +1211,7 @@ mod tests {
                 ..Default::default()
             },
             &["111122223333".into()],
+            None,
         );
         let merged = merge_policy(Some(existing), &ours).unwrap();
         let sids: Vec<&str> = merged["Statement"]
@@ -1215,6 +1251,93 @@ mod tests {
         assert_eq!(again, merged);
     }
 
+    /// Over generated plans (every combination of roles, 1 to 1,000
+    /// accounts, an Organization or not, regions old and new): each Allow is
+    /// bound to the accounts or the Organization (or, for the legacy ELB
+    /// accounts, to the account's own prefix), each delivery principal gets
+    /// exactly the prefixes it writes, and the policy stays under the 20 KB
+    /// a bucket policy may hold.
+    #[test]
+    fn policies_stay_bound_and_small_at_any_size() {
+        let mut checked = 0;
+        for n in [1usize, 2, 7, 100, 1000] {
+            let accounts: Vec<String> = (0..n)
+                .map(|i| format!("{:012}", 100000000000u64 + i as u64))
+                .collect();
+            let org = (n > 1).then_some(OrgWriters {
+                id: "o-a1b2c3d4e5",
+                management: &accounts[0],
+            });
+            for bits in 0u8..32 {
+                let roles = Roles {
+                    cloudtrail: bits & 1 != 0,
+                    delivery: bits & 2 != 0,
+                    s3_access: bits & 4 != 0,
+                    elb: bits & 8 != 0,
+                    guardduty: bits & 16 != 0,
+                    waf: false,
+                };
+                // Regional roles only ever serve one account's bucket.
+                if n > 1 && (roles.s3_access || roles.elb || roles.guardduty) {
+                    continue;
+                }
+                for region in ["eu-west-1", "ap-southeast-5"] {
+                    let st =
+                        statements("irprep-logs-central", "aws", region, roles, &accounts, org);
+                    let doc = merge_policy(None, &st).unwrap().to_string();
+                    assert!(
+                        doc.len() < 20 * 1024,
+                        "{n} accounts, {roles:?}: {} bytes",
+                        doc.len()
+                    );
+                    for s in st.iter().filter(|s| s["Effect"] == "Allow") {
+                        let bound = s["Condition"]["StringEquals"]["aws:SourceAccount"].is_array()
+                            || s["Condition"]["StringEquals"]["aws:SourceOrgID"] == "o-a1b2c3d4e5"
+                            || s["Condition"]["ArnLike"]["aws:SourceArn"].is_array()
+                            || (s["Principal"]["AWS"].is_string()
+                                && s["Resource"]
+                                    .to_string()
+                                    .contains(&format!("/AWSLogs/{}/", accounts[0])));
+                        assert!(bound, "{n} accounts: unbound {s}");
+                    }
+                    let write = st.iter().find(|s| s["Sid"] == "IrprepLogDeliveryWrite");
+                    assert_eq!(write.is_some(), roles.delivery);
+                    if let Some(w) = write {
+                        let want = match org {
+                            Some(_) => json!("arn:aws:s3:::irprep-logs-central/AWSLogs/*"),
+                            None => json!(accounts
+                                .iter()
+                                .map(|a| format!("arn:aws:s3:::irprep-logs-central/AWSLogs/{a}/*"))
+                                .collect::<Vec<_>>()),
+                        };
+                        assert_eq!(w["Resource"], want);
+                    }
+                    if let Some(ct) = st.iter().find(|s| s["Sid"] == "IrprepCloudTrailWrite") {
+                        let trails = ct["Condition"]["ArnLike"]["aws:SourceArn"]
+                            .as_array()
+                            .unwrap();
+                        // With an Organization, only the management account's (Organization) trails.
+                        assert_eq!(trails.len(), if org.is_some() { 1 } else { n });
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 60, "{checked}");
+        // Listing 1,000 accounts instead would not fit: why the
+        // Organization condition is used.
+        let many: Vec<String> = (0..1000)
+            .map(|i| format!("{:012}", 200000000000u64 + i))
+            .collect();
+        let roles = Roles {
+            cloudtrail: true,
+            delivery: true,
+            ..Default::default()
+        };
+        let listed = statements("b", "aws", "eu-west-1", roles, &many, None);
+        assert!(merge_policy(None, &listed).unwrap().to_string().len() > 20 * 1024);
+    }
+
     #[test]
     fn elb_principal_by_region_age() {
         let old = statements(
@@ -1226,6 +1349,7 @@ mod tests {
                 ..Default::default()
             },
             &["1".into()],
+            None,
         );
         assert!(old
             .to_owned()
@@ -1240,6 +1364,7 @@ mod tests {
                 ..Default::default()
             },
             &["1".into()],
+            None,
         );
         assert!(
             new.iter()

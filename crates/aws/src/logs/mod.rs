@@ -700,6 +700,15 @@ pub async fn inspect(
                 owned,
                 n.source,
                 retag,
+                // The central bucket of an Organization run: bound to the
+                // Organization, not to a list of accounts.
+                match (&layout.org_id, central) {
+                    (Some(id), true) => Some(bucket::OrgWriters {
+                        id,
+                        management: &layout.home_account,
+                    }),
+                    _ => None,
+                },
             )
             .await
             {

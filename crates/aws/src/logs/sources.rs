@@ -2588,6 +2588,7 @@ mod tests {
                 ..Default::default()
             },
             &["111122223333".to_string()],
+            None,
         );
         let write = st
             .iter()
