@@ -115,6 +115,8 @@ const ORG: &[&str] = &[
 
 const ANALYTICS_DEPLOY: &[&str] = &[
     "sts:GetCallerIdentity",
+    // --flow-log-id: the flow log's own format and layout.
+    "ec2:DescribeFlowLogs",
     "s3:ListBucket",
     "glue:GetDatabase",
     "glue:CreateDatabase",
@@ -144,6 +146,12 @@ const ANALYTICS_DESTROY: &[&str] = &[
 ];
 
 const ATHENA_QUERY: &[&str] = &[
+    // Results Athena writes in parts, and logs or results under SSE-KMS.
+    "s3:ListBucketMultipartUploads",
+    "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
     "athena:StartQueryExecution",
     "athena:GetQueryExecution",
     "athena:GetQueryResults",
