@@ -62,13 +62,13 @@ pub struct TableArgs {
     /// First date of the logs (yyyy/MM/dd), the start of the date projection.
     #[arg(long, default_value = "2024/01/01")]
     pub start_date: String,
-    /// Accounts (comma-separated), or `auto` to read them off the bucket layout. Empty: any account (injected projection: queries must name one).
+    /// Accounts (comma-separated), or `auto` to read them off the bucket layout. Empty: `deploy` reads them off the bucket (injected, with a warning, when no log is there yet); `ddl` and `cfn` inject (queries must name one).
     #[arg(long, value_delimiter = ',')]
     pub accounts: Vec<String>,
-    /// Regions (comma-separated), or `auto`. Empty: injected projection.
+    /// Regions (comma-separated), or `auto`. Empty: as for --accounts.
     #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
-    /// VPC ids of the DNS logs (comma-separated), or `auto`. Empty: injected projection (no VPC list to keep up to date).
+    /// VPC ids of the DNS logs (comma-separated), or `auto`. Empty: as for --accounts.
     #[arg(long, value_delimiter = ',')]
     pub vpcs: Vec<String>,
     /// Flow-log file format.
@@ -284,8 +284,39 @@ async fn projection(
     Ok(Projection::from_list(values.to_vec()))
 }
 
+/// Lists not given: found in the bucket (deploy), where an injected
+/// projection would make every query name the value or read nothing.
+/// Nothing found (logs not delivered yet): injected, with a warning.
+async fn discovered_or_injected(
+    values: &[String],
+    url: &str,
+    service: &str,
+    want_places: bool,
+    what: &str,
+    aws: &AwsArgs,
+) -> Result<Projection> {
+    if !values.is_empty() {
+        return projection(values, url, service, want_places, aws).await;
+    }
+    match projection(&["auto".to_string()], url, service, want_places, aws).await {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            eprintln!(
+                "irprep: warning: {what}: none found under {url} ({e:#}); the table's projection is injected, so queries must name its {what} (give --{what} to list them)"
+            );
+            Ok(Projection::Injected)
+        }
+    }
+}
+
 /// The tables asked for, generated from the table definitions.
 async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
+    tables_with(a, aws, false).await
+}
+
+/// The tables; with `discover`, accounts, regions and VPCs not given are
+/// read off the bucket (see [`discovered_or_injected`]).
+async fn tables_with(a: &TableArgs, aws: &AwsArgs, discover: bool) -> Result<Vec<AthenaTable>> {
     let mut owned = a.clone();
     adopt_flow_log(&mut owned, aws).await?;
     let a = &owned;
@@ -311,7 +342,18 @@ async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
         } else {
             &a.regions
         };
-        if let Some(service) = table.service_folder() {
+        if let (Some(service), true) = (table.service_folder(), discover) {
+            let place = if table == LogTable::Dns {
+                "vpcs"
+            } else {
+                "regions"
+            };
+            spec.accounts =
+                discovered_or_injected(&a.accounts, &location, service, false, "accounts", aws)
+                    .await?;
+            spec.regions =
+                discovered_or_injected(places, &location, service, true, place, aws).await?;
+        } else if let Some(service) = table.service_folder() {
             // An Organization trail's accounts sit under AWSLogs/o-…/.
             spec.accounts = projection(&a.accounts, &location, service, false, aws).await?;
             spec.regions = projection(places, &location, service, true, aws).await?;
@@ -415,6 +457,7 @@ fn table_names(a: &TableArgs) -> Result<TableNames> {
     Ok(m)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn deployment(
     a: &TableArgs,
     wg: &WorkgroupArgs,
@@ -422,6 +465,7 @@ async fn deployment(
     kms: &Option<String>,
     cutoff: Option<i64>,
     aws: &AwsArgs,
+    discover: bool,
 ) -> Result<Deployment> {
     if wg.database.contains('-') {
         return Err(super::usage(
@@ -433,7 +477,7 @@ async fn deployment(
     }
     let mut a = a.clone();
     adopt_flow_log(&mut a, aws).await?;
-    let tables = tables(&a, aws).await?;
+    let tables = tables_with(&a, aws, discover).await?;
     let qs = named_queries(&table_names(&a)?, &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
     Ok(Deployment {
         database: wg.database.clone(),
@@ -544,6 +588,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
                 &results_kms_key,
                 bytes_scanned_cutoff,
                 &aws,
+                false,
             )
             .await?;
             let text = serde_json::to_string_pretty(&d.cloudformation())?;
@@ -590,6 +635,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
                 &results_kms_key,
                 bytes_scanned_cutoff,
                 &aws,
+                true,
             )
             .await?;
             let conf = aws.options().load().await?;

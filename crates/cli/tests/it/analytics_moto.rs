@@ -220,6 +220,55 @@ fn deploy_creates_every_other_log_table_with_projection() {
         s["tables"]["s3access"]["parameters"]["storage.location.template"],
         "s3://access-logs/s3-access/${account_partition}/${region_partition}/${bucket_partition}/${date_partition}"
     );
+
+    // Without --accounts and --regions, deploy reads them off the bucket (an
+    // injected projection would make every detection name them); a table
+    // whose logs have not arrived yet is injected, with a warning.
+    py(&[
+        "upload",
+        &moto(),
+        "gd-logs",
+        "",
+        root().join("tests/fixtures/guardduty").to_str().unwrap(),
+    ]);
+    let out = aws(irprep().args([
+        "analytics",
+        "deploy",
+        "--table-location",
+        "guardduty=s3://gd-logs/AWSLogs/",
+        "--table-location",
+        "waf=s3://empty-waf-logs/AWSLogs/",
+        "--results",
+        "s3://athena-results/irprep/",
+        "--database",
+        "sec_found",
+        "--workgroup",
+        "irprep-found",
+        "--yes",
+    ]))
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let s = state("sec_found", "irprep-found");
+    let gd = &s["tables"]["guardduty"]["parameters"];
+    assert_eq!(gd["projection.account_partition.type"], "enum");
+    assert_eq!(
+        gd["projection.account_partition.values"],
+        "111122223333,444455556666"
+    );
+    assert_eq!(
+        gd["projection.region_partition.values"],
+        "eu-west-1,us-east-1"
+    );
+    assert_eq!(
+        s["tables"]["waf"]["parameters"]["projection.account_partition.type"],
+        "injected"
+    );
+    assert!(
+        err.contains("accounts: none found under s3://empty-waf-logs/AWSLogs/"),
+        "{err}"
+    );
 }
 
 #[test]
