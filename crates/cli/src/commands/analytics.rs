@@ -49,7 +49,7 @@ pub struct TableArgs {
     /// S3 server access logs use the simple prefix (no date-based partitioning): a table without partitions.
     #[arg(long)]
     pub s3access_simple_prefix: bool,
-    /// Values of the name partition (S3 buckets of date-based access logs, WAF web ACLs, EKS clusters), comma-separated, or `auto`. Empty: injected projection (queries must name one).
+    /// Values of the name partition (S3 buckets of date-based access logs, WAF web ACLs, EKS clusters), comma-separated, or `auto`. Empty: as for --accounts.
     #[arg(long, value_delimiter = ',')]
     pub names: Vec<String>,
     /// Table names (the named queries use them).
@@ -361,8 +361,22 @@ async fn tables_with(a: &TableArgs, aws: &AwsArgs, discover: bool) -> Result<Vec
             spec.accounts = Projection::from_list(a.accounts.clone());
             spec.regions = Projection::from_list(a.regions.clone());
         }
+        let has_names = irprep_core::tables::name_partition(table).is_some()
+            && table.service_folder().is_some();
         if a.names.len() == 1 && a.names[0] == "auto" {
             spec.names = discover_names(&spec, aws).await?;
+        } else if a.names.is_empty() && discover && has_names {
+            // As for accounts: found in the bucket, or injected with a warning.
+            spec.names = match discover_names(&spec, aws).await {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!(
+                        "irprep: warning: names: none found under {location} ({e:#}); the {table} table's projection is injected, so queries must name its {} (give --names to list them)",
+                        irprep_core::tables::name_partition(table).unwrap_or("name")
+                    );
+                    Projection::Injected
+                }
+            };
         } else {
             spec.names = Projection::from_list(a.names.clone());
         }

@@ -231,13 +231,22 @@ fn deploy_creates_every_other_log_table_with_projection() {
         "",
         root().join("tests/fixtures/guardduty").to_str().unwrap(),
     ]);
+    py(&[
+        "upload",
+        &moto(),
+        "found-waf-logs",
+        "",
+        root().join("tests/fixtures/waf").to_str().unwrap(),
+    ]);
     let out = aws(irprep().args([
         "analytics",
         "deploy",
         "--table-location",
         "guardduty=s3://gd-logs/AWSLogs/",
         "--table-location",
-        "waf=s3://empty-waf-logs/AWSLogs/",
+        "waf=s3://found-waf-logs/AWSLogs/",
+        "--table-location",
+        "eks_audit=s3://empty-eks-logs/AWSLogs/",
         "--results",
         "s3://athena-results/irprep/",
         "--database",
@@ -261,12 +270,24 @@ fn deploy_creates_every_other_log_table_with_projection() {
         gd["projection.region_partition.values"],
         "eu-west-1,us-east-1"
     );
+    let waf = &s["tables"]["waf"]["parameters"];
     assert_eq!(
-        s["tables"]["waf"]["parameters"]["projection.account_partition.type"],
-        "injected"
+        waf["projection.webacl_partition.values"],
+        "api-regional-acl,web-cdn-acl"
+    );
+    assert_eq!(
+        waf["projection.region_partition.values"],
+        "cloudfront,us-east-1"
+    );
+    let eks = &s["tables"]["eks_audit"]["parameters"];
+    assert_eq!(eks["projection.account_partition.type"], "injected");
+    assert_eq!(eks["projection.cluster_partition.type"], "injected");
+    assert!(
+        err.contains("accounts: none found under s3://empty-eks-logs/AWSLogs/"),
+        "{err}"
     );
     assert!(
-        err.contains("accounts: none found under s3://empty-waf-logs/AWSLogs/"),
+        err.contains("queries must name its cluster_partition"),
         "{err}"
     );
 }
