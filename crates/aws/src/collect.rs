@@ -32,6 +32,21 @@ pub struct Collected {
     pub resumed_done: bool,
 }
 
+impl Collected {
+    /// Where a run starts: what its saved progress says is done.
+    fn from_progress(p: &Progress) -> Self {
+        Collected {
+            what: p.what.clone(),
+            account: p.account.clone(),
+            region: p.region.clone(),
+            pages: p.pages,
+            events: p.events,
+            files: 0,
+            resumed_done: p.done,
+        }
+    }
+}
+
 fn rfc(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -61,15 +76,7 @@ pub async fn event_history(
         &rfc(start),
         &rfc(end),
     );
-    let mut c = Collected {
-        what: "event-history".into(),
-        account: account.into(),
-        region: region.into(),
-        pages: p.pages,
-        events: p.events,
-        files: 0,
-        resumed_done: p.done,
-    };
+    let mut c = Collected::from_progress(&p);
     if p.done {
         return Ok(c);
     }
@@ -179,15 +186,7 @@ pub async fn eks_audit(
 ) -> Result<Collected> {
     let what = format!("eks:{cluster}");
     let mut p = Progress::load(out, &what, account, region, &rfc(start), &rfc(end));
-    let mut c = Collected {
-        what: what.clone(),
-        account: account.into(),
-        region: region.into(),
-        pages: p.pages,
-        events: p.events,
-        files: 0,
-        resumed_done: p.done,
-    };
+    let mut c = Collected::from_progress(&p);
     if p.done {
         return Ok(c);
     }

@@ -86,6 +86,61 @@ pub(crate) fn outputs(t: &TableDef, projection: &[usize]) -> Vec<Output> {
         .collect()
 }
 
+/// The output schema and columns of a projection (`None`: every column
+/// and partition), as every reader of a table needs them.
+pub(crate) fn projected(t: &TableDef, projection: Option<&Vec<usize>>) -> (SchemaRef, Vec<Output>) {
+    let schema = t.arrow_schema();
+    let projection: Vec<usize> = projection
+        .cloned()
+        .unwrap_or_else(|| (0..schema.fields().len()).collect());
+    let out_schema = Arc::new(
+        schema
+            .project(&projection)
+            .expect("projection indices come from the schema"),
+    );
+    (out_schema, outputs(t, &projection))
+}
+
+/// One column builder per output column (partitions are strings).
+pub(crate) fn builders(t: &TableDef, outputs: &[Output]) -> Vec<ColBuilder> {
+    outputs
+        .iter()
+        .map(|o| match o {
+            Output::Column(i) => ColBuilder::new(&t.columns[*i].ty),
+            Output::Partition(_) => ColBuilder::new(&ColType::String),
+        })
+        .collect()
+}
+
+/// At the per-file record cap: the rest of the file is reported once and
+/// counted, not read. `true` when the reader must stop.
+pub(crate) fn past_record_cap(
+    out: &mut FileOutcome,
+    rows: usize,
+    data: &[u8],
+    start: usize,
+) -> bool {
+    if rows < crate::cloudtrail::MAX_RECORDS_PER_FILE {
+        return false;
+    }
+    if data[start..].iter().any(|b| !b.is_ascii_whitespace()) {
+        out.record_problem(crate::cloudtrail::too_many_records(start, None));
+        out.more_record_problems += memchr::memchr_iter(b'\n', &data[start..]).count();
+    }
+    true
+}
+
+/// A canonical record time inside `since..until` (either open); with a
+/// window, a record without a readable time is outside it.
+pub(crate) fn in_window(opts: &ReadOptions, time: Option<&str>) -> bool {
+    if opts.since.is_none() && opts.until.is_none() {
+        return true;
+    }
+    time.is_some_and(|t| {
+        opts.since.as_deref().is_none_or(|s| t >= s) && opts.until.as_deref().is_none_or(|u| t < u)
+    })
+}
+
 pub(crate) fn finish(schema: &SchemaRef, builders: &mut [ColBuilder], rows: usize) -> RecordBatch {
     let arrays: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
     RecordBatch::try_new_with_options(
@@ -120,17 +175,7 @@ pub struct FlowReader {
 impl FlowReader {
     pub fn new(opts: ReadOptions) -> Self {
         let table = table::vpcflow();
-        let schema = table.arrow_schema();
-        let projection: Vec<usize> = opts
-            .projection
-            .clone()
-            .unwrap_or_else(|| (0..schema.fields().len()).collect());
-        let out_schema = Arc::new(
-            schema
-                .project(&projection)
-                .expect("projection indices come from the schema"),
-        );
-        let outputs = outputs(&table, &projection);
+        let (out_schema, outputs) = projected(&table, opts.projection.as_ref());
         FlowReader {
             table,
             out_schema,
@@ -145,13 +190,7 @@ impl FlowReader {
     }
 
     fn builders(&self) -> Vec<ColBuilder> {
-        self.outputs
-            .iter()
-            .map(|o| match o {
-                Output::Column(i) => ColBuilder::new(&self.table.columns[*i].ty),
-                Output::Partition(_) => ColBuilder::new(&ColType::String),
-            })
-            .collect()
+        builders(&self.table, &self.outputs)
     }
 
     /// Read decompressed text.
@@ -175,11 +214,7 @@ impl FlowReader {
             let start = offset;
             offset = end + 1;
             line_no += 1;
-            if rows >= crate::cloudtrail::MAX_RECORDS_PER_FILE {
-                if data[start..].iter().any(|b| !b.is_ascii_whitespace()) {
-                    out.record_problem(crate::cloudtrail::too_many_records(start, None));
-                    out.more_record_problems += memchr::memchr_iter(b'\n', &data[start..]).count();
-                }
+            if past_record_cap(&mut out, rows, data, start) {
                 break;
             }
             let raw = &data[start..end];

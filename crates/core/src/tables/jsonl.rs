@@ -7,18 +7,17 @@
 //! not an object, or not UTF-8 is reported with its line number and byte
 //! offset and skipped; the rest of the file is read.
 
-use std::sync::Arc;
-
 use arrow_schema::SchemaRef;
 
-use crate::build::ColBuilder;
 use crate::cloudtrail::{FileOutcome, Problem, ReadOptions};
-use crate::flow::{finish, outputs, read_decompressed, LogReader, Output};
+use crate::flow::{
+    builders, finish, in_window, past_record_cap, projected, read_decompressed, LogReader, Output,
+};
 use crate::json;
 use crate::layout::Partitions;
-use crate::table::{ColType, TableDef};
+use crate::table::TableDef;
 
-use super::{arn_part, Fallback, TimeFormat};
+use super::{partition_from_record, Fallback, TimeFormat};
 
 /// A JSON-lines log.
 #[derive(Debug)]
@@ -44,17 +43,7 @@ pub struct JsonLinesReader {
 impl JsonLinesReader {
     pub fn new(fmt: &'static JsonFormat, opts: ReadOptions) -> Self {
         let table = (fmt.def)();
-        let schema = table.arrow_schema();
-        let projection: Vec<usize> = opts
-            .projection
-            .clone()
-            .unwrap_or_else(|| (0..schema.fields().len()).collect());
-        let out_schema = Arc::new(
-            schema
-                .project(&projection)
-                .expect("projection indices come from the schema"),
-        );
-        let outputs = outputs(&table, &projection);
+        let (out_schema, outputs) = projected(&table, opts.projection.as_ref());
         let i_time = table
             .columns
             .iter()
@@ -77,14 +66,7 @@ impl JsonLinesReader {
     /// Read decompressed JSON lines.
     pub fn read_text(&self, data: &[u8], partitions: Option<&Partitions>) -> FileOutcome {
         let mut out = FileOutcome::default();
-        let mut builders: Vec<ColBuilder> = self
-            .outputs
-            .iter()
-            .map(|o| match o {
-                Output::Column(i) => ColBuilder::new(&self.table.columns[*i].ty),
-                Output::Partition(_) => ColBuilder::new(&ColType::String),
-            })
-            .collect();
+        let mut builders = builders(&self.table, &self.outputs);
         let ncols = self.table.columns.len();
         let mut slots: Vec<Option<usize>> = vec![None; ncols];
         let mut rows = 0usize;
@@ -97,11 +79,7 @@ impl JsonLinesReader {
             let start = offset;
             offset = end + 1;
             line_no += 1;
-            if rows >= crate::cloudtrail::MAX_RECORDS_PER_FILE {
-                if data[start..].iter().any(|b| !b.is_ascii_whitespace()) {
-                    out.record_problem(crate::cloudtrail::too_many_records(start, None));
-                    out.more_record_problems += memchr::memchr_iter(b'\n', &data[start..]).count();
-                }
+            if past_record_cap(&mut out, rows, data, start) {
                 break;
             }
             let line = &data[start..end];
@@ -160,15 +138,9 @@ impl JsonLinesReader {
                 }
             };
             let time = text(self.i_time).and_then(|t| self.fmt.time.canonical(&t));
-            if self.opts.since.is_some() || self.opts.until.is_some() {
-                let keep = time.as_deref().is_some_and(|t| {
-                    self.opts.since.as_deref().is_none_or(|s| t >= s)
-                        && self.opts.until.as_deref().is_none_or(|u| t < u)
-                });
-                if !keep {
-                    out.filtered += 1;
-                    continue;
-                }
+            if !in_window(&self.opts, time.as_deref()) {
+                out.filtered += 1;
+                continue;
             }
             let col = |name: &str| -> Option<String> {
                 self.table
@@ -188,20 +160,9 @@ impl JsonLinesReader {
                     Output::Partition(name) => {
                         let v = match partitions {
                             Some(p) => p.value(name).map(String::from),
-                            None => self.fmt.fallback.iter().find(|(p, _)| p == name).and_then(
-                                |(_, fb)| match fb {
-                                    Fallback::Date => {
-                                        time.as_deref().and_then(crate::layout::date_of_time)
-                                    }
-                                    Fallback::Column(c) => col(c),
-                                    Fallback::ArnAccount(c) => {
-                                        col(c).and_then(|a| arn_part(&a, 4).map(String::from))
-                                    }
-                                    Fallback::ArnRegion(c) => {
-                                        col(c).and_then(|a| arn_part(&a, 3).map(String::from))
-                                    }
-                                },
-                            ),
+                            None => {
+                                partition_from_record(name, self.fmt.fallback, time.as_deref(), col)
+                            }
                         };
                         b.append_opt_str(v.as_deref());
                     }

@@ -356,6 +356,24 @@ pub enum Fallback {
 }
 
 /// The `n`-th `:`-separated part of an ARN (`arn:partition:service:region:account:…`).
+/// A partition column's value for a file outside the S3 layout, from its
+/// [`Fallback`] (`fallback`: the table's list; `time`: the record's
+/// canonical time; `col`: a column's text).
+pub(crate) fn partition_from_record(
+    name: &str,
+    fallback: &[(&'static str, Fallback)],
+    time: Option<&str>,
+    col: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let (_, fb) = fallback.iter().find(|(p, _)| *p == name)?;
+    match fb {
+        Fallback::Date => time.and_then(crate::layout::date_of_time),
+        Fallback::Column(c) => col(c),
+        Fallback::ArnAccount(c) => col(c).and_then(|a| arn_part(&a, 4).map(String::from)),
+        Fallback::ArnRegion(c) => col(c).and_then(|a| arn_part(&a, 3).map(String::from)),
+    }
+}
+
 /// An account id (part 4) must be twelve digits.
 pub(crate) fn arn_part(arn: &str, n: usize) -> Option<&str> {
     if !arn.starts_with("arn:") {

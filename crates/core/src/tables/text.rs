@@ -9,17 +9,16 @@
 //! be missing (lines written before AWS added them); fields past the list
 //! (added after this list was written) are ignored.
 
-use std::sync::Arc;
-
 use arrow_schema::SchemaRef;
 
-use crate::build::ColBuilder;
 use crate::cloudtrail::{FileOutcome, Problem, ReadOptions};
-use crate::flow::{finish, outputs, read_decompressed, LogReader, Output};
+use crate::flow::{
+    builders, finish, in_window, past_record_cap, projected, read_decompressed, LogReader, Output,
+};
 use crate::layout::Partitions;
 use crate::table::{ColType, Column, Partition, TableDef};
 
-use super::{arn_part, Fallback, TimeFormat};
+use super::{partition_from_record, Fallback, TimeFormat};
 
 /// How a field is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,17 +268,7 @@ pub struct TextReader {
 impl TextReader {
     pub fn new(fmt: &'static TextFormat, opts: ReadOptions) -> Self {
         let table = table_def(fmt);
-        let schema = table.arrow_schema();
-        let projection: Vec<usize> = opts
-            .projection
-            .clone()
-            .unwrap_or_else(|| (0..schema.fields().len()).collect());
-        let out_schema = Arc::new(
-            schema
-                .project(&projection)
-                .expect("projection indices come from the schema"),
-        );
-        let outputs = outputs(&table, &projection);
+        let (out_schema, outputs) = projected(&table, opts.projection.as_ref());
         let i_time = table
             .columns
             .iter()
@@ -302,14 +291,7 @@ impl TextReader {
     /// Read decompressed text.
     pub fn read_text(&self, data: &[u8], partitions: Option<&Partitions>) -> FileOutcome {
         let mut out = FileOutcome::default();
-        let mut builders: Vec<ColBuilder> = self
-            .outputs
-            .iter()
-            .map(|o| match o {
-                Output::Column(i) => ColBuilder::new(&self.table.columns[*i].ty),
-                Output::Partition(_) => ColBuilder::new(&ColType::String),
-            })
-            .collect();
+        let mut builders = builders(&self.table, &self.outputs);
         let ncols = self.table.columns.len();
         let mut vals: Vec<Option<&str>> = Vec::with_capacity(ncols);
         let mut rows = 0usize;
@@ -323,11 +305,7 @@ impl TextReader {
             let start = offset;
             offset = end + 1;
             line_no += 1;
-            if rows >= crate::cloudtrail::MAX_RECORDS_PER_FILE {
-                if data[start..].iter().any(|b| !b.is_ascii_whitespace()) {
-                    out.record_problem(crate::cloudtrail::too_many_records(start, None));
-                    out.more_record_problems += memchr::memchr_iter(b'\n', &data[start..]).count();
-                }
+            if past_record_cap(&mut out, rows, data, start) {
                 break;
             }
             let mut raw = &data[start..end];
@@ -418,15 +396,9 @@ impl TextReader {
             }
             vals.resize(ncols, None);
             let time = vals[self.i_time].and_then(|t| self.fmt.time.canonical(t));
-            if self.opts.since.is_some() || self.opts.until.is_some() {
-                let keep = time.as_deref().is_some_and(|t| {
-                    self.opts.since.as_deref().is_none_or(|s| t >= s)
-                        && self.opts.until.as_deref().is_none_or(|u| t < u)
-                });
-                if !keep {
-                    out.filtered += 1;
-                    continue;
-                }
+            if !in_window(&self.opts, time.as_deref()) {
+                out.filtered += 1;
+                continue;
             }
             let col = |name: &str| -> Option<&str> {
                 self.table
@@ -441,19 +413,11 @@ impl TextReader {
                     Output::Partition(name) => {
                         let v: Option<String> = match partitions {
                             Some(p) => p.value(name).map(String::from),
-                            None => self.fmt.fallback.iter().find(|(p, _)| p == name).and_then(
-                                |(_, fb)| match fb {
-                                    Fallback::Date => {
-                                        time.as_deref().and_then(crate::layout::date_of_time)
-                                    }
-                                    Fallback::Column(c) => col(c).map(String::from),
-                                    Fallback::ArnAccount(c) => {
-                                        col(c).and_then(|a| arn_part(a, 4)).map(String::from)
-                                    }
-                                    Fallback::ArnRegion(c) => {
-                                        col(c).and_then(|a| arn_part(a, 3)).map(String::from)
-                                    }
-                                },
+                            None => partition_from_record(
+                                name,
+                                self.fmt.fallback,
+                                time.as_deref(),
+                                |c| col(c).map(String::from),
                             ),
                         };
                         b.append_opt_str(v.as_deref());
