@@ -59,10 +59,6 @@ impl JsonLinesReader {
         }
     }
 
-    pub fn output_schema(&self) -> SchemaRef {
-        self.out_schema.clone()
-    }
-
     /// Read decompressed JSON lines.
     pub fn read_text(&self, data: &[u8], partitions: Option<&Partitions>) -> FileOutcome {
         let mut out = FileOutcome::default();

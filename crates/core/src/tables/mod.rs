@@ -182,20 +182,6 @@ impl LogTable {
             _ => None,
         }
     }
-
-    /// The `irprep logs` source that turns this log on, when there is one.
-    pub fn source(self) -> Option<&'static str> {
-        match self {
-            LogTable::CloudTrail => Some("cloudtrail"),
-            LogTable::VpcFlow => Some("vpcflow"),
-            LogTable::Dns => Some("dns"),
-            LogTable::S3Access => Some("s3-access"),
-            LogTable::Alb | LogTable::Nlb | LogTable::Clb => Some("elb"),
-            LogTable::Waf => Some("waf"),
-            LogTable::GuardDuty => None,
-            LogTable::EksAudit => Some("eks"),
-        }
-    }
 }
 
 impl std::fmt::Display for LogTable {

@@ -284,10 +284,6 @@ impl TextReader {
         }
     }
 
-    pub fn output_schema(&self) -> SchemaRef {
-        self.out_schema.clone()
-    }
-
     /// Read decompressed text.
     pub fn read_text(&self, data: &[u8], partitions: Option<&Partitions>) -> FileOutcome {
         let mut out = FileOutcome::default();
