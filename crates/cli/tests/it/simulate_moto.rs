@@ -123,10 +123,31 @@ fn every_scenario_is_safe_on_the_emulator() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     assert_eq!(manifests.len(), all.len());
     let after: Value = serde_json::from_str(&estate(&["snapshot", &url])).unwrap();
-    let recording: Vec<Value> = estate(&["recording", &url, "download"])
+    let recorded = estate(&["recording", &url, "download"]);
+    let recording: Vec<Value> = recorded
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+
+    // 0. AWS's own models (botocore's service-2.json) on what was sent: each
+    //    request is an operation of its service, in the model's protocol,
+    //    with parameters its input shape accepts (names, types, required
+    //    members, enums, lengths, patterns), no header twice, and the
+    //    checksum header where the model requires one.
+    let rec_path = out_dir.path().join("recording.jsonl");
+    std::fs::write(&rec_path, &recorded).unwrap();
+    let check = Command::new(python())
+        .arg(root().join("tests/reference/botocore_requests.py"))
+        .arg(&rec_path)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(
+        check.status.success(),
+        "requests the service models reject:\n{report}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    println!("botocore models: {}", report.trim());
 
     // 1. What irprep sent, from the recording.
     let ours: Vec<&Value> = recording
@@ -607,4 +628,38 @@ fn verify_asks_lookup_events_politely() {
             "at most two requests a second"
         );
     }
+}
+
+/// The model check of `every_scenario_is_safe_on_the_emulator` can fail: its
+/// self-test feeds it an unknown operation, an unknown parameter, a bad enum,
+/// a wrong JSON target, a header signed twice, an operation without the
+/// checksum its model requires (and more), and a good request.
+#[test]
+#[cfg_attr(
+    not(irprep_python),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn the_service_model_check_rejects_broken_requests() {
+    let out = Command::new(python())
+        .arg(root().join("tests/reference/botocore_requests.py"))
+        .arg("--self-test")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("0 failures"), "{text}");
+    // An empty recording must not pass.
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let out = Command::new(python())
+        .arg(root().join("tests/reference/botocore_requests.py"))
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
 }
