@@ -87,6 +87,39 @@ pub struct SynthConfig {
     pub file_minutes: u32,
     pub start: DateTime<Utc>,
     pub scenarios: Vec<Scenario>,
+    /// The background's shape: as an account's days look, or one of the
+    /// adversarial shapes the hunt's costs are tested with.
+    pub shape: Shape,
+}
+
+/// The shape of the background activity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// People, pipelines, applications and services, as in an account.
+    #[default]
+    Normal,
+    /// One principal (one role session, open the whole time) makes every
+    /// call.
+    OnePrincipal,
+    /// Every call of a delivery window falls in its first minute.
+    OneMinute,
+    /// Every call is made by a principal of its own (a new role session).
+    ManyPrincipals,
+}
+
+impl Shape {
+    pub const NAMES: [&'static str; 4] =
+        ["normal", "one-principal", "one-minute", "many-principals"];
+
+    pub fn parse(s: &str) -> Option<Shape> {
+        Some(match s {
+            "normal" => Shape::Normal,
+            "one-principal" => Shape::OnePrincipal,
+            "one-minute" => Shape::OneMinute,
+            "many-principals" => Shape::ManyPrincipals,
+            _ => return None,
+        })
+    }
 }
 
 impl Default for SynthConfig {
@@ -114,6 +147,7 @@ impl Default for SynthConfig {
                 .single()
                 .expect("valid date"),
             scenarios: vec![],
+            shape: Shape::Normal,
         }
     }
 }
@@ -616,6 +650,7 @@ struct Background {
     agent: Actor,
     deployer_session: Value,
     lambda: Actor,
+    shape: Shape,
 }
 
 impl Background {
@@ -672,6 +707,7 @@ impl Background {
             agent,
             deployer_session,
             lambda,
+            shape: cfg.shape,
         }
     }
 
@@ -704,11 +740,22 @@ impl Background {
             &self.lambda,
         );
         let deployer_session = &self.deployer_session;
+        let shape = self.shape;
+        // (A burst that starts in the first 50 seconds ends within 7.)
+        let secs = if shape == Shape::OneMinute {
+            secs.min(50)
+        } else {
+            secs
+        };
         let mut produced = 0;
         while produced < n {
             let t = from + Duration::seconds(rng.below(secs.max(1) as u64) as i64);
             let region = rng.pick(used).to_string();
-            let kind = rng.below(100);
+            let kind = match shape {
+                // The application's calls only.
+                Shape::OnePrincipal | Shape::ManyPrincipals => 26 + rng.below(24),
+                _ => rng.below(100),
+            };
             if kind < 8 {
                 out.push(Ev {
                     account: account.into(),
@@ -908,7 +955,16 @@ impl Background {
                 produced += 1;
                 continue;
             }
+            let fresh;
             let actor = match kind {
+                26..=49 if shape == Shape::ManyPrincipals => {
+                    let session = rng.alnum(16);
+                    fresh = Actor {
+                        identity: assumed_role(rng, account, "worker-role", &session, t),
+                        ..app.clone()
+                    };
+                    &fresh
+                }
                 26..=49 => app,
                 50..=69 => lambda,
                 _ => analyst,
@@ -1387,6 +1443,91 @@ fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every event of a synthesized tree (files decompressed and parsed).
+    fn events_of(dir: &Path) -> Vec<serde_json::Value> {
+        let mut out = vec![];
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "gz") {
+                    let raw = std::fs::read(&p).unwrap();
+                    let text = crate::decompress::maybe_gunzip(&raw).unwrap().into_owned();
+                    let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+                    out.extend(v["Records"].as_array().unwrap().iter().cloned());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_adversarial_shapes_are_what_they_say() {
+        let base = SynthConfig {
+            background: 2000,
+            file_minutes: 15,
+            ..Default::default()
+        };
+        let arns = |evs: &[serde_json::Value]| -> std::collections::BTreeSet<String> {
+            evs.iter()
+                .filter(|e| e["eventName"] != "ConsoleLogin")
+                .filter_map(|e| e["userIdentity"]["arn"].as_str().map(String::from))
+                .collect()
+        };
+        let one = tempdir("shape-one");
+        synthesize(
+            &SynthConfig {
+                shape: Shape::OnePrincipal,
+                ..base.clone()
+            },
+            &one,
+        )
+        .unwrap();
+        let evs = events_of(&one);
+        assert!(evs.len() >= 1900, "{}", evs.len());
+        assert_eq!(arns(&evs).len(), 1, "{:?}", arns(&evs));
+        let many = tempdir("shape-many");
+        synthesize(
+            &SynthConfig {
+                shape: Shape::ManyPrincipals,
+                ..base.clone()
+            },
+            &many,
+        )
+        .unwrap();
+        let evs = events_of(&many);
+        assert!(
+            arns(&evs).len() * 10 >= evs.len() * 9,
+            "{} of {}",
+            arns(&evs).len(),
+            evs.len()
+        );
+        let minute = tempdir("shape-minute");
+        synthesize(
+            &SynthConfig {
+                shape: Shape::OneMinute,
+                ..base.clone()
+            },
+            &minute,
+        )
+        .unwrap();
+        for e in events_of(&minute)
+            .iter()
+            .filter(|e| e["eventName"] != "ConsoleLogin")
+        {
+            let t = chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str().unwrap()).unwrap();
+            assert!(
+                t.timestamp() % 900 < 60,
+                "{t} is past its window's first minute"
+            );
+        }
+        for d in [one, many, minute] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 
     #[test]
     fn deterministic_and_laid_out() {

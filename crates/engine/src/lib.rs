@@ -57,14 +57,35 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(diag: SharedDiagnostics) -> Self {
+        Self::of(SessionContext::new_with_config(Self::config()), diag)
+    }
+
+    /// A session whose sorts, aggregates and joins share `bytes` of memory
+    /// (sorts and aggregates spill to the system's temporary directory past
+    /// it; what cannot spill fails with "Resources exhausted").
+    pub fn with_memory_limit(diag: SharedDiagnostics, bytes: usize) -> Result<Self> {
+        use datafusion::execution::memory_pool::FairSpillPool;
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
+            .build_arc()?;
+        Ok(Self::of(
+            SessionContext::new_with_config_rt(Self::config(), runtime),
+            diag,
+        ))
+    }
+
+    fn config() -> SessionConfig {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let config = SessionConfig::new()
+        SessionConfig::new()
             .with_target_partitions(threads)
             .with_information_schema(true)
-            .with_batch_size(8192);
-        let ctx = SessionContext::new_with_config(config);
+            .with_batch_size(8192)
+    }
+
+    fn of(ctx: SessionContext, diag: SharedDiagnostics) -> Self {
         for f in udf::all() {
             ctx.register_udf(f);
         }

@@ -47,6 +47,38 @@ pub struct HuntArgs {
     /// logs cover, ATT&CK coverage) to this file.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<std::path::PathBuf>,
+    /// The memory the local hunt may use (e.g. 512M, 2G): the rows the
+    /// detections keep go to disk past half of it, and come back a batch at
+    /// a time; the findings are the same at any limit. Default: a quarter
+    /// of the machine's memory, at most 1G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+}
+
+/// A size in bytes: a number with an optional K, M, G or T (powers of
+/// 1024; `KB`, `MiB` and the like read the same).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 512M, 2G)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("'{s}': unknown unit (K, M, G or T)")),
+    };
+    let bytes = n * (1u64 << shift) as f64;
+    if !(1.0..=(usize::MAX as f64)).contains(&bytes) {
+        return Err(format!("'{s}' is not a usable size"));
+    }
+    Ok(bytes as usize)
 }
 
 pub fn parse_severity(s: &str) -> Result<Severity, String> {
@@ -254,15 +286,24 @@ pub async fn run(a: HuntArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
         return hunt_athena(&a, &dets, quiet).await;
     }
     let (engine, pb) = args::engine(&a.logs, &a.aws, quiet).await?;
-    let report = hunt::hunt(&engine, &dets).await;
+    let options = hunt::HuntOptions {
+        memory_limit: a.memory_limit.unwrap_or_else(hunt::default_memory_limit),
+    };
+    let report = hunt::hunt_with(&engine, &dets, &options).await;
     pb.finish_and_clear();
     let HuntReport {
         findings,
         errors,
         detections_run,
         sessions,
+        over_budget,
         ..
     } = report?;
+    for id in &over_budget {
+        eprintln!(
+            "irprep: warning: detection {id} needed more than its share of the memory limit and ran without one"
+        );
+    }
     for (id, e) in &errors {
         eprintln!("irprep: error: detection {id} failed: {e}");
     }
@@ -499,4 +540,21 @@ async fn hunt_athena(
 /// Write the HTML report of a hunt.
 pub fn write_html(path: &std::path::Path, doc: &HuntDocument, quiet: bool) -> Result<()> {
     crate::report::write(path, Some(doc), None, Default::default(), vec![], quiet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_as_powers_of_1024() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("64kb"), Ok(64 << 10));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("0").is_err());
+    }
 }

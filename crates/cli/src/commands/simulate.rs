@@ -104,6 +104,13 @@ pub struct SynthArgs {
     /// First day (YYYY-MM-DD).
     #[arg(long, default_value = "2026-01-05")]
     pub start: String,
+    /// The background's shape: `normal` (people, pipelines, applications,
+    /// services), or an adversarial one for testing the hunt's costs:
+    /// `one-principal` (one role session makes every call),
+    /// `one-minute` (every call of a delivery window in its first minute),
+    /// `many-principals` (every call by a role session of its own).
+    #[arg(long, default_value = "normal", value_parser = clap::builder::PossibleValuesParser::new(irprep_core::synth::Shape::NAMES))]
+    pub shape: String,
 }
 
 fn scenario_json(s: &Scenario) -> serde_json::Map<String, serde_json::Value> {
@@ -274,6 +281,7 @@ pub async fn run(cmd: SimulateCmd, quiet: bool) -> Result<irprep::exit::ExitStat
                 file_minutes: a.file_minutes,
                 start: start.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
                 scenarios,
+                shape: synth::Shape::parse(&a.shape).unwrap_or_default(),
             };
             let t = std::time::Instant::now();
             let s = synth::synthesize(&cfg, &a.out)?;

@@ -243,3 +243,59 @@ fn removing_a_detection_fails_its_scenario() {
     // With every detection, every scenario passes: offline_drill_detects_every_scenario.
     assert!(checked >= 15, "only {checked} scenarios name a detection");
 }
+
+/// A hunt under a memory limit too small for any detection's rows writes
+/// them to disk and reads them back, and finds exactly what the unbounded
+/// hunt finds (every scenario's findings, byte for byte in JSONL).
+#[test]
+fn a_hunt_past_its_memory_limit_spills_and_finds_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        background: 6000,
+        scenarios: scenario::builtin().unwrap(),
+        ..Default::default()
+    };
+    synthesize(&cfg, tmp.path()).unwrap();
+    let logs = tmp.path().join("AWSLogs");
+    let hunt = |extra: &[&str]| {
+        let out = irprep()
+            .args(["hunt", "-q", "--timings", "--format", "jsonl", "--logs"])
+            .arg(&logs)
+            .args(extra)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let (free, free_log) = hunt(&["--memory-limit", "4G"]);
+    assert!(
+        !free_log.contains("went to disk"),
+        "nothing spills at 4G: {free_log}"
+    );
+    let (tight, tight_log) = hunt(&["--memory-limit", "64K"]);
+    let spilled = tight_log
+        .lines()
+        .find(|l| l.contains("went to disk"))
+        .unwrap_or_else(|| panic!("a 64K limit spills: {tight_log}"));
+    let rows: usize = spilled
+        .split_whitespace()
+        .skip_while(|w| *w != "hunt:")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(rows > 6000, "most rows go to disk: {spilled}");
+    assert!(
+        free.lines().count() >= 15,
+        "the scenarios' findings: {free}"
+    );
+    assert_eq!(free, tight, "the same findings at any limit");
+    // The spill directory is gone when the hunt ends.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("irprep-hunt-"))
+        .collect();
+    assert!(left.is_empty(), "spill files left behind: {left:?}");
+}

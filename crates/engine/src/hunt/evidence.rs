@@ -248,12 +248,13 @@ pub(super) fn findings_of(
     if profile && tm.elapsed().as_millis() > 50 {
         tracing::debug!(
             target: super::profile::TARGET,
-            "hunt: {:.3}s evidence for {} (ids {t_ids:.3}s, facts {:.3}s, findings {:.3}s; {} result rows)",
+            "hunt: {:.3}s evidence for {} (ids {t_ids:.3}s, facts {:.3}s, findings {:.3}s; {} result rows; rss {}MB)",
             tm.elapsed().as_secs_f64(),
             d.id,
             t_facts - t_ids,
             tm.elapsed().as_secs_f64() - t_facts,
             evidence,
+            super::profile::rss_mb(),
         );
     }
     Ok(out)

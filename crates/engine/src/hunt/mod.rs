@@ -33,6 +33,7 @@ mod plan;
 mod profile;
 mod run;
 mod scan;
+mod spill;
 
 use std::sync::Arc;
 
@@ -49,6 +50,24 @@ use scan::{Piece, Splitter};
 pub use evidence::{evidence_ids, findings_from, ResultCols};
 pub use incidents::{incidents, Incident};
 pub use plan::{check_sql, prefilter};
+pub use spill::default_memory_limit;
+
+/// How a hunt runs.
+#[derive(Debug, Clone)]
+pub struct HuntOptions {
+    /// The memory the hunt may use (bytes): the detections' rows past half
+    /// of it go to disk, and each detection's sorts and aggregates share the
+    /// rest. [`default_memory_limit`] when not given.
+    pub memory_limit: usize,
+}
+
+impl Default for HuntOptions {
+    fn default() -> Self {
+        HuntOptions {
+            memory_limit: default_memory_limit(),
+        }
+    }
+}
 
 /// One finding: a detection × a principal.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -83,6 +102,13 @@ pub struct HuntReport {
     pub errors: Vec<(String, String)>,
     pub detections_run: usize,
     pub rows_scanned_into_memory: usize,
+    /// Rows written to disk because the detections' rows passed the
+    /// memory limit, and their size in memory.
+    pub rows_spilled: usize,
+    pub bytes_spilled: usize,
+    /// Detections whose own sorts or aggregates needed more than their
+    /// share of the memory limit, and ran again without one.
+    pub over_budget: Vec<String>,
     /// Role sessions and IAM users, and who opened or created them, as the
     /// logs show (successful AssumeRole*, GetFederationToken, CreateUser):
     /// (issuer ARN, session or user ARN).
@@ -132,7 +158,19 @@ fn sessions_detection() -> Detection {
 /// columns it uses. Memory follows what the detections need, not the size of
 /// the logs times the number of detections.
 pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntReport> {
+    hunt_with(engine, detections, &HuntOptions::default()).await
+}
+
+/// [`hunt`] within a memory limit: the rows the detections keep go to disk
+/// past half of it, and come back a batch at a time. The findings are the
+/// same at any limit.
+pub async fn hunt_with(
+    engine: &Engine,
+    detections: &[Detection],
+    options: &HuntOptions,
+) -> Result<HuntReport> {
     let mut report = HuntReport::default();
+    let budget = Arc::new(spill::Budget::new(options.memory_limit));
     // Where the time goes (scan, each detection), at debug level.
     let profile = profile::enabled();
     let t0 = std::time::Instant::now();
@@ -226,6 +264,7 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         &schema,
         &filters.iter().collect::<Vec<_>>(),
         idx.clone(),
+        budget.clone(),
     )
     .await?;
     if profile {
@@ -261,24 +300,33 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
                 let mut out = splitter.start();
                 while let Some(batch) = stream.next().await {
                     splitter.split(&batch?, &mut out)?;
+                    if splitter.budget.over() {
+                        splitter.budget.spill(&mut out.held)?;
+                    }
                 }
-                Ok::<_, DataFusionError>(out)
+                let files = splitter.budget.finish(&mut out.held)?;
+                Ok::<_, DataFusionError>((out, files))
             })
         })
         .collect();
     let mut tables: Vec<Vec<Piece>> = vec![vec![]; ct.len()];
+    let mut spilled: Vec<Vec<std::path::PathBuf>> = vec![vec![]; ct.len()];
     let mut failed: Vec<Option<String>> = vec![None; ct.len()];
     let mut cost = vec![0f64; ct.len()];
     let mut dispatch_cost = 0f64;
     for w in workers {
-        let out = w
+        let (mut out, files) = w
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        for (i, f) in files.into_iter().enumerate() {
+            spilled[i].extend(f);
+        }
         dispatch_cost += out.dispatch_cost;
         for (c, o) in cost.iter_mut().zip(&out.cost) {
             *c += o;
         }
-        for (i, (pieces, f)) in out.pieces.into_iter().zip(out.failed).enumerate() {
+        let pieces = std::mem::take(&mut out.held.pieces);
+        for (i, (pieces, f)) in pieces.into_iter().zip(out.failed).enumerate() {
             tables[i].extend(pieces);
             if failed[i].is_none() {
                 failed[i] = f;
@@ -305,10 +353,11 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         );
         tracing::debug!(
             target: profile::TARGET,
-            "hunt: scan {:.2}s ({} detections, {} without a row filter)",
+            "hunt: scan {:.2}s ({} detections, {} without a row filter; rss {}MB)",
             t0.elapsed().as_secs_f64(),
             ct.len(),
-            filters.iter().filter(|f| f.filter.is_none()).count()
+            filters.iter().filter(|f| f.filter.is_none()).count(),
+            profile::rss_mb()
         );
         let held = profile::held_bytes(&schema, &tables, &idx);
         let total: usize = held.iter().map(|c| c.0).sum();
@@ -337,15 +386,19 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
             continue;
         }
         let batches = std::mem::take(&mut tables[i]);
+        let files = std::mem::take(&mut spilled[i]);
         let rows = batches.iter().map(Piece::kept).sum::<usize>();
         report.rows_scanned_into_memory += rows;
         let stmt = filters[i].without.take().filter(|_| exact[i]);
+        // A detection whose rows went to disk is the one to order first.
+        let weight = if files.is_empty() { rows } else { usize::MAX };
         jobs.push((
-            rows,
+            weight,
             run::Job {
                 detection: (*d).clone(),
                 schema: Arc::new(schema.project(&idx[i])?),
                 batches,
+                files,
                 stmt,
             },
         ));
@@ -356,22 +409,45 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(2, 8);
-    let mut runs = futures::stream::iter(
-        jobs.into_iter()
-            .map(|(_, job)| tokio::spawn(run::run_detection(job, diag.clone(), profile))),
-    )
+    report.rows_spilled = budget
+        .spilled_rows
+        .load(std::sync::atomic::Ordering::Relaxed);
+    report.bytes_spilled = budget
+        .spilled_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if profile && budget.spilled() {
+        tracing::debug!(
+            target: profile::TARGET,
+            "hunt: {} rows ({}MB in memory) went to disk under a memory limit of {}MB",
+            report.rows_spilled,
+            report.bytes_spilled >> 20,
+            budget.limit >> 20
+        );
+    }
+    // A detection run from disk gets its share of the limit for its sorts
+    // and aggregates (they spill past it).
+    let per_run = budget.per_run(at_once);
+    let mut runs = futures::stream::iter(jobs.into_iter().map(|(_, job)| {
+        let limit = (!job.files.is_empty()).then_some(per_run);
+        tokio::spawn(run::run_detection(job, diag.clone(), profile, limit))
+    }))
     .buffer_unordered(at_once);
     // The sessions' detection is not a detection of the catalogue.
     report.detections_run -= 1;
     while let Some(r) = runs.next().await {
         match r {
-            Ok(Ok(f)) if f.first().is_some_and(|f| f.detection_id == SESSIONS_ID) => {
+            Ok(Ok(ran)) if ran.over_budget && ran.id != SESSIONS_ID => {
+                report.over_budget.push(ran.id);
+                report.findings.extend(ran.findings);
+            }
+            Ok(Ok(ran)) if ran.id == SESSIONS_ID => {
+                let f = ran.findings;
                 report.sessions.extend(f.into_iter().filter_map(|f| {
                     let (a, b) = f.principal.split_once(' ')?;
                     Some((a.to_string(), b.to_string()))
                 }));
             }
-            Ok(Ok(f)) => report.findings.extend(f),
+            Ok(Ok(ran)) => report.findings.extend(ran.findings),
             Ok(Err(e)) if e.0 == SESSIONS_ID => {
                 tracing::debug!("role sessions not found: {}", e.1);
             }
@@ -380,7 +456,9 @@ pub async fn hunt(engine: &Engine, detections: &[Detection]) -> Result<HuntRepor
         }
     }
     report.errors.sort();
+    report.over_budget.sort();
     sort_findings(&mut report.findings);
+    drop(budget);
     if profile {
         tracing::debug!(target: profile::TARGET, "hunt: total {:.2}s", t0.elapsed().as_secs_f64());
     }

@@ -40,6 +40,18 @@ pub(super) fn held_bytes<'s>(
     by_col
 }
 
+/// The process's resident memory now, in MB (Linux), for the profile.
+pub(crate) fn rss_mb() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
 /// The `tracing` target of the hunt's profile (`RUST_LOG=irprep::hunt=debug`,
 /// or `irprep hunt --timings`).
 pub(crate) const TARGET: &str = "irprep::hunt";

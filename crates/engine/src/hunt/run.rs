@@ -20,53 +20,126 @@ pub(super) struct Job {
     pub detection: Detection,
     pub schema: datafusion::arrow::datatypes::SchemaRef,
     pub batches: Vec<Piece>,
+    /// Its rows written to disk past the memory limit (read back a batch at
+    /// a time).
+    pub files: Vec<std::path::PathBuf>,
     /// The detection without its row filter (see
     /// [`super::plan::RowFilter::without`]), or `None` to run its SQL as
     /// written.
     pub stmt: Option<Statement>,
 }
 
+/// One detection's findings.
+pub(super) struct Ran {
+    pub id: String,
+    pub findings: Vec<Finding>,
+    /// Its sorts or aggregates needed more than its share of the memory
+    /// limit: it ran again without one.
+    pub over_budget: bool,
+}
+
 /// Run one detection on its rows and build its findings; an error names the
-/// detection.
+/// detection. `limit` bounds the memory of its sorts and aggregates (they
+/// spill past it); a detection that cannot run within it runs again
+/// without one, and says so.
 pub(super) async fn run_detection(
     job: Job,
     diag: crate::diag::SharedDiagnostics,
     profile: bool,
-) -> std::result::Result<Vec<Finding>, (String, String)> {
+    limit: Option<usize>,
+) -> std::result::Result<Ran, (String, String)> {
     let Job {
         detection: d,
         schema,
         batches,
+        files,
         stmt,
     } = job;
     let td = std::time::Instant::now();
     let rows = batches.iter().map(Piece::kept).sum::<usize>();
-    let run = async {
-        let mem = Engine::new(diag);
-        register_pieces(&mem, schema, &batches).await?;
-        let df = match stmt {
-            Some(stmt) => mem.plan_statement(stmt).await?,
-            None => mem.plan(&d.sql).await?,
-        };
-        df.collect().await
+    let run = |limit: Option<usize>| {
+        let (diag, schema, batches, files, stmt, sql) = (
+            diag.clone(),
+            schema.clone(),
+            &batches,
+            files.clone(),
+            stmt.clone(),
+            d.sql.clone(),
+        );
+        async move {
+            let mem = match limit {
+                Some(l) => Engine::with_memory_limit(diag, l)?,
+                None => Engine::new(diag),
+            };
+            if files.is_empty() {
+                register_pieces(&mem, schema, batches).await?;
+            } else {
+                let t = super::spill::table(schema, batches, files)?;
+                mem.context().register_table("cloudtrail", Arc::new(t))?;
+            }
+            let df = match stmt {
+                Some(stmt) => mem.plan_statement(stmt).await?,
+                None => mem.plan(&sql).await?,
+            };
+            df.collect().await
+        }
     };
-    let results = run.await.map_err(|e| (d.id.clone(), e.to_string()))?;
+    let mut over_budget = false;
+    let results = match run(limit).await {
+        Err(e) if limit.is_some() && exhausted(&e) => {
+            over_budget = true;
+            run(None).await
+        }
+        r => r,
+    }
+    .map_err(|e| (d.id.clone(), e.to_string()))?;
     if profile {
         tracing::debug!(
             target: super::profile::TARGET,
-            "hunt: {:.3}s {} ({rows} rows in memory)",
+            "hunt: {:.3}s {} ({rows} rows in memory, {} files; {} result rows; rss {}MB)",
             td.elapsed().as_secs_f64(),
-            d.id
+            d.id,
+            files.len(),
+            results.iter().map(|b| b.num_rows()).sum::<usize>(),
+            super::profile::rss_mb()
         );
     }
     // Findings from the evidence events' facts, read from this detection's
     // own rows, off the runtime's workers.
     tokio::task::spawn_blocking(move || {
-        super::evidence::findings_of(&d, &batches, &results, profile)
+        let findings = if files.is_empty() {
+            super::evidence::findings_of(&d, &batches, &results, profile)
+        } else {
+            // Rows on disk: only the evidence events' facts come back.
+            super::evidence::ResultCols::new(&d.id, &results).and_then(|cols| {
+                let wanted = cols.ids().collect();
+                let facts = super::spill::evidence_rows(&schema, &batches, &files, &wanted)?;
+                drop(batches);
+                super::evidence::findings_of(&d, &facts, &results, profile)
+            })
+        };
+        findings
+            .map(|findings| Ran {
+                id: d.id.clone(),
+                findings,
+                over_budget,
+            })
             .map_err(|e| (d.id.clone(), e.to_string()))
     })
     .await
     .map_err(|e| ("hunt".to_string(), e.to_string()))?
+}
+
+/// Whether a query failed for want of memory within its pool.
+fn exhausted(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as E;
+    match e {
+        E::ResourcesExhausted(_) => true,
+        E::Context(_, inner) => exhausted(inner),
+        E::Shared(inner) => exhausted(inner),
+        E::External(inner) => inner.to_string().contains("Resources exhausted"),
+        _ => false,
+    }
 }
 
 /// Register a detection's rows as its session's `cloudtrail`: the pieces as

@@ -73,11 +73,14 @@ pub(crate) struct Splitter {
     /// Event name -> detections whose guard includes it.
     dispatch: AHashMap<String, Vec<u32>>,
     eventname: Option<usize>,
+    /// The memory the rows may hold, shared by the workers.
+    pub budget: Arc<super::spill::Budget>,
 }
 
 /// What one worker has split so far.
 pub(crate) struct Split {
-    pub pieces: Vec<Vec<Piece>>,
+    /// Each detection's rows in memory (and on disk, past the budget).
+    pub held: super::spill::Held,
     /// A filter that failed on some batch: the detection is reported with
     /// this error and gets no more rows.
     pub failed: Vec<Option<String>>,
@@ -97,6 +100,7 @@ impl Splitter {
         scan: &SchemaRef,
         filters: &[&RowFilter],
         columns: Vec<Vec<usize>>,
+        budget: Arc<super::spill::Budget>,
     ) -> Result<(Splitter, Vec<bool>)> {
         let mut compiled = Vec::with_capacity(filters.len());
         let mut exact = Vec::with_capacity(filters.len());
@@ -132,6 +136,7 @@ impl Splitter {
                 columns,
                 dispatch,
                 eventname,
+                budget,
             },
             exact,
         ))
@@ -146,7 +151,7 @@ impl Splitter {
     pub fn start(&self) -> Split {
         let n = self.filters.len();
         Split {
-            pieces: vec![vec![]; n],
+            held: super::spill::Held::new(n),
             failed: vec![None; n],
             candidates: vec![vec![]; n],
             cost: vec![0.0; n],
@@ -193,6 +198,10 @@ impl Splitter {
             }
         }
         out.dispatch_cost += t0.elapsed().as_secs_f64();
+        // What this batch's pieces hold: the batch's columns they share,
+        // once, and the rows copied out of it.
+        let mut shared = vec![false; batch.num_columns()];
+        let mut copied = 0usize;
         for (i, f) in self.filters.iter().enumerate() {
             if out.failed[i].is_some() {
                 continue;
@@ -204,10 +213,13 @@ impl Splitter {
                 continue;
             }
             let piece = match &f.expr {
-                None => Some(Piece {
-                    rows: batch.project(&self.columns[i])?,
-                    keep: None,
-                }),
+                None => Some((
+                    Piece {
+                        rows: batch.project(&self.columns[i])?,
+                        keep: None,
+                    },
+                    true,
+                )),
                 Some(e) if guarded && cands.len() * SHARE_ABOVE < n => {
                     match eval_on(e, &batch.project(&f.cols)?, Some(cands)) {
                         Err(err) => {
@@ -224,13 +236,16 @@ impl Splitter {
                             if kept.is_empty() {
                                 None
                             } else {
-                                Some(Piece {
-                                    rows: take_record_batch(
-                                        &batch.project(&self.columns[i])?,
-                                        &UInt32Array::from(kept),
-                                    )?,
-                                    keep: None,
-                                })
+                                Some((
+                                    Piece {
+                                        rows: take_record_batch(
+                                            &batch.project(&self.columns[i])?,
+                                            &UInt32Array::from(kept),
+                                        )?,
+                                        keep: None,
+                                    },
+                                    false,
+                                ))
                             }
                         }
                     }
@@ -243,17 +258,28 @@ impl Splitter {
                     Ok(mask) => piece_of(batch.project(&self.columns[i])?, mask)?,
                 },
             };
-            if let Some(p) = piece {
-                out.pieces[i].push(p);
+            if let Some((p, share)) = piece {
+                if share {
+                    for &c in &self.columns[i] {
+                        shared[c] = true;
+                    }
+                } else {
+                    copied += p.rows.get_array_memory_size();
+                }
+                out.held.pieces[i].push(p);
             }
             out.cost[i] += t0.elapsed().as_secs_f64();
         }
+        let bytes = super::spill::columns_bytes(batch, &shared) + copied;
+        out.held.bytes += bytes;
+        self.budget.add(bytes);
         Ok(())
     }
 }
 
-/// A detection's rows of one batch from its filter's mask over the batch.
-fn piece_of(rows: RecordBatch, mask: BooleanArray) -> Result<Option<Piece>> {
+/// A detection's rows of one batch from its filter's mask over the batch,
+/// and whether they share the batch's columns (rather than copy them).
+fn piece_of(rows: RecordBatch, mask: BooleanArray) -> Result<Option<(Piece, bool)>> {
     let mask = if mask.null_count() > 0 {
         prep_null_mask_filter(&mask)
     } else {
@@ -263,17 +289,23 @@ fn piece_of(rows: RecordBatch, mask: BooleanArray) -> Result<Option<Piece>> {
     Ok(if kept == 0 {
         None
     } else if kept == rows.num_rows() {
-        Some(Piece { rows, keep: None })
+        Some((Piece { rows, keep: None }, true))
     } else if kept * SHARE_ABOVE >= rows.num_rows() {
-        Some(Piece {
-            rows,
-            keep: Some(mask),
-        })
+        Some((
+            Piece {
+                rows,
+                keep: Some(mask),
+            },
+            true,
+        ))
     } else {
-        Some(Piece {
-            rows: filter_record_batch(&rows, &mask)?,
-            keep: None,
-        })
+        Some((
+            Piece {
+                rows: filter_record_batch(&rows, &mask)?,
+                keep: None,
+            },
+            false,
+        ))
     })
 }
 
