@@ -68,6 +68,56 @@ struct BatchFacts<'a> {
     ids: Option<&'a StringArray>,
 }
 
+impl<'a> BatchFacts<'a> {
+    /// The fact columns of one batch.
+    fn of(b: &'a RecordBatch) -> Self {
+        let ids = str_col(b, "eventid");
+        let ui = b
+            .column_by_name("useridentity")
+            .and_then(|c| c.as_any().downcast_ref::<StructArray>());
+        // The identity struct (local engine), or flat `arn`/`accesskeyid`
+        // columns (results that came back from Athena as text).
+        let arn = ui
+            .and_then(|u| u.column_by_name("arn"))
+            .map(|c| c.as_string::<i32>())
+            .or_else(|| str_col(b, "arn"));
+        let key = ui
+            .and_then(|u| u.column_by_name("accesskeyid"))
+            .map(|c| c.as_string::<i32>())
+            .or_else(|| str_col(b, "accesskeyid"));
+        let cols = EventFields {
+            time: str_col(b, "eventtime"),
+            arn,
+            access_key: key,
+            ip: str_col(b, "sourceipaddress"),
+            ua: str_col(b, "useragent"),
+            account: str_col(b, "recipientaccountid"),
+            region: str_col(b, "awsregion"),
+            name: str_col(b, "eventname"),
+        };
+        BatchFacts { ui, cols, ids }
+    }
+
+    /// Row `i`'s values a finding gathers in sets: account, region, source
+    /// IP, user agent, event name, access key (hidden with the identity).
+    fn sets(&self, i: usize) -> [Option<&'a str>; SETS] {
+        let c = &self.cols;
+        let key = if self.ui.is_some_and(|u| !u.is_valid(i)) {
+            None
+        } else {
+            opt(c.access_key, i)
+        };
+        [
+            opt(c.account, i),
+            opt(c.region, i),
+            opt(c.ip, i),
+            opt(c.ua, i),
+            opt(c.name, i),
+            key,
+        ]
+    }
+}
+
 /// Where each evidence event is among the rows (batch, row): a small index,
 /// and the facts read from the columns when a finding needs them (a
 /// detection's evidence can be most of the logs).
@@ -99,21 +149,7 @@ impl<'a> Facts<'a> {
     /// The values a finding gathers in sets: account, region, source IP,
     /// user agent, event name, access key.
     fn sets(&self, (b, i): (u32, u32)) -> [Option<&'a str>; SETS] {
-        let (f, i) = (&self.batches[b as usize], i as usize);
-        let c = &f.cols;
-        let key = if f.ui.is_some_and(|u| !u.is_valid(i)) {
-            None
-        } else {
-            opt(c.access_key, i)
-        };
-        [
-            opt(c.account, i),
-            opt(c.region, i),
-            opt(c.ip, i),
-            opt(c.ua, i),
-            opt(c.name, i),
-            key,
-        ]
+        self.batches[b as usize].sets(i as usize)
     }
 
     fn locate(&self, id: &str) -> Option<(u32, u32)> {
@@ -140,31 +176,9 @@ fn event_meta<'a>(
         AHashMap::with_capacity_and_hasher(wanted.map_or(rows, |w| w.len()), Default::default());
     let mut facts = Vec::new();
     for (bi, (b, keep)) in batches.into_iter().enumerate() {
-        let ids = str_col(b, "eventid");
-        let ui = b
-            .column_by_name("useridentity")
-            .and_then(|c| c.as_any().downcast_ref::<StructArray>());
-        // The identity struct (local engine), or flat `arn`/`accesskeyid`
-        // columns (results that came back from Athena as text).
-        let arn = ui
-            .and_then(|u| u.column_by_name("arn"))
-            .map(|c| c.as_string::<i32>())
-            .or_else(|| str_col(b, "arn"));
-        let key = ui
-            .and_then(|u| u.column_by_name("accesskeyid"))
-            .map(|c| c.as_string::<i32>())
-            .or_else(|| str_col(b, "accesskeyid"));
-        let cols = EventFields {
-            time: str_col(b, "eventtime"),
-            arn,
-            access_key: key,
-            ip: str_col(b, "sourceipaddress"),
-            ua: str_col(b, "useragent"),
-            account: str_col(b, "recipientaccountid"),
-            region: str_col(b, "awsregion"),
-            name: str_col(b, "eventname"),
-        };
-        facts.push(BatchFacts { ui, cols, ids });
+        let f = BatchFacts::of(b);
+        let ids = f.ids;
+        facts.push(f);
         let mut look = |i: usize| {
             let Some(id) = opt(ids, i) else { return };
             if wanted.is_none_or(|w| w.contains(id)) {
@@ -258,6 +272,188 @@ pub(super) fn findings_of(
         );
     }
     Ok(out)
+}
+
+/// One finding's evidence as it streams in: its sets, and per event its
+/// time (packed, see [`packed_time`]) and id (in one arena), so a finding of
+/// millions of events holds a few dozen bytes per event.
+struct Streamed<'a> {
+    principal: &'a str,
+    severity: Severity,
+    sets: [AHashSet<String>; SETS],
+    last: [Option<String>; SETS],
+    arena: String,
+    /// (time, start and length of the id in `arena`).
+    events: Vec<(u64, u32, u32)>,
+}
+
+impl<'a> Streamed<'a> {
+    fn add(&mut self, time: u64, id: &str, values: [Option<&str>; SETS]) -> bool {
+        let (Ok(start), Ok(len)) = (u32::try_from(self.arena.len()), u32::try_from(id.len()))
+        else {
+            return false;
+        };
+        if start.checked_add(len).is_none() {
+            return false;
+        }
+        self.arena.push_str(id);
+        self.events.push((time, start, len));
+        for ((set, last), v) in self.sets.iter_mut().zip(self.last.iter_mut()).zip(values) {
+            if let Some(v) = v {
+                if last.as_deref() != Some(v) {
+                    if !set.contains(v) {
+                        set.insert(v.to_string());
+                    }
+                    *last = Some(v.to_string());
+                }
+            }
+        }
+        true
+    }
+
+    fn finding(self, d: &Detection) -> Finding {
+        let Streamed {
+            principal,
+            severity,
+            sets,
+            arena,
+            mut events,
+            ..
+        } = self;
+        let id = |e: &(u64, u32, u32)| &arena[e.1 as usize..(e.1 + e.2) as usize];
+        events.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a).cmp(id(b))));
+        events.dedup_by(|a, b| a.0 == b.0 && id(a) == id(b));
+        let [accounts, regions, ips, uas, names, keys] = sets.map(|s| {
+            let mut v: Vec<String> = s.into_iter().collect();
+            v.sort_unstable();
+            v
+        });
+        let first = events
+            .first()
+            .map(|e| unpacked_time(e.0))
+            .unwrap_or_default();
+        let last = events
+            .last()
+            .map(|e| unpacked_time(e.0))
+            .unwrap_or_default();
+        Finding {
+            detection_id: d.id.clone(),
+            title: d.title.clone(),
+            severity,
+            attack: d.attack.clone(),
+            tactics: d.tactics.clone(),
+            principal: principal.to_string(),
+            accounts,
+            regions,
+            first_seen: first,
+            last_seen: last,
+            event_count: events.len(),
+            source_ips: ips,
+            user_agents: uas,
+            event_names: names,
+            access_keys: keys,
+            event_ids: events.iter().map(|e| id(e).to_string()).collect(),
+        }
+    }
+}
+
+/// One detection's findings with the evidence events' facts read from a
+/// stream of its rows (read back from disk once), keeping per finding only
+/// its sets and per event its time and id: the same findings as
+/// [`findings_of`] on the rows in memory. `None` when that cannot be done
+/// exactly this way (a result row without a principal, an evidence event
+/// without a row or with a time not in CloudTrail's form): the caller then
+/// builds them from the rows.
+pub(super) fn findings_streamed(
+    d: &Detection,
+    results: &[RecordBatch],
+    rows: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<Option<Vec<Finding>>> {
+    let cols = ResultCols::new(&d.id, results)?;
+    let mut by_principal: AHashMap<&str, u32> = AHashMap::default();
+    let mut groups: Vec<Streamed> = vec![];
+    // Evidence id -> its (first) finding and whether its row was seen; ids
+    // of several findings list the others apart.
+    let mut wanted: AHashMap<&str, (u32, bool)> = AHashMap::default();
+    let mut more: AHashMap<&str, Vec<u32>> = AHashMap::default();
+    for (ids, sev, pri) in &cols.cols {
+        let Some(pri) = pri.as_ref().map(|p| p.as_string::<i32>()) else {
+            return Ok(None);
+        };
+        let ids = ids.as_string::<i32>();
+        let sev = sev.as_ref().map(|s| s.as_string::<i32>());
+        for i in 0..ids.len() {
+            if !ids.is_valid(i) {
+                continue;
+            }
+            if !pri.is_valid(i) {
+                return Ok(None);
+            }
+            let (id, p) = (ids.value(i), pri.value(i));
+            let s = sev
+                .and_then(|s| s.is_valid(i).then(|| Severity::parse(s.value(i))).flatten())
+                .unwrap_or(d.severity);
+            let g = *by_principal.entry(p).or_insert_with(|| {
+                groups.push(Streamed {
+                    principal: p,
+                    severity: s,
+                    sets: Default::default(),
+                    last: Default::default(),
+                    arena: String::new(),
+                    events: vec![],
+                });
+                (groups.len() - 1) as u32
+            });
+            let gr = &mut groups[g as usize];
+            gr.severity = gr.severity.max(s);
+            match wanted.entry(id) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((g, false));
+                }
+                std::collections::hash_map::Entry::Occupied(o) if o.get().0 != g => {
+                    let others = more.entry(id).or_default();
+                    if !others.contains(&g) {
+                        others.push(g);
+                    }
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+            }
+        }
+    }
+    for b in rows {
+        let b = b?;
+        let f = BatchFacts::of(&b);
+        let Some(ids) = f.ids else { continue };
+        for i in 0..b.num_rows() {
+            if !ids.is_valid(i) {
+                continue;
+            }
+            let id = ids.value(i);
+            let Some(w) = wanted.get_mut(id) else {
+                continue;
+            };
+            // An event in the logs twice is one event (as in `findings_of`).
+            if w.1 {
+                continue;
+            }
+            w.1 = true;
+            let Some(t) = opt(f.cols.time, i).and_then(packed_time) else {
+                return Ok(None);
+            };
+            let values = f.sets(i);
+            let first = w.0;
+            let rest = more.get(id).map(Vec::as_slice).unwrap_or_default();
+            for &g in std::iter::once(&first).chain(rest) {
+                if !groups[g as usize].add(t, id, values) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    if wanted.values().any(|w| !w.1) {
+        return Ok(None);
+    }
+    Ok(Some(groups.into_iter().map(|g| g.finding(d)).collect()))
 }
 
 /// Findings from detection results computed elsewhere (on Athena): each
@@ -623,6 +819,20 @@ fn packed_time(t: &str) -> Option<u64> {
     Some(n)
 }
 
+/// The text of a [`packed_time`] (`YYYY-MM-DDTHH:MM:SSZ`).
+fn unpacked_time(n: u64) -> String {
+    let d = |div: u64, m: u64| (n / div) % m;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        n / 10_000_000_000,
+        d(100_000_000, 100),
+        d(1_000_000, 100),
+        d(10_000, 100),
+        d(100, 100),
+        n % 100
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -787,6 +997,9 @@ mod tests {
                     "{a} {b}"
                 );
             }
+        }
+        for t in times {
+            assert_eq!(unpacked_time(packed_time(t).unwrap()), t);
         }
         for odd in [
             "2026-01-11T23:15:02.123Z",

@@ -110,13 +110,20 @@ pub(super) async fn run_detection(
         let findings = if files.is_empty() {
             super::evidence::findings_of(&d, &batches, &results, profile)
         } else {
-            // Rows on disk: only the evidence events' facts come back.
-            super::evidence::ResultCols::new(&d.id, &results).and_then(|cols| {
-                let wanted = cols.ids().collect();
-                let facts = super::spill::evidence_rows(&schema, &batches, &files, &wanted)?;
-                drop(batches);
-                super::evidence::findings_of(&d, &facts, &results, profile)
-            })
+            // Rows on disk: read back once, keeping per finding its sets
+            // and per event its time and id; where that cannot be exact,
+            // the evidence events' facts come back and findings are built
+            // from them.
+            let rows = super::spill::fact_batches(&schema, &batches, &files);
+            match super::evidence::findings_streamed(&d, &results, rows) {
+                Ok(Some(f)) => Ok(f),
+                Ok(None) => super::evidence::ResultCols::new(&d.id, &results).and_then(|cols| {
+                    let wanted = cols.ids().collect();
+                    let facts = super::spill::evidence_rows(&schema, &batches, &files, &wanted)?;
+                    super::evidence::findings_of(&d, &facts, &results, profile)
+                }),
+                Err(e) => Err(e),
+            }
         };
         findings
             .map(|findings| Ran {

@@ -193,6 +193,48 @@ pub(crate) fn read(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatc
     Ok(r.map(|b| b.map_err(DataFusionError::from)))
 }
 
+/// The columns a finding draws facts from.
+const FACTS: [&str; 8] = [
+    "eventid",
+    "eventtime",
+    "useridentity",
+    "sourceipaddress",
+    "useragent",
+    "recipientaccountid",
+    "awsregion",
+    "eventname",
+];
+
+/// A detection's rows, those in memory and those on disk, a batch at a
+/// time, with only the columns a finding draws facts from.
+pub(crate) fn fact_batches<'a>(
+    schema: &SchemaRef,
+    pieces: &'a [Piece],
+    files: &'a [PathBuf],
+) -> impl Iterator<Item = Result<RecordBatch>> + 'a {
+    let cols: Vec<usize> = FACTS
+        .iter()
+        .filter_map(|c| schema.index_of(c).ok())
+        .collect();
+    let c2 = cols.clone();
+    let memory = pieces.iter().map(move |p| {
+        let rows = match &p.keep {
+            Some(k) => filter_record_batch(&p.rows.project(&cols)?, k)?,
+            None => p.rows.project(&cols)?,
+        };
+        Ok(rows)
+    });
+    let disk = files.iter().flat_map(move |f| {
+        let c = c2.clone();
+        let batches: Box<dyn Iterator<Item = Result<RecordBatch>>> = match read(f) {
+            Ok(r) => Box::new(r.map(move |b| Ok(b?.project(&c)?))),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        batches
+    });
+    memory.chain(disk)
+}
+
 /// A detection's rows that are evidence (their `eventid` among `wanted`),
 /// with only the columns a finding draws facts from: read from memory and
 /// from its spill files, so what stays in memory is the evidence alone.
@@ -202,51 +244,23 @@ pub(crate) fn evidence_rows(
     files: &[PathBuf],
     wanted: &std::collections::HashSet<&str, ahash::RandomState>,
 ) -> Result<Vec<Piece>> {
-    const FACTS: [&str; 8] = [
-        "eventid",
-        "eventtime",
-        "useridentity",
-        "sourceipaddress",
-        "useragent",
-        "recipientaccountid",
-        "awsregion",
-        "eventname",
-    ];
-    let cols: Vec<usize> = FACTS
-        .iter()
-        .filter_map(|c| schema.index_of(c).ok())
-        .collect();
-    let Ok(id) = schema.index_of("eventid") else {
-        return Ok(vec![]);
-    };
     let mut out = vec![];
-    let mut take = |b: &RecordBatch, keep: Option<&BooleanArray>| -> Result<()> {
-        let Some(ids) = b.column(id).as_string_opt::<i32>() else {
-            return Ok(());
+    for b in fact_batches(schema, pieces, files) {
+        let b = b?;
+        let Some(ids) = b
+            .column_by_name("eventid")
+            .and_then(|c| c.as_string_opt::<i32>())
+        else {
+            continue;
         };
         let mask: BooleanArray = (0..b.num_rows())
-            .map(|i| {
-                Some(
-                    keep.is_none_or(|k| k.value(i))
-                        && ids.is_valid(i)
-                        && wanted.contains(ids.value(i)),
-                )
-            })
+            .map(|i| Some(ids.is_valid(i) && wanted.contains(ids.value(i))))
             .collect();
         if mask.true_count() > 0 {
             out.push(Piece {
-                rows: filter_record_batch(&b.project(&cols)?, &mask)?,
+                rows: filter_record_batch(&b, &mask)?,
                 keep: None,
             });
-        }
-        Ok(())
-    };
-    for p in pieces {
-        take(&p.rows, p.keep.as_ref())?;
-    }
-    for f in files {
-        for b in read(f)? {
-            take(&b?, None)?;
         }
     }
     Ok(out)
