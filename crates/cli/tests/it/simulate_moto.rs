@@ -515,8 +515,13 @@ fn invictus_on_emulator_s3() {
 /// answering as AWS documents it (JSON 1.1, `Events[].CloudTrailEvent`,
 /// `NextToken`, and `ThrottlingException` past two requests a second). The
 /// verifier must filter by the run's access key, pace itself, and retry
-/// when throttled instead of giving up.
+/// when throttled instead of giving up; what it sends must pass CloudTrail's
+/// botocore model.
 #[test]
+#[cfg_attr(
+    not(irprep_python),
+    ignore = "needs the test venv (IRPREP_TEST_PYTHON) for the service-model check; see tests/it/main.rs"
+)]
 fn verify_asks_lookup_events_politely() {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -546,15 +551,30 @@ fn verify_asks_lookup_events_politely() {
     ];
     let server = std::thread::spawn(move || {
         let mut seen: Vec<(std::time::Instant, serde_json::Value)> = vec![];
+        // Each request as moto's recorder writes one (method, url, headers,
+        // body; a header sent twice is recorded as its values joined by
+        // ", "), for the service-model check below.
+        let mut recorded: Vec<serde_json::Value> = vec![];
         for (status, body) in pages {
             let (mut s, _) = listener.accept().unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
             let mut len = 0usize;
+            let mut request_line = String::new();
+            r.read_line(&mut request_line).unwrap();
+            let mut headers = serde_json::Map::new();
             loop {
                 let mut line = String::new();
                 r.read_line(&mut line).unwrap();
                 if line.trim().is_empty() {
                     break;
+                }
+                if let Some((k, v)) = line.trim_end().split_once(':') {
+                    let v = v.trim().to_string();
+                    let joined = match headers.get(k).and_then(|o| o.as_str()) {
+                        Some(old) => format!("{old}, {v}"),
+                        None => v,
+                    };
+                    headers.insert(k.to_string(), joined.into());
                 }
                 if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                     len = v.trim().parse().unwrap();
@@ -562,6 +582,14 @@ fn verify_asks_lookup_events_politely() {
             }
             let mut req = vec![0u8; len];
             r.read_exact(&mut req).unwrap();
+            let mut parts = request_line.split_whitespace();
+            let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+            recorded.push(serde_json::json!({
+                "method": method,
+                "url": format!("http://127.0.0.1{target}"),
+                "headers": headers,
+                "body": String::from_utf8_lossy(&req),
+            }));
             seen.push((
                 std::time::Instant::now(),
                 serde_json::from_slice(&req).unwrap(),
@@ -574,7 +602,7 @@ fn verify_asks_lookup_events_politely() {
             )
             .unwrap();
         }
-        seen
+        (seen, recorded)
     });
     let manifest = serde_json::json!({
         "run_id": "20240101000000-abcdef", "marker": marker, "scenario": "iam-credentials",
@@ -606,7 +634,26 @@ fn verify_asks_lookup_events_politely() {
         .env("AWS_SECRET_ACCESS_KEY", "x")
         .output()
         .unwrap();
-    let seen = server.join().unwrap();
+    let (seen, recorded) = server.join().unwrap();
+    // What verify sent, against CloudTrail's botocore model: LookupEvents in
+    // the JSON protocol, its parameters valid (attribute keys from the
+    // model's enum, MaxResults in range), no header twice.
+    let rec = tmp.path().join("verify-recording.jsonl");
+    let lines: Vec<String> = recorded.iter().map(|r| r.to_string()).collect();
+    std::fs::write(&rec, lines.join("\n")).unwrap();
+    let check = Command::new(python())
+        .arg(root().join("tests/reference/botocore_requests.py"))
+        .arg(&rec)
+        .args(["--user-agent-marker", "irprep"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(
+        check.status.success(),
+        "LookupEvents requests the model rejects:\n{report}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(report.contains("3 requests checked"), "{report}");
     assert_eq!(
         out.status.code(),
         Some(0),
