@@ -408,3 +408,135 @@ fn aws_services_are_not_reported_as_intruders() {
         r.findings
     );
 }
+
+/// The hunt runs a detection on its own rows, and drops the WHERE its row
+/// filter already applied; with a RIGHT JOIN in the statement that rewrite
+/// made the local engine return nothing where the statement returns the two
+/// off-instance calls of the Invictus dataset. The hunt must find what
+/// `irprep query` finds.
+#[test]
+#[cfg_attr(
+    not(irprep_datasets),
+    ignore = "needs ../shared/datasets (IRPREP_TEST_DATASETS)"
+)]
+fn a_right_join_finds_in_the_hunt_what_the_query_finds() {
+    const SQL: &str = r#"WITH inst AS (
+  SELECT eventid,
+         useridentity.arn AS session_arn,
+         coalesce(sourceipaddress, '') AS ip,
+         lower(coalesce(useragent, '')) AS ua,
+         vpcendpointid,
+         useridentity.invokedby AS invokedby
+  FROM cloudtrail
+  WHERE useridentity.type = 'AssumedRole'
+    AND regexp_like(useridentity.arn, '^arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/[^/]+/i-[0-9a-f]{8,17}$')
+),
+classified AS (
+  SELECT eventid,
+         session_arn,
+         ip,
+         vpcendpointid,
+         invokedby,
+         regexp_like(ua, 'amazon-ssm-agent|cwagent|aws-cfn-bootstrap|codedeploy|amazon-ecs-agent') AS on_instance_agent,
+         CASE
+           WHEN regexp_like(ua, 'darwin|macos|mac os') THEN 'macos'
+           WHEN regexp_like(ua, 'windows|win32|win64') THEN 'windows'
+           WHEN regexp_like(ua, 'linux') THEN 'linux'
+           ELSE 'unknown'
+         END AS os
+  FROM inst
+),
+baseline_ips AS (
+  SELECT DISTINCT session_arn, ip
+  FROM classified
+  WHERE on_instance_agent
+),
+baseline AS (
+  SELECT session_arn,
+         max(CASE WHEN os = 'macos' THEN 1 ELSE 0 END) AS agent_macos,
+         max(CASE WHEN os = 'windows' THEN 1 ELSE 0 END) AS agent_windows
+  FROM classified
+  WHERE on_instance_agent
+  GROUP BY session_arn
+),
+-- The calls to judge, each with its session's baseline. The small side
+-- (one row per session, or per session and address) is the left of each
+-- join, the side a hash join holds: the instance's calls stream past it.
+candidates AS (
+  SELECT c.eventid, c.session_arn, c.ip, c.os,
+         b.session_arn IS NOT NULL AS baselined,
+         b.agent_macos, b.agent_windows
+  FROM classified c
+  LEFT JOIN baseline b ON b.session_arn = c.session_arn
+  WHERE NOT c.on_instance_agent
+    AND c.invokedby IS NULL
+    AND c.vpcendpointid IS NULL
+    AND c.ip <> 'AWS Internal'
+    AND NOT regexp_like(c.ip, 'amazonaws\.com$')
+),
+scored AS (
+  SELECT k.eventid,
+         k.baselined AND bi.ip IS NULL AS foreign_ip,
+         k.os = 'macos' AND coalesce(k.agent_macos, 0) = 0 AS mac_client,
+         k.os = 'windows' AND k.baselined AND k.agent_windows = 0 AS windows_client,
+         k.os = 'windows' AND NOT k.baselined AS windows_unbaselined
+  FROM baseline_ips bi
+  RIGHT JOIN candidates k ON bi.session_arn = k.session_arn AND bi.ip = k.ip
+)
+SELECT eventid,
+       CASE WHEN foreign_ip OR mac_client OR windows_client THEN 'high' ELSE 'low' END AS severity
+FROM scored
+WHERE foreign_ip OR mac_client OR windows_client OR windows_unbaselined"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut body = String::from(
+        "id: test.right-join\ntitle: t\ndescription: t\nseverity: low\nattack: [T1552.005]\ntactics: [credential-access]\nsource: cloudtrail\nsql: |\n",
+    );
+    for l in SQL.lines() {
+        body.push_str("  ");
+        body.push_str(l);
+        body.push('\n');
+    }
+    std::fs::write(tmp.path().join("d.yaml"), body).unwrap();
+    let query = irprep()
+        .args(["query", "-q", "--format", "csv", "--logs"])
+        .arg(invictus())
+        .arg(SQL)
+        .output()
+        .unwrap();
+    let mut want: Vec<String> = String::from_utf8_lossy(&query.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_string())
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 2, "{}", String::from_utf8_lossy(&query.stderr));
+    let hunt = irprep()
+        .args([
+            "hunt",
+            "-q",
+            "--format",
+            "jsonl",
+            "--only",
+            "test.right-join",
+            "--detections",
+        ])
+        .arg(tmp.path())
+        .arg("--logs")
+        .arg(invictus())
+        .output()
+        .unwrap();
+    let mut got: Vec<String> = String::from_utf8_lossy(&hunt.stdout)
+        .lines()
+        .flat_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, want, "{}", String::from_utf8_lossy(&hunt.stderr));
+}

@@ -90,6 +90,7 @@ fn without_row_filter(mut stmt: Statement) -> Option<Statement> {
     struct Drop {
         reads: usize,
         whole: bool,
+        right_or_full: bool,
     }
     impl ast::VisitorMut for Drop {
         type Break = ();
@@ -97,6 +98,16 @@ fn without_row_filter(mut stmt: Statement) -> Option<Statement> {
             let SetExpr::Select(s) = q.body.as_mut() else {
                 return ControlFlow::Continue(());
             };
+            if s.from.iter().flat_map(|t| &t.joins).any(|j| {
+                matches!(
+                    j.join_operator,
+                    ast::JoinOperator::Right(_)
+                        | ast::JoinOperator::RightOuter(_)
+                        | ast::JoinOperator::FullOuter(_)
+                )
+            }) {
+                self.right_or_full = true;
+            }
             if !s.from.iter().any(|t| is_cloudtrail(&t.relation).is_some()) {
                 return ControlFlow::Continue(());
             }
@@ -115,9 +126,14 @@ fn without_row_filter(mut stmt: Statement) -> Option<Statement> {
     let mut d = Drop {
         reads: 0,
         whole: false,
+        right_or_full: false,
     };
     let _ = ast::VisitMut::visit(&mut stmt, &mut d);
-    (d.reads == 1 && d.whole).then_some(stmt)
+    // A statement with a RIGHT or FULL join keeps its WHERE: without it, the
+    // local engine returned no rows where the statement as written returned
+    // two (a detection whose second join was `small RIGHT JOIN calls`, on
+    // the same rows).
+    (d.reads == 1 && d.whole && !d.right_or_full).then_some(stmt)
 }
 
 struct Collector {
@@ -464,6 +480,8 @@ mod tests {
         );
         // A conjunct left out of the row filter (JSON, subquery) keeps the WHERE.
         assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND json_extract_scalar(requestparameters, '$.a') = 'b'").without.is_none());
+        assert!(row_filter("WITH c AS (SELECT eventid, sourceipaddress AS ip FROM cloudtrail WHERE eventname = 'X'), b AS (SELECT DISTINCT ip FROM c) SELECT c.eventid FROM b RIGHT JOIN c ON b.ip = c.ip").without.is_none());
+        assert!(row_filter("WITH c AS (SELECT eventid, sourceipaddress AS ip FROM cloudtrail WHERE eventname = 'X'), b AS (SELECT DISTINCT ip FROM c) SELECT c.eventid FROM c LEFT JOIN b ON b.ip = c.ip").without.is_some());
         assert!(row_filter("SELECT eventid FROM cloudtrail WHERE eventname = 'X' AND eventid IN (SELECT eventid FROM cloudtrail WHERE eventname = 'Y')").without.is_none());
         // Two reads: the rows in memory are the union, each WHERE is needed.
         assert!(row_filter("WITH a AS (SELECT eventid FROM cloudtrail WHERE eventname = 'A'), b AS (SELECT eventid FROM cloudtrail WHERE eventname = 'B') SELECT eventid FROM a UNION ALL SELECT eventid FROM b").without.is_none());
