@@ -280,8 +280,7 @@ pub(super) fn findings_of(
 struct Streamed<'a> {
     principal: &'a str,
     severity: Severity,
-    sets: [AHashSet<String>; SETS],
-    last: [Option<String>; SETS],
+    sets: Sets<String>,
     arena: String,
     /// (time, start and length of the id in `arena`).
     events: Vec<(u64, u32, u32)>,
@@ -298,16 +297,7 @@ impl<'a> Streamed<'a> {
         }
         self.arena.push_str(id);
         self.events.push((time, start, len));
-        for ((set, last), v) in self.sets.iter_mut().zip(self.last.iter_mut()).zip(values) {
-            if let Some(v) = v {
-                if last.as_deref() != Some(v) {
-                    if !set.contains(v) {
-                        set.insert(v.to_string());
-                    }
-                    *last = Some(v.to_string());
-                }
-            }
-        }
+        self.sets.add(values);
         true
     }
 
@@ -318,42 +308,22 @@ impl<'a> Streamed<'a> {
             sets,
             arena,
             mut events,
-            ..
         } = self;
         let id = |e: &(u64, u32, u32)| &arena[e.1 as usize..(e.1 + e.2) as usize];
         events.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a).cmp(id(b))));
         events.dedup_by(|a, b| a.0 == b.0 && id(a) == id(b));
-        let [accounts, regions, ips, uas, names, keys] = sets.map(|s| {
-            let mut v: Vec<String> = s.into_iter().collect();
-            v.sort_unstable();
-            v
-        });
-        let first = events
-            .first()
-            .map(|e| unpacked_time(e.0))
-            .unwrap_or_default();
-        let last = events
-            .last()
-            .map(|e| unpacked_time(e.0))
-            .unwrap_or_default();
-        Finding {
-            detection_id: d.id.clone(),
-            title: d.title.clone(),
-            severity,
-            attack: d.attack.clone(),
-            tactics: d.tactics.clone(),
-            principal: principal.to_string(),
-            accounts,
-            regions,
-            first_seen: first,
-            last_seen: last,
-            event_count: events.len(),
-            source_ips: ips,
-            user_agents: uas,
-            event_names: names,
-            access_keys: keys,
-            event_ids: events.iter().map(|e| id(e).to_string()).collect(),
-        }
+        let seen = (
+            events
+                .first()
+                .map(|e| unpacked_time(e.0))
+                .unwrap_or_default(),
+            events
+                .last()
+                .map(|e| unpacked_time(e.0))
+                .unwrap_or_default(),
+        );
+        let ids = events.iter().map(|e| id(e).to_string()).collect();
+        finding(d, principal, severity, sets.sets, seen, ids)
     }
 }
 
@@ -397,8 +367,7 @@ pub(super) fn findings_streamed(
                 groups.push(Streamed {
                     principal: p,
                     severity: s,
-                    sets: Default::default(),
-                    last: Default::default(),
+                    sets: Sets::default(),
                     arena: String::new(),
                     events: vec![],
                 });
@@ -650,14 +619,65 @@ fn finding_of<'a>(
         Some(r) => r,
         None => in_time_order(ids, facts),
     };
-    let [accounts, regions, ips, uas, names, keys] = sets.map(|s| {
-        let mut v: Vec<&str> = s.into_iter().collect();
-        v.sort_unstable();
-        v.into_iter().map(String::from).collect::<Vec<String>>()
-    });
     let mut times = events.iter().map(|e| e.0).filter(|t| !t.is_empty());
     let first = times.next().unwrap_or_default();
     let last = times.next_back().unwrap_or(first);
+    let seen = (first.to_string(), last.to_string());
+    let ids = events.into_iter().map(|e| e.1.to_string()).collect();
+    finding(d, principal, severity, sets, seen, ids)
+}
+
+/// The sets a finding gathers (account, region, source IP, user agent,
+/// event name, access key), filled event by event; consecutive events mostly
+/// repeat a value, which is then not hashed again. `S` is `&str` borrowed
+/// from rows in memory, or `String` for rows read back from disk.
+struct Sets<S> {
+    sets: [AHashSet<S>; SETS],
+    last: [Option<S>; SETS],
+}
+
+impl<S> Default for Sets<S> {
+    fn default() -> Self {
+        Sets {
+            sets: Default::default(),
+            last: Default::default(),
+        }
+    }
+}
+
+impl<S: std::hash::Hash + Eq + std::borrow::Borrow<str>> Sets<S> {
+    fn add<'v>(&mut self, values: [Option<&'v str>; SETS])
+    where
+        S: From<&'v str>,
+    {
+        for ((set, prev), v) in self.sets.iter_mut().zip(self.last.iter_mut()).zip(values) {
+            if let Some(v) = v {
+                if prev.as_ref().map(|p| p.borrow()) != Some(v) {
+                    if !set.contains(v) {
+                        set.insert(S::from(v));
+                    }
+                    *prev = Some(S::from(v));
+                }
+            }
+        }
+    }
+}
+
+/// A finding of `d` from its evidence: the gathered sets (each sorted here),
+/// first and last seen, and its event ids in time order.
+fn finding<S: Into<String>>(
+    d: &Detection,
+    principal: &str,
+    severity: Severity,
+    sets: [AHashSet<S>; SETS],
+    (first_seen, last_seen): (String, String),
+    event_ids: Vec<String>,
+) -> Finding {
+    let [accounts, regions, ips, uas, names, keys] = sets.map(|s| {
+        let mut v: Vec<String> = s.into_iter().map(Into::into).collect();
+        v.sort_unstable();
+        v
+    });
     Finding {
         detection_id: d.id.clone(),
         title: d.title.clone(),
@@ -667,36 +687,14 @@ fn finding_of<'a>(
         principal: principal.to_string(),
         accounts,
         regions,
-        first_seen: first.to_string(),
-        last_seen: last.to_string(),
-        event_count: events.len(),
+        first_seen,
+        last_seen,
+        event_count: event_ids.len(),
         source_ips: ips,
         user_agents: uas,
         event_names: names,
         access_keys: keys,
-        event_ids: events.into_iter().map(|e| e.1.to_string()).collect(),
-    }
-}
-
-/// The sets a finding gathers (account, region, source IP, user agent,
-/// event name, access key), filled event by event; consecutive events mostly repeat a
-/// value, which is then not hashed again.
-#[derive(Default)]
-struct Sets<'a> {
-    sets: [AHashSet<&'a str>; SETS],
-    last: [Option<&'a str>; SETS],
-}
-
-impl<'a> Sets<'a> {
-    fn add(&mut self, values: [Option<&'a str>; SETS]) {
-        for ((set, prev), v) in self.sets.iter_mut().zip(self.last.iter_mut()).zip(values) {
-            if let Some(v) = v {
-                if *prev != Some(v) {
-                    set.insert(v);
-                    *prev = Some(v);
-                }
-            }
-        }
+        event_ids,
     }
 }
 
