@@ -5,32 +5,15 @@
 
 use serde_json::{json, Value};
 
-const LOGS_STATUS: &[&str] = &[
-    "sts:GetCallerIdentity",
-    "ec2:DescribeRegions",
-    "ec2:DescribeVpcs",
-    "ec2:DescribeFlowLogs",
-    "cloudtrail:DescribeTrails",
-    "cloudtrail:GetTrailStatus",
-    "cloudtrail:GetEventSelectors",
-    "cloudtrail:ListTags",
-    "route53resolver:ListResolverQueryLogConfigAssociations",
-    "route53resolver:ListResolverQueryLogConfigs",
-    "s3:ListAllMyBuckets",
-    "s3:GetBucketLocation",
-    "s3:GetBucketLogging",
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeLoadBalancerAttributes",
-    "wafv2:ListWebACLs",
-    "wafv2:GetLoggingConfiguration",
-    "eks:ListClusters",
-    "eks:DescribeCluster",
-    "guardduty:ListDetectors",
-    "guardduty:GetDetector",
-];
+use super::sources::{Actions, ACTIONS};
 
-const LOGS_ENABLE: &[&str] = &[
-    // Log buckets.
+/// What every `logs` command calls besides its sources: the caller, its
+/// regions.
+const LOGS_COMMON: &[&str] = &["sts:GetCallerIdentity", "ec2:DescribeRegions"];
+
+/// The log buckets `enable` makes and configures, and the service-linked
+/// roles the services create on first use.
+const LOGS_ENABLE_COMMON: &[&str] = &[
     "s3:CreateBucket",
     "s3:PutBucketTagging",
     "s3:GetBucketTagging",
@@ -45,58 +28,30 @@ const LOGS_ENABLE: &[&str] = &[
     "s3:PutBucketVersioning",
     "s3:PutBucketObjectLockConfiguration",
     "s3:GetBucketObjectLockConfiguration",
-    // Sources.
-    "cloudtrail:CreateTrail",
-    "cloudtrail:AddTags",
-    "cloudtrail:StartLogging",
-    "cloudtrail:UpdateTrail",
-    "ec2:CreateFlowLogs",
-    "ec2:CreateTags",
-    "logs:CreateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "route53resolver:CreateResolverQueryLogConfig",
-    "route53resolver:AssociateResolverQueryLogConfig",
-    "route53resolver:TagResource",
-    "s3:PutBucketLogging",
-    "elasticloadbalancing:ModifyLoadBalancerAttributes",
-    "wafv2:PutLoggingConfiguration",
-    "eks:UpdateClusterConfig",
-    "eks:TagResource",
-    "guardduty:CreateDetector",
-    "guardduty:UpdateDetector",
-    "guardduty:TagResource",
-    // --guardduty-export: the export, and the key made for it.
-    "guardduty:ListPublishingDestinations",
-    "guardduty:CreatePublishingDestination",
-    "kms:CreateKey",
-    "kms:TagResource",
-    // Organization trails; service-linked roles the services create on first use.
-    "organizations:DescribeOrganization",
-    "organizations:ListAccounts",
     "iam:CreateServiceLinkedRole",
     "iam:GetRole",
 ];
 
-const LOGS_CLEANUP: &[&str] = &[
-    "cloudtrail:DeleteTrail",
-    "ec2:DeleteFlowLogs",
-    "route53resolver:ListTagsForResource",
-    "route53resolver:DisassociateResolverQueryLogConfig",
-    "route53resolver:DeleteResolverQueryLogConfig",
-    "s3:PutBucketLogging",
+/// Removing irprep's log buckets (`cleanup --delete-buckets`).
+const LOGS_CLEANUP_COMMON: &[&str] = &[
     "s3:GetBucketTagging",
     "s3:ListBucketVersions",
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
     "s3:DeleteBucket",
-    "elasticloadbalancing:ModifyLoadBalancerAttributes",
-    "wafv2:DeleteLoggingConfiguration",
-    "eks:UpdateClusterConfig",
-    "eks:UntagResource",
-    "guardduty:DeleteDetector",
-    "guardduty:DeletePublishingDestination",
-    "kms:ScheduleKeyDeletion",
 ];
+
+/// A `logs` command's actions: the common ones, and each source's share.
+fn logs(
+    common: &[&'static str],
+    part: fn(&Actions) -> &'static [&'static str],
+) -> Vec<&'static str> {
+    let mut v = common.to_vec();
+    for a in ACTIONS {
+        v.extend_from_slice(part(a));
+    }
+    v
+}
 
 /// irprep's ledger of what it made (SSM Parameter Store, home account and
 /// region, under `/irprep/`).
@@ -226,9 +181,19 @@ pub fn commands() -> Vec<(&'static str, &'static str)> {
 
 pub fn actions(command: &str) -> Option<Vec<&'static str>> {
     let mut v: Vec<&'static str> = match command {
-        "logs-status" => LOGS_STATUS.to_vec(),
-        "logs-enable" => [LOGS_STATUS, LOGS_ENABLE, LEDGER].concat(),
-        "logs-cleanup" => [LOGS_STATUS, LOGS_CLEANUP, LEDGER].concat(),
+        "logs-status" => logs(LOGS_COMMON, |a| a.status),
+        "logs-enable" => [
+            logs(LOGS_COMMON, |a| a.status),
+            logs(LOGS_ENABLE_COMMON, |a| a.enable),
+            LEDGER.to_vec(),
+        ]
+        .concat(),
+        "logs-cleanup" => [
+            logs(LOGS_COMMON, |a| a.status),
+            logs(LOGS_CLEANUP_COMMON, |a| a.cleanup),
+            LEDGER.to_vec(),
+        ]
+        .concat(),
         "logs-org" => ORG.to_vec(),
         "analytics-deploy" => [ANALYTICS_DEPLOY, LEDGER].concat(),
         "analytics-destroy" => [ANALYTICS_DESTROY, LEDGER].concat(),
@@ -288,7 +253,11 @@ fn cleanup_scope(action: &str) -> Option<(Value, Option<Value>)> {
 /// when the stack is deployed with `AllowCleanup=true`, scoped to irprep's
 /// own trail and buckets and to resources carrying its tag.
 pub fn role_template(role_name: &str) -> Value {
-    let mut actions: Vec<&str> = [LOGS_STATUS, LOGS_ENABLE].concat();
+    let mut actions: Vec<&str> = [
+        logs(LOGS_COMMON, |a| a.status),
+        logs(LOGS_ENABLE_COMMON, |a| a.enable),
+    ]
+    .concat();
     actions.retain(|a| !a.starts_with("organizations:"));
     actions.sort_unstable();
     actions.dedup();
@@ -307,7 +276,7 @@ pub fn role_template(role_name: &str) -> Value {
             {"Fn::Sub": "arn:${AWS::Partition}:s3:::aws-waf-logs-irprep-${AWS::AccountId}-*"},
         ]},
     ]);
-    let mut cleanup: Vec<&str> = LOGS_CLEANUP.to_vec();
+    let mut cleanup: Vec<&str> = logs(LOGS_CLEANUP_COMMON, |a| a.cleanup);
     cleanup.sort_unstable();
     cleanup.dedup();
     let mut statements = vec![];
@@ -425,7 +394,7 @@ mod tests {
             .contains("aws:ResourceTag/irprep:managed"));
         // Every cleanup action is somewhere in the cleanup policy.
         let text = cleanup.to_string();
-        for a in LOGS_CLEANUP {
+        for a in logs(LOGS_CLEANUP_COMMON, |a| a.cleanup) {
             assert!(text.contains(a), "{a}");
         }
     }

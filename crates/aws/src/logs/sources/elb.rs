@@ -1,0 +1,318 @@
+//! Elastic Load Balancing access logs (ALB, NLB, CLB), to a bucket in the same region.
+
+use super::*;
+
+/// The IAM actions this source's status, enable and cleanup call.
+pub(super) const ACTIONS: Actions = Actions {
+    status: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    ],
+    enable: &["elasticloadbalancing:ModifyLoadBalancerAttributes"],
+    cleanup: &["elasticloadbalancing:ModifyLoadBalancerAttributes"],
+};
+
+pub(super) async fn inspect(
+    t: &Target,
+    enable: Option<&EnableOptions>,
+    f: &mut Found,
+) -> Result<()> {
+    let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
+    let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
+    let mut lbs: Vec<(String, String, bool)> = vec![]; // (id, name, classic)
+    let mut marker = None;
+    loop {
+        let p = v2
+            .describe_load_balancers()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
+        for lb in p.load_balancers() {
+            // Gateway Load Balancers have no access logs.
+            if lb.r#type().is_some_and(|ty| ty.as_str() == "gateway") {
+                continue;
+            }
+            if let (Some(arn), Some(name)) = (lb.load_balancer_arn(), lb.load_balancer_name()) {
+                lbs.push((arn.into(), name.into(), false));
+            }
+        }
+        marker = p.next_marker().map(String::from);
+        if marker.is_none() {
+            break;
+        }
+    }
+    let mut marker = None;
+    loop {
+        let p = classic
+            .describe_load_balancers()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
+        for lb in p.load_balancer_descriptions() {
+            if let Some(name) = lb.load_balancer_name() {
+                lbs.push((name.into(), name.into(), true));
+            }
+        }
+        marker = p.next_marker().map(String::from);
+        if marker.is_none() {
+            break;
+        }
+    }
+    if lbs.is_empty() {
+        f.rows
+            .push(row(t, Source::Elb, State::None, "no load balancers"));
+        return Ok(());
+    }
+    let mut missing = vec![];
+    for (id, name, is_classic) in &lbs {
+        let on = if *is_classic {
+            let a = classic
+                .describe_load_balancer_attributes()
+                .load_balancer_name(id)
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+            a.load_balancer_attributes()
+                .and_then(|x| x.access_log())
+                .is_some_and(|l| l.enabled())
+        } else {
+            let a = v2
+                .describe_load_balancer_attributes()
+                .load_balancer_arn(id)
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+            a.attributes()
+                .iter()
+                .any(|x| x.key() == Some("access_logs.s3.enabled") && x.value() == Some("true"))
+        };
+        if !on {
+            missing.push((id.clone(), name.clone(), *is_classic));
+        }
+    }
+    let state = coverage(missing.len(), lbs.len());
+    let names: Vec<&str> = missing.iter().map(|m| m.1.as_str()).collect();
+    let reason = if missing.is_empty() {
+        format!("{} load balancer(s) logging", lbs.len())
+    } else {
+        format!("not logging: {}", names.join(", "))
+    };
+    f.rows.push(row(t, Source::Elb, state, reason));
+    if enable.is_none() || missing.is_empty() {
+        return Ok(());
+    }
+    let bucket = Layout::regional_bucket(&t.account, &t.region);
+    for (id, name, is_classic) in missing {
+        let op = if is_classic {
+            Op::ElbClassicLogs {
+                name: id,
+                bucket: bucket.clone(),
+                prefix: "elb".into(),
+            }
+        } else {
+            Op::ElbV2Logs {
+                arn: id,
+                bucket: bucket.clone(),
+                prefix: "elb".into(),
+            }
+        };
+        f.changes.push(change(
+            t,
+            Source::Elb,
+            "enable",
+            format!("load balancer {name}"),
+            format!("access logs to s3://{bucket}/elb/"),
+            op,
+        ));
+    }
+    f.buckets.push(need(
+        t,
+        &bucket,
+        Roles {
+            elb: true,
+            ..Default::default()
+        },
+        Source::Elb,
+    ));
+    Ok(())
+}
+
+pub(super) async fn cleanup(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
+    let ours = Layout::regional_bucket(&t.account, &t.region);
+    let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
+    let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
+    let p = v2
+        .describe_load_balancers()
+        .send()
+        .await
+        .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
+    for lb in p.load_balancers() {
+        let Some(arn) = lb.load_balancer_arn() else {
+            continue;
+        };
+        let a = v2
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let get = |k: &str| {
+            a.attributes()
+                .iter()
+                .find(|x| x.key() == Some(k))
+                .and_then(|x| x.value())
+                .unwrap_or("")
+        };
+        if get("access_logs.s3.enabled") == "true" && get("access_logs.s3.bucket") == ours {
+            if !ledger.has(&t.account, &t.region, Kind::ElbLogs, arn) {
+                f.leave(
+                    t,
+                    Source::Elb,
+                    format!("load balancer {}", lb.load_balancer_name().unwrap_or(arn)),
+                    LOGS_NOT_RECORDED,
+                );
+                continue;
+            }
+            f.changes.push(change(
+                t,
+                Source::Elb,
+                "disable",
+                format!("load balancer {}", lb.load_balancer_name().unwrap_or(arn)),
+                "access logs irprep turned on",
+                Op::ElbV2LogsOff { arn: arn.into() },
+            ));
+        }
+    }
+    let p = classic
+        .describe_load_balancers()
+        .send()
+        .await
+        .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
+    for lb in p.load_balancer_descriptions() {
+        let Some(name) = lb.load_balancer_name() else {
+            continue;
+        };
+        let a = classic
+            .describe_load_balancer_attributes()
+            .load_balancer_name(name)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let log = a.load_balancer_attributes().and_then(|x| x.access_log());
+        if log.is_some_and(|l| l.enabled() && l.s3_bucket_name() == Some(ours.as_str())) {
+            if !ledger.has(&t.account, &t.region, Kind::ElbClassicLogs, name) {
+                f.leave(
+                    t,
+                    Source::Elb,
+                    format!("load balancer {name}"),
+                    LOGS_NOT_RECORDED,
+                );
+                continue;
+            }
+            f.changes.push(change(
+                t,
+                Source::Elb,
+                "disable",
+                format!("load balancer {name}"),
+                "access logs irprep turned on",
+                Op::ElbClassicLogsOff { name: name.into() },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Make one of this source's changes; what it creates or removes goes
+/// into `records`.
+pub(super) async fn apply(conf: &SdkConfig, c: &Change, records: &mut Vec<Record>) -> Result<()> {
+    let entry = |kind: Kind, id: &str| Entry::new(&c.account, &c.region, kind, id);
+    match &c.op {
+        Op::ElbV2Logs {
+            arn,
+            bucket,
+            prefix,
+        } => {
+            use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute as A;
+            aws_sdk_elasticloadbalancingv2::Client::new(conf)
+                .modify_load_balancer_attributes()
+                .load_balancer_arn(arn)
+                .attributes(
+                    A::builder()
+                        .key("access_logs.s3.enabled")
+                        .value("true")
+                        .build(),
+                )
+                .attributes(
+                    A::builder()
+                        .key("access_logs.s3.bucket")
+                        .value(bucket)
+                        .build(),
+                )
+                .attributes(
+                    A::builder()
+                        .key("access_logs.s3.prefix")
+                        .value(prefix)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+            records.push(Record::Added(entry(Kind::ElbLogs, arn)));
+        }
+        Op::ElbV2LogsOff { arn } => {
+            use aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute as A;
+            aws_sdk_elasticloadbalancingv2::Client::new(conf)
+                .modify_load_balancer_attributes()
+                .load_balancer_arn(arn)
+                .attributes(
+                    A::builder()
+                        .key("access_logs.s3.enabled")
+                        .value("false")
+                        .build(),
+                )
+                .attributes(A::builder().key("access_logs.s3.bucket").value("").build())
+                .attributes(A::builder().key("access_logs.s3.prefix").value("").build())
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+            records.push(Record::Removed(entry(Kind::ElbLogs, arn)));
+        }
+        Op::ElbClassicLogs {
+            name,
+            bucket,
+            prefix,
+        } => {
+            use aws_sdk_elasticloadbalancing::types::{AccessLog, LoadBalancerAttributes};
+            let log = AccessLog::builder()
+                .enabled(true)
+                .s3_bucket_name(bucket)
+                .s3_bucket_prefix(prefix)
+                .emit_interval(5)
+                .build();
+            aws_sdk_elasticloadbalancing::Client::new(conf)
+                .modify_load_balancer_attributes()
+                .load_balancer_name(name)
+                .load_balancer_attributes(LoadBalancerAttributes::builder().access_log(log).build())
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+            records.push(Record::Added(entry(Kind::ElbClassicLogs, name)));
+        }
+        Op::ElbClassicLogsOff { name } => {
+            use aws_sdk_elasticloadbalancing::types::{AccessLog, LoadBalancerAttributes};
+            let log = AccessLog::builder().enabled(false).build();
+            aws_sdk_elasticloadbalancing::Client::new(conf)
+                .modify_load_balancer_attributes()
+                .load_balancer_name(name)
+                .load_balancer_attributes(LoadBalancerAttributes::builder().access_log(log).build())
+                .send()
+                .await
+                .map_err(|e| err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
+            records.push(Record::Removed(entry(Kind::ElbClassicLogs, name)));
+        }
+        _ => bail!("not a change of load balancer logs"),
+    }
+    Ok(())
+}

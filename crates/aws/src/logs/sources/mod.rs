@@ -1,0 +1,289 @@
+//! Each log source: how its coverage of one account × region is judged, what
+//! `enable` changes, what `cleanup` removes, and how a change is applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::SdkConfig;
+
+use serde_json::{json, Value};
+
+use super::bucket::{self, Roles};
+use super::ledger::{Entry, Kind, Ledger, Record};
+use super::{
+    change, err, regional, row, Cache, Change, EnableOptions, Layout, LeftAlone, Op,
+    ResolverConfig, Source, State, StatusRow, Target, EKS_TAG, TAG_KEY, TRAIL_NAME,
+};
+
+mod cloudtrail;
+mod eks;
+mod elb;
+mod flow_logs;
+mod guardduty;
+mod resolver;
+mod s3_access;
+mod waf;
+
+pub use guardduty::guardduty_key_policy;
+
+/// The IAM actions one source's work calls (its status, its enable, its
+/// cleanup); `iam` makes the commands' policies from them.
+pub struct Actions {
+    pub status: &'static [&'static str],
+    pub enable: &'static [&'static str],
+    pub cleanup: &'static [&'static str],
+}
+
+/// Every source's actions.
+pub const ACTIONS: [&Actions; 8] = [
+    &cloudtrail::ACTIONS,
+    &flow_logs::ACTIONS,
+    &resolver::ACTIONS,
+    &s3_access::ACTIONS,
+    &elb::ACTIONS,
+    &waf::ACTIONS,
+    &eks::ACTIONS,
+    &guardduty::ACTIONS,
+];
+
+/// A bucket some change of a target writes to.
+#[derive(Debug, Clone)]
+pub struct BucketNeed {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub roles: Roles,
+    pub source: Source,
+}
+
+/// What inspecting one target found.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub rows: Vec<StatusRow>,
+    pub changes: Vec<Change>,
+    pub buckets: Vec<BucketNeed>,
+    /// Looks like irprep's work, is not in its ledger: reported, untouched.
+    pub left_alone: Vec<LeftAlone>,
+}
+
+impl Found {
+    fn leave(&mut self, t: &Target, source: Source, resource: impl Into<String>, reason: &str) {
+        self.left_alone.push(LeftAlone {
+            account: t.account.clone(),
+            region: t.region.clone(),
+            source: source.name().into(),
+            resource: resource.into(),
+            reason: reason.into(),
+        });
+    }
+}
+
+fn need(t: &Target, name: &str, roles: Roles, source: Source) -> BucketNeed {
+    BucketNeed {
+        account: t.account.clone(),
+        region: t.region.clone(),
+        name: name.into(),
+        roles,
+        source,
+    }
+}
+
+/// Inspect one account × region: a row per source, and with `enable` the
+/// changes that would close the gaps.
+pub async fn inspect_target(
+    t: &Target,
+    layout: &Layout,
+    enable: Option<&EnableOptions>,
+    sources: &[Source],
+) -> Result<Found> {
+    let mut f = Found::default();
+    for &s in sources {
+        let r = match s {
+            Source::CloudTrail => cloudtrail::inspect(t, layout, enable, &mut f).await,
+            Source::VpcFlow => flow_logs::inspect(t, layout, enable, &mut f).await,
+            Source::Dns => resolver::inspect(t, layout, enable, &mut f).await,
+            Source::S3Access => s3_access::inspect(t, layout, enable, &mut f).await,
+            Source::Elb => elb::inspect(t, enable, &mut f).await,
+            Source::Waf => waf::inspect(t, enable, &mut f).await,
+            Source::Eks => eks::inspect(t, enable, &mut f).await,
+            Source::GuardDuty => guardduty::inspect(t, enable, &mut f).await,
+        };
+        if let Err(e) = r {
+            f.rows.push(row(t, s, State::Error, format!("{e:#}")));
+        }
+    }
+    Ok(f)
+}
+
+/// On when nothing is missing, off when everything is, partial between.
+fn coverage(missing: usize, total: usize) -> State {
+    match missing {
+        0 => State::On,
+        m if m == total => State::Off,
+        _ => State::Partial,
+    }
+}
+
+/// The value of irprep's tag among `tags`, if it is there (whoever set it).
+fn irprep_tag<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
+    tags.find(|(k, _)| *k == TAG_KEY).map(|(_, v)| v)
+}
+
+/// Why a resource that looks like irprep's is not treated as irprep's, or
+/// None when both the ledger and the tag say it is.
+fn not_ours(recorded: bool, tag: Option<&str>, ledger: &Ledger) -> Option<&'static str> {
+    match (recorded, tag == Some(ledger.installation.as_str())) {
+        (true, true) => None,
+        (true, false) => Some(
+            "recorded in irprep's ledger, but its irprep:managed tag is missing or names another installation",
+        ),
+        (false, _) => Some("tagged irprep:managed, but irprep's ledger does not record it"),
+    }
+}
+
+/// Flow logs and Resolver query logs go to the bucket's root: AWS adds
+/// `AWSLogs/<account>/vpcflowlogs|vpcdnsquerylogs/…`, beside CloudTrail's
+/// `AWSLogs/<account>/CloudTrail/…`, so one `s3://bucket/AWSLogs/` holds
+/// every table's layout.
+fn central_dest(layout: &Layout, partition: &str) -> String {
+    format!("arn:{partition}:s3:::{}", layout.central_bucket)
+}
+
+/// What irprep made in one account × region, to remove.
+pub async fn cleanup_target(
+    t: &Target,
+    sources: &[Source],
+    cache: &Cache,
+    ledger: &Ledger,
+) -> Result<Found> {
+    let mut f = Found::default();
+    for &s in sources {
+        let r = match s {
+            Source::CloudTrail => cloudtrail::cleanup(t, cache, ledger, &mut f).await,
+            Source::VpcFlow => flow_logs::cleanup(t, ledger, &mut f).await,
+            Source::Dns => resolver::cleanup(t, ledger, &mut f).await,
+            Source::S3Access => s3_access::cleanup(t, cache, ledger, &mut f).await,
+            Source::Elb => elb::cleanup(t, ledger, &mut f).await,
+            Source::Waf => waf::cleanup(t, ledger, &mut f).await,
+            Source::Eks => eks::cleanup(t, ledger, &mut f).await,
+            Source::GuardDuty => guardduty::cleanup(t, ledger, &mut f).await,
+        };
+        if let Err(e) = r {
+            f.rows.push(row(t, s, State::Error, format!("{e:#}")));
+        }
+    }
+    Ok(f)
+}
+
+fn ec2_tag_spec(
+    rt: aws_sdk_ec2::types::ResourceType,
+    installation: &str,
+) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(rt)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(TAG_KEY)
+                .value(installation)
+                .build(),
+        )
+        .build()
+}
+
+/// The items EC2 reports as not done, as `id: message` lines.
+fn unsuccessful(items: &[aws_sdk_ec2::types::UnsuccessfulItem]) -> Vec<String> {
+    items
+        .iter()
+        .map(|u| {
+            format!(
+                "{}: {}",
+                u.resource_id().unwrap_or("?"),
+                u.error().and_then(|e| e.message()).unwrap_or("failed")
+            )
+        })
+        .collect()
+}
+/// Make one change, tagging what it creates with `installation`; what it
+/// creates or removes goes into `records` (for the ledger) as soon as it is
+/// done.
+pub async fn apply_op(
+    conf: &SdkConfig,
+    c: &Change,
+    installation: &str,
+    resolver_ids: &mut BTreeMap<(String, String, String), String>,
+    records: &mut Vec<Record>,
+) -> Result<()> {
+    let entry = |kind: Kind, id: &str| Entry::new(&c.account, &c.region, kind, id);
+    match &c.op {
+        Op::Bucket(b) => bucket::apply(conf, b, &c.account, installation, records).await?,
+        Op::DeleteBucket { name, min_age_days } => {
+            bucket::delete_bucket(conf, name, &c.account, *min_age_days).await?;
+            records.push(Record::Removed(entry(Kind::Bucket, name)));
+        }
+        Op::CreateTrail { .. }
+        | Op::TrailToOrganization { .. }
+        | Op::StartLogging { .. }
+        | Op::DeleteTrail { .. } => cloudtrail::apply(conf, c, installation, records).await?,
+        Op::CreateFlowLogs { .. } | Op::DeleteFlowLogs { .. } => {
+            flow_logs::apply(conf, c, installation, records).await?
+        }
+        Op::CreateResolverConfig { .. }
+        | Op::AssociateResolver { .. }
+        | Op::DisassociateResolver { .. }
+        | Op::DeleteResolverConfig { .. } => {
+            resolver::apply(conf, c, installation, resolver_ids, records).await?
+        }
+        Op::PutBucketLogging { .. } | Op::DisableBucketLogging { .. } => {
+            s3_access::apply(conf, c, records).await?
+        }
+        Op::ElbV2Logs { .. }
+        | Op::ElbV2LogsOff { .. }
+        | Op::ElbClassicLogs { .. }
+        | Op::ElbClassicLogsOff { .. } => elb::apply(conf, c, records).await?,
+        Op::WafLogging { .. } | Op::DeleteWafLogging { .. } => waf::apply(conf, c, records).await?,
+        Op::EksLogging { .. } => eks::apply(conf, c, records).await?,
+        Op::CreateDetector
+        | Op::EnableDetector { .. }
+        | Op::GuardDutyExport { .. }
+        | Op::DeletePublishingDestination { .. }
+        | Op::ScheduleKeyDeletion { .. }
+        | Op::DeleteDetector { .. } => guardduty::apply(conf, c, installation, records).await?,
+    }
+    Ok(())
+}
+
+/// Why delivery into irprep's bucket that the ledger does not record is
+/// left on.
+const LOGS_NOT_RECORDED: &str =
+    "delivers into irprep's bucket, but irprep's ledger does not record turning it on";
+
+/// The VPCs of a target (cached: flow logs and Resolver both ask).
+async fn vpcs(t: &Target, cache: &Cache) -> Result<Vec<String>> {
+    let v = cache
+        .get_or_try(&format!("vpcs:{}:{}", t.account, t.region), || async {
+            Ok(serde_json::json!(list_vpcs(t).await?))
+        })
+        .await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+async fn list_vpcs(t: &Target) -> Result<Vec<String>> {
+    let ec2 = aws_sdk_ec2::Client::new(&t.conf);
+    let mut out = vec![];
+    let mut next = None;
+    loop {
+        let p = ec2
+            .describe_vpcs()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("ec2:DescribeVpcs", e))?;
+        out.extend(p.vpcs().iter().filter_map(|v| v.vpc_id().map(String::from)));
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    out.sort();
+    Ok(out)
+}
