@@ -1,6 +1,8 @@
 """Glue/Athena/S3 on moto_server, seen with boto3 (not through irprep).
 
-    python analytics.py upload URL BUCKET PREFIX DIR      put every file under DIR at PREFIX<relative path>
+    python analytics.py upload URL BUCKET PREFIX DIR [REGION]
+                                                          put every file under DIR at PREFIX<relative path>
+                                                          (the bucket made in REGION, default us-east-1)
     python analytics.py state URL DATABASE WORKGROUP      print Glue tables and Athena named queries as JSON
     python analytics.py foreign-table URL DATABASE NAME   create a database (if absent) and a table irprep did not make
     python analytics.py queue URL FILE                    queue canned Athena results (JSON list of
@@ -21,10 +23,14 @@ def c(svc, url, region="us-east-1"):
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-def upload(url, bucket, prefix, root):
-    s3 = c("s3", url)
+def upload(url, bucket, prefix, root, region="us-east-1"):
+    s3 = c("s3", url, region)
     try:
-        s3.create_bucket(Bucket=bucket)
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket,
+                             CreateBucketConfiguration={"LocationConstraint": region})
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
     n = 0
@@ -104,7 +110,7 @@ def queue(url, path):
 if __name__ == "__main__":
     cmd, url = sys.argv[1], sys.argv[2]
     if cmd == "upload":
-        upload(url, sys.argv[3], sys.argv[4], sys.argv[5])
+        upload(url, *sys.argv[3:7])
     elif cmd == "state":
         state(url, sys.argv[3], sys.argv[4])
     elif cmd == "foreign-table":

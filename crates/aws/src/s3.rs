@@ -2,6 +2,9 @@
 //! by the S3 layout, so partition filters prune before any object is read) and
 //! fetch objects for the engine.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
@@ -24,28 +27,112 @@ pub fn client(conf: &SdkConfig, path_style: bool) -> Client {
     Client::from_conf(b.build())
 }
 
+/// Buckets' regions as S3 has told them in this process (HeadBucket's
+/// header, ListBuckets' `BucketRegion`), so each is asked about once.
+fn known_regions() -> &'static Mutex<HashMap<String, String>> {
+    static R: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Note where a bucket is, as an answer of S3's said.
+pub fn remember_region(bucket: &str, region: &str) {
+    if !region.is_empty() {
+        if let Ok(mut m) = known_regions().lock() {
+            m.insert(bucket.to_string(), region.to_string());
+        }
+    }
+}
+
+/// The region S3 says `bucket` is in: HeadBucket's `x-amz-bucket-region`
+/// header, which S3 sets on the answer whether it is 200, a 301 redirect to
+/// the bucket's region, or a 403. None when S3 does not say (no such
+/// bucket; an emulator).
+pub async fn bucket_region(client: &Client, bucket: &str) -> Option<String> {
+    if let Some(r) = known_regions()
+        .lock()
+        .ok()
+        .and_then(|m| m.get(bucket).cloned())
+    {
+        return Some(r);
+    }
+    let region = match client.head_bucket().bucket(bucket).send().await {
+        Ok(o) => o.bucket_region().map(String::from),
+        Err(e) => e
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(String::from),
+    }?;
+    remember_region(bucket, &region);
+    Some(region)
+}
+
+/// A client for `bucket`'s own region. S3 answers a request signed for
+/// another region with `301 PermanentRedirect`, which the Rust SDK does not
+/// follow, so every call on a bucket the user names (`--logs s3://…`,
+/// `--bucket`, `auto` discovery) goes through here.
+pub async fn client_for_bucket(conf: &SdkConfig, path_style: bool, bucket: &str) -> Client {
+    let c = client(conf, path_style);
+    match bucket_region(&c, bucket).await {
+        Some(r) if conf.region().map(|x| x.as_ref()) != Some(r.as_str()) => {
+            let here = conf.to_builder().region(aws_config::Region::new(r)).build();
+            client(&here, path_style)
+        }
+        _ => c,
+    }
+}
+
+/// Fetches objects, each bucket through a client of its own region.
 #[derive(Debug, Clone)]
 pub struct S3Fetcher {
-    pub client: Client,
+    conf: SdkConfig,
+    path_style: bool,
+    clients: HashMap<String, Client>,
+}
+
+impl S3Fetcher {
+    pub fn new(conf: SdkConfig, path_style: bool) -> Self {
+        S3Fetcher {
+            conf,
+            path_style,
+            clients: HashMap::new(),
+        }
+    }
+
+    /// The client for a bucket (asking S3 for its region the first time).
+    pub async fn bucket(&mut self, bucket: &str) -> Client {
+        if let Some(c) = self.clients.get(bucket) {
+            return c.clone();
+        }
+        let c = client_for_bucket(&self.conf, self.path_style, bucket).await;
+        self.clients.insert(bucket.to_string(), c.clone());
+        c
+    }
+
+    fn client(&self, bucket: &str) -> Client {
+        self.clients
+            .get(bucket)
+            .cloned()
+            .unwrap_or_else(|| client(&self.conf, self.path_style))
+    }
 }
 
 #[async_trait]
 impl RemoteFetcher for S3Fetcher {
     async fn fetch(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
         let obj = self
-            .client
+            .client(bucket)
             .get_object()
             .bucket(bucket)
             .key(key)
             .send()
             .await
-            .map_err(|e| format!("GetObject: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(|e| format!("GetObject: {}", one_line(&e)))?;
         body(obj).await
     }
 
     async fn fetch_object(&self, bucket: &str, key: &str) -> Result<Option<RemoteObject>, String> {
         let obj = match self
-            .client
+            .client(bucket)
             .get_object()
             .bucket(bucket)
             .key(key)
@@ -54,12 +141,7 @@ impl RemoteFetcher for S3Fetcher {
         {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => {
-                return Err(format!(
-                    "GetObject: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                ))
-            }
+            Err(e) => return Err(format!("GetObject: {}", one_line(&e))),
         };
         let metadata = obj
             .metadata()
@@ -73,6 +155,32 @@ impl RemoteFetcher for S3Fetcher {
             bytes: body(obj).await?,
             metadata,
         }))
+    }
+}
+
+/// An S3 error as one line: S3's code and message (or the HTTP status),
+/// never the raw response the SDK's display carries.
+fn one_line<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => format!("{err}"),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".into(),
+        SdkError::DispatchFailure(d) => format!("could not send the request: {d:?}")
+            .chars()
+            .take(300)
+            .collect(),
+        other => format!("{other}"),
     }
 }
 
@@ -110,10 +218,7 @@ pub async fn list(client: &Client, bucket: &str, prefix: &str) -> anyhow::Result
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            anyhow::anyhow!(
-                "ListObjectsV2 s3://{bucket}/{prefix}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            )
+            anyhow::anyhow!("ListObjectsV2 s3://{bucket}/{prefix}: {}", one_line(&e))
         })?;
         for o in page.contents() {
             let Some(key) = o.key() else { continue };

@@ -162,12 +162,10 @@ pub async fn discover(logs: &[String], aws: &AwsArgs, follow_symlinks: bool) -> 
         if let Some((bucket, prefix)) = s3::parse_s3_url(l) {
             if s3f.is_none() {
                 let conf = aws.options().load().await?;
-                s3f = Some(s3::S3Fetcher {
-                    client: s3::client(&conf, aws.endpoint_url.is_some()),
-                });
+                s3f = Some(s3::S3Fetcher::new(conf, aws.endpoint_url.is_some()));
             }
-            let client = &s3f.as_ref().expect("set above").client;
-            files.extend(s3::list(client, &bucket, &prefix).await?);
+            let client = s3f.as_mut().expect("set above").bucket(&bucket).await;
+            files.extend(s3::list(&client, &bucket, &prefix).await?);
         } else {
             local.push(PathBuf::from(l));
         }

@@ -293,9 +293,32 @@ pub fn statements(
                 "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
                 "Action": "s3:PutObject",
                 "Resource": resources,
-                "Condition": {"StringEquals": {"aws:SourceAccount": accts}},
+                "Condition": {"StringEquals": {"aws:SourceAccount": accts.clone()}},
             }),
         });
+        // Network Load Balancers deliver as the log-delivery service, in
+        // every region (ELB's "access logs for your Network Load Balancer"):
+        // the bucket's ACL, and objects under the same prefix.
+        let logs_arns: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("arn:{partition}:logs:{region}:{a}:*"))
+            .collect();
+        out.push(json!({
+            "Sid": "IrprepNlbAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": b,
+            "Condition": {"StringEquals": {"aws:SourceAccount": accts.clone()}, "ArnLike": {"aws:SourceArn": logs_arns.clone()}},
+        }));
+        out.push(json!({
+            "Sid": "IrprepNlbAccessLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": resources,
+            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": accts}, "ArnLike": {"aws:SourceArn": logs_arns}},
+        }));
     }
     out
 }
@@ -340,6 +363,23 @@ pub fn merge_policy(existing: Option<&str>, ours: &[Value]) -> Result<Value> {
 
 fn s3(conf: &SdkConfig) -> aws_sdk_s3::Client {
     crate::s3::client(conf, conf.endpoint_url().is_some())
+}
+
+/// Whether a bucket name is one irprep gives its own buckets.
+pub fn is_irprep_name(name: &str) -> bool {
+    name.starts_with("irprep-logs-") || name.starts_with("aws-waf-logs-irprep-")
+}
+
+/// A client for bucket `name`. irprep's own buckets are in the region their
+/// name carries, the target's; a bucket the user names (`--bucket`) may be
+/// in any region, and S3 redirects a request sent elsewhere rather than
+/// serving it.
+async fn s3_for(conf: &SdkConfig, name: &str) -> aws_sdk_s3::Client {
+    if is_irprep_name(name) {
+        s3(conf)
+    } else {
+        crate::s3::client_for_bucket(conf, conf.endpoint_url().is_some(), name).await
+    }
 }
 
 fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
@@ -406,7 +446,7 @@ pub enum Ownership {
 /// caller's own `ListBuckets` must list the bucket (emulators ignore the
 /// header; a bucket another account owns is never in the caller's list).
 pub async fn ownership(conf: &SdkConfig, name: &str, account: &str) -> Result<Ownership> {
-    let c = s3(conf);
+    let c = s3_for(conf, name).await;
     // GetBucketLocation rather than HeadBucket: same answer (404 absent, 403
     // someone else's), and its IAM action is one the policy already grants.
     match c
@@ -457,7 +497,7 @@ pub async fn plan(
     retag: Option<&str>,
     org: Option<OrgWriters<'_>>,
 ) -> Result<Vec<Change>> {
-    let c = s3(&t.conf);
+    let c = s3_for(&t.conf, name).await;
     let mut out = vec![];
     let op = |o: BucketOp| Op::Bucket(o);
     let owner = t.account.as_str();
@@ -792,7 +832,7 @@ pub async fn apply(
     installation: &str,
     records: &mut Vec<Record>,
 ) -> Result<()> {
-    let c = s3(conf);
+    let c = s3_for(conf, o.name()).await;
     match o {
         BucketOp::Create {
             name,
@@ -1106,7 +1146,7 @@ pub async fn delete_bucket(
     account: &str,
     min_age_days: u32,
 ) -> Result<()> {
-    let c = s3(conf);
+    let c = s3_for(conf, name).await;
     if min_age_days > 0 {
         if let Some(t) = newest_object(&c, name, account).await? {
             let now = std::time::SystemTime::now()
@@ -1312,6 +1352,40 @@ mod tests {
                         };
                         assert_eq!(w["Resource"], want);
                     }
+                    // The log-delivery service writes flow and Resolver logs
+                    // under AWSLogs/, and NLB logs under elb/AWSLogs/; nothing else.
+                    let mut delivered: Vec<String> = st
+                        .iter()
+                        .filter(|s| {
+                            s["Principal"]["Service"] == "delivery.logs.amazonaws.com"
+                                && s["Action"] == "s3:PutObject"
+                        })
+                        .flat_map(|s| match &s["Resource"] {
+                            Value::Array(a) => {
+                                a.iter().map(|r| r.as_str().unwrap().to_string()).collect()
+                            }
+                            r => vec![r.as_str().unwrap().to_string()],
+                        })
+                        .collect();
+                    delivered.sort();
+                    let mut want: Vec<String> = vec![];
+                    if roles.delivery {
+                        match org {
+                            Some(_) => {
+                                want.push("arn:aws:s3:::irprep-logs-central/AWSLogs/*".into())
+                            }
+                            None => want.extend(accounts.iter().map(|a| {
+                                format!("arn:aws:s3:::irprep-logs-central/AWSLogs/{a}/*")
+                            })),
+                        }
+                    }
+                    if roles.elb {
+                        want.extend(accounts.iter().map(|a| {
+                            format!("arn:aws:s3:::irprep-logs-central/elb/AWSLogs/{a}/*")
+                        }));
+                    }
+                    want.sort();
+                    assert_eq!(delivered, want, "{n} accounts, {roles:?}, {region}");
                     if let Some(ct) = st.iter().find(|s| s["Sid"] == "IrprepCloudTrailWrite") {
                         let trails = ct["Condition"]["ArnLike"]["aws:SourceArn"]
                             .as_array()
@@ -1336,6 +1410,45 @@ mod tests {
         };
         let listed = statements("b", "aws", "eu-west-1", roles, &many, None);
         assert!(merge_policy(None, &listed).unwrap().to_string().len() > 20 * 1024);
+    }
+
+    #[test]
+    fn nlb_logs_are_granted_to_the_log_delivery_service_in_every_region() {
+        for region in ["eu-west-1", "ap-southeast-5"] {
+            let st = statements(
+                "b",
+                "aws",
+                region,
+                Roles {
+                    elb: true,
+                    ..Default::default()
+                },
+                &["111122223333".into()],
+                None,
+            );
+            let by = |action: &str| {
+                st.iter()
+                    .find(|s| {
+                        s["Principal"]["Service"] == "delivery.logs.amazonaws.com"
+                            && s["Action"] == action
+                    })
+                    .unwrap_or_else(|| panic!("{region}: no delivery.logs {action}"))
+            };
+            let w = by("s3:PutObject");
+            assert_eq!(
+                w["Resource"],
+                json!(["arn:aws:s3:::b/elb/AWSLogs/111122223333/*"])
+            );
+            assert_eq!(
+                w["Condition"]["StringEquals"]["s3:x-amz-acl"],
+                "bucket-owner-full-control"
+            );
+            assert_eq!(
+                w["Condition"]["ArnLike"]["aws:SourceArn"],
+                json!([format!("arn:aws:logs:{region}:111122223333:*")])
+            );
+            assert_eq!(by("s3:GetBucketAcl")["Resource"], "arn:aws:s3:::b");
+        }
     }
 
     #[test]

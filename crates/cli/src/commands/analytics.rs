@@ -266,7 +266,7 @@ async fn projection(
     if values.len() == 1 && values[0] == "auto" {
         let (bucket, prefix) = s3::parse_s3_url(url).context("bad S3 URL")?;
         let conf = aws.options().load().await?;
-        let client = s3::client(&conf, aws.endpoint_url.is_some());
+        let client = s3::client_for_bucket(&conf, aws.endpoint_url.is_some(), &bucket).await;
         let (accounts, places) = aa::discover_layout(&client, &bucket, &prefix, service).await?;
         let found = if want_places { places } else { accounts };
         if found.is_empty() {
@@ -455,7 +455,7 @@ async fn discover_names(spec: &TableSpec, aws: &AwsArgs) -> Result<Projection> {
     };
     let (bucket, prefix) = s3::parse_s3_url(&spec.location).context("bad S3 URL")?;
     let conf = aws.options().load().await?;
-    let client = s3::client(&conf, aws.endpoint_url.is_some());
+    let client = s3::client_for_bucket(&conf, aws.endpoint_url.is_some(), &bucket).await;
     let names = aa::discover_names(&client, &bucket, &prefix, service).await?;
     if names.is_empty() {
         bail!("--names auto: nothing found under {}", spec.location);

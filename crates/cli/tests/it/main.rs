@@ -23,6 +23,7 @@ mod hostile;
 mod integrity;
 mod logs_moto;
 mod report;
+mod s3_regions;
 mod simulate_moto;
 mod snapshots;
 mod sql_and_sigma;

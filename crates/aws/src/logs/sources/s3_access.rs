@@ -13,10 +13,6 @@ pub(super) const ACTIONS: Actions = Actions {
     cleanup: &["s3:PutBucketLogging"],
 };
 
-fn is_irprep_bucket(name: &str) -> bool {
-    name.starts_with("irprep-logs-") || name.starts_with("aws-waf-logs-irprep-")
-}
-
 /// The account's buckets in this target's region (the account's bucket list
 /// and each bucket's region are asked once per run, not once per region).
 async fn buckets_here(t: &Target, cache: &Cache) -> Result<Vec<String>> {
@@ -76,7 +72,7 @@ pub(super) async fn inspect(
     let all = buckets_here(t, &layout.cache).await?;
     let subjects: Vec<&String> = all
         .iter()
-        .filter(|b| !is_irprep_bucket(b) && **b != layout.central_bucket)
+        .filter(|b| !bucket::is_irprep_name(b) && **b != layout.central_bucket)
         .collect();
     if subjects.is_empty() {
         f.rows.push(row(

@@ -1,0 +1,126 @@
+"""S3's region rule in front of moto_server, which has none.
+
+    python s3_regions.py MOTO_URL        serve on a free 127.0.0.1 port; print its URL, then a line
+                                         per redirect ("redirected METHOD BUCKET from R1 to R2")
+
+Real S3 serves a bucket only in its own region: a request signed for another
+region gets `301 PermanentRedirect` with the bucket's region in the
+`x-amz-bucket-region` header (no body for HEAD), and the caller must send it
+again to that region. moto answers every region alike, so a client that
+ignores the redirect passes there and fails on AWS. This proxy forwards every
+request to moto unchanged, except an S3 request addressed (path-style) to an
+existing bucket whose region differs from the region in the request's SigV4
+credential scope: that one gets S3's redirect. It also sets
+`x-amz-bucket-region` on answers to HeadBucket, as S3 does.
+
+A bucket's region is what moto's GetBucketLocation says (asked once per
+bucket, with boto3, straight to moto). Not a general S3 proxy: only what the
+tests send (path-style addressing, bodies with Content-Length or chunked).
+"""
+import http.client
+import re
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import botocore.exceptions
+
+MOTO = urllib.parse.urlparse(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000")
+_regions = {}
+_lock = threading.Lock()
+SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+
+
+def bucket_region(bucket):
+    with _lock:
+        if bucket in _regions:
+            return _regions[bucket]
+    s3 = boto3.client("s3", endpoint_url=f"{MOTO.scheme}://{MOTO.netloc}", region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    try:
+        loc = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+    except botocore.exceptions.ClientError:
+        return None  # no such bucket (yet): let moto answer
+    if loc == "EU":
+        loc = "eu-west-1"
+    with _lock:
+        _regions[bucket] = loc
+    return loc
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def handle_any(self):
+        data = self.body()
+        m = SCOPE.search(self.headers.get("Authorization", ""))
+        path = urllib.parse.urlparse(self.path).path
+        bucket = urllib.parse.unquote(path.lstrip("/").split("/", 1)[0])
+        region = None
+        if m and m.group(2) == "s3" and bucket:
+            region = bucket_region(bucket)
+            if region and region != m.group(1):
+                body = b"" if self.command == "HEAD" else (
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PermanentRedirect</Code>"
+                    "<Message>The bucket you are attempting to access must be addressed using the "
+                    f"specified endpoint. Please send all future requests to this endpoint.</Message>"
+                    f"<Endpoint>s3.{region}.amazonaws.com</Endpoint><Bucket>{bucket}</Bucket>"
+                    "<RequestId>0000000000000000</RequestId></Error>").encode()
+                print(f"redirected {self.command} {bucket} from {m.group(1)} to {region}", flush=True)
+                self.send_response(301)
+                self.send_header("x-amz-bucket-region", region)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)) if body else "0")
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+                return
+        conn = http.client.HTTPConnection(MOTO.hostname, MOTO.port, timeout=60)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("transfer-encoding", "content-length", "connection")}
+        headers["Content-Length"] = str(len(data))
+        conn.request(self.command, self.path, body=data, headers=headers)
+        r = conn.getresponse()
+        payload = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "content-length", "connection", "server", "date"):
+                self.send_header(k, v)
+        if self.command == "HEAD" and region and path.strip("/") == bucket:
+            self.send_header("x-amz-bucket-region", region)
+        self.send_header("Content-Length", str(len(payload)) if self.command != "HEAD" else
+                         r.getheader("Content-Length", "0"))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        conn.close()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+
+def main():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(f"http://127.0.0.1:{srv.server_address[1]}", flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
