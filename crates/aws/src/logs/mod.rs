@@ -577,6 +577,39 @@ pub async fn apply_and_record(
     failures
 }
 
+/// The roles a bucket's policy serves. A bucket is planned when some change
+/// writes to it, and its policy then serves every selected source it is
+/// meant for (not only the ones that needed a change this time), so runs
+/// agree. What it is for follows from its name alone: `irprep-logs-<account>-
+/// <region>` is the regional bucket of that account and region when they are
+/// in the run (`in_run`), whichever change needed it; the default central
+/// bucket is also the home region's regional bucket, and keeps the S3
+/// access and load balancer statements whatever wrote to it first.
+fn bucket_roles(
+    name: &str,
+    central_bucket: &str,
+    in_run: impl Fn(&str, &str) -> bool,
+    sources: &[Source],
+    guardduty_export: bool,
+) -> bucket::Roles {
+    let has = |s: Source| sources.contains(&s);
+    let central = name == central_bucket;
+    let place = |prefix: &str| {
+        let rest = name.strip_prefix(prefix)?;
+        let (account, region) = rest.split_once('-')?;
+        in_run(account, region).then_some(())
+    };
+    let regional = place("irprep-logs-").is_some();
+    bucket::Roles {
+        cloudtrail: central && has(Source::CloudTrail),
+        delivery: central && (has(Source::VpcFlow) || has(Source::Dns)),
+        s3_access: regional && has(Source::S3Access),
+        elb: regional && has(Source::Elb),
+        waf: place("aws-waf-logs-irprep-").is_some(),
+        guardduty: regional && has(Source::GuardDuty) && guardduty_export,
+    }
+}
+
 /// Inspect every target (and plan, when `enable` is given). Buckets are
 /// planned last, once each, and only when some change writes to them; their
 /// changes go first in the plan.
@@ -644,22 +677,17 @@ pub async fn inspect(
         // A bucket is planned when some change writes to it; its policy
         // then serves every selected source it is meant for (not only the
         // ones that needed a change this time), so runs agree.
-        let has = |s: Source| sources.contains(&s);
         let mut by_name: BTreeMap<String, (sources::BucketNeed, bucket::Roles)> = BTreeMap::new();
+        let in_run = |a: &str, r: &str| targets.target(a, r).is_some();
         for n in needs {
-            by_name
-                .entry(n.name.clone())
-                .or_insert_with(|| (n.clone(), bucket::Roles::default()));
-        }
-        for (name, (n, r)) in by_name.iter_mut() {
-            let central = *name == layout.central_bucket;
-            let regional = *name == Layout::regional_bucket(&n.account, &n.region);
-            r.cloudtrail = central && has(Source::CloudTrail);
-            r.delivery = central && (has(Source::VpcFlow) || has(Source::Dns));
-            r.s3_access = regional && has(Source::S3Access);
-            r.elb = regional && has(Source::Elb);
-            r.waf = *name == Layout::waf_bucket(&n.account, &n.region);
-            r.guardduty = regional && has(Source::GuardDuty) && o.guardduty_export;
+            let roles = bucket_roles(
+                &n.name,
+                &layout.central_bucket,
+                in_run,
+                sources,
+                o.guardduty_export,
+            );
+            by_name.entry(n.name.clone()).or_insert((n, roles));
         }
         for (name, (n, roles)) in by_name {
             let central = name == layout.central_bucket;
@@ -967,4 +995,50 @@ pub fn regional(conf: &SdkConfig, region: &str) -> SdkConfig {
     conf.to_builder()
         .region(aws_config::Region::new(region.to_string()))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review finding 1: the default central bucket is the home region's
+    /// regional bucket too. Its roles used to come from the first change
+    /// that needed it, in (account, region) order, so a flow log in
+    /// eu-west-1 made the us-east-1 bucket lose its S3 access and load
+    /// balancer statements.
+    #[test]
+    fn the_central_bucket_keeps_its_regional_roles() {
+        let all = [
+            Source::CloudTrail,
+            Source::VpcFlow,
+            Source::S3Access,
+            Source::Elb,
+            Source::Waf,
+        ];
+        let in_run =
+            |a: &str, r: &str| a == "111122223333" && (r == "us-east-1" || r == "eu-west-1");
+        let central = Layout::regional_bucket("111122223333", "us-east-1");
+        let r = bucket_roles(&central, &central, in_run, &all, false);
+        assert!(
+            r.cloudtrail && r.delivery && r.s3_access && r.elb && !r.waf,
+            "{r:?}"
+        );
+        let eu = Layout::regional_bucket("111122223333", "eu-west-1");
+        let r = bucket_roles(&eu, &central, in_run, &all, false);
+        assert!(
+            !r.cloudtrail && !r.delivery && r.s3_access && r.elb,
+            "{r:?}"
+        );
+        let waf = Layout::waf_bucket("111122223333", "eu-west-1");
+        assert!(bucket_roles(&waf, &central, in_run, &all, false).waf);
+        // A user's --bucket as the central one: no regional role.
+        let r = bucket_roles("their-central", "their-central", in_run, &all, false);
+        assert!(
+            r.cloudtrail && r.delivery && !r.s3_access && !r.elb,
+            "{r:?}"
+        );
+        // A name of a place outside the run: nothing regional.
+        let other = Layout::regional_bucket("111122223333", "ap-south-1");
+        assert!(!bucket_roles(&other, &central, in_run, &all, false).s3_access);
+    }
 }

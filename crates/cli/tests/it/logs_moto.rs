@@ -661,6 +661,61 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
 /// the Organization's log archive), so the status says where the logs go
 /// instead of vouching for them; a trail into the account's own bucket says
 /// nothing more.
+/// Review finding 1: without `--bucket`, the central bucket is the home
+/// region's regional bucket too. Its policy must serve what the home region
+/// writes there (S3 access logs, load balancer logs) beside the flow logs of
+/// every region, whatever region needed it first: here eu-west-1's flow log
+/// comes first in (account, region) order, and the home region's
+/// S3-access and ELB statements were lost.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn the_default_central_bucket_serves_the_home_regions_sources_too() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&url, &["seed"]);
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            "enable",
+            "--yes",
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--sources",
+            "vpcflow,s3-access,elb",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let state = estate(&url, &["state"]);
+    let policy = &state["buckets"]["irprep-logs-123456789012-us-east-1"]["policy"];
+    let sids: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no policy: {policy}"))
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    for want in [
+        "IrprepLogDeliveryWrite",
+        "IrprepS3ServerAccessLogs",
+        "IrprepElbAccessLogs",
+        "IrprepNlbAccessLogs",
+    ] {
+        assert!(sids.contains(&want), "{want} missing from {sids:?}");
+    }
+}
+
 #[test]
 #[cfg_attr(
     not(all(irprep_moto, irprep_python)),
