@@ -62,6 +62,46 @@ fn seed_bucket(bucket: &str) {
     ]);
 }
 
+/// Every named query the deploy made satisfies the partition projection of
+/// the tables it reads (`tests/reference/projection_check.py`, from Athena's
+/// documented rules: an injected key needs a static equality predicate in
+/// every SELECT that reads the table, a date key's literals must be in its
+/// format). Its self-test first, so a checker that finds nothing fails.
+fn projection_holds(state: &Value, queries: usize) {
+    let checker = root().join("tests/reference/projection_check.py");
+    let st = Command::new(python())
+        .arg(&checker)
+        .arg("--self-test")
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "projection_check --self-test: {}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("state.json");
+    std::fs::write(&f, state.to_string()).unwrap();
+    let out = Command::new(python())
+        .arg(&checker)
+        .args(["--json", "--state"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        out.status.success() && v["ok"] == true,
+        "queries that break the tables' projection:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["queries"], queries, "every named query checked: {v}");
+    assert!(
+        v["references"].as_u64().unwrap() >= queries as u64,
+        "every query reads a deployed table: {v}"
+    );
+}
+
 fn deploy_args(bucket: &str, db: &str, wg: &str) -> Vec<String> {
     [
         "analytics",
@@ -150,6 +190,7 @@ fn deploy_creates_every_other_log_table_with_projection() {
         String::from_utf8_lossy(&out.stderr)
     );
     let s = state(db, wg);
+    projection_holds(&s, s["named_queries"].as_object().unwrap().len());
     for t in &others {
         let g = &s["tables"][t.name()];
         let def = t.def();
@@ -342,6 +383,7 @@ fn deploy_is_complete_idempotent_and_destroy_is_exact() {
     );
     let s = state(db, wg);
     assert_eq!(s["database"]["irprep:managed"], "true");
+    projection_holds(&s, expected_queries);
     let t = &s["tables"];
     // CloudTrail: every column of the table definition, the Bootstrap's partition names.
     let ct = irprep_core::table::cloudtrail();
