@@ -105,9 +105,16 @@ pub(super) async fn inspect(
     enable: Option<&EnableOptions>,
     f: &mut Found,
 ) -> Result<()> {
-    let vpcs = vpcs(t, &layout.cache).await?;
+    let all = vpcs(t, &layout.cache).await?;
+    let shared = all.shared_note();
+    let vpcs = all.own;
     if vpcs.is_empty() {
-        f.rows.push(row(t, Source::VpcFlow, State::None, "no VPCs"));
+        let why = if shared.is_empty() {
+            "no VPCs".to_string()
+        } else {
+            format!("no VPCs of its own{shared}")
+        };
+        f.rows.push(row(t, Source::VpcFlow, State::None, why));
         return Ok(());
     }
     let logs = flow_logs_of(t, None).await?;
@@ -118,7 +125,8 @@ pub(super) async fn inspect(
     } else {
         why.join("; ")
     };
-    f.rows.push(row(t, Source::VpcFlow, state, reason));
+    f.rows
+        .push(row(t, Source::VpcFlow, state, format!("{reason}{shared}")));
     let Some(o) = enable else { return Ok(()) };
     if uncovered.is_empty() {
         return Ok(());

@@ -257,19 +257,57 @@ pub async fn apply_op(
 const LOGS_NOT_RECORDED: &str =
     "delivers into irprep's bucket, but irprep's ledger does not record turning it on";
 
+/// A target's VPCs: its own, and those other accounts share with it
+/// through RAM. A participant can neither see nor make flow logs of a
+/// shared VPC, nor associate it with its own Resolver query-log config:
+/// those logs are its owner's to turn on.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Vpcs {
+    own: Vec<String>,
+    /// `vpc-id (owner account)`.
+    shared: Vec<String>,
+}
+
+impl Vpcs {
+    fn of(vpcs: &[aws_sdk_ec2::types::Vpc], account: &str) -> Vpcs {
+        let mut out = Vpcs::default();
+        for v in vpcs {
+            let Some(id) = v.vpc_id() else { continue };
+            match v.owner_id() {
+                Some(o) if o != account => out.shared.push(format!("{id} (owner {o})")),
+                _ => out.own.push(id.to_string()),
+            }
+        }
+        out.own.sort();
+        out.shared.sort();
+        out
+    }
+
+    /// What to add to a row's reason about the shared ones.
+    fn shared_note(&self) -> String {
+        match self.shared.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} VPC(s) shared with this account through RAM left to their owners: {}",
+                self.shared.join(", ")
+            ),
+        }
+    }
+}
+
 /// The VPCs of a target (cached: flow logs and Resolver both ask).
-async fn vpcs(t: &Target, cache: &Cache) -> Result<Vec<String>> {
+async fn vpcs(t: &Target, cache: &Cache) -> Result<Vpcs> {
     let v = cache
         .get_or_try(&format!("vpcs:{}:{}", t.account, t.region), || async {
-            Ok(serde_json::json!(list_vpcs(t).await?))
+            Ok(serde_json::to_value(list_vpcs(t).await?)?)
         })
         .await?;
     Ok(serde_json::from_value(v)?)
 }
 
-async fn list_vpcs(t: &Target) -> Result<Vec<String>> {
+async fn list_vpcs(t: &Target) -> Result<Vpcs> {
     let ec2 = aws_sdk_ec2::Client::new(&t.conf);
-    let mut out = vec![];
+    let mut all = vec![];
     let mut next = None;
     loop {
         let p = ec2
@@ -278,12 +316,39 @@ async fn list_vpcs(t: &Target) -> Result<Vec<String>> {
             .send()
             .await
             .map_err(|e| err("ec2:DescribeVpcs", e))?;
-        out.extend(p.vpcs().iter().filter_map(|v| v.vpc_id().map(String::from)));
+        all.extend(p.vpcs().iter().cloned());
         next = p.next_token().map(String::from);
         if next.is_none() {
             break;
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(Vpcs::of(&all, &t.account))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review finding 11: a VPC another account shares through RAM is not
+    /// this account's to log.
+    #[test]
+    fn shared_vpcs_are_left_to_their_owners() {
+        let vpc = |id: &str, owner: &str| {
+            aws_sdk_ec2::types::Vpc::builder()
+                .vpc_id(id)
+                .owner_id(owner)
+                .build()
+        };
+        let v = Vpcs::of(
+            &[
+                vpc("vpc-b", "111122223333"),
+                vpc("vpc-shared", "999988887777"),
+                vpc("vpc-a", "111122223333"),
+            ],
+            "111122223333",
+        );
+        assert_eq!(v.own, vec!["vpc-a", "vpc-b"]);
+        assert_eq!(v.shared, vec!["vpc-shared (owner 999988887777)"]);
+        assert!(v.shared_note().contains("vpc-shared (owner 999988887777)"));
+    }
 }

@@ -33,9 +33,16 @@ pub(super) async fn inspect(
     enable: Option<&EnableOptions>,
     f: &mut Found,
 ) -> Result<()> {
-    let vpcs = vpcs(t, &layout.cache).await?;
+    let all = vpcs(t, &layout.cache).await?;
+    let shared = all.shared_note();
+    let vpcs = all.own;
     if vpcs.is_empty() {
-        f.rows.push(row(t, Source::Dns, State::None, "no VPCs"));
+        let why = if shared.is_empty() {
+            "no VPCs".to_string()
+        } else {
+            format!("no VPCs of its own{shared}")
+        };
+        f.rows.push(row(t, Source::Dns, State::None, why));
         return Ok(());
     }
     let r = aws_sdk_route53resolver::Client::new(&t.conf);
@@ -74,7 +81,8 @@ pub(super) async fn inspect(
     } else {
         format!("not logged: {}", uncovered.join(", "))
     };
-    f.rows.push(row(t, Source::Dns, state, reason));
+    f.rows
+        .push(row(t, Source::Dns, state, format!("{reason}{shared}")));
     if enable.is_none() || uncovered.is_empty() {
         return Ok(());
     }
