@@ -61,6 +61,9 @@ pub enum Kind {
     PublishingDestination,
     /// A KMS key irprep created for the findings export (id: its ARN).
     KmsKey,
+    /// Trusted access for a service in the Organization, which irprep
+    /// enabled (id: the service principal, e.g. `cloudtrail.amazonaws.com`).
+    TrustedAccess,
     /// A Glue database (id: its name).
     GlueDatabase,
     /// A Glue table (id: `<database>.<table>`).

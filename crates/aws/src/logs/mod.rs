@@ -223,6 +223,14 @@ pub enum Op {
     TrailToOrganization {
         name: String,
     },
+    /// Organizations trusted access for a service (CloudTrail, before an
+    /// organization trail is made through the API).
+    EnableTrustedAccess {
+        service: String,
+    },
+    DisableTrustedAccess {
+        service: String,
+    },
     CreateFlowLogs {
         vpcs: Vec<String>,
         destination: String,

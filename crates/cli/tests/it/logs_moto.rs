@@ -716,6 +716,90 @@ fn the_default_central_bucket_serves_the_home_regions_sources_too() {
     }
 }
 
+/// Review finding 5, applied: with `--org`, CloudTrail's trusted access is
+/// turned on before the organization trail, recorded, not asked for again,
+/// and turned off by cleanup (no other organization trail needs it), as
+/// boto3 sees the Organization.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn an_organization_trail_gets_trusted_access_first_and_cleanup_returns_it() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&url, &["org", "1"]);
+    let trusted = || -> Vec<String> {
+        let out = Command::new(python())
+            .args([
+                "-c",
+                "import boto3,sys,json; o=boto3.client('organizations', endpoint_url=sys.argv[1], region_name='us-east-1'); \
+                 print(json.dumps([s['ServicePrincipal'] for s in o.list_aws_service_access_for_organization()['EnabledServicePrincipals']]))",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert!(trusted().is_empty());
+    let args = [
+        "--org",
+        "--sources",
+        "cloudtrail",
+        "--regions",
+        "us-east-1",
+        "--format",
+        "json",
+    ];
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&["enable", "--yes"][..], &args].concat(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(trusted(), vec!["cloudtrail.amazonaws.com"]);
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&["enable", "--dry-run"][..], &args].concat(),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "[]",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&["cleanup", "--yes"][..], &args].concat(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        trusted().is_empty(),
+        "cleanup turns off what enable turned on"
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(all(irprep_moto, irprep_python)),
@@ -1183,6 +1267,21 @@ fn least_privilege_and_an_organization_with_a_missing_role() {
         })
         .collect();
     assert_eq!(trails.len(), 1, "{plan}");
+    // Review finding 5: an organization trail made through the API needs
+    // CloudTrail's trusted access first, planned before the trail.
+    let steps = plan.as_array().unwrap();
+    let trusted = steps
+        .iter()
+        .position(|c| c["resource"] == "organizations:trusted-access/cloudtrail.amazonaws.com")
+        .unwrap_or_else(|| panic!("no trusted access planned: {plan}"));
+    assert_eq!(steps[trusted]["account"], "123456789012");
+    let trail = steps
+        .iter()
+        .position(|c| {
+            c["resource"].as_str().unwrap().contains(":trail/") && c["action"] != "enable"
+        })
+        .unwrap_or_else(|| panic!("no organization trail planned: {plan}"));
+    assert!(trusted < trail, "{plan}");
     for t in trails {
         assert_eq!(t["account"], "123456789012");
         assert!(

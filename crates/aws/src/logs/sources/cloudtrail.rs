@@ -17,8 +17,14 @@ pub(super) const ACTIONS: Actions = Actions {
         "cloudtrail:UpdateTrail",
         "organizations:DescribeOrganization",
         "organizations:ListAccounts",
+        "organizations:ListAWSServiceAccessForOrganization",
+        "organizations:EnableAWSServiceAccess",
     ],
-    cleanup: &["cloudtrail:DeleteTrail"],
+    cleanup: &[
+        "cloudtrail:DeleteTrail",
+        "organizations:ListAWSServiceAccessForOrganization",
+        "organizations:DisableAWSServiceAccess",
+    ],
 };
 
 struct TrailFacts {
@@ -203,6 +209,62 @@ async fn destination_note(t: &Target, layout: &Layout, tr: &TrailFacts) -> Strin
     }
 }
 
+/// CloudTrail's service principal, for Organizations trusted access.
+const CLOUDTRAIL_SERVICE: &str = "cloudtrail.amazonaws.com";
+
+/// Whether the Organization trusts CloudTrail (None when the caller cannot
+/// ask).
+async fn trusted(t: &Target) -> Option<bool> {
+    let o = aws_sdk_organizations::Client::new(&t.conf);
+    let mut next = None;
+    loop {
+        let p = o
+            .list_aws_service_access_for_organization()
+            .set_next_token(next)
+            .send()
+            .await
+            .ok()?;
+        if p.enabled_service_principals()
+            .iter()
+            .any(|s| s.service_principal() == Some(CLOUDTRAIL_SERVICE))
+        {
+            return Some(true);
+        }
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            return Some(false);
+        }
+    }
+}
+
+/// An organization trail made through the API needs CloudTrail's trusted
+/// access turned on first (AWS: "If you create an organization trail with
+/// the AWS CLI or the CloudTrail API, you must enable trusted access
+/// manually"): planned before the trail, when it is off or cannot be read.
+async fn plan_trusted_access(t: &Target, f: &mut Found) {
+    let state = trusted(t).await;
+    if state == Some(true) {
+        return;
+    }
+    f.changes.push(change(
+        t,
+        Source::CloudTrail,
+        "enable",
+        format!("organizations:trusted-access/{CLOUDTRAIL_SERVICE}"),
+        format!(
+            "trusted access for CloudTrail in the Organization (needed before an organization trail{})",
+            if state.is_none() {
+                "; whether it is on could not be read"
+            } else {
+                ""
+            }
+        ),
+        Op::EnableTrustedAccess {
+            service: CLOUDTRAIL_SERVICE.into(),
+        },
+    ));
+}
+
 pub(super) async fn inspect(
     t: &Target,
     layout: &Layout,
@@ -380,6 +442,7 @@ pub(super) async fn inspect(
     }
     if let Some(mine) = mine {
         if org && !mine.org {
+            plan_trusted_access(t, f).await;
             f.changes.push(change(
                 t,
                 Source::CloudTrail,
@@ -415,6 +478,9 @@ pub(super) async fn inspect(
         "arn:{}:cloudtrail:{}:{}:trail/{TRAIL_NAME}",
         t.partition, t.region, t.account
     );
+    if org {
+        plan_trusted_access(t, f).await;
+    }
     f.changes.push(change(
         t,
         Source::CloudTrail,
@@ -456,7 +522,49 @@ pub(super) async fn cleanup(
     ledger: &Ledger,
     f: &mut Found,
 ) -> Result<()> {
-    for tr in trails(t, cache).await? {
+    let all = trails(t, cache).await?;
+    // Trusted access irprep turned on goes off again only when no other
+    // organization trail (one irprep does not remove) needs it.
+    if ledger.has(
+        &t.account,
+        &t.region,
+        Kind::TrustedAccess,
+        CLOUDTRAIL_SERVICE,
+    ) {
+        let others: Vec<&str> = all
+            .iter()
+            .filter(|tr| {
+                tr.org
+                    && not_ours(tr.recorded(ledger, &t.account), tr.tag.as_deref(), ledger)
+                        .is_some()
+            })
+            .map(|tr| tr.name.as_str())
+            .collect();
+        let resource = format!("organizations:trusted-access/{CLOUDTRAIL_SERVICE}");
+        if others.is_empty() {
+            f.changes.push(change(
+                t,
+                Source::CloudTrail,
+                "disable",
+                resource,
+                "trusted access for CloudTrail, which irprep turned on",
+                Op::DisableTrustedAccess {
+                    service: CLOUDTRAIL_SERVICE.into(),
+                },
+            ));
+        } else {
+            f.leave(
+                t,
+                Source::CloudTrail,
+                resource,
+                &format!(
+                    "irprep turned it on, but organization trail(s) {} rely on it",
+                    others.join(", ")
+                ),
+            );
+        }
+    }
+    for tr in all {
         if tr.home_region != t.region {
             continue;
         }
@@ -529,6 +637,24 @@ pub(super) async fn apply(
                 )
             });
             records.push(Record::Added(entry(Kind::Trail, &arn)));
+        }
+        Op::EnableTrustedAccess { service } => {
+            aws_sdk_organizations::Client::new(conf)
+                .enable_aws_service_access()
+                .service_principal(service)
+                .send()
+                .await
+                .map_err(|e| err("organizations:EnableAWSServiceAccess", e))?;
+            records.push(Record::Added(entry(Kind::TrustedAccess, service)));
+        }
+        Op::DisableTrustedAccess { service } => {
+            aws_sdk_organizations::Client::new(conf)
+                .disable_aws_service_access()
+                .service_principal(service)
+                .send()
+                .await
+                .map_err(|e| err("organizations:DisableAWSServiceAccess", e))?;
+            records.push(Record::Removed(entry(Kind::TrustedAccess, service)));
         }
         Op::TrailToOrganization { name } => {
             aws_sdk_cloudtrail::Client::new(conf)

@@ -222,6 +222,8 @@ pub async fn apply_op(
         }
         Op::CreateTrail { .. }
         | Op::TrailToOrganization { .. }
+        | Op::EnableTrustedAccess { .. }
+        | Op::DisableTrustedAccess { .. }
         | Op::StartLogging { .. }
         | Op::DeleteTrail { .. } => cloudtrail::apply(conf, c, installation, records).await?,
         Op::CreateFlowLogs { .. } | Op::DeleteFlowLogs { .. } => {
