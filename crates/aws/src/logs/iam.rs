@@ -160,6 +160,10 @@ pub fn commands() -> Vec<(&'static str, &'static str)> {
             "irprep logs enable (its plan is a status run)",
         ),
         ("logs-cleanup", "irprep logs cleanup"),
+        (
+            "logs-verify",
+            "irprep logs verify (status reads, the marked call, the delivery files)",
+        ),
         ("logs-org", "the management-account extras of --org"),
         ("analytics-deploy", "irprep analytics deploy"),
         ("analytics-destroy", "irprep analytics destroy"),
@@ -195,6 +199,11 @@ pub fn actions(command: &str) -> Option<Vec<&'static str>> {
             logs(LOGS_COMMON, |a| a.status),
             logs(LOGS_CLEANUP_COMMON, |a| a.cleanup),
             LEDGER.to_vec(),
+        ]
+        .concat(),
+        "logs-verify" => [
+            logs(LOGS_COMMON, |a| a.status),
+            vec!["s3:ListBucket", "s3:GetObject"],
         ]
         .concat(),
         "logs-org" => ORG.to_vec(),

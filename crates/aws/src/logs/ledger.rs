@@ -108,18 +108,23 @@ pub struct Ledger {
     pub entries: BTreeSet<Entry>,
 }
 
+/// A random number: std's RandomState draws its keys from the OS's random
+/// source.
+pub(crate) fn random_u64() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
 impl Ledger {
     /// A new installation: a random id and no entries.
     pub fn fresh() -> Ledger {
-        // std's RandomState draws its keys from the OS's random source.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        let a = h.finish();
+        let a = random_u64();
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(a);
         Ledger {

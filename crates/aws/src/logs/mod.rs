@@ -124,6 +124,138 @@ pub struct StatusRow {
     pub reason: String,
 }
 
+/// Whether a source's logs arrive where they should (`logs verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Its logs are in the bucket.
+    Delivering,
+    /// Configured, nothing has arrived yet.
+    Waiting,
+    /// The service reports that it cannot deliver.
+    Failing,
+    /// Not turned on here (see `logs status`).
+    NotOn,
+    /// Not checked (irprep cannot for this source yet, or the check failed).
+    NotChecked,
+}
+
+impl Delivery {
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::Delivering => "delivering",
+            Delivery::Waiting => "waiting",
+            Delivery::Failing => "failing",
+            Delivery::NotOn => "not-on",
+            Delivery::NotChecked => "not-checked",
+        }
+    }
+}
+
+/// One account × region × source of `logs verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRow {
+    pub account: String,
+    pub region: String,
+    pub source: Source,
+    pub state: Delivery,
+    pub detail: String,
+}
+
+/// `logs verify`, round after round (`--wait`): the marked CloudTrail call
+/// goes out once per account and region, and what was found delivering is
+/// not asked about again.
+pub struct Verifier {
+    /// The id in the marked calls' user agent (`irprep-verify-<id>`).
+    pub marker: String,
+    sent: BTreeMap<(String, String), chrono::DateTime<chrono::Utc>>,
+    done: BTreeMap<(String, String, Source), DeliveryRow>,
+    reused: bool,
+}
+
+impl Verifier {
+    pub fn new() -> Verifier {
+        Verifier {
+            marker: format!("{:016x}", ledger::random_u64()),
+            sent: BTreeMap::new(),
+            done: BTreeMap::new(),
+            reused: false,
+        }
+    }
+
+    /// Look for the marked calls of an earlier run (`marker`) instead of
+    /// making new ones: in the delivery files of the last day.
+    pub fn reuse(&mut self, marker: String) {
+        self.marker = marker;
+        self.reused = true;
+    }
+
+    /// One round over every target; the rows of every target and source.
+    pub async fn round(
+        &mut self,
+        targets: &Targets,
+        layout: &Layout,
+        sources: &[Source],
+        concurrency: usize,
+    ) -> Vec<DeliveryRow> {
+        use futures::StreamExt;
+        let jobs = targets.list.iter().map(|t| {
+            let key = (t.account.clone(), t.region.clone());
+            let mut sent = self.sent.get(&key).copied().or(self
+                .reused
+                .then(|| chrono::Utc::now() - chrono::Duration::days(1)));
+            let todo: Vec<Source> = sources
+                .iter()
+                .copied()
+                .filter(|s| !self.done.contains_key(&(key.0.clone(), key.1.clone(), *s)))
+                .collect();
+            let marker = self.marker.clone();
+            async move {
+                let rows = sources::verify_target(t, layout, &todo, &marker, &mut sent).await;
+                (key, sent, rows)
+            }
+        });
+        let results: Vec<_> = futures::stream::iter(jobs)
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut out: Vec<DeliveryRow> = vec![];
+        for (key, sent, rows) in results {
+            if let Some(s) = sent {
+                self.sent.insert(key, s);
+            }
+            for r in rows {
+                if matches!(r.state, Delivery::Delivering | Delivery::NotOn) {
+                    self.done
+                        .insert((r.account.clone(), r.region.clone(), r.source), r.clone());
+                }
+                out.push(r);
+            }
+        }
+        out.extend(
+            self.done
+                .values()
+                .filter(|d| {
+                    !out.iter().any(|r| {
+                        r.account == d.account && r.region == d.region && r.source == d.source
+                    })
+                })
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        out.sort_by(|a, b| {
+            (&a.account, &a.region, a.source.name()).cmp(&(&b.account, &b.region, b.source.name()))
+        });
+        out
+    }
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier::new()
+    }
+}
+
 /// One change of a plan: what people read (and `--format json` prints) plus
 /// the operation that makes it.
 #[derive(Debug, Clone, Serialize)]

@@ -101,6 +101,25 @@ pub enum LogsCmd {
         #[command(flatten)]
         aws: crate::args::AwsArgs,
     },
+    /// Prove that logs arrive: account × region × source, delivering, waiting (since when) or failing (with AWS's error).
+    ///
+    /// CloudTrail: one harmless read-only call per region (EC2 DescribeRegions) whose user
+    /// agent carries `irprep-verify-<id>`, then looked for in the trail's delivery files.
+    /// Flow logs: EC2's delivery status, then the first object under the layout's prefix.
+    /// Other sources are listed as not checked. Exit 1 while anything is waiting or failing.
+    Verify {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Keep checking until everything delivers or this long has passed (30s, 15m, 1h).
+        #[arg(long, value_name = "DURATION")]
+        wait: Option<String>,
+        /// Seconds between checks with --wait.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        every: u64,
+        /// Look for the marked calls of an earlier run (its id) instead of making new ones.
+        #[arg(long, value_name = "ID")]
+        marker: Option<String>,
+    },
     /// Print the CloudFormation template (StackSet-ready) of the member-account role for --org.
     RoleTemplate {
         #[arg(long, default_value = "IrprepLogsRole")]
@@ -231,6 +250,12 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 irprep::exit::ExitStatus::Partial
             })
         }
+        LogsCmd::Verify {
+            scope,
+            wait,
+            every,
+            marker,
+        } => verify(scope, wait, every, marker, quiet).await,
         LogsCmd::Status {
             scope,
             fail_on_gaps,
@@ -583,4 +608,109 @@ async fn validate(
         status = status.max(ExitStatus::Partial);
     }
     Ok(status)
+}
+
+/// A duration such as `90s`, `15m`, `1h` (a bare number is seconds).
+fn duration(s: &str) -> Result<std::time::Duration> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| super::usage(format!("--wait {s}: not a duration (30s, 15m, 1h)")))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => {
+            return Err(super::usage(format!(
+                "--wait {s}: not a duration (30s, 15m, 1h)"
+            )))
+        }
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+async fn verify(
+    scope: ScopeArgs,
+    wait: Option<String>,
+    every: u64,
+    marker: Option<String>,
+    quiet: bool,
+) -> Result<irprep::exit::ExitStatus> {
+    use logs::Delivery;
+    let sources = scope.sources()?;
+    let until = wait.as_deref().map(duration).transpose()?;
+    if let Some(m) = &marker {
+        if m.is_empty() || m.len() > 64 || !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(super::usage(
+                "--marker: letters, digits and '-', at most 64",
+            ));
+        }
+    }
+    let (targets, layout) = scope.resolve(None).await?;
+    let mut v = logs::Verifier::new();
+    if let Some(m) = marker {
+        v.reuse(m);
+    }
+    if !quiet {
+        eprintln!(
+            "irprep: marked calls carry irprep-verify-{} in their user agent (look again later with --marker {})",
+            v.marker, v.marker
+        );
+    }
+    let start = std::time::Instant::now();
+    let pb = crate::args::spinner("waiting for deliveries", quiet || until.is_none());
+    let rows = loop {
+        let rows = v
+            .round(&targets, &layout, &sources, scope.concurrency)
+            .await;
+        let pending = rows
+            .iter()
+            .filter(|r| matches!(r.state, Delivery::Waiting | Delivery::Failing))
+            .count();
+        pb.set_position(rows.len().saturating_sub(pending) as u64);
+        match until {
+            Some(d)
+                if pending > 0 && start.elapsed() + std::time::Duration::from_secs(every) <= d =>
+            {
+                tokio::time::sleep(std::time::Duration::from_secs(every.max(1))).await;
+            }
+            _ => break rows,
+        }
+    };
+    pb.finish_and_clear();
+    let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
+        .iter()
+        .map(|r| {
+            let mut m = serde_json::Map::new();
+            m.insert("account".into(), r.account.clone().into());
+            m.insert("region".into(), r.region.clone().into());
+            m.insert("source".into(), r.source.name().into());
+            m.insert("state".into(), r.state.name().into());
+            m.insert("detail".into(), r.detail.clone().into());
+            m
+        })
+        .collect();
+    let headers: Vec<String> = ["account", "region", "source", "state", "detail"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    crate::output::write_objects(
+        &mut std::io::stdout().lock(),
+        scope.format,
+        &headers,
+        &objects,
+    )?;
+    crate::output::write_failures(&targets.failures);
+    let pending = rows
+        .iter()
+        .any(|r| matches!(r.state, Delivery::Waiting | Delivery::Failing));
+    Ok(if pending {
+        irprep::exit::ExitStatus::Findings
+    } else if !targets.failures.is_empty() {
+        irprep::exit::ExitStatus::Partial
+    } else {
+        irprep::exit::ExitStatus::Ok
+    })
 }

@@ -800,6 +800,190 @@ fn an_organization_trail_gets_trusted_access_first_and_cleanup_returns_it() {
     );
 }
 
+/// `logs verify` (issue 16, item 4): after `enable`, CloudTrail and flow
+/// logs are "waiting" until their files arrive, then "delivering". moto
+/// delivers nothing, so the test writes what the services would: a trail
+/// file holding the marked call (its id read from the first run's stderr)
+/// and a flow-log file, under the layouts' prefixes. The marked call itself
+/// is seen leaving irprep in moto's request recording, its user agent
+/// carrying the marker.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn verify_waits_for_the_marked_call_and_the_first_flow_log_file() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&url, &["seed"]);
+    let scope = [
+        "--sources",
+        "cloudtrail,vpcflow,dns",
+        "--regions",
+        "us-east-1",
+        "--format",
+        "json",
+    ];
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&["enable", "--yes"][..], &scope].concat(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let rec = |what: &str| {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-X",
+                "POST",
+                &format!("{url}/moto-api/recorder/{what}-recording"),
+            ])
+            .output()
+            .unwrap();
+    };
+    rec("reset");
+    rec("start");
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&["verify"][..], &scope].concat(),
+    );
+    rec("stop");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "waiting is exit 1: {err}");
+    let rows = json_out(&o);
+    assert_eq!(
+        status_of(&rows, "us-east-1", "cloudtrail")["state"],
+        "waiting",
+        "{rows}"
+    );
+    assert_eq!(
+        status_of(&rows, "us-east-1", "vpcflow")["state"],
+        "waiting",
+        "{rows}"
+    );
+    assert_eq!(
+        status_of(&rows, "us-east-1", "dns")["state"],
+        "not-checked",
+        "{rows}"
+    );
+    let marker = err
+        .split("irprep-verify-")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no marker in {err}"))
+        .to_string();
+    let recording = Command::new("curl")
+        .args(["-s", &format!("{url}/moto-api/recorder/download-recording")])
+        .output()
+        .unwrap();
+    let recording = String::from_utf8_lossy(&recording.stdout);
+    assert!(
+        recording.contains(&format!("app/irprep-verify-{marker}")),
+        "the marked call did not leave irprep"
+    );
+
+    // What CloudTrail and VPC Flow Logs would write.
+    let bucket = "irprep-logs-123456789012-us-east-1";
+    let day = chrono::Utc::now().format("%Y/%m/%d").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail.json");
+    std::fs::write(
+        &trail,
+        serde_json::json!({"Records": [{"eventVersion": "1.08", "eventSource": "ec2.amazonaws.com",
+            "eventName": "DescribeRegions", "awsRegion": "us-east-1",
+            "userAgent": format!("aws-sdk-rust/1.3 app/irprep-verify-{marker}"),
+            "eventTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()}]})
+        .to_string(),
+    )
+    .unwrap();
+    let flow = dir.path().join("flow.log");
+    std::fs::write(&flow, "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n").unwrap();
+    let deliver = |args: &[&str]| {
+        let o = Command::new(python())
+            .arg(root().join("tests/emulator/deliver.py"))
+            .arg(&url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    deliver(&[bucket, "--drop-policy"]);
+    deliver(&[
+        bucket,
+        &format!("AWSLogs/123456789012/CloudTrail/us-east-1/{day}/123456789012_CloudTrail_us-east-1_x.json.gz"),
+        trail.to_str().unwrap(),
+    ]);
+    deliver(&[
+        bucket,
+        &format!("AWSLogs/123456789012/vpcflowlogs/us-east-1/{day}/123456789012_vpcflowlogs_us-east-1_x.log.gz"),
+        flow.to_str().unwrap(),
+    ]);
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            &[
+                "verify", "--marker", &marker, "--wait", "5s", "--every", "1",
+            ][..],
+            &scope,
+        ]
+        .concat(),
+    );
+    let rows = json_out(&o);
+    assert_eq!(
+        status_of(&rows, "us-east-1", "cloudtrail")["state"],
+        "delivering",
+        "{rows}"
+    );
+    assert!(status_of(&rows, "us-east-1", "cloudtrail")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("CloudTrail/us-east-1"));
+    assert_eq!(
+        status_of(&rows, "us-east-1", "vpcflow")["state"],
+        "delivering",
+        "{rows}"
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Another marker is not this one: still waiting.
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            &[
+                "verify",
+                "--marker",
+                "0000000000000000",
+                "--sources",
+                "cloudtrail",
+            ][..],
+            &scope[2..],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        status_of(&json_out(&o), "us-east-1", "cloudtrail")["state"],
+        "waiting"
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(all(irprep_moto, irprep_python)),

@@ -39,6 +39,8 @@ struct TrailFacts {
     tag: Option<String>,
     /// Where it delivers.
     bucket: Option<String>,
+    /// Its key prefix in the bucket, if any.
+    prefix: Option<String>,
     /// `LatestDeliveryError` of its status, when it has one.
     delivery_error: Option<String>,
 }
@@ -166,6 +168,10 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
             management,
             tag: facts["tag"].as_str().map(String::from),
             bucket: tr.s3_bucket_name().map(String::from),
+            prefix: tr
+                .s3_key_prefix()
+                .filter(|p| !p.is_empty())
+                .map(String::from),
             delivery_error: facts["delivery_error"].as_str().map(String::from),
         });
     }
@@ -686,6 +692,99 @@ pub(super) async fn apply(
         _ => bail!("not a change of CloudTrail"),
     }
     Ok(())
+}
+
+/// Prove the trail covering this region delivers: a harmless read-only
+/// call (EC2 DescribeRegions, a management event) made once, with the
+/// marker in its user agent, then looked for in the trail's delivery files
+/// of its day. `sent`: when the marked call went out (None: not yet).
+pub(super) async fn verify(
+    t: &Target,
+    layout: &Layout,
+    marker: &str,
+    sent: &mut Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(Delivery, String)> {
+    let all = trails(t, &layout.cache).await?;
+    let covers_here = |tr: &&TrailFacts| tr.multi_region || tr.home_region == t.region;
+    let Some(tr) = all
+        .iter()
+        .filter(covers_here)
+        .find(|tr| tr.logging == Some(true) && tr.management == Some("all"))
+    else {
+        return Ok((
+            Delivery::NotOn,
+            "no trail logs this region's management events (see `irprep logs status`)".into(),
+        ));
+    };
+    if let Some(e) = &tr.delivery_error {
+        return Ok((
+            Delivery::Failing,
+            format!("trail {}: CloudTrail's last delivery failed: {e}", tr.name),
+        ));
+    }
+    let Some(bucket) = tr.bucket.as_deref() else {
+        return Ok((
+            Delivery::NotChecked,
+            format!("trail {} names no bucket", tr.name),
+        ));
+    };
+    let at = match sent {
+        Some(at) => *at,
+        None => {
+            let app = aws_config::AppName::new(format!("irprep-verify-{marker}"))
+                .map_err(|e| anyhow!("marker: {e}"))?;
+            let conf = aws_sdk_ec2::config::Builder::from(&t.conf)
+                .app_name(app)
+                .build();
+            aws_sdk_ec2::Client::from_conf(conf)
+                .describe_regions()
+                .send()
+                .await
+                .map_err(|e| err("ec2:DescribeRegions (the marked call)", e))?;
+            let now = chrono::Utc::now();
+            *sent = Some(now);
+            now
+        }
+    };
+    let kp = tr
+        .prefix
+        .as_deref()
+        .map(|p| format!("{}/", p.trim_end_matches('/')))
+        .unwrap_or_default();
+    let mut prefixes = vec![];
+    for day in [at, chrono::Utc::now()] {
+        let d = day.format("%Y/%m/%d");
+        prefixes.push(format!(
+            "{kp}AWSLogs/{}/CloudTrail/{}/{d}/",
+            t.account, t.region
+        ));
+        if let Some(org) = &layout.org_id {
+            prefixes.push(format!(
+                "{kp}AWSLogs/{org}/{}/CloudTrail/{}/{d}/",
+                t.account, t.region
+            ));
+        }
+    }
+    prefixes.dedup();
+    let needle = format!("irprep-verify-{marker}");
+    let since = at - chrono::Duration::minutes(1);
+    let c = crate::s3::client_for_bucket(&t.conf, t.conf.endpoint_url().is_some(), bucket).await;
+    for p in &prefixes {
+        if let Some(key) = super::find_in_objects(&c, bucket, p, since, needle.as_bytes()).await? {
+            return Ok((
+                Delivery::Delivering,
+                format!("the marked call is in s3://{bucket}/{key}"),
+            ));
+        }
+    }
+    let waited = (chrono::Utc::now() - at).num_seconds().max(0);
+    Ok((
+        Delivery::Waiting,
+        format!(
+            "marked call sent {waited} s ago, not yet in s3://{bucket}/{} (CloudTrail delivers within about 15 minutes)",
+            prefixes[0]
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -278,6 +278,86 @@ pub(super) async fn apply(
     Ok(())
 }
 
+/// Whether this region's flow logs deliver: EC2's own delivery status,
+/// then the first object under the layout's prefix in each destination.
+pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
+    let logs: Vec<aws_sdk_ec2::types::FlowLog> = flow_logs_of(t, None)
+        .await?
+        .into_iter()
+        .filter(|l| l.log_destination_type().map(|d| d.as_str()) == Some("s3"))
+        .collect();
+    if logs.is_empty() {
+        return Ok((Delivery::NotOn, "no flow log to S3 in this region".into()));
+    }
+    let failing: Vec<String> = logs
+        .iter()
+        .filter(|l| l.deliver_logs_status() == Some("FAILED"))
+        .map(|l| {
+            format!(
+                "{}: {}",
+                l.flow_log_id().unwrap_or("?"),
+                l.deliver_logs_error_message().unwrap_or("delivery failed")
+            )
+        })
+        .collect();
+    if !failing.is_empty() {
+        return Ok((Delivery::Failing, failing.join("; ")));
+    }
+    let mut waiting = vec![];
+    let mut dests: Vec<(String, String, bool)> = logs
+        .iter()
+        .filter_map(|l| {
+            let arn = l.log_destination()?;
+            let rest = arn.split_once(":s3:::")?.1;
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let hive = l
+                .destination_options()
+                .and_then(|o| o.hive_compatible_partitions())
+                .unwrap_or(false);
+            Some((
+                bucket.to_string(),
+                prefix.trim_end_matches('/').to_string(),
+                hive,
+            ))
+        })
+        .collect();
+    dests.sort();
+    dests.dedup();
+    for (bucket, prefix, hive) in dests {
+        let p = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let key = if hive {
+            format!(
+                "{p}AWSLogs/aws-account-id={}/aws-service=vpcflowlogs/aws-region={}/",
+                t.account, t.region
+            )
+        } else {
+            format!("{p}AWSLogs/{}/vpcflowlogs/{}/", t.account, t.region)
+        };
+        let c =
+            crate::s3::client_for_bucket(&t.conf, t.conf.endpoint_url().is_some(), &bucket).await;
+        match super::first_object(&c, &bucket, &key).await? {
+            Some(k) => return Ok((Delivery::Delivering, format!("s3://{bucket}/{k}"))),
+            None => waiting.push(format!("s3://{bucket}/{key}")),
+        }
+    }
+    let oldest = logs
+        .iter()
+        .filter_map(|l| l.creation_time())
+        .map(|t| t.secs())
+        .min();
+    let since = oldest
+        .map(|s| format!(" (the oldest flow log was made {} min ago; the first file comes within about 10 minutes)", (chrono::Utc::now().timestamp() - s).max(0) / 60))
+        .unwrap_or_default();
+    Ok((
+        Delivery::Waiting,
+        format!("nothing yet under {}{since}", waiting.join(", ")),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

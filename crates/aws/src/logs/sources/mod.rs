@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use super::bucket::{self, Roles};
 use super::ledger::{Entry, Kind, Ledger, Record};
 use super::{
-    change, err, regional, row, Cache, Change, EnableOptions, Layout, LeftAlone, Op,
-    ResolverConfig, Source, State, StatusRow, Target, EKS_TAG, TAG_KEY, TRAIL_NAME,
+    change, err, regional, row, Cache, Change, Delivery, DeliveryRow, EnableOptions, Layout,
+    LeftAlone, Op, ResolverConfig, Source, State, StatusRow, Target, EKS_TAG, TAG_KEY, TRAIL_NAME,
 };
 
 mod cloudtrail;
@@ -295,6 +295,116 @@ impl Vpcs {
             ),
         }
     }
+}
+
+/// Check that one target's logs arrive, source by source. `sent`: when the
+/// target's marked CloudTrail call went out (kept across `--wait` rounds).
+pub async fn verify_target(
+    t: &Target,
+    layout: &Layout,
+    sources: &[Source],
+    marker: &str,
+    sent: &mut Option<chrono::DateTime<chrono::Utc>>,
+) -> Vec<DeliveryRow> {
+    let mut out = vec![];
+    for &s in sources {
+        let r = match s {
+            Source::CloudTrail => cloudtrail::verify(t, layout, marker, sent).await,
+            Source::VpcFlow => flow_logs::verify(t).await,
+            _ => Ok((
+                Delivery::NotChecked,
+                "irprep does not check this source's delivery yet".into(),
+            )),
+        };
+        let (state, detail) =
+            r.unwrap_or_else(|e| (Delivery::NotChecked, format!("could not check: {e:#}")));
+        out.push(DeliveryRow {
+            account: t.account.clone(),
+            region: t.region.clone(),
+            source: s,
+            state,
+            detail,
+        });
+    }
+    out
+}
+
+/// The first object under `prefix`, if any (one listing of one key).
+async fn first_object(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Option<String>> {
+    let p = c
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|e| bucket::s3err(&format!("s3:ListBucket s3://{bucket}/{prefix}"), e))?;
+    Ok(p.contents().first().and_then(|o| o.key()).map(String::from))
+}
+
+/// The key of an object under `prefix`, written at or after `since`, whose
+/// content (gunzipped) holds `needle`. At most the 200 newest objects are
+/// read, each up to the reader's size cap.
+async fn find_in_objects(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    needle: &[u8],
+) -> Result<Option<String>> {
+    let mut keys = vec![];
+    let mut pages = c
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(p) = pages.next().await {
+        let p =
+            p.map_err(|e| bucket::s3err(&format!("s3:ListBucket s3://{bucket}/{prefix}"), e))?;
+        for o in p.contents() {
+            let recent = o
+                .last_modified()
+                .map(|m| m.secs() >= since.timestamp())
+                .unwrap_or(true);
+            if let (Some(k), true) = (o.key(), recent) {
+                keys.push((
+                    o.last_modified().map(|m| m.secs()).unwrap_or(0),
+                    k.to_string(),
+                ));
+            }
+        }
+    }
+    keys.sort();
+    for (_, key) in keys.into_iter().rev().take(200) {
+        let obj = c
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| bucket::s3err(&format!("s3:GetObject s3://{bucket}/{key}"), e))?;
+        if obj.content_length().unwrap_or(0) > irprep_core::decompress::MAX_FILE_BYTES as i64 {
+            continue;
+        }
+        let raw = obj
+            .body
+            .collect()
+            .await
+            .map_err(|e| anyhow!("reading s3://{bucket}/{key}: {e}"))?
+            .into_bytes();
+        let Ok(text) = irprep_core::decompress::maybe_gunzip(&raw) else {
+            continue;
+        };
+        if !needle.is_empty() && text.windows(needle.len()).any(|w| w == needle) {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
 }
 
 /// The VPCs of a target (cached: flow logs and Resolver both ask).
