@@ -414,20 +414,50 @@ impl HttpStatus for aws_smithy_runtime_api::http::Response {
     }
 }
 
+/// Days after which irprep's rule moves logs to Intelligent-Tiering.
+const TIERING_DAYS: u32 = 90;
+
+/// irprep's lifecycle rule: Intelligent-Tiering after 90 days, expiry after
+/// `days`. S3 refuses a rule whose expiry is not after its transition, so
+/// logs kept 90 days or less only expire.
 fn our_rule(days: u32) -> Result<st::LifecycleRule> {
-    st::LifecycleRule::builder()
+    let mut r = st::LifecycleRule::builder()
         .id(LIFECYCLE_ID)
         .status(st::ExpirationStatus::Enabled)
-        .filter(st::LifecycleRuleFilter::builder().prefix("").build())
-        .transitions(
+        .filter(st::LifecycleRuleFilter::builder().prefix("").build());
+    if days > TIERING_DAYS {
+        r = r.transitions(
             st::Transition::builder()
-                .days(90)
+                .days(TIERING_DAYS as i32)
                 .storage_class(st::TransitionStorageClass::IntelligentTiering)
                 .build(),
-        )
-        .expiration(st::LifecycleExpiration::builder().days(days as i32).build())
+        );
+    }
+    r.expiration(st::LifecycleExpiration::builder().days(days as i32).build())
         .build()
         .map_err(|e| anyhow!("{e}"))
+}
+
+/// What irprep's rule does, for the plan.
+fn rule_text(days: u32) -> String {
+    if days > TIERING_DAYS {
+        format!(
+            "lifecycle: Intelligent-Tiering after {TIERING_DAYS} days, expiry after {days} days"
+        )
+    } else {
+        format!("lifecycle: expiry after {days} days")
+    }
+}
+
+/// Whether a rule is irprep's rule for `days`, as S3 returns it.
+fn is_our_rule(r: &st::LifecycleRule, days: u32) -> bool {
+    let tiering = r
+        .transitions()
+        .iter()
+        .any(|t| t.days() == Some(TIERING_DAYS as i32));
+    r.expiration().and_then(|e| e.days()) == Some(days as i32)
+        && tiering == (days > TIERING_DAYS)
+        && r.status() == &st::ExpirationStatus::Enabled
 }
 
 /// Who owns a bucket of a given name, as far as the caller can tell.
@@ -571,9 +601,7 @@ pub async fn plan(
             source,
             "update",
             format!("s3://{name}"),
-            format!(
-                "lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days"
-            ),
+            rule_text(retention_days),
             op(BucketOp::PutLifecycle {
                 name: name.into(),
                 rules: vec![our_rule(retention_days)?],
@@ -727,15 +755,9 @@ pub async fn plan(
     };
     let ours = rules.iter().find(|r| r.id() == Some(LIFECYCLE_ID));
     let want = our_rule(retention_days)?;
-    let ours_ok = ours.is_some_and(|r| {
-        r.expiration().and_then(|e| e.days()) == Some(retention_days as i32)
-            && r.transitions().iter().any(|t| t.days() == Some(90))
-            && r.status() == &st::ExpirationStatus::Enabled
-    });
+    let ours_ok = ours.is_some_and(|r| is_our_rule(r, retention_days));
     if !ours_ok {
-        let mut detail = format!(
-            "lifecycle: Intelligent-Tiering after 90 days, expiry after {retention_days} days"
-        );
+        let mut detail = rule_text(retention_days);
         if let Some(old) = ours.and_then(|r| r.expiration()).and_then(|e| e.days()) {
             if old > retention_days as i32 {
                 detail.push_str(&format!(" (SHORTENS irprep's rule from {old} days)"));
@@ -1410,6 +1432,25 @@ mod tests {
         };
         let listed = statements("b", "aws", "eu-west-1", roles, &many, None);
         assert!(merge_policy(None, &listed).unwrap().to_string().len() > 20 * 1024);
+    }
+
+    /// Review finding 21: S3 refuses a lifecycle rule whose expiry is not
+    /// after its transition, so `--retention-days 90` or less used to fail.
+    #[test]
+    fn short_retention_only_expires() {
+        let r = our_rule(30).unwrap();
+        assert!(r.transitions().is_empty());
+        assert_eq!(r.expiration().and_then(|e| e.days()), Some(30));
+        assert!(is_our_rule(&r, 30) && !is_our_rule(&r, 400));
+        let r = our_rule(400).unwrap();
+        assert_eq!(r.transitions()[0].days(), Some(90));
+        assert!(is_our_rule(&r, 400));
+        assert_eq!(rule_text(90), "lifecycle: expiry after 90 days");
+        for days in [1, 30, 90, 91, 400] {
+            let r = our_rule(days).unwrap();
+            let first = r.transitions().iter().filter_map(|t| t.days()).min();
+            assert!(first.is_none_or(|t| t < days as i32), "{days}");
+        }
     }
 
     #[test]
