@@ -1,7 +1,12 @@
 """S3's region rule in front of moto_server, which has none.
 
-    python s3_regions.py MOTO_URL        serve on a free 127.0.0.1 port; print its URL, then a line
+    python s3_regions.py MOTO_URL [--deny-logging BUCKET]...
+                                         serve on a free 127.0.0.1 port; print its URL, then a line
                                          per redirect ("redirected METHOD BUCKET from R1 to R2")
+
+`--deny-logging BUCKET` also answers GetBucketLogging on BUCKET with 403
+AccessDenied, as S3 does for a bucket whose policy denies the caller (moto
+does not evaluate bucket policies for the bucket's own account).
 
 Real S3 serves a bucket only in its own region: a request signed for another
 region gets `301 PermanentRedirect` with the bucket's region in the
@@ -28,6 +33,7 @@ import boto3
 import botocore.exceptions
 
 MOTO = urllib.parse.urlparse(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000")
+DENY_LOGGING = {sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--deny-logging" and i + 1 < len(sys.argv)}
 _regions = {}
 _lock = threading.Lock()
 SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
@@ -75,6 +81,17 @@ class Handler(BaseHTTPRequestHandler):
         path = urllib.parse.urlparse(self.path).path
         bucket = urllib.parse.unquote(path.lstrip("/").split("/", 1)[0])
         region = None
+        query = urllib.parse.urlparse(self.path).query
+        if (self.command == "GET" and bucket in DENY_LOGGING and path.strip("/") == bucket
+                and "logging" in urllib.parse.parse_qs(query, keep_blank_values=True)):
+            body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+                    f"<Message>Access Denied</Message><RequestId>0</RequestId></Error>").encode()
+            self.send_response(403)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if m and m.group(2) == "s3" and bucket:
             region = bucket_region(bucket)
             if region and region != m.group(1):

@@ -21,9 +21,14 @@ struct Proxy {
 
 impl Proxy {
     fn start() -> Proxy {
+        Proxy::start_with(&[])
+    }
+
+    fn start_with(args: &[&str]) -> Proxy {
         let mut child = Command::new(python())
             .arg(root().join("tests/emulator/s3_regions.py"))
             .arg(moto())
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -181,5 +186,56 @@ fn a_bucket_in_another_region_is_read_discovered_and_planned() {
     assert!(
         redirects.iter().any(|r| r.contains(bucket)),
         "the proxy redirected nothing: the test did not meet S3's region rule"
+    );
+}
+
+/// Review finding 19: one bucket whose policy denies the caller
+/// GetBucketLogging used to turn the account's whole S3-access check into
+/// "error". It is now named as unreadable, counted as not covered, and the
+/// other buckets are judged.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn one_unreadable_bucket_costs_only_itself() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    reset(&moto());
+    for b in ["open-a", "open-b", "locked"] {
+        let up = Command::new(python())
+            .arg(root().join("tests/emulator/analytics.py"))
+            .args(["upload", &moto(), b, "x/"])
+            .arg(root().join("tests/fixtures/dns"))
+            .output()
+            .unwrap();
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+    }
+    let proxy = Proxy::start_with(&["--deny-logging", "locked"]);
+    let (code, out, err) = run(
+        &proxy.url,
+        &[
+            "logs",
+            "status",
+            "--sources",
+            "s3-access",
+            "--regions",
+            "us-east-1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["state"], "off", "{row}");
+    let reason = row["reason"].as_str().unwrap();
+    assert!(reason.contains("not logged: open-a, open-b"), "{reason}");
+    assert!(
+        reason.contains("could not be read: locked (s3:GetBucketLogging: AccessDenied"),
+        "{reason}"
     );
 }

@@ -13,52 +13,67 @@ pub(super) const ACTIONS: Actions = Actions {
     cleanup: &["s3:PutBucketLogging"],
 };
 
-/// The account's buckets in this target's region (the account's bucket list
-/// and each bucket's region are asked once per run, not once per region).
-async fn buckets_here(t: &Target, cache: &Cache) -> Result<Vec<String>> {
+/// The account's buckets, each with its region, and those whose region
+/// could not be read (with why). Asked once per account and run.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Buckets {
+    located: Vec<(String, String)>,
+    unknown: Vec<(String, String)>,
+}
+
+/// The account's buckets in this target's region, and (in the home region
+/// only, so each is said once) those whose region could not be read.
+async fn buckets_here(t: &Target, cache: &Cache) -> Result<(Vec<String>, Vec<(String, String)>)> {
     let all = cache
         .get_or_try(&format!("buckets:{}", t.account), || async {
-            Ok(serde_json::json!(bucket_regions(t).await?))
+            Ok(serde_json::to_value(bucket_regions(t).await?)?)
         })
         .await?;
-    let all: Vec<(String, String)> = serde_json::from_value(all)?;
-    Ok(all
+    let all: Buckets = serde_json::from_value(all)?;
+    let here = all
+        .located
         .into_iter()
         .filter(|(_, r)| *r == t.region)
         .map(|(n, _)| n)
-        .collect())
+        .collect();
+    Ok((here, if t.home { all.unknown } else { vec![] }))
 }
 
-async fn bucket_regions(t: &Target) -> Result<Vec<(String, String)>> {
+/// Every bucket of the account (ListBuckets, paginated: S3 refuses the
+/// unpaginated call in accounts allowed more than 10,000 buckets) and its
+/// region. A bucket whose location cannot be read (a policy that denies
+/// GetBucketLocation) is set aside with the reason; it does not make the
+/// account's check fail.
+async fn bucket_regions(t: &Target) -> Result<Buckets> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
-    let list = c
-        .list_buckets()
-        .send()
-        .await
-        .map_err(|e| bucket::s3err("s3:ListBuckets", e))?;
-    let mut out = vec![];
-    for b in list.buckets() {
-        let Some(name) = b.name() else { continue };
-        let region = match b.bucket_region() {
-            Some(r) => r.to_string(),
-            None => {
-                let loc = c
-                    .get_bucket_location()
-                    .bucket(name)
-                    .send()
-                    .await
-                    .map_err(|e| bucket::s3err(&format!("s3:GetBucketLocation {name}"), e))?;
-                match loc.location_constraint().map(|l| l.as_str().to_string()) {
-                    None => "us-east-1".into(),
-                    Some(s) if s.is_empty() => "us-east-1".into(),
-                    Some(s) if s == "EU" => "eu-west-1".into(),
-                    Some(s) => s,
-                }
+    let mut out = Buckets::default();
+    let mut pages = c.list_buckets().max_buckets(1000).into_paginator().send();
+    while let Some(p) = pages.next().await {
+        let p = p.map_err(|e| bucket::s3err("s3:ListBuckets", e))?;
+        for b in p.buckets() {
+            let Some(name) = b.name() else { continue };
+            if let Some(r) = b.bucket_region() {
+                out.located.push((name.to_string(), r.to_string()));
+                continue;
             }
-        };
-        out.push((name.to_string(), region));
+            match c.get_bucket_location().bucket(name).send().await {
+                Ok(loc) => {
+                    let region = match loc.location_constraint().map(|l| l.as_str().to_string()) {
+                        None => "us-east-1".into(),
+                        Some(s) if s.is_empty() => "us-east-1".into(),
+                        Some(s) if s == "EU" => "eu-west-1".into(),
+                        Some(s) => s,
+                    };
+                    out.located.push((name.to_string(), region));
+                }
+                Err(e) => out.unknown.push((
+                    name.to_string(),
+                    format!("{:#}", bucket::s3err("s3:GetBucketLocation", e)),
+                )),
+            }
+        }
     }
-    out.sort();
+    out.located.sort();
     Ok(out)
 }
 
@@ -69,12 +84,18 @@ pub(super) async fn inspect(
     f: &mut Found,
 ) -> Result<()> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
-    let all = buckets_here(t, &layout.cache).await?;
+    let (all, unknown) = buckets_here(t, &layout.cache).await?;
     let subjects: Vec<&String> = all
         .iter()
         .filter(|b| !bucket::is_irprep_name(b) && **b != layout.central_bucket)
         .collect();
-    if subjects.is_empty() {
+    // Buckets irprep could not read (their region, their logging): named,
+    // counted as not covered, and never a reason to fail the others.
+    let mut unreadable: Vec<String> = unknown
+        .iter()
+        .map(|(b, why)| format!("{b} (region unknown: {why})"))
+        .collect();
+    if subjects.is_empty() && unreadable.is_empty() {
         f.rows.push(row(
             t,
             Source::S3Access,
@@ -85,22 +106,30 @@ pub(super) async fn inspect(
     }
     let mut missing = vec![];
     for b in &subjects {
-        let l = c
-            .get_bucket_logging()
-            .bucket(b.as_str())
-            .send()
-            .await
-            .map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
-        if l.logging_enabled().is_none() {
-            missing.push((*b).clone());
+        match c.get_bucket_logging().bucket(b.as_str()).send().await {
+            Ok(l) if l.logging_enabled().is_none() => missing.push((*b).clone()),
+            Ok(_) => {}
+            Err(e) => unreadable.push(format!(
+                "{b} ({:#})",
+                bucket::s3err("s3:GetBucketLogging", e)
+            )),
         }
     }
-    let state = coverage(missing.len(), subjects.len());
-    let reason = if missing.is_empty() {
-        format!("{} bucket(s) logged", subjects.len())
+    let state = coverage(
+        missing.len() + unreadable.len(),
+        subjects.len() + unknown.len(),
+    );
+    let mut reason = if missing.is_empty() {
+        format!(
+            "{} bucket(s) logged",
+            subjects.len() + unknown.len() - unreadable.len()
+        )
     } else {
         format!("not logged: {}", missing.join(", "))
     };
+    if !unreadable.is_empty() {
+        reason.push_str(&format!("; could not be read: {}", unreadable.join(", ")));
+    }
     f.rows.push(row(t, Source::S3Access, state, reason));
     if enable.is_none() || missing.is_empty() {
         return Ok(());
@@ -140,7 +169,7 @@ pub(super) async fn cleanup(
     f: &mut Found,
 ) -> Result<()> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
-    for b in buckets_here(t, cache).await? {
+    for b in buckets_here(t, cache).await?.0 {
         let l = c
             .get_bucket_logging()
             .bucket(&b)
