@@ -28,6 +28,8 @@ const LOGS_ENABLE_COMMON: &[&str] = &[
     "s3:PutBucketVersioning",
     "s3:PutBucketObjectLockConfiguration",
     "s3:GetBucketObjectLockConfiguration",
+    // --kms-key: its policy must let the delivering services use it.
+    "kms:GetKeyPolicy",
     // HeadBucket: the region of a bucket the user names (--bucket).
     "s3:ListBucket",
     "iam:CreateServiceLinkedRole",

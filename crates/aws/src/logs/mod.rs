@@ -13,6 +13,7 @@
 
 pub mod bucket;
 pub mod iam;
+pub mod kms;
 pub mod ledger;
 pub mod org;
 pub mod sources;

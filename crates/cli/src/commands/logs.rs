@@ -335,6 +335,39 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 quiet,
                 "Nothing to do: every selected source is on.",
             )?;
+            // A customer managed key must let the delivering services use
+            // it; irprep never edits a key policy, so the plan stops here.
+            let delivery = [logs::Source::VpcFlow, logs::Source::Dns, logs::Source::Waf]
+                .iter()
+                .any(|s| sources.contains(s));
+            let needs = logs::kms::needs(
+                &ins.changes,
+                delivery,
+                sources.contains(&logs::Source::CloudTrail),
+            );
+            if !needs.is_empty() {
+                let home = targets
+                    .list
+                    .iter()
+                    .find(|t| t.management && t.home)
+                    .map(|t| t.conf.clone())
+                    .ok_or_else(|| anyhow::anyhow!("no credentials for the home account"))?;
+                let unmet = logs::kms::unmet(&home, &needs).await?;
+                if !unmet.is_empty() {
+                    for (n, st) in &unmet {
+                        eprintln!(
+                            "irprep: the key policy of {} does not let {} use it for {}: add\n{}",
+                            n.key,
+                            n.service,
+                            n.why,
+                            serde_json::to_string_pretty(st).unwrap_or_default()
+                        );
+                    }
+                    return Err(super::usage(
+                        "--kms-key: the key's policy must allow the services above (nothing was changed)",
+                    ));
+                }
+            }
             let errors = ins.problems();
             crate::output::write_left_alone(&ins.left_alone);
             // What could not be planned is shown before the question.

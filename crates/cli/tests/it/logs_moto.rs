@@ -984,6 +984,76 @@ fn verify_waits_for_the_marked_call_and_the_first_flow_log_file() {
     );
 }
 
+/// Review finding 17: `--kms-key` whose policy does not let CloudTrail use
+/// it made CreateTrail fail (and vended logs fail silently into an SSE-KMS
+/// bucket). The plan now stops before any change, naming the service and
+/// the statement to add; with the statement in the key policy it goes on.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn a_kms_key_that_does_not_admit_the_services_stops_the_plan() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&url, &["seed"]);
+    let kms = |code: &str| -> String {
+        let out = Command::new(python())
+            .args(["-c", code, &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let key = kms("import boto3,sys; k=boto3.client('kms', endpoint_url=sys.argv[1], region_name='us-east-1'); print(k.create_key()['KeyMetadata']['Arn'])");
+    let args = [
+        "enable",
+        "--dry-run",
+        "--kms-key",
+        &key,
+        "--sources",
+        "cloudtrail",
+        "--regions",
+        "us-east-1",
+        "--format",
+        "json",
+    ];
+    let o = logs(&url, "testing", "testing", &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("does not let cloudtrail.amazonaws.com use it")
+            && err.contains("kms:GenerateDataKey*"),
+        "{err}"
+    );
+    kms(&format!(
+        "import boto3,sys,json; k=boto3.client('kms', endpoint_url=sys.argv[1], region_name='us-east-1'); \
+         k.put_key_policy(KeyId='{key}', PolicyName='default', Policy=json.dumps({{'Version': '2012-10-17', 'Statement': [\
+         {{'Effect': 'Allow', 'Principal': {{'AWS': 'arn:aws:iam::123456789012:root'}}, 'Action': 'kms:*', 'Resource': '*'}},\
+         {{'Effect': 'Allow', 'Principal': {{'Service': 'cloudtrail.amazonaws.com'}}, 'Action': 'kms:GenerateDataKey*', 'Resource': '*'}}]}}))"
+    ));
+    let o = logs(&url, "testing", "testing", &args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let plan = json_out(&o);
+    assert!(
+        plan.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["source"] == "cloudtrail" && c["action"] == "create"),
+        "{plan}"
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(all(irprep_moto, irprep_python)),
