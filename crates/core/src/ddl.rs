@@ -183,8 +183,12 @@ pub fn athena_table(spec: &TableSpec) -> AthenaTable {
             template = format!("{loc}${{{ACCOUNT_PARTITION}}}/CloudTrail/${{{REGION_PARTITION}}}/${{{DATE_PARTITION}}}");
             input_format = "com.amazon.emr.cloudtrail.CloudTrailInputFormat";
             output_format = HIVE_TEXT_OUT;
-            serde_lib = "com.amazon.emr.hive.serde.CloudTrailSerde";
-            serde_params = vec![("serialization.format".to_string(), "1".to_string())];
+            // The SerDe of AWS's current CloudTrail DDL: fields by name, so
+            // the newer ones (sessioncredentialfromconsole, eventcategory,
+            // tlsdetails, …) read as written; the legacy CloudTrailSerde
+            // leaves fields it does not know NULL.
+            serde_lib = "org.apache.hive.hcatalog.data.JsonSerDe";
+            serde_params = vec![];
             partition_keys = vec![ACCOUNT_PARTITION, REGION_PARTITION, DATE_PARTITION];
             classification = "cloudtrail";
         }
@@ -373,14 +377,20 @@ impl AthenaTable {
         } else {
             format!("\nPARTITIONED BY ({})", parts.join(", "))
         };
+        // Hive takes no empty SERDEPROPERTIES list.
+        let serde = if serde.is_empty() {
+            String::new()
+        } else {
+            format!("\nWITH SERDEPROPERTIES ({})", serde.join(", "))
+        };
         format!(
-            "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n{}\n)\nCOMMENT {}{}\nROW FORMAT SERDE {}\nWITH SERDEPROPERTIES ({})\nSTORED AS INPUTFORMAT {}\nOUTPUTFORMAT {}\nLOCATION {}\nTBLPROPERTIES (\n{}\n)",
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (\n{}\n)\nCOMMENT {}{}\nROW FORMAT SERDE {}{}\nSTORED AS INPUTFORMAT {}\nOUTPUTFORMAT {}\nLOCATION {}\nTBLPROPERTIES (\n{}\n)",
             self.name,
             cols.join(",\n"),
             q(&self.description),
             partitioned,
             q(&self.serde_lib),
-            serde.join(", "),
+            serde,
             q(&self.input_format),
             q(&self.output_format),
             q(&self.location),

@@ -412,8 +412,8 @@ fn deploy_is_complete_idempotent_and_destroy_is_exact() {
     assert_eq!(p["projection.date_partition.range"], "2023/07/01,NOW");
     assert_eq!(p["storage.location.template"], format!("s3://{bucket}/cloudtrail/AWSLogs/${{account_partition}}/CloudTrail/${{region_partition}}/${{date_partition}}"));
     assert_eq!(
-        t["trail"]["serde"],
-        "com.amazon.emr.hive.serde.CloudTrailSerde"
+        t["trail"]["serde"], "org.apache.hive.hcatalog.data.JsonSerDe",
+        "the SerDe of AWS's current CloudTrail DDL (review finding 13)"
     );
     // Flow logs: columns in LogFormat order, discovered accounts and regions.
     let flow_cols: Vec<String> = t["vpcflow"]["columns"]
