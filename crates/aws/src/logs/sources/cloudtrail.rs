@@ -123,7 +123,10 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
         let home = tr.home_region().unwrap_or(&t.region).to_string();
         // A multi-region trail shows in every region: ask about it once.
         let facts = cache
-            .get_or_try(&format!("trail:{arn}"), || async {
+            // Per asking account: what an account may read of a trail (an
+            // Organization trail seen from a member) is its own answer, not
+            // the first asker's for all.
+            .get_or_try(&format!("trail:{}:{arn}", t.account), || async {
                 let hc = aws_sdk_cloudtrail::Client::new(&regional(&t.conf, &home));
                 let status = hc.get_trail_status().name(arn).send().await.ok();
                 let logging = status.as_ref().and_then(|s| s.is_logging());
@@ -133,9 +136,11 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
                     .and_then(|s| s.latest_delivery_error())
                     .filter(|e| !e.is_empty())
                     .map(String::from);
+                // Selectors this account may not read are not "no management
+                // events": the trail is not judged, and no second is planned.
                 let management = match hc.get_event_selectors().trail_name(arn).send().await {
                     Ok(o) => management_events(&o),
-                    Err(_) => None,
+                    Err(_) => Some("unreadable"),
                 };
                 let tag = match hc.list_tags().resource_id_list(arn).send().await {
                     Ok(o) => o.resource_tag_list().iter().find_map(|r| {
@@ -156,6 +161,7 @@ async fn trails(t: &Target, cache: &Cache) -> Result<Vec<TrailFacts>> {
             Some("read-only") => Some("read-only"),
             Some("write-only") => Some("write-only"),
             Some("filtered") => Some("filtered"),
+            Some("unreadable") => Some("unreadable"),
             _ => None,
         };
         out.push(TrailFacts {
@@ -292,6 +298,10 @@ pub(super) async fn inspect(
     let org_unknown = all
         .iter()
         .find(|tr| covers_here(tr) && tr.org && tr.logging.is_none());
+    // A logging trail whose event selectors this account cannot read.
+    let selectors_unknown = all.iter().find(|tr| {
+        covers_here(tr) && tr.logging == Some(true) && tr.management == Some("unreadable")
+    });
     let state;
     let mut reason: String;
     if let Some(g) = good {
@@ -317,6 +327,12 @@ pub(super) async fn inspect(
             f.name,
             f.bucket.as_deref().unwrap_or("?"),
             f.delivery_error.as_deref().unwrap_or("")
+        );
+    } else if let Some(u) = selectors_unknown {
+        state = State::Partial;
+        reason = format!(
+            "trail {} logs, but its event selectors cannot be read from this account: which management events it records is unknown",
+            u.name
         );
     } else if let Some(o) = org_unknown {
         state = State::Partial;
@@ -385,6 +401,18 @@ pub(super) async fn inspect(
             format!(
                 "organization trail {} covers this account but its status is unknown from here: no second trail is planned; judge it from the management account",
                 ot.name
+            ),
+        ));
+        return Ok(());
+    }
+    if let Some(u) = selectors_unknown {
+        f.rows.push(row(
+            t,
+            Source::CloudTrail,
+            State::Error,
+            format!(
+                "trail {} logs but its event selectors cannot be read: no second trail is planned; grant cloudtrail:GetEventSelectors to judge it",
+                u.name
             ),
         ));
         return Ok(());
