@@ -89,7 +89,9 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
         .cache
         .with_prefix("vpcs:")
         .into_iter()
-        .flat_map(|(_, v)| serde_json::from_value::<Vec<String>>(v).unwrap_or_default())
+        .flat_map(|(_, v)| {
+            serde_json::from_value::<Vec<String>>(v["own"].clone()).unwrap_or_default()
+        })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -106,10 +108,44 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
         ..TableSpec::new(table, name, &location)
     };
     if sources.contains(&Source::CloudTrail) {
-        let loc = match &layout.org_id {
+        let mut loc = match &layout.org_id {
             Some(id) => format!("{awslogs}{id}/"),
             None => awslogs.clone(),
         };
+        // A trail that already records the home account's management events
+        // (so none of irprep's is planned) delivers elsewhere: the table
+        // reads where it writes (review finding 16), not irprep's empty bucket.
+        let planned = ins.changes.iter().any(|c| c.source == "cloudtrail");
+        let dest = layout
+            .cache
+            .with_prefix(&format!("trail-dest:{}", layout.home_account))
+            .into_iter()
+            .next()
+            .map(|(_, v)| v);
+        if let (false, Some(d)) = (planned, dest) {
+            let bucket = d["bucket"].as_str().unwrap_or_default();
+            let prefix = d["prefix"]
+                .as_str()
+                .map(|p| format!("{}/", p.trim_end_matches('/')))
+                .unwrap_or_default();
+            if !bucket.is_empty() && bucket != layout.central_bucket {
+                let org = if d["org"] == true {
+                    match &layout.org_id {
+                        Some(id) => Some(id.clone()),
+                        None => irprep_aws::logs::org::org_id(&conf).await.ok(),
+                    }
+                } else {
+                    None
+                };
+                loc = format!("s3://{bucket}/{prefix}AWSLogs/");
+                if let Some(id) = org {
+                    loc.push_str(&format!("{id}/"));
+                }
+                if !quiet {
+                    eprintln!("irprep: the cloudtrail table reads {loc}, where the account's trail already delivers");
+                }
+            }
+        }
         tables.push(athena_table(&spec(
             LogTable::CloudTrail,
             "cloudtrail",

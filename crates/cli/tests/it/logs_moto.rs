@@ -1640,6 +1640,81 @@ fn prepare_turns_logs_on_and_makes_them_queryable_in_one_plan() {
     );
 }
 
+/// Review finding 16: when a trail of the account's already records every
+/// management event, `prepare` plans no trail of its own, and its
+/// cloudtrail table must read where that trail delivers, not irprep's
+/// (empty) bucket.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn prepare_points_the_cloudtrail_table_at_the_trail_that_exists() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    estate(&url, &["seed"]);
+    let fix = Command::new(python())
+        .args([
+            "-c",
+            "import boto3,sys; c=boto3.client('cloudtrail', endpoint_url=sys.argv[1], region_name='us-east-1'); \
+             c.update_trail(Name='their-trail', IsMultiRegionTrail=True); c.start_logging(Name='their-trail')",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        fix.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fix.stderr)
+    );
+    let o = irprep()
+        .args([
+            "prepare",
+            "--sources",
+            "cloudtrail",
+            "--regions",
+            "us-east-1",
+            "--format",
+            "json",
+            "--database",
+            "sec_existing",
+            "--workgroup",
+            "irprep-existing",
+            "--yes",
+        ])
+        .args(["--endpoint-url", &url, "--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let plan = json_out(&o);
+    assert!(
+        !plan
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["source"] == "cloudtrail"),
+        "their trail covers the account: {plan}"
+    );
+    let out = Command::new(python())
+        .arg(root().join("tests/emulator/analytics.py"))
+        .args(["state", &url, "sec_existing", "irprep-existing"])
+        .output()
+        .unwrap();
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        st["tables"]["cloudtrail"]["location"],
+        "s3://their-trail-logs/AWSLogs/"
+    );
+}
+
 /// `--object-lock-days`: the buckets irprep creates get Object Lock
 /// (governance mode, the default retention asked), seen with boto3; a
 /// second run changes nothing; the user's own bucket is never locked.

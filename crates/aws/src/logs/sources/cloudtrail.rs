@@ -305,6 +305,15 @@ pub(super) async fn inspect(
     let state;
     let mut reason: String;
     if let Some(g) = good {
+        // Where the account's management events already go, for `prepare`'s
+        // cloudtrail table when no trail of irprep's is planned.
+        if let Some(b) = &g.bucket {
+            let dest = serde_json::json!({"bucket": b, "prefix": g.prefix, "org": g.org});
+            let _ = layout
+                .cache
+                .get_or_try(&format!("trail-dest:{}", t.account), || async { Ok(dest) })
+                .await;
+        }
         state = State::On;
         reason = format!(
             "{}trail {}{}{}",
