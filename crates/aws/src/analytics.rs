@@ -356,6 +356,33 @@ fn workgroup_differs(d: &Deployment, wg: &at::WorkGroup) -> Vec<&'static str> {
 
 /// Whether a table is in the Glue catalogue: `Some(false)` only when Glue
 /// says it is not; `None` when Glue could not be asked.
+/// Each table's date-partition format in a database (Glue's
+/// `projection.date_partition.format`), so a time window compares in the
+/// table's own form (Hive-compatible flow-log keys carry `year=…/…`).
+/// Empty when Glue cannot be read: the default form is used.
+pub async fn date_formats(
+    conf: &SdkConfig,
+    database: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut pages = aws_sdk_glue::Client::new(conf)
+        .get_tables()
+        .database_name(database)
+        .into_paginator()
+        .send();
+    while let Some(Ok(p)) = pages.next().await {
+        for t in p.table_list() {
+            if let Some(f) = t
+                .parameters()
+                .and_then(|m| m.get("projection.date_partition.format"))
+            {
+                out.insert(t.name().to_string(), f.clone());
+            }
+        }
+    }
+    out
+}
+
 pub async fn table_exists(conf: &SdkConfig, database: &str, table: &str) -> Option<bool> {
     match aws_sdk_glue::Client::new(conf)
         .get_table()

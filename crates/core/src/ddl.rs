@@ -147,7 +147,8 @@ fn date_projection(start: &str, format: &str, out: &mut Vec<(String, String)>) {
     out.push((format!("projection.{DATE_PARTITION}.type"), "date".into()));
     out.push((
         format!("projection.{DATE_PARTITION}.range"),
-        format!("{start},NOW"),
+        // The range is written in the format too (Hive keys: year=…/…).
+        format!("{},NOW", crate::sql::format_day(start, format)),
     ));
     out.push((format!("projection.{DATE_PARTITION}.format"), format.into()));
     out.push((format!("projection.{DATE_PARTITION}.interval"), "1".into()));
@@ -474,6 +475,22 @@ mod tests {
         );
         assert_eq!(t.partition_keys.len(), 4);
         assert!(t.serde_lib.contains("Parquet"));
+        // Review finding 8b: the range is in the format too.
+        let start = spec(LogTable::VpcFlow).start_date;
+        assert_eq!(
+            t.param("projection.date_partition.range"),
+            Some(
+                format!(
+                    "{},NOW",
+                    crate::sql::format_day(&start, "'year='yyyy'/month='MM'/day='dd")
+                )
+                .as_str()
+            )
+        );
+        assert!(t
+            .param("projection.date_partition.range")
+            .unwrap()
+            .starts_with("year="));
     }
 
     #[test]

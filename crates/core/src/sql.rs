@@ -15,16 +15,70 @@ pub fn escape(s: &str) -> String {
 /// responder would by hand: a CTE named like the table shadows it, filtering
 /// on the partition (so Athena prunes) and on the record time.
 pub fn with_window(sql: &str, database: &str, since: Option<&str>, until: Option<&str>) -> String {
+    with_window_in(sql, database, since, until, &|_| None)
+}
+
+/// A day (`YYYY-MM-DD…` or `YYYY/MM/DD`) written in a partition
+/// projection's Java date pattern: `yyyy`, `MM` and `dd` are the date's,
+/// text in single quotes is literal (`''` is a quote), anything else is
+/// kept. `'year='yyyy'/month='MM'/day='dd` gives `year=2024/month=03/day=01`.
+pub fn format_day(day: &str, pattern: &str) -> String {
+    let d: Vec<&str> = day.get(..10).unwrap_or(day).split(['-', '/']).collect();
+    let (y, m, dd) = match d.as_slice() {
+        [y, m, dd] => (*y, *m, *dd),
+        _ => return day.to_string(),
+    };
+    let mut out = String::new();
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        if c == '\'' {
+            let body = &rest[1..];
+            if let Some(stripped) = body.strip_prefix('\'') {
+                out.push('\'');
+                rest = stripped;
+                continue;
+            }
+            let end = body.find('\'').unwrap_or(body.len());
+            out.push_str(&body[..end]);
+            rest = body.get(end + 1..).unwrap_or("");
+        } else if let Some(r) = rest.strip_prefix("yyyy") {
+            out.push_str(y);
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("MM") {
+            out.push_str(m);
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("dd") {
+            out.push_str(dd);
+            rest = r;
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// [`with_window`], with each table's date partition written in its
+/// projection's format (`date_format` of a table; None: `yyyy/MM/dd`), as a
+/// table over Hive-compatible flow-log keys needs.
+pub fn with_window_in(
+    sql: &str,
+    database: &str,
+    since: Option<&str>,
+    until: Option<&str>,
+    date_format: &dyn Fn(crate::tables::LogTable) -> Option<String>,
+) -> String {
     if since.is_none() && until.is_none() {
         return sql.to_string();
     }
-    let day = |t: &str| t.get(..10).unwrap_or(t).replace('-', "/");
     let mut ctes = vec![];
     for t in crate::tables::LogTable::ALL {
         let table = t.name();
         if !mentions(sql, table) {
             continue;
         }
+        let pattern = date_format(t).unwrap_or_else(|| "yyyy/MM/dd".to_string());
+        let day = |s: &str| format_day(s, &pattern);
         use crate::tables::TimeFormat;
         let col = quote_col(t.time_column());
         let epoch = |t: &str| {
@@ -140,5 +194,28 @@ mod tests {
         );
         assert!(w.starts_with("WITH cloudtrail AS"), "{w}");
         assert_eq!(super::with_window("é", "db", Some("é"), Some("ü")), "é");
+    }
+
+    #[test]
+    fn days_in_a_projection_pattern() {
+        assert_eq!(
+            super::format_day("2024-03-01T00:00:00Z", "yyyy/MM/dd"),
+            "2024/03/01"
+        );
+        assert_eq!(
+            super::format_day("2024/03/01", "'year='yyyy'/month='MM'/day='dd"),
+            "year=2024/month=03/day=01"
+        );
+        let w = super::with_window_in(
+            "SELECT * FROM vpcflow",
+            "db",
+            Some("2024-03-01T00:00:00Z"),
+            None,
+            &|_| Some("'year='yyyy'/month='MM'/day='dd".into()),
+        );
+        assert!(
+            w.contains("date_partition >= 'year=2024/month=03/day=01'"),
+            "{w}"
+        );
     }
 }

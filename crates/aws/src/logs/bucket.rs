@@ -202,10 +202,17 @@ pub fn statements(
             "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceOrgID": o.id}},
         }));
     } else if roles.delivery || roles.waf {
-        // Flow logs, Resolver query logs and WAF write under AWSLogs/<account>/.
+        // Flow logs, Resolver query logs and WAF write under AWSLogs/<account>/,
+        // and flow logs with Hive-compatible prefixes under
+        // AWSLogs/aws-account-id=<account>/ (review finding 8a).
         let resources: Vec<String> = accounts
             .iter()
-            .map(|a| format!("{b}/AWSLogs/{a}/*"))
+            .flat_map(|a| {
+                [
+                    format!("{b}/AWSLogs/{a}/*"),
+                    format!("{b}/AWSLogs/aws-account-id={a}/*"),
+                ]
+            })
             .collect();
         let logs_arns: Vec<String> = accounts
             .iter()
@@ -1369,7 +1376,12 @@ mod tests {
                             Some(_) => json!("arn:aws:s3:::irprep-logs-central/AWSLogs/*"),
                             None => json!(accounts
                                 .iter()
-                                .map(|a| format!("arn:aws:s3:::irprep-logs-central/AWSLogs/{a}/*"))
+                                .flat_map(|a| {
+                                    [
+                                        format!("arn:aws:s3:::irprep-logs-central/AWSLogs/{a}/*"),
+                                        format!("arn:aws:s3:::irprep-logs-central/AWSLogs/aws-account-id={a}/*"),
+                                    ]
+                                })
                                 .collect::<Vec<_>>()),
                         };
                         assert_eq!(w["Resource"], want);
@@ -1396,8 +1408,11 @@ mod tests {
                             Some(_) => {
                                 want.push("arn:aws:s3:::irprep-logs-central/AWSLogs/*".into())
                             }
-                            None => want.extend(accounts.iter().map(|a| {
-                                format!("arn:aws:s3:::irprep-logs-central/AWSLogs/{a}/*")
+                            None => want.extend(accounts.iter().flat_map(|a| {
+                                [
+                                    format!("arn:aws:s3:::irprep-logs-central/AWSLogs/{a}/*"),
+                                    format!("arn:aws:s3:::irprep-logs-central/AWSLogs/aws-account-id={a}/*"),
+                                ]
                             })),
                         }
                     }

@@ -119,6 +119,8 @@ const ATHENA_QUERY: &[&str] = &[
     "athena:GetWorkGroup",
     "glue:GetDatabase",
     "glue:GetTable",
+    // The tables' date-partition formats, for the time window.
+    "glue:GetTables",
     "glue:GetPartitions",
     "s3:GetObject",
     "s3:ListBucket",

@@ -426,8 +426,11 @@ async fn hunt_athena(
             }
         })
         .collect();
+    let formats = irprep_aws::analytics::date_formats(&conf, &target.database).await;
     let runs = futures::stream::iter(dets.iter().map(|d| {
-        let sql = athena::with_window(&d.sql, &target.database, since, until);
+        let sql = athena::with_window_in(&d.sql, &target.database, since, until, &|t| {
+            formats.get(t.name()).cloned()
+        });
         let (client, target) = (&client, &target);
         async move { (*d, athena::run(client, target, &sql).await) }
     }))

@@ -53,13 +53,19 @@ pub async fn query_and_print(
             ));
         }
         let w = logs.window()?;
-        let sql = irprep_aws::athena::with_window(
+        let conf = aws.options().load().await?;
+        let formats = if w.since.is_some() || w.until.is_some() {
+            irprep_aws::analytics::date_formats(&conf, &eng.database).await
+        } else {
+            Default::default()
+        };
+        let sql = irprep_aws::athena::with_window_in(
             sql,
             &eng.database,
             w.since.as_deref(),
             w.until.as_deref(),
+            &|t| formats.get(t.name()).cloned(),
         );
-        let conf = aws.options().load().await?;
         let client = irprep_aws::athena::client(&conf);
         let r = irprep_aws::athena::run(&client, &eng.target(), &sql).await?;
         let res = irprep_engine::QueryResult {
