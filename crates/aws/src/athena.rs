@@ -279,8 +279,14 @@ async fn results(
         };
         arrays.push(a);
     }
-    let batch =
-        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| anyhow!("Athena results: {e}"))?;
+    // An answer without columns (a statement with no result set) is an
+    // empty result, not an error.
+    let batch = RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &irprep_core::arrow_array::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )
+    .map_err(|e| anyhow!("Athena results: {e}"))?;
     Ok((schema, vec![batch]))
 }
 

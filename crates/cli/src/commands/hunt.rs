@@ -456,9 +456,21 @@ async fn hunt_athena(
         .into_iter()
         .partition(|(d, _)| d.source == "cloudtrail");
     let mut ids: Vec<String> = vec![];
-    for (d, b) in &results {
-        ids.extend(hunt::evidence_ids(&d.id, b)?);
-    }
+    // A detection whose answer has no event ids is that detection's error,
+    // not the hunt's.
+    let results: Vec<_> = results
+        .into_iter()
+        .filter(|(d, b)| match hunt::evidence_ids(&d.id, b) {
+            Ok(v) => {
+                ids.extend(v);
+                true
+            }
+            Err(e) => {
+                errors.push((d.id.clone(), format!("{e:#}")));
+                false
+            }
+        })
+        .collect();
     ids.sort();
     ids.dedup();
     // CloudTrail event ids are 36-byte UUIDs: a longer one (a forged event)
@@ -500,7 +512,10 @@ async fn hunt_athena(
     }
     let mut findings = hunt::findings_from(&results, &evidence)?;
     for (d, b) in &others {
-        findings.extend(hunt::findings_from(&[(*d, b.clone())], b)?);
+        match hunt::findings_from(&[(*d, b.clone())], b) {
+            Ok(f) => findings.extend(f),
+            Err(e) => errors.push((d.id.clone(), format!("{e:#}"))),
+        }
     }
     hunt::sort_findings(&mut findings);
     for (id, e) in &errors {

@@ -653,6 +653,8 @@ fn evidence_one(ev: &str) -> Value {
 )]
 fn query_and_hunt_run_on_athena() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    // Canned Athena answers are consumed in order: none left from another test.
+    reset(&moto());
     let (db, wg) = ("sec_engine", "irprep-engine");
     // A workgroup to run in (deploy with only a CloudTrail table).
     let out = aws(irprep().args([

@@ -14,6 +14,7 @@
 
 mod common;
 
+mod acceptance;
 mod analytics_moto;
 mod cli;
 mod collect;
