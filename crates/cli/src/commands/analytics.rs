@@ -21,6 +21,10 @@ use irprep_core::tables::LogTable;
 use crate::args::AwsArgs;
 use crate::output::{write_objects, Format};
 
+/// The workgroup's per-query cutoff by default: 100 GB, about $0.50 a query
+/// at Athena's $5 per TB (a whole-table scan of weeks of an Organization's
+/// trail stops there instead of costing dollars per detection).
+pub(crate) const DEFAULT_CUTOFF: i64 = 100_000_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum FlowFileFormat {
     #[default]
@@ -154,9 +158,9 @@ pub enum AnalyticsCmd {
         /// Encrypt query results with this KMS key (default SSE-S3).
         #[arg(long)]
         results_kms_key: Option<String>,
-        /// Cancel any query that would scan more than this many bytes.
-        #[arg(long)]
-        bytes_scanned_cutoff: Option<i64>,
+        /// Cancel any query of the workgroup that would scan more than this many bytes (default 100 GB, about $0.50 a query; 0: no cutoff).
+        #[arg(long, default_value_t = DEFAULT_CUTOFF)]
+        bytes_scanned_cutoff: i64,
         /// Show the plan and stop.
         #[arg(long)]
         dry_run: bool,
@@ -192,8 +196,9 @@ pub enum AnalyticsCmd {
         results: String,
         #[arg(long)]
         results_kms_key: Option<String>,
-        #[arg(long)]
-        bytes_scanned_cutoff: Option<i64>,
+        /// As for deploy.
+        #[arg(long, default_value_t = DEFAULT_CUTOFF)]
+        bytes_scanned_cutoff: i64,
         /// Write to this file instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -504,7 +509,8 @@ async fn deployment(
                 format!("{results}/")
             },
             kms_key: kms.clone(),
-            bytes_scanned_cutoff: cutoff,
+            // 0 (or less): no cutoff.
+            bytes_scanned_cutoff: cutoff.filter(|n| *n > 0),
         },
         tables,
         named_queries: qs,
@@ -600,7 +606,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
                 &wg,
                 &results,
                 &results_kms_key,
-                bytes_scanned_cutoff,
+                Some(bytes_scanned_cutoff),
                 &aws,
                 false,
             )
@@ -647,7 +653,7 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
                 &wg,
                 &results,
                 &results_kms_key,
-                bytes_scanned_cutoff,
+                Some(bytes_scanned_cutoff),
                 &aws,
                 true,
             )

@@ -192,7 +192,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
             description: "Security investigations over AWS logs (managed by irprep)".into(),
             results,
             kms_key: None,
-            bytes_scanned_cutoff: None,
+            bytes_scanned_cutoff: Some(super::analytics::DEFAULT_CUTOFF),
         },
         tables,
         named_queries: named_queries(&names, &Catalogue::builtin()).map_err(anyhow::Error::msg)?,

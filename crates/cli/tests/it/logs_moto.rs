@@ -1616,6 +1616,11 @@ fn prepare_turns_logs_on_and_makes_them_queryable_in_one_plan() {
         st["tables"]["cloudtrail"]["location"],
         format!("s3://{bucket}/AWSLogs/")
     );
+    // Review finding 14: the workgroup stops a query past 100 GB by default.
+    assert_eq!(
+        st["workgroup"]["configuration"]["BytesScannedCutoffPerQuery"],
+        100_000_000_000u64
+    );
     let logs_state = estate(&url, &["state"]);
     let dest: std::collections::BTreeSet<&str> = logs_state["us-east-1"]["flow_logs"]
         .as_array()
