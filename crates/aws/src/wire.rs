@@ -319,8 +319,9 @@ impl WireClient {
         };
         match svc.name {
             "iam" if region.starts_with("us-gov-") => "https://iam.us-gov.amazonaws.com".into(),
+            "iam" if region.starts_with("cn-") => format!("https://iam.{region}.{suffix}"),
             "iam" => format!("https://iam.{suffix}"),
-            "organizations" => format!("https://organizations.us-east-1.{suffix}"),
+            "organizations" => format!("https://organizations.{region}.{suffix}"),
             "s3" => format!("https://s3.{region}.{suffix}"),
             n => format!("https://{n}.{region}.{suffix}"),
         }
@@ -337,7 +338,11 @@ impl WireClient {
         let svc = service(service_name).ok_or_else(|| {
             anyhow!("service '{service_name}' is not supported by the scenario runner")
         })?;
-        let region = if svc.global { "us-east-1" } else { region };
+        let region = if svc.global {
+            global_region(svc.name, region)
+        } else {
+            region
+        };
         // The region becomes part of a host name: only a real region's shape.
         if !is_region(region) {
             bail!("{service_name}:{operation}: {region:?} is not an AWS region name");
@@ -639,6 +644,18 @@ pub fn params_map(v: &Value) -> BTreeMap<String, String> {
     out.into_iter().collect()
 }
 
+/// The region a global service (IAM, Organizations) is signed for and
+/// reached in, by the partition of the region the call is made from
+/// (review finding 21: GovCloud and China have their own).
+fn global_region(service: &str, region: &str) -> &'static str {
+    match (service, region) {
+        (_, r) if r.starts_with("us-gov-") => "us-gov-west-1",
+        ("organizations", r) if r.starts_with("cn-") => "cn-northwest-1",
+        (_, r) if r.starts_with("cn-") => "cn-north-1",
+        _ => "us-east-1",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,6 +765,21 @@ mod tests {
         assert_eq!(
             base64(&md5::Md5::digest(b"Check Integrity!")),
             "nwqq6b6ua/tTDk7B5M184w=="
+        );
+    }
+
+    #[test]
+    fn global_services_are_reached_in_their_partition() {
+        assert_eq!(global_region("iam", "eu-west-1"), "us-east-1");
+        assert_eq!(global_region("iam", "us-gov-east-1"), "us-gov-west-1");
+        assert_eq!(global_region("iam", "cn-northwest-1"), "cn-north-1");
+        assert_eq!(
+            global_region("organizations", "cn-north-1"),
+            "cn-northwest-1"
+        );
+        assert_eq!(
+            global_region("organizations", "us-gov-west-1"),
+            "us-gov-west-1"
         );
     }
 

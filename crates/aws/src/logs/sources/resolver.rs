@@ -196,7 +196,8 @@ pub(super) async fn cleanup(t: &Target, ledger: &Ledger, f: &mut Found) -> Resul
                     continue;
                 }
                 let made = irprep_like
-                    && c.creator_request_id() == Some(format!("irprep-{name}").as_str());
+                    && c.creator_request_id()
+                        .is_some_and(|r| r.starts_with(&format!("irprep-{name}")));
                 match (recorded, made) {
                     (true, true) => None,
                     (true, false) => {
@@ -278,7 +279,13 @@ pub(super) async fn apply(
                 .create_resolver_query_log_config()
                 .name(name)
                 .destination_arn(destination)
-                .creator_request_id(format!("irprep-{name}"))
+                // An idempotency token: one per request, so a config made
+                // again after cleanup is not refused or replayed as the old
+                // one (review finding 21).
+                .creator_request_id(format!(
+                    "irprep-{name}-{:016x}",
+                    crate::logs::ledger::random_u64()
+                ))
                 .tags(tag)
                 .send()
                 .await
