@@ -360,10 +360,11 @@ impl ScopeArgs {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".into());
-        let org_id = if self.org {
-            Some(org::org_id(&conf).await?)
+        let (org_id, org_management) = if self.org {
+            let (id, m) = org::organization(&conf).await?;
+            (Some(id), Some(m))
         } else {
-            None
+            (None, None)
         };
         let o = org::TargetOptions {
             org: self.org,
@@ -386,6 +387,7 @@ impl ScopeArgs {
             home_region,
             accounts,
             org_id,
+            org_management,
             cache: Default::default(),
             ledger: irprep_aws::logs::ledger::Ledger::fresh(),
             ledger_stored: false,

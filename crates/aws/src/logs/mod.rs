@@ -633,6 +633,9 @@ pub struct Layout {
     pub accounts: Vec<String>,
     /// The Organization id, with `--org`.
     pub org_id: Option<String>,
+    /// The Organization's management account, with `--org`: it owns the
+    /// Organization trail, also when a delegated administrator runs irprep.
+    pub org_management: Option<String>,
     pub cache: std::sync::Arc<Cache>,
     /// irprep's record of what it made (a fresh one until `open_ledger`
     /// finds the stored one).
@@ -874,7 +877,10 @@ pub async fn inspect(
                 match (&layout.org_id, central) {
                     (Some(id), true) => Some(bucket::OrgWriters {
                         id,
-                        management: &layout.home_account,
+                        management: layout
+                            .org_management
+                            .as_deref()
+                            .unwrap_or(&layout.home_account),
                     }),
                     _ => None,
                 },

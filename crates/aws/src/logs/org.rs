@@ -77,16 +77,30 @@ pub struct TargetOptions {
 
 /// The Organization's id, when the caller is in one.
 pub async fn org_id(conf: &SdkConfig) -> Result<String> {
+    Ok(organization(conf).await?.0)
+}
+
+/// The Organization's id and its management account (which owns an
+/// Organization trail, even one a delegated administrator makes).
+pub async fn organization(conf: &SdkConfig) -> Result<(String, String)> {
     let o = aws_sdk_organizations::Client::new(conf);
     let d = o
         .describe_organization()
         .send()
         .await
         .map_err(|e| err("organizations:DescribeOrganization", e))?;
-    d.organization()
+    let org = d.organization();
+    let id = org
         .and_then(|o| o.id())
         .map(String::from)
-        .ok_or_else(|| anyhow!("organizations:DescribeOrganization returned no id"))
+        .ok_or_else(|| anyhow!("organizations:DescribeOrganization returned no id"))?;
+    let management = org
+        .and_then(|o| o.master_account_id())
+        .map(String::from)
+        .ok_or_else(|| {
+            anyhow!("organizations:DescribeOrganization returned no management account")
+        })?;
+    Ok((id, management))
 }
 
 /// Every ACTIVE account of the Organization.

@@ -517,9 +517,15 @@ pub(super) async fn inspect(
         }
         return Ok(());
     }
+    // An Organization trail belongs to the management account, also when a
+    // delegated administrator creates it.
+    let owner = match (org, &layout.org_management) {
+        (true, Some(m)) => m.as_str(),
+        _ => t.account.as_str(),
+    };
     let arn = format!(
-        "arn:{}:cloudtrail:{}:{}:trail/{TRAIL_NAME}",
-        t.partition, t.region, t.account
+        "arn:{}:cloudtrail:{}:{owner}:trail/{TRAIL_NAME}",
+        t.partition, t.region
     );
     if org {
         plan_trusted_access(t, f).await;
