@@ -676,7 +676,25 @@ fn the_default_central_bucket_serves_the_home_regions_sources_too() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();
     reset(&url);
-    estate(&url, &["seed"]);
+    let seeded = estate(&url, &["seed"]);
+    // A Network Load Balancer beside the ALB and CLB (review finding 7).
+    let nlb = Command::new(python())
+        .args([
+            "-c",
+            "import boto3,sys; e=boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1'); \
+             s=e.create_subnet(VpcId=sys.argv[2], CidrBlock='10.60.9.0/24', AvailabilityZone='us-east-1c')['Subnet']['SubnetId']; \
+             print(boto3.client('elbv2', endpoint_url=sys.argv[1], region_name='us-east-1').create_load_balancer(Name='their-nlb', Type='network', Subnets=[s])['LoadBalancers'][0]['LoadBalancerArn'])",
+            &url,
+            seeded["vpc-us-east-1"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        nlb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nlb.stderr)
+    );
+    let nlb_arn = String::from_utf8_lossy(&nlb.stdout).trim().to_string();
     let o = logs(
         &url,
         "testing",
@@ -714,6 +732,22 @@ fn the_default_central_bucket_serves_the_home_regions_sources_too() {
     ] {
         assert!(sids.contains(&want), "{want} missing from {sids:?}");
     }
+    // The NLB logs into that bucket, under elb/.
+    let attrs = Command::new(python())
+        .args([
+            "-c",
+            "import boto3,sys,json; print(json.dumps({a['Key']: a['Value'] for a in boto3.client('elbv2', endpoint_url=sys.argv[1], region_name='us-east-1').describe_load_balancer_attributes(LoadBalancerArn=sys.argv[2])['Attributes']}))",
+            &url,
+            &nlb_arn,
+        ])
+        .output()
+        .unwrap();
+    let attrs: Value = serde_json::from_slice(&attrs.stdout).unwrap();
+    assert_eq!(attrs["access_logs.s3.enabled"], "true", "{attrs}");
+    assert_eq!(
+        attrs["access_logs.s3.bucket"],
+        "irprep-logs-123456789012-us-east-1"
+    );
 }
 
 /// Review finding 5, applied: with `--org`, CloudTrail's trusted access is
