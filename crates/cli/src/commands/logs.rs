@@ -387,6 +387,11 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                     ins.changes.len().saturating_sub(failed.len()),
                     ins.changes.len()
                 );
+                // Turned on is not delivering (a bucket policy, a key policy,
+                // a service's own error): prove it.
+                eprintln!(
+                    "irprep: delivery is not proven yet: `irprep logs verify --wait 15m` checks that the files arrive"
+                );
             }
             crate::output::write_failures(&failed);
             Ok(crate::output::code(&failed).max(crate::output::code(&errors)))
