@@ -13,6 +13,9 @@
     python logs_estate.py foreign-trail URL BUCKET
                                             a logging multi-region trail of this account delivering to
                                             BUCKET, which another account owns
+    python logs_estate.py bench-seed URL    the 17-region speed estate of issue 5 (scripts/bench_logs.sh)
+    python logs_estate.py bench-empty URL REGIONS
+                                            regions outside that estate (comma-separated) left with no VPC
     python logs_estate.py auth-setup URL LEAST_POLICY ORG_POLICIES
                                             (on the IAM-enforcing server) users and an Organization, see auth_setup
 
@@ -249,7 +252,8 @@ BENCH_REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central
 
 def bench_seed(url):
     """The speed estate of issue 5: 17 regions, each with 2 VPCs (one is the
-    default), 2 buckets, an ALB and a WAF ACL; EKS clusters in 3 regions."""
+    default), 2 buckets, an ALB (access logs explicitly off) and a WAF ACL;
+    EKS clusters in 3 regions."""
     s3 = c("s3", url)
     for i, region in enumerate(BENCH_REGIONS):
         ec2 = c("ec2", url, region)
@@ -259,12 +263,38 @@ def bench_seed(url):
         for b in range(2):
             kw = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
             s3.create_bucket(Bucket=f"bench-{region}-{b}", **kw)
-        c("elbv2", url, region).create_load_balancer(Name=f"alb-{i}", Subnets=subnets)
+        elbv2 = c("elbv2", url, region)
+        alb = elbv2.create_load_balancer(Name=f"alb-{i}", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+        # AWS answers access_logs.s3.enabled=false for a new load balancer;
+        # moto leaves the key out unless it was set, and the Assisted Log
+        # Enabler only acts on an explicit "false".
+        elbv2.modify_load_balancer_attributes(LoadBalancerArn=alb, Attributes=[{"Key": "access_logs.s3.enabled", "Value": "false"}])
         c("wafv2", url, region).create_web_acl(Name=f"acl-{i}", Scope="REGIONAL", DefaultAction={"Allow": {}},
                                                 VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "m"})
         if i < 3:
             c("eks", url, region).create_cluster(name=f"eks-{i}", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={"subnetIds": subnets})
     print(json.dumps({"regions": BENCH_REGIONS}))
+
+
+def bench_empty(url, regions):
+    """Regions outside the estate with nothing in them: each one's default
+    VPC (and its subnets and internet gateway) deleted. The Assisted Log
+    Enabler visits a fixed list of 32 regions; the 15 beyond the estate's 17
+    are opt-in (or China) regions, off in a real account, so there they must
+    hold nothing to log."""
+    for region in [r for r in regions.split(",") if r and r not in BENCH_REGIONS]:
+        ec2 = c("ec2", url, region)
+        for vpc in ec2.describe_vpcs()["Vpcs"]:
+            v = vpc["VpcId"]
+            for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [v]}])["Subnets"]:
+                ec2.delete_subnet(SubnetId=s["SubnetId"])
+            for g in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [v]}])["InternetGateways"]:
+                ec2.detach_internet_gateway(InternetGatewayId=g["InternetGatewayId"], VpcId=v)
+                ec2.delete_internet_gateway(InternetGatewayId=g["InternetGatewayId"])
+            ec2.delete_vpc(VpcId=v)
+        left = ec2.describe_vpcs()["Vpcs"]
+        assert not left, f"{region}: VPCs left {left}"
+    print(json.dumps({"emptied": [r for r in regions.split(",") if r and r not in BENCH_REGIONS]}))
 
 
 def auth_setup(url, least_policy_file, org_policy_file):
@@ -323,6 +353,7 @@ if __name__ == "__main__":
     {"seed": lambda: seed(url), "state": lambda: state(url),
      "iam-user": lambda: iam_user(url, sys.argv[3]), "org": lambda: org(url, sys.argv[3]),
      "auth-setup": lambda: auth_setup(url, sys.argv[3], sys.argv[4]), "bench-seed": lambda: bench_seed(url),
+     "bench-empty": lambda: bench_empty(url, sys.argv[3]),
      "plant": lambda: plant(url, sys.argv[3]),
      "tag-detector": lambda: print(json.dumps(tag_detector(url, sys.argv[3]))), "squat": lambda: squat(url, sys.argv[3]),
      "foreign-trail": lambda: foreign_trail(url, sys.argv[3])}[cmd]()
