@@ -105,18 +105,9 @@ pub(super) async fn inspect(
     enable: Option<&EnableOptions>,
     f: &mut Found,
 ) -> Result<()> {
-    let all = vpcs(t, &layout.cache).await?;
-    let shared = all.shared_note();
-    let vpcs = all.own;
-    if vpcs.is_empty() {
-        let why = if shared.is_empty() {
-            "no VPCs".to_string()
-        } else {
-            format!("no VPCs of its own{shared}")
-        };
-        f.rows.push(row(t, Source::VpcFlow, State::None, why));
+    let Some((vpcs, shared)) = own_vpcs(t, layout, Source::VpcFlow, f).await? else {
         return Ok(());
-    }
+    };
     let logs = flow_logs_of(t, None).await?;
     let (uncovered, failing, why) = judge_flow_logs(&vpcs, &logs);
     let state = coverage(uncovered.len() + failing.len(), vpcs.len());

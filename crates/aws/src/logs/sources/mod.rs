@@ -407,6 +407,28 @@ async fn find_in_objects(
     Ok(None)
 }
 
+/// The target's own VPCs and the note on those shared with it, or None
+/// when it has none of its own (its row is then pushed, for `source`).
+async fn own_vpcs(
+    t: &Target,
+    layout: &Layout,
+    source: Source,
+    f: &mut Found,
+) -> Result<Option<(Vec<String>, String)>> {
+    let all = vpcs(t, &layout.cache).await?;
+    let shared = all.shared_note();
+    if all.own.is_empty() {
+        let why = if shared.is_empty() {
+            "no VPCs".to_string()
+        } else {
+            format!("no VPCs of its own{shared}")
+        };
+        f.rows.push(row(t, source, State::None, why));
+        return Ok(None);
+    }
+    Ok(Some((all.own, shared)))
+}
+
 /// The VPCs of a target (cached: flow logs and Resolver both ask).
 async fn vpcs(t: &Target, cache: &Cache) -> Result<Vpcs> {
     let v = cache

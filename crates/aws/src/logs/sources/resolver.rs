@@ -33,18 +33,9 @@ pub(super) async fn inspect(
     enable: Option<&EnableOptions>,
     f: &mut Found,
 ) -> Result<()> {
-    let all = vpcs(t, &layout.cache).await?;
-    let shared = all.shared_note();
-    let vpcs = all.own;
-    if vpcs.is_empty() {
-        let why = if shared.is_empty() {
-            "no VPCs".to_string()
-        } else {
-            format!("no VPCs of its own{shared}")
-        };
-        f.rows.push(row(t, Source::Dns, State::None, why));
+    let Some((vpcs, shared)) = own_vpcs(t, layout, Source::Dns, f).await? else {
         return Ok(());
-    }
+    };
     let r = aws_sdk_route53resolver::Client::new(&t.conf);
     let mut covered = BTreeSet::new();
     let mut next = None;
