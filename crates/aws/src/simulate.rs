@@ -63,6 +63,27 @@ pub struct Manifest {
     /// LookupEvents for that key's events only (absent in older manifests).
     #[serde(default)]
     pub access_key_id: Option<String>,
+    /// Every access key id the calls were signed with, when credentials were
+    /// refreshed during the run (the first is `access_key_id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_key_ids: Vec<String>,
+}
+
+impl Manifest {
+    /// The keys whose events verification looks up: every key the run
+    /// signed with, or none (look up every event) for a manifest without.
+    pub fn lookup_keys(&self) -> Vec<Option<String>> {
+        let mut keys: Vec<Option<String>> = self.access_key_ids.iter().cloned().map(Some).collect();
+        if let Some(k) = &self.access_key_id {
+            if !self.access_key_ids.contains(k) {
+                keys.insert(0, Some(k.clone()));
+            }
+        }
+        if keys.is_empty() {
+            keys.push(None);
+        }
+        keys
+    }
 }
 
 /// What a run needs to know about the estate.
@@ -375,7 +396,11 @@ pub async fn run_scenario(
         calls,
         expected_events: expected,
         safety_violations: violations,
-        access_key_id: Some(client.access_key_id().to_string()),
+        access_key_id: Some(client.access_key_id()),
+        access_key_ids: match client.access_key_ids() {
+            k if k.len() > 1 => k,
+            _ => vec![],
+        },
     })
 }
 
@@ -414,12 +439,15 @@ pub async fn lookup_raw_events(client: &WireClient, m: &Manifest) -> Result<Vec<
     // LookupEvents allows two requests a second per account and region, and
     // answers ThrottlingException past that: pace, and back off on it.
     let mut pacer = crate::wire::Pacer::lookup_events();
-    for r in regions {
+    for (r, key) in regions
+        .iter()
+        .flat_map(|r| m.lookup_keys().into_iter().map(move |k| (r.clone(), k)))
+    {
         let mut token: Option<String> = None;
         loop {
             let mut p = json!({"StartTime": start, "MaxResults": 50});
-            // Only the run's own key's events, not every event of a busy account.
-            if let Some(k) = &m.access_key_id {
+            // Only the run's own keys' events, not every event of a busy account.
+            if let Some(k) = &key {
                 p["LookupAttributes"] =
                     json!([{"AttributeKey": "AccessKeyId", "AttributeValue": k}]);
             }
@@ -501,4 +529,46 @@ pub fn match_events(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(first: Option<&str>, all: &[&str]) -> Manifest {
+        Manifest {
+            run_id: "r".into(),
+            marker: marker("r"),
+            scenario: "s".into(),
+            account: "111111111111".into(),
+            regions: vec!["us-east-1".into()],
+            started: "2026-01-01T00:00:00Z".into(),
+            ended: "2026-01-01T00:01:00Z".into(),
+            calls: vec![],
+            expected_events: vec![],
+            safety_violations: vec![],
+            access_key_id: first.map(String::from),
+            access_key_ids: all.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    /// A run whose credentials were refreshed is looked up under each key it
+    /// signed with; an old manifest without a key looks up every event.
+    #[test]
+    fn verification_looks_up_every_key_the_run_signed_with() {
+        let some = |k: &str| Some(k.to_string());
+        assert_eq!(manifest(Some("A"), &[]).lookup_keys(), [some("A")]);
+        assert_eq!(
+            manifest(Some("A"), &["A", "B"]).lookup_keys(),
+            [some("A"), some("B")]
+        );
+        assert_eq!(manifest(None, &[]).lookup_keys(), [None]);
+        let old: Manifest = serde_json::from_value(serde_json::json!({
+            "run_id": "r", "marker": "m", "scenario": "s", "account": "a",
+            "regions": [], "started": "", "ended": "", "calls": [],
+            "expected_events": [], "safety_violations": []
+        }))
+        .unwrap();
+        assert_eq!(old.lookup_keys(), [None]);
+    }
 }

@@ -217,7 +217,14 @@ impl WireResponse {
 
 pub struct WireClient {
     http: reqwest::Client,
-    creds: Credentials,
+    provider: aws_credential_types::provider::SharedCredentialsProvider,
+    /// The credentials requests are signed with, fetched again from the
+    /// provider when they are about to expire (SSO, role and instance
+    /// credentials last an hour or less; a long `drill --live` or `--org`
+    /// run outlives them).
+    creds: tokio::sync::Mutex<Credentials>,
+    /// Every access key id a request was signed with, in order of first use.
+    keys: std::sync::Mutex<Vec<String>>,
     endpoint_url: Option<String>,
     user_agent: String,
 }
@@ -291,9 +298,12 @@ impl WireClient {
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60))
             .build()?;
+        let keys = std::sync::Mutex::new(vec![creds.access_key_id().to_string()]);
         Ok(WireClient {
             http,
-            creds,
+            provider: provider.clone(),
+            creds: tokio::sync::Mutex::new(creds),
+            keys,
             endpoint_url,
             user_agent: ua,
         })
@@ -303,9 +313,36 @@ impl WireClient {
         &self.user_agent
     }
 
-    /// The access key id requests are signed with.
-    pub fn access_key_id(&self) -> &str {
-        self.creds.access_key_id()
+    /// The access key id the first request was signed with.
+    pub fn access_key_id(&self) -> String {
+        self.access_key_ids()[0].clone()
+    }
+
+    /// Every access key id requests were signed with so far (more than one
+    /// when expiring credentials were refreshed during the run).
+    pub fn access_key_ids(&self) -> Vec<String> {
+        self.keys.lock().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// Credentials valid for at least five more minutes: the ones held, or
+    /// fresh ones from the provider when those expire sooner.
+    async fn credentials(&self) -> Result<Credentials> {
+        let mut held = self.creds.lock().await;
+        let soon = SystemTime::now() + std::time::Duration::from_secs(300);
+        if held.expiry().is_some_and(|t| t <= soon) {
+            let fresh = self
+                .provider
+                .provide_credentials()
+                .await
+                .map_err(|e| anyhow!("refreshing AWS credentials: {e}"))?;
+            if let Ok(mut keys) = self.keys.lock() {
+                if !keys.iter().any(|k| k == fresh.access_key_id()) {
+                    keys.push(fresh.access_key_id().to_string());
+                }
+            }
+            *held = fresh;
+        }
+        Ok(held.clone())
     }
 
     fn host(&self, svc: &ServiceDef, region: &str) -> String {
@@ -440,7 +477,7 @@ impl WireClient {
             use md5::Digest as _;
             headers.push(("content-md5".into(), base64(&md5::Md5::digest(&body))));
         }
-        let identity = self.creds.clone().into();
+        let identity = self.credentials().await?.into();
         let mut settings = SigningSettings::default();
         if svc.name == "s3" {
             settings.payload_checksum_kind =
@@ -683,6 +720,67 @@ mod tests {
             vec!["v1", "v2"]
         );
         assert_eq!(normalise_query("https://h/b?policy"), "https://h/b?policy=");
+    }
+
+    /// A provider handing out short-lived credentials, a new key each time,
+    /// as SSO, role and instance credentials are.
+    #[derive(Debug)]
+    struct Expiring {
+        served: std::sync::atomic::AtomicU32,
+        lifetime: std::time::Duration,
+    }
+
+    impl ProvideCredentials for Expiring {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self
+                .served
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            aws_credential_types::provider::future::ProvideCredentials::ready(Ok(Credentials::new(
+                format!("ASIAKEY{n}"),
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + self.lifetime),
+                "test",
+            )))
+        }
+    }
+
+    async fn client_with(lifetime: std::time::Duration) -> WireClient {
+        let conf = aws_config::SdkConfig::builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Expiring {
+                    served: Default::default(),
+                    lifetime,
+                }),
+            )
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        WireClient::new(&conf, Some("http://127.0.0.1:9".into()), None)
+            .await
+            .unwrap()
+    }
+
+    /// Credentials about to expire are fetched again before a request is
+    /// signed (review finding 15: they were fetched once, and a long run
+    /// ended in ExpiredToken); the keys used are all remembered, so
+    /// `simulate verify` looks up the events of each.
+    #[tokio::test]
+    async fn expiring_credentials_are_refreshed_and_every_key_is_remembered() {
+        let c = client_with(std::time::Duration::from_secs(60)).await;
+        assert_eq!(c.credentials().await.unwrap().access_key_id(), "ASIAKEY1");
+        assert_eq!(c.credentials().await.unwrap().access_key_id(), "ASIAKEY2");
+        assert_eq!(c.access_key_id(), "ASIAKEY0");
+        assert_eq!(c.access_key_ids(), ["ASIAKEY0", "ASIAKEY1", "ASIAKEY2"]);
+
+        let c = client_with(std::time::Duration::from_secs(3600)).await;
+        assert_eq!(c.credentials().await.unwrap().access_key_id(), "ASIAKEY0");
+        assert_eq!(c.credentials().await.unwrap().access_key_id(), "ASIAKEY0");
+        assert_eq!(c.access_key_ids(), ["ASIAKEY0"]);
     }
 
     /// What leaves irprep for an S3 call with a body, as a server sees it:
