@@ -5,6 +5,7 @@
                                                           (the bucket made in REGION, default us-east-1)
     python analytics.py state URL DATABASE WORKGROUP      print Glue tables and Athena named queries as JSON
     python analytics.py foreign-table URL DATABASE NAME   create a database (if absent) and a table irprep did not make
+    python analytics.py eks-cluster URL NAME REGION       create an EKS cluster
     python analytics.py queue URL FILE                    queue canned Athena results (JSON list of
                                                           {"columns": [[name, type]...], "rows": [[...]...]})
 
@@ -94,6 +95,12 @@ def foreign_table(url, database, name, marked=False):
     })
 
 
+def eks_cluster(url, name, region):
+    c("eks", url, region).create_cluster(
+        name=name, roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": []})
+
+
 def queue(url, path):
     with open(path) as f:
         results = json.load(f)
@@ -115,6 +122,8 @@ if __name__ == "__main__":
         state(url, sys.argv[3], sys.argv[4])
     elif cmd == "foreign-table":
         foreign_table(url, sys.argv[3], sys.argv[4], len(sys.argv) > 5 and sys.argv[5] == "marked")
+    elif cmd == "eks-cluster":
+        eks_cluster(url, sys.argv[3], sys.argv[4])
     elif cmd == "queue":
         queue(url, sys.argv[3])
     else:

@@ -831,6 +831,16 @@ pub async fn apply_destroy(
     Ok(())
 }
 
+/// `<prefix><account>/<service>/`, or `<prefix><account>/` for a layout
+/// without a service folder (S3 server access logs' date-based keys).
+fn service_dir(awslogs_prefix: &str, account: &str, service: &str) -> String {
+    if service.is_empty() {
+        format!("{awslogs_prefix}{account}/")
+    } else {
+        format!("{awslogs_prefix}{account}/{service}/")
+    }
+}
+
 /// Accounts, regions and VPCs under `s3://bucket/prefix/AWSLogs/`, by listing
 /// the layout's levels (common prefixes only, no objects read).
 pub async fn discover_layout(
@@ -846,7 +856,7 @@ pub async fn discover_layout(
         .collect();
     let mut places = std::collections::BTreeSet::new();
     for a in &accounts {
-        for p in list_dirs(s3, bucket, &format!("{awslogs_prefix}{a}/{service}/")).await? {
+        for p in list_dirs(s3, bucket, &service_dir(awslogs_prefix, a, service)).await? {
             places.insert(p);
         }
     }
@@ -864,7 +874,7 @@ pub async fn discover_names(
     let (accounts, _) = discover_layout(s3, bucket, awslogs_prefix, service).await?;
     let mut names = std::collections::BTreeSet::new();
     for a in &accounts {
-        let base = format!("{awslogs_prefix}{a}/{service}/");
+        let base = service_dir(awslogs_prefix, a, service);
         for p in list_dirs(s3, bucket, &base).await? {
             for n in list_dirs(s3, bucket, &format!("{base}{p}/")).await? {
                 names.insert(n);
@@ -872,6 +882,129 @@ pub async fn discover_names(
         }
     }
     Ok(names.into_iter().collect())
+}
+
+/// A partition's values read off the estate itself, for a table whose logs
+/// have not arrived yet (nothing to discover in the bucket): an enum a
+/// query can run on, where an injected projection would fail every query
+/// that does not name the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EstatePartition {
+    /// The Organization's active accounts for an `AWSLogs/o-…/` location,
+    /// else the caller's own account.
+    Accounts,
+    /// The Regions enabled in the account.
+    Regions,
+    /// Every VPC of every enabled Region (the DNS table's place).
+    Vpcs,
+    /// The account's buckets (the S3 access table's name).
+    Buckets,
+    /// The web ACLs of every enabled Region and CloudFront (WAF).
+    WebAcls,
+    /// The EKS clusters of every enabled Region.
+    Clusters,
+}
+
+/// The values of `what` in the estate `conf` reaches; `location` is the
+/// table's `…/AWSLogs/` URL (an Organization trail's ends in `o-…/`).
+pub async fn estate_values(
+    conf: &SdkConfig,
+    what: EstatePartition,
+    location: &str,
+) -> Result<Vec<String>> {
+    use crate::logs::err;
+    let in_region = |r: &str| {
+        conf.to_builder()
+            .region(aws_config::Region::new(r.to_string()))
+            .build()
+    };
+    let regions = || crate::logs::org::enabled_regions(conf);
+    let mut out = std::collections::BTreeSet::new();
+    match what {
+        EstatePartition::Accounts => {
+            let org = location
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .is_some_and(|l| l.starts_with("o-"));
+            if org {
+                out.extend(crate::logs::org::org_accounts(conf).await?);
+            } else {
+                out.insert(crate::AwsOptions::default().account_id(conf).await?);
+            }
+        }
+        EstatePartition::Regions => out.extend(regions().await?),
+        EstatePartition::Vpcs => {
+            for r in regions().await? {
+                let ec2 = aws_sdk_ec2::Client::new(&in_region(&r));
+                let mut pages = ec2.describe_vpcs().into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| err(&format!("ec2:DescribeVpcs in {r}"), e))?;
+                    out.extend(
+                        page.vpcs()
+                            .iter()
+                            .filter_map(|v| v.vpc_id().map(String::from)),
+                    );
+                }
+            }
+        }
+        EstatePartition::Buckets => {
+            let s3 = aws_sdk_s3::Client::new(conf);
+            let mut pages = s3.list_buckets().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| err("s3:ListBuckets", e))?;
+                out.extend(
+                    page.buckets()
+                        .iter()
+                        .filter_map(|b| b.name().map(String::from)),
+                );
+            }
+        }
+        EstatePartition::WebAcls => {
+            use aws_sdk_wafv2::types::Scope;
+            let mut scopes: Vec<(String, Scope)> = regions()
+                .await?
+                .into_iter()
+                .map(|r| (r, Scope::Regional))
+                .collect();
+            // CloudFront web ACLs are reached in us-east-1 only.
+            scopes.push(("us-east-1".into(), Scope::Cloudfront));
+            for (r, scope) in scopes {
+                let waf = aws_sdk_wafv2::Client::new(&in_region(&r));
+                let mut marker = None;
+                loop {
+                    let page = waf
+                        .list_web_acls()
+                        .scope(scope.clone())
+                        .limit(100)
+                        .set_next_marker(marker)
+                        .send()
+                        .await
+                        .map_err(|e| err(&format!("wafv2:ListWebACLs in {r}"), e))?;
+                    out.extend(
+                        page.web_acls()
+                            .iter()
+                            .filter_map(|a| a.name().map(String::from)),
+                    );
+                    marker = page.next_marker().map(String::from);
+                    if marker.is_none() || page.web_acls().is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        EstatePartition::Clusters => {
+            for r in regions().await? {
+                let eks = aws_sdk_eks::Client::new(&in_region(&r));
+                let mut pages = eks.list_clusters().into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| err(&format!("eks:ListClusters in {r}"), e))?;
+                    out.extend(page.clusters().iter().cloned());
+                }
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 async fn list_dirs(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {

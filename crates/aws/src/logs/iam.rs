@@ -77,6 +77,14 @@ const ANALYTICS_DEPLOY: &[&str] = &[
     "sts:GetCallerIdentity",
     // --flow-log-id: the flow log's own format and layout.
     "ec2:DescribeFlowLogs",
+    // Partition values of a table whose logs have not arrived yet, read off
+    // the estate (analytics::estate_values).
+    "ec2:DescribeRegions",
+    "ec2:DescribeVpcs",
+    "organizations:ListAccounts",
+    "s3:ListAllMyBuckets",
+    "wafv2:ListWebACLs",
+    "eks:ListClusters",
     "s3:ListBucket",
     "glue:GetDatabase",
     "glue:CreateDatabase",

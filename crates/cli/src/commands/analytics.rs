@@ -53,7 +53,7 @@ pub struct TableArgs {
     /// S3 server access logs use the simple prefix (no date-based partitioning): a table without partitions.
     #[arg(long)]
     pub s3access_simple_prefix: bool,
-    /// Values of the name partition (S3 buckets of date-based access logs, WAF web ACLs, EKS clusters), comma-separated, or `auto`. Empty: as for --accounts.
+    /// Values of the name partition (S3 buckets of date-based access logs, WAF web ACLs, EKS clusters), comma-separated, `auto` or `inject`. Empty: read off the bucket, or the account's buckets, web ACLs or clusters.
     #[arg(long, value_delimiter = ',')]
     pub names: Vec<String>,
     /// Table names (the named queries use them).
@@ -66,13 +66,13 @@ pub struct TableArgs {
     /// First date of the logs (yyyy/MM/dd), the start of the date projection.
     #[arg(long, default_value = "2024/01/01")]
     pub start_date: String,
-    /// Accounts (comma-separated), or `auto` to read them off the bucket layout. Empty: `deploy` reads them off the bucket (injected, with a warning, when no log is there yet); `ddl` and `cfn` inject (queries must name one).
+    /// Accounts (comma-separated), `auto` (read off the bucket layout) or `inject` (queries must name one). Empty: read off the bucket, or, before any log arrived, the account's own id (the Organization's accounts for an o-… location).
     #[arg(long, value_delimiter = ',')]
     pub accounts: Vec<String>,
-    /// Regions (comma-separated), or `auto`. Empty: as for --accounts.
+    /// Regions (comma-separated), `auto` or `inject`. Empty: read off the bucket, or the account's enabled Regions.
     #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
-    /// VPC ids of the DNS logs (comma-separated), or `auto`. Empty: as for --accounts.
+    /// VPC ids of the DNS logs (comma-separated), `auto` or `inject`. Empty: read off the bucket, or every VPC of the enabled Regions.
     #[arg(long, value_delimiter = ',')]
     pub vpcs: Vec<String>,
     /// Flow-log file format.
@@ -289,39 +289,144 @@ async fn projection(
     Ok(Projection::from_list(values.to_vec()))
 }
 
-/// Lists not given: found in the bucket (deploy), where an injected
-/// projection would make every query name the value or read nothing.
-/// Nothing found (logs not delivered yet): injected, with a warning.
-async fn discovered_or_injected(
+/// A partition's values when no list was given: found in the bucket; with
+/// no logs there yet, read off the estate (the account or the Organization,
+/// its enabled Regions, its VPCs, buckets, web ACLs or clusters), with a
+/// note; `inject` asks for an injected projection explicitly. Never an
+/// injected projection by default: Athena then fails every query that does
+/// not name the value, and no detection or named query does.
+async fn resolve_values(
     values: &[String],
-    url: &str,
+    spec: &TableSpec,
     service: &str,
-    want_places: bool,
-    what: &str,
+    what: Partition,
     aws: &AwsArgs,
 ) -> Result<Projection> {
-    if !values.is_empty() {
-        return projection(values, url, service, want_places, aws).await;
+    if values.len() == 1 && values[0] == "inject" {
+        return Ok(Projection::Injected);
     }
-    match projection(&["auto".to_string()], url, service, want_places, aws).await {
-        Ok(p) => Ok(p),
-        Err(e) => {
+    if !values.is_empty() {
+        return match what {
+            Partition::Name if values.len() == 1 && values[0] == "auto" => {
+                discover_names(spec, aws).await
+            }
+            Partition::Name => Ok(Projection::from_list(values.to_vec())),
+            _ => {
+                projection(
+                    values,
+                    &spec.location,
+                    service,
+                    what != Partition::Account,
+                    aws,
+                )
+                .await
+            }
+        };
+    }
+    let url = &spec.location;
+    let found = match what {
+        Partition::Name => discover_names(spec, aws).await,
+        _ => {
+            projection(
+                &["auto".to_string()],
+                url,
+                service,
+                what != Partition::Account,
+                aws,
+            )
+            .await
+        }
+    };
+    let bucket_err = match found {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    let flag = what.flag(spec.table);
+    let estate = what.estate(spec.table);
+    let listed = async {
+        let conf = aws.options().load().await?;
+        aa::estate_values(&conf, estate, url).await
+    }
+    .await;
+    match listed {
+        Ok(v) if !v.is_empty() => {
             eprintln!(
-                "irprep: warning: {what}: none found under {url} ({e:#}); the table's projection is injected, so queries must name its {what} (give --{what} to list them)"
+                "irprep: note: {}: no logs under {url} yet, so the {} table lists the estate's {} ({}); deploy again once logs arrive to pick up others, or give --{flag}",
+                spec.table,
+                spec.table,
+                what.noun(spec.table),
+                summary(&v)
             );
-            Ok(Projection::Injected)
+            Ok(Projection::Enum(v))
+        }
+        other => {
+            let why = match other {
+                Ok(_) => "none there".to_string(),
+                Err(e) => format!("{e:#}"),
+            };
+            Err(super::usage(format!(
+                "the {} table's {}: none found under {url} ({bucket_err:#}), nor in the account ({why}); give --{flag} a comma-separated list, or --{flag} inject (then every query must name its value with = or IN)",
+                spec.table,
+                what.noun(spec.table)
+            )))
         }
     }
 }
 
-/// The tables asked for, generated from the table definitions.
-async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
-    tables_with(a, aws, false).await
+/// The first values of a list and how many there are.
+fn summary(v: &[String]) -> String {
+    if v.len() <= 3 {
+        v.join(", ")
+    } else {
+        format!("{}, … {} in all", v[..3].join(", "), v.len())
+    }
 }
 
-/// The tables; with `discover`, accounts, regions and VPCs not given are
-/// read off the bucket (see [`discovered_or_injected`]).
-async fn tables_with(a: &TableArgs, aws: &AwsArgs, discover: bool) -> Result<Vec<AthenaTable>> {
+/// Which partition of a table a list gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Partition {
+    Account,
+    /// The region, or the VPC of the DNS table.
+    Place,
+    /// Bucket, web ACL or cluster.
+    Name,
+}
+
+impl Partition {
+    fn flag(self, t: LogTable) -> &'static str {
+        match self {
+            Partition::Account => "accounts",
+            Partition::Place if t == LogTable::Dns => "vpcs",
+            Partition::Place => "regions",
+            Partition::Name => "names",
+        }
+    }
+
+    fn noun(self, t: LogTable) -> &'static str {
+        match (self, t) {
+            (Partition::Name, LogTable::S3Access) => "buckets",
+            (Partition::Name, LogTable::Waf) => "web ACLs",
+            (Partition::Name, _) => "clusters",
+            (p, t) => p.flag(t),
+        }
+    }
+
+    fn estate(self, t: LogTable) -> aa::EstatePartition {
+        use aa::EstatePartition as E;
+        match (self, t) {
+            (Partition::Account, _) => E::Accounts,
+            (Partition::Place, LogTable::Dns) => E::Vpcs,
+            (Partition::Place, _) => E::Regions,
+            (Partition::Name, LogTable::S3Access) => E::Buckets,
+            (Partition::Name, LogTable::Waf) => E::WebAcls,
+            (Partition::Name, _) => E::Clusters,
+        }
+    }
+}
+
+/// The tables asked for, generated from the table definitions; accounts,
+/// regions, VPCs and names not given are found (see [`resolve_values`]).
+async fn tables(a: &TableArgs, aws: &AwsArgs) -> Result<Vec<AthenaTable>> {
     let mut owned = a.clone();
     adopt_flow_log(&mut owned, aws).await?;
     let a = &owned;
@@ -342,48 +447,23 @@ async fn tables_with(a: &TableArgs, aws: &AwsArgs, discover: bool) -> Result<Vec
                 fields: flow_fields(a)?,
             };
         }
-        let places = if table == LogTable::Dns {
-            &a.vpcs
-        } else {
-            &a.regions
-        };
-        if let (Some(service), true) = (table.service_folder(), discover) {
-            let place = if table == LogTable::Dns {
-                "vpcs"
+        // Every table is partitioned by account and place, but S3 access
+        // logs under a simple prefix.
+        let partitioned = table != LogTable::S3Access || spec.date_based;
+        if partitioned {
+            // S3 access logs' date-based keys have no service folder.
+            let service = table.service_folder().unwrap_or("");
+            let places = if table == LogTable::Dns {
+                &a.vpcs
             } else {
-                "regions"
+                &a.regions
             };
             spec.accounts =
-                discovered_or_injected(&a.accounts, &location, service, false, "accounts", aws)
-                    .await?;
-            spec.regions =
-                discovered_or_injected(places, &location, service, true, place, aws).await?;
-        } else if let Some(service) = table.service_folder() {
-            // An Organization trail's accounts sit under AWSLogs/o-…/.
-            spec.accounts = projection(&a.accounts, &location, service, false, aws).await?;
-            spec.regions = projection(places, &location, service, true, aws).await?;
-        } else {
-            spec.accounts = Projection::from_list(a.accounts.clone());
-            spec.regions = Projection::from_list(a.regions.clone());
-        }
-        let has_names = irprep_core::tables::name_partition(table).is_some()
-            && table.service_folder().is_some();
-        if a.names.len() == 1 && a.names[0] == "auto" {
-            spec.names = discover_names(&spec, aws).await?;
-        } else if a.names.is_empty() && discover && has_names {
-            // As for accounts: found in the bucket, or injected with a warning.
-            spec.names = match discover_names(&spec, aws).await {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!(
-                        "irprep: warning: names: none found under {location} ({e:#}); the {table} table's projection is injected, so queries must name its {} (give --names to list them)",
-                        irprep_core::tables::name_partition(table).unwrap_or("name")
-                    );
-                    Projection::Injected
-                }
-            };
-        } else {
-            spec.names = Projection::from_list(a.names.clone());
+                resolve_values(&a.accounts, &spec, service, Partition::Account, aws).await?;
+            spec.regions = resolve_values(places, &spec, service, Partition::Place, aws).await?;
+            if irprep_core::tables::name_partition(table).is_some() {
+                spec.names = resolve_values(&a.names, &spec, service, Partition::Name, aws).await?;
+            }
         }
         out.push(athena_table(&spec));
     }
@@ -449,10 +529,8 @@ fn table_name(a: &TableArgs, t: LogTable) -> Result<String> {
 /// `--names auto`: the name partition's values, listed one level below each
 /// account and place of the layout.
 async fn discover_names(spec: &TableSpec, aws: &AwsArgs) -> Result<Projection> {
-    let (Some(service), Some(_)) = (
-        spec.table.service_folder(),
-        irprep_core::tables::name_partition(spec.table),
-    ) else {
+    let service = spec.table.service_folder().unwrap_or("");
+    let Some(_) = irprep_core::tables::name_partition(spec.table) else {
         return Err(super::usage(format!(
             "--names auto: the {} table has no name partition in the AWSLogs/ layout",
             spec.table
@@ -484,7 +562,6 @@ async fn deployment(
     kms: &Option<String>,
     cutoff: Option<i64>,
     aws: &AwsArgs,
-    discover: bool,
 ) -> Result<Deployment> {
     if wg.database.contains('-') {
         return Err(super::usage(
@@ -496,7 +573,7 @@ async fn deployment(
     }
     let mut a = a.clone();
     adopt_flow_log(&mut a, aws).await?;
-    let tables = tables_with(&a, aws, discover).await?;
+    let tables = tables(&a, aws).await?;
     let qs = named_queries(&table_names(&a)?, &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
     Ok(Deployment {
         database: wg.database.clone(),
@@ -608,7 +685,6 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
                 &results_kms_key,
                 Some(bytes_scanned_cutoff),
                 &aws,
-                false,
             )
             .await?;
             let text = serde_json::to_string_pretty(&d.cloudformation())?;
@@ -655,7 +731,6 @@ pub async fn run(cmd: AnalyticsCmd, quiet: bool) -> Result<irprep::exit::ExitSta
                 &results_kms_key,
                 Some(bytes_scanned_cutoff),
                 &aws,
-                true,
             )
             .await?;
             let conf = aws.options().load().await?;

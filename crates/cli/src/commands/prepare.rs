@@ -172,7 +172,9 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
         }));
         names.insert("vpcflow".into(), "vpcflow".into());
     }
-    if sources.contains(&Source::Dns) {
+    // No VPC: no query logs to read, and an empty VPC list would make the
+    // table's projection injected, which no query satisfies.
+    if sources.contains(&Source::Dns) && !vpcs.is_empty() {
         tables.push(athena_table(&spec(
             LogTable::Dns,
             "dns",

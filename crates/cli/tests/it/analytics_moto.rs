@@ -264,7 +264,8 @@ fn deploy_creates_every_other_log_table_with_projection() {
 
     // Without --accounts and --regions, deploy reads them off the bucket (an
     // injected projection would make every detection name them); a table
-    // whose logs have not arrived yet is injected, with a warning.
+    // whose logs have not arrived yet lists the estate's own values (review
+    // finding 4: it was injected, and no query could run on it).
     py(&[
         "upload",
         &moto(),
@@ -279,6 +280,7 @@ fn deploy_creates_every_other_log_table_with_projection() {
         "",
         root().join("tests/fixtures/waf").to_str().unwrap(),
     ]);
+    py(&["eks-cluster", &moto(), "prod-eks", "eu-west-1"]);
     let out = aws(irprep().args([
         "analytics",
         "deploy",
@@ -321,15 +323,64 @@ fn deploy_creates_every_other_log_table_with_projection() {
         "cloudfront,us-east-1"
     );
     let eks = &s["tables"]["eks_audit"]["parameters"];
-    assert_eq!(eks["projection.account_partition.type"], "injected");
-    assert_eq!(eks["projection.cluster_partition.type"], "injected");
+    assert_eq!(eks["projection.account_partition.type"], "enum");
+    assert_eq!(eks["projection.account_partition.values"], "123456789012");
+    let regions: Vec<&str> = eks["projection.region_partition.values"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .collect();
     assert!(
-        err.contains("accounts: none found under s3://empty-eks-logs/AWSLogs/"),
+        regions.len() > 10 && regions.contains(&"eu-west-1") && regions.contains(&"us-east-1"),
+        "{regions:?}"
+    );
+    assert_eq!(eks["projection.cluster_partition.values"], "prod-eks");
+    assert!(
+        err.contains("eks_audit: no logs under s3://empty-eks-logs/AWSLogs/ yet"),
         "{err}"
     );
+    for (k, v) in eks.as_object().unwrap() {
+        assert_ne!(v, "injected", "{k}");
+    }
+
+    // Nothing in the bucket and nothing in the account (no web ACL): a
+    // clear refusal naming the flag, not a table no query can run on; an
+    // injected projection only when asked for.
+    let ddl = |extra: &[&str]| {
+        aws(irprep()
+            .args([
+                "analytics",
+                "ddl",
+                "--table",
+                "waf",
+                "--location",
+                "s3://empty-eks-logs/AWSLogs/",
+            ])
+            .args(extra))
+        .output()
+        .unwrap()
+    };
+    let out = ddl(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("queries must name its cluster_partition"),
+        err.contains("the waf table's accounts") || err.contains("the waf table's web ACLs"),
         "{err}"
+    );
+    let out = ddl(&["--names", "inject"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("'projection.webacl_partition.type' = 'injected'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("'projection.account_partition.values' = '123456789012'"),
+        "{text}"
     );
 }
 

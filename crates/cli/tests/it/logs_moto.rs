@@ -291,6 +291,10 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
             "vpcflow",
             "--location",
             "s3://their-central/AWSLogs/",
+            "--accounts",
+            "inject",
+            "--regions",
+            "inject",
         ])
         .output()
         .unwrap();

@@ -37,17 +37,38 @@ fn all_athena_sql() -> Vec<(String, String)> {
             "--vpcs",
             "vpc-0a1b2c3d",
         ],
-        &["--flow-format", "parquet", "--flow-hive", "--flow-hourly"],
+        &[
+            "--flow-format",
+            "parquet",
+            "--flow-hive",
+            "--flow-hourly",
+            "--accounts",
+            "inject",
+            "--regions",
+            "inject",
+            "--vpcs",
+            "inject",
+        ],
         &[
             "--flow-hourly",
             "--flow-log-format",
             "${version} ${srcaddr} ${dstaddr} ${start} ${end} ${action}",
+            "--accounts",
+            "111122223333,444455556666",
+            "--regions",
+            "inject",
+            "--vpcs",
+            "vpc-0a1b2c3d",
         ],
         &[
             "--cloudtrail-table",
             "org_trail",
             "--accounts",
             "111122223333",
+            "--regions",
+            "us-east-1",
+            "--vpcs",
+            "inject",
         ],
     ];
     for (i, v) in variants.iter().enumerate() {
@@ -762,6 +783,12 @@ fn athena_regexes_read_what_the_readers_read() {
                 t,
                 "--location",
                 "s3://b/AWSLogs/",
+                "--accounts",
+                "inject",
+                "--regions",
+                "inject",
+                "--names",
+                "inject",
             ])
             .output()
             .unwrap();
