@@ -19,6 +19,9 @@ pub const MANAGED_VALUE: &str = "true";
 /// Named queries irprep owns start with this.
 pub const QUERY_PREFIX: &str = "irprep: ";
 
+/// How many named queries a CloudFormation stack creates at a time.
+pub const QUERY_CHAINS: usize = 4;
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NamedQuery {
     pub name: String,
@@ -200,12 +203,25 @@ impl Deployment {
                 },
             }),
         );
+        // CloudFormation creates resources without a dependency all at once;
+        // a hundred named queries at once meet Athena's control-plane rate
+        // limit. Chained in QUERY_CHAINS chains, a few are created at a time.
+        let ids: Vec<String> = self
+            .named_queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| logical_id("Query", q.name.trim_start_matches(QUERY_PREFIX), i))
+            .collect();
         for (i, q) in self.named_queries.iter().enumerate() {
+            let mut after = vec![json!("Database")];
+            if i >= QUERY_CHAINS {
+                after.push(json!(ids[i - QUERY_CHAINS]));
+            }
             resources.insert(
-                logical_id("Query", q.name.trim_start_matches(QUERY_PREFIX), i),
+                ids[i].clone(),
                 json!({
                     "Type": "AWS::Athena::NamedQuery",
-                    "DependsOn": ["Database"],
+                    "DependsOn": after,
                     "Properties": {
                         "Name": q.name,
                         "Description": q.description,
@@ -278,5 +294,31 @@ mod tests {
             "injected"
         );
         assert_eq!(ti["Parameters"][MANAGED_KEY], "true");
+
+        // Named queries are created QUERY_CHAINS at a time (review finding
+        // 21: all at once meets Athena's API rate limit): each waits for
+        // the one QUERY_CHAINS before it, and at most QUERY_CHAINS have no
+        // query to wait for.
+        let queries: Vec<(&String, &Value)> = res
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::Athena::NamedQuery")
+            .collect();
+        let first = queries
+            .iter()
+            .filter(|(_, r)| r["DependsOn"].as_array().unwrap().len() == 1)
+            .count();
+        assert_eq!(first, QUERY_CHAINS);
+        let mut waited_on = std::collections::BTreeSet::new();
+        for (_, r) in &queries {
+            for d in r["DependsOn"].as_array().unwrap() {
+                let d = d.as_str().unwrap();
+                assert!(res.contains_key(d), "{d}");
+                if d != "Database" {
+                    assert_eq!(res[d]["Type"], "AWS::Athena::NamedQuery");
+                    assert!(waited_on.insert(d.to_string()), "{d} waited on twice");
+                }
+            }
+        }
+        assert_eq!(waited_on.len(), queries.len() - QUERY_CHAINS);
     }
 }
