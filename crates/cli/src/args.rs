@@ -309,7 +309,7 @@ impl CatalogueArgs {
 /// Which accounts, regions and sources.
 #[derive(Debug, Clone, Args)]
 pub struct ScopeArgs {
-    /// Sources, comma-separated: cloudtrail, vpcflow, dns, s3-access, elb, waf, eks, guardduty (default: all).
+    /// Sources, comma-separated: cloudtrail, vpcflow, dns, s3-access, elb, waf, eks, guardduty, or all (default: all; `enable` and `prepare`: all but guardduty, a service charged per event analysed, which they turn on only when named).
     #[arg(long, value_delimiter = ',')]
     pub sources: Vec<String>,
     /// Every ACTIVE account of the Organization (run from the management or a delegated account).
@@ -345,6 +345,21 @@ impl ScopeArgs {
             .iter()
             .map(|s| Source::parse(s).ok_or_else(|| crate::commands::usage(format!("unknown source '{s}' (cloudtrail, vpcflow, dns, s3-access, elb, waf, eks, guardduty)"))))
             .collect()
+    }
+
+    /// The sources `enable` and `prepare` turn on: those named, or by
+    /// default every log source but GuardDuty. GuardDuty is a threat
+    /// detection service charged per event it analyses, in every Region; it
+    /// is turned on only when named (`guardduty` or `all`), as AWS's
+    /// Assisted Log Enabler leaves it out of its `--all`.
+    pub(crate) fn enable_sources(&self) -> Result<Vec<Source>> {
+        if self.sources.is_empty() {
+            return Ok(Source::ALL
+                .into_iter()
+                .filter(|s| *s != Source::GuardDuty)
+                .collect());
+        }
+        self.sources()
     }
 
     /// Credentials, the caller's account, the targets and the bucket layout.

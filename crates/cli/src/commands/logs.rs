@@ -43,6 +43,9 @@ pub enum LogsCmd {
         /// Flow logs with hourly S3 prefixes.
         #[arg(long)]
         flow_hourly: bool,
+        /// Flow-log aggregation interval in seconds: 600 (AWS's default) or 60 (minute timing, up to ten times the records and their cost).
+        #[arg(long, value_parser = ["60", "600"], default_value = "600")]
+        flow_interval: String,
         /// Export GuardDuty findings to each region's log bucket (AWSLogs/<account>/GuardDuty/<region>/, the guardduty table's layout), KMS-encrypted as GuardDuty requires.
         #[arg(long)]
         guardduty_export: bool,
@@ -293,12 +296,13 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             flow_format,
             flow_hive,
             flow_hourly,
+            flow_interval,
             guardduty_export,
             guardduty_kms_key,
             dry_run,
             yes,
         } => {
-            let sources = scope.sources()?;
+            let sources = scope.enable_sources()?;
             if retention_days < 1 {
                 return Err(super::usage("--retention-days must be at least 1"));
             }
@@ -325,6 +329,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 flow_parquet: flow_format == "parquet",
                 flow_hive,
                 flow_hourly,
+                flow_interval: flow_interval.parse().unwrap_or(600),
                 guardduty_export,
                 guardduty_kms_key,
             };

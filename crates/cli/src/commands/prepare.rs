@@ -35,6 +35,9 @@ pub struct PrepareArgs {
     pub flow_hive: bool,
     #[arg(long)]
     pub flow_hourly: bool,
+    /// As for `logs enable`.
+    #[arg(long, value_parser = ["60", "600"], default_value = "600")]
+    pub flow_interval: String,
     /// Glue database for the tables.
     #[arg(long, default_value = "security_analysis")]
     pub database: String,
@@ -51,7 +54,7 @@ pub struct PrepareArgs {
 }
 
 pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus> {
-    let sources = a.scope.sources()?;
+    let sources = a.scope.enable_sources()?;
     let (targets, mut layout) = a.scope.resolve(a.bucket.as_deref()).await?;
     logs::open_ledger(&targets, &mut layout).await?;
     let o = EnableOptions {
@@ -63,6 +66,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
         flow_parquet: a.flow_format == "parquet",
         flow_hive: a.flow_hive,
         flow_hourly: a.flow_hourly,
+        flow_interval: a.flow_interval.parse().unwrap_or(600),
         ..Default::default()
     };
     let ins = logs::inspect(&targets, &layout, Some(&o), &sources, a.scope.concurrency).await;

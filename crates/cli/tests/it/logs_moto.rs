@@ -198,9 +198,45 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
         );
     });
 
+    // By default enable turns on the log sources, not GuardDuty (charged
+    // per event analysed, in every region; review finding 12).
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            "enable",
+            "--dry-run",
+            "--format",
+            "json",
+            "--regions",
+            REGIONS,
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let default_plan = json_out(&o);
+    let changes = default_plan.as_array().unwrap();
+    assert!(
+        changes.iter().any(|c| c["source"] == "cloudtrail"),
+        "{default_plan}"
+    );
+    assert!(
+        !changes.iter().any(|c| c["source"] == "guardduty"),
+        "{default_plan}"
+    );
+
     // The plan alone changes nothing.
     let args = [
-        &["enable", "--bucket", "their-central", "--format", "json"][..],
+        // GuardDuty is turned on only when named (`all` here): see above.
+        &[
+            "enable",
+            "--bucket",
+            "their-central",
+            "--format",
+            "json",
+            "--sources",
+            "all",
+        ][..],
         &base[..],
     ]
     .concat();
@@ -329,6 +365,8 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
                 "{f}"
             );
             assert_eq!(f["TrafficType"], "ALL");
+            // AWS's default interval unless --flow-interval 60 (review finding 12).
+            assert_eq!(f["MaxAggregationInterval"], 600, "{f}");
             assert_eq!(f["LogDestination"], "arn:aws:s3:::their-central");
             assert_eq!(
                 f["LogFormat"].as_str().unwrap(),
@@ -1176,7 +1214,16 @@ fn planted_tags_and_a_squatted_bucket_turn_nothing_against_the_estate() {
         &url,
         "testing",
         "testing",
-        &["enable", "--yes", "--regions", REGIONS, "--format", "json"],
+        &[
+            "enable",
+            "--yes",
+            "--regions",
+            REGIONS,
+            "--format",
+            "json",
+            "--sources",
+            "all",
+        ],
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");

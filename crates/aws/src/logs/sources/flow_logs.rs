@@ -129,7 +129,8 @@ pub(super) async fn inspect(
         "create",
         format!("flow logs for {}", uncovered.join(", ")),
         format!(
-            "traffic ALL, {} to s3://{}/AWSLogs/{}{}, every field v2-v8 (the vpcflow table's order)",
+            "traffic ALL, {} s aggregation, {} to s3://{}/AWSLogs/{}{}, every field v2-v8 (the vpcflow table's order)",
+            o.flow_interval,
             if o.flow_parquet { "Parquet" } else { "text" },
             layout.central_bucket,
             if o.flow_hive { ", Hive-compatible" } else { "" },
@@ -142,6 +143,7 @@ pub(super) async fn inspect(
             parquet: o.flow_parquet,
             hive: o.flow_hive,
             hourly: o.flow_hourly,
+            interval: o.flow_interval,
         },
     ));
     f.buckets.push(need(
@@ -206,6 +208,7 @@ pub(super) async fn apply(
             parquet,
             hive,
             hourly,
+            interval,
         } => {
             use aws_sdk_ec2::types::{
                 DestinationFileFormat, DestinationOptionsRequest, FlowLogsResourceType,
@@ -229,7 +232,7 @@ pub(super) async fn apply(
                 .log_destination_type(LogDestinationType::S3)
                 .log_destination(destination)
                 .log_format(log_format)
-                .max_aggregation_interval(60)
+                .max_aggregation_interval(*interval)
                 .destination_options(opts)
                 .tag_specifications(ec2_tag_spec(ResourceType::VpcFlowLog, installation))
                 .send()
