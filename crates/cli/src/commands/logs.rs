@@ -109,7 +109,9 @@ pub enum LogsCmd {
     /// CloudTrail: one harmless read-only call per region (EC2 DescribeRegions) whose user
     /// agent carries `irprep-verify-<id>`, then looked for in the trail's delivery files.
     /// Flow logs: EC2's delivery status, then the first object under the layout's prefix.
-    /// Other sources are listed as not checked. Exit 1 while anything is waiting or failing.
+    /// Resolver: each config's and VPC association's status, then the first file per VPC.
+    /// S3 access, ELB, WAF: the first file under each configured destination.
+    /// EKS and GuardDuty are listed as not checked. Exit 1 while anything is waiting or failing.
     Verify {
         #[command(flatten)]
         scope: ScopeArgs,

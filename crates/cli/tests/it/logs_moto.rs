@@ -888,14 +888,14 @@ fn an_organization_trail_gets_trusted_access_first_and_cleanup_returns_it() {
     not(all(irprep_moto, irprep_python)),
     ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
 )]
-fn verify_waits_for_the_marked_call_and_the_first_flow_log_file() {
+fn verify_waits_for_the_marked_call_and_the_first_file_of_each_source() {
     let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
     let url = moto();
     reset(&url);
     estate(&url, &["seed"]);
     let scope = [
         "--sources",
-        "cloudtrail,vpcflow,dns",
+        "cloudtrail,vpcflow,dns,s3-access,elb,waf,eks",
         "--regions",
         "us-east-1",
         "--format",
@@ -947,8 +947,52 @@ fn verify_waits_for_the_marked_call_and_the_first_flow_log_file() {
         "waiting",
         "{rows}"
     );
+    // Resolver, ELB and WAF: configured, nothing under the prefixes their
+    // services write (each named in the detail); EKS goes to CloudWatch
+    // Logs, which irprep does not check.
+    let detail = |rows: &Value, source: &str| {
+        status_of(rows, "us-east-1", source)["detail"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for (source, expect) in [
+        ("dns", "/AWSLogs/123456789012/vpcdnsquerylogs/vpc-"),
+        (
+            "elb",
+            "s3://irprep-logs-123456789012-us-east-1/elb/AWSLogs/123456789012/elasticloadbalancing/us-east-1/)",
+        ),
+        (
+            "waf",
+            "s3://aws-waf-logs-irprep-123456789012-us-east-1/AWSLogs/123456789012/WAFLogs/us-east-1/their-acl/)",
+        ),
+        (
+            "waf",
+            "s3://aws-waf-logs-irprep-123456789012-us-east-1/AWSLogs/123456789012/WAFLogs/cloudfront/their-cf-acl/)",
+        ),
+    ] {
+        assert_eq!(
+            status_of(&rows, "us-east-1", source)["state"],
+            "waiting",
+            "{rows}"
+        );
+        let d = detail(&rows, source);
+        assert!(d.starts_with("0 of ") && d.contains(expect), "{source}: {d}");
+    }
+    // S3 access logs: moto itself writes them (the requests irprep just made
+    // to each bucket), under the target prefix enable set.
     assert_eq!(
-        status_of(&rows, "us-east-1", "dns")["state"],
+        status_of(&rows, "us-east-1", "s3-access")["state"],
+        "delivering",
+        "{rows}"
+    );
+    assert!(
+        detail(&rows, "s3-access")
+            .starts_with("s3://irprep-logs-123456789012-us-east-1/s3-access/"),
+        "{rows}"
+    );
+    assert_eq!(
+        status_of(&rows, "us-east-1", "eks")["state"],
         "not-checked",
         "{rows}"
     );
@@ -995,6 +1039,40 @@ fn verify_waits_for_the_marked_call_and_the_first_flow_log_file() {
     };
     deliver(&[bucket, "--drop-policy"]);
     deliver(&[
+        "aws-waf-logs-irprep-123456789012-us-east-1",
+        "--drop-policy",
+    ]);
+    // One file under every prefix the first round named as waiting, where
+    // Resolver, S3, the load balancers and WAF would write.
+    for source in ["dns", "elb", "waf"] {
+        let d = detail(&rows, source);
+        let (k, n) = d
+            .split_once(" delivering")
+            .unwrap()
+            .0
+            .split_once(" of ")
+            .unwrap();
+        assert_eq!(k, "0");
+        let named: Vec<&str> = d
+            .split("(s3://")
+            .skip(1)
+            .map(|p| p.split(')').next().unwrap())
+            .collect();
+        assert_eq!(
+            named.len().to_string(),
+            n,
+            "every waiting prefix is named: {d}"
+        );
+        for p in named {
+            let (b, prefix) = p.split_once('/').unwrap();
+            deliver(&[
+                b,
+                &format!("{prefix}{day}/file.log.gz"),
+                flow.to_str().unwrap(),
+            ]);
+        }
+    }
+    deliver(&[
         bucket,
         &format!("AWSLogs/123456789012/CloudTrail/us-east-1/{day}/123456789012_CloudTrail_us-east-1_x.json.gz"),
         trail.to_str().unwrap(),
@@ -1031,6 +1109,13 @@ fn verify_waits_for_the_marked_call_and_the_first_flow_log_file() {
         "delivering",
         "{rows}"
     );
+    for source in ["dns", "s3-access", "elb", "waf"] {
+        assert_eq!(
+            status_of(&rows, "us-east-1", source)["state"],
+            "delivering",
+            "{rows}"
+        );
+    }
     assert_eq!(
         o.status.code(),
         Some(0),

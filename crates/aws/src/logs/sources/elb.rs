@@ -12,14 +12,12 @@ pub(super) const ACTIONS: Actions = Actions {
     cleanup: &["elasticloadbalancing:ModifyLoadBalancerAttributes"],
 };
 
-pub(super) async fn inspect(
-    t: &Target,
-    enable: Option<&EnableOptions>,
-    f: &mut Found,
-) -> Result<()> {
+/// The region's load balancers with access logs: (id, name, classic);
+/// gateway load balancers have none.
+async fn load_balancers(t: &Target) -> Result<Vec<(String, String, bool)>> {
     let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
     let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
-    let mut lbs: Vec<(String, String, bool)> = vec![]; // (id, name, classic)
+    let mut lbs: Vec<(String, String, bool)> = vec![];
     let mut marker = None;
     loop {
         let p = v2
@@ -29,7 +27,6 @@ pub(super) async fn inspect(
             .await
             .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
         for lb in p.load_balancers() {
-            // Gateway Load Balancers have no access logs.
             if lb.r#type().is_some_and(|ty| ty.as_str() == "gateway") {
                 continue;
             }
@@ -60,6 +57,80 @@ pub(super) async fn inspect(
             break;
         }
     }
+    Ok(lbs)
+}
+
+/// Where a load balancer's access logs go, `(bucket, prefix)`, or None
+/// when they are off.
+async fn access_log(t: &Target, id: &str, is_classic: bool) -> Result<Option<(String, String)>> {
+    if is_classic {
+        let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
+        let a = classic
+            .describe_load_balancer_attributes()
+            .load_balancer_name(id)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        Ok(a.load_balancer_attributes()
+            .and_then(|x| x.access_log())
+            .filter(|l| l.enabled())
+            .map(|l| {
+                (
+                    l.s3_bucket_name().unwrap_or("").to_string(),
+                    l.s3_bucket_prefix().unwrap_or("").to_string(),
+                )
+            }))
+    } else {
+        let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
+        let a = v2
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(id)
+            .send()
+            .await
+            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let attr = |k: &str| {
+            a.attributes()
+                .iter()
+                .find(|x| x.key() == Some(k))
+                .and_then(|x| x.value())
+                .unwrap_or("")
+                .to_string()
+        };
+        Ok((attr("access_logs.s3.enabled") == "true")
+            .then(|| (attr("access_logs.s3.bucket"), attr("access_logs.s3.prefix"))))
+    }
+}
+
+/// Whether the region's load balancers deliver: the first access-log file
+/// under each destination's `AWSLogs/<account>/elasticloadbalancing/<region>/`.
+pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
+    let mut landings: Vec<Landing> = vec![];
+    for (id, name, is_classic) in load_balancers(t).await? {
+        if let Some((bucket, prefix)) = access_log(t, &id, is_classic).await? {
+            let key = format!(
+                "{}AWSLogs/{}/elasticloadbalancing/{}/",
+                key_prefix(&prefix),
+                t.account,
+                t.region
+            );
+            landings.push(Landing::new(bucket, key, name));
+        }
+    }
+    landed(
+        t,
+        landings,
+        "no load balancer with access logs in this region",
+        " (a file every 5 minutes while the load balancer has traffic)",
+    )
+    .await
+}
+
+pub(super) async fn inspect(
+    t: &Target,
+    enable: Option<&EnableOptions>,
+    f: &mut Found,
+) -> Result<()> {
+    let lbs = load_balancers(t).await?;
     if lbs.is_empty() {
         f.rows
             .push(row(t, Source::Elb, State::None, "no load balancers"));
@@ -67,28 +138,7 @@ pub(super) async fn inspect(
     }
     let mut missing = vec![];
     for (id, name, is_classic) in &lbs {
-        let on = if *is_classic {
-            let a = classic
-                .describe_load_balancer_attributes()
-                .load_balancer_name(id)
-                .send()
-                .await
-                .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-            a.load_balancer_attributes()
-                .and_then(|x| x.access_log())
-                .is_some_and(|l| l.enabled())
-        } else {
-            let a = v2
-                .describe_load_balancer_attributes()
-                .load_balancer_arn(id)
-                .send()
-                .await
-                .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-            a.attributes()
-                .iter()
-                .any(|x| x.key() == Some("access_logs.s3.enabled") && x.value() == Some("true"))
-        };
-        if !on {
+        if access_log(t, id, *is_classic).await?.is_none() {
             missing.push((id.clone(), name.clone(), *is_classic));
         }
     }

@@ -311,9 +311,14 @@ pub async fn verify_target(
         let r = match s {
             Source::CloudTrail => cloudtrail::verify(t, layout, marker, sent).await,
             Source::VpcFlow => flow_logs::verify(t).await,
-            _ => Ok((
+            Source::Dns => resolver::verify(t).await,
+            Source::S3Access => s3_access::verify(t, layout).await,
+            Source::Elb => elb::verify(t).await,
+            Source::Waf => waf::verify(t).await,
+            Source::Eks | Source::GuardDuty => Ok((
                 Delivery::NotChecked,
-                "irprep does not check this source's delivery yet".into(),
+                "irprep does not check this source's delivery (it is not written to S3 by enable)"
+                    .into(),
             )),
         };
         let (state, detail) =
@@ -327,6 +332,102 @@ pub async fn verify_target(
         });
     }
     out
+}
+
+/// Where one configured source's files land: a bucket, the key prefix of
+/// its layout, and what writes there (for the detail).
+struct Landing {
+    bucket: String,
+    prefix: String,
+    what: String,
+}
+
+impl Landing {
+    fn new(bucket: impl Into<String>, prefix: impl Into<String>, what: impl Into<String>) -> Self {
+        Landing {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            what: what.into(),
+        }
+    }
+}
+
+/// A destination's key prefix as the services write it: empty, or ending
+/// in exactly one `/`.
+fn key_prefix(prefix: &str) -> String {
+    let p = prefix.trim_matches('/');
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!("{p}/")
+    }
+}
+
+/// `arn:aws:s3:::bucket[/prefix]` as (bucket, key prefix).
+fn s3_arn(arn: &str) -> Option<(String, String)> {
+    let rest = arn.split_once(":s3:::")?.1;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((bucket.to_string(), key_prefix(prefix)))
+}
+
+/// Delivering when every landing holds a file (one listing of one key
+/// each; landings that share a bucket and prefix are listed once); else
+/// waiting, naming those with nothing yet. No landing: not on (`none`).
+/// `hint` says when the service writes its first file.
+async fn landed(
+    t: &Target,
+    mut landings: Vec<Landing>,
+    none: &str,
+    hint: &str,
+) -> Result<(Delivery, String)> {
+    if landings.is_empty() {
+        return Ok((Delivery::NotOn, none.to_string()));
+    }
+    landings.sort_by(|a, b| (&a.bucket, &a.prefix, &a.what).cmp(&(&b.bucket, &b.prefix, &b.what)));
+    let mut groups: Vec<(String, String, Vec<String>)> = vec![];
+    for l in landings {
+        match groups.last_mut() {
+            Some((b, p, w)) if *b == l.bucket && *p == l.prefix => w.push(l.what),
+            _ => groups.push((l.bucket, l.prefix, vec![l.what])),
+        }
+    }
+    let mut found = vec![];
+    let mut missing = vec![];
+    for (bucket, prefix, what) in &groups {
+        let c =
+            crate::s3::client_for_bucket(&t.conf, t.conf.endpoint_url().is_some(), bucket).await;
+        match first_object(&c, bucket, prefix).await? {
+            Some(k) => found.push(format!("s3://{bucket}/{k}")),
+            None => missing.push(format!("{} (s3://{bucket}/{prefix})", what.join(", "))),
+        }
+    }
+    let n = groups.len();
+    if missing.is_empty() {
+        let more = if n > 1 {
+            format!(" and {} more", n - 1)
+        } else {
+            String::new()
+        };
+        return Ok((Delivery::Delivering, format!("{}{more}", found[0])));
+    }
+    let shown: Vec<&String> = missing.iter().take(5).collect();
+    let rest = if missing.len() > 5 {
+        format!(" and {} more", missing.len() - 5)
+    } else {
+        String::new()
+    };
+    Ok((
+        Delivery::Waiting,
+        format!(
+            "{} of {n} delivering; nothing yet for {}{rest}{hint}",
+            found.len(),
+            shown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    ))
 }
 
 /// The first object under `prefix`, if any (one listing of one key).
@@ -462,6 +563,24 @@ async fn list_vpcs(t: &Target) -> Result<Vpcs> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Destination ARNs and prefixes as services write under them: a
+    /// prefix with or without slashes gives one `prefix/` before AWSLogs/.
+    #[test]
+    fn destinations_become_the_prefixes_services_write_under() {
+        assert_eq!(
+            s3_arn("arn:aws:s3:::aws-waf-logs-x"),
+            Some(("aws-waf-logs-x".into(), "".into()))
+        );
+        assert_eq!(
+            s3_arn("arn:aws-us-gov:s3:::b/team/logs/"),
+            Some(("b".into(), "team/logs/".into()))
+        );
+        assert_eq!(s3_arn("arn:aws:logs:us-east-1:1:log-group:g"), None);
+        for (p, want) in [("", ""), ("/", ""), ("elb", "elb/"), ("/elb/", "elb/")] {
+            assert_eq!(key_prefix(p), want, "{p:?}");
+        }
+    }
 
     /// Review finding 11: a VPC another account shares through RAM is not
     /// this account's to log.

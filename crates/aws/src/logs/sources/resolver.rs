@@ -123,6 +123,89 @@ pub(super) async fn inspect(
     Ok(())
 }
 
+/// Whether the region's Resolver query logs deliver: the service's status
+/// of each query-log config to S3 and of each VPC association (FAILED or
+/// ACTION_NEEDED, with its error, is failing), then the first file under
+/// `AWSLogs/<account>/vpcdnsquerylogs/<vpc>/` for each associated VPC.
+pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
+    let r = aws_sdk_route53resolver::Client::new(&t.conf);
+    let mut configs: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut failing = vec![];
+    let mut next = None;
+    loop {
+        let p = r
+            .list_resolver_query_log_configs()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
+        for c in p.resolver_query_log_configs() {
+            let (Some(id), Some(dest)) = (c.id(), c.destination_arn()) else {
+                continue;
+            };
+            let Some((bucket, prefix)) = s3_arn(dest) else {
+                continue;
+            };
+            if c.status().is_some_and(|s| s.as_str() == "FAILED") {
+                failing.push(format!(
+                    "query-log config {}: FAILED",
+                    c.name().unwrap_or(id)
+                ));
+            }
+            configs.insert(id.to_string(), (bucket, prefix));
+        }
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    let mut landings = vec![];
+    let mut next = None;
+    loop {
+        let p = r
+            .list_resolver_query_log_config_associations()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
+        for a in p.resolver_query_log_config_associations() {
+            let (Some(cid), Some(vpc)) = (a.resolver_query_log_config_id(), a.resource_id()) else {
+                continue;
+            };
+            let Some((bucket, prefix)) = configs.get(cid) else {
+                continue;
+            };
+            match a.status().map(|s| s.as_str().to_string()).as_deref() {
+                Some("FAILED") | Some("ACTION_NEEDED") => failing.push(format!(
+                    "{vpc}: {} {}",
+                    a.error().map(|e| e.as_str()).unwrap_or("delivery error"),
+                    a.error_message().unwrap_or("")
+                )),
+                Some("DELETING") => {}
+                _ => landings.push(Landing::new(
+                    bucket.clone(),
+                    format!("{prefix}AWSLogs/{}/vpcdnsquerylogs/{vpc}/", t.account),
+                    vpc.to_string(),
+                )),
+            }
+        }
+        next = p.next_token().map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    if !failing.is_empty() {
+        return Ok((Delivery::Failing, failing.join("; ").trim().to_string()));
+    }
+    landed(
+        t,
+        landings,
+        "no VPC associated with a query-log config to S3 in this region",
+        " (Resolver writes within minutes of the VPC's first DNS query)",
+    )
+    .await
+}
+
 async fn find_resolver_config(
     r: &aws_sdk_route53resolver::Client,
     name: &str,

@@ -162,6 +162,59 @@ pub(super) async fn inspect(
     Ok(())
 }
 
+/// Whether the region's buckets deliver server access logs: the first file
+/// under each target (date-based keys: `<prefix><account>/<region>/<bucket>/`;
+/// simple keys: the target prefix). S3 reports no delivery status, and
+/// delivers on a best-effort basis, usually within hours of a request.
+pub(super) async fn verify(t: &Target, layout: &Layout) -> Result<(Delivery, String)> {
+    let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
+    let (here, _) = buckets_here(t, &layout.cache).await?;
+    let mut landings = vec![];
+    let mut unreadable = vec![];
+    for b in &here {
+        let l = match c.get_bucket_logging().bucket(b.as_str()).send().await {
+            Ok(l) => l,
+            Err(e) => {
+                unreadable.push(format!(
+                    "{b} ({:#})",
+                    bucket::s3err("s3:GetBucketLogging", e)
+                ));
+                continue;
+            }
+        };
+        let Some(on) = l.logging_enabled() else {
+            continue;
+        };
+        let prefix = on.target_prefix();
+        let date_based = on
+            .target_object_key_format()
+            .is_some_and(|f| f.partitioned_prefix().is_some());
+        let key = if date_based {
+            format!("{prefix}{}/{}/{b}/", t.account, t.region)
+        } else {
+            prefix.to_string()
+        };
+        landings.push(Landing::new(on.target_bucket(), key, b.clone()));
+    }
+    if landings.is_empty() && !unreadable.is_empty() {
+        return Ok((
+            Delivery::NotChecked,
+            format!("could not be read: {}", unreadable.join(", ")),
+        ));
+    }
+    let (state, mut detail) = landed(
+        t,
+        landings,
+        "no bucket with server access logs in this region",
+        " (S3 writes access logs on a best-effort basis, usually within a few hours of a request to the bucket)",
+    )
+    .await?;
+    if !unreadable.is_empty() {
+        detail.push_str(&format!("; could not be read: {}", unreadable.join(", ")));
+    }
+    Ok((state, detail))
+}
+
 pub(super) async fn cleanup(
     t: &Target,
     cache: &Cache,

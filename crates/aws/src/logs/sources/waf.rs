@@ -66,6 +66,47 @@ async fn waf_logging(t: &Target, arn: &str) -> Result<Option<Vec<String>>> {
     }
 }
 
+/// Whether the region's web ACLs deliver: the first file under each S3
+/// destination's `AWSLogs/<account>/WAFLogs/<region|cloudfront>/<web ACL>/`.
+/// Destinations that are not S3 (CloudWatch Logs, Firehose) are named, not
+/// checked.
+pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
+    let mut landings = vec![];
+    let mut elsewhere = vec![];
+    for (arn, name, cloudfront) in web_acls(t).await? {
+        for dest in waf_logging(t, &arn).await?.unwrap_or_default() {
+            match s3_arn(&dest) {
+                Some((bucket, prefix)) => {
+                    let place = if cloudfront {
+                        "cloudfront"
+                    } else {
+                        t.region.as_str()
+                    };
+                    let key = format!("{prefix}AWSLogs/{}/WAFLogs/{place}/{name}/", t.account);
+                    landings.push(Landing::new(bucket, key, name.clone()));
+                }
+                None => elsewhere.push(format!("{name} -> {dest}")),
+            }
+        }
+    }
+    if landings.is_empty() && !elsewhere.is_empty() {
+        return Ok((
+            Delivery::NotChecked,
+            format!(
+                "logging to a destination other than S3: {}",
+                elsewhere.join(", ")
+            ),
+        ));
+    }
+    landed(
+        t,
+        landings,
+        "no web ACL logging to S3 in this region",
+        " (WAF writes a file every 5 minutes while the web ACL sees requests)",
+    )
+    .await
+}
+
 pub(super) async fn inspect(
     t: &Target,
     enable: Option<&EnableOptions>,
