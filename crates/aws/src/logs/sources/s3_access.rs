@@ -142,9 +142,14 @@ pub(super) async fn inspect(
             Source::S3Access,
             "enable",
             format!("s3://{b}"),
-            format!("server access logs to s3://{target}/s3-access/{b}/"),
+            // Date-based keys (<prefix><account>/<region>/<bucket>/<yyyy>/<mm>/<dd>/),
+            // the layout the s3access table over s3://<target>/s3-access/ projects.
+            format!(
+                "server access logs to s3://{target}/s3-access/{}/{}/{b}/yyyy/mm/dd/ (date-based keys)",
+                t.account, t.region
+            ),
             Op::PutBucketLogging {
-                prefix: format!("s3-access/{b}/"),
+                prefix: "s3-access/".into(),
                 bucket: b,
                 target_bucket: target.clone(),
             },
@@ -263,11 +268,25 @@ pub(super) async fn apply(conf: &SdkConfig, c: &Change, records: &mut Vec<Record
             target_bucket,
             prefix,
         } => {
-            use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
+            use aws_sdk_s3::types::{
+                BucketLoggingStatus, LoggingEnabled, PartitionDateSource, PartitionedPrefix,
+                TargetObjectKeyFormat,
+            };
             let s = crate::s3::client(conf, conf.endpoint_url().is_some());
+            // Date-based keys, dated by the request's time: the layout whose
+            // partitions the s3access table projects (one prefix for every
+            // bucket; the key names the source bucket).
+            let format = TargetObjectKeyFormat::builder()
+                .partitioned_prefix(
+                    PartitionedPrefix::builder()
+                        .partition_date_source(PartitionDateSource::EventTime)
+                        .build(),
+                )
+                .build();
             let le = LoggingEnabled::builder()
                 .target_bucket(target_bucket)
                 .target_prefix(prefix)
+                .target_object_key_format(format)
                 .build()
                 .map_err(|e| anyhow!("{e}"))?;
             s.put_bucket_logging()
