@@ -191,85 +191,42 @@ pub(super) async fn inspect(
 
 pub(super) async fn cleanup(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
     let ours = Layout::regional_bucket(&t.account, &t.region);
-    let v2 = aws_sdk_elasticloadbalancingv2::Client::new(&t.conf);
-    let classic = aws_sdk_elasticloadbalancing::Client::new(&t.conf);
-    let p = v2
-        .describe_load_balancers()
-        .send()
-        .await
-        .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (v2)", e))?;
-    for lb in p.load_balancers() {
-        let Some(arn) = lb.load_balancer_arn() else {
+    // Every page of load balancers (the first page alone left the logs of
+    // the rest on after cleanup).
+    for (id, name, is_classic) in load_balancers(t).await? {
+        let Some((bucket, _)) = access_log(t, &id, is_classic).await? else {
             continue;
         };
-        let a = v2
-            .describe_load_balancer_attributes()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-        let get = |k: &str| {
-            a.attributes()
-                .iter()
-                .find(|x| x.key() == Some(k))
-                .and_then(|x| x.value())
-                .unwrap_or("")
-        };
-        if get("access_logs.s3.enabled") == "true" && get("access_logs.s3.bucket") == ours {
-            if !ledger.has(&t.account, &t.region, Kind::ElbLogs, arn) {
-                f.leave(
-                    t,
-                    Source::Elb,
-                    format!("load balancer {}", lb.load_balancer_name().unwrap_or(arn)),
-                    LOGS_NOT_RECORDED,
-                );
-                continue;
-            }
-            f.changes.push(change(
-                t,
-                Source::Elb,
-                "disable",
-                format!("load balancer {}", lb.load_balancer_name().unwrap_or(arn)),
-                "access logs irprep turned on",
-                Op::ElbV2LogsOff { arn: arn.into() },
-            ));
+        if bucket != ours {
+            continue;
         }
-    }
-    let p = classic
-        .describe_load_balancers()
-        .send()
-        .await
-        .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers (classic)", e))?;
-    for lb in p.load_balancer_descriptions() {
-        let Some(name) = lb.load_balancer_name() else {
-            continue;
+        let kind = if is_classic {
+            Kind::ElbClassicLogs
+        } else {
+            Kind::ElbLogs
         };
-        let a = classic
-            .describe_load_balancer_attributes()
-            .load_balancer_name(name)
-            .send()
-            .await
-            .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-        let log = a.load_balancer_attributes().and_then(|x| x.access_log());
-        if log.is_some_and(|l| l.enabled() && l.s3_bucket_name() == Some(ours.as_str())) {
-            if !ledger.has(&t.account, &t.region, Kind::ElbClassicLogs, name) {
-                f.leave(
-                    t,
-                    Source::Elb,
-                    format!("load balancer {name}"),
-                    LOGS_NOT_RECORDED,
-                );
-                continue;
-            }
-            f.changes.push(change(
+        if !ledger.has(&t.account, &t.region, kind, &id) {
+            f.leave(
                 t,
                 Source::Elb,
-                "disable",
                 format!("load balancer {name}"),
-                "access logs irprep turned on",
-                Op::ElbClassicLogsOff { name: name.into() },
-            ));
+                LOGS_NOT_RECORDED,
+            );
+            continue;
         }
+        let op = if is_classic {
+            Op::ElbClassicLogsOff { name: id }
+        } else {
+            Op::ElbV2LogsOff { arn: id }
+        };
+        f.changes.push(change(
+            t,
+            Source::Elb,
+            "disable",
+            format!("load balancer {name}"),
+            "access logs irprep turned on",
+            op,
+        ));
     }
     Ok(())
 }
