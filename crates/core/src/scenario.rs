@@ -129,8 +129,12 @@ pub const READ_ONLY_ALLOWED: [&str; 2] = [
 /// Read-only calls that nevertheless return secret material, with the
 /// parameters that name what they read: allowed only when each of those
 /// names a resource that cannot exist.
-pub const SECRET_READS: [(&str, &[&str]); 8] = [
+pub const SECRET_READS: [(&str, &[&str]); 9] = [
     ("GetSecretValue", &["SecretId"]),
+    // Attribute=userData returns the instance's user data, which often
+    // holds bootstrap secrets: read-only only on an instance that cannot
+    // exist (a scenario reads real instances with DryRun instead).
+    ("DescribeInstanceAttribute", &["InstanceId"]),
     ("BatchGetSecretValue", &["SecretIdList"]),
     ("GetPasswordData", &["InstanceId"]),
     ("GetParameters", &["Names"]),

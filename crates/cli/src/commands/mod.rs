@@ -140,6 +140,13 @@ pub async fn run_live(
         }
     }
     eprintln!("Every call is read-only, DryRun=true, or aimed at a resource that cannot exist; user agent marker {}.", run.marker);
+    // The calls change nothing, but they look like an intruder's: a burst of
+    // denied or failed destructive calls is what GuardDuty, Security Hub and
+    // a SOC's own CloudTrail rules are built to flag (review 4.6).
+    eprintln!(
+        "Note: these calls look like an attack on purpose. GuardDuty, Security Hub or your SOC's CloudTrail alerts may raise findings and page someone: tell them first, and give them the marker {} (in every call's user agent) to recognise the rehearsal.",
+        run.marker
+    );
     if !crate::prompt::confirm("Send these calls?", yes, "call AWS")? {
         return Err(usage("aborted"));
     }

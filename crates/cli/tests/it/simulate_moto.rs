@@ -122,6 +122,14 @@ fn every_scenario_is_safe_on_the_emulator() {
     let manifests: Vec<Value> =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     assert_eq!(manifests.len(), all.len());
+    // Before any call: the warning that the rehearsal may page a SOC, with
+    // the marker that tells it apart (review 4.6).
+    let marker = manifests[0]["marker"].as_str().unwrap();
+    let warned = stderr
+        .lines()
+        .find(|l| l.contains("may raise findings and page someone"))
+        .unwrap_or_else(|| panic!("no SOC warning: {stderr}"));
+    assert!(warned.contains(marker), "{warned}");
     let after: Value = serde_json::from_str(&estate(&["snapshot", &url])).unwrap();
     let recorded = estate(&["recording", &url, "download"]);
     let recording: Vec<Value> = recorded
