@@ -136,9 +136,16 @@ const ATHENA_QUERY: &[&str] = &[
     "s3:PutObject",
 ];
 
-const S3_LOGS: &[&str] = &["s3:ListBucket", "s3:GetObject"];
+// Log objects under SSE-KMS (a trail with a KMS key, a bucket whose default
+// encryption is SSE-KMS) are read only with kms:Decrypt on their key.
+const S3_LOGS: &[&str] = &["s3:ListBucket", "s3:GetObject", "kms:Decrypt"];
 
-const LOGS_VALIDATE: &[&str] = &["s3:ListBucket", "s3:GetObject", "cloudtrail:ListPublicKeys"];
+const LOGS_VALIDATE: &[&str] = &[
+    "s3:ListBucket",
+    "s3:GetObject",
+    "kms:Decrypt",
+    "cloudtrail:ListPublicKeys",
+];
 
 /// `logs collect`: the caller and its regions (as `logs status` finds them),
 /// event history, EKS clusters and their audit log groups.
@@ -215,7 +222,8 @@ pub fn actions(command: &str) -> Option<Vec<&'static str>> {
         .concat(),
         "logs-verify" => [
             logs(LOGS_COMMON, |a| a.status),
-            vec!["s3:ListBucket", "s3:GetObject"],
+            // The delivered files (SSE-KMS ones too: a trail with --kms-key).
+            vec!["s3:ListBucket", "s3:GetObject", "kms:Decrypt"],
         ]
         .concat(),
         "logs-org" => ORG.to_vec(),
@@ -375,6 +383,17 @@ pub fn role_template(role_name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The commands that read delivered log objects can read SSE-KMS ones
+    /// (a trail with --kms-key writes nothing else): kms:Decrypt.
+    #[test]
+    fn log_readers_can_decrypt_sse_kms_objects() {
+        for c in ["s3-logs", "logs-validate", "logs-verify", "athena-engine"] {
+            let a = actions(c).unwrap();
+            assert!(a.contains(&"kms:Decrypt"), "{c}: {a:?}");
+            assert!(a.contains(&"s3:GetObject"), "{c}: {a:?}");
+        }
+    }
 
     #[test]
     fn the_member_role_trusts_one_principal_and_deletes_only_when_asked() {
