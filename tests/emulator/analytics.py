@@ -6,6 +6,7 @@
     python analytics.py state URL DATABASE WORKGROUP      print Glue tables and Athena named queries as JSON
     python analytics.py foreign-table URL DATABASE NAME   create a database (if absent) and a table irprep did not make
     python analytics.py eks-cluster URL NAME REGION       create an EKS cluster
+    python analytics.py sent URL WORKGROUP                the SQL of every query run in WORKGROUP (JSON list)
     python analytics.py queue URL FILE                    queue canned Athena results (JSON list of
                                                           {"columns": [[name, type]...], "rows": [[...]...]})
 
@@ -101,6 +102,12 @@ def eks_cluster(url, name, region):
         resourcesVpcConfig={"subnetIds": []})
 
 
+def sent(url, workgroup):
+    a = c("athena", url)
+    ids = a.list_query_executions(WorkGroup=workgroup).get("QueryExecutionIds", [])
+    print(json.dumps([a.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]))
+
+
 def queue(url, path):
     with open(path) as f:
         results = json.load(f)
@@ -124,6 +131,8 @@ if __name__ == "__main__":
         foreign_table(url, sys.argv[3], sys.argv[4], len(sys.argv) > 5 and sys.argv[5] == "marked")
     elif cmd == "eks-cluster":
         eks_cluster(url, sys.argv[3], sys.argv[4])
+    elif cmd == "sent":
+        sent(url, sys.argv[3])
     elif cmd == "queue":
         queue(url, sys.argv[3])
     else:

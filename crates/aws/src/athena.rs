@@ -58,7 +58,7 @@ pub fn client(conf: &SdkConfig) -> aws_sdk_athena::Client {
     aws_sdk_athena::Client::new(conf)
 }
 
-pub use irprep_core::sql::{with_window, with_window_in};
+pub use irprep_core::sql::{with_window, with_window_in, with_window_named};
 
 /// Run one statement and wait for it; Ctrl-C stops the query on Athena.
 pub async fn run(

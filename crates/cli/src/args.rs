@@ -82,9 +82,36 @@ pub struct EngineArgs {
     /// Query result location, if the workgroup does not enforce its own (--engine athena).
     #[arg(long, value_name = "S3_URL", help_heading = "Engine")]
     pub athena_output: Option<String>,
+    /// A log table deployed under another Glue name, TABLE=NAME (repeatable; --engine athena), as `analytics deploy --cloudtrail-table` or `--table-name` made it: SQL and detections keep naming the log table.
+    #[arg(
+        long = "athena-table",
+        value_name = "TABLE=NAME",
+        help_heading = "Engine"
+    )]
+    pub athena_tables: Vec<String>,
 }
 
 impl EngineArgs {
+    /// `--athena-table` as log table -> Glue table name.
+    pub fn glue_names(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        let mut m = std::collections::BTreeMap::new();
+        for e in &self.athena_tables {
+            let (t, n) = e
+                .split_once('=')
+                .filter(|(_, n)| !n.is_empty())
+                .ok_or_else(|| {
+                    crate::commands::usage(format!("--athena-table {e}: expected TABLE=NAME"))
+                })?;
+            if irprep_core::tables::LogTable::from_name(t).is_none() {
+                return Err(crate::commands::usage(format!(
+                    "--athena-table {e}: no log table {t} (irprep query --schema lists them)"
+                )));
+            }
+            m.insert(t.to_string(), n.to_string());
+        }
+        Ok(m)
+    }
+
     pub fn target(&self) -> irprep_aws::athena::Target {
         irprep_aws::athena::Target {
             workgroup: self.workgroup.clone(),

@@ -68,7 +68,25 @@ pub fn with_window_in(
     until: Option<&str>,
     date_format: &dyn Fn(crate::tables::LogTable) -> Option<String>,
 ) -> String {
-    if since.is_none() && until.is_none() {
+    with_window_named(sql, database, since, until, date_format, &|_| None)
+}
+
+/// [`with_window_in`], where a log table may be deployed under another Glue
+/// name (`glue_name` of a table; None: its own): the query keeps naming
+/// `cloudtrail`, a CTE of that name reads the deployed table.
+pub fn with_window_named(
+    sql: &str,
+    database: &str,
+    since: Option<&str>,
+    until: Option<&str>,
+    date_format: &dyn Fn(crate::tables::LogTable) -> Option<String>,
+    glue_name: &dyn Fn(crate::tables::LogTable) -> Option<String>,
+) -> String {
+    let renamed = |t: crate::tables::LogTable| glue_name(t).filter(|n| n != t.name());
+    let any_renamed = crate::tables::LogTable::ALL
+        .into_iter()
+        .any(|t| renamed(t).is_some() && mentions(sql, t.name()));
+    if since.is_none() && until.is_none() && !any_renamed {
         return sql.to_string();
     }
     let mut ctes = vec![];
@@ -77,6 +95,7 @@ pub fn with_window_in(
         if !mentions(sql, table) {
             continue;
         }
+        let source = renamed(t).unwrap_or_else(|| table.to_string());
         let pattern = date_format(t).unwrap_or_else(|| "yyyy/MM/dd".to_string());
         let day = |s: &str| format_day(s, &pattern);
         use crate::tables::TimeFormat;
@@ -113,10 +132,15 @@ pub fn with_window_in(
             }
             preds.push(cmp("<", u));
         }
+        let filter = if preds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", preds.join(" AND "))
+        };
         ctes.push(format!(
-            "{table} AS (SELECT * FROM \"{}\".\"{table}\" WHERE {})",
+            "{table} AS (SELECT * FROM \"{}\".\"{}\"{filter})",
             database.replace('"', "\"\""),
-            preds.join(" AND ")
+            source.replace('"', "\"\"")
         ));
     }
     if ctes.is_empty() {
@@ -216,6 +240,42 @@ mod tests {
         assert!(
             w.contains("date_partition >= 'year=2024/month=03/day=01'"),
             "{w}"
+        );
+    }
+
+    /// A table deployed under another name (`analytics deploy
+    /// --cloudtrail-table trail`) is read through a CTE of the log table's
+    /// name, with the window or without one.
+    #[test]
+    fn a_renamed_table_is_read_under_its_deployed_name() {
+        let name = |t: crate::tables::LogTable| {
+            (t == crate::tables::LogTable::CloudTrail).then(|| "org_trail".to_string())
+        };
+        let sql = "SELECT eventname FROM cloudtrail WHERE errorcode IS NULL";
+        let w = super::with_window_named(
+            sql,
+            "db",
+            Some("2024-03-01T00:00:00Z"),
+            None,
+            &|_| None,
+            &name,
+        );
+        assert!(w.starts_with("WITH cloudtrail AS (SELECT * FROM \"db\".\"org_trail\" WHERE date_partition >= '2024/03/01'"), "{w}");
+        assert!(w.ends_with(sql), "{w}");
+        let w = super::with_window_named(sql, "db", None, None, &|_| None, &name);
+        assert_eq!(
+            w,
+            format!("WITH cloudtrail AS (SELECT * FROM \"db\".\"org_trail\")\n{sql}")
+        );
+        // Not renamed, no window: unchanged.
+        assert_eq!(
+            super::with_window_named(sql, "db", None, None, &|_| None, &|_| None),
+            sql
+        );
+        let flows = "SELECT * FROM vpcflow";
+        assert_eq!(
+            super::with_window_named(flows, "db", None, None, &|_| None, &name),
+            flows
         );
     }
 }

@@ -383,6 +383,13 @@ async fn hunt_athena(
     let conf = a.aws.options().load().await?;
     let client = athena::client(&conf);
     let target = a.engine.target();
+    let names = a.engine.glue_names()?;
+    let glue = |source: &str| {
+        names
+            .get(source)
+            .cloned()
+            .unwrap_or_else(|| source.to_string())
+    };
     // A detection on a table the database does not have (flow logs or query
     // logs not deployed) is skipped with a note, not run into an error.
     let mut missing = std::collections::BTreeSet::new();
@@ -391,7 +398,8 @@ async fn hunt_athena(
         .map(|d| d.source.as_str())
         .collect::<std::collections::BTreeSet<_>>()
     {
-        if irprep_aws::analytics::table_exists(&conf, &target.database, source).await == Some(false)
+        if irprep_aws::analytics::table_exists(&conf, &target.database, &glue(source)).await
+            == Some(false)
         {
             missing.insert(source);
         }
@@ -399,7 +407,11 @@ async fn hunt_athena(
     for source in &missing {
         let n = dets.iter().filter(|d| d.source == *source).count();
         if !quiet {
-            eprintln!("irprep: note: {n} detection(s) on {source} skipped: database {} has no {source} table", target.database);
+            eprintln!(
+                "irprep: note: {n} detection(s) on {source} skipped: database {} has no {} table",
+                target.database,
+                glue(source)
+            );
         }
     }
     let dets: Vec<&irprep_core::detect::Detection> = dets
@@ -428,9 +440,14 @@ async fn hunt_athena(
         .collect();
     let formats = irprep_aws::analytics::date_formats(&conf, &target.database).await;
     let runs = futures::stream::iter(dets.iter().map(|d| {
-        let sql = athena::with_window_in(&d.sql, &target.database, since, until, &|t| {
-            formats.get(t.name()).cloned()
-        });
+        let sql = athena::with_window_named(
+            &d.sql,
+            &target.database,
+            since,
+            until,
+            &|t| formats.get(&glue(t.name())).cloned(),
+            &|t| Some(glue(t.name())),
+        );
         let (client, target) = (&client, &target);
         async move { (*d, athena::run(client, target, &sql).await) }
     }))
@@ -495,7 +512,14 @@ async fn hunt_athena(
         match athena::run(
             &client,
             &target,
-            &athena::with_window(&sql, &target.database, since, until),
+            &athena::with_window_named(
+                &sql,
+                &target.database,
+                since,
+                until,
+                &|t| formats.get(&glue(t.name())).cloned(),
+                &|t| Some(glue(t.name())),
+            ),
         )
         .await
         {

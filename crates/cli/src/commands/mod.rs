@@ -59,12 +59,20 @@ pub async fn query_and_print(
         } else {
             Default::default()
         };
-        let sql = irprep_aws::athena::with_window_in(
+        let names = eng.glue_names()?;
+        let glue = |t: irprep_core::tables::LogTable| {
+            names
+                .get(t.name())
+                .cloned()
+                .unwrap_or_else(|| t.name().to_string())
+        };
+        let sql = irprep_aws::athena::with_window_named(
             sql,
             &eng.database,
             w.since.as_deref(),
             w.until.as_deref(),
-            &|t| formats.get(t.name()).cloned(),
+            &|t| formats.get(&glue(t)).cloned(),
+            &|t| Some(glue(t)),
         );
         let client = irprep_aws::athena::client(&conf);
         let r = irprep_aws::athena::run(&client, &eng.target(), &sql).await?;

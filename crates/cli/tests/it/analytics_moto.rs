@@ -764,6 +764,49 @@ fn query_and_hunt_run_on_athena() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("scanned"));
 
+    // A table deployed under another name (--cloudtrail-table): the SQL
+    // keeps naming cloudtrail, and Athena is asked for the deployed table.
+    queue(serde_json::json!([{"columns": [["n", "bigint"]], "rows": [[7]]}]));
+    let out = aws(irprep().args([
+        "query",
+        "--engine",
+        "athena",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--athena-table",
+        "cloudtrail=org_trail",
+        "--format",
+        "json",
+        "SELECT count(*) AS n FROM cloudtrail",
+    ]))
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Vec<String> = serde_json::from_str(&py(&["sent", &moto(), wg])).unwrap();
+    assert!(
+        sent.iter().any(|q| q.starts_with(&format!(
+            "WITH cloudtrail AS (SELECT * FROM \"{db}\".\"org_trail\")"
+        ))),
+        "{sent:#?}"
+    );
+    let out = aws(irprep().args([
+        "query",
+        "--engine",
+        "athena",
+        "--athena-table",
+        "cloudtrial=x",
+        "SELECT 1",
+    ]))
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
     // Hunt: two detections (each one query), then one evidence query.
     let ev = "11111111-2222-3333-4444-555555555555";
     let (det_rows, evidence) = (det_rows_one(ev), evidence_one(ev));
