@@ -961,36 +961,12 @@ pub async fn estate_values(
             }
         }
         EstatePartition::WebAcls => {
-            use aws_sdk_wafv2::types::Scope;
-            let mut scopes: Vec<(String, Scope)> = regions()
-                .await?
-                .into_iter()
-                .map(|r| (r, Scope::Regional))
-                .collect();
             // CloudFront web ACLs are reached in us-east-1 only.
-            scopes.push(("us-east-1".into(), Scope::Cloudfront));
-            for (r, scope) in scopes {
-                let waf = aws_sdk_wafv2::Client::new(&in_region(&r));
-                let mut marker = None;
-                loop {
-                    let page = waf
-                        .list_web_acls()
-                        .scope(scope.clone())
-                        .limit(100)
-                        .set_next_marker(marker)
-                        .send()
-                        .await
-                        .map_err(|e| err(&format!("wafv2:ListWebACLs in {r}"), e))?;
-                    out.extend(
-                        page.web_acls()
-                            .iter()
-                            .filter_map(|a| a.name().map(String::from)),
-                    );
-                    marker = page.next_marker().map(String::from);
-                    if marker.is_none() || page.web_acls().is_empty() {
-                        break;
-                    }
-                }
+            for r in regions().await? {
+                let acls = crate::logs::sources::waf::web_acls_in(&in_region(&r), r == "us-east-1")
+                    .await
+                    .map_err(|e| anyhow!("in {r}: {e:#}"))?;
+                out.extend(acls.into_iter().map(|(_, name, _)| name));
             }
         }
         EstatePartition::Clusters => {

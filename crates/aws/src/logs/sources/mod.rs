@@ -22,7 +22,7 @@ mod flow_logs;
 mod guardduty;
 mod resolver;
 mod s3_access;
-mod waf;
+pub(crate) mod waf;
 
 pub use guardduty::guardduty_key_policy;
 

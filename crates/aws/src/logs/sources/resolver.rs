@@ -38,27 +38,12 @@ pub(super) async fn inspect(
     };
     let r = aws_sdk_route53resolver::Client::new(&t.conf);
     let mut covered = BTreeSet::new();
-    let mut next = None;
-    loop {
-        let p = r
-            .list_resolver_query_log_config_associations()
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
-        for a in p.resolver_query_log_config_associations() {
-            let live = a
-                .status()
-                .is_none_or(|s| matches!(s.as_str(), "ACTIVE" | "CREATING"));
-            if live {
-                if let Some(v) = a.resource_id() {
-                    covered.insert(v.to_string());
-                }
-            }
-        }
-        next = p.next_token().map(String::from);
-        if next.is_none() {
-            break;
+    for a in associations(&r).await? {
+        let live = a
+            .status()
+            .is_none_or(|s| matches!(s.as_str(), "ACTIVE" | "CREATING"));
+        if let (true, Some(v)) = (live, a.resource_id()) {
+            covered.insert(v.to_string());
         }
     }
     let uncovered: Vec<String> = vpcs
@@ -123,14 +108,11 @@ pub(super) async fn inspect(
     Ok(())
 }
 
-/// Whether the region's Resolver query logs deliver: the service's status
-/// of each query-log config to S3 and of each VPC association (FAILED or
-/// ACTION_NEEDED, with its error, is failing), then the first file under
-/// `AWSLogs/<account>/vpcdnsquerylogs/<vpc>/` for each associated VPC.
-pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
-    let r = aws_sdk_route53resolver::Client::new(&t.conf);
-    let mut configs: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut failing = vec![];
+/// Every query-log config of the region (paginated).
+async fn configs(
+    r: &aws_sdk_route53resolver::Client,
+) -> Result<Vec<aws_sdk_route53resolver::types::ResolverQueryLogConfig>> {
+    let mut out = vec![];
     let mut next = None;
     loop {
         let p = r
@@ -139,27 +121,19 @@ pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
             .send()
             .await
             .map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
-        for c in p.resolver_query_log_configs() {
-            let (Some(id), Some(dest)) = (c.id(), c.destination_arn()) else {
-                continue;
-            };
-            let Some((bucket, prefix)) = s3_arn(dest) else {
-                continue;
-            };
-            if c.status().is_some_and(|s| s.as_str() == "FAILED") {
-                failing.push(format!(
-                    "query-log config {}: FAILED",
-                    c.name().unwrap_or(id)
-                ));
-            }
-            configs.insert(id.to_string(), (bucket, prefix));
-        }
+        out.extend(p.resolver_query_log_configs().iter().cloned());
         next = p.next_token().map(String::from);
         if next.is_none() {
-            break;
+            return Ok(out);
         }
     }
-    let mut landings = vec![];
+}
+
+/// Every query-log config association of the region (paginated).
+async fn associations(
+    r: &aws_sdk_route53resolver::Client,
+) -> Result<Vec<aws_sdk_route53resolver::types::ResolverQueryLogConfigAssociation>> {
+    let mut out = vec![];
     let mut next = None;
     loop {
         let p = r
@@ -168,30 +142,57 @@ pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
             .send()
             .await
             .map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
-        for a in p.resolver_query_log_config_associations() {
-            let (Some(cid), Some(vpc)) = (a.resolver_query_log_config_id(), a.resource_id()) else {
-                continue;
-            };
-            let Some((bucket, prefix)) = configs.get(cid) else {
-                continue;
-            };
-            match a.status().map(|s| s.as_str().to_string()).as_deref() {
-                Some("FAILED") | Some("ACTION_NEEDED") => failing.push(format!(
-                    "{vpc}: {} {}",
-                    a.error().map(|e| e.as_str()).unwrap_or("delivery error"),
-                    a.error_message().unwrap_or("")
-                )),
-                Some("DELETING") => {}
-                _ => landings.push(Landing::new(
-                    bucket.clone(),
-                    format!("{prefix}AWSLogs/{}/vpcdnsquerylogs/{vpc}/", t.account),
-                    vpc.to_string(),
-                )),
-            }
-        }
+        out.extend(p.resolver_query_log_config_associations().iter().cloned());
         next = p.next_token().map(String::from);
         if next.is_none() {
-            break;
+            return Ok(out);
+        }
+    }
+}
+
+/// Whether the region's Resolver query logs deliver: the service's status
+/// of each query-log config to S3 and of each VPC association (FAILED or
+/// ACTION_NEEDED, with its error, is failing), then the first file under
+/// `AWSLogs/<account>/vpcdnsquerylogs/<vpc>/` for each associated VPC.
+pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
+    let r = aws_sdk_route53resolver::Client::new(&t.conf);
+    let mut to_s3: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut failing = vec![];
+    for c in configs(&r).await? {
+        let (Some(id), Some(dest)) = (c.id(), c.destination_arn()) else {
+            continue;
+        };
+        let Some((bucket, prefix)) = s3_arn(dest) else {
+            continue;
+        };
+        if c.status().is_some_and(|s| s.as_str() == "FAILED") {
+            failing.push(format!(
+                "query-log config {}: FAILED",
+                c.name().unwrap_or(id)
+            ));
+        }
+        to_s3.insert(id.to_string(), (bucket, prefix));
+    }
+    let mut landings = vec![];
+    for a in associations(&r).await? {
+        let (Some(cid), Some(vpc)) = (a.resolver_query_log_config_id(), a.resource_id()) else {
+            continue;
+        };
+        let Some((bucket, prefix)) = to_s3.get(cid) else {
+            continue;
+        };
+        match a.status().map(|s| s.as_str().to_string()).as_deref() {
+            Some("FAILED") | Some("ACTION_NEEDED") => failing.push(format!(
+                "{vpc}: {} {}",
+                a.error().map(|e| e.as_str()).unwrap_or("delivery error"),
+                a.error_message().unwrap_or("")
+            )),
+            Some("DELETING") => {}
+            _ => landings.push(Landing::new(
+                bucket.clone(),
+                format!("{prefix}AWSLogs/{}/vpcdnsquerylogs/{vpc}/", t.account),
+                vpc.to_string(),
+            )),
         }
     }
     if !failing.is_empty() {
@@ -210,43 +211,22 @@ async fn find_resolver_config(
     r: &aws_sdk_route53resolver::Client,
     name: &str,
 ) -> Result<Option<String>> {
-    let mut next = None;
-    loop {
-        let p = r
-            .list_resolver_query_log_configs()
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
-        for c in p.resolver_query_log_configs() {
-            if c.name() == Some(name) {
-                return Ok(c.id().map(String::from));
-            }
-        }
-        next = p.next_token().map(String::from);
-        if next.is_none() {
-            return Ok(None);
-        }
-    }
+    Ok(configs(r)
+        .await?
+        .iter()
+        .find(|c| c.name() == Some(name))
+        .and_then(|c| c.id().map(String::from)))
 }
 
 pub(super) async fn cleanup(t: &Target, ledger: &Ledger, f: &mut Found) -> Result<()> {
     let r = aws_sdk_route53resolver::Client::new(&t.conf);
-    let mut configs = vec![];
-    let mut next = None;
-    loop {
-        let p = r
-            .list_resolver_query_log_configs()
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigs", e))?;
-        configs.extend(p.resolver_query_log_configs().iter().cloned());
-        next = p.next_token().map(String::from);
-        if next.is_none() {
-            break;
-        }
-    }
+    let configs = configs(&r).await?;
+    // Every association of the region, every page, read once for all configs.
+    let assocs = if configs.is_empty() {
+        vec![]
+    } else {
+        associations(&r).await?
+    };
     for c in configs {
         let (Some(id), Some(arn)) = (c.id(), c.arn()) else {
             continue;
@@ -290,18 +270,7 @@ pub(super) async fn cleanup(t: &Target, ledger: &Ledger, f: &mut Found) -> Resul
             );
             continue;
         }
-        let assoc = r
-            .list_resolver_query_log_config_associations()
-            .filters(
-                aws_sdk_route53resolver::types::Filter::builder()
-                    .name("ResolverQueryLogConfigId")
-                    .values(id)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| err("route53resolver:ListResolverQueryLogConfigAssociations", e))?;
-        for a in assoc.resolver_query_log_config_associations() {
+        for a in &assocs {
             if a.resolver_query_log_config_id() != Some(id) {
                 continue;
             }

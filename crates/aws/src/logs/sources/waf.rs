@@ -14,11 +14,20 @@ pub(super) const ACTIONS: Actions = Actions {
 };
 
 async fn web_acls(t: &Target) -> Result<Vec<(String, String, bool)>> {
+    web_acls_in(&t.conf, t.region == "us-east-1").await
+}
+
+/// The web ACLs `conf`'s region reaches, (ARN, name, CloudFront): the
+/// regional ones, and with `cloudfront` (us-east-1 only) CloudFront's.
+pub(crate) async fn web_acls_in(
+    conf: &SdkConfig,
+    cloudfront: bool,
+) -> Result<Vec<(String, String, bool)>> {
     use aws_sdk_wafv2::types::Scope;
-    let w = aws_sdk_wafv2::Client::new(&t.conf);
+    let w = aws_sdk_wafv2::Client::new(conf);
     let mut out = vec![];
     let mut scopes = vec![Scope::Regional];
-    if t.region == "us-east-1" {
+    if cloudfront {
         scopes.push(Scope::Cloudfront);
     }
     for scope in scopes {
