@@ -301,28 +301,17 @@ pub(super) async fn verify(t: &Target) -> Result<(Delivery, String)> {
     let mut dests: Vec<(String, String, bool)> = logs
         .iter()
         .filter_map(|l| {
-            let arn = l.log_destination()?;
-            let rest = arn.split_once(":s3:::")?.1;
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let (bucket, prefix) = super::s3_arn(l.log_destination()?)?;
             let hive = l
                 .destination_options()
                 .and_then(|o| o.hive_compatible_partitions())
                 .unwrap_or(false);
-            Some((
-                bucket.to_string(),
-                prefix.trim_end_matches('/').to_string(),
-                hive,
-            ))
+            Some((bucket, prefix, hive))
         })
         .collect();
     dests.sort();
     dests.dedup();
-    for (bucket, prefix, hive) in dests {
-        let p = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
+    for (bucket, p, hive) in dests {
         let key = if hive {
             format!(
                 "{p}AWSLogs/aws-account-id={}/aws-service=vpcflowlogs/aws-region={}/",
