@@ -354,8 +354,6 @@ fn workgroup_differs(d: &Deployment, wg: &at::WorkGroup) -> Vec<&'static str> {
     out
 }
 
-/// Whether a table is in the Glue catalogue: `Some(false)` only when Glue
-/// says it is not; `None` when Glue could not be asked.
 /// Each table's date-partition format in a database (Glue's
 /// `projection.date_partition.format`), so a time window compares in the
 /// table's own form (Hive-compatible flow-log keys carry `year=…/…`).
@@ -383,6 +381,8 @@ pub async fn date_formats(
     out
 }
 
+/// Whether a table is in the Glue catalogue: `Some(false)` only when Glue
+/// says it is not; `None` when Glue could not be asked.
 pub async fn table_exists(conf: &SdkConfig, database: &str, table: &str) -> Option<bool> {
     match aws_sdk_glue::Client::new(conf)
         .get_table()

@@ -42,6 +42,22 @@ impl InvestigationQuery {
         values: &BTreeMap<String, String>,
         table: Option<&str>,
     ) -> Result<String, String> {
+        self.render_in(values, table, None)
+    }
+
+    /// [`render`](Self::render) for a table whose date partition is written
+    /// in the projection pattern `date_format` (Glue's
+    /// `projection.date_partition.format`; None: `yyyy/MM/dd`), as a table
+    /// over Hive-compatible flow-log keys (`year=…/month=…/day=…`) is: a
+    /// day given to a `*_date` parameter, and the `'%Y/%m/%d'` of a
+    /// relative date, are written in that pattern.
+    pub fn render_in(
+        &self,
+        values: &BTreeMap<String, String>,
+        table: Option<&str>,
+        date_format: Option<&str>,
+    ) -> Result<String, String> {
+        let pattern = date_format.filter(|p| *p != DEFAULT_DAY);
         for k in values.keys() {
             if !self.params.contains_key(k) {
                 return Err(format!(
@@ -59,7 +75,14 @@ impl InvestigationQuery {
                     "parameter {k} must be a non-negative integer, got '{v}'"
                 ));
             }
-            sql = sql.replace(&format!("{{{{{k}}}}}"), &crate::sql::escape(v));
+            let v = match pattern {
+                Some(p) if k.ends_with("_date") && is_day(v) => crate::sql::format_day(v, p),
+                _ => v.to_string(),
+            };
+            sql = sql.replace(&format!("{{{{{k}}}}}"), &crate::sql::escape(&v));
+        }
+        if let Some(p) = pattern {
+            sql = sql.replace("'%Y/%m/%d'", &format!("'{}'", date_format_pattern(p)));
         }
         if let Some(t) = table {
             let ident = |p: &str| {
@@ -76,6 +99,54 @@ impl InvestigationQuery {
         }
         Ok(sql)
     }
+}
+
+/// The date partition's pattern in the default layout.
+const DEFAULT_DAY: &str = "yyyy/MM/dd";
+
+/// Whether a parameter's value is a day, `yyyy/MM/dd` or `yyyy-MM-dd`.
+fn is_day(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'/' || *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// A projection's Java date pattern (`'year='yyyy'/month='MM'/day='dd`) as
+/// the pattern of Athena's `date_format` (`year=%Y/month=%m/day=%d`):
+/// quoted text is literal (a `%` in it doubled), `yyyy`, `MM` and `dd` are
+/// the date's.
+fn date_format_pattern(java: &str) -> String {
+    let mut out = String::new();
+    let mut rest = java;
+    while let Some(c) = rest.chars().next() {
+        if c == '\'' {
+            let body = &rest[1..];
+            if let Some(stripped) = body.strip_prefix('\'') {
+                out.push('\'');
+                rest = stripped;
+                continue;
+            }
+            let end = body.find('\'').unwrap_or(body.len());
+            out.push_str(&body[..end].replace('%', "%%"));
+            rest = body.get(end + 1..).unwrap_or("");
+        } else if let Some(r) = rest.strip_prefix("yyyy") {
+            out.push_str("%Y");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("MM") {
+            out.push_str("%m");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("dd") {
+            out.push_str("%d");
+            rest = r;
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.replace('\'', "''")
 }
 
 /// Replace whole-word occurrences of a table name (outside string literals).
@@ -180,6 +251,55 @@ mod tests {
             ),
             "-- the key's owner\nSELECT 1 FROM t /* it's */ JOIN t"
         );
+    }
+
+    #[test]
+    fn dates_are_written_in_a_hive_table_s_own_form() {
+        const HIVE: &str = "'year='yyyy'/month='MM'/day='dd";
+        let day = regex::Regex::new(r"'[0-9]{4}/[0-9]{2}/[0-9]{2}'").unwrap();
+        let mut dated = 0;
+        for q in builtin().unwrap().iter().filter(|q| q.table == "vpcflow") {
+            let plain = q.render(&BTreeMap::new(), None).unwrap();
+            let hive = q.render_in(&BTreeMap::new(), None, Some(HIVE)).unwrap();
+            if plain == hive {
+                assert!(
+                    !day.is_match(&plain) && !plain.contains("'%Y/%m/%d'"),
+                    "{}",
+                    q.name
+                );
+                continue;
+            }
+            dated += 1;
+            assert!(!day.is_match(&hive), "{}: {hive}", q.name);
+            assert!(!hive.contains("'%Y/%m/%d'"), "{}", q.name);
+            assert!(hive.contains("'year="), "{}: {hive}", q.name);
+        }
+        assert!(dated >= 14, "{dated} dated flow-log queries");
+        let q = builtin()
+            .unwrap()
+            .into_iter()
+            .find(|q| q.name == "vpcflow-preview-date-range")
+            .unwrap();
+        let values = BTreeMap::from([("start_date".to_string(), "2026-12-01".to_string())]);
+        let sql = q.render_in(&values, None, Some(HIVE)).unwrap();
+        assert!(
+            sql.contains("BETWEEN 'year=2026/month=12/day=01' AND 'year=2024/month=03/day=31'"),
+            "{sql}"
+        );
+        // The default layout is left as written.
+        assert_eq!(
+            q.render_in(&BTreeMap::new(), None, Some(DEFAULT_DAY)),
+            q.render(&BTreeMap::new(), None)
+        );
+        assert_eq!(date_format_pattern(HIVE), "year=%Y/month=%m/day=%d");
+        assert_eq!(date_format_pattern("'100%'yyyy"), "100%%%Y");
+        let q = builtin()
+            .unwrap()
+            .into_iter()
+            .find(|q| q.name == "vpcflow-preview-relative-date")
+            .unwrap();
+        let sql = q.render_in(&BTreeMap::new(), None, Some(HIVE)).unwrap();
+        assert!(sql.contains("'year=%Y/month=%m/day=%d'"), "{sql}");
     }
 
     #[test]

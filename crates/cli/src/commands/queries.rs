@@ -135,8 +135,37 @@ pub async fn run(cmd: QueriesCmd, quiet: bool) -> Result<irprep::exit::ExitStatu
                 })?,
             };
             let q = find(&name)?;
+            // On Athena, a table over Hive-compatible keys writes its date
+            // partition as year=…/month=…/day=…: the query's days are
+            // written in the deployed table's own form.
+            let date_format = if a.engine.engine == crate::args::EngineKind::Athena
+                && q.sql.contains("date_partition")
+            {
+                let deployed = match &a.table_name {
+                    Some(t) => t.clone(),
+                    None => a
+                        .engine
+                        .glue_names()?
+                        .remove(&q.table)
+                        .unwrap_or_else(|| q.table.clone()),
+                };
+                let (database, table) = match deployed.split_once('.') {
+                    Some((d, t)) => (d.to_string(), t.to_string()),
+                    None => (a.engine.database.clone(), deployed),
+                };
+                let conf = a.aws.options().load().await?;
+                irprep_aws::analytics::date_formats(&conf, &database)
+                    .await
+                    .remove(&table)
+            } else {
+                None
+            };
             let sql = q
-                .render(&params(&a.params)?, a.table_name.as_deref())
+                .render_in(
+                    &params(&a.params)?,
+                    a.table_name.as_deref(),
+                    date_format.as_deref(),
+                )
                 .map_err(super::usage)?;
             super::query_and_print(&logs, &a.aws, &a.engine, quiet, a.format, &sql).await
         }

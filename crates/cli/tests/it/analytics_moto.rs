@@ -807,6 +807,67 @@ fn query_and_hunt_run_on_athena() {
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
 
+    // A flow-log table over Hive-compatible keys: an investigation query's
+    // days reach Athena in the table's own form (year=…/month=…/day=…),
+    // which its projection reads; `2024/03/01` would match no partition.
+    let out = aws(irprep().args([
+        "analytics",
+        "deploy",
+        "--vpcflow",
+        "s3://engine-logs/AWSLogs/",
+        "--flow-hive",
+        "--accounts",
+        "111122223333",
+        "--regions",
+        "us-east-1",
+        "--vpcs",
+        "vpc-0a1b2c3d",
+        "--results",
+        "s3://athena-results/e/",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--yes",
+    ]))
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    queue(serde_json::json!([{"columns": [["n", "bigint"]], "rows": [[1]]}]));
+    let out = aws(irprep().args([
+        "queries",
+        "run",
+        "vpcflow-preview-date-range",
+        "--engine",
+        "athena",
+        "--database",
+        db,
+        "--workgroup",
+        wg,
+        "--param",
+        "start_date=2024/03/05",
+        "--format",
+        "json",
+    ]))
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Vec<String> = serde_json::from_str(&py(&["sent", &moto(), wg])).unwrap();
+    assert!(
+        sent.iter().any(|q| q.contains(
+            "WHERE date_partition BETWEEN 'year=2024/month=03/day=05' AND 'year=2024/month=03/day=31'"
+        )),
+        "{sent:#?}"
+    );
+
     // Hunt: two detections (each one query), then one evidence query.
     let ev = "11111111-2222-3333-4444-555555555555";
     let (det_rows, evidence) = (det_rows_one(ev), evidence_one(ev));
