@@ -342,6 +342,22 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 quiet,
                 "Nothing to do: every selected source is on.",
             )?;
+            // EKS writes to a CloudWatch Logs group of its own, which keeps
+            // (and bills for) every event unless the group has a retention.
+            // The group may be the user's, with their own setting: irprep
+            // leaves it and says so (review finding 12).
+            let eks: Vec<&str> = ins
+                .changes
+                .iter()
+                .filter(|c| c.source == logs::Source::Eks.name() && c.action == "enable")
+                .filter_map(|c| c.resource.strip_prefix("EKS cluster "))
+                .collect();
+            if !eks.is_empty() && !quiet {
+                eprintln!(
+                    "irprep: note: EKS writes control-plane logs to the CloudWatch Logs group /aws/eks/<cluster>/cluster, kept (and billed) forever unless the group has a retention; irprep does not change it. To set one: aws logs put-retention-policy --log-group-name /aws/eks/{}/cluster --retention-in-days 365",
+                    crate::output::stderr_safe(eks[0])
+                );
+            }
             // A customer managed key must let the delivering services use
             // it; irprep never edits a key policy, so the plan stops here.
             let delivery = [logs::Source::VpcFlow, logs::Source::Dns, logs::Source::Waf]

@@ -190,6 +190,15 @@ fn enable_covers_everything_once_and_cleanup_restores_the_estate() {
         "{}",
         String::from_utf8_lossy(&plan.stderr)
     );
+    // EKS's log group keeps everything unless it has a retention: the plan
+    // says so, and irprep leaves the group as it is (review finding 12).
+    assert!(
+        String::from_utf8_lossy(&plan.stderr).contains(
+            "aws logs put-retention-policy --log-group-name /aws/eks/their-cluster/cluster"
+        ),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
     crate::snapshots::emulator_ids(|| {
         insta::assert_snapshot!("logs_status_table", String::from_utf8_lossy(&status.stdout));
         insta::assert_snapshot!(
