@@ -29,6 +29,7 @@
 
 mod evidence;
 pub mod incidents;
+mod keys;
 mod plan;
 mod profile;
 mod run;
@@ -282,7 +283,7 @@ pub async fn hunt_with(
             .collect();
         tracing::debug!(
             target: profile::TARGET,
-            "hunt: {} of {} row filters without an event-name guard: {}",
+            "hunt: {} of {} row filters without an event-name or key guard: {}",
             open.len(),
             ct.len(),
             open.join(", ")

@@ -21,15 +21,50 @@ pub(crate) struct RowFilter {
     /// The event names outside which the filter is false, when it says so
     /// (see [`guard`]).
     pub guard: Option<BTreeSet<String>>,
+    /// The filter as conditions on single columns whose values repeat and
+    /// the rest (see [`key_guard`]).
+    pub key: Option<KeyGuard>,
     /// The detection as it runs on its own in-memory rows (see
     /// [`without_row_filter`]), when that differs from its SQL.
     pub without: Option<Statement>,
 }
 
+/// A column a key guard reads: a top-level column, or one field of a struct
+/// column (`useridentity.type`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct KeyColumn {
+    pub column: String,
+    pub field: Option<String>,
+}
+
+/// The columns whose values repeat across a trail's events (a few hundred
+/// API names, a few error codes and identity types, the agents of a few
+/// tools, the principals and their keys), so a condition on one of them
+/// alone is decided once per value.
+const KEY_COLUMNS: [(&str, Option<&str>); 16] = [
+    ("eventsource", None),
+    ("eventname", None),
+    ("errorcode", None),
+    ("eventtype", None),
+    ("eventcategory", None),
+    ("readonly", None),
+    ("awsregion", None),
+    ("useragent", None),
+    ("sessioncredentialfromconsole", None),
+    ("useridentity", Some("type")),
+    ("useridentity", Some("invokedby")),
+    ("useridentity", Some("accountid")),
+    ("useridentity", Some("arn")),
+    ("useridentity", Some("principalid")),
+    ("useridentity", Some("accesskeyid")),
+    ("sourceipaddress", None),
+];
+
 pub(crate) fn row_filter(sql: &str) -> RowFilter {
     let none = RowFilter {
         filter: None,
         guard: None,
+        key: None,
         without: None,
     };
     let Ok(mut stmts) = athena::parse(sql) else {
@@ -54,6 +89,7 @@ pub(crate) fn row_filter(sql: &str) -> RowFilter {
         .map(|p| Expr::Nested(Box::new(p)))
         .reduce(|a, b| binary(a, BinaryOperator::Or, b));
     let guard = filter.as_ref().and_then(guard);
+    let key = filter.as_ref().and_then(key_guard);
     let without = if n_parts == 1 {
         without_row_filter(stmts.remove(0))
     } else {
@@ -62,6 +98,7 @@ pub(crate) fn row_filter(sql: &str) -> RowFilter {
     RowFilter {
         filter,
         guard,
+        key,
         without,
     }
 }
@@ -441,6 +478,170 @@ pub(crate) fn guard(e: &Expr) -> Option<BTreeSet<String>> {
     }
 }
 
+/// The filter `e` as conditions each on one of [`KEY_COLUMNS`] and the rest:
+/// the AND of its top-level conjuncts, those over one key column alone
+/// grouped by column (a disjunction counts by its parts over the key
+/// columns, see `key_part`), and the AND of the others (`None`: `e` is
+/// exactly its key conditions). Wherever `e` holds each key condition
+/// holds, so the scan decides each once per distinct value of its column,
+/// and evaluates the rest only on the rows they admit.
+pub(crate) fn key_guard(e: &Expr) -> Option<KeyGuard> {
+    let mut conjuncts = vec![];
+    flatten_and(e, &mut conjuncts);
+    let mut by_column: Vec<(KeyColumn, Vec<Expr>)> = vec![];
+    let mut rest: Vec<Expr> = vec![];
+    for c in conjuncts {
+        let mut cols = BTreeSet::new();
+        let whole = key_columns(c, &mut cols).is_some() && cols.len() == 1;
+        let (part, exact) = if whole {
+            (Some(c.clone()), true)
+        } else {
+            (key_part(c), false)
+        };
+        let mut cols = BTreeSet::new();
+        let single = part
+            .as_ref()
+            .filter(|p| key_columns(p, &mut cols).is_some() && cols.len() == 1);
+        if let (Some(p), Some(col)) = (single, cols.into_iter().next()) {
+            match by_column.iter_mut().find(|(k, _)| *k == col) {
+                Some((_, es)) => es.push(p.clone()),
+                None => by_column.push((col, vec![p.clone()])),
+            }
+            if exact {
+                continue;
+            }
+        }
+        rest.push(c.clone());
+    }
+    if by_column.is_empty() {
+        return None;
+    }
+    let and = |es: Vec<Expr>| {
+        es.into_iter()
+            .map(nested)
+            .reduce(|a, b| binary(a, BinaryOperator::And, b))
+    };
+    Some(KeyGuard {
+        columns: by_column
+            .into_iter()
+            .filter_map(|(k, es)| Some((k, and(es)?)))
+            .collect(),
+        rest: and(rest),
+    })
+}
+
+/// See [`key_guard`].
+#[derive(Debug, Clone)]
+pub(crate) struct KeyGuard {
+    /// Per key column, the condition on it alone.
+    pub columns: Vec<(KeyColumn, Expr)>,
+    /// The rest of the filter; `None` when the key conditions are all of it.
+    pub rest: Option<Expr>,
+}
+
+fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::Nested(inner) => flatten_and(inner, out),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            flatten_and(left, out);
+            flatten_and(right, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// A condition over key columns alone that `e` implies.
+fn key_part(e: &Expr) -> Option<Expr> {
+    match e {
+        Expr::Nested(inner) => key_part(inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => match (key_part(left), key_part(right)) {
+            (Some(a), Some(b)) => Some(binary(nested(a), BinaryOperator::And, nested(b))),
+            (a, b) => a.or(b),
+        },
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => Some(binary(
+            nested(key_part(left)?),
+            BinaryOperator::Or,
+            nested(key_part(right)?),
+        )),
+        leaf => {
+            let mut cols = BTreeSet::new();
+            key_columns(leaf, &mut cols)?;
+            (!cols.is_empty()).then(|| leaf.clone())
+        }
+    }
+}
+
+fn nested(e: Expr) -> Expr {
+    Expr::Nested(Box::new(e))
+}
+
+/// The key columns `e` reads into `out`; `None` when it reads any other
+/// column, or holds a subquery (whose answer is not the row's alone).
+fn key_columns(e: &Expr, out: &mut BTreeSet<KeyColumn>) -> Option<()> {
+    struct V<'a> {
+        out: &'a mut BTreeSet<KeyColumn>,
+        ok: bool,
+    }
+    impl Visitor for V<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            let key = |column: &ast::Ident, field: Option<&ast::Ident>| {
+                let unquoted =
+                    column.quote_style.is_none() && field.is_none_or(|f| f.quote_style.is_none());
+                let (c, f) = (
+                    column.value.to_ascii_lowercase(),
+                    field.map(|f| f.value.to_ascii_lowercase()),
+                );
+                KEY_COLUMNS
+                    .iter()
+                    .find(|(kc, kf)| unquoted && *kc == c && kf.map(String::from) == f)
+                    .map(|(kc, kf)| KeyColumn {
+                        column: kc.to_string(),
+                        field: kf.map(String::from),
+                    })
+            };
+            let found = match e {
+                Expr::Identifier(i) => Some(key(i, None)),
+                Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                    Some(key(&parts[0], Some(&parts[1])))
+                }
+                Expr::CompoundIdentifier(_)
+                | Expr::Subquery(_)
+                | Expr::InSubquery { .. }
+                | Expr::Exists { .. } => Some(None),
+                _ => None,
+            };
+            match found {
+                Some(Some(k)) => {
+                    self.out.insert(k);
+                    // `useridentity.type` is one column: not its parts.
+                    ControlFlow::Continue(())
+                }
+                Some(None) => {
+                    self.ok = false;
+                    ControlFlow::Break(())
+                }
+                None => ControlFlow::Continue(()),
+            }
+        }
+    }
+    let mut v = V { out, ok: true };
+    let _ = e.visit(&mut v);
+    v.ok.then_some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,6 +724,52 @@ mod tests {
             return None;
         };
         guard(s.selection.as_ref()?)
+    }
+
+    #[test]
+    fn key_guards() {
+        let k = |s: &str| {
+            let stmts = athena::parse(&format!("SELECT 1 FROM cloudtrail WHERE {s}")).ok()?;
+            let Some(Statement::Query(q)) = stmts.first() else {
+                return None;
+            };
+            let SetExpr::Select(sel) = q.body.as_ref() else {
+                return None;
+            };
+            key_guard(sel.selection.as_ref()?).map(|g| {
+                let cols: Vec<String> = g
+                    .columns
+                    .iter()
+                    .map(|(c, e)| match &c.field {
+                        Some(f) => format!("{}.{f}: {e}", c.column),
+                        None => format!("{}: {e}", c.column),
+                    })
+                    .collect();
+                let rest = g.rest.map_or("-".to_string(), |r| r.to_string());
+                format!("{} | {rest}", cols.join("; "))
+            })
+        };
+        assert_eq!(
+            k("regexp_like(eventname, '^(List|Get)') AND requestparameters LIKE 'x%' AND coalesce(useridentity.type, '') <> 'AWSService' AND eventname <> 'ListX'").as_deref(),
+            Some("eventname: (regexp_like(eventname, '^(List|Get)')) AND (eventname <> 'ListX'); useridentity.type: (coalesce(useridentity.type, '') <> 'AWSService') | (requestparameters LIKE 'x%')")
+        );
+        // A conjunct over two key columns stays in the rest; a disjunction
+        // counts by its key part on one column, and stays in the rest.
+        assert_eq!(
+            k("(errorcode = 'A' OR eventname = 'B') AND (eventname = 'C' AND requestparameters IS NULL OR eventname = 'D')").as_deref(),
+            Some("eventname: ((eventname = 'C') OR (eventname = 'D')) | (errorcode = 'A' OR eventname = 'B') AND (eventname = 'C' AND requestparameters IS NULL OR eventname = 'D')")
+        );
+        // Nothing over one key column alone, subqueries, quoted names: none.
+        assert_eq!(k("errorcode = 'A' OR requestparameters = 'x'"), None);
+        assert_eq!(k("requestparameters LIKE 'x%'"), None);
+        assert_eq!(k("eventname IN (SELECT eventname FROM cloudtrail)"), None);
+        assert_eq!(k("c.useridentity.type = 'Root'"), None);
+        assert_eq!(k("\"eventname\" = 'A'"), None);
+        assert_eq!(k("1 = 1"), None);
+        assert_eq!(
+            k("NOT regexp_like(lower(coalesce(useragent, '')), 'console')").as_deref(),
+            Some("useragent: (NOT regexp_like(lower(coalesce(useragent, '')), 'console')) | -")
+        );
     }
 
     #[test]

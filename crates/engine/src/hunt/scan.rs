@@ -11,6 +11,12 @@
 //! The result is exactly each filter's own: a guard is a condition the
 //! filter implies.
 //!
+//! A filter without an event-name guard may still be made of conditions on
+//! single columns whose values repeat (`regexp_like(eventname, '^List')`,
+//! `errorcode`, `useridentity.type`, the ARN, the agent): those are decided
+//! once per value and remembered ([`super::keys`]), and the rest of the
+//! filter is evaluated on the rows they admit.
+//!
 //! A detection keeping most of a batch shares the batch's columns (no copy)
 //! with a mask; one keeping a few rows gets them copied.
 
@@ -63,6 +69,9 @@ struct Filter {
     expr: Option<Arc<dyn PhysicalExpr>>,
     /// Event names outside which the filter is false, when it says so.
     guard: Option<BTreeSet<String>>,
+    /// Keyed (see [`super::keys`]): the rest of the filter, beyond its key
+    /// conditions (`Some(None)`: the key conditions are all of it).
+    keyed: Option<Option<super::keys::Planned>>,
 }
 
 /// Splits the scan's batches into each detection's rows.
@@ -73,6 +82,8 @@ pub(crate) struct Splitter {
     /// Event name -> detections whose guard includes it.
     dispatch: AHashMap<String, Vec<u32>>,
     eventname: Option<usize>,
+    /// The key columns and the detections they guard.
+    keys: super::keys::Keys,
     /// The memory the rows may hold, shared by the workers.
     pub budget: Arc<super::spill::Budget>,
 }
@@ -85,6 +96,8 @@ pub(crate) struct Split {
     /// this error and gets no more rows.
     pub failed: Vec<Option<String>>,
     candidates: Vec<Vec<u32>>,
+    /// The key values this worker has decided.
+    memo: super::keys::Memo,
     /// Seconds spent per filter (evaluating and copying), and in dispatch.
     pub cost: Vec<f64>,
     pub dispatch_cost: f64,
@@ -115,14 +128,86 @@ impl Splitter {
                     cols,
                     expr: Some(expr),
                     guard: f.guard.clone(),
+                    keyed: None,
                 },
                 None => Filter {
                     cols: vec![],
                     expr: None,
                     guard: None,
+                    keyed: None,
                 },
             });
         }
+        // Key guards, for the filters without an event-name guard.
+        let mut key_columns: Vec<super::keys::KeyColumn> = vec![];
+        let mut keyed: Vec<u32> = vec![];
+        for (i, f) in filters.iter().enumerate() {
+            if compiled[i].expr.is_none() || compiled[i].guard.is_some() {
+                continue;
+            }
+            let Some(g) = &f.key else { continue };
+            let mut conditions = vec![];
+            for (k, cond) in &g.columns {
+                let Ok(col) = scan.index_of(&k.column) else {
+                    break;
+                };
+                let Ok(planned) = plan_filter(engine, scan, cond).await else {
+                    break;
+                };
+                conditions.push(((col, k.field.clone()), planned));
+            }
+            // Each key column's value as the conditions read it (a struct
+            // field through the engine's own field access).
+            let mut values = vec![];
+            for (k, _) in &g.columns {
+                let e = match &k.field {
+                    Some(f) => Expr::CompoundIdentifier(vec![
+                        ast::Ident::new(k.column.clone()),
+                        ast::Ident::new(f.clone()),
+                    ]),
+                    None => Expr::Identifier(ast::Ident::new(k.column.clone())),
+                };
+                match plan_expr(engine, scan, &e, false).await {
+                    Ok(v) => values.push(v),
+                    Err(_) => break,
+                }
+            }
+            if values.len() != g.columns.len() {
+                continue;
+            }
+            if conditions.len() != g.columns.len() {
+                continue;
+            }
+            let rest = match &g.rest {
+                Some(r) => match plan_filter(engine, scan, r).await {
+                    Ok(p) => Some(p),
+                    Err(_) => continue,
+                },
+                None => None,
+            };
+            let kd = keyed.len();
+            keyed.push(i as u32);
+            for (((col, field), (pcols, pexpr)), value) in conditions.into_iter().zip(values) {
+                let at = match key_columns
+                    .iter()
+                    .position(|c| c.column == col && c.field == field)
+                {
+                    Some(at) => at,
+                    None => {
+                        key_columns.push(super::keys::KeyColumn {
+                            column: col,
+                            field,
+                            value,
+                            conditions: vec![],
+                        });
+                        key_columns.len() - 1
+                    }
+                };
+                key_columns[at].conditions.push((kd, pcols, pexpr));
+            }
+            compiled[i].keyed = Some(rest);
+        }
+        let keys = super::keys::Keys::new(key_columns, keyed);
         let mut dispatch: AHashMap<String, Vec<u32>> = AHashMap::default();
         for (i, f) in compiled.iter().enumerate() {
             for name in f.guard.iter().flatten() {
@@ -136,6 +221,7 @@ impl Splitter {
                 columns,
                 dispatch,
                 eventname,
+                keys,
                 budget,
             },
             exact,
@@ -143,9 +229,9 @@ impl Splitter {
     }
 
     /// Whether detection `i`'s filter is evaluated only on the rows its
-    /// event names admit.
+    /// event names or its key conditions admit.
     pub fn guarded(&self, i: usize) -> bool {
-        self.filters[i].guard.is_some()
+        self.filters[i].guard.is_some() || self.filters[i].keyed.is_some()
     }
 
     pub fn start(&self) -> Split {
@@ -154,6 +240,7 @@ impl Splitter {
             held: super::spill::Held::new(n),
             failed: vec![None; n],
             candidates: vec![vec![]; n],
+            memo: self.keys.memo(),
             cost: vec![0.0; n],
             dispatch_cost: 0.0,
         }
@@ -197,6 +284,10 @@ impl Splitter {
                 }
             }
         }
+        let keyed = !self.keys.is_empty()
+            && self
+                .keys
+                .dispatch(batch, &mut out.memo, &mut out.candidates, &mut out.failed)?;
         out.dispatch_cost += t0.elapsed().as_secs_f64();
         // What this batch's pieces hold: the batch's columns they share,
         // once, and the rows copied out of it.
@@ -207,8 +298,64 @@ impl Splitter {
                 continue;
             }
             let t0 = std::time::Instant::now();
-            let guarded = names.is_some() && f.guard.is_some();
             let cands = &out.candidates[i];
+            if let (Some(rest), true) = (&f.keyed, keyed) {
+                if cands.is_empty() {
+                    continue;
+                }
+                let rows = batch.project(&self.columns[i])?;
+                let piece = match rest {
+                    None => piece_of_rows(rows, cands)?,
+                    Some((rcols, rexpr)) if cands.len() * SHARE_ABOVE < n => {
+                        match eval_on(rexpr, &batch.project(rcols)?, Some(cands)) {
+                            Err(err) => {
+                                out.failed[i] = Some(err.to_string());
+                                None
+                            }
+                            Ok(mask) => {
+                                let kept: Vec<u32> = cands
+                                    .iter()
+                                    .zip(mask.iter())
+                                    .filter(|(_, k)| *k == Some(true))
+                                    .map(|(r, _)| *r)
+                                    .collect();
+                                piece_of_rows(rows, &kept)?
+                            }
+                        }
+                    }
+                    Some((rcols, rexpr)) => match eval_on(rexpr, &batch.project(rcols)?, None) {
+                        Err(err) => {
+                            out.failed[i] = Some(err.to_string());
+                            None
+                        }
+                        Ok(mask) => {
+                            let mut admitted = vec![false; n];
+                            for &r in cands {
+                                admitted[r as usize] = true;
+                            }
+                            let mask: BooleanArray = mask
+                                .iter()
+                                .zip(admitted)
+                                .map(|(m, a)| Some(a && m == Some(true)))
+                                .collect();
+                            piece_of(rows, mask)?
+                        }
+                    },
+                };
+                if let Some((p, share)) = piece {
+                    if share {
+                        for &c in &self.columns[i] {
+                            shared[c] = true;
+                        }
+                    } else {
+                        copied += p.rows.get_array_memory_size();
+                    }
+                    out.held.pieces[i].push(p);
+                }
+                out.cost[i] += t0.elapsed().as_secs_f64();
+                continue;
+            }
+            let guarded = names.is_some() && f.guard.is_some();
             if guarded && cands.is_empty() {
                 continue;
             }
@@ -309,8 +456,39 @@ fn piece_of(rows: RecordBatch, mask: BooleanArray) -> Result<Option<(Piece, bool
     })
 }
 
+/// A detection's rows of one batch given as row numbers (ascending): shared
+/// with a mask when they are many, copied when few.
+fn piece_of_rows(rows: RecordBatch, kept: &[u32]) -> Result<Option<(Piece, bool)>> {
+    let n = rows.num_rows();
+    Ok(if kept.is_empty() {
+        None
+    } else if kept.len() == n {
+        Some((Piece { rows, keep: None }, true))
+    } else if kept.len() * SHARE_ABOVE >= n {
+        let mut mask = vec![false; n];
+        for &r in kept {
+            mask[r as usize] = true;
+        }
+        Some((
+            Piece {
+                rows,
+                keep: Some(BooleanArray::from(mask)),
+            },
+            true,
+        ))
+    } else {
+        Some((
+            Piece {
+                rows: take_record_batch(&rows, &UInt32Array::from(kept.to_vec()))?,
+                keep: None,
+            },
+            false,
+        ))
+    })
+}
+
 /// Evaluate a filter on a batch's rows (or only on `rows` of it).
-fn eval_on(
+pub(crate) fn eval_on(
     e: &Arc<dyn PhysicalExpr>,
     batch: &RecordBatch,
     rows: Option<&[u32]>,
@@ -337,8 +515,25 @@ async fn plan_filter(
     scan: &SchemaRef,
     filter: &Expr,
 ) -> Result<(Vec<usize>, Arc<dyn PhysicalExpr>)> {
+    plan_expr(engine, scan, filter, true).await
+}
+
+/// Plan an expression on the scan's columns as the query `SELECT expr FROM
+/// cloudtrail` (with `as_filter`, `coalesce((expr), false)`): the columns it
+/// reads and its expression over just those.
+pub(crate) async fn plan_expr(
+    engine: &Engine,
+    scan: &SchemaRef,
+    filter: &Expr,
+    as_filter: bool,
+) -> Result<(Vec<usize>, Arc<dyn PhysicalExpr>)> {
     const SLOT: &str = "irprep_row_filter";
-    let mut stmt = athena::parse(&format!("SELECT coalesce(({SLOT}), false) FROM cloudtrail"))
+    let select = if as_filter {
+        format!("SELECT coalesce(({SLOT}), false) FROM cloudtrail")
+    } else {
+        format!("SELECT {SLOT} FROM cloudtrail")
+    };
+    let mut stmt = athena::parse(&select)
         .map_err(DataFusionError::Plan)?
         .remove(0);
     let _ = ast::visit_expressions_mut(&mut stmt, |e| {
@@ -377,4 +572,180 @@ async fn plan_filter(
     let expr = simplifier.simplify(simplifier.coerce(expr, &schema)?)?;
     let phys = state.create_physical_expr(expr, &schema)?;
     Ok((cols, phys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{ArrayRef, StringArray, StructArray};
+    use datafusion::arrow::buffer::NullBuffer;
+    use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
+    use datafusion::datasource::MemTable;
+
+    /// Batches with repeated and unique values, nulls in columns and in the
+    /// identity struct, and more distinct agents than a worker remembers.
+    fn batches() -> (SchemaRef, Vec<RecordBatch>) {
+        let identity = Fields::from(vec![
+            Field::new("type", DataType::Utf8, true),
+            Field::new("arn", DataType::Utf8, true),
+        ]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("eventid", DataType::Utf8, true),
+            Field::new("eventname", DataType::Utf8, true),
+            Field::new("errorcode", DataType::Utf8, true),
+            Field::new("useragent", DataType::Utf8, true),
+            Field::new("requestparameters", DataType::Utf8, true),
+            Field::new("useridentity", DataType::Struct(identity.clone()), true),
+        ]));
+        let names = [
+            "ListUsers",
+            "GetObject",
+            "PutObject",
+            "GetUser",
+            "X",
+            "DescribeVpcs",
+        ];
+        let types = ["IAMUser", "AWSService", "Root", "AssumedRole"];
+        let mut seed = 7u64;
+        let mut next = move |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let mut out = vec![];
+        for b in 0..6 {
+            let n = 4000;
+            let mut cols: Vec<Vec<Option<String>>> = vec![vec![]; 5];
+            let (mut ty, mut arn, mut valid) = (vec![], vec![], vec![]);
+            for r in 0..n {
+                let row = b * n + r;
+                cols[0].push(Some(format!("e{row}")));
+                cols[1].push((next(20) != 0).then(|| names[next(6) as usize].to_string()));
+                cols[2].push(
+                    (next(4) == 0)
+                        .then(|| ["AccessDenied", "Throttling"][next(2) as usize].to_string()),
+                );
+                // Half the agents are unique: past the memo's bound.
+                cols[3].push((next(10) != 0).then(|| {
+                    if next(2) == 0 {
+                        format!("agent-{row} Boto3/1.{}", next(3))
+                    } else {
+                        ["aws-cli/2 console", "Boto3/1.34", "terraform"][next(3) as usize]
+                            .to_string()
+                    }
+                }));
+                cols[4].push(Some(
+                    ["{\"x\":1}", "{}", "{\"y\":2}"][next(3) as usize].to_string(),
+                ));
+                valid.push(next(15) != 0);
+                ty.push((next(10) != 0).then(|| types[next(4) as usize].to_string()));
+                arn.push((next(5) != 0).then(|| format!("arn:aws:iam::1:user/u{}", next(50))));
+            }
+            let mut arrays: Vec<ArrayRef> = cols
+                .into_iter()
+                .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+                .collect();
+            arrays.push(Arc::new(StructArray::new(
+                identity.clone(),
+                vec![
+                    Arc::new(StringArray::from(ty)) as ArrayRef,
+                    Arc::new(StringArray::from(arn)) as ArrayRef,
+                ],
+                Some(NullBuffer::from(valid)),
+            )));
+            out.push(RecordBatch::try_new(schema.clone(), arrays).unwrap());
+        }
+        (schema, out)
+    }
+
+    #[tokio::test]
+    async fn key_guards_keep_exactly_what_the_filters_keep() {
+        let (schema, batches) = batches();
+        let engine = Engine::new(Default::default());
+        engine
+            .context()
+            .register_table(
+                "cloudtrail",
+                Arc::new(MemTable::try_new(schema.clone(), vec![batches.clone()]).unwrap()),
+            )
+            .unwrap();
+        let wheres = [
+            // Key conditions on two columns and a rest.
+            "regexp_like(eventname, '^(List|Get)') AND coalesce(useridentity.type, '') <> 'AWSService' AND requestparameters LIKE '%x%'",
+            // Only key conditions (one on a column of unique values).
+            "regexp_like(lower(useragent), 'boto') AND useridentity.arn IS NOT NULL",
+            "useridentity.type = 'Root'",
+            "NOT regexp_like(coalesce(useragent, ''), 'console') AND eventname <> 'GetObject' AND errorcode IS NULL",
+            // A disjunction over two columns: no key guard.
+            "errorcode IN ('AccessDenied') OR eventname = 'X'",
+        ];
+        let sqls: Vec<String> = wheres
+            .iter()
+            .map(|w| format!("SELECT eventid FROM cloudtrail WHERE {w}"))
+            .collect();
+        let filters: Vec<super::super::plan::RowFilter> = sqls
+            .iter()
+            .map(|s| super::super::plan::row_filter(s))
+            .collect();
+        let all: Vec<usize> = (0..schema.fields().len()).collect();
+        let (splitter, exact) = Splitter::new(
+            &engine,
+            &schema,
+            &filters.iter().collect::<Vec<_>>(),
+            vec![all; filters.len()],
+            Arc::new(super::super::spill::Budget::new(1 << 40)),
+        )
+        .await
+        .unwrap();
+        assert!(exact.iter().all(|e| *e));
+        assert_eq!(
+            (0..wheres.len())
+                .map(|i| splitter.guarded(i))
+                .collect::<Vec<_>>(),
+            [true, true, true, true, false]
+        );
+        let mut out = splitter.start();
+        for b in &batches {
+            splitter.split(b, &mut out).unwrap();
+        }
+        for (i, sql) in sqls.iter().enumerate() {
+            assert!(out.failed[i].is_none(), "{:?}", out.failed[i]);
+            let mut kept: Vec<String> = vec![];
+            for p in &out.held.pieces[i] {
+                let rows = match &p.keep {
+                    Some(k) => filter_record_batch(&p.rows, k).unwrap(),
+                    None => p.rows.clone(),
+                };
+                kept.extend(
+                    rows.column(0)
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(String::from),
+                );
+            }
+            let mut want: Vec<String> = vec![];
+            for b in engine.query(sql).await.unwrap().batches {
+                want.extend(
+                    b.column(0)
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(String::from),
+                );
+            }
+            kept.sort();
+            want.sort();
+            assert!(!want.is_empty(), "{sql}");
+            let extra: Vec<&String> = kept.iter().filter(|k| !want.contains(k)).take(5).collect();
+            let lost: Vec<&String> = want.iter().filter(|k| !kept.contains(k)).take(5).collect();
+            assert!(
+                extra.is_empty() && lost.is_empty(),
+                "{sql}: {} kept, {} wanted; kept but not wanted {extra:?}, wanted but not kept {lost:?}",
+                kept.len(),
+                want.len()
+            );
+        }
+    }
 }
