@@ -6,9 +6,9 @@
 //! AND-ing one bit mask per key column; the rest of the filter, if any, is
 //! evaluated on those rows alone.
 //!
-//! What is remembered is bounded per column ([`CACHE_MAX`] values): a
-//! planted file of a million distinct agents costs its evaluation, never
-//! the scan's memory.
+//! What is remembered is bounded per column ([`CACHE_MAX`] values of at
+//! most [`VALUE_MAX`] bytes): a planted file of a million distinct or
+//! huge agents costs its evaluation, never the scan's memory.
 
 use std::sync::Arc;
 
@@ -28,6 +28,10 @@ type ColumnMasks = (Vec<u32>, Vec<Box<[u64]>>, Box<[u64]>);
 
 /// The most values a worker remembers per key column.
 const CACHE_MAX: usize = 8192;
+
+/// The longest value a worker remembers (bytes): with [`CACHE_MAX`], at
+/// most 2 MiB per key column and worker.
+const VALUE_MAX: usize = 256;
 
 /// One key column and the conditions on it.
 pub(crate) struct KeyColumn {
@@ -199,6 +203,7 @@ impl Keys {
             rows.extend(first_null);
             missing.push(u32::MAX);
         }
+        let mut fresh: Vec<Option<Box<[u64]>>> = vec![None; values.len()];
         if !rows.is_empty() {
             let rows = UInt32Array::from(rows);
             let mut masks: Vec<Vec<u64>> = vec![self.base[k].clone(); missing.len()];
@@ -222,6 +227,11 @@ impl Keys {
             for (id, m) in missing.iter().zip(masks) {
                 match *id {
                     u32::MAX => memo.null[k] = Some(m.into_boxed_slice()),
+                    // A long value is decided again in each batch it is in:
+                    // remembering it would let a planted value hold memory.
+                    id if values[id as usize].len() > VALUE_MAX => {
+                        fresh[id as usize] = Some(m.into_boxed_slice());
+                    }
                     id => {
                         cache.insert(values[id as usize].to_string(), m.into_boxed_slice());
                     }
@@ -230,7 +240,8 @@ impl Keys {
         }
         let masks: Vec<Box<[u64]>> = values
             .iter()
-            .map(|v| cache.get(*v).cloned())
+            .zip(fresh)
+            .map(|(v, f)| f.or_else(|| cache.get(*v).cloned()))
             .collect::<Option<_>>()
             .ok_or_else(|| {
                 datafusion::error::DataFusionError::Internal("hunt key memo lost a value".into())

@@ -583,7 +583,8 @@ mod tests {
     use datafusion::datasource::MemTable;
 
     /// Batches with repeated and unique values, nulls in columns and in the
-    /// identity struct, and more distinct agents than a worker remembers.
+    /// identity struct, more distinct agents than a worker remembers, and
+    /// agents longer than it remembers.
     fn batches() -> (SchemaRef, Vec<RecordBatch>) {
         let identity = Fields::from(vec![
             Field::new("type", DataType::Utf8, true),
@@ -628,7 +629,10 @@ mod tests {
                 );
                 // Half the agents are unique: past the memo's bound.
                 cols[3].push((next(10) != 0).then(|| {
-                    if next(2) == 0 {
+                    if next(50) == 0 {
+                        // Longer than a worker remembers.
+                        format!("{} boto {}", "x".repeat(300), next(3))
+                    } else if next(2) == 0 {
                         format!("agent-{row} Boto3/1.{}", next(3))
                     } else {
                         ["aws-cli/2 console", "Boto3/1.34", "terraform"][next(3) as usize]
