@@ -950,7 +950,7 @@ pub async fn estate_values(
         }
         EstatePartition::Buckets => {
             let s3 = aws_sdk_s3::Client::new(conf);
-            let mut pages = s3.list_buckets().into_paginator().send();
+            let mut pages = s3.list_buckets().max_buckets(1000).into_paginator().send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| err("s3:ListBuckets", e))?;
                 out.extend(

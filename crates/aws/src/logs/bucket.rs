@@ -1057,7 +1057,7 @@ pub async fn owned_buckets(
     let c = s3(&t.conf);
     let mut out = vec![];
     let mut foreign = vec![];
-    let mut pages = c.list_buckets().into_paginator().send();
+    let mut pages = c.list_buckets().max_buckets(1000).into_paginator().send();
     let mut names = vec![];
     while let Some(p) = pages.next().await {
         let p = p.map_err(|e| s3err("s3:ListBuckets", e))?;
@@ -1074,8 +1074,22 @@ pub async fn owned_buckets(
             .entries
             .iter()
             .find(|e| e.kind == Kind::Bucket && e.account == t.account && e.id == name);
-        // A bucket whose tags cannot be read counts as untagged.
-        let tag = tags_of(&c, &name, &t.account)
+        // S3 serves a bucket only in its own region (elsewhere: 301, which
+        // the SDK does not follow): a recorded bucket is read where the
+        // ledger says it is, any other where S3 says. A bucket whose tags
+        // cannot be read counts as untagged.
+        let here = match recorded {
+            Some(e) if Some(e.region.as_str()) != t.conf.region().map(|r| r.as_ref()) => s3(&t
+                .conf
+                .to_builder()
+                .region(aws_config::Region::new(e.region.clone()))
+                .build()),
+            Some(_) => c.clone(),
+            None => {
+                crate::s3::client_for_bucket(&t.conf, t.conf.endpoint_url().is_some(), &name).await
+            }
+        };
+        let tag = tags_of(&here, &name, &t.account)
             .await
             .unwrap_or_default()
             .into_iter()

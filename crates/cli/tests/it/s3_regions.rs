@@ -239,3 +239,72 @@ fn one_unreadable_bucket_costs_only_itself() {
         "{reason}"
     );
 }
+
+/// `logs cleanup --delete-buckets` reads each of irprep's buckets in its own
+/// region. It read every bucket's tags through the home region's client, so
+/// on S3 (which answers elsewhere with a redirect the SDK does not follow)
+/// irprep's own bucket in eu-west-1 looked untagged and was left behind.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn cleanup_finds_its_buckets_in_every_region() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    reset(&moto());
+    // A bucket to log in eu-west-1: enable makes a log bucket there.
+    let up = Command::new(python())
+        .arg(root().join("tests/emulator/analytics.py"))
+        .args(["upload", &moto(), "app-eu", "x/"])
+        .arg(root().join("tests/fixtures/dns"))
+        .arg("eu-west-1")
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let proxy = Proxy::start();
+    let scope = ["--sources", "s3-access", "--regions", "us-east-1,eu-west-1"];
+    let (code, _, err) = run(
+        &proxy.url,
+        &[&["logs", "enable", "--yes"][..], &scope[..]].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(
+        &proxy.url,
+        &[
+            &[
+                "logs",
+                "cleanup",
+                "--dry-run",
+                "--delete-buckets",
+                "--format",
+                "json",
+            ][..],
+            &scope[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let deleted: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete")
+        .filter_map(|c| c["resource"].as_str())
+        .collect();
+    assert!(
+        deleted.contains(&"s3://irprep-logs-123456789012-eu-west-1"),
+        "{out}\n{err}"
+    );
+    assert!(!err.contains("left alone"), "{err}");
+    // The rule was in force (the user's bucket was found by its redirect).
+    let redirects = proxy.redirects();
+    assert!(
+        !redirects.is_empty(),
+        "the proxy redirected nothing: the test did not meet S3's region rule"
+    );
+}
