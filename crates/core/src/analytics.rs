@@ -52,14 +52,30 @@ pub struct Deployment {
 pub type TableNames = BTreeMap<String, String>;
 
 /// Named queries for every investigation query and detection whose table is
-/// deployed, with the deployed table names.
-pub fn named_queries(names: &TableNames, catalogue: &Catalogue) -> Result<Vec<NamedQuery>, String> {
+/// deployed, with the deployed table names, and the days of an
+/// investigation query in its table's date format (`tables`: the deployed
+/// tables; a flow-log table over Hive-compatible keys writes them
+/// `year=…/month=…/day=…`).
+pub fn named_queries(
+    names: &TableNames,
+    tables: &[crate::ddl::AthenaTable],
+    catalogue: &Catalogue,
+) -> Result<Vec<NamedQuery>, String> {
     let mut out = vec![];
     for q in queries::builtin()? {
         let Some(table) = names.get(&q.table) else {
             continue;
         };
-        let sql = q.render(&BTreeMap::new(), Some(table))?;
+        let date_format = tables
+            .iter()
+            .find(|t| t.name == *table)
+            .and_then(|t| {
+                t.table_params
+                    .iter()
+                    .find(|(k, _)| k == "projection.date_partition.format")
+            })
+            .map(|(_, v)| v.as_str());
+        let sql = q.render_in(&BTreeMap::new(), Some(table), date_format)?;
         out.push(NamedQuery {
             name: format!("{QUERY_PREFIX}{}", q.name),
             description: clip(&format!("{} (irprep investigation query)", q.title), 1024),
@@ -251,10 +267,43 @@ mod tests {
     use crate::tables::LogTable;
 
     #[test]
+    fn named_flow_queries_use_a_hive_table_s_date_form() {
+        let mut names = TableNames::new();
+        names.insert("vpcflow".into(), "flows".into());
+        let hive = athena_table(&TableSpec {
+            flow: crate::ddl::FlowLayout {
+                hive: true,
+                ..Default::default()
+            },
+            accounts: Projection::Enum(vec!["111122223333".into()]),
+            regions: Projection::Enum(vec!["us-east-1".into()]),
+            names: Projection::Enum(vec!["vpc-0a1b2c3d".into()]),
+            ..TableSpec::new(LogTable::VpcFlow, "flows", "s3://b/AWSLogs/")
+        });
+        let qs = named_queries(&names, &[hive], &Catalogue::builtin()).unwrap();
+        let q = qs
+            .iter()
+            .find(|q| q.name.ends_with("vpcflow-preview-date-range"))
+            .unwrap();
+        assert!(
+            q.sql.contains("BETWEEN 'year=2024/month=03/day=01'"),
+            "{}",
+            q.sql
+        );
+        // Without the Hive layout the days stay as written.
+        let qs = named_queries(&names, &[], &Catalogue::builtin()).unwrap();
+        let q = qs
+            .iter()
+            .find(|q| q.name.ends_with("vpcflow-preview-date-range"))
+            .unwrap();
+        assert!(q.sql.contains("BETWEEN '2024/03/01'"), "{}", q.sql);
+    }
+
+    #[test]
     fn named_queries_follow_table_names_and_template_is_complete() {
         let mut names = TableNames::new();
         names.insert("cloudtrail".into(), "org_trail".into());
-        let qs = named_queries(&names, &Catalogue::builtin()).unwrap();
+        let qs = named_queries(&names, &[], &Catalogue::builtin()).unwrap();
         assert!(qs.len() > 60);
         assert!(qs
             .iter()

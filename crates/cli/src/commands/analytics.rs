@@ -574,7 +574,8 @@ async fn deployment(
     let mut a = a.clone();
     adopt_flow_log(&mut a, aws).await?;
     let tables = tables(&a, aws).await?;
-    let qs = named_queries(&table_names(&a)?, &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
+    let qs = named_queries(&table_names(&a)?, &tables, &Catalogue::builtin())
+        .map_err(anyhow::Error::msg)?;
     Ok(Deployment {
         database: wg.database.clone(),
         workgroup: Workgroup {

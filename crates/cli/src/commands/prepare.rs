@@ -191,6 +191,8 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
         .results
         .clone()
         .unwrap_or_else(|| format!("s3://{}/athena-results/", layout.central_bucket));
+    let named =
+        named_queries(&names, &tables, &Catalogue::builtin()).map_err(anyhow::Error::msg)?;
     let d = Deployment {
         database: a.database.clone(),
         workgroup: Workgroup {
@@ -201,7 +203,7 @@ pub async fn run(a: PrepareArgs, quiet: bool) -> Result<irprep::exit::ExitStatus
             bytes_scanned_cutoff: Some(super::analytics::DEFAULT_CUTOFF),
         },
         tables,
-        named_queries: named_queries(&names, &Catalogue::builtin()).map_err(anyhow::Error::msg)?,
+        named_queries: named,
     };
     let analytics = if d.tables.is_empty() {
         vec![]
