@@ -311,7 +311,7 @@ pub async fn hunt_with(
         })
         .collect();
     let mut tables: Vec<Vec<Piece>> = vec![vec![]; ct.len()];
-    let mut spilled: Vec<Vec<std::path::PathBuf>> = vec![vec![]; ct.len()];
+    let mut spilled: Vec<Vec<spill::Spilled>> = vec![vec![]; ct.len()];
     let mut failed: Vec<Option<String>> = vec![None; ct.len()];
     let mut cost = vec![0f64; ct.len()];
     let mut dispatch_cost = 0f64;
@@ -326,7 +326,7 @@ pub async fn hunt_with(
         for (c, o) in cost.iter_mut().zip(&out.cost) {
             *c += o;
         }
-        let pieces = std::mem::take(&mut out.held.pieces);
+        let pieces = out.held.take_pieces();
         for (i, (pieces, f)) in pieces.into_iter().zip(out.failed).enumerate() {
             tables[i].extend(pieces);
             if failed[i].is_none() {

@@ -22,7 +22,7 @@ pub(super) struct Job {
     pub batches: Vec<Piece>,
     /// Its rows written to disk past the memory limit (read back a batch at
     /// a time).
-    pub files: Vec<std::path::PathBuf>,
+    pub files: Vec<super::spill::Spilled>,
     /// The detection without its row filter (see
     /// [`super::plan::RowFilter::without`]), or `None` to run its SQL as
     /// written.

@@ -78,7 +78,9 @@ struct Filter {
 pub(crate) struct Splitter {
     filters: Vec<Filter>,
     /// The scan columns each detection's rows carry.
-    columns: Vec<Vec<usize>>,
+    columns: Arc<Vec<Vec<usize>>>,
+    /// The scan's schema.
+    scan: SchemaRef,
     /// Event name -> detections whose guard includes it.
     dispatch: AHashMap<String, Vec<u32>>,
     eventname: Option<usize>,
@@ -218,7 +220,8 @@ impl Splitter {
         Ok((
             Splitter {
                 filters: compiled,
-                columns,
+                columns: Arc::new(columns),
+                scan: scan.clone(),
                 dispatch,
                 eventname,
                 keys,
@@ -237,7 +240,7 @@ impl Splitter {
     pub fn start(&self) -> Split {
         let n = self.filters.len();
         Split {
-            held: super::spill::Held::new(n),
+            held: super::spill::Held::new(self.scan.clone(), self.columns.clone()),
             failed: vec![None; n],
             candidates: vec![vec![]; n],
             memo: self.keys.memo(),
@@ -293,6 +296,8 @@ impl Splitter {
         // once, and the rows copied out of it.
         let mut shared = vec![false; batch.num_columns()];
         let mut copied = 0usize;
+        // The number this batch has if any piece shares it.
+        let slot = out.held.next_batch();
         for (i, f) in self.filters.iter().enumerate() {
             if out.failed[i].is_some() {
                 continue;
@@ -350,7 +355,7 @@ impl Splitter {
                     } else {
                         copied += p.rows.get_array_memory_size();
                     }
-                    out.held.pieces[i].push(p);
+                    out.held.push(i, p, share.then_some(slot));
                 }
                 out.cost[i] += t0.elapsed().as_secs_f64();
                 continue;
@@ -413,9 +418,12 @@ impl Splitter {
                 } else {
                     copied += p.rows.get_array_memory_size();
                 }
-                out.held.pieces[i].push(p);
+                out.held.push(i, p, share.then_some(slot));
             }
             out.cost[i] += t0.elapsed().as_secs_f64();
+        }
+        if shared.iter().any(|s| *s) {
+            out.held.share(batch, &shared);
         }
         let bytes = super::spill::columns_bytes(batch, &shared) + copied;
         out.held.bytes += bytes;

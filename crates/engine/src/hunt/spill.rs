@@ -8,6 +8,12 @@
 //! that finds the hunt past its budget writes every piece it holds to disk,
 //! so what it frees is exactly what it counted. The findings do not change:
 //! a detection reads the same rows from disk as it would have from memory.
+//!
+//! What is shared is written once too: a scan batch's shared columns go to
+//! the worker's column files (one Arrow IPC file per scan column), and each
+//! detection that shares the batch keeps only where they are and its row
+//! mask; it reads back its own columns of those batches. Rows a detection
+//! holds as its own copy go to a file of its own.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -15,11 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::ipc::reader::{FileReader, StreamReader};
+use datafusion::arrow::ipc::writer::{FileWriter, StreamWriter};
 use datafusion::error::{DataFusionError, Result};
 
 use super::scan::Piece;
@@ -110,30 +116,62 @@ impl Budget {
         Ok((path, file))
     }
 
-    /// Write every piece a worker holds to its detection's spill file, and
-    /// take what they held off the budget.
+    /// Write every piece a worker holds to disk, and take what they held
+    /// off the budget: each shared batch's columns once, to the worker's
+    /// column files (the pieces that share it keep where they went and
+    /// their masks), each copied piece to its detection's own file.
     pub fn spill(&self, out: &mut Held) -> Result<()> {
+        // The shared batches: their columns to the column files.
+        let mut at: Vec<u32> = Vec::with_capacity(out.batches.len());
+        for b in std::mem::take(&mut out.batches) {
+            let mut pos = vec![u32::MAX; b.len()];
+            for (c, col) in b.iter().enumerate() {
+                let Some(col) = col else { continue };
+                let schema = Arc::new(Schema::new(vec![out.scan.field(c).clone()]));
+                if out.store.writers[c].is_none() {
+                    let (path, file) = self.new_file()?;
+                    out.store.paths[c] = Some(path);
+                    out.store.writers[c] = Some(FileWriter::try_new(
+                        BufWriter::with_capacity(1 << 20, file),
+                        &schema,
+                    )?);
+                }
+                let Some(w) = out.store.writers[c].as_mut() else {
+                    continue;
+                };
+                w.write(&RecordBatch::try_new(schema, vec![col.clone()])?)?;
+                self.spilled_bytes
+                    .fetch_add(col.get_array_memory_size(), Ordering::Relaxed);
+                pos[c] = out.store.written[c];
+                out.store.written[c] += 1;
+            }
+            at.push(out.store.index.len() as u32);
+            out.store.index.push(pos);
+        }
         for (i, pieces) in out.pieces.iter_mut().enumerate() {
-            if pieces.is_empty() {
-                continue;
-            }
-            if out.writers[i].is_none() {
-                let schema = pieces[0].rows.schema();
-                let (path, file) = self.new_file()?;
-                let w = StreamWriter::try_new(BufWriter::with_capacity(1 << 20, file), &schema)?;
-                out.writers[i] = Some(w);
-                out.files[i].push(path);
-            }
-            let Some(w) = out.writers[i].as_mut() else {
-                continue;
-            };
-            for p in pieces.drain(..) {
+            let srcs = std::mem::take(&mut out.srcs[i]);
+            for (p, src) in pieces.drain(..).zip(srcs) {
+                self.spilled_rows.fetch_add(p.kept(), Ordering::Relaxed);
+                if let Some(b) = src {
+                    out.refs[i].push((at[b as usize], p.keep));
+                    continue;
+                }
+                if out.writers[i].is_none() {
+                    let (path, file) = self.new_file()?;
+                    let w = StreamWriter::try_new(
+                        BufWriter::with_capacity(1 << 20, file),
+                        &p.rows.schema(),
+                    )?;
+                    out.writers[i] = Some(w);
+                    out.files[i].push(path);
+                }
+                let Some(w) = out.writers[i].as_mut() else {
+                    continue;
+                };
                 let rows = match &p.keep {
                     Some(k) => filter_record_batch(&p.rows, k)?,
                     None => p.rows,
                 };
-                self.spilled_rows
-                    .fetch_add(rows.num_rows(), Ordering::Relaxed);
                 self.spilled_bytes
                     .fetch_add(rows.get_array_memory_size(), Ordering::Relaxed);
                 w.write(&rows)?;
@@ -144,34 +182,220 @@ impl Budget {
         Ok(())
     }
 
-    /// Close a worker's spill files; returns each detection's files.
-    pub fn finish(&self, out: &mut Held) -> Result<Vec<Vec<PathBuf>>> {
+    /// Close a worker's spill files; returns what of each detection went
+    /// to disk.
+    pub fn finish(&self, out: &mut Held) -> Result<Vec<Vec<Spilled>>> {
         for w in out.writers.iter_mut() {
             if let Some(mut w) = w.take() {
                 w.finish()?;
             }
         }
-        Ok(std::mem::take(&mut out.files))
+        for w in out.store.writers.iter_mut() {
+            if let Some(mut w) = w.take() {
+                w.finish()?;
+            }
+        }
+        let store = Arc::new(Store {
+            paths: std::mem::take(&mut out.store.paths),
+            index: std::mem::take(&mut out.store.index),
+        });
+        let files = std::mem::take(&mut out.files);
+        let refs = std::mem::take(&mut out.refs);
+        Ok(files
+            .into_iter()
+            .zip(refs)
+            .enumerate()
+            .map(|(i, (files, refs))| {
+                let mut s: Vec<Spilled> = files.into_iter().map(Spilled::Own).collect();
+                if !refs.is_empty() {
+                    s.push(Spilled::Shared {
+                        store: store.clone(),
+                        columns: out.columns[i].clone(),
+                        refs,
+                    });
+                }
+                s
+            })
+            .collect())
     }
 }
 
-/// One worker's rows per detection: in memory, and the files written.
+/// A worker's column files, as they are written.
+struct ColumnWriters {
+    writers: Vec<Option<FileWriter<BufWriter<File>>>>,
+    paths: Vec<Option<PathBuf>>,
+    /// Batches written to each column's file.
+    written: Vec<u32>,
+    /// Per shared batch written, each column's batch number in its file
+    /// (`u32::MAX`: not written).
+    index: Vec<Vec<u32>>,
+}
+
+/// A worker's column files, written: a shared batch's columns are found by
+/// its number in `index`.
+#[derive(Debug)]
+pub(crate) struct Store {
+    paths: Vec<Option<PathBuf>>,
+    index: Vec<Vec<u32>>,
+}
+
+/// Some of a detection's rows on disk.
+#[derive(Debug, Clone)]
+pub(crate) enum Spilled {
+    /// A file of its own rows (its own columns).
+    Own(PathBuf),
+    /// Scan batches in a worker's column files: its columns (scan column
+    /// numbers, in its schema's order), and per batch its number in the
+    /// store and the rows of it the detection keeps (`None`: all).
+    Shared {
+        store: Arc<Store>,
+        columns: Vec<usize>,
+        refs: Vec<(u32, Option<BooleanArray>)>,
+    },
+}
+
+impl Spilled {
+    /// The rows, a batch at a time, with the columns `projection` of the
+    /// detection's `schema` (all of them with `None`).
+    pub fn batches(
+        &self,
+        schema: &SchemaRef,
+        projection: Option<&[usize]>,
+    ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
+        let all: Vec<usize> = (0..schema.fields().len()).collect();
+        let projection = projection.unwrap_or(&all).to_vec();
+        match self {
+            Spilled::Own(path) => {
+                let r = read(path)?;
+                Ok(Box::new(r.map(move |b| Ok(b?.project(&projection)?))))
+            }
+            Spilled::Shared {
+                store,
+                columns,
+                refs,
+            } => {
+                let out_schema = Arc::new(schema.project(&projection)?);
+                let cols: Vec<usize> = projection.iter().map(|p| columns[*p]).collect();
+                let mut readers = vec![];
+                for c in &cols {
+                    let path = store
+                        .paths
+                        .get(*c)
+                        .and_then(|p| p.as_ref())
+                        .ok_or_else(|| {
+                            DataFusionError::Internal(format!("hunt spill: no file for column {c}"))
+                        })?;
+                    let f = File::open(path).map_err(|e| io(&path.display().to_string(), e))?;
+                    readers.push(FileReader::try_new(
+                        BufReader::with_capacity(1 << 16, f),
+                        None,
+                    )?);
+                }
+                let (store, refs) = (store.clone(), refs.clone());
+                let mut refs = refs.into_iter();
+                Ok(Box::new(std::iter::from_fn(move || {
+                    let (b, keep) = refs.next()?;
+                    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
+                    for (r, c) in readers.iter_mut().zip(&cols) {
+                        let pos = store.index[b as usize][*c];
+                        let one = (|| -> Result<ArrayRef> {
+                            r.set_index(pos as usize)?;
+                            let batch = r.next().ok_or_else(|| {
+                                DataFusionError::Internal("hunt spill: a batch is missing".into())
+                            })??;
+                            Ok(batch.column(0).clone())
+                        })();
+                        match one {
+                            Ok(a) => arrays.push(a),
+                            Err(e) => return Some(Err(e)),
+                        }
+                    }
+                    let rows = RecordBatch::try_new(out_schema.clone(), arrays)
+                        .map_err(DataFusionError::from)
+                        .and_then(|rows| match &keep {
+                            Some(k) => Ok(filter_record_batch(&rows, k)?),
+                            None => Ok(rows),
+                        });
+                    Some(rows)
+                })))
+            }
+        }
+    }
+}
+
+/// One worker's rows per detection: in memory, and what was written.
 pub(crate) struct Held {
     pub pieces: Vec<Vec<Piece>>,
+    /// Per piece, the shared batch (in `batches`) it is a projection of, or
+    /// `None` for rows of its own.
+    srcs: Vec<Vec<Option<u32>>>,
+    /// The scan batches pieces share, as their shared columns.
+    batches: Vec<Vec<Option<ArrayRef>>>,
     /// What the pieces in memory hold (bytes, shared columns once per batch).
     pub bytes: usize,
+    /// The scan's schema, and each detection's columns of it.
+    scan: SchemaRef,
+    columns: Arc<Vec<Vec<usize>>>,
     writers: Vec<Option<StreamWriter<BufWriter<File>>>>,
     files: Vec<Vec<PathBuf>>,
+    store: ColumnWriters,
+    refs: Vec<Vec<(u32, Option<BooleanArray>)>>,
 }
 
 impl Held {
-    pub fn new(detections: usize) -> Self {
+    pub fn new(scan: SchemaRef, columns: Arc<Vec<Vec<usize>>>) -> Self {
+        let detections = columns.len();
+        let width = scan.fields().len();
         Held {
             pieces: vec![vec![]; detections],
+            srcs: vec![vec![]; detections],
+            batches: vec![],
             bytes: 0,
+            scan,
+            columns,
             writers: (0..detections).map(|_| None).collect(),
             files: vec![vec![]; detections],
+            store: ColumnWriters {
+                writers: (0..width).map(|_| None).collect(),
+                paths: vec![None; width],
+                written: vec![0; width],
+                index: vec![],
+            },
+            refs: vec![vec![]; detections],
         }
+    }
+
+    /// The number the next shared batch will have.
+    pub fn next_batch(&self) -> u32 {
+        self.batches.len() as u32
+    }
+
+    /// Add a detection's piece; `src`: the shared batch it projects.
+    pub fn push(&mut self, detection: usize, piece: Piece, src: Option<u32>) {
+        self.pieces[detection].push(piece);
+        self.srcs[detection].push(src);
+    }
+
+    /// Keep a scan batch's columns `shared` (those its pieces share), as
+    /// the batch numbered [`Self::next_batch`].
+    pub fn share(&mut self, batch: &RecordBatch, shared: &[bool]) {
+        self.batches.push(
+            batch
+                .columns()
+                .iter()
+                .zip(shared)
+                .map(|(c, s)| s.then(|| c.clone()))
+                .collect(),
+        );
+    }
+
+    /// Take the pieces in memory (after the scan).
+    pub fn take_pieces(&mut self) -> Vec<Vec<Piece>> {
+        for s in self.srcs.iter_mut() {
+            s.clear();
+        }
+        self.batches.clear();
+        std::mem::take(&mut self.pieces)
     }
 }
 
@@ -208,9 +432,9 @@ const FACTS: [&str; 8] = [
 /// A detection's rows, those in memory and those on disk, a batch at a
 /// time, with only the columns a finding draws facts from.
 pub(crate) fn fact_batches<'a>(
-    schema: &SchemaRef,
+    schema: &'a SchemaRef,
     pieces: &'a [Piece],
-    files: &'a [PathBuf],
+    files: &'a [Spilled],
 ) -> impl Iterator<Item = Result<RecordBatch>> + 'a {
     let cols: Vec<usize> = FACTS
         .iter()
@@ -225,11 +449,11 @@ pub(crate) fn fact_batches<'a>(
         Ok(rows)
     });
     let disk = files.iter().flat_map(move |f| {
-        let c = c2.clone();
-        let batches: Box<dyn Iterator<Item = Result<RecordBatch>>> = match read(f) {
-            Ok(r) => Box::new(r.map(move |b| Ok(b?.project(&c)?))),
-            Err(e) => Box::new(std::iter::once(Err(e))),
-        };
+        let batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> =
+            match f.batches(schema, Some(&c2)) {
+                Ok(r) => r,
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
         batches
     });
     memory.chain(disk)
@@ -241,7 +465,7 @@ pub(crate) fn fact_batches<'a>(
 pub(crate) fn evidence_rows(
     schema: &SchemaRef,
     pieces: &[Piece],
-    files: &[PathBuf],
+    files: &[Spilled],
     wanted: &std::collections::HashSet<&str, ahash::RandomState>,
 ) -> Result<Vec<Piece>> {
     let mut out = vec![];
@@ -271,15 +495,15 @@ pub(crate) fn evidence_rows(
 pub(crate) fn table(
     schema: SchemaRef,
     pieces: &[Piece],
-    files: Vec<PathBuf>,
+    files: Vec<Spilled>,
 ) -> Result<datafusion::catalog::streaming::StreamingTable> {
     use datafusion::physical_plan::streaming::PartitionStream;
     let mut parts: Vec<Arc<dyn PartitionStream>> = files
         .into_iter()
-        .map(|path| {
+        .map(|spilled| {
             Arc::new(FilePartition {
                 schema: schema.clone(),
-                path,
+                spilled,
             }) as Arc<dyn PartitionStream>
         })
         .collect();
@@ -302,7 +526,7 @@ pub(crate) fn table(
 #[derive(Debug)]
 struct FilePartition {
     schema: SchemaRef,
-    path: PathBuf,
+    spilled: Spilled,
 }
 
 impl datafusion::physical_plan::streaming::PartitionStream for FilePartition {
@@ -315,12 +539,12 @@ impl datafusion::physical_plan::streaming::PartitionStream for FilePartition {
         _ctx: Arc<datafusion::execution::TaskContext>,
     ) -> datafusion::execution::SendableRecordBatchStream {
         use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-        let path = self.path.clone();
+        let (spilled, schema) = (self.spilled.clone(), self.schema.clone());
         // The file is read on a blocking thread, a batch at a time, into a
         // channel of two: at most a few batches of it are in memory.
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
         tokio::task::spawn_blocking(move || {
-            let batches = match read(&path) {
+            let batches = match spilled.batches(&schema, None) {
                 Ok(b) => b,
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
@@ -395,16 +619,37 @@ mod tests {
     #[test]
     fn spilled_rows_come_back_as_they_went_and_the_budget_is_freed() {
         let budget = Budget::new(64);
-        let mut held = Held::new(2);
         let b = batch(&["a", "b", "c"]);
-        held.pieces[0].push(Piece {
-            rows: b.clone(),
-            keep: Some(BooleanArray::from(vec![true, false, true])),
-        });
-        held.pieces[1].push(Piece {
-            rows: b.clone(),
-            keep: None,
-        });
+        // Detection 0 keeps two rows of the batch, 1 all of it (both share
+        // it), 2 a copy of one row.
+        let mut held = Held::new(b.schema(), Arc::new(vec![vec![0, 1], vec![0], vec![0, 1]]));
+        let slot = held.next_batch();
+        held.push(
+            0,
+            Piece {
+                rows: b.clone(),
+                keep: Some(BooleanArray::from(vec![true, false, true])),
+            },
+            Some(slot),
+        );
+        held.push(
+            1,
+            Piece {
+                rows: b.project(&[0]).unwrap(),
+                keep: None,
+            },
+            Some(slot),
+        );
+        held.push(
+            2,
+            Piece {
+                rows: filter_record_batch(&b, &BooleanArray::from(vec![false, true, false]))
+                    .unwrap(),
+                keep: None,
+            },
+            None,
+        );
+        held.share(&b, &[true, true]);
         held.bytes = columns_bytes(&b, &[true, true]);
         budget.add(held.bytes);
         assert!(budget.over(), "a 64-byte limit holds less than the batch");
@@ -412,19 +657,54 @@ mod tests {
         assert!(!budget.over());
         assert_eq!(held.bytes, 0);
         assert!(held.pieces.iter().all(|p| p.is_empty()));
+        // A second batch, after the first went to disk.
+        let b2 = batch(&["d", "e"]);
+        let slot = held.next_batch();
+        held.push(
+            0,
+            Piece {
+                rows: b2.clone(),
+                keep: None,
+            },
+            Some(slot),
+        );
+        held.share(&b2, &[true, true]);
+        budget.spill(&mut held).unwrap();
         let files = budget.finish(&mut held).unwrap();
-        assert_eq!(files[0].len(), 1);
-        let back: Vec<RecordBatch> = read(&files[0][0]).unwrap().map(|b| b.unwrap()).collect();
-        let ids: Vec<&str> = back
-            .iter()
-            .flat_map(|b| b.column(0).as_string::<i32>().iter().flatten())
+        let ids = |schema: &SchemaRef, s: &[Spilled]| -> Vec<String> {
+            s.iter()
+                .flat_map(|f| f.batches(schema, None).unwrap())
+                .flat_map(|b| {
+                    let b = b.unwrap();
+                    let i = b.schema().index_of("eventid").unwrap();
+                    b.column(i)
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(String::from)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        // Shared rows: each batch written once, read back per detection.
+        assert_eq!(ids(&b.schema(), &files[0]), ["a", "c", "d", "e"]);
+        let one = Arc::new(b.schema().project(&[0]).unwrap());
+        assert_eq!(ids(&one, &files[1]), ["a", "b", "c"]);
+        assert_eq!(ids(&b.schema(), &files[2]), ["b"]);
+        assert!(matches!(files[2][..], [Spilled::Own(_)]));
+        assert_eq!(budget.spilled_rows.load(Ordering::Relaxed), 8);
+        // A projection of the shared rows.
+        let names: Vec<RecordBatch> = files[0][0]
+            .batches(&b.schema(), Some(&[1]))
+            .unwrap()
+            .map(|b| b.unwrap())
             .collect();
-        assert_eq!(ids, ["a", "c"]);
-        assert_eq!(budget.spilled_rows.load(Ordering::Relaxed), 5);
+        assert_eq!(names[0].schema().field(0).name(), "eventname");
+        assert_eq!(names.iter().map(|b| b.num_rows()).sum::<usize>(), 4);
         // The evidence of the second detection: only the wanted rows.
         let wanted: std::collections::HashSet<&str, ahash::RandomState> =
             ["b"].into_iter().collect();
-        let ev = evidence_rows(&b.schema(), &[], &files[1], &wanted).unwrap();
+        let ev = evidence_rows(&one, &[], &files[1], &wanted).unwrap();
         assert_eq!(ev.iter().map(|p| p.rows.num_rows()).sum::<usize>(), 1);
     }
 
