@@ -297,18 +297,25 @@ impl Op {
 /// creates, associating VPCs with a config it creates).
 pub fn blocked_by(changes: &[&Change], failed: &[String]) -> Vec<bool> {
     let failed_bucket = |b: &str| failed.iter().any(|f| f == b);
-    let dropped_trails: Vec<String> = changes
+    // A trail by the target that creates it, its region and its name: its
+    // ARN's account is the Organization's management account when a
+    // delegated administrator makes an organization trail, not the
+    // target's (review finding 21e).
+    let dropped_trails: Vec<(&str, &str, &str)> = changes
         .iter()
         .filter_map(|c| match &c.op {
-            Op::CreateTrail { name, bucket, .. } if failed_bucket(bucket) => Some(format!(
-                "arn:{}:cloudtrail:{}:{}:trail/{name}",
-                partition(&c.region),
-                c.region,
-                c.account
-            )),
+            Op::CreateTrail { name, bucket, .. } if failed_bucket(bucket) => {
+                Some((c.account.as_str(), c.region.as_str(), name.as_str()))
+            }
             _ => None,
         })
         .collect();
+    // `arn:<partition>:cloudtrail:<region>:<account>:trail/<name>`.
+    let trail_of = |arn: &str| -> Option<(String, String)> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let name = parts.get(5)?.strip_prefix("trail/")?;
+        Some((parts.get(3)?.to_string(), name.to_string()))
+    };
     let dropped_configs: Vec<(&str, &str, &str)> = changes
         .iter()
         .filter_map(|c| match &c.op {
@@ -325,7 +332,9 @@ pub fn blocked_by(changes: &[&Change], failed: &[String]) -> Vec<bool> {
         .map(|c| {
             c.op.writes_to().is_some_and(failed_bucket)
                 || match &c.op {
-                    Op::StartLogging { trail_arn } => dropped_trails.contains(trail_arn),
+                    Op::StartLogging { trail_arn } => trail_of(trail_arn).is_some_and(|(r, n)| {
+                        dropped_trails.contains(&(c.account.as_str(), r.as_str(), n.as_str()))
+                    }),
                     Op::AssociateResolver {
                         config: ResolverConfig::Planned(name),
                         ..
@@ -1154,6 +1163,42 @@ pub fn regional(conf: &SdkConfig, region: &str) -> SdkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review finding 21e: a delegated administrator's organization trail
+    /// has the management account's ARN. When its bucket cannot be set up,
+    /// the trail is not created, and its StartLogging must not be tried
+    /// either.
+    #[test]
+    fn a_trail_whose_bucket_failed_is_not_started_whoever_owns_its_arn() {
+        let change = |op: Op| Change {
+            account: "222233334444".into(),
+            region: "us-east-1".into(),
+            source: "cloudtrail".into(),
+            action: "create".into(),
+            resource: "irprep-trail".into(),
+            detail: String::new(),
+            op,
+        };
+        let create = change(Op::CreateTrail {
+            name: "irprep-trail".into(),
+            bucket: "central".into(),
+            org: true,
+            kms_key: None,
+        });
+        // The ARN the delegated administrator's plan gives the trail.
+        let start = change(Op::StartLogging {
+            trail_arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/irprep-trail".into(),
+        });
+        let other = change(Op::StartLogging {
+            trail_arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/their-trail".into(),
+        });
+        let blocked = blocked_by(&[&create, &start, &other], &["central".into()]);
+        assert_eq!(blocked, [true, true, false]);
+        assert_eq!(
+            blocked_by(&[&create, &start], &["elsewhere".into()]),
+            [false, false]
+        );
+    }
 
     /// Review finding 1: the default central bucket is the home region's
     /// regional bucket too. Its roles used to come from the first change
