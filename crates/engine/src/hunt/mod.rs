@@ -334,6 +334,9 @@ pub async fn hunt_with(
             }
         }
     }
+    // The scan's buffers are gone: their memory goes back before the
+    // detections run.
+    spill::release_free_memory();
     if profile {
         let mut by_cost: Vec<(f64, &str)> = cost
             .iter()
@@ -436,6 +439,11 @@ pub async fn hunt_with(
     // The sessions' detection is not a detection of the catalogue.
     report.detections_run -= 1;
     while let Some(r) = runs.next().await {
+        // What a long detection's run freed goes back too (memory handed
+        // back is faulted in again when used: not after every small one).
+        if matches!(&r, Ok(Ok(ran)) if ran.big) {
+            spill::release_free_memory();
+        }
         match r {
             Ok(Ok(ran)) if ran.over_budget && ran.id != SESSIONS_ID => {
                 report.over_budget.push(ran.id);

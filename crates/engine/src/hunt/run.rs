@@ -36,6 +36,9 @@ pub(super) struct Ran {
     /// Its sorts or aggregates needed more than its share of the memory
     /// limit: it ran again without one.
     pub over_budget: bool,
+    /// It ran for half a second or more (what it freed is worth handing
+    /// back).
+    pub big: bool,
 }
 
 /// Run one detection on its rows and build its findings; an error names the
@@ -93,6 +96,7 @@ pub(super) async fn run_detection(
         r => r,
     }
     .map_err(|e| (d.id.clone(), e.to_string()))?;
+    let big = td.elapsed() >= std::time::Duration::from_millis(500);
     if profile {
         tracing::debug!(
             target: super::profile::TARGET,
@@ -130,6 +134,7 @@ pub(super) async fn run_detection(
                 id: d.id.clone(),
                 findings,
                 over_budget,
+                big,
             })
             .map_err(|e| (d.id.clone(), e.to_string()))
     })
