@@ -238,6 +238,23 @@ fn one_unreadable_bucket_costs_only_itself() {
         reason.contains("could not be read: locked (s3:GetBucketLogging: AccessDenied"),
         "{reason}"
     );
+    // Cleanup too: the unreadable bucket does not fail the account.
+    let (code, out, err) = run(
+        &proxy.url,
+        &[
+            "logs",
+            "cleanup",
+            "--dry-run",
+            "--sources",
+            "s3-access",
+            "--regions",
+            "us-east-1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("GetBucketLogging"), "{err}");
 }
 
 /// `logs cleanup --delete-buckets` reads each of irprep's buckets in its own

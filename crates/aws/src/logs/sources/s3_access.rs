@@ -228,13 +228,32 @@ pub(super) async fn cleanup(
 ) -> Result<()> {
     let c = crate::s3::client(&t.conf, t.conf.endpoint_url().is_some());
     for b in buckets_here(t, cache).await?.0 {
-        let l = c
+        // One bucket whose logging cannot be read (a policy that denies the
+        // caller) costs itself alone (review finding 19): irprep's own
+        // change there is named, the other buckets are cleaned up.
+        let l = match c
             .get_bucket_logging()
             .bucket(&b)
             .expected_bucket_owner(&t.account)
             .send()
             .await
-            .map_err(|e| bucket::s3err(&format!("s3:GetBucketLogging {b}"), e))?;
+        {
+            Ok(l) => l,
+            Err(e) => {
+                if ledger.has(&t.account, &t.region, Kind::BucketLogging, &b) {
+                    let why = bucket::s3err("s3:GetBucketLogging", e);
+                    f.leave(
+                        t,
+                        Source::S3Access,
+                        format!("s3://{b}"),
+                        &format!(
+                            "irprep turned its access logging on, but its logging cannot be read now ({why}): left as it is"
+                        ),
+                    );
+                }
+                continue;
+            }
+        };
         if let Some(le) = l.logging_enabled() {
             // Logging irprep turned on points at irprep's bucket, under s3-access/.
             if le.target_bucket() == Layout::regional_bucket(&t.account, &t.region)
