@@ -707,7 +707,8 @@ pub async fn plan(
     // afterwards: the emulator answers GetBucketVersioning with a document
     // the SDK refuses (root element GetBucketVersioningResponse, where S3
     // sends VersioningConfiguration), so a check here could not be tested.
-    // Default encryption: only set when absent, or when --kms-key asks for another key.
+    // Default encryption: only set when absent, or when --kms-key asks for
+    // another key on irprep's own bucket.
     let enc = match c
         .get_bucket_encryption()
         .bucket(name)
@@ -722,8 +723,12 @@ pub async fn plan(
         Err(e) if code(&e) == "ServerSideEncryptionConfigurationNotFoundError" => None,
         Err(e) => return Err(s3err(&format!("s3:GetBucketEncryption {name}"), e)),
     };
+    // The user's own --bucket keeps the encryption it has: --kms-key
+    // encrypts the trail's files (CloudTrail writes them SSE-KMS itself),
+    // and rewriting a bucket's default could break what else writes to it.
     let enc_ok = match (&enc, kms) {
         (None, _) => false,
+        (Some(_), _) if !owned => true,
         (Some(_), None) => true,
         (Some(d), Some(k)) => d.kms_master_key_id() == Some(k),
     };

@@ -1257,6 +1257,36 @@ fn a_kms_key_that_does_not_admit_the_services_stops_the_plan() {
             .any(|c| c["source"] == "cloudtrail" && c["action"] == "create"),
         "{plan}"
     );
+    // The user's own --bucket keeps its default encryption: the key
+    // encrypts the trail's files, not the bucket (review finding 1.10).
+    kms("import boto3,sys; s=boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1'); \
+         s.create_bucket(Bucket='their-central'); \
+         s.put_bucket_encryption(Bucket='their-central', ServerSideEncryptionConfiguration={'Rules': [{'ApplyServerSideEncryptionByDefault': {'SSEAlgorithm': 'AES256'}}]})");
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[&args[..], &["--bucket", "their-central"][..]].concat(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let plan = json_out(&o);
+    let changes = plan.as_array().unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["resource"] == "s3://their-central"),
+        "{plan}"
+    );
+    assert!(
+        !changes.iter().any(|c| c["resource"] == "s3://their-central"
+            && c["detail"].as_str().unwrap_or("").contains("encryption")),
+        "{plan}"
+    );
 }
 
 #[test]
