@@ -119,34 +119,8 @@ fn is_day(v: &str) -> bool {
 /// quoted text is literal (a `%` in it doubled), `yyyy`, `MM` and `dd` are
 /// the date's.
 fn date_format_pattern(java: &str) -> String {
-    let mut out = String::new();
-    let mut rest = java;
-    while let Some(c) = rest.chars().next() {
-        if c == '\'' {
-            let body = &rest[1..];
-            if let Some(stripped) = body.strip_prefix('\'') {
-                out.push('\'');
-                rest = stripped;
-                continue;
-            }
-            let end = body.find('\'').unwrap_or(body.len());
-            out.push_str(&body[..end].replace('%', "%%"));
-            rest = body.get(end + 1..).unwrap_or("");
-        } else if let Some(r) = rest.strip_prefix("yyyy") {
-            out.push_str("%Y");
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix("MM") {
-            out.push_str("%m");
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix("dd") {
-            out.push_str("%d");
-            rest = r;
-        } else {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    out.replace('\'', "''")
+    crate::sql::java_date_pattern(java, ["%Y", "%m", "%d"], &|t| t.replace('%', "%%"))
+        .replace('\'', "''")
 }
 
 /// Replace whole-word occurrences of a table name (outside string literals).

@@ -28,6 +28,17 @@ pub fn format_day(day: &str, pattern: &str) -> String {
         [y, m, dd] => (*y, *m, *dd),
         _ => return day.to_string(),
     };
+    java_date_pattern(pattern, [y, m, dd], &|t| t.to_string())
+}
+
+/// A Java date pattern written out: `yyyy`, `MM` and `dd` become `fields`,
+/// text in single quotes goes through `literal` (`''` is a quote), anything
+/// else is kept.
+pub(crate) fn java_date_pattern(
+    pattern: &str,
+    [y, m, d]: [&str; 3],
+    literal: &dyn Fn(&str) -> String,
+) -> String {
     let mut out = String::new();
     let mut rest = pattern;
     while let Some(c) = rest.chars().next() {
@@ -39,7 +50,7 @@ pub fn format_day(day: &str, pattern: &str) -> String {
                 continue;
             }
             let end = body.find('\'').unwrap_or(body.len());
-            out.push_str(&body[..end]);
+            out.push_str(&literal(&body[..end]));
             rest = body.get(end + 1..).unwrap_or("");
         } else if let Some(r) = rest.strip_prefix("yyyy") {
             out.push_str(y);
@@ -48,7 +59,7 @@ pub fn format_day(day: &str, pattern: &str) -> String {
             out.push_str(m);
             rest = r;
         } else if let Some(r) = rest.strip_prefix("dd") {
-            out.push_str(dd);
+            out.push_str(d);
             rest = r;
         } else {
             out.push(c);
