@@ -303,112 +303,65 @@ impl Splitter {
                 continue;
             }
             let t0 = std::time::Instant::now();
-            let cands = &out.candidates[i];
-            if let (Some(rest), true) = (&f.keyed, keyed) {
-                if cands.is_empty() {
-                    continue;
-                }
-                let rows = batch.project(&self.columns[i])?;
-                let piece = match rest {
-                    None => piece_of_rows(rows, cands)?,
-                    Some((rcols, rexpr)) if cands.len() * SHARE_ABOVE < n => {
-                        match eval_on(rexpr, &batch.project(rcols)?, Some(cands)) {
-                            Err(err) => {
-                                out.failed[i] = Some(err.to_string());
-                                None
-                            }
-                            Ok(mask) => {
-                                let kept: Vec<u32> = cands
-                                    .iter()
-                                    .zip(mask.iter())
-                                    .filter(|(_, k)| *k == Some(true))
-                                    .map(|(r, _)| *r)
-                                    .collect();
-                                piece_of_rows(rows, &kept)?
-                            }
-                        }
-                    }
-                    Some((rcols, rexpr)) => match eval_on(rexpr, &batch.project(rcols)?, None) {
-                        Err(err) => {
-                            out.failed[i] = Some(err.to_string());
-                            None
-                        }
-                        Ok(mask) => {
-                            let mut admitted = vec![false; n];
-                            for &r in cands {
-                                admitted[r as usize] = true;
-                            }
-                            let mask: BooleanArray = mask
-                                .iter()
-                                .zip(admitted)
-                                .map(|(m, a)| Some(a && m == Some(true)))
-                                .collect();
-                            piece_of(rows, mask)?
-                        }
-                    },
-                };
-                if let Some((p, share)) = piece {
-                    if share {
-                        for &c in &self.columns[i] {
-                            shared[c] = true;
-                        }
-                    } else {
-                        copied += p.rows.get_array_memory_size();
-                    }
-                    out.held.push(i, p, share.then_some(slot));
-                }
-                out.cost[i] += t0.elapsed().as_secs_f64();
+            // What is still to evaluate, and on which rows: a keyed filter's
+            // rest on the rows its key conditions admit; a guarded filter
+            // whole on its event names' rows; any other on the whole batch.
+            let (expr, cands) = match (&f.keyed, &f.expr) {
+                (Some(rest), _) if keyed => (
+                    rest.as_ref().map(|(c, e)| (c.as_slice(), e)),
+                    Some(out.candidates[i].as_slice()),
+                ),
+                (_, Some(e)) if names.is_some() && f.guard.is_some() => (
+                    Some((f.cols.as_slice(), e)),
+                    Some(out.candidates[i].as_slice()),
+                ),
+                (_, e) => (e.as_ref().map(|e| (f.cols.as_slice(), e)), None),
+            };
+            if cands.is_some_and(|c| c.is_empty()) {
                 continue;
             }
-            let guarded = names.is_some() && f.guard.is_some();
-            if guarded && cands.is_empty() {
-                continue;
-            }
-            let piece = match &f.expr {
-                None => Some((
-                    Piece {
-                        rows: batch.project(&self.columns[i])?,
-                        keep: None,
-                    },
-                    true,
-                )),
-                Some(e) if guarded && cands.len() * SHARE_ABOVE < n => {
-                    match eval_on(e, &batch.project(&f.cols)?, Some(cands)) {
-                        Err(err) => {
-                            out.failed[i] = Some(err.to_string());
-                            None
-                        }
-                        Ok(mask) => {
-                            let kept: Vec<u32> = cands
-                                .iter()
-                                .zip(mask.iter())
-                                .filter(|(_, k)| *k == Some(true))
-                                .map(|(r, _)| *r)
-                                .collect();
-                            if kept.is_empty() {
-                                None
-                            } else {
-                                Some((
-                                    Piece {
-                                        rows: take_record_batch(
-                                            &batch.project(&self.columns[i])?,
-                                            &UInt32Array::from(kept),
-                                        )?,
-                                        keep: None,
-                                    },
-                                    false,
-                                ))
-                            }
-                        }
-                    }
+            let rows = batch.project(&self.columns[i])?;
+            let piece = match (expr, cands) {
+                (None, None) => Ok(Some((Piece { rows, keep: None }, true))),
+                (None, Some(c)) => piece_of_rows(rows, c),
+                // Few candidates: evaluated on them alone.
+                (Some((cols, e)), Some(c)) if c.len() * SHARE_ABOVE < n => {
+                    eval_on(e, &batch.project(cols)?, Some(c)).and_then(|mask| {
+                        let kept: Vec<u32> = c
+                            .iter()
+                            .zip(mask.iter())
+                            .filter(|(_, k)| *k == Some(true))
+                            .map(|(r, _)| *r)
+                            .collect();
+                        piece_of_rows(rows, &kept)
+                    })
                 }
-                Some(e) => match eval_on(e, &batch.project(&f.cols)?, None) {
-                    Err(err) => {
-                        out.failed[i] = Some(err.to_string());
-                        None
-                    }
-                    Ok(mask) => piece_of(batch.project(&self.columns[i])?, mask)?,
-                },
+                // Many: on the whole batch, kept where a candidate.
+                (Some((cols, e)), Some(c)) => {
+                    eval_on(e, &batch.project(cols)?, None).and_then(|mask| {
+                        let mut admitted = vec![false; n];
+                        for &r in c {
+                            admitted[r as usize] = true;
+                        }
+                        let mask: BooleanArray = mask
+                            .iter()
+                            .zip(admitted)
+                            .map(|(m, a)| Some(a && m == Some(true)))
+                            .collect();
+                        piece_of(rows, mask)
+                    })
+                }
+                (Some((cols, e)), None) => {
+                    eval_on(e, &batch.project(cols)?, None).and_then(|mask| piece_of(rows, mask))
+                }
+            };
+            // A filter that fails here fails its detection alone.
+            let piece = match piece {
+                Ok(p) => p,
+                Err(err) => {
+                    out.failed[i] = Some(err.to_string());
+                    None
+                }
             };
             if let Some((p, share)) = piece {
                 if share {
