@@ -715,7 +715,8 @@ mod tests {
     }
 
     /// The guard of a WHERE clause.
-    fn guard_of(sql: &str) -> Option<BTreeSet<String>> {
+    /// The WHERE of `SELECT 1 FROM cloudtrail WHERE sql`, parsed.
+    fn where_of(sql: &str) -> Option<Expr> {
         let stmts = athena::parse(&format!("SELECT 1 FROM cloudtrail WHERE {sql}")).ok()?;
         let Some(Statement::Query(q)) = stmts.first() else {
             return None;
@@ -723,20 +724,17 @@ mod tests {
         let SetExpr::Select(s) = q.body.as_ref() else {
             return None;
         };
-        guard(s.selection.as_ref()?)
+        s.selection.clone()
+    }
+
+    fn guard_of(sql: &str) -> Option<BTreeSet<String>> {
+        guard(&where_of(sql)?)
     }
 
     #[test]
     fn key_guards() {
         let k = |s: &str| {
-            let stmts = athena::parse(&format!("SELECT 1 FROM cloudtrail WHERE {s}")).ok()?;
-            let Some(Statement::Query(q)) = stmts.first() else {
-                return None;
-            };
-            let SetExpr::Select(sel) = q.body.as_ref() else {
-                return None;
-            };
-            key_guard(sel.selection.as_ref()?).map(|g| {
+            key_guard(&where_of(s)?).map(|g| {
                 let cols: Vec<String> = g
                     .columns
                     .iter()
