@@ -240,9 +240,164 @@ pub async fn list(client: &Client, bucket: &str, prefix: &str) -> anyhow::Result
     Ok(out)
 }
 
+/// The days a listing may skip: `keep(lo, hi)` says whether any day from
+/// `lo` to `hi` (`yyyy/MM/dd`, inclusive) can hold a file the scan reads.
+pub type KeepDays = std::sync::Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// ListObjectsV2 calls in flight while walking a prefix.
+pub const LIST_IN_FLIGHT: usize = 16;
+
+/// Past this depth a walk without a date folder lists flat.
+const WALK_DEPTH: usize = 8;
+
+/// A folder name's date part: `2024`, `03`, `05` or Hive's `year=2024`,
+/// `month=03`, `day=05`, as `level` (0 year, 1 month, 2 day) expects.
+fn date_part(seg: &str, level: usize) -> Option<u32> {
+    let (key, digits) = match level {
+        0 => ("year=", 4),
+        1 => ("month=", 2),
+        _ => ("day=", 2),
+    };
+    let v = seg.strip_prefix(key).unwrap_or(seg);
+    if v.len() != digits || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u32 = v.parse().ok()?;
+    let ok = match level {
+        0 => (1970..=2200).contains(&n),
+        1 => (1..=12).contains(&n),
+        _ => (1..=31).contains(&n),
+    };
+    ok.then_some(n)
+}
+
+/// Every object under the prefix, skipping the date folders (`…/2024/03/05/`,
+/// or Hive's `year=2024/month=03/day=05/`) that `keep` says hold nothing the
+/// scan reads. The AWS log layouts put every file under such folders, so a
+/// window of a few days lists those days, not the bucket's years: the walk
+/// asks S3 for each folder level (delimiter `/`, many calls in flight) down
+/// to a kept day, and lists below it flat. Objects outside any date folder
+/// are all listed.
+pub async fn list_within(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    keep: KeepDays,
+) -> anyhow::Result<Vec<LogFile>> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    // A folder to list: its prefix, the date parts above it, its depth.
+    type Node = (String, Vec<u32>, usize);
+    let level = |node: Node| {
+        let client = client.clone();
+        async move {
+            let (pfx, date, depth) = node;
+            // Below a kept day, or deep in a tree with no dates: flat.
+            let flat = date.len() == 3 || depth >= WALK_DEPTH;
+            let mut files = vec![];
+            let mut folders = vec![];
+            let mut pages = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(&pfx)
+                .set_delimiter((!flat).then(|| "/".to_string()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    anyhow::anyhow!("ListObjectsV2 s3://{bucket}/{pfx}: {}", one_line(&e))
+                })?;
+                for o in page.contents() {
+                    let Some(key) = o.key() else { continue };
+                    if !key.ends_with('/') {
+                        files.push(LogFile::remote(
+                            bucket,
+                            key,
+                            o.size().unwrap_or(0).max(0) as u64,
+                        ));
+                    }
+                }
+                for cp in page.common_prefixes() {
+                    if let Some(p) = cp.prefix() {
+                        folders.push(p.to_string());
+                    }
+                }
+                if files.len() > MAX_LISTED_OBJECTS {
+                    break;
+                }
+            }
+            Ok::<_, anyhow::Error>((files, folders, date, depth))
+        }
+    };
+    let mut out = vec![];
+    let mut todo: Vec<Node> = vec![(prefix.to_string(), vec![], 0)];
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < LIST_IN_FLIGHT {
+            let Some(n) = todo.pop() else { break };
+            running.push(level(n));
+        }
+        let Some(done) = running.next().await else {
+            break;
+        };
+        let (files, folders, date, depth) = done?;
+        out.extend(files);
+        if out.len() > MAX_LISTED_OBJECTS {
+            anyhow::bail!(
+                "s3://{bucket}/{prefix} holds more than {MAX_LISTED_OBJECTS} objects in the window: narrow --logs to accounts, regions or days (or use --engine athena)"
+            );
+        }
+        for f in folders {
+            let seg = f.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let mut d = date.clone();
+            match date_part(seg, d.len()) {
+                Some(n) => d.push(n),
+                // A folder that is not the next date level: the dates start
+                // again below it (an account, a region, a VPC).
+                None => d.clear(),
+            }
+            let (lo, hi) = match d.as_slice() {
+                [y] => (format!("{y:04}/01/01"), format!("{y:04}/12/31")),
+                [y, m] => (format!("{y:04}/{m:02}/01"), format!("{y:04}/{m:02}/31")),
+                [y, m, dd] => {
+                    let day = format!("{y:04}/{m:02}/{dd:02}");
+                    (day.clone(), day)
+                }
+                _ => (String::new(), String::new()),
+            };
+            if !d.is_empty() && !keep(&lo, &hi) {
+                continue;
+            }
+            todo.push((f, d, depth + 1));
+        }
+    }
+    out.sort_by_key(|f| f.to_string());
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_folders() {
+        assert_eq!(date_part("2024", 0), Some(2024));
+        assert_eq!(date_part("year=2024", 0), Some(2024));
+        assert_eq!(date_part("03", 1), Some(3));
+        assert_eq!(date_part("month=03", 1), Some(3));
+        assert_eq!(date_part("day=31", 2), Some(31));
+        for (seg, level) in [
+            ("111122223333", 0),
+            ("us-east-1", 0),
+            ("0000", 0),
+            ("13", 1),
+            ("2024", 1),
+            ("00", 2),
+            ("vpc-0a1b", 2),
+            ("hour=05", 2),
+        ] {
+            assert_eq!(date_part(seg, level), None, "{seg} at {level}");
+        }
+    }
 
     #[test]
     fn urls() {

@@ -178,7 +178,16 @@ pub struct Inputs {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-pub async fn discover(logs: &[String], aws: &AwsArgs, follow_symlinks: bool) -> Result<Inputs> {
+/// The files of `--logs`. With a bounded `window`, an S3 prefix is walked
+/// and its date folders outside the window are not listed
+/// ([`s3::list_within`]); local trees are listed whole (the engine prunes
+/// them by key before reading).
+pub async fn discover(
+    logs: &[String],
+    aws: &AwsArgs,
+    follow_symlinks: bool,
+    window: Option<&TimeWindow>,
+) -> Result<Inputs> {
     if logs.is_empty() {
         bail!("no logs given: pass --logs PATH or --logs s3://bucket/prefix");
     }
@@ -192,7 +201,14 @@ pub async fn discover(logs: &[String], aws: &AwsArgs, follow_symlinks: bool) -> 
                 s3f = Some(s3::S3Fetcher::new(conf, aws.endpoint_url.is_some()));
             }
             let client = s3f.as_mut().expect("set above").bucket(&bucket).await;
-            files.extend(s3::list(&client, &bucket, &prefix).await?);
+            match window.filter(|w| w.is_bounded()) {
+                Some(w) => {
+                    let w = w.clone();
+                    let keep: s3::KeepDays = Arc::new(move |lo, hi| w.keeps_days(lo, hi));
+                    files.extend(s3::list_within(&client, &bucket, &prefix, keep).await?)
+                }
+                None => files.extend(s3::list(&client, &bucket, &prefix).await?),
+            }
         } else {
             local.push(PathBuf::from(l));
         }
@@ -246,7 +262,7 @@ pub fn spinner(what: &str, quiet: bool) -> ProgressBar {
 
 /// An engine over the inputs, reporting problems on stderr.
 pub async fn engine(args: &LogArgs, aws: &AwsArgs, quiet: bool) -> Result<(Engine, ProgressBar)> {
-    let inputs = discover(&args.logs, aws, args.follow_symlinks).await?;
+    let inputs = discover(&args.logs, aws, args.follow_symlinks, Some(&args.window()?)).await?;
     let total: u64 = inputs.files.iter().map(|f| f.size).sum();
     let pb = progress(total, quiet);
     let pb2 = pb.clone();

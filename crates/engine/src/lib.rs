@@ -5,6 +5,7 @@
 //!   from [`irprep_core::source`];
 //! - [`provider`]: the log tables `cloudtrail`, `vpcflow`, `dns` (partition
 //!   pruning, projection into the reader, parallel files; Parquet flow logs);
+//! - [`prefetch`]: S3 objects fetched ahead of the reader, bounded;
 //! - [`athena`] and [`udf`]: the dialect layer;
 //! - [`diag`]: what happened to every input;
 //! - [`Engine`]: a session with the tables registered.
@@ -13,6 +14,7 @@ pub mod athena;
 pub mod diag;
 pub mod frames;
 pub mod hunt;
+pub mod prefetch;
 pub mod provider;
 pub mod render;
 pub use irprep_core::source;

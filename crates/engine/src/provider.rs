@@ -37,6 +37,27 @@ pub struct TimeWindow {
 }
 
 impl TimeWindow {
+    /// Whether any day from `lo` to `hi` (`yyyy/MM/dd`, inclusive) can hold
+    /// an event of the window (a file's key date, or a folder's span of
+    /// days). `until` is exclusive: a window ending at midnight excludes that
+    /// day.
+    pub fn keeps_days(&self, lo: &str, hi: &str) -> bool {
+        let (since_day, until_day) = (Self::day(&self.since), Self::day(&self.until));
+        let until_midnight = self
+            .until
+            .as_deref()
+            .is_some_and(|u| u.ends_with("T00:00:00Z"));
+        let after = until_day
+            .as_deref()
+            .is_some_and(|d| lo > d || (until_midnight && lo == d));
+        !(since_day.as_deref().is_some_and(|d| hi < d) || after)
+    }
+
+    /// Whether the window bounds anything.
+    pub fn is_bounded(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
     fn day(t: &Option<String>) -> Option<String> {
         t.as_ref()
             .filter(|t| t.len() >= 10)
@@ -137,10 +158,6 @@ impl LogFiles {
             })
             .map(|f| unqualify(f.clone()))
             .collect::<Result<_>>()?;
-        let (since_day, until_day) = (
-            TimeWindow::day(&self.window.since),
-            TimeWindow::day(&self.window.until),
-        );
 
         let mut keep = vec![];
         let mut with_parts = vec![];
@@ -157,16 +174,7 @@ impl LogFiles {
                 _ => {}
             }
             if let Some(p) = &f.partitions {
-                // `until` is exclusive: a window ending at midnight excludes that day.
-                let until_midnight = self
-                    .window
-                    .until
-                    .as_deref()
-                    .is_some_and(|u| u.ends_with("T00:00:00Z"));
-                let after = until_day
-                    .as_ref()
-                    .is_some_and(|d| &p.date > d || (until_midnight && &p.date == d));
-                if since_day.as_ref().is_some_and(|d| &p.date < d) || after {
+                if !self.window.keeps_days(&p.date, &p.date) {
                     Diagnostics::add(&self.diag.files_pruned, 1);
                     continue;
                 }
@@ -286,6 +294,8 @@ impl TableProvider for LogFiles {
             struct_fields: self.struct_fields.clone(),
         };
         let kind = self.kind;
+        let budget = crate::prefetch::Budget::new(crate::prefetch::BUDGET_BYTES);
+        let in_flight = (crate::prefetch::IN_FLIGHT / nparts).max(4);
         let parts: Vec<Arc<dyn PartitionStream>> = buckets
             .into_iter()
             .map(|(_, files)| {
@@ -296,6 +306,8 @@ impl TableProvider for LogFiles {
                     opts: opts.clone(),
                     fetcher: self.fetcher.clone(),
                     diag: self.diag.clone(),
+                    in_flight,
+                    budget: budget.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -318,6 +330,10 @@ struct ScanPartition {
     opts: ReadOptions,
     fetcher: Option<Fetcher>,
     diag: SharedDiagnostics,
+    /// Remote objects: how many this partition fetches ahead, and the
+    /// scan's byte budget for them ([`crate::prefetch`]).
+    in_flight: usize,
+    budget: crate::prefetch::Budget,
 }
 
 impl PartitionStream for ScanPartition {
@@ -335,6 +351,30 @@ impl PartitionStream for ScanPartition {
         let schema = self.schema.clone();
         let handle = tokio::runtime::Handle::try_current().ok();
         let kind = self.kind;
+        // The partition's remote objects, fetched ahead in its order.
+        let mut ahead = match (&fetcher, &handle) {
+            (Some(fe), Some(h)) => {
+                let wanted: Vec<crate::prefetch::Wanted> = files
+                    .iter()
+                    .filter_map(|f| match &f.location {
+                        Location::Remote { bucket, key } => {
+                            Some((bucket.clone(), key.clone(), f.size))
+                        }
+                        Location::Local(_) => None,
+                    })
+                    .collect();
+                (!wanted.is_empty()).then(|| {
+                    crate::prefetch::start(
+                        h,
+                        fe.clone(),
+                        wanted,
+                        self.in_flight,
+                        self.budget.clone(),
+                    )
+                })
+            }
+            _ => None,
+        };
         builder.spawn_blocking(move || {
             let reader = kind.reader(opts.clone());
             let mut buf: Vec<u8> = Vec::new();
@@ -354,7 +394,18 @@ impl PartitionStream for ScanPartition {
             };
             for f in files.iter() {
                 let name = f.to_string();
-                let raw = fetch(f);
+                // An object's share of the prefetch budget is held until its
+                // rows are read.
+                let (raw, _share) = match (&f.location, ahead.as_mut()) {
+                    (Location::Remote { .. }, Some(rx)) => match rx.blocking_recv() {
+                        Some(got) => {
+                            let (raw, share) = got.into_parts();
+                            (raw, Some(share))
+                        }
+                        None => (Err("the prefetch stopped".to_string()), None),
+                    },
+                    _ => (fetch(f), None),
+                };
                 diag.progress(f.size);
                 let raw = match raw {
                     Ok(r) => r,

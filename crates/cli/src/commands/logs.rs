@@ -363,31 +363,62 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             let delivery = [logs::Source::VpcFlow, logs::Source::Dns, logs::Source::Waf]
                 .iter()
                 .any(|s| sources.contains(s));
-            let needs = logs::kms::needs(
+            let mut needs = logs::kms::needs(
                 &ins.changes,
                 delivery,
                 sources.contains(&logs::Source::CloudTrail),
             );
+            let home = targets
+                .list
+                .iter()
+                .find(|t| t.management && t.home)
+                .map(|t| (t.conf.clone(), t.account.clone()))
+                .ok_or_else(|| anyhow::anyhow!("no credentials for the home account"));
+            // The user's --bucket keeps its default encryption; when that is
+            // SSE-KMS, every service writing there must be able to use its
+            // key (CloudTrail only when the trail has no key of its own). A
+            // bucket of another account cannot be read from here: said, and
+            // the plan goes on (its owner answers for its key).
+            if let (Some(b), Ok((conf, account))) = (o.bucket.as_deref(), &home) {
+                match logs::bucket::default_kms_key(conf, b, account).await {
+                    Ok(Some(key)) => needs.extend(logs::kms::bucket_needs(
+                        b,
+                        key.as_deref(),
+                        delivery,
+                        sources.contains(&logs::Source::CloudTrail) && o.kms_key.is_none(),
+                    )),
+                    Ok(None) => {}
+                    Err(e) if !quiet => eprintln!(
+                        "irprep: note: the default encryption of s3://{} could not be read ({}): a KMS key there is not checked",
+                        crate::output::stderr_safe(b),
+                        crate::output::stderr_safe(&format!("{e:#}"))
+                    ),
+                    Err(_) => {}
+                }
+            }
             if !needs.is_empty() {
-                let home = targets
-                    .list
-                    .iter()
-                    .find(|t| t.management && t.home)
-                    .map(|t| t.conf.clone())
-                    .ok_or_else(|| anyhow::anyhow!("no credentials for the home account"))?;
+                let (home, _) = home?;
                 let unmet = logs::kms::unmet(&home, &needs).await?;
                 if !unmet.is_empty() {
-                    for (n, st) in &unmet {
-                        eprintln!(
-                            "irprep: the key policy of {} does not let {} use it for {}: add\n{}",
-                            n.key,
-                            n.service,
-                            n.why,
-                            serde_json::to_string_pretty(st).unwrap_or_default()
-                        );
+                    for (n, remedy) in &unmet {
+                        match remedy {
+                            logs::kms::Remedy::Statement(st) => eprintln!(
+                                "irprep: the key policy of {} does not let {} use it for {}: add\n{}",
+                                crate::output::stderr_safe(&n.key),
+                                n.service,
+                                crate::output::stderr_safe(&n.why),
+                                serde_json::to_string_pretty(st).unwrap_or_default()
+                            ),
+                            logs::kms::Remedy::AwsManaged => eprintln!(
+                                "irprep: {} is an AWS managed key, which {} cannot use for {} (its policy cannot be changed): use a customer managed key whose policy allows the service, or SSE-S3",
+                                crate::output::stderr_safe(&n.key),
+                                n.service,
+                                crate::output::stderr_safe(&n.why)
+                            ),
+                        }
                     }
                     return Err(super::usage(
-                        "--kms-key: the key's policy must allow the services above (nothing was changed)",
+                        "a KMS key the logs would be encrypted with must let the services above use it (nothing was changed)",
                     ));
                 }
             }
@@ -576,7 +607,7 @@ async fn validate(
                 .map_err(|e| super::usage(format!("--public-keys {}: {e}", p.display())))?,
         );
     }
-    let inputs = crate::args::discover(&logs, aws, follow_symlinks).await?;
+    let inputs = crate::args::discover(&logs, aws, follow_symlinks, None).await?;
     let remote = logs.iter().any(|l| l.starts_with("s3://"));
     let keys = if !given.is_empty() {
         Keys::Given(given)

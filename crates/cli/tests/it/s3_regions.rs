@@ -44,7 +44,12 @@ impl Proxy {
     }
 
     /// Stop it and return the redirects it answered.
-    fn redirects(mut self) -> Vec<String> {
+    fn redirects(self) -> Vec<String> {
+        self.said("redirected")
+    }
+
+    /// Stop it and return its lines that start with `what`.
+    fn said(mut self, what: &str) -> Vec<String> {
         self.child.kill().unwrap();
         let mut out = String::new();
         use std::io::Read;
@@ -56,7 +61,7 @@ impl Proxy {
             .unwrap();
         self.child.wait().unwrap();
         out.lines()
-            .filter(|l| l.starts_with("redirected"))
+            .filter(|l| l.starts_with(what))
             .map(String::from)
             .collect()
     }
@@ -324,4 +329,253 @@ fn cleanup_finds_its_buckets_in_every_region() {
         !redirects.is_empty(),
         "the proxy redirected nothing: the test did not meet S3's region rule"
     );
+}
+
+/// Review 6: the SDK's standard retry gives a call 3 attempts, which a
+/// burst across an Organization's accounts exhausts (S3 `503 SlowDown`, EC2
+/// `RequestLimitExceeded`), failing the account's row. irprep's clients retry
+/// 8 times, adaptively, unless the user set their own retry settings. The
+/// proxy answers the first 4 GetBucketLogging calls with SlowDown: the row is
+/// still judged, and the proxy saw the 4 throttled attempts.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn a_throttled_call_is_retried_past_the_sdk_s_three_attempts() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    reset(&moto());
+    let up = Command::new(python())
+        .arg(root().join("tests/emulator/analytics.py"))
+        .args(["upload", &moto(), "busy-bucket", "x/"])
+        .arg(root().join("tests/fixtures/dns"))
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let proxy = Proxy::start_with(&[
+        "--fail",
+        "4",
+        "503",
+        "SlowDown",
+        "GET",
+        r"^/busy-bucket/?\?logging",
+    ]);
+    let (code, out, err) = run(
+        &proxy.url,
+        &[
+            "logs",
+            "status",
+            "--sources",
+            "s3-access",
+            "--regions",
+            "us-east-1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    let reason = rows[0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("not logged: busy-bucket"), "{rows}");
+    let failed = proxy.said("failed");
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    assert!(
+        failed.iter().all(|l| l.contains("with SlowDown")),
+        "{failed:?}"
+    );
+}
+
+/// Review 1.8: EKS runs one update of a cluster at a time and answers
+/// another with `ResourceInUseException` (a node-group or version update in
+/// progress). irprep waits for it and turns the logs on after. The proxy
+/// refuses the first two UpdateClusterConfig calls so.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn eks_logging_waits_for_a_cluster_update_in_progress() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    reset(&moto());
+    let made = Command::new(python())
+        .arg(root().join("tests/emulator/analytics.py"))
+        .args(["eks-cluster", &moto(), "busy-cluster", "us-east-1"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let proxy = Proxy::start_with(&[
+        "--fail",
+        "2",
+        "409",
+        "ResourceInUseException",
+        "POST",
+        r"^/clusters/busy-cluster/update-config",
+    ]);
+    let scope = ["--sources", "eks", "--regions", "us-east-1"];
+    let (code, _, err) = run(
+        &proxy.url,
+        &[&["logs", "enable", "--yes"][..], &scope[..]].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(
+        &proxy.url,
+        &[&["logs", "status", "--format", "json"][..], &scope[..]].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["state"], "on", "{rows}");
+    let failed = proxy.said("failed");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+}
+
+/// Issue 18 (S3 reading): with `--since/--until`, an S3 prefix is walked
+/// folder by folder and the date folders outside the window are never
+/// listed, so a window of days over a bucket of years lists those days. The
+/// rows are the same as reading the same files from disk; moto's request
+/// recording shows which prefixes irprep listed.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn a_window_lists_only_its_days_and_reads_what_the_disk_reads() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let made = irprep()
+        .args(["simulate", "synth", "--out"])
+        .arg(dir.path())
+        .args([
+            "--background",
+            "3000",
+            "--days",
+            "5",
+            "--accounts",
+            "111122223333",
+            "--regions",
+            "us-east-1",
+            "--seed",
+            "7",
+            "--file-minutes",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let up = Command::new(python())
+        .arg(root().join("tests/emulator/analytics.py"))
+        .args(["upload", &url, "windowed", "AWSLogs/"])
+        .arg(dir.path().join("AWSLogs"))
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    // The corpus's days, as the key folders spell them.
+    let region = dir.path().join("AWSLogs/111122223333/CloudTrail/us-east-1");
+    let mut days = vec![];
+    for y in std::fs::read_dir(&region).unwrap() {
+        let y = y.unwrap().path();
+        for m in std::fs::read_dir(&y).unwrap() {
+            let m = m.unwrap().path();
+            for d in std::fs::read_dir(&m).unwrap() {
+                let d = d.unwrap().path();
+                days.push(d.strip_prefix(&region).unwrap().display().to_string());
+            }
+        }
+    }
+    days.sort();
+    assert!(days.len() >= 5, "{days:?}");
+    let iso = |d: &str| format!("{}T00:00:00Z", d.replace('/', "-"));
+    let window = ["--since", &iso(&days[1]), "--until", &iso(&days[3])];
+    let sql = "SELECT count(*) AS n, min(eventtime) AS first, max(eventtime) AS last, count(DISTINCT eventid) AS ids FROM cloudtrail";
+    let curl = |what: &str| {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-X",
+                "POST",
+                &format!("{url}/moto-api/recorder/{what}-recording"),
+            ])
+            .output()
+            .unwrap();
+    };
+    let query = |logs: &str| {
+        let o = irprep()
+            .args(["query", "-q", "--format", "csv", "--logs", logs])
+            .args(window)
+            .arg(sql)
+            .args(["--endpoint-url", &url, "--region", "us-east-1"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let disk = query(&dir.path().join("AWSLogs").display().to_string());
+    curl("reset");
+    curl("start");
+    let s3 = query("s3://windowed/AWSLogs/");
+    curl("stop");
+    assert_eq!(s3, disk);
+    let n: u64 = disk
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 0, "{disk}");
+    let rec = Command::new("curl")
+        .args(["-s", &format!("{url}/moto-api/recorder/download-recording")])
+        .output()
+        .unwrap();
+    let listed: Vec<String> = String::from_utf8_lossy(&rec.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["method"] == "GET" && r["url"].as_str().unwrap_or("").contains("list-type=2"))
+        .filter_map(|r| {
+            let u = r["url"].as_str()?.to_string();
+            let p = u
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix("prefix="))?;
+            Some(p.replace("%2F", "/"))
+        })
+        .collect();
+    assert!(listed.len() > 3, "a walk, not one flat listing: {listed:?}");
+    for d in [&days[1], &days[2]] {
+        assert!(
+            listed.iter().any(|p| p.ends_with(&format!("{d}/"))),
+            "{d} not listed: {listed:?}"
+        );
+    }
+    for d in [&days[0], &days[3], &days[4]] {
+        assert!(
+            !listed.iter().any(|p| p.contains(d.as_str())),
+            "{d} listed: {listed:?}"
+        );
+    }
 }
