@@ -1,12 +1,21 @@
 """S3's region rule in front of moto_server, which has none.
 
-    python s3_regions.py MOTO_URL [--deny-logging BUCKET]...
+    python s3_regions.py MOTO_URL [--deny-logging BUCKET]... [--fail N STATUS CODE METHOD PATH_RE]...
                                          serve on a free 127.0.0.1 port; print its URL, then a line
-                                         per redirect ("redirected METHOD BUCKET from R1 to R2")
+                                         per redirect ("redirected METHOD BUCKET from R1 to R2") and
+                                         per failure answered ("failed METHOD PATH with CODE")
 
 `--deny-logging BUCKET` also answers GetBucketLogging on BUCKET with 403
 AccessDenied, as S3 does for a bucket whose policy denies the caller (moto
 does not evaluate bucket policies for the bucket's own account).
+
+`--fail N STATUS CODE METHOD PATH_RE` answers the first N requests whose method
+is METHOD and whose path and query match the regular expression PATH_RE with
+the service's own error: HTTP STATUS and error code CODE, in S3's XML form for
+S3 and in the REST-JSON form (`x-amzn-ErrorType`) otherwise. This is what AWS
+sends under load or contention (S3 `503 SlowDown`, EKS `409
+ResourceInUseException` while another update of the cluster runs) and moto
+never does.
 
 Real S3 serves a bucket only in its own region: a request signed for another
 region gets `301 PermanentRedirect` with the bucket's region in the
@@ -36,6 +45,11 @@ MOTO = urllib.parse.urlparse(sys.argv[1] if len(sys.argv) > 1 else "http://127.0
 DENY_LOGGING = {sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--deny-logging" and i + 1 < len(sys.argv)}
 _regions = {}
 _lock = threading.Lock()
+FAILS = []  # [remaining, status, code, method, regex]
+for i, a in enumerate(sys.argv):
+    if a == "--fail" and i + 5 < len(sys.argv):
+        n, status, code, method, pat = sys.argv[i + 1:i + 6]
+        FAILS.append([int(n), int(status), code, method, re.compile(pat)])
 SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
 
@@ -82,6 +96,31 @@ class Handler(BaseHTTPRequestHandler):
         bucket = urllib.parse.unquote(path.lstrip("/").split("/", 1)[0])
         region = None
         query = urllib.parse.urlparse(self.path).query
+        fail = None
+        with _lock:
+            for f in FAILS:
+                if f[0] > 0 and f[3] == self.command and f[4].search(self.path):
+                    f[0] -= 1
+                    fail = f
+                    break
+        if fail:
+            _, status, code, _, _ = fail
+            if m and m.group(2) == "s3":
+                body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>"
+                        f"<Message>{code}</Message><RequestId>0</RequestId></Error>").encode()
+                ctype, extra = "application/xml", {}
+            else:
+                body = ('{"message": "%s (answered by the test proxy)"}' % code).encode()
+                ctype, extra = "application/json", {"x-amzn-ErrorType": code}
+            print(f"failed {self.command} {urllib.parse.urlparse(self.path).path} with {code}", flush=True)
+            self.send_response(status)
+            for k, v in extra.items():
+                self.send_header(k, v)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if (self.command == "GET" and bucket in DENY_LOGGING and path.strip("/") == bucket
                 and "logging" in urllib.parse.parse_qs(query, keep_blank_values=True)):
             body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"

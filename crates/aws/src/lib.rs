@@ -63,7 +63,7 @@ impl AwsOptions {
         if let Some(e) = &self.endpoint_url {
             loader = loader.endpoint_url(e);
         }
-        let conf = loader.load().await;
+        let conf = patient(loader.load().await);
         if conf.region().is_none() {
             // A region is needed to sign; S3 listing works from any.
             return Ok(conf.into_builder().region(Region::new("us-east-1")).build());
@@ -83,6 +83,38 @@ impl AwsOptions {
         id.account
             .ok_or_else(|| anyhow::anyhow!("sts:GetCallerIdentity returned no account"))
     }
+}
+
+/// Attempts per call when the user has not set their own retry settings.
+///
+/// The SDK's default, 3 attempts in standard mode, suits one call; a logs
+/// run across an Organization sends bursts of `Describe*` and S3 `Get*`
+/// from several accounts at once, and 3 throttled attempts (S3 `SlowDown`,
+/// EC2 `RequestLimitExceeded`) fail a whole account's row. Adaptive mode also
+/// slows a client down once it has been throttled.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The SDK configuration with irprep's retries, unless the user chose theirs
+/// (`AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`, or a profile's `max_attempts` /
+/// `retry_mode` other than the SDK's standard 3).
+fn patient(conf: SdkConfig) -> SdkConfig {
+    use aws_config::retry::{RetryConfig, RetryMode};
+    let by_env = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    let by_profile = conf
+        .retry_config()
+        .is_some_and(|r| r.mode() != RetryMode::Standard || r.max_attempts() != 3);
+    if by_env || by_profile {
+        return conf;
+    }
+    conf.into_builder()
+        .retry_config(
+            RetryConfig::adaptive()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_max_backoff(std::time::Duration::from_secs(20)),
+        )
+        .build()
 }
 
 #[cfg(test)]

@@ -28,8 +28,10 @@ const LOGS_ENABLE_COMMON: &[&str] = &[
     "s3:PutBucketVersioning",
     "s3:PutBucketObjectLockConfiguration",
     "s3:GetBucketObjectLockConfiguration",
-    // --kms-key: its policy must let the delivering services use it.
+    // --kms-key, or the default key of the user's --bucket: its policy must
+    // let the delivering services use it (and an AWS managed key cannot).
     "kms:GetKeyPolicy",
+    "kms:DescribeKey",
     // HeadBucket: the region of a bucket the user names (--bucket).
     "s3:ListBucket",
     "iam:CreateServiceLinkedRole",

@@ -61,6 +61,38 @@ pub fn needs(changes: &[Change], delivery: bool, cloudtrail: bool) -> Vec<Need> 
     out
 }
 
+/// What a user's `--bucket` needs of its own default key (SSE-KMS): every
+/// object written without a key of its own is encrypted with it, so each
+/// service that delivers there must be allowed to use it. `key` is `None`
+/// for the AWS managed key `aws/s3`.
+pub fn bucket_needs(
+    bucket: &str,
+    key: Option<&str>,
+    delivery: bool,
+    cloudtrail: bool,
+) -> Vec<Need> {
+    let key = key.unwrap_or(AWS_S3_KEY).to_string();
+    let mut out = vec![];
+    if delivery {
+        out.push(Need {
+            key: key.clone(),
+            service: "delivery.logs.amazonaws.com",
+            why: format!("flow, Resolver and WAF logs into s3://{bucket} (its default encryption)"),
+        });
+    }
+    if cloudtrail {
+        out.push(Need {
+            key,
+            service: "cloudtrail.amazonaws.com",
+            why: format!("trail files into s3://{bucket} (its default encryption)"),
+        });
+    }
+    out
+}
+
+/// The AWS managed key S3 uses for SSE-KMS when a bucket names none.
+pub const AWS_S3_KEY: &str = "alias/aws/s3";
+
 /// Whether a key policy lets `service` call `action`: an Allow statement
 /// naming the service as principal (or `*`), with the action or a wildcard
 /// that covers it. Conditions are not judged (they narrow, and AWS's own
@@ -109,11 +141,25 @@ pub fn statement(service: &str) -> Value {
     })
 }
 
-/// The needs a key's policy does not meet, each with the statement to add.
-/// A key given by ARN is read in its own region.
-pub async fn unmet(conf: &SdkConfig, needs: &[Need]) -> Result<Vec<(Need, Value)>> {
+/// Why a key cannot serve a need, and what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Remedy {
+    /// Add this statement to the key policy.
+    Statement(Value),
+    /// An AWS managed key: its policy cannot be changed, and it serves only
+    /// its own service for the account's own principals.
+    AwsManaged,
+}
+
+/// The needs a key's policy does not meet, each with its remedy. A key
+/// given by ARN is read in its own region. An AWS managed key (`aws/s3`,
+/// which S3 uses for SSE-KMS when a bucket names no key) meets none:
+/// delivery services cannot use it (AWS's vended-logs documentation asks for
+/// a customer managed key), and its policy cannot be edited.
+pub async fn unmet(conf: &SdkConfig, needs: &[Need]) -> Result<Vec<(Need, Remedy)>> {
     let mut out = vec![];
     let mut keys: Vec<&str> = needs.iter().map(|n| n.key.as_str()).collect();
+    keys.sort();
     keys.dedup();
     let wire =
         crate::wire::WireClient::new(conf, conf.endpoint_url().map(String::from), None).await?;
@@ -122,33 +168,46 @@ pub async fn unmet(conf: &SdkConfig, needs: &[Need]) -> Result<Vec<(Need, Value)
         .map(|r| r.as_ref().to_string())
         .unwrap_or_else(|| "us-east-1".into());
     for key in keys {
+        let of_key = || needs.iter().filter(move |n| n.key == key);
+        if key == AWS_S3_KEY {
+            out.extend(of_key().map(|n| (n.clone(), Remedy::AwsManaged)));
+            continue;
+        }
         // A key given by ARN is read in its own region.
         let region = key
             .split(':')
             .nth(3)
             .filter(|r| key.starts_with("arn:") && !r.is_empty())
             .unwrap_or(&home);
-        let r = wire
-            .call(
-                "kms",
-                "GetKeyPolicy",
-                region,
-                &json!({"KeyId": key, "PolicyName": "default"}),
-            )
-            .await?;
-        if !r.ok() {
-            return Err(anyhow!(
-                "kms:GetKeyPolicy {key}: {} {}",
-                r.error_code.unwrap_or_default(),
-                r.error_message.unwrap_or_default()
-            ));
+        let call = |op: &'static str, body: Value| {
+            let wire = &wire;
+            async move {
+                let r = wire.call("kms", op, region, &body).await?;
+                if !r.ok() {
+                    return Err(anyhow!(
+                        "kms:{op} {key}: {} {}",
+                        r.error_code.unwrap_or_default(),
+                        r.error_message.unwrap_or_default()
+                    ));
+                }
+                Ok::<Value, anyhow::Error>(serde_json::from_str(&r.body).unwrap_or(Value::Null))
+            }
+        };
+        let described = call("DescribeKey", json!({"KeyId": key})).await?;
+        if described["KeyMetadata"]["KeyManager"] == "AWS" {
+            out.extend(of_key().map(|n| (n.clone(), Remedy::AwsManaged)));
+            continue;
         }
-        let answer: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        let answer = call(
+            "GetKeyPolicy",
+            json!({"KeyId": key, "PolicyName": "default"}),
+        )
+        .await?;
         let policy: Value = serde_json::from_str(answer["Policy"].as_str().unwrap_or("{}"))
             .map_err(|e| anyhow!("the key policy of {key} is not JSON: {e}"))?;
-        for n in needs.iter().filter(|n| n.key == key) {
+        for n in of_key() {
             if !allows(&policy, n.service, "kms:GenerateDataKey") {
-                out.push((n.clone(), statement(n.service)));
+                out.push((n.clone(), Remedy::Statement(statement(n.service))));
             }
         }
     }

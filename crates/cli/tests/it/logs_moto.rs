@@ -2118,3 +2118,210 @@ fn guardduty_export_is_planned_only_when_asked() {
         "the region's bucket is planned: {asked}"
     );
 }
+
+/// Review 1.10 (minor): irprep merges its rule into a bucket's lifecycle
+/// configuration and PUTs the whole again. S3 keeps a second setting beside
+/// the rules, `x-amz-transition-default-minimum-object-size`, and a PUT
+/// without the header sets S3's default again, so a user's
+/// `varies_by_storage_class` would be undone. The PUT that leaves irprep
+/// (moto's request recording) carries the value the GET returned, and the
+/// user's own rule.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn a_lifecycle_merge_keeps_the_bucket_s_minimum_object_size() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    let made = Command::new(python())
+        .args([
+            "-c",
+            "import boto3,sys; s=boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1'); \
+             s.create_bucket(Bucket='their-archive'); \
+             s.put_bucket_lifecycle_configuration(Bucket='their-archive', TransitionDefaultMinimumObjectSize='varies_by_storage_class', \
+               LifecycleConfiguration={'Rules':[{'ID':'their-glacier','Status':'Enabled','Filter':{'Prefix':'old/'},'Transitions':[{'Days':30,'StorageClass':'GLACIER'}]}]}); \
+             print(s.get_bucket_lifecycle_configuration(Bucket='their-archive').get('TransitionDefaultMinimumObjectSize'))",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let read_back = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    assert!(
+        !read_back.is_empty() && read_back != "None",
+        "moto gave no setting: {read_back}"
+    );
+    let curl = |args: &[&str]| {
+        let r = Command::new("curl").args(args).output().unwrap();
+        String::from_utf8_lossy(&r.stdout).to_string()
+    };
+    curl(&[
+        "-s",
+        "-X",
+        "POST",
+        &format!("{url}/moto-api/recorder/reset-recording"),
+    ]);
+    curl(&[
+        "-s",
+        "-X",
+        "POST",
+        &format!("{url}/moto-api/recorder/start-recording"),
+    ]);
+    let o = logs(
+        &url,
+        "testing",
+        "testing",
+        &[
+            "enable",
+            "--yes",
+            "--bucket",
+            "their-archive",
+            "--sources",
+            "cloudtrail",
+            "--regions",
+            "us-east-1",
+        ],
+    );
+    curl(&[
+        "-s",
+        "-X",
+        "POST",
+        &format!("{url}/moto-api/recorder/stop-recording"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let puts: Vec<Value> = curl(&["-s", &format!("{url}/moto-api/recorder/download-recording")])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| {
+            r["method"] == "PUT"
+                && r["url"].as_str().unwrap_or("").contains("their-archive")
+                && r["url"].as_str().unwrap_or("").ends_with("?lifecycle")
+        })
+        .collect();
+    assert_eq!(
+        puts.len(),
+        1,
+        "one PutBucketLifecycleConfiguration: {puts:?}"
+    );
+    let headers = puts[0]["headers"].as_object().unwrap();
+    let sent = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-transition-default-minimum-object-size"))
+        .map(|(_, v)| v.as_str().unwrap_or("").to_string());
+    assert_eq!(sent.as_deref(), Some(read_back.as_str()), "{headers:?}");
+    let body = puts[0]["body"].as_str().unwrap_or("");
+    let body = if puts[0]["body_encoded"] == true {
+        use base64::Engine as _;
+        String::from_utf8_lossy(
+            &base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap_or_default(),
+        )
+        .to_string()
+    } else {
+        body.to_string()
+    };
+    assert!(
+        body.contains("<ID>their-glacier</ID>") && body.contains("<ID>irprep-retention</ID>"),
+        "{body}"
+    );
+}
+
+/// Review 1.10 / 17, the rest: the user's `--bucket` keeps its default
+/// encryption, so when that is SSE-KMS every service that writes there
+/// encrypts with the bucket's key. A customer managed key whose policy does
+/// not let `delivery.logs` (flow logs) or CloudTrail use it, or the AWS
+/// managed `aws/s3` (SSE-KMS with no key named), which delivery services
+/// cannot use at all, would make delivery fail silently: the plan stops,
+/// naming the key, the service and what to do, and nothing is changed.
+#[test]
+#[cfg_attr(
+    not(all(irprep_moto, irprep_python)),
+    ignore = "needs moto_server (IRPREP_TEST_MOTO_URL), the test venv (IRPREP_TEST_PYTHON); see tests/it/main.rs"
+)]
+fn a_user_bucket_whose_default_key_the_services_cannot_use_stops_the_plan() {
+    let _g = MOTO.lock().unwrap_or_else(|e| e.into_inner());
+    let url = moto();
+    reset(&url);
+    let py = |code: &str| -> String {
+        let out = Command::new(python())
+            .args(["-c", code, &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let key = py("import boto3,sys; k=boto3.client('kms', endpoint_url=sys.argv[1], region_name='us-east-1'); print(k.create_key()['KeyMetadata']['Arn'])");
+    py(&format!(
+        "import boto3,sys; s=boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1'); \
+         s.create_bucket(Bucket='their-sealed'); \
+         s.put_bucket_encryption(Bucket='their-sealed', ServerSideEncryptionConfiguration={{'Rules': [{{'ApplyServerSideEncryptionByDefault': {{'SSEAlgorithm': 'aws:kms', 'KMSMasterKeyID': '{key}'}}}}]}}); \
+         s.create_bucket(Bucket='their-aws-s3'); \
+         s.put_bucket_encryption(Bucket='their-aws-s3', ServerSideEncryptionConfiguration={{'Rules': [{{'ApplyServerSideEncryptionByDefault': {{'SSEAlgorithm': 'aws:kms'}}}}]}})"
+    ));
+    let plan = |bucket: &str| {
+        let o = logs(
+            &url,
+            "testing",
+            "testing",
+            &[
+                "enable",
+                "--dry-run",
+                "--bucket",
+                bucket,
+                "--sources",
+                "cloudtrail,vpcflow",
+                "--regions",
+                "us-east-1",
+                "--format",
+                "json",
+            ],
+        );
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, err) = plan("their-sealed");
+    assert_eq!(code, Some(2), "{err}");
+    for service in ["delivery.logs.amazonaws.com", "cloudtrail.amazonaws.com"] {
+        assert!(
+            err.contains(&format!(
+                "the key policy of {key} does not let {service} use it"
+            )) && err.contains("s3://their-sealed (its default encryption)"),
+            "{service}: {err}"
+        );
+    }
+    let (code, err) = plan("their-aws-s3");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(
+            "alias/aws/s3 is an AWS managed key, which delivery.logs.amazonaws.com cannot use"
+        ),
+        "{err}"
+    );
+    // Once the key's policy admits both services, the plan goes on.
+    py(&format!(
+        "import boto3,sys,json; k=boto3.client('kms', endpoint_url=sys.argv[1], region_name='us-east-1'); \
+         k.put_key_policy(KeyId='{key}', PolicyName='default', Policy=json.dumps({{'Version': '2012-10-17', 'Statement': [\
+         {{'Effect': 'Allow', 'Principal': {{'AWS': 'arn:aws:iam::123456789012:root'}}, 'Action': 'kms:*', 'Resource': '*'}},\
+         {{'Effect': 'Allow', 'Principal': {{'Service': ['cloudtrail.amazonaws.com', 'delivery.logs.amazonaws.com']}}, 'Action': ['kms:GenerateDataKey*', 'kms:Decrypt'], 'Resource': '*'}}]}}))"
+    ));
+    let (code, err) = plan("their-sealed");
+    assert_eq!(code, Some(0), "{err}");
+}

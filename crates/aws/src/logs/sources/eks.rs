@@ -11,6 +11,10 @@ pub(super) const ACTIONS: Actions = Actions {
 
 const EKS_TYPES: [&str; 2] = ["audit", "authenticator"];
 
+/// Seconds to wait, one after the other, for a cluster update in progress
+/// to finish (EKS updates take minutes): about 4 minutes in all.
+const UPDATE_WAITS: [u64; 8] = [2, 4, 8, 16, 30, 60, 60, 60];
+
 async fn eks_clusters(t: &Target) -> Result<Vec<aws_sdk_eks::types::Cluster>> {
     let e = aws_sdk_eks::Client::new(&t.conf);
     let mut names = vec![];
@@ -190,6 +194,7 @@ pub(super) async fn apply(conf: &SdkConfig, c: &Change, records: &mut Vec<Record
             enable,
             after,
         } => {
+            use aws_sdk_eks::error::ProvideErrorMetadata;
             use aws_sdk_eks::types::{LogSetup, LogType, Logging};
             const ALL: [&str; 5] = [
                 "api",
@@ -222,12 +227,35 @@ pub(super) async fn apply(conf: &SdkConfig, c: &Change, records: &mut Vec<Record
                         .build(),
                 );
             }
-            e.update_cluster_config()
-                .name(cluster)
-                .logging(logging.build())
-                .send()
-                .await
-                .map_err(|x| err("eks:UpdateClusterConfig", x))?;
+            let logging = logging.build();
+            // EKS runs one update of a cluster at a time and refuses another
+            // meanwhile (ResourceInUseException): someone's node-group or
+            // version update, or an earlier run's. Wait for it, then give up
+            // naming it. Types already as wanted ("No changes needed", when
+            // someone else changed them first) are done.
+            let mut waits = UPDATE_WAITS.iter();
+            loop {
+                match e
+                    .update_cluster_config()
+                    .name(cluster)
+                    .logging(logging.clone())
+                    .send()
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(x) if x.message().is_some_and(|m| m.contains("No changes needed")) => {
+                        break
+                    }
+                    Err(x) if x.code() == Some("ResourceInUseException") => match waits.next() {
+                        Some(secs) => tokio::time::sleep(std::time::Duration::from_secs(*secs)).await,
+                        None => bail!(
+                            "eks:UpdateClusterConfig {cluster}: another update of the cluster is still in progress after {} s (ResourceInUseException); run this again when it has finished",
+                            UPDATE_WAITS.iter().sum::<u64>()
+                        ),
+                    },
+                    Err(x) => return Err(err("eks:UpdateClusterConfig", x)),
+                }
+            }
             for ty in types {
                 let e = entry(Kind::EksLogType, &format!("{cluster}/{ty}"));
                 records.push(if *enable {
