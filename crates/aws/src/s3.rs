@@ -271,13 +271,85 @@ fn date_part(seg: &str, level: usize) -> Option<u32> {
     ok.then_some(n)
 }
 
+/// Whether the date folder `folder` (ending in `/`, its date parts `d`
+/// from the year down) is where the engine takes a key's date from: a key
+/// below it, in the layouts of [`irprep_core::layout::classify`], gets that
+/// date. Only such folders are pruned; a date folder elsewhere (evidence
+/// copied into `case-12/2024/05/01/`, a Firehose tree) is listed, since its
+/// files are read whatever their folder says.
+fn layout_date(folder: &str, d: &[u32]) -> bool {
+    let (y, m, dd) = (
+        d[0],
+        d.get(1).copied().unwrap_or(1),
+        d.get(2).copied().unwrap_or(1),
+    );
+    let last = folder
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    let hive = last.contains('=');
+    let rest = match (d.len(), hive) {
+        (1, false) => format!("{m:02}/{dd:02}/"),
+        (2, false) => format!("{dd:02}/"),
+        (1, true) => format!("month={m:02}/day={dd:02}/"),
+        (2, true) => format!("day={dd:02}/"),
+        _ => String::new(),
+    };
+    let want = format!("{y:04}/{m:02}/{dd:02}");
+    let access_log = format!("{y:04}-{m:02}-{dd:02}-00-00-00-0123456789ABCDEF");
+    ["x.json.gz", access_log.as_str()].iter().any(|f| {
+        irprep_core::layout::classify(&format!("{folder}{rest}{f}"))
+            .partitions
+            .is_some_and(|p| p.date == want)
+    })
+}
+
+/// Whether folders below `prefix` may still be a log layout's (an
+/// `AWSLogs` segment, Hive's `aws-account-id=`, or an account id, as S3
+/// access logs' date-based keys have); a tree that shows none by its third
+/// level is listed flat.
+fn may_hold_layout(prefix: &str) -> bool {
+    prefix.split('/').any(|seg| {
+        seg == "AWSLogs"
+            || seg.starts_with("aws-account-id=")
+            || (seg.len() == 12 && seg.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// The date parts a prefix ends in (`…/us-east-1/2024/03/`), when they are a
+/// layout's date folders.
+fn prefix_date(prefix: &str) -> Vec<u32> {
+    if !prefix.ends_with('/') {
+        return vec![];
+    }
+    let segs: Vec<&str> = prefix.trim_end_matches('/').split('/').collect();
+    for k in (1..=3).rev() {
+        if segs.len() < k {
+            continue;
+        }
+        let tail = &segs[segs.len() - k..];
+        let d: Option<Vec<u32>> = tail
+            .iter()
+            .enumerate()
+            .map(|(level, seg)| date_part(seg, level))
+            .collect();
+        if let Some(d) = d.filter(|d| layout_date(prefix, d)) {
+            return d;
+        }
+    }
+    vec![]
+}
+
 /// Every object under the prefix, skipping the date folders (`…/2024/03/05/`,
 /// or Hive's `year=2024/month=03/day=05/`) that `keep` says hold nothing the
 /// scan reads. The AWS log layouts put every file under such folders, so a
 /// window of a few days lists those days, not the bucket's years: the walk
 /// asks S3 for each folder level (delimiter `/`, many calls in flight) down
-/// to a kept day, and lists below it flat. Objects outside any date folder
-/// are all listed.
+/// to a kept day, and lists below it flat. Only the date folders of the
+/// layouts the engine reads partitions from are pruned
+/// ([`layout_date`]); everything else is listed, a tree outside any layout
+/// flat.
 pub async fn list_within(
     client: &Client,
     bucket: &str,
@@ -291,8 +363,10 @@ pub async fn list_within(
         let client = client.clone();
         async move {
             let (pfx, date, depth) = node;
-            // Below a kept day, or deep in a tree with no dates: flat.
-            let flat = date.len() == 3 || depth >= WALK_DEPTH;
+            // Below a kept day, or in a tree with no layout: flat.
+            let flat = date.len() == 3
+                || (date.is_empty()
+                    && (depth >= WALK_DEPTH || (depth >= 2 && !may_hold_layout(&pfx))));
             let mut files = vec![];
             let mut folders = vec![];
             let mut pages = client
@@ -329,7 +403,7 @@ pub async fn list_within(
         }
     };
     let mut out = vec![];
-    let mut todo: Vec<Node> = vec![(prefix.to_string(), vec![], 0)];
+    let mut todo: Vec<Node> = vec![(prefix.to_string(), prefix_date(prefix), 0)];
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < LIST_IN_FLIGHT {
@@ -350,7 +424,12 @@ pub async fn list_within(
             let seg = f.trim_end_matches('/').rsplit('/').next().unwrap_or("");
             let mut d = date.clone();
             match date_part(seg, d.len()) {
-                Some(n) => d.push(n),
+                Some(n) => {
+                    d.push(n);
+                    if !layout_date(&f, &d) {
+                        d.clear();
+                    }
+                }
                 // A folder that is not the next date level: the dates start
                 // again below it (an account, a region, a VPC).
                 None => d.clear(),
@@ -370,13 +449,42 @@ pub async fn list_within(
             todo.push((f, d, depth + 1));
         }
     }
-    out.sort_by_key(|f| f.to_string());
+    out.sort_by_cached_key(|f| f.to_string());
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_layout_s_date_folders_are_pruned() {
+        let ct = "AWSLogs/111122223333/CloudTrail/us-east-1/";
+        assert!(layout_date(&format!("{ct}2024/"), &[2024]));
+        assert!(layout_date(&format!("{ct}2024/03/"), &[2024, 3]));
+        assert!(layout_date(&format!("{ct}2024/03/05/"), &[2024, 3, 5]));
+        let org = "logs/AWSLogs/o-abc123def4/111122223333/CloudTrail/eu-west-1/2024/03/";
+        assert!(layout_date(org, &[2024, 3]));
+        let hive = "AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/";
+        assert!(layout_date(hive, &[2024]));
+        let dns = "AWSLogs/111122223333/vpcdnsquerylogs/vpc-0a1b2c3d/2024/03/05/";
+        assert!(layout_date(dns, &[2024, 3, 5]));
+        let access = "s3-access/111122223333/us-east-1/their-bucket/2024/03/";
+        assert!(layout_date(access, &[2024, 3]));
+        // Dates elsewhere are a folder like any other.
+        for (f, d) in [
+            ("case-12/2024/05/01/", vec![2024, 5, 1]),
+            ("firehose/2024/", vec![2024]),
+            ("AWSLogs/111122223333/CloudTrail/2024/", vec![2024]),
+        ] {
+            assert!(!layout_date(f, &d), "{f}");
+        }
+        assert_eq!(prefix_date(&format!("{ct}2024/03/")), vec![2024, 3]);
+        assert_eq!(prefix_date("case-12/2024/05/"), Vec::<u32>::new());
+        assert_eq!(prefix_date(&format!("{ct}2024/0")), Vec::<u32>::new());
+        assert!(may_hold_layout("bucket-copy/AWSLogs/"));
+        assert!(!may_hold_layout("exportedlogs/task-1/"));
+    }
 
     #[test]
     fn date_folders() {

@@ -262,7 +262,10 @@ pub fn spinner(what: &str, quiet: bool) -> ProgressBar {
 
 /// An engine over the inputs, reporting problems on stderr.
 pub async fn engine(args: &LogArgs, aws: &AwsArgs, quiet: bool) -> Result<(Engine, ProgressBar)> {
-    let inputs = discover(&args.logs, aws, args.follow_symlinks, Some(&args.window()?)).await?;
+    // One window for the listing and the scan (a relative time read twice
+    // could fall on two days).
+    let window = args.window()?;
+    let inputs = discover(&args.logs, aws, args.follow_symlinks, Some(&window)).await?;
     let total: u64 = inputs.files.iter().map(|f| f.size).sum();
     let pb = progress(total, quiet);
     let pb2 = pb.clone();
@@ -292,7 +295,7 @@ pub async fn engine(args: &LogArgs, aws: &AwsArgs, quiet: bool) -> Result<(Engin
         ));
     }
     let engine = Engine::new(Arc::new(diag));
-    engine.register_logs(inputs.files, inputs.fetcher, args.window()?)?;
+    engine.register_logs(inputs.files, inputs.fetcher, window)?;
     Ok((engine, pb))
 }
 

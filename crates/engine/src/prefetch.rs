@@ -9,8 +9,11 @@
 //! parsing overlap.
 //!
 //! Two bounds keep this from holding the bucket in memory: a number of
-//! objects in flight per partition, and a byte budget shared by every
-//! partition of the scan. An object takes its listed size from the budget
+//! objects in flight per partition, and a byte budget per partition (the
+//! scan's budget divided among them). Each partition has its own: with one
+//! shared budget, a partition whose consumer paused (a merge waiting on
+//! another input) would hold the shares the other partition's next object
+//! waits for, and neither would move. An object takes its listed size from the budget
 //! before it is requested (in file order, so an object whose turn has come is
 //! never starved by later ones) and gives it back when the reader has parsed
 //! it. An object larger than the whole budget takes all of it, so a reader
@@ -27,13 +30,14 @@ use crate::source::Fetcher;
 /// Objects in flight per scan (divided among its partitions).
 pub const IN_FLIGHT: usize = 32;
 
-/// Listed bytes fetched and not yet parsed, per scan.
+/// Listed bytes fetched and not yet parsed, per scan (divided among its
+/// partitions).
 pub const BUDGET_BYTES: u64 = 256 << 20;
 
 /// The budget is counted in KiB (a semaphore's permits are `u32` per take).
 const UNIT: u64 = 1024;
 
-/// A scan's shared byte budget.
+/// A partition's byte budget.
 #[derive(Debug, Clone)]
 pub struct Budget {
     sem: Arc<Semaphore>,
@@ -210,6 +214,35 @@ mod tests {
             drop(f); // parsed: its share goes back
         }
         assert!(rx.blocking_recv().is_none());
+    }
+
+    #[test]
+    fn a_partition_not_read_does_not_stop_another() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let slow = Arc::new(Slow::default());
+        // Partition b is never read (its consumer paused): partition a still
+        // gets all its objects, b holding only its own budget.
+        let _b = start(
+            rt.handle(),
+            slow.clone(),
+            wanted(12, 1024),
+            8,
+            Budget::new(2 * 1024),
+        );
+        let mut a = start(
+            rt.handle(),
+            slow.clone(),
+            wanted(12, 1024),
+            8,
+            Budget::new(2 * 1024),
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        for i in 0..12 {
+            let f = a.blocking_recv().unwrap();
+            assert_eq!(f.bytes.as_deref().ok(), Some(format!("b/{i}").as_bytes()));
+        }
+        // b fetched what its budget allows, no more.
+        assert!(slow.started.load(Ordering::SeqCst) <= 12 + 2);
     }
 
     #[test]

@@ -28,6 +28,10 @@ use crate::source::{Fetcher, Location, LogFile};
 /// Rows per output batch (small files are coalesced up to this).
 const BATCH_ROWS: usize = 8192;
 
+/// How long after its last event a log file may be written, for pruning by
+/// the key's date (see [`TimeWindow::keeps_days`]).
+pub const LATE_DELIVERY: chrono::Duration = chrono::Duration::hours(1);
+
 /// A time window applied to every scan (`--since/--until`), as canonical
 /// CloudTrail time strings.
 #[derive(Debug, Clone, Default)]
@@ -39,18 +43,25 @@ pub struct TimeWindow {
 impl TimeWindow {
     /// Whether any day from `lo` to `hi` (`yyyy/MM/dd`, inclusive) can hold
     /// an event of the window (a file's key date, or a folder's span of
-    /// days). `until` is exclusive: a window ending at midnight excludes that
-    /// day.
+    /// days). A key's date is the day the file was written, minutes after its
+    /// events (CloudTrail within about 15, flow logs after their aggregation
+    /// interval), so the day after `until` is kept while it is within
+    /// [`LATE_DELIVERY`] of it: the events of 23:55 are in the file written at
+    /// 00:05. The reader's time filter keeps the bound exact.
     pub fn keeps_days(&self, lo: &str, hi: &str) -> bool {
-        let (since_day, until_day) = (Self::day(&self.since), Self::day(&self.until));
-        let until_midnight = self
-            .until
-            .as_deref()
-            .is_some_and(|u| u.ends_with("T00:00:00Z"));
-        let after = until_day
-            .as_deref()
-            .is_some_and(|d| lo > d || (until_midnight && lo == d));
-        !(since_day.as_deref().is_some_and(|d| hi < d) || after)
+        let since_day = Self::day(&self.since);
+        let until_day = self.until.as_deref().map(|u| {
+            chrono::DateTime::parse_from_rfc3339(u)
+                .map(|t| {
+                    (t.with_timezone(&chrono::Utc) + LATE_DELIVERY)
+                        .format("%Y/%m/%d")
+                        .to_string()
+                })
+                .unwrap_or_else(|_| u.get(..10).unwrap_or(u).replace('-', "/"))
+        });
+        let before = since_day.as_deref().is_some_and(|d| hi < d);
+        let after = until_day.as_deref().is_some_and(|d| lo > d);
+        !(before || after)
     }
 
     /// Whether the window bounds anything.
@@ -294,7 +305,7 @@ impl TableProvider for LogFiles {
             struct_fields: self.struct_fields.clone(),
         };
         let kind = self.kind;
-        let budget = crate::prefetch::Budget::new(crate::prefetch::BUDGET_BYTES);
+        let budget = crate::prefetch::BUDGET_BYTES / nparts as u64;
         let in_flight = (crate::prefetch::IN_FLIGHT / nparts).max(4);
         let parts: Vec<Arc<dyn PartitionStream>> = buckets
             .into_iter()
@@ -307,7 +318,7 @@ impl TableProvider for LogFiles {
                     fetcher: self.fetcher.clone(),
                     diag: self.diag.clone(),
                     in_flight,
-                    budget: budget.clone(),
+                    budget: crate::prefetch::Budget::new(budget),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -330,8 +341,8 @@ struct ScanPartition {
     opts: ReadOptions,
     fetcher: Option<Fetcher>,
     diag: SharedDiagnostics,
-    /// Remote objects: how many this partition fetches ahead, and the
-    /// scan's byte budget for them ([`crate::prefetch`]).
+    /// Remote objects: how many this partition fetches ahead, and its share
+    /// of the scan's byte budget for them ([`crate::prefetch`]).
     in_flight: usize,
     budget: crate::prefetch::Budget,
 }

@@ -522,16 +522,19 @@ pub async fn ownership(conf: &SdkConfig, name: &str, account: &str) -> Result<Ow
     )))
 }
 
-/// A bucket's default encryption when it is SSE-KMS: `Some(Some(key))` for a
-/// key named in the configuration, `Some(None)` for SSE-KMS with no key named
-/// (S3 then uses the AWS managed key `aws/s3`), `None` for SSE-S3 or no
-/// default. Read in the bucket's own region, from its owner `account`.
+/// A bucket's default encryption when it is SSE-KMS, with the bucket's
+/// region: `Some((Some(key), region))` for a key named in the configuration
+/// (an id, an alias or an ARN, as it was given), `Some((None, region))` for
+/// SSE-KMS with no key named (S3 then uses the AWS managed key `aws/s3`),
+/// `None` for SSE-S3, no default, or no such bucket yet. Read in the
+/// bucket's own region, from its owner `account`.
 pub async fn default_kms_key(
     conf: &SdkConfig,
     name: &str,
     account: &str,
-) -> Result<Option<Option<String>>> {
+) -> Result<Option<(Option<String>, Option<String>)>> {
     let c = s3_for(conf, name).await;
+    let region = c.config().region().map(|r| r.to_string());
     let rule = match c
         .get_bucket_encryption()
         .bucket(name)
@@ -553,7 +556,7 @@ pub async fn default_kms_key(
             d.sse_algorithm(),
             st::ServerSideEncryption::AwsKms | st::ServerSideEncryption::AwsKmsDsse
         )
-        .then(|| d.kms_master_key_id().map(String::from))
+        .then(|| (d.kms_master_key_id().map(String::from), region))
     }))
 }
 

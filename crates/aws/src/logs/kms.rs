@@ -18,6 +18,9 @@ use super::{Change, Op};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Need {
     pub key: String,
+    /// Where a key named by id or alias lives (a bucket's key is in the
+    /// bucket's region); a key ARN names its own.
+    pub region: Option<String>,
     pub service: &'static str,
     pub why: String,
 }
@@ -31,6 +34,7 @@ pub fn needs(changes: &[Change], delivery: bool, cloudtrail: bool) -> Vec<Need> 
                 kms_key: Some(k), ..
             } => out.push(Need {
                 key: k.clone(),
+                region: None,
                 service: "cloudtrail.amazonaws.com",
                 why: "the trail's log files".into(),
             }),
@@ -41,6 +45,7 @@ pub fn needs(changes: &[Change], delivery: bool, cloudtrail: bool) -> Vec<Need> 
                 if delivery {
                     out.push(Need {
                         key: k.clone(),
+                        region: None,
                         service: "delivery.logs.amazonaws.com",
                         why: format!("flow, Resolver and WAF logs into s3://{name} (SSE-KMS)"),
                     });
@@ -48,6 +53,7 @@ pub fn needs(changes: &[Change], delivery: bool, cloudtrail: bool) -> Vec<Need> 
                 if cloudtrail {
                     out.push(Need {
                         key: k.clone(),
+                        region: None,
                         service: "cloudtrail.amazonaws.com",
                         why: format!("trail files into s3://{name} (SSE-KMS)"),
                     });
@@ -63,29 +69,47 @@ pub fn needs(changes: &[Change], delivery: bool, cloudtrail: bool) -> Vec<Need> 
 
 /// What a user's `--bucket` needs of its own default key (SSE-KMS): every
 /// object written without a key of its own is encrypted with it, so each
-/// service that delivers there must be allowed to use it. `key` is `None`
-/// for the AWS managed key `aws/s3`.
+/// service that this plan points at the bucket must be allowed to use it:
+/// `delivery.logs` for the flow logs and Resolver query logs it creates
+/// there, CloudTrail for a trail it creates there without `--kms-key`. What
+/// already delivers there is not the plan's to judge. `key` is `None` for
+/// the AWS managed key `aws/s3`; `region` is the bucket's.
 pub fn bucket_needs(
+    changes: &[Change],
     bucket: &str,
     key: Option<&str>,
-    delivery: bool,
-    cloudtrail: bool,
+    region: Option<&str>,
 ) -> Vec<Need> {
     let key = key.unwrap_or(AWS_S3_KEY).to_string();
+    let into_it = |d: &str| {
+        d.strip_prefix("arn:")
+            .and_then(|d| d.split_once(":::"))
+            .is_some_and(|(_, rest)| rest.split('/').next() == Some(bucket))
+    };
+    let delivery = changes.iter().any(|c| match &c.op {
+        Op::CreateFlowLogs { destination, .. } | Op::CreateResolverConfig { destination, .. } => {
+            into_it(destination)
+        }
+        _ => false,
+    });
+    let cloudtrail = changes
+        .iter()
+        .any(|c| matches!(&c.op, Op::CreateTrail { bucket: b, kms_key: None, .. } if b == bucket));
+    let need = |service: &'static str, what: &str| Need {
+        key: key.clone(),
+        region: region.map(String::from),
+        service,
+        why: format!("{what} into s3://{bucket} (its default encryption)"),
+    };
     let mut out = vec![];
     if delivery {
-        out.push(Need {
-            key: key.clone(),
-            service: "delivery.logs.amazonaws.com",
-            why: format!("flow, Resolver and WAF logs into s3://{bucket} (its default encryption)"),
-        });
+        out.push(need(
+            "delivery.logs.amazonaws.com",
+            "flow and Resolver logs",
+        ));
     }
     if cloudtrail {
-        out.push(Need {
-            key,
-            service: "cloudtrail.amazonaws.com",
-            why: format!("trail files into s3://{bucket} (its default encryption)"),
-        });
+        out.push(need("cloudtrail.amazonaws.com", "trail files"));
     }
     out
 }
@@ -173,16 +197,23 @@ pub async fn unmet(conf: &SdkConfig, needs: &[Need]) -> Result<Vec<(Need, Remedy
             out.extend(of_key().map(|n| (n.clone(), Remedy::AwsManaged)));
             continue;
         }
-        // A key given by ARN is read in its own region.
-        let region = key
-            .split(':')
-            .nth(3)
-            .filter(|r| key.starts_with("arn:") && !r.is_empty())
-            .unwrap_or(&home);
-        let call = |op: &'static str, body: Value| {
+        // A key ARN is read in its own region, a key id or alias in the
+        // region the need names (a bucket's), else the home region.
+        let hint = needs
+            .iter()
+            .find(|n| n.key == key)
+            .and_then(|n| n.region.clone());
+        let region_of = |k: &str| {
+            k.split(':')
+                .nth(3)
+                .filter(|r| k.starts_with("arn:") && !r.is_empty())
+                .map(String::from)
+        };
+        let region = region_of(key).or(hint).unwrap_or_else(|| home.clone());
+        let call = |op: &'static str, body: Value, region: String| {
             let wire = &wire;
             async move {
-                let r = wire.call("kms", op, region, &body).await?;
+                let r = wire.call("kms", op, &region, &body).await?;
                 if !r.ok() {
                     return Err(anyhow!(
                         "kms:{op} {key}: {} {}",
@@ -193,14 +224,22 @@ pub async fn unmet(conf: &SdkConfig, needs: &[Need]) -> Result<Vec<(Need, Remedy
                 Ok::<Value, anyhow::Error>(serde_json::from_str(&r.body).unwrap_or(Value::Null))
             }
         };
-        let described = call("DescribeKey", json!({"KeyId": key})).await?;
+        // DescribeKey takes an id, an alias or an ARN; GetKeyPolicy only the
+        // first and last, so it is asked with the ARN DescribeKey gives.
+        let described = call("DescribeKey", json!({"KeyId": key}), region.clone()).await?;
         if described["KeyMetadata"]["KeyManager"] == "AWS" {
             out.extend(of_key().map(|n| (n.clone(), Remedy::AwsManaged)));
             continue;
         }
+        let arn = described["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap_or(key)
+            .to_string();
+        let at = region_of(&arn).unwrap_or(region);
         let answer = call(
             "GetKeyPolicy",
-            json!({"KeyId": key, "PolicyName": "default"}),
+            json!({"KeyId": arn, "PolicyName": "default"}),
+            at,
         )
         .await?;
         let policy: Value = serde_json::from_str(answer["Policy"].as_str().unwrap_or("{}"))

@@ -363,7 +363,7 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
             let delivery = [logs::Source::VpcFlow, logs::Source::Dns, logs::Source::Waf]
                 .iter()
                 .any(|s| sources.contains(s));
-            let mut needs = logs::kms::needs(
+            let needs = logs::kms::needs(
                 &ins.changes,
                 delivery,
                 sources.contains(&logs::Source::CloudTrail),
@@ -375,52 +375,62 @@ pub async fn run(cmd: LogsCmd, quiet: bool) -> Result<irprep::exit::ExitStatus> 
                 .map(|t| (t.conf.clone(), t.account.clone()))
                 .ok_or_else(|| anyhow::anyhow!("no credentials for the home account"));
             // The user's --bucket keeps its default encryption; when that is
-            // SSE-KMS, every service writing there must be able to use its
-            // key (CloudTrail only when the trail has no key of its own). A
-            // bucket of another account cannot be read from here: said, and
-            // the plan goes on (its owner answers for its key).
+            // SSE-KMS, what this plan points at the bucket encrypts with its
+            // key. A bucket or key that cannot be read from here (another
+            // account's) is said, and the plan goes on: its owner answers for
+            // its key.
+            let mut unreadable = None;
+            let mut unmet = vec![];
             if let (Some(b), Ok((conf, account))) = (o.bucket.as_deref(), &home) {
-                match logs::bucket::default_kms_key(conf, b, account).await {
-                    Ok(Some(key)) => needs.extend(logs::kms::bucket_needs(
-                        b,
-                        key.as_deref(),
-                        delivery,
-                        sources.contains(&logs::Source::CloudTrail) && o.kms_key.is_none(),
-                    )),
-                    Ok(None) => {}
-                    Err(e) if !quiet => eprintln!(
-                        "irprep: note: the default encryption of s3://{} could not be read ({}): a KMS key there is not checked",
+                let bucket_needs = match logs::bucket::default_kms_key(conf, b, account).await {
+                    Ok(Some((key, region))) => {
+                        logs::kms::bucket_needs(&ins.changes, b, key.as_deref(), region.as_deref())
+                    }
+                    Ok(None) => vec![],
+                    Err(e) => {
+                        unreadable = Some(format!("{e:#}"));
+                        vec![]
+                    }
+                };
+                if !bucket_needs.is_empty() {
+                    match logs::kms::unmet(conf, &bucket_needs).await {
+                        Ok(u) => unmet.extend(u),
+                        Err(e) => unreadable = Some(format!("{e:#}")),
+                    }
+                }
+                if let (Some(why), false) = (&unreadable, quiet) {
+                    eprintln!(
+                        "irprep: note: the default encryption of s3://{} or its key could not be read ({}): whether the services may use that key is not checked",
                         crate::output::stderr_safe(b),
-                        crate::output::stderr_safe(&format!("{e:#}"))
-                    ),
-                    Err(_) => {}
+                        crate::output::stderr_safe(why)
+                    );
                 }
             }
             if !needs.is_empty() {
                 let (home, _) = home?;
-                let unmet = logs::kms::unmet(&home, &needs).await?;
-                if !unmet.is_empty() {
-                    for (n, remedy) in &unmet {
-                        match remedy {
-                            logs::kms::Remedy::Statement(st) => eprintln!(
-                                "irprep: the key policy of {} does not let {} use it for {}: add\n{}",
-                                crate::output::stderr_safe(&n.key),
-                                n.service,
-                                crate::output::stderr_safe(&n.why),
-                                serde_json::to_string_pretty(st).unwrap_or_default()
-                            ),
-                            logs::kms::Remedy::AwsManaged => eprintln!(
-                                "irprep: {} is an AWS managed key, which {} cannot use for {} (its policy cannot be changed): use a customer managed key whose policy allows the service, or SSE-S3",
-                                crate::output::stderr_safe(&n.key),
-                                n.service,
-                                crate::output::stderr_safe(&n.why)
-                            ),
-                        }
+                unmet.extend(logs::kms::unmet(&home, &needs).await?);
+            }
+            if !unmet.is_empty() {
+                for (n, remedy) in &unmet {
+                    match remedy {
+                        logs::kms::Remedy::Statement(st) => eprintln!(
+                            "irprep: the key policy of {} does not let {} use it for {}: add\n{}",
+                            crate::output::stderr_safe(&n.key),
+                            n.service,
+                            crate::output::stderr_safe(&n.why),
+                            serde_json::to_string_pretty(st).unwrap_or_default()
+                        ),
+                        logs::kms::Remedy::AwsManaged => eprintln!(
+                            "irprep: {} is an AWS managed key, which {} cannot use for {} (its policy cannot be changed): use a customer managed key whose policy allows the service, or SSE-S3",
+                            crate::output::stderr_safe(&n.key),
+                            n.service,
+                            crate::output::stderr_safe(&n.why)
+                        ),
                     }
-                    return Err(super::usage(
-                        "a KMS key the logs would be encrypted with must let the services above use it (nothing was changed)",
-                    ));
                 }
+                return Err(super::usage(
+                    "a KMS key the logs would be encrypted with must let the services above use it (nothing was changed)",
+                ));
             }
             let errors = ins.problems();
             crate::output::write_left_alone(&ins.left_alone);

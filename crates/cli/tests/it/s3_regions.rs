@@ -336,7 +336,9 @@ fn cleanup_finds_its_buckets_in_every_region() {
 /// `RequestLimitExceeded`), failing the account's row. irprep's clients retry
 /// 8 times, adaptively, unless the user set their own retry settings. The
 /// proxy answers the first 4 GetBucketLogging calls with SlowDown: the row is
-/// still judged, and the proxy saw the 4 throttled attempts.
+/// still judged, and the proxy saw the 4 throttled attempts. Before that,
+/// with `AWS_MAX_ATTEMPTS=3`, the user's setting is kept: 3 throttled answers
+/// fail the read.
 #[test]
 #[cfg_attr(
     not(all(irprep_moto, irprep_python)),
@@ -358,12 +360,38 @@ fn a_throttled_call_is_retried_past_the_sdk_s_three_attempts() {
     );
     let proxy = Proxy::start_with(&[
         "--fail",
-        "4",
+        "7",
         "503",
         "SlowDown",
         "GET",
         r"^/busy-bucket/?\?logging",
     ]);
+    // The user's own retry setting wins: with the SDK's 3 attempts, 3
+    // throttled answers fail the bucket's read (named in the row)...
+    let out = irprep()
+        .args([
+            "logs",
+            "status",
+            "--sources",
+            "s3-access",
+            "--regions",
+            "us-east-1",
+            "--format",
+            "json",
+        ])
+        .args(["--endpoint-url", &proxy.url, "--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "3")
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = rows[0]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("could not be read: busy-bucket (s3:GetBucketLogging: SlowDown"),
+        "{rows}"
+    );
+    // ...and irprep's own retries outlast the 4 that are left.
     let (code, out, err) = run(
         &proxy.url,
         &[
@@ -382,7 +410,7 @@ fn a_throttled_call_is_retried_past_the_sdk_s_three_attempts() {
     let reason = rows[0]["reason"].as_str().unwrap_or("");
     assert!(reason.contains("not logged: busy-bucket"), "{rows}");
     let failed = proxy.said("failed");
-    assert_eq!(failed.len(), 4, "{failed:?}");
+    assert_eq!(failed.len(), 7, "{failed:?}");
     assert!(
         failed.iter().all(|l| l.contains("with SlowDown")),
         "{failed:?}"
@@ -437,9 +465,13 @@ fn eks_logging_waits_for_a_cluster_update_in_progress() {
 }
 
 /// Issue 18 (S3 reading): with `--since/--until`, an S3 prefix is walked
-/// folder by folder and the date folders outside the window are never
-/// listed, so a window of days over a bucket of years lists those days. The
-/// rows are the same as reading the same files from disk; moto's request
+/// folder by folder and a log layout's date folders outside the window are
+/// never listed, so a window of days over a bucket of years lists those
+/// days. Two files test the edges: one written just after midnight, in the
+/// day folder after `--until`, holding an event of the window's last minutes
+/// (key dates are delivery dates: it must be read), and a copy of evidence in
+/// a date folder outside the window but outside any layout too (read, as on
+/// disk). The rows equal reading the same files from disk; moto's request
 /// recording shows which prefixes irprep listed.
 #[test]
 #[cfg_attr(
@@ -475,17 +507,14 @@ fn a_window_lists_only_its_days_and_reads_what_the_disk_reads() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let up = Command::new(python())
-        .arg(root().join("tests/emulator/analytics.py"))
-        .args(["upload", &url, "windowed", "AWSLogs/"])
-        .arg(dir.path().join("AWSLogs"))
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
+    // Only logs (the labels beside them would be read from S3 as one more
+    // file, and not from disk).
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
     // The corpus's days, as the key folders spell them.
     let region = dir.path().join("AWSLogs/111122223333/CloudTrail/us-east-1");
     let mut days = vec![];
@@ -502,8 +531,46 @@ fn a_window_lists_only_its_days_and_reads_what_the_disk_reads() {
     days.sort();
     assert!(days.len() >= 5, "{days:?}");
     let iso = |d: &str| format!("{}T00:00:00Z", d.replace('/', "-"));
+    let event = |id: &str, time: &str| {
+        serde_json::json!({"eventVersion": "1.08", "eventID": id, "eventTime": time,
+            "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15.0",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/analyst", "accountId": "111122223333"},
+            "recipientAccountId": "111122223333"})
+    };
+    let late = region
+        .join(&days[3])
+        .join("111122223333_CloudTrail_us-east-1_late.json.gz");
+    let last_minutes = format!("{}T23:58:00Z", days[2].replace('/', "-"));
+    std::fs::write(
+        &late,
+        gz(
+            serde_json::json!({"Records": [event("late-delivered-event", &last_minutes)]})
+                .to_string()
+                .as_bytes(),
+        ),
+    )
+    .unwrap();
+    let copied = dir.path().join("evidence").join(&days[0]);
+    std::fs::create_dir_all(&copied).unwrap();
+    let midday = format!("{}T12:00:00Z", days[1].replace('/', "-"));
+    std::fs::write(
+        copied.join("copied.json"),
+        serde_json::json!({"Records": [event("copied-evidence-event", &midday)]}).to_string(),
+    )
+    .unwrap();
+    let up = Command::new(python())
+        .arg(root().join("tests/emulator/analytics.py"))
+        .args(["upload", &url, "windowed", ""])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
     let window = ["--since", &iso(&days[1]), "--until", &iso(&days[3])];
-    let sql = "SELECT count(*) AS n, min(eventtime) AS first, max(eventtime) AS last, count(DISTINCT eventid) AS ids FROM cloudtrail";
     let curl = |what: &str| {
         Command::new("curl")
             .args([
@@ -515,7 +582,7 @@ fn a_window_lists_only_its_days_and_reads_what_the_disk_reads() {
             .output()
             .unwrap();
     };
-    let query = |logs: &str| {
+    let query = |logs: &str, sql: &str| {
         let o = irprep()
             .args(["query", "-q", "--format", "csv", "--logs", logs])
             .args(window)
@@ -533,10 +600,13 @@ fn a_window_lists_only_its_days_and_reads_what_the_disk_reads() {
         );
         String::from_utf8_lossy(&o.stdout).to_string()
     };
-    let disk = query(&dir.path().join("AWSLogs").display().to_string());
+    let sql = "SELECT count(*) AS n, min(eventtime) AS first, max(eventtime) AS last, count(DISTINCT eventid) AS ids FROM cloudtrail";
+    let edges = "SELECT eventid FROM cloudtrail WHERE eventid IN ('late-delivered-event', 'copied-evidence-event') ORDER BY 1";
+    let local = dir.path().display().to_string();
+    let disk = query(&local, sql);
     curl("reset");
     curl("start");
-    let s3 = query("s3://windowed/AWSLogs/");
+    let s3 = query("s3://windowed/", sql);
     curl("stop");
     assert_eq!(s3, disk);
     let n: u64 = disk
@@ -549,6 +619,13 @@ fn a_window_lists_only_its_days_and_reads_what_the_disk_reads() {
         .parse()
         .unwrap();
     assert!(n > 0, "{disk}");
+    for got in [query(&local, edges), query("s3://windowed/", edges)] {
+        assert_eq!(
+            got.lines().skip(1).collect::<Vec<_>>(),
+            ["copied-evidence-event", "late-delivered-event"],
+            "{got}"
+        );
+    }
     let rec = Command::new("curl")
         .args(["-s", &format!("{url}/moto-api/recorder/download-recording")])
         .output()
@@ -566,15 +643,19 @@ fn a_window_lists_only_its_days_and_reads_what_the_disk_reads() {
         })
         .collect();
     assert!(listed.len() > 3, "a walk, not one flat listing: {listed:?}");
-    for d in [&days[1], &days[2]] {
+    // The window's days, and the day after it (late files), are listed...
+    for d in [&days[1], &days[2], &days[3]] {
         assert!(
             listed.iter().any(|p| p.ends_with(&format!("{d}/"))),
             "{d} not listed: {listed:?}"
         );
     }
-    for d in [&days[0], &days[3], &days[4]] {
+    // ...the other days of the layout are not.
+    for d in [&days[0], &days[4]] {
         assert!(
-            !listed.iter().any(|p| p.contains(d.as_str())),
+            !listed
+                .iter()
+                .any(|p| p.starts_with("AWSLogs/") && p.contains(d.as_str())),
             "{d} listed: {listed:?}"
         );
     }
