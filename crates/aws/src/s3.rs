@@ -348,7 +348,7 @@ fn prefix_date(prefix: &str) -> Vec<u32> {
 /// asks S3 for each folder level (delimiter `/`, many calls in flight) down
 /// to a kept day, and lists below it flat. Only the date folders of the
 /// layouts the engine reads partitions from are pruned
-/// ([`layout_date`]); everything else is listed, a tree outside any layout
+/// (see `layout_date`); everything else is listed, a tree outside any layout
 /// flat.
 pub async fn list_within(
     client: &Client,
