@@ -522,6 +522,30 @@ pub async fn ownership(conf: &SdkConfig, name: &str, account: &str) -> Result<Ow
     )))
 }
 
+/// A bucket's default encryption rule, `None` when it has none (or, for a
+/// name the plan is to create, when there is no such bucket yet).
+async fn encryption_default(
+    c: &aws_sdk_s3::Client,
+    name: &str,
+    owner: &str,
+) -> Result<Option<st::ServerSideEncryptionByDefault>> {
+    match c
+        .get_bucket_encryption()
+        .bucket(name)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first().cloned())
+            .and_then(|r| r.apply_server_side_encryption_by_default().cloned())),
+        Err(e) if code(&e) == "ServerSideEncryptionConfigurationNotFoundError" => Ok(None),
+        Err(e) if code(&e) == "NoSuchBucket" => Ok(None),
+        Err(e) => Err(s3err(&format!("s3:GetBucketEncryption {name}"), e)),
+    }
+}
+
 /// A bucket's default encryption when it is SSE-KMS, with the bucket's
 /// region: `Some((Some(key), region))` for a key named in the configuration
 /// (an id, an alias or an ARN, as it was given), `Some((None, region))` for
@@ -535,22 +559,7 @@ pub async fn default_kms_key(
 ) -> Result<Option<(Option<String>, Option<String>)>> {
     let c = s3_for(conf, name).await;
     let region = c.config().region().map(|r| r.to_string());
-    let rule = match c
-        .get_bucket_encryption()
-        .bucket(name)
-        .expected_bucket_owner(account)
-        .send()
-        .await
-    {
-        Ok(o) => o
-            .server_side_encryption_configuration()
-            .and_then(|c| c.rules().first().cloned())
-            .and_then(|r| r.apply_server_side_encryption_by_default().cloned()),
-        Err(e) if code(&e) == "ServerSideEncryptionConfigurationNotFoundError" => None,
-        // Not there yet: irprep's plan makes it, with SSE-S3.
-        Err(e) if code(&e) == "NoSuchBucket" => None,
-        Err(e) => return Err(s3err(&format!("s3:GetBucketEncryption {name}"), e)),
-    };
+    let rule = encryption_default(&c, name, account).await?;
     Ok(rule.and_then(|d| {
         matches!(
             d.sse_algorithm(),
@@ -752,20 +761,7 @@ pub async fn plan(
     // sends VersioningConfiguration), so a check here could not be tested.
     // Default encryption: only set when absent, or when --kms-key asks for
     // another key on irprep's own bucket.
-    let enc = match c
-        .get_bucket_encryption()
-        .bucket(name)
-        .expected_bucket_owner(owner)
-        .send()
-        .await
-    {
-        Ok(o) => o
-            .server_side_encryption_configuration()
-            .and_then(|c| c.rules().first().cloned())
-            .and_then(|r| r.apply_server_side_encryption_by_default().cloned()),
-        Err(e) if code(&e) == "ServerSideEncryptionConfigurationNotFoundError" => None,
-        Err(e) => return Err(s3err(&format!("s3:GetBucketEncryption {name}"), e)),
-    };
+    let enc = encryption_default(&c, name, owner).await?;
     // The user's own --bucket keeps the encryption it has: --kms-key
     // encrypts the trail's files (CloudTrail writes them SSE-KMS itself),
     // and rewriting a bucket's default could break what else writes to it.
